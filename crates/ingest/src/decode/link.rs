@@ -1,0 +1,334 @@
+//! Link layers: Ethernet with 802.1Q/802.1ad/QinQ, PPPoE sessions, Linux SLL and SLL2,
+//! BSD null/loopback, raw IP, PPP. Each yields the VLAN tags and the IP bytes.
+
+use super::{SkipReason, VlanTags};
+use crate::frame::LinkType;
+
+const ETH_IPV4: u16 = 0x0800;
+const ETH_IPV6: u16 = 0x86DD;
+const ETH_VLAN: u16 = 0x8100;
+const ETH_QINQ: u16 = 0x88A8;
+const ETH_QINQ_OLD: u16 = 0x9100;
+const ETH_PPPOE_DISC: u16 = 0x8863;
+const ETH_PPPOE_SESS: u16 = 0x8864;
+/// VLAN tags followed before giving up on a frame.
+const MAX_VLAN_TAGS: usize = 8;
+
+/// Human name of a common non-IP EtherType.
+pub(crate) fn ethertype_name(t: u16) -> Option<&'static str> {
+    Some(match t {
+        0x0806 => "ARP",
+        0x8035 => "RARP",
+        0x809B => "AppleTalk",
+        0x8137 => "IPX",
+        0x8847 | 0x8848 => "MPLS",
+        0x8863 => "PPPoE discovery",
+        0x888E => "EAPOL",
+        0x88CC => "LLDP",
+        0x88E5 => "MACsec",
+        0x88F7 => "PTP",
+        0x8906 => "FCoE",
+        0x9000 => "loopback",
+        _ => return None,
+    })
+}
+
+/// Human name of a common PPP protocol number.
+pub(crate) fn ppp_name(p: u16) -> Option<&'static str> {
+    Some(match p {
+        0x8021 => "IPCP",
+        0x8057 => "IPv6CP",
+        0x80FD => "CCP",
+        0xC021 => "LCP",
+        0xC023 => "PAP",
+        0xC223 => "CHAP",
+        0x00FD => "compressed datagram",
+        _ => return None,
+    })
+}
+
+/// Returns the VLAN tags and the bytes of the IP packet inside a frame.
+pub(crate) fn strip(link: LinkType, data: &[u8]) -> Result<(VlanTags, &[u8]), SkipReason> {
+    match link {
+        LinkType::ETHERNET => ethernet(data, VlanTags::default()),
+        LinkType::RAW | LinkType::RAW_12 | LinkType::RAW_14 | LinkType::IPV4 | LinkType::IPV6 => {
+            Ok((VlanTags::default(), data))
+        }
+        LinkType::LINUX_SLL => {
+            if data.len() < 16 {
+                return Err(SkipReason::TruncatedLinkHeader(link));
+            }
+            let proto = u16::from_be_bytes([data[14], data[15]]);
+            let hatype = u16::from_be_bytes([data[2], data[3]]);
+            sll_payload(link, hatype, proto, &data[16..])
+        }
+        LinkType::LINUX_SLL2 => {
+            if data.len() < 20 {
+                return Err(SkipReason::TruncatedLinkHeader(link));
+            }
+            let proto = u16::from_be_bytes([data[0], data[1]]);
+            let hatype = u16::from_be_bytes([data[8], data[9]]);
+            sll_payload(link, hatype, proto, &data[20..])
+        }
+        LinkType::NULL | LinkType::LOOP => {
+            if data.len() < 4 {
+                return Err(SkipReason::TruncatedLinkHeader(link));
+            }
+            let raw = [data[0], data[1], data[2], data[3]];
+            // DLT_NULL stores the family in the writer's byte order; DLT_LOOP in network order.
+            let af = if link == LinkType::LOOP {
+                u32::from_be_bytes(raw)
+            } else {
+                let le = u32::from_le_bytes(raw);
+                if le <= 0xFFFF {
+                    le
+                } else {
+                    u32::from_be_bytes(raw)
+                }
+            };
+            match af {
+                // AF_INET everywhere; AF_INET6 on NetBSD/OpenBSD (24), FreeBSD (28),
+                // Darwin (30), Linux (10).
+                2 | 24 | 28 | 30 | 10 => Ok((VlanTags::default(), &data[4..])),
+                other => {
+                    // Some writers put an EtherType in the low 16 bits (network order)
+                    // instead of an address family; Wireshark decodes those as such.
+                    let ether = u16::from_be_bytes([data[2], data[3]]);
+                    if matches!(ether, 0x0800 | 0x86DD) {
+                        Ok((VlanTags::default(), &data[4..]))
+                    } else {
+                        Err(SkipReason::LoopbackFamily(other))
+                    }
+                }
+            }
+        }
+        LinkType::PPP | LinkType::PPP_HDLC => ppp(link, data).map(|d| (VlanTags::default(), d)),
+        other => Err(SkipReason::UnsupportedLinkType(other)),
+    }
+}
+
+fn sll_payload(
+    link: LinkType,
+    hatype: u16,
+    proto: u16,
+    rest: &[u8],
+) -> Result<(VlanTags, &[u8]), SkipReason> {
+    // ARPHRD_IPGRE (778) and others put an EtherType in the protocol field; the few
+    // hatypes that put something else there (802.2 LLC = 4, CAN, netlink) are skipped.
+    match (hatype, proto) {
+        (_, 0x0004) | (_, 0x0001) => Err(SkipReason::Llc),
+        (824, _) => Err(SkipReason::UnsupportedLinkType(link)), // netlink
+        _ => ethertype(proto, rest, VlanTags::default()),
+    }
+}
+
+/// Ethernet II (or 802.3) frame.
+pub(crate) fn ethernet(data: &[u8], vlan: VlanTags) -> Result<(VlanTags, &[u8]), SkipReason> {
+    if data.len() < 14 {
+        return Err(SkipReason::TruncatedLinkHeader(LinkType::ETHERNET));
+    }
+    let t = u16::from_be_bytes([data[12], data[13]]);
+    ethertype(t, &data[14..], vlan)
+}
+
+fn ethertype(
+    mut t: u16,
+    mut rest: &[u8],
+    mut vlan: VlanTags,
+) -> Result<(VlanTags, &[u8]), SkipReason> {
+    let mut tags = 0;
+    loop {
+        match t {
+            ETH_IPV4 | ETH_IPV6 => return Ok((vlan, rest)),
+            ETH_VLAN | ETH_QINQ | ETH_QINQ_OLD => {
+                if rest.len() < 4 || tags >= MAX_VLAN_TAGS {
+                    return Err(SkipReason::TruncatedLinkHeader(LinkType::ETHERNET));
+                }
+                vlan.push(u16::from_be_bytes([rest[0], rest[1]]) & 0x0FFF);
+                t = u16::from_be_bytes([rest[2], rest[3]]);
+                rest = &rest[4..];
+                tags += 1;
+            }
+            ETH_PPPOE_SESS => {
+                // ver/type, code, session id, length; then the PPP protocol.
+                if rest.len() < 8 {
+                    return Err(SkipReason::TruncatedLinkHeader(LinkType::ETHERNET));
+                }
+                let proto = u16::from_be_bytes([rest[6], rest[7]]);
+                return match proto {
+                    0x0021 | 0x0057 => Ok((vlan, &rest[8..])),
+                    p => Err(SkipReason::PppProtocol(p)),
+                };
+            }
+            ETH_PPPOE_DISC => return Err(SkipReason::PppoeDiscovery),
+            t if t < 0x0600 => return Err(SkipReason::Llc),
+            other => return Err(SkipReason::EtherType(other)),
+        }
+    }
+}
+
+/// PPP with optional HDLC address/control bytes and a 1- or 2-byte protocol field.
+pub(crate) fn ppp(link: LinkType, data: &[u8]) -> Result<&[u8], SkipReason> {
+    let mut d = data;
+    if d.len() >= 2 && d[0] == 0xFF && d[1] == 0x03 {
+        d = &d[2..];
+    }
+    if d.is_empty() {
+        return Err(SkipReason::TruncatedLinkHeader(link));
+    }
+    // Protocol-field compression: an odd first byte is a 1-byte protocol.
+    let (proto, rest) = if d[0] & 1 == 1 {
+        (u16::from(d[0]), &d[1..])
+    } else {
+        if d.len() < 2 {
+            return Err(SkipReason::TruncatedLinkHeader(link));
+        }
+        (u16::from_be_bytes([d[0], d[1]]), &d[2..])
+    };
+    match proto {
+        0x0021 | 0x0057 => Ok(rest),
+        p => Err(SkipReason::PppProtocol(p)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn eth(ethertype: u16, rest: &[u8]) -> Vec<u8> {
+        let mut v = vec![0u8; 12];
+        v.extend_from_slice(&ethertype.to_be_bytes());
+        v.extend_from_slice(rest);
+        v
+    }
+
+    const IP: &[u8] = &[0x45, 0, 0, 20];
+
+    #[test]
+    fn plain_ethernet() {
+        let f = eth(0x0800, IP);
+        let (vlan, l3) = strip(LinkType::ETHERNET, &f).unwrap();
+        assert_eq!(vlan.ids(), &[] as &[u16]);
+        assert_eq!(l3, IP);
+    }
+
+    #[test]
+    fn dot1q_and_qinq_tags_are_collected_outer_first() {
+        let mut inner = vec![0x20, 0x0A, 0x81, 0x00, 0x00, 0x14, 0x08, 0x00];
+        inner.extend_from_slice(IP);
+        let f = eth(0x88A8, &inner);
+        let (vlan, l3) = strip(LinkType::ETHERNET, &f).unwrap();
+        assert_eq!(vlan.ids(), &[10, 20]);
+        assert_eq!(l3, IP);
+        // Priority bits do not leak into the id.
+        let f = eth(0x8100, &[0xE0, 0x05, 0x86, 0xDD, 0x60]);
+        let (vlan, l3) = strip(LinkType::ETHERNET, &f).unwrap();
+        assert_eq!(vlan.ids(), &[5]);
+        assert_eq!(l3, &[0x60]);
+    }
+
+    #[test]
+    fn truncated_vlan_tag_is_a_truncated_link_header() {
+        let f = eth(0x8100, &[0x00]);
+        assert_eq!(
+            strip(LinkType::ETHERNET, &f).unwrap_err(),
+            SkipReason::TruncatedLinkHeader(LinkType::ETHERNET)
+        );
+    }
+
+    #[test]
+    fn non_ip_ethertypes_and_llc_are_named_skips() {
+        assert_eq!(
+            strip(LinkType::ETHERNET, &eth(0x0806, &[0; 28])).unwrap_err(),
+            SkipReason::EtherType(0x0806)
+        );
+        assert_eq!(
+            SkipReason::EtherType(0x0806).to_string(),
+            "ethertype 0x0806 (ARP)"
+        );
+        assert_eq!(
+            strip(LinkType::ETHERNET, &eth(0x0026, &[0; 38])).unwrap_err(),
+            SkipReason::Llc
+        );
+    }
+
+    #[test]
+    fn pppoe_session_carries_ip_and_lcp_is_skipped() {
+        let mut s = vec![0x11, 0x00, 0x12, 0x34, 0x00, 0x18, 0x00, 0x21];
+        s.extend_from_slice(IP);
+        let f = eth(0x8864, &s);
+        assert_eq!(strip(LinkType::ETHERNET, &f).unwrap().1, IP);
+        let lcp = eth(0x8864, &[0x11, 0x00, 0x12, 0x34, 0x00, 0x04, 0xC0, 0x21]);
+        assert_eq!(
+            strip(LinkType::ETHERNET, &lcp).unwrap_err(),
+            SkipReason::PppProtocol(0xC021)
+        );
+        assert_eq!(
+            strip(LinkType::ETHERNET, &eth(0x8863, &[0; 10])).unwrap_err(),
+            SkipReason::PppoeDiscovery
+        );
+    }
+
+    #[test]
+    fn linux_sll_v1_and_v2() {
+        let mut v1 = vec![0u8; 16];
+        v1[2..4].copy_from_slice(&1u16.to_be_bytes());
+        v1[14..16].copy_from_slice(&0x0800u16.to_be_bytes());
+        v1.extend_from_slice(IP);
+        assert_eq!(strip(LinkType::LINUX_SLL, &v1).unwrap().1, IP);
+        let mut v2 = vec![0u8; 20];
+        v2[0..2].copy_from_slice(&0x86DDu16.to_be_bytes());
+        v2.push(0x60);
+        assert_eq!(strip(LinkType::LINUX_SLL2, &v2).unwrap().1, &[0x60]);
+        assert_eq!(
+            strip(LinkType::LINUX_SLL2, &v2[..19]).unwrap_err(),
+            SkipReason::TruncatedLinkHeader(LinkType::LINUX_SLL2)
+        );
+    }
+
+    #[test]
+    fn null_loopback_in_both_byte_orders_and_loop() {
+        let mut le = 2u32.to_le_bytes().to_vec();
+        le.extend_from_slice(IP);
+        assert_eq!(strip(LinkType::NULL, &le).unwrap().1, IP);
+        let mut be = 30u32.to_be_bytes().to_vec();
+        be.push(0x60);
+        assert_eq!(strip(LinkType::NULL, &be).unwrap().1, &[0x60]);
+        let mut lo = 24u32.to_be_bytes().to_vec();
+        lo.push(0x60);
+        assert_eq!(strip(LinkType::LOOP, &lo).unwrap().1, &[0x60]);
+        assert_eq!(
+            strip(LinkType::NULL, &7u32.to_le_bytes()).unwrap_err(),
+            SkipReason::LoopbackFamily(7)
+        );
+        // An EtherType in the low 16 bits (seen in ppp_null_loopback.pcap, frame 3).
+        let mut et = vec![0x0f, 0x00, 0x08, 0x00];
+        et.extend_from_slice(IP);
+        assert_eq!(strip(LinkType::NULL, &et).unwrap().1, IP);
+    }
+
+    #[test]
+    fn raw_ip_link_types() {
+        for lt in [12u16, 14, 101, 228, 229] {
+            assert_eq!(strip(LinkType(lt), IP).unwrap().1, IP);
+        }
+    }
+
+    #[test]
+    fn ppp_with_and_without_address_control_and_compressed_protocol() {
+        let mut a = vec![0xFF, 0x03, 0x00, 0x21];
+        a.extend_from_slice(IP);
+        assert_eq!(strip(LinkType::PPP, &a).unwrap().1, IP);
+        let mut b = vec![0x21];
+        b.extend_from_slice(IP);
+        assert_eq!(strip(LinkType::PPP, &b).unwrap().1, IP);
+    }
+
+    #[test]
+    fn unknown_link_type_is_kept_as_a_reason() {
+        assert_eq!(
+            strip(LinkType(147), IP).unwrap_err(),
+            SkipReason::UnsupportedLinkType(LinkType(147))
+        );
+    }
+}

@@ -1,0 +1,277 @@
+//! Decoding frames into packets: link layers ([`link`]), IP and transport ([`ip`]),
+//! with IP fragment reassembly in between.
+//!
+//! Every frame ends as exactly one of: a [`Packet`], a counted [`SkipReason`], or a
+//! fragment held for reassembly (which later yields one packet for the whole datagram
+//! or is counted as expired/dropped by the [`crate::DefragStats`]).
+
+mod ip;
+mod link;
+
+use crate::defrag::{DefragConfig, DefragStats, Defragmenter};
+use crate::frame::{Frame, FrameRef, LinkType};
+use crate::Timestamp;
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::IpAddr;
+
+pub use ip::{IpVersion, IpView, TcpFlags, TcpView, Transport};
+
+/// Up to two VLAN ids (outer first). Deeper stacks keep the outer two and set `more`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct VlanTags {
+    ids: [u16; 2],
+    count: u8,
+    /// More than two tags were present.
+    pub more: bool,
+}
+
+impl VlanTags {
+    pub(crate) fn push(&mut self, id: u16) {
+        if (self.count as usize) < self.ids.len() {
+            self.ids[self.count as usize] = id;
+            self.count += 1;
+        } else {
+            self.more = true;
+        }
+    }
+
+    /// The VLAN ids, outer first.
+    pub fn ids(&self) -> &[u16] {
+        &self.ids[..self.count as usize]
+    }
+
+    /// The outer VLAN id, if tagged.
+    pub fn outer(&self) -> Option<u16> {
+        self.ids().first().copied()
+    }
+}
+
+/// What the frames behind one packet amounted to on the wire. For an ordinary packet
+/// this is its own frame; for a reassembled datagram, all of its fragments.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Wire {
+    /// Frames (fragments) that made up the packet.
+    pub frames: u32,
+    /// Sum of their original lengths (bytes).
+    pub orig_bytes: u64,
+    /// Sum of their IP total lengths (bytes).
+    pub ip_bytes: u64,
+    /// The first of those frames.
+    pub first_frame: FrameRef,
+}
+
+/// A decoded IP packet: a view into the capture buffer (or into the reassembly buffer
+/// for a reassembled datagram). No allocation per packet.
+#[derive(Debug, Clone)]
+pub struct Packet<'a> {
+    /// Capture time (of the frame that completed the packet).
+    pub ts: Timestamp,
+    /// The frame that completed the packet.
+    pub frame: FrameRef,
+    /// Link type of the frame.
+    pub link: LinkType,
+    /// VLAN tags (802.1Q / 802.1ad / QinQ), outer first.
+    pub vlan: VlanTags,
+    /// Original length of the completing frame on the wire (bytes).
+    pub orig_len: u32,
+    /// Captured length of the completing frame (bytes).
+    pub cap_len: u32,
+    /// Frames and bytes behind the packet (several for a reassembled datagram).
+    pub wire: Wire,
+    /// The (innermost, when tunnelled) IP header.
+    pub ip: IpView,
+    /// Transport header.
+    pub transport: Transport<'a>,
+    /// Captured transport payload (may be shorter than `payload_len` when truncated).
+    pub payload: &'a [u8],
+    /// Transport payload length according to the headers (bytes).
+    pub payload_len: u32,
+    /// The snapshot length cut headers or payload short.
+    pub truncated: bool,
+}
+
+impl Packet<'_> {
+    /// Source address.
+    pub fn src(&self) -> IpAddr {
+        self.ip.src
+    }
+    /// Destination address.
+    pub fn dst(&self) -> IpAddr {
+        self.ip.dst
+    }
+}
+
+/// Why a frame did not become a packet. Counted per reason, never silently dropped.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[non_exhaustive]
+pub enum SkipReason {
+    /// A link type this decoder does not handle.
+    UnsupportedLinkType(LinkType),
+    /// The captured bytes end inside the link-layer header.
+    TruncatedLinkHeader(LinkType),
+    /// A non-IP EtherType (ARP, LLDP, …).
+    EtherType(u16),
+    /// An 802.3 length-field frame (LLC/SNAP, STP, CDP, …).
+    Llc,
+    /// PPPoE discovery stage.
+    PppoeDiscovery,
+    /// A PPP protocol other than IPv4/IPv6 (LCP, IPCP, …).
+    PppProtocol(u16),
+    /// An address family other than IPv4/IPv6 on a loopback link.
+    LoopbackFamily(u32),
+    /// The IP version nibble is neither 4 nor 6.
+    IpVersion(u8),
+    /// The captured bytes end inside the IP header.
+    TruncatedIpHeader,
+    /// An impossible IP header (e.g. IHL below 5).
+    MalformedIpHeader,
+    /// The captured bytes end before the transport ports.
+    TruncatedTransportHeader,
+    /// A tunnel header that could not be decoded (GRE version or protocol unknown).
+    Tunnel(String),
+    /// Tunnels nested deeper than the decoder follows.
+    TunnelTooDeep,
+    /// A fragment rejected by the reassembler (see its counters for why).
+    FragmentRejected,
+}
+
+impl fmt::Display for SkipReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SkipReason::UnsupportedLinkType(l) => write!(f, "unsupported link type {l}"),
+            SkipReason::TruncatedLinkHeader(l) => write!(f, "truncated {} header", l.name()),
+            SkipReason::EtherType(t) => match link::ethertype_name(*t) {
+                Some(n) => write!(f, "ethertype 0x{t:04x} ({n})"),
+                None => write!(f, "ethertype 0x{t:04x}"),
+            },
+            SkipReason::Llc => f.write_str("802.3 LLC frame (STP, CDP, …)"),
+            SkipReason::PppoeDiscovery => f.write_str("PPPoE discovery"),
+            SkipReason::PppProtocol(p) => match link::ppp_name(*p) {
+                Some(n) => write!(f, "PPP protocol 0x{p:04x} ({n})"),
+                None => write!(f, "PPP protocol 0x{p:04x}"),
+            },
+            SkipReason::LoopbackFamily(af) => write!(f, "loopback address family {af}"),
+            SkipReason::IpVersion(v) => write!(f, "IP version {v}"),
+            SkipReason::TruncatedIpHeader => f.write_str("truncated IP header"),
+            SkipReason::MalformedIpHeader => f.write_str("malformed IP header"),
+            SkipReason::TruncatedTransportHeader => f.write_str("truncated transport header"),
+            SkipReason::Tunnel(why) => write!(f, "tunnel: {why}"),
+            SkipReason::TunnelTooDeep => f.write_str("tunnels nested too deep"),
+            SkipReason::FragmentRejected => f.write_str("IP fragment rejected"),
+        }
+    }
+}
+
+/// The result of decoding one frame.
+#[derive(Debug)]
+pub enum Decoded<'a> {
+    /// A packet (possibly a reassembled datagram).
+    Packet(Packet<'a>),
+    /// The frame is an IP fragment now held for reassembly.
+    FragmentHeld,
+    /// The frame was skipped, for this reason.
+    Skipped(SkipReason),
+}
+
+/// Counters of everything decoded and skipped.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DecoderStats {
+    /// Frames decoded into packets (a reassembled datagram counts once).
+    pub packets: u64,
+    /// Packets by innermost IP version.
+    pub ipv4: u64,
+    /// Packets by innermost IP version.
+    pub ipv6: u64,
+    /// Packets by transport.
+    pub tcp: u64,
+    /// Packets by transport.
+    pub udp: u64,
+    /// ICMP and ICMPv6 packets.
+    pub icmp: u64,
+    /// Packets with another IP protocol.
+    pub other_ip: u64,
+    /// Packets whose outer headers were a tunnel (GRE, IP-in-IP).
+    pub tunnelled: u64,
+    /// Packets with any VLAN tag.
+    pub vlan_tagged: u64,
+    /// Packets cut short by the snapshot length.
+    pub truncated: u64,
+    /// IPv6 extension-header chains that could not be fully parsed.
+    pub ext_header_errors: u64,
+    /// Skipped frames by reason (display form), sorted.
+    pub skipped: BTreeMap<String, u64>,
+}
+
+/// Decodes frames; owns the fragment reassembler.
+#[derive(Debug, Default)]
+pub struct Decoder {
+    defrag: Defragmenter,
+    stats: DecoderStats,
+}
+
+impl Decoder {
+    /// A decoder with the given reassembly limits.
+    pub fn new(defrag: DefragConfig) -> Decoder {
+        Decoder {
+            defrag: Defragmenter::new(defrag),
+            stats: DecoderStats::default(),
+        }
+    }
+
+    /// Decoding counters so far.
+    pub fn stats(&self) -> &DecoderStats {
+        &self.stats
+    }
+
+    /// Reassembly counters so far.
+    pub fn defrag_stats(&self) -> &DefragStats {
+        self.defrag.stats()
+    }
+
+    /// Ends the input: datagrams still incomplete are counted as expired.
+    pub fn finish(&mut self) {
+        self.defrag.expire_all();
+    }
+
+    /// Decodes one frame.
+    pub fn decode<'a>(&'a mut self, frame: &Frame<'a>) -> Decoded<'a> {
+        let out = match link::strip(frame.link, frame.data) {
+            Err(reason) => Decoded::Skipped(reason),
+            Ok((vlan, l3)) => ip::decode_ip(&mut self.defrag, frame, vlan, l3),
+        };
+        let st = &mut self.stats;
+        match &out {
+            Decoded::Packet(p) => {
+                st.packets += 1;
+                match p.ip.version {
+                    IpVersion::V4 => st.ipv4 += 1,
+                    IpVersion::V6 => st.ipv6 += 1,
+                }
+                match p.transport {
+                    Transport::Tcp(_) => st.tcp += 1,
+                    Transport::Udp { .. } => st.udp += 1,
+                    Transport::Icmp { .. } => st.icmp += 1,
+                    Transport::Other => st.other_ip += 1,
+                }
+                if p.ip.tunnel_depth > 0 {
+                    st.tunnelled += 1;
+                }
+                if p.vlan.outer().is_some() {
+                    st.vlan_tagged += 1;
+                }
+                if p.truncated {
+                    st.truncated += 1;
+                }
+                if p.ip.ext_header_error {
+                    st.ext_header_errors += 1;
+                }
+            }
+            Decoded::Skipped(r) => {
+                *st.skipped.entry(r.to_string()).or_insert(0) += 1;
+            }
+            Decoded::FragmentHeld => {}
+        }
+        out
+    }
+}

@@ -1,0 +1,356 @@
+//! The byte stream under a capture reader: file or stdin, hashed while it is read
+//! (SHA-256 on a second thread), transparently decompressed when its magic bytes say
+//! gzip or zstd.
+//!
+//! The hash and size always cover the bytes *as stored* (the compressed file), so
+//! they match `sha256sum` of the evidence file.
+
+use sha2::{Digest, Sha256};
+use std::fs::File;
+use std::io::{self, BufReader, Read};
+use std::path::Path;
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
+use std::thread::JoinHandle;
+
+/// Which digest to compute over each input file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum HashAlgo {
+    /// SHA-256 (the default; recorded for chain of custody).
+    #[default]
+    Sha256,
+    /// No digest (faster; the manifest then says "not computed").
+    None,
+}
+
+/// Compression recognised from the first bytes of the file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Compression {
+    /// Stored as is.
+    None,
+    /// gzip (RFC 1952), possibly several members.
+    Gzip,
+    /// Zstandard frames.
+    Zstd,
+}
+
+impl Compression {
+    /// Name for reports (`none`, `gzip`, `zstd`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Compression::None => "none",
+            Compression::Gzip => "gzip",
+            Compression::Zstd => "zstd",
+        }
+    }
+}
+
+/// Size of the chunks read from the file and handed to the hashing thread.
+const CHUNK: usize = 1 << 20;
+/// Chunks in flight between the reader and the hashing thread (bounds memory).
+const CHUNKS_IN_FLIGHT: usize = 4;
+
+struct HashWorker {
+    tx: SyncSender<Vec<u8>>,
+    recycled: Receiver<Vec<u8>>,
+    handle: JoinHandle<[u8; 32]>,
+    allocated: usize,
+}
+
+/// Reads the raw stored bytes in large chunks, counts them, and passes each chunk to
+/// the hashing thread once it has been served (no second pass, no extra copy).
+pub(crate) struct HashingRead {
+    inner: Box<dyn Read + Send>,
+    chunk: Vec<u8>,
+    pos: usize,
+    bytes: u64,
+    worker: Option<HashWorker>,
+    eof: bool,
+}
+
+impl HashingRead {
+    fn new(inner: Box<dyn Read + Send>, algo: HashAlgo) -> HashingRead {
+        let worker = match algo {
+            HashAlgo::None => None,
+            HashAlgo::Sha256 => {
+                let (tx, rx) = sync_channel::<Vec<u8>>(CHUNKS_IN_FLIGHT);
+                let (back_tx, back_rx) = sync_channel::<Vec<u8>>(CHUNKS_IN_FLIGHT + 1);
+                let handle = std::thread::spawn(move || {
+                    let mut h = Sha256::new();
+                    for mut chunk in rx {
+                        h.update(&chunk);
+                        chunk.clear();
+                        // The reader may be gone already; then the chunk is simply freed.
+                        let _ = back_tx.try_send(chunk);
+                    }
+                    h.finalize().into()
+                });
+                Some(HashWorker {
+                    tx,
+                    recycled: back_rx,
+                    handle,
+                    allocated: 0,
+                })
+            }
+        };
+        HashingRead {
+            inner,
+            chunk: Vec::new(),
+            pos: 0,
+            bytes: 0,
+            worker,
+            eof: false,
+        }
+    }
+
+    /// Hands the served chunk to the hasher and refills from the source.
+    fn refill(&mut self) -> io::Result<()> {
+        let mut next = match &mut self.worker {
+            Some(w) => match w.recycled.try_recv() {
+                Ok(v) => v,
+                Err(_) if w.allocated < CHUNKS_IN_FLIGHT + 1 => {
+                    w.allocated += 1;
+                    Vec::with_capacity(CHUNK)
+                }
+                Err(_) => w
+                    .recycled
+                    .recv()
+                    .map_err(|_| io::Error::other("hashing thread stopped unexpectedly"))?,
+            },
+            None => std::mem::take(&mut self.chunk),
+        };
+        let served = std::mem::replace(&mut self.chunk, Vec::new());
+        if let Some(w) = &self.worker {
+            if !served.is_empty() {
+                w.tx.send(served)
+                    .map_err(|_| io::Error::other("hashing thread stopped unexpectedly"))?;
+            }
+        }
+        next.clear();
+        next.resize(CHUNK, 0);
+        let mut filled = 0;
+        // Fill the chunk as far as the source allows (pipes return short reads).
+        while filled < CHUNK {
+            match self.inner.read(&mut next[filled..]) {
+                Ok(0) => {
+                    self.eof = true;
+                    break;
+                }
+                Ok(n) => filled += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    next.truncate(filled);
+                    self.chunk = next;
+                    self.pos = 0;
+                    self.bytes += filled as u64;
+                    return Err(e);
+                }
+            }
+        }
+        next.truncate(filled);
+        self.bytes += filled as u64;
+        self.chunk = next;
+        self.pos = 0;
+        Ok(())
+    }
+
+    /// The next bytes without consuming them (at most one chunk).
+    fn peek(&mut self, n: usize) -> io::Result<&[u8]> {
+        if self.pos >= self.chunk.len() && !self.eof {
+            self.refill()?;
+        }
+        let end = self.chunk.len().min(self.pos + n);
+        Ok(&self.chunk[self.pos..end])
+    }
+
+    /// Reads the rest of the source (so the digest covers the whole file) and returns
+    /// the total size and the digest.
+    fn finish(mut self) -> io::Result<(u64, Option<[u8; 32]>)> {
+        while !self.eof {
+            self.pos = self.chunk.len();
+            self.refill()?;
+        }
+        let last = std::mem::take(&mut self.chunk);
+        let digest = match self.worker.take() {
+            None => None,
+            Some(w) => {
+                if !last.is_empty() {
+                    w.tx.send(last)
+                        .map_err(|_| io::Error::other("hashing thread stopped unexpectedly"))?;
+                }
+                drop(w.tx);
+                Some(
+                    w.handle
+                        .join()
+                        .map_err(|_| io::Error::other("hashing thread panicked"))?,
+                )
+            }
+        };
+        Ok((self.bytes, digest))
+    }
+}
+
+impl Read for HashingRead {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        if self.pos >= self.chunk.len() {
+            if self.eof {
+                return Ok(0);
+            }
+            self.refill()?;
+        }
+        let n = out.len().min(self.chunk.len() - self.pos);
+        out[..n].copy_from_slice(&self.chunk[self.pos..self.pos + n]);
+        self.pos += n;
+        Ok(n)
+    }
+}
+
+enum Decoded {
+    Plain(HashingRead),
+    Gzip(Box<flate2::read::MultiGzDecoder<HashingRead>>),
+    Zstd(Box<zstd::Decoder<'static, BufReader<HashingRead>>>),
+}
+
+/// A capture's byte stream: decompressed if needed, hashed as stored.
+pub struct ByteStream {
+    decoded: Decoded,
+    compression: Compression,
+}
+
+/// Size and digest of an input file as stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FileDigest {
+    /// Bytes in the file as stored.
+    pub size: u64,
+    /// SHA-256 of those bytes, if requested.
+    pub sha256: Option<[u8; 32]>,
+}
+
+impl ByteStream {
+    /// Opens a file (or `-` for standard input) and detects compression by magic bytes.
+    pub fn open(path: &Path, hash: HashAlgo) -> io::Result<ByteStream> {
+        let inner: Box<dyn Read + Send> = if path.as_os_str() == "-" {
+            Box::new(io::stdin())
+        } else {
+            Box::new(File::open(path)?)
+        };
+        ByteStream::from_reader(inner, hash)
+    }
+
+    /// Wraps any reader (used for standard input and in tests).
+    pub fn from_reader(inner: Box<dyn Read + Send>, hash: HashAlgo) -> io::Result<ByteStream> {
+        let mut raw = HashingRead::new(inner, hash);
+        let head = raw.peek(4)?;
+        let compression = if head.starts_with(&[0x1f, 0x8b]) {
+            Compression::Gzip
+        } else if head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
+            Compression::Zstd
+        } else {
+            Compression::None
+        };
+        let decoded = match compression {
+            Compression::None => Decoded::Plain(raw),
+            Compression::Gzip => Decoded::Gzip(Box::new(flate2::read::MultiGzDecoder::new(raw))),
+            Compression::Zstd => Decoded::Zstd(Box::new(zstd::Decoder::new(raw)?)),
+        };
+        Ok(ByteStream {
+            decoded,
+            compression,
+        })
+    }
+
+    /// The compression found.
+    pub fn compression(&self) -> Compression {
+        self.compression
+    }
+
+    /// Reads whatever is left of the stored file and returns its size and digest.
+    pub fn finish(self) -> io::Result<FileDigest> {
+        let raw = match self.decoded {
+            Decoded::Plain(r) => r,
+            Decoded::Gzip(d) => d.into_inner(),
+            Decoded::Zstd(d) => d.finish().into_inner(),
+        };
+        let (size, sha256) = raw.finish()?;
+        Ok(FileDigest { size, sha256 })
+    }
+}
+
+impl Read for ByteStream {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        match &mut self.decoded {
+            Decoded::Plain(r) => r.read(out),
+            Decoded::Gzip(d) => d.read(out),
+            Decoded::Zstd(d) => d.read(out),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    fn sha(data: &[u8]) -> [u8; 32] {
+        Sha256::digest(data).into()
+    }
+
+    fn payload(n: usize) -> Vec<u8> {
+        (0..n).map(|i| (i * 7 + i / 253) as u8).collect()
+    }
+
+    #[test]
+    fn plain_stream_hashes_whole_file_even_if_not_read_to_the_end() {
+        let data = payload(3 * CHUNK + 12345);
+        let mut s =
+            ByteStream::from_reader(Box::new(io::Cursor::new(data.clone())), HashAlgo::Sha256)
+                .unwrap();
+        assert_eq!(s.compression(), Compression::None);
+        let mut first = vec![0u8; 1000];
+        s.read_exact(&mut first).unwrap();
+        assert_eq!(first, data[..1000]);
+        let d = s.finish().unwrap();
+        assert_eq!(d.size, data.len() as u64);
+        assert_eq!(d.sha256, Some(sha(&data)));
+    }
+
+    #[test]
+    fn gzip_is_detected_by_magic_and_hashed_as_stored() {
+        let data = payload(2 * CHUNK + 7);
+        let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        enc.write_all(&data).unwrap();
+        let gz = enc.finish().unwrap();
+        let mut s =
+            ByteStream::from_reader(Box::new(io::Cursor::new(gz.clone())), HashAlgo::Sha256)
+                .unwrap();
+        assert_eq!(s.compression(), Compression::Gzip);
+        let mut out = Vec::new();
+        s.read_to_end(&mut out).unwrap();
+        assert_eq!(out, data);
+        let d = s.finish().unwrap();
+        assert_eq!(d.size, gz.len() as u64);
+        assert_eq!(d.sha256, Some(sha(&gz)));
+    }
+
+    #[test]
+    fn zstd_is_detected_by_magic() {
+        let data = payload(100_000);
+        let z = zstd::encode_all(&data[..], 1).unwrap();
+        let mut s =
+            ByteStream::from_reader(Box::new(io::Cursor::new(z.clone())), HashAlgo::None).unwrap();
+        assert_eq!(s.compression(), Compression::Zstd);
+        let mut out = Vec::new();
+        s.read_to_end(&mut out).unwrap();
+        assert_eq!(out, data);
+        let d = s.finish().unwrap();
+        assert_eq!(d.size, z.len() as u64);
+        assert_eq!(d.sha256, None);
+    }
+
+    #[test]
+    fn empty_input() {
+        let s = ByteStream::from_reader(Box::new(io::empty()), HashAlgo::Sha256).unwrap();
+        let d = s.finish().unwrap();
+        assert_eq!(d.size, 0);
+        assert_eq!(d.sha256, Some(sha(b"")));
+    }
+}

@@ -1,0 +1,264 @@
+//! Per-file and total summaries, as `exfilmeter inspect` prints them.
+
+use crate::decode::{Decoded, Decoder, DecoderStats};
+use crate::defrag::DefragStats;
+use crate::error::CaptureError;
+use crate::frame::Frame;
+use crate::reader::{Interface, ReaderOutcome};
+use crate::Timestamp;
+use std::collections::BTreeMap;
+
+/// What one capture file holds, and what was skipped or damaged in it.
+#[derive(Debug, Clone, Default)]
+pub struct FileSummary {
+    /// The path as given (or found).
+    pub path: String,
+    /// `pcap`, `nsecpcap`, `modpcap`, `pcapng` or `unknown`.
+    pub format: String,
+    /// `none`, `gzip` or `zstd`.
+    pub compression: String,
+    /// `little` / `big` (pcapng: one per distinct section byte order).
+    pub byte_orders: Vec<String>,
+    /// Lowercase hex SHA-256 of the stored file, when computed.
+    pub sha256: Option<String>,
+    /// Size of the stored file (bytes), when it could be read.
+    pub size: Option<u64>,
+    /// Frames read.
+    pub packets: u64,
+    /// Sum of original (wire) lengths (bytes).
+    pub orig_bytes: u64,
+    /// Sum of captured lengths (bytes).
+    pub captured_bytes: u64,
+    /// Earliest frame time.
+    pub first_ts: Option<Timestamp>,
+    /// Latest frame time.
+    pub last_ts: Option<Timestamp>,
+    /// Frames earlier than the frame before them (the file is not in time order).
+    pub out_of_order: u64,
+    /// Frames without a timestamp of their own (pcapng simple packet blocks).
+    pub untimed: u64,
+    /// pcap file-header snaplen.
+    pub snaplen: Option<u32>,
+    /// Interfaces.
+    pub interfaces: Vec<Interface>,
+    /// Frames whose captured length is below the original length.
+    pub truncated: u64,
+    /// Skipped frames by reason.
+    pub skipped: BTreeMap<String, u64>,
+    /// Anomalies by name (kept frames that were odd; dropped fragments; …).
+    pub anomalies: BTreeMap<String, u64>,
+    /// pcapng blocks by type.
+    pub blocks: BTreeMap<String, u64>,
+    /// Damage, in file order.
+    pub errors: Vec<CaptureError>,
+    /// Errors counted beyond the kept ones.
+    pub errors_suppressed: u64,
+    /// Bytes skipped while resynchronising after damage.
+    pub bytes_skipped: u64,
+    /// Decoding counters.
+    pub decode: DecoderStats,
+    /// Reassembly counters.
+    pub defrag: DefragStats,
+    last_seen: Option<Timestamp>,
+}
+
+impl FileSummary {
+    /// Starts the summary of one file.
+    pub fn new(path: impl Into<String>) -> FileSummary {
+        FileSummary {
+            path: path.into(),
+            ..FileSummary::default()
+        }
+    }
+
+    /// Accounts one frame and what the decoder made of it.
+    #[inline]
+    pub fn add_frame(&mut self, frame: &Frame<'_>) {
+        self.packets += 1;
+        self.orig_bytes += u64::from(frame.orig_len);
+        self.captured_bytes += frame.data.len() as u64;
+        if frame.is_truncated() {
+            self.truncated += 1;
+        }
+        if !frame.ts_known {
+            self.untimed += 1;
+            return;
+        }
+        let ts = frame.ts;
+        if self.first_ts.is_none_or(|f| ts < f) {
+            self.first_ts = Some(ts);
+        }
+        if self.last_ts.is_none_or(|l| ts > l) {
+            self.last_ts = Some(ts);
+        }
+        if self.last_seen.is_some_and(|p| ts < p) {
+            self.out_of_order += 1;
+        }
+        self.last_seen = Some(ts);
+    }
+
+    /// Reads a whole file: the convenience loop used by `inspect`.
+    pub fn read(
+        path: &std::path::Path,
+        shown: &str,
+        file: crate::FileId,
+        hash: crate::HashAlgo,
+        decoder: &mut Decoder,
+        mut progress: impl FnMut(u64),
+    ) -> Result<FileSummary, std::io::Error> {
+        let mut reader = crate::CaptureReader::open(path, file, hash)?;
+        let mut s = FileSummary::new(shown);
+        while let Some(frame) = reader.next_frame() {
+            s.add_frame(&frame);
+            let n = s.packets;
+            let _: Decoded<'_> = decoder.decode(&frame);
+            if n % 65_536 == 0 {
+                progress(frame.frame.offset);
+            }
+        }
+        decoder.finish();
+        s.finish(reader.finish(), decoder);
+        Ok(s)
+    }
+
+    /// Completes the summary from the reader's outcome and the decoder's counters.
+    pub fn finish(&mut self, outcome: ReaderOutcome, decoder: &Decoder) {
+        let st = outcome.stats;
+        self.format = st.format.map_or("unknown", |f| f.as_str()).to_string();
+        self.compression = outcome.compression.as_str().to_string();
+        self.byte_orders = st
+            .byte_orders
+            .iter()
+            .map(|b| b.as_str().to_string())
+            .collect();
+        self.snaplen = st.snaplen;
+        self.interfaces = st.interfaces;
+        self.blocks = st.blocks;
+        self.errors = outcome.errors;
+        self.errors_suppressed = st.errors_suppressed;
+        self.bytes_skipped = st.bytes_skipped;
+        if let Some(d) = outcome.digest {
+            self.size = Some(d.size);
+            self.sha256 = d.sha256.map(hex::encode);
+        }
+        self.decode = decoder.stats().clone();
+        self.defrag = decoder.defrag_stats().clone();
+        self.skipped = self.decode.skipped.clone();
+        let mut a = BTreeMap::new();
+        let mut put = |k: &str, v: u64| {
+            if v > 0 {
+                a.insert(k.to_string(), v);
+            }
+        };
+        put("bad_timestamp", st.bad_timestamps);
+        put("out_of_order_frames", self.out_of_order);
+        put("frames_without_timestamp", self.untimed);
+        put("resyncs_after_damage", st.resyncs);
+        put(
+            "ipv6_extension_header_errors",
+            self.decode.ext_header_errors,
+        );
+        let f = &self.defrag;
+        put("fragments_overlapping", f.overlapping_fragments);
+        put("fragments_conflicting", f.conflicting_fragments);
+        put("fragments_inconsistent_end", f.inconsistent_end);
+        put("fragments_truncated", f.truncated_fragments);
+        put("fragments_oversized", f.oversized_fragments);
+        put("fragments_expired", f.expired_fragments);
+        put("fragments_evicted_by_cap", f.evicted_fragments);
+        self.anomalies = a;
+    }
+
+    /// Link types of the interfaces, distinct, in interface order (`ether (1)`).
+    pub fn link_types(&self) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        for i in &self.interfaces {
+            let s = i.link.to_string();
+            if !out.contains(&s) {
+                out.push(s);
+            }
+        }
+        out
+    }
+
+    /// Duration between first and last frame (ns).
+    pub fn duration_ns(&self) -> Option<i64> {
+        Some(self.last_ts?.0 - self.first_ts?.0)
+    }
+}
+
+/// Counters summed over several files.
+#[derive(Debug, Clone, Default)]
+pub struct Totals {
+    /// Files summarised.
+    pub files: u64,
+    /// Files with at least one error.
+    pub files_with_errors: u64,
+    /// Sum of stored sizes.
+    pub size: u64,
+    /// Frames.
+    pub packets: u64,
+    /// Original bytes.
+    pub orig_bytes: u64,
+    /// Captured bytes.
+    pub captured_bytes: u64,
+    /// Earliest frame over all files.
+    pub first_ts: Option<Timestamp>,
+    /// Latest frame over all files.
+    pub last_ts: Option<Timestamp>,
+    /// Truncated frames.
+    pub truncated: u64,
+    /// Distinct link types.
+    pub link_types: Vec<String>,
+    /// Skipped frames by reason.
+    pub skipped: BTreeMap<String, u64>,
+    /// Anomalies by name.
+    pub anomalies: BTreeMap<String, u64>,
+    /// Errors (kept plus suppressed).
+    pub errors: u64,
+    /// Decoded packets.
+    pub decoded_packets: u64,
+}
+
+impl Totals {
+    /// Adds one file.
+    pub fn add(&mut self, f: &FileSummary) {
+        self.files += 1;
+        if !f.errors.is_empty() {
+            self.files_with_errors += 1;
+        }
+        self.size += f.size.unwrap_or(0);
+        self.packets += f.packets;
+        self.orig_bytes += f.orig_bytes;
+        self.captured_bytes += f.captured_bytes;
+        if let Some(t) = f.first_ts {
+            if self.first_ts.is_none_or(|x| t < x) {
+                self.first_ts = Some(t);
+            }
+        }
+        if let Some(t) = f.last_ts {
+            if self.last_ts.is_none_or(|x| t > x) {
+                self.last_ts = Some(t);
+            }
+        }
+        self.truncated += f.truncated;
+        for l in f.link_types() {
+            if !self.link_types.contains(&l) {
+                self.link_types.push(l);
+            }
+        }
+        for (k, v) in &f.skipped {
+            *self.skipped.entry(k.clone()).or_insert(0) += v;
+        }
+        for (k, v) in &f.anomalies {
+            *self.anomalies.entry(k.clone()).or_insert(0) += v;
+        }
+        self.errors += f.errors.len() as u64 + f.errors_suppressed;
+        self.decoded_packets += f.decode.packets;
+    }
+
+    /// Duration between first and last frame (ns).
+    pub fn duration_ns(&self) -> Option<i64> {
+        Some(self.last_ts?.0 - self.first_ts?.0)
+    }
+}
