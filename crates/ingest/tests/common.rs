@@ -1,0 +1,31 @@
+//! Shared helpers for tests that read `../shared` (skipped with a message when absent).
+
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+
+/// `../shared/<sub>` relative to the workspace root, if present.
+pub fn shared(sub: &str) -> Option<PathBuf> {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared");
+    let p = root.join(sub);
+    if p.exists() {
+        Some(p)
+    } else {
+        eprintln!(
+            "SKIPPED: {} not found (the shared test data lives beside the checkout in ../shared)",
+            p.display()
+        );
+        None
+    }
+}
+
+/// Parses capinfos' "seconds.fraction" into nanoseconds.
+pub fn capinfos_ns(s: &str) -> Option<i64> {
+    let (sec, frac) = s.split_once('.')?;
+    let sec: i64 = sec.parse().ok()?;
+    if frac.is_empty() || frac.len() > 9 || !frac.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let scale = 10i64.pow(9 - frac.len() as u32);
+    Some(sec * 1_000_000_000 + frac.parse::<i64>().ok()? * scale)
+}
