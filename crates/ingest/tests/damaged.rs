@@ -11,7 +11,12 @@ use std::collections::HashMap;
 use std::path::Path;
 
 /// (offset, timestamp, orig_len, data) of every frame.
-fn frames(path: &Path) -> (Vec<(u64, i64, u32, Vec<u8>)>, exfilmeter_ingest::ReaderOutcome) {
+fn frames(
+    path: &Path,
+) -> (
+    Vec<(u64, i64, u32, Vec<u8>)>,
+    exfilmeter_ingest::ReaderOutcome,
+) {
     let mut r = CaptureReader::open(path, FileId(0), HashAlgo::Sha256).unwrap();
     let mut v = Vec::new();
     while let Some(f) = r.next_frame() {
@@ -23,16 +28,22 @@ fn frames(path: &Path) -> (Vec<(u64, i64, u32, Vec<u8>)>, exfilmeter_ingest::Rea
 #[test]
 fn damaged_files_keep_everything_before_the_damage_and_name_the_offset() {
     let Some(dir) = shared("damaged") else { return };
-    let Some(real) = shared("realpcaps") else { return };
+    let Some(real) = shared("realpcaps") else {
+        return;
+    };
     let expected: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(dir.join("EXPECTED.json")).unwrap()).unwrap();
-    let originals: HashMap<&str, HashMap<u64, (i64, u32, Vec<u8>)>> = ["ppp_example.pcap", "ppp_pcapng-example.pcapng"]
-        .into_iter()
-        .map(|n| {
-            let (f, _) = frames(&real.join(n));
-            (n, f.into_iter().map(|(o, t, l, d)| (o, (t, l, d))).collect())
-        })
-        .collect();
+    let originals: HashMap<&str, HashMap<u64, (i64, u32, Vec<u8>)>> =
+        ["ppp_example.pcap", "ppp_pcapng-example.pcapng"]
+            .into_iter()
+            .map(|n| {
+                let (f, _) = frames(&real.join(n));
+                (
+                    n,
+                    f.into_iter().map(|(o, t, l, d)| (o, (t, l, d))).collect(),
+                )
+            })
+            .collect();
     for (name, e) in expected.as_object().unwrap() {
         let before = e["packets_before_damage"].as_u64().unwrap();
         let at = e["damage_offset"].as_u64().unwrap();
@@ -44,7 +55,10 @@ fn damaged_files_keep_everything_before_the_damage_and_name_the_offset() {
             .iter()
             .find(|e| e.kind != DamageKind::BadTimestamp)
             .unwrap_or_else(|| panic!("{name}: no error reported"));
-        assert_eq!(first.offset, at, "{name}: offset of the first error ({first})");
+        assert_eq!(
+            first.offset, at,
+            "{name}: offset of the first error ({first})"
+        );
         let kept = got.iter().filter(|f| f.0 < at).count() as u64;
         assert_eq!(kept, before, "{name}: frames before the damage");
         assert_eq!(
@@ -62,14 +76,18 @@ fn damaged_files_keep_everything_before_the_damage_and_name_the_offset() {
         };
         if before > 0 {
             for (o, t, l, d) in &got {
-                let (ot, ol, od) = original
-                    .get(o)
-                    .unwrap_or_else(|| panic!("{name}: frame at {o} is not a frame of the original"));
+                let (ot, ol, od) = original.get(o).unwrap_or_else(|| {
+                    panic!("{name}: frame at {o} is not a frame of the original")
+                });
                 // The ppp_pcapng-example has frames with bogus timestamps: compare those loosely.
                 if !name.ends_with(".pcapng") {
                     assert_eq!(t, ot, "{name}: time of frame at {o}");
                 }
-                assert_eq!((l, d), (ol, od), "{name}: frame at {o} differs from the original");
+                assert_eq!(
+                    (l, d),
+                    (ol, od),
+                    "{name}: frame at {o} differs from the original"
+                );
             }
         }
         match name.as_str() {
@@ -79,7 +97,10 @@ fn damaged_files_keep_everything_before_the_damage_and_name_the_offset() {
                     "{name}: intact records behind the damage should be recovered"
                 );
                 assert!(outcome.stats.resyncs >= 1, "{name}: resync");
-                assert!(outcome.stats.bytes_skipped > 0, "{name}: skipped bytes counted");
+                assert!(
+                    outcome.stats.bytes_skipped > 0,
+                    "{name}: skipped bytes counted"
+                );
             }
             "cut-mid-packet.pcap" | "cut-mid-header.pcap" | "ng-cut-mid-block.pcapng" => {
                 assert_eq!(got.len() as u64, before, "{name}: nothing after a cut");
@@ -95,7 +116,9 @@ fn damaged_files_keep_everything_before_the_damage_and_name_the_offset() {
 #[test]
 fn absurd_caplen_recovers_every_record_after_the_corrupt_one() {
     let Some(dir) = shared("damaged") else { return };
-    let Some(real) = shared("realpcaps") else { return };
+    let Some(real) = shared("realpcaps") else {
+        return;
+    };
     let (got, _) = frames(&dir.join("absurd-caplen.pcap"));
     let (orig, _) = frames(&real.join("ppp_example.pcap"));
     // Only the record whose length field was corrupted is lost.

@@ -32,11 +32,17 @@ fn summarize(path: &Path) -> FileSummary {
 
 #[test]
 fn counts_timestamps_formats_and_link_types_agree_with_capinfos() {
-    let Some(dir) = shared("realpcaps") else { return };
+    let Some(dir) = shared("realpcaps") else {
+        return;
+    };
     let ci: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(dir.join("capinfos.json")).unwrap()).unwrap();
     let files = ci["files"].as_object().unwrap();
-    assert!(files.len() >= 40, "capinfos.json lists {} files", files.len());
+    assert!(
+        files.len() >= 40,
+        "capinfos.json lists {} files",
+        files.len()
+    );
     let mut checked_ts = 0;
     for (name, c) in files {
         let s = summarize(&dir.join(name));
@@ -51,7 +57,10 @@ fn counts_timestamps_formats_and_link_types_agree_with_capinfos() {
             v
         };
         if enc == "per-packet" {
-            assert!(links.len() > 1, "{name}: expected several link types, got {links:?}");
+            assert!(
+                links.len() > 1,
+                "{name}: expected several link types, got {links:?}"
+            );
         } else {
             assert_eq!(links, vec![enc], "{name}: link types");
         }
@@ -59,22 +68,37 @@ fn counts_timestamps_formats_and_link_types_agree_with_capinfos() {
             eprintln!("{name}: timestamps not compared ({why})");
             continue;
         }
-        let (first, last) = (c["first_ts"].as_str().unwrap(), c["last_ts"].as_str().unwrap());
+        let (first, last) = (
+            c["first_ts"].as_str().unwrap(),
+            c["last_ts"].as_str().unwrap(),
+        );
         if first == "n/a" {
             // capinfos prints n/a for empty files and for files with untimed (SPB) frames.
-            assert!(s.packets == 0 || s.untimed > 0, "{name}: capinfos has no times");
+            assert!(
+                s.packets == 0 || s.untimed > 0,
+                "{name}: capinfos has no times"
+            );
             continue;
         }
-        assert_eq!(s.first_ts.map(|t| t.0), capinfos_ns(first), "{name}: first_ts");
+        assert_eq!(
+            s.first_ts.map(|t| t.0),
+            capinfos_ns(first),
+            "{name}: first_ts"
+        );
         assert_eq!(s.last_ts.map(|t| t.0), capinfos_ns(last), "{name}: last_ts");
         checked_ts += 1;
     }
-    assert!(checked_ts >= 35, "only {checked_ts} files had timestamps compared");
+    assert!(
+        checked_ts >= 35,
+        "only {checked_ts} files had timestamps compared"
+    );
 }
 
 #[test]
 fn sha256_and_size_match_the_manifest() {
-    let Some(dir) = shared("realpcaps") else { return };
+    let Some(dir) = shared("realpcaps") else {
+        return;
+    };
     let manifest = std::fs::read_to_string(dir.join("MANIFEST.md")).unwrap();
     let mut checked = 0;
     let mut current: Option<String> = None;
@@ -130,7 +154,9 @@ fn conversations(path: &Path) -> HashMap<(SocketAddr, SocketAddr), (Dir, Dir)> {
 
 #[test]
 fn tcp_conversations_agree_with_tshark_exact_export() {
-    let Some(dir) = shared("realpcaps") else { return };
+    let Some(dir) = shared("realpcaps") else {
+        return;
+    };
     let mut files: Vec<_> = std::fs::read_dir(&dir)
         .unwrap()
         .filter_map(|e| e.ok().map(|e| e.path()))
@@ -140,12 +166,22 @@ fn tcp_conversations_agree_with_tshark_exact_export() {
     assert!(files.len() >= 25, "only {} oracle files", files.len());
     let mut convs_checked = 0;
     for tsv in files {
-        let cap = tsv.to_string_lossy().trim_end_matches(".conv.exact.tsv").to_string();
-        let name = Path::new(&cap).file_name().unwrap().to_string_lossy().to_string();
+        let cap = tsv
+            .to_string_lossy()
+            .trim_end_matches(".conv.exact.tsv")
+            .to_string();
+        let name = Path::new(&cap)
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .to_string();
         let ours = conversations(Path::new(&cap));
         let text = std::fs::read_to_string(&tsv).unwrap();
         let mut expected = 0;
-        for line in text.lines().filter(|l| !l.starts_with('#') && !l.starts_with("A\t")) {
+        for line in text
+            .lines()
+            .filter(|l| !l.starts_with('#') && !l.starts_with("A\t"))
+        {
             let c: Vec<&str> = line.split('\t').collect();
             let a: SocketAddr = c[0].parse().unwrap();
             let b: SocketAddr = c[1].parse().unwrap();
@@ -169,5 +205,8 @@ fn tcp_conversations_agree_with_tshark_exact_export() {
         }
         assert_eq!(ours.len(), expected, "{name}: number of TCP conversations");
     }
-    assert!(convs_checked > 600, "only {convs_checked} conversations compared");
+    assert!(
+        convs_checked > 600,
+        "only {convs_checked} conversations compared"
+    );
 }

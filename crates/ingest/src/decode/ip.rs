@@ -192,20 +192,14 @@ fn parse_ip(bytes: &[u8], depth: u8) -> Result<IpParsed<'_>, SkipReason> {
         }
         LaxIpSlice::Ipv6(v6) => {
             let h = v6.header();
-            let mut frag = None;
-            let mut ident = 0;
-            for ext in v6.extensions().clone() {
-                if let etherparse::Ipv6ExtensionSlice::Fragment(f) = ext {
-                    ident = f.identification();
-                    if f.is_fragmenting_payload() {
-                        frag = Some((
-                            f.identification(),
-                            u32::from(f.fragment_offset().byte_offset()),
-                            f.more_fragments(),
-                        ));
-                    }
-                }
-            }
+            // The fragment header is found by our own bounds-checked walk: etherparse's
+            // extension iterator reads out of bounds on some lax-parsed chains (found by
+            // fuzzing; see tests/fuzz-regressions).
+            let (ident, frag) = match ipv6_fragment_header(bytes) {
+                Some((id, offset, more)) if offset != 0 || more => (id, Some((id, offset, more))),
+                Some((id, _, _)) => (id, None),
+                None => (0, None),
+            };
             let plen = u32::from(h.payload_length());
             // Payload length 0 means a jumbogram or an unset field: use what was captured.
             let total = if plen == 0 {
@@ -235,6 +229,37 @@ fn parse_ip(bytes: &[u8], depth: u8) -> Result<IpParsed<'_>, SkipReason> {
         declared,
         fragment,
     })
+}
+
+/// Walks the IPv6 extension-header chain (bounds-checked, at most 16 headers) and returns
+/// the fragment header's (identification, byte offset, more-fragments flag), if any.
+fn ipv6_fragment_header(b: &[u8]) -> Option<(u32, u32, bool)> {
+    let mut next = *b.get(6)?;
+    let mut at = 40usize;
+    for _ in 0..16 {
+        match next {
+            // Hop-by-hop, routing, destination options: length in 8-octet units, minus one.
+            0 | 43 | 60 => {
+                let len = (usize::from(*b.get(at + 1)?) + 1) * 8;
+                next = *b.get(at)?;
+                at += len;
+            }
+            // Authentication header: length in 4-octet units, minus two.
+            51 => {
+                let len = (usize::from(*b.get(at + 1)?) + 2) * 4;
+                next = *b.get(at)?;
+                at += len;
+            }
+            44 => {
+                let h = b.get(at..at + 8)?;
+                let off_flags = u16::from_be_bytes([h[2], h[3]]);
+                let id = u32::from_be_bytes([h[4], h[5], h[6], h[7]]);
+                return Some((id, u32::from(off_flags & 0xFFF8), off_flags & 1 == 1));
+            }
+            _ => return None,
+        }
+    }
+    None
 }
 
 /// What a transport payload turned into.

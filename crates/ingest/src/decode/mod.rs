@@ -275,3 +275,6 @@ impl Decoder {
         out
     }
 }
+
+#[cfg(test)]
+mod tests;

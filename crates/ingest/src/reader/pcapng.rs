@@ -95,6 +95,28 @@ fn frame_block(b: &[u8], order: ByteOrder) -> Result<usize, String> {
     Ok(len)
 }
 
+/// Checks that the options in `b[start..end]` are well framed: each `code, len, value`
+/// padded to 4 bytes fits, and the list ends at `end` or with `opt_endofopt`.
+/// (pcap-parser silently drops a trailing option that overruns its block.)
+fn options_ok_at(b: &[u8], mut at: usize, end: usize, order: ByteOrder) -> bool {
+    while at < end {
+        if at + 4 > end {
+            return false;
+        }
+        let code = order.u16(b, at);
+        let len = usize::from(order.u16(b, at + 2));
+        if code == 0 {
+            return true;
+        }
+        let padded = (len + 3) & !3;
+        if at + 4 + padded > end {
+            return false;
+        }
+        at += 4 + padded;
+    }
+    true
+}
+
 impl CaptureReader {
     pub(super) fn ng_step(&mut self) -> Step {
         self.fill(12);
@@ -212,6 +234,14 @@ impl CaptureReader {
             IDB => {
                 self.rb.start = s + len;
                 let block = &self.rb.buf[s..s + len];
+                if len >= 20 && !options_ok_at(block, 16, len - 4, order) {
+                    self.error(
+                        offset,
+                        DamageKind::BadBlock,
+                        "interface description block options run past the end of the block; the options that fit are used".into(),
+                    );
+                }
+                let block = &self.rb.buf[s..s + len];
                 let parsed = match order {
                     ByteOrder::Little => ng::parse_interfacedescriptionblock_le(block),
                     ByteOrder::Big => ng::parse_interfacedescriptionblock_be(block),
@@ -309,6 +339,11 @@ impl CaptureReader {
                 ByteOrder::Little => ng::parse_enhancedpacketblock_le(b).is_ok(),
                 ByteOrder::Big => ng::parse_enhancedpacketblock_be(b).is_ok(),
             };
+            let caplen = order.u32(b, 20) as usize;
+            let opts = 28usize.saturating_add((caplen + 3) & !3);
+            if caplen <= len - 32 && opts < len - 4 {
+                options_ok &= options_ok_at(b, opts, len - 4, order);
+            }
             (
                 order.u32(b, 8),
                 order.u32(b, 12),

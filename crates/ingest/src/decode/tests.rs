@@ -1,0 +1,225 @@
+//! Decoder unit tests on hand-built frames (one per edge case).
+
+use super::*;
+use crate::frame::{FileId, Frame, FrameRef, LinkType};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+fn frame<'a>(link: LinkType, data: &'a [u8], orig_len: u32, n: u64) -> Frame<'a> {
+    Frame {
+        ts: Timestamp(n as i64 * 1_000_000),
+        ts_known: true,
+        frame: FrameRef {
+            file: FileId(0),
+            index: n,
+            offset: 24 + n * 100,
+        },
+        interface: 0,
+        link,
+        orig_len,
+        data,
+    }
+}
+
+/// IPv4 header (no options, checksum left 0: the decoder does not verify it).
+fn ipv4(
+    proto: u8,
+    payload: &[u8],
+    id: u16,
+    frag_units: u16,
+    more: bool,
+    total: Option<u16>,
+) -> Vec<u8> {
+    let total = total.unwrap_or(20 + payload.len() as u16);
+    let flags_off = (if more { 0x2000 } else { 0 }) | frag_units;
+    let mut v = vec![0x45, 0];
+    v.extend_from_slice(&total.to_be_bytes());
+    v.extend_from_slice(&id.to_be_bytes());
+    v.extend_from_slice(&flags_off.to_be_bytes());
+    v.extend_from_slice(&[64, proto, 0, 0, 10, 0, 0, 1, 203, 0, 113, 9]);
+    v.extend_from_slice(payload);
+    v
+}
+
+fn tcp(sport: u16, dport: u16, seq: u32, flags: u8, data: &[u8]) -> Vec<u8> {
+    let mut v = Vec::new();
+    v.extend_from_slice(&sport.to_be_bytes());
+    v.extend_from_slice(&dport.to_be_bytes());
+    v.extend_from_slice(&seq.to_be_bytes());
+    v.extend_from_slice(&7u32.to_be_bytes());
+    v.extend_from_slice(&[0x50, flags, 0x10, 0x00, 0, 0, 0, 0]);
+    v.extend_from_slice(data);
+    v
+}
+
+fn eth(l3: &[u8]) -> Vec<u8> {
+    let mut v = vec![0u8; 12];
+    v.extend_from_slice(&[0x08, 0x00]);
+    v.extend_from_slice(l3);
+    v
+}
+
+fn packet<'a>(d: Decoded<'a>) -> Packet<'a> {
+    match d {
+        Decoded::Packet(p) => p,
+        other => panic!("expected a packet, got {other:?}"),
+    }
+}
+
+#[test]
+fn ipv4_tcp_over_ethernet_with_padding_stripped() {
+    let mut f = eth(&ipv4(
+        6,
+        &tcp(40000, 80, 1000, 0x18, b"GET /"),
+        1,
+        0,
+        false,
+        None,
+    ));
+    f.extend_from_slice(&[0xEE; 6]); // Ethernet padding after the IP packet
+    let mut d = Decoder::default();
+    let p = packet(d.decode(&frame(LinkType::ETHERNET, &f, f.len() as u32, 1)));
+    assert_eq!(p.ip.src, IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)));
+    assert_eq!(p.ip.total_len, 45);
+    let Transport::Tcp(t) = p.transport else {
+        panic!("not tcp")
+    };
+    assert_eq!((t.src_port, t.dst_port, t.seq, t.ack), (40000, 80, 1000, 7));
+    assert!(t.flags.has(TcpFlags::PSH | TcpFlags::ACK) && t.complete);
+    assert_eq!(p.payload, b"GET /");
+    assert_eq!(p.payload_len, 5);
+    assert!(!p.truncated);
+    assert_eq!(p.wire.frames, 1);
+    assert_eq!(p.wire.ip_bytes, 45);
+}
+
+#[test]
+fn snaplen_cut_payload_keeps_declared_length() {
+    let body = vec![b'x'; 1000];
+    let full = eth(&ipv4(6, &tcp(1, 2, 3, 0x10, &body), 1, 0, false, None));
+    let cut = &full[..14 + 20 + 20 + 100];
+    let mut d = Decoder::default();
+    let p = packet(d.decode(&frame(LinkType::ETHERNET, cut, full.len() as u32, 1)));
+    assert_eq!(p.payload.len(), 100);
+    assert_eq!(p.payload_len, 1000);
+    assert!(p.truncated);
+    assert_eq!(p.ip.total_len, 1040);
+}
+
+#[test]
+fn tcp_header_cut_after_the_ports_is_an_incomplete_tcp_packet() {
+    let full = eth(&ipv4(6, &tcp(1, 2, 3, 0x10, b"abc"), 1, 0, false, None));
+    let cut = &full[..14 + 20 + 6];
+    let mut d = Decoder::default();
+    let p = packet(d.decode(&frame(LinkType::ETHERNET, cut, full.len() as u32, 1)));
+    let Transport::Tcp(t) = p.transport else {
+        panic!("not tcp")
+    };
+    assert!(!t.complete);
+    assert_eq!((t.src_port, t.dst_port), (1, 2));
+    assert_eq!(p.payload_len, 3);
+    assert!(p.truncated);
+    // Fewer than 4 bytes of TCP: skipped with a reason.
+    let cut = &full[..14 + 20 + 3];
+    assert!(matches!(
+        d.decode(&frame(LinkType::ETHERNET, cut, full.len() as u32, 2)),
+        Decoded::Skipped(SkipReason::TruncatedTransportHeader)
+    ));
+}
+
+#[test]
+fn truncated_and_unknown_ip_headers_are_named_skips() {
+    let mut d = Decoder::default();
+    let f = eth(&[0x45, 0, 0, 40, 0, 0]);
+    assert!(matches!(
+        d.decode(&frame(LinkType::ETHERNET, &f, 60, 1)),
+        Decoded::Skipped(SkipReason::TruncatedIpHeader)
+    ));
+    let f = eth(&[
+        0x75, 0, 0, 40, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    ]);
+    assert!(matches!(
+        d.decode(&frame(LinkType::ETHERNET, &f, 60, 2)),
+        Decoded::Skipped(SkipReason::IpVersion(7))
+    ));
+    assert_eq!(d.stats().skipped.values().sum::<u64>(), 2);
+}
+
+#[test]
+fn ipv6_with_hop_by_hop_and_udp() {
+    let mut v = vec![0x60, 0, 0, 0];
+    let udp = [
+        0x13, 0x88, 0x00, 0x35, 0x00, 0x0c, 0, 0, b'a', b'b', b'c', b'd',
+    ];
+    let hbh = [17u8, 0, 1, 4, 0, 0, 0, 0]; // next = UDP, PadN
+    v.extend_from_slice(&((hbh.len() + udp.len()) as u16).to_be_bytes());
+    v.extend_from_slice(&[0, 64]); // next header hop-by-hop, hop limit
+    v.extend_from_slice(&Ipv6Addr::LOCALHOST.octets());
+    v.extend_from_slice(&Ipv6Addr::LOCALHOST.octets());
+    v.extend_from_slice(&hbh);
+    v.extend_from_slice(&udp);
+    let mut d = Decoder::default();
+    let p = packet(d.decode(&frame(LinkType::RAW, &v, v.len() as u32, 1)));
+    assert_eq!(p.ip.version, IpVersion::V6);
+    assert_eq!(p.ip.header_len, 48);
+    assert_eq!(p.ip.protocol, 17);
+    assert!(matches!(
+        p.transport,
+        Transport::Udp {
+            src_port: 5000,
+            dst_port: 53,
+            length: 12
+        }
+    ));
+    assert_eq!(p.payload, b"abcd");
+}
+
+#[test]
+fn ipv4_fragments_become_one_packet_with_all_frames_counted() {
+    let seg = tcp(5555, 80, 42, 0x18, &[b'z'; 1200]);
+    // Split the TCP segment at 1000 bytes (125 units of 8).
+    let f1 = eth(&ipv4(6, &seg[..1000], 77, 0, true, None));
+    let f2 = eth(&ipv4(6, &seg[1000..], 77, 125, false, None));
+    let mut d = Decoder::default();
+    assert!(matches!(
+        d.decode(&frame(LinkType::ETHERNET, &f2, f2.len() as u32, 1)),
+        Decoded::FragmentHeld
+    ));
+    let p = packet(d.decode(&frame(LinkType::ETHERNET, &f1, f1.len() as u32, 2)));
+    assert!(p.ip.reassembled);
+    assert_eq!(p.ip.total_len, 20 + 1220);
+    assert_eq!(p.payload.len(), 1200);
+    assert_eq!(p.payload_len, 1200);
+    assert_eq!(p.wire.frames, 2);
+    assert_eq!(p.wire.orig_bytes, (f1.len() + f2.len()) as u64);
+    assert_eq!(p.wire.first_frame.index, 1);
+    assert_eq!(p.frame.index, 2);
+    assert_eq!(d.defrag_stats().reassembled, 1);
+}
+
+#[test]
+fn gre_carrying_ipv4_is_decapsulated() {
+    let inner = ipv4(6, &tcp(22, 40264, 9, 0x10, b"ssh"), 5, 0, false, None);
+    let mut gre = vec![0x00, 0x00, 0x08, 0x00];
+    gre.extend_from_slice(&inner);
+    let outer = eth(&ipv4(47, &gre, 6, 0, false, None));
+    let mut d = Decoder::default();
+    let p = packet(d.decode(&frame(LinkType::ETHERNET, &outer, outer.len() as u32, 1)));
+    assert_eq!(p.ip.tunnel_depth, 1);
+    assert_eq!(p.payload, b"ssh");
+    // ip_bytes is the outer packet's length: what the wire carried.
+    assert_eq!(p.wire.ip_bytes, (20 + gre.len()) as u64);
+    assert_eq!(d.stats().tunnelled, 1);
+}
+
+#[test]
+fn nested_tunnels_beyond_the_limit_are_skipped() {
+    let mut pkt = ipv4(6, &tcp(1, 2, 3, 0x10, b""), 1, 0, false, None);
+    for _ in 0..6 {
+        pkt = ipv4(4, &pkt, 1, 0, false, None);
+    }
+    let mut d = Decoder::default();
+    assert!(matches!(
+        d.decode(&frame(LinkType::RAW, &pkt, pkt.len() as u32, 1)),
+        Decoded::Skipped(SkipReason::TunnelTooDeep)
+    ));
+}
