@@ -2,6 +2,8 @@
 //! frame iteration + decoding, and the full `inspect` loop with SHA-256 — compare the
 //! ratios within one run (this machine is noisy).
 
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use exfilmeter_benches::{write_capture, GenConfig};
 use exfilmeter_ingest::{CaptureReader, Decoder, FileId, FileSummary, HashAlgo};

@@ -1,5 +1,7 @@
 //! End-to-end tests of `exfilmeter inspect`: the real binary in a temp dir.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 

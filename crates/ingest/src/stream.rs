@@ -118,7 +118,7 @@ impl HashingRead {
             },
             None => std::mem::take(&mut self.chunk),
         };
-        let served = std::mem::replace(&mut self.chunk, Vec::new());
+        let served = std::mem::take(&mut self.chunk);
         if let Some(w) = &self.worker {
             if !served.is_empty() {
                 w.tx.send(served)
@@ -194,6 +194,15 @@ impl Read for HashingRead {
         if self.pos >= self.chunk.len() {
             if self.eof {
                 return Ok(0);
+            }
+            if self.worker.is_none() && out.len() >= CHUNK {
+                // Nothing to hash: read straight into the caller's buffer (one copy less).
+                let n = self.inner.read(out)?;
+                if n == 0 {
+                    self.eof = true;
+                }
+                self.bytes += n as u64;
+                return Ok(n);
             }
             self.refill()?;
         }

@@ -143,7 +143,10 @@ impl FileSummary {
         }
         self.decode = decoder.stats().clone();
         self.defrag = decoder.defrag_stats().clone();
-        self.skipped = self.decode.skipped.clone();
+        self.skipped = BTreeMap::new();
+        for (r, n) in &self.decode.skipped {
+            *self.skipped.entry(r.to_string()).or_insert(0) += n;
+        }
         let mut a = BTreeMap::new();
         let mut put = |k: &str, v: u64| {
             if v > 0 {

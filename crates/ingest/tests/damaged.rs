@@ -3,6 +3,8 @@
 //! panics, and frames recovered after resynchronisation are byte-for-byte frames of
 //! the intact original (the damaged files were made from it, at the same offsets).
 
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
 mod common;
 
 use common::shared;
@@ -10,13 +12,13 @@ use exfilmeter_ingest::{CaptureReader, DamageKind, FileId, HashAlgo};
 use std::collections::HashMap;
 use std::path::Path;
 
+/// A frame as read: (offset, timestamp ns, original length, captured bytes).
+type Rec = (u64, i64, u32, Vec<u8>);
+/// Frames of an original file by offset.
+type ByOffset = HashMap<u64, (i64, u32, Vec<u8>)>;
+
 /// (offset, timestamp, orig_len, data) of every frame.
-fn frames(
-    path: &Path,
-) -> (
-    Vec<(u64, i64, u32, Vec<u8>)>,
-    exfilmeter_ingest::ReaderOutcome,
-) {
+fn frames(path: &Path) -> (Vec<Rec>, exfilmeter_ingest::ReaderOutcome) {
     let mut r = CaptureReader::open(path, FileId(0), HashAlgo::Sha256).unwrap();
     let mut v = Vec::new();
     while let Some(f) = r.next_frame() {
@@ -33,17 +35,16 @@ fn damaged_files_keep_everything_before_the_damage_and_name_the_offset() {
     };
     let expected: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(dir.join("EXPECTED.json")).unwrap()).unwrap();
-    let originals: HashMap<&str, HashMap<u64, (i64, u32, Vec<u8>)>> =
-        ["ppp_example.pcap", "ppp_pcapng-example.pcapng"]
-            .into_iter()
-            .map(|n| {
-                let (f, _) = frames(&real.join(n));
-                (
-                    n,
-                    f.into_iter().map(|(o, t, l, d)| (o, (t, l, d))).collect(),
-                )
-            })
-            .collect();
+    let originals: HashMap<&str, ByOffset> = ["ppp_example.pcap", "ppp_pcapng-example.pcapng"]
+        .into_iter()
+        .map(|n| {
+            let (f, _) = frames(&real.join(n));
+            (
+                n,
+                f.into_iter().map(|(o, t, l, d)| (o, (t, l, d))).collect(),
+            )
+        })
+        .collect();
     for (name, e) in expected.as_object().unwrap() {
         let before = e["packets_before_damage"].as_u64().unwrap();
         let at = e["damage_offset"].as_u64().unwrap();

@@ -3,6 +3,8 @@
 //! per-conversation TCP frames and frame bytes per direction against tshark's exact field
 //! export (`*.conv.exact.tsv`).
 
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
 mod common;
 
 use common::{capinfos_ns, shared};

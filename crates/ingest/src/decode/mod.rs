@@ -199,8 +199,8 @@ pub struct DecoderStats {
     pub truncated: u64,
     /// IPv6 extension-header chains that could not be fully parsed.
     pub ext_header_errors: u64,
-    /// Skipped frames by reason (display form), sorted.
-    pub skipped: BTreeMap<String, u64>,
+    /// Skipped frames by reason, sorted.
+    pub skipped: BTreeMap<SkipReason, u64>,
 }
 
 /// Decodes frames; owns the fragment reassembler.
@@ -267,9 +267,13 @@ impl Decoder {
                     st.ext_header_errors += 1;
                 }
             }
-            Decoded::Skipped(r) => {
-                *st.skipped.entry(r.to_string()).or_insert(0) += 1;
-            }
+            Decoded::Skipped(r) => match st.skipped.get_mut(r) {
+                // No allocation on the hot path for reasons already seen.
+                Some(n) => *n += 1,
+                None => {
+                    st.skipped.insert(r.clone(), 1);
+                }
+            },
             Decoded::FragmentHeld => {}
         }
         out

@@ -1,5 +1,6 @@
 //! Shared helpers for tests that read `../shared` (skipped with a message when absent).
 
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 #![allow(dead_code)]
 
 use std::path::PathBuf;
