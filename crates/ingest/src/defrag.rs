@@ -394,6 +394,7 @@ mod tests {
             reassembled: false,
             tunnel_depth: 0,
             ext_header_error: false,
+            length_clamped: false,
         }
     }
 

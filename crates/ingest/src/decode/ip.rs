@@ -52,6 +52,8 @@ pub struct IpView {
     pub tunnel_depth: u8,
     /// An IPv6 extension header could not be parsed; the transport may be unknown.
     pub ext_header_error: bool,
+    /// The header's total length exceeded the frame; it was clamped to the frame.
+    pub length_clamped: bool,
 }
 
 /// TCP flags (the low 8 bits of the flags field).
@@ -224,6 +226,7 @@ fn parse_ip(bytes: &[u8], depth: u8) -> Result<IpParsed<'_>, SkipReason> {
             reassembled: false,
             tunnel_depth: depth,
             ext_header_error: ext_err.is_some(),
+            length_clamped: false,
         },
         payload,
         declared,
@@ -424,6 +427,19 @@ pub(crate) fn decode_ip<'a>(
             Ok(p) => p,
             Err(r) => return Decoded::Skipped(r),
         };
+        let mut parsed = parsed;
+        if depth == 0 {
+            // An IP total length beyond what the frame carried on the wire is a lie of the
+            // header (or padding counted in): the payload ends where the frame ends.
+            let on_wire =
+                bytes.len() as u64 + u64::from(frame.orig_len.saturating_sub(frame.cap_len()));
+            if u64::from(parsed.view.total_len) > on_wire {
+                let total = on_wire as u32;
+                parsed.declared = total.saturating_sub(parsed.view.header_len);
+                parsed.view.total_len = total;
+                parsed.view.length_clamped = true;
+            }
+        }
         let outer_total = *outer_ip_total.get_or_insert(parsed.view.total_len);
         let mut view = parsed.view;
         let (payload, declared) = if let Some((id, offset, more)) = parsed.fragment {
@@ -490,7 +506,10 @@ pub(crate) fn decode_ip<'a>(
                     || tcp_incomplete;
                 // Never hand out more payload than the headers declare (Ethernet padding).
                 let payload = &payload[..payload.len().min(payload_len as usize)];
+                let l3_offset =
+                    (l3.as_ptr() as usize).saturating_sub(frame.data.as_ptr() as usize) as u32;
                 return Decoded::Packet(Packet {
+                    l3_offset,
                     ts: frame.ts,
                     frame: frame.frame,
                     link: frame.link,

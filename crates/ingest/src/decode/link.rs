@@ -155,8 +155,11 @@ fn ethertype(
                     return Err(SkipReason::TruncatedLinkHeader(LinkType::ETHERNET));
                 }
                 let proto = u16::from_be_bytes([rest[6], rest[7]]);
+                // The PPPoE length bounds the PPP frame; what follows is Ethernet padding.
+                let plen = usize::from(u16::from_be_bytes([rest[4], rest[5]]));
+                let end = (6 + plen).clamp(8, rest.len());
                 return match proto {
-                    0x0021 | 0x0057 => Ok((vlan, &rest[8..])),
+                    0x0021 | 0x0057 => Ok((vlan, &rest[8..end])),
                     p => Err(SkipReason::PppProtocol(p)),
                 };
             }

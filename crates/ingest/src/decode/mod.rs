@@ -77,6 +77,8 @@ pub struct Packet<'a> {
     pub orig_len: u32,
     /// Captured length of the completing frame (bytes).
     pub cap_len: u32,
+    /// Offset of the outermost IP header in the frame (the link-layer header length).
+    pub l3_offset: u32,
     /// Frames and bytes behind the packet (several for a reassembled datagram).
     pub wire: Wire,
     /// The (innermost, when tunnelled) IP header.
@@ -199,6 +201,8 @@ pub struct DecoderStats {
     pub truncated: u64,
     /// IPv6 extension-header chains that could not be fully parsed.
     pub ext_header_errors: u64,
+    /// IP total lengths beyond the frame's wire length (clamped to the frame).
+    pub ip_length_clamped: u64,
     /// Skipped frames by reason, sorted.
     pub skipped: BTreeMap<SkipReason, u64>,
 }
@@ -265,6 +269,9 @@ impl Decoder {
                 }
                 if p.ip.ext_header_error {
                     st.ext_header_errors += 1;
+                }
+                if p.ip.length_clamped {
+                    st.ip_length_clamped += 1;
                 }
             }
             Decoded::Skipped(r) => match st.skipped.get_mut(r) {

@@ -1,0 +1,192 @@
+//! Flow keys (direction-independent) and the client/server decision.
+
+use exfilmeter_ingest::{Packet, Transport};
+use std::fmt;
+use std::net::IpAddr;
+
+/// One end of a flow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Endpoint {
+    /// Address.
+    pub ip: IpAddr,
+    /// Port (0 for protocols without ports).
+    pub port: u16,
+}
+
+impl fmt::Display for Endpoint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.ip {
+            IpAddr::V4(a) => write!(f, "{a}:{}", self.port),
+            IpAddr::V6(a) => write!(f, "[{a}]:{}", self.port),
+        }
+    }
+}
+
+/// Transport protocol of a flow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Proto {
+    /// TCP.
+    Tcp,
+    /// UDP.
+    Udp,
+    /// ICMP / ICMPv6.
+    Icmp,
+    /// Any other IP protocol (number).
+    Other(u8),
+}
+
+impl Proto {
+    /// `tcp`, `udp`, `icmp` or the protocol number.
+    pub fn name(self) -> String {
+        match self {
+            Proto::Tcp => "tcp".into(),
+            Proto::Udp => "udp".into(),
+            Proto::Icmp => "icmp".into(),
+            Proto::Other(n) => n.to_string(),
+        }
+    }
+}
+
+/// Direction-independent flow key: the lower endpoint first, plus protocol and outer VLAN.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct FlowKey {
+    /// Protocol.
+    pub proto: Proto,
+    /// Outer VLAN id, if tagged.
+    pub vlan: Option<u16>,
+    /// The lower endpoint.
+    pub lo: Endpoint,
+    /// The higher endpoint.
+    pub hi: Endpoint,
+}
+
+/// Direction of a packet within its flow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Direction {
+    /// Client to server.
+    C2s,
+    /// Server to client.
+    S2c,
+}
+
+impl Direction {
+    /// `c2s` / `s2c`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Direction::C2s => "c2s",
+            Direction::S2c => "s2c",
+        }
+    }
+    /// Index 0 for c2s, 1 for s2c.
+    pub fn index(self) -> usize {
+        match self {
+            Direction::C2s => 0,
+            Direction::S2c => 1,
+        }
+    }
+    /// The other direction.
+    pub fn flip(self) -> Direction {
+        match self {
+            Direction::C2s => Direction::S2c,
+            Direction::S2c => Direction::C2s,
+        }
+    }
+}
+
+/// Which rule decided who the client is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RoleRule {
+    /// The client sent the SYN.
+    Syn,
+    /// The server sent the SYN-ACK (the SYN was not captured).
+    SynAck,
+    /// No handshake seen: the lower (well-known) port is the server's.
+    Port,
+    /// No ports: the first packet's sender is the client.
+    FirstPacket,
+}
+
+impl RoleRule {
+    /// `syn`, `synack`, `port`, `first`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RoleRule::Syn => "syn",
+            RoleRule::SynAck => "synack",
+            RoleRule::Port => "port",
+            RoleRule::FirstPacket => "first",
+        }
+    }
+}
+
+/// The parts of a packet the tracker keys on.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct PacketEnds {
+    pub(crate) key: FlowKey,
+    pub(crate) src: Endpoint,
+    pub(crate) dst: Endpoint,
+}
+
+pub(crate) fn ends(p: &Packet<'_>) -> PacketEnds {
+    let (proto, sport, dport) = match p.transport {
+        Transport::Tcp(t) => (Proto::Tcp, t.src_port, t.dst_port),
+        Transport::Udp {
+            src_port, dst_port, ..
+        } => (Proto::Udp, src_port, dst_port),
+        Transport::Icmp { .. } => (Proto::Icmp, 0, 0),
+        Transport::Other => (Proto::Other(p.ip.protocol), 0, 0),
+    };
+    let src = Endpoint {
+        ip: p.ip.src,
+        port: sport,
+    };
+    let dst = Endpoint {
+        ip: p.ip.dst,
+        port: dport,
+    };
+    let (lo, hi) = if src <= dst { (src, dst) } else { (dst, src) };
+    PacketEnds {
+        key: FlowKey {
+            proto,
+            vlan: p.vlan.outer(),
+            lo,
+            hi,
+        },
+        src,
+        dst,
+    }
+}
+
+/// Without a handshake: which of two ports looks like the server's? The lower one when
+/// it is below the ephemeral range (< 1024 wins over anything; < 49152 wins over an
+/// ephemeral port); otherwise the lower number.
+pub(crate) fn server_by_port(a: u16, b: u16) -> bool {
+    // true when `a` is the server port
+    let class = |p: u16| {
+        if p < 1024 {
+            0
+        } else if p < 49152 {
+            1
+        } else {
+            2
+        }
+    };
+    match class(a).cmp(&class(b)) {
+        std::cmp::Ordering::Less => true,
+        std::cmp::Ordering::Greater => false,
+        std::cmp::Ordering::Equal => a <= b,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn well_known_port_is_the_server() {
+        assert!(server_by_port(80, 51234));
+        assert!(!server_by_port(51234, 443));
+        assert!(server_by_port(8080, 50000));
+        assert!(server_by_port(1723, 3025));
+        assert!(!server_by_port(60000, 1024));
+    }
+}

@@ -1,0 +1,87 @@
+//! The byte ledger of DESIGN §3: counters per flow, direction and local day.
+
+use crate::key::Direction;
+use chrono::NaiveDate;
+
+/// Counters of one flow direction on one local day (all in bytes except `frames`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Counters {
+    /// Frames carrying this direction (each fragment of a reassembled datagram counts).
+    pub frames: u64,
+    /// Original wire length of those frames.
+    pub frame_bytes: u64,
+    /// IP total length (headers included, retransmissions included).
+    pub ip_bytes: u64,
+    /// TCP/UDP payload according to the headers (also for truncated frames),
+    /// retransmissions included.
+    pub payload_bytes: u64,
+    /// TCP only: unique stream bytes evidenced by captured packets, each sequence number
+    /// once, credited at the first capture of each range.
+    pub stream_bytes: u64,
+    /// Part of `stream_bytes` whose content the snapshot length cut off.
+    pub truncated_bytes: u64,
+    /// TCP payload bytes that were not new stream bytes (seen again).
+    pub retrans_bytes: u64,
+    /// Part of `retrans_bytes` whose content differed from the first copy.
+    pub conflict_bytes: u64,
+    /// Sequence space proven sent (later data, FIN/RST, peer ACK) but in no captured packet.
+    pub gap_bytes: u64,
+}
+
+impl Counters {
+    /// Adds another set of counters.
+    pub fn add(&mut self, o: &Counters) {
+        self.frames += o.frames;
+        self.frame_bytes += o.frame_bytes;
+        self.ip_bytes += o.ip_bytes;
+        self.payload_bytes += o.payload_bytes;
+        self.stream_bytes += o.stream_bytes;
+        self.truncated_bytes += o.truncated_bytes;
+        self.retrans_bytes += o.retrans_bytes;
+        self.conflict_bytes += o.conflict_bytes;
+        self.gap_bytes += o.gap_bytes;
+    }
+}
+
+/// A flow's ledger: counters per (direction, local day), kept sorted.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Ledger {
+    rows: Vec<(Direction, NaiveDate, Counters)>,
+}
+
+impl Ledger {
+    /// The counters for a direction and day (created empty).
+    #[inline]
+    pub fn at(&mut self, dir: Direction, day: NaiveDate) -> &mut Counters {
+        // Flows touch one or two days: a short linear scan from the end is fastest.
+        let pos = self
+            .rows
+            .iter()
+            .rposition(|(d, y, _)| *d == dir && *y == day);
+        let i = match pos {
+            Some(i) => i,
+            None => {
+                let i = self.rows.partition_point(|(d, y, _)| (*d, *y) < (dir, day));
+                self.rows.insert(i, (dir, day, Counters::default()));
+                i
+            }
+        };
+        &mut self.rows[i].2
+    }
+
+    /// Rows sorted by direction (c2s first), then day.
+    pub fn rows(&self) -> &[(Direction, NaiveDate, Counters)] {
+        &self.rows
+    }
+
+    /// Sum over days for one direction.
+    pub fn total(&self, dir: Direction) -> Counters {
+        let mut c = Counters::default();
+        for (d, _, x) in &self.rows {
+            if *d == dir {
+                c.add(x);
+            }
+        }
+        c
+    }
+}

@@ -1,0 +1,525 @@
+//! The flow table: keys packets to flows, decides client and server, drives TCP
+//! reassembly, fills the ledger and expires flows — all by capture time.
+
+use crate::day::DayClock;
+use crate::key::{ends, server_by_port, Direction, Endpoint, FlowKey, Proto, RoleRule};
+use crate::ledger::Ledger;
+use crate::sink::{CloseReason, FlowAnomalies, FlowId, FlowRecord, FlowSink};
+use crate::tcp::{Budget, Ctx, GapKind, Half, StreamOut};
+use chrono_tz::Tz;
+use exfilmeter_ingest::{FrameRef, Packet, TcpFlags, Timestamp, Transport, NANOS_PER_SEC};
+use rustc_hash::FxHashMap;
+
+/// Limits and timeouts (capture time).
+#[derive(Debug, Clone)]
+pub struct TrackerConfig {
+    /// The case's time zone (local days).
+    pub tz: Tz,
+    /// TCP flows idle this long are closed (ns).
+    pub tcp_idle_ns: i64,
+    /// UDP flows idle this long are closed (ns).
+    pub udp_idle_ns: i64,
+    /// Other flows idle this long are closed (ns).
+    pub other_idle_ns: i64,
+    /// After both FINs or a RST, late packets are still absorbed this long (ns).
+    pub linger_ns: i64,
+    /// Flows held at once; beyond, the least recently active are evicted.
+    pub max_flows: usize,
+    /// Out-of-order bytes buffered per flow direction.
+    pub ooo_per_flow: usize,
+    /// Out-of-order bytes buffered over all flows.
+    pub ooo_total: usize,
+    /// Recently delivered bytes kept per direction to compare retransmissions.
+    pub window: usize,
+    /// Total memory for those windows.
+    pub window_total: usize,
+}
+
+impl Default for TrackerConfig {
+    fn default() -> Self {
+        TrackerConfig {
+            tz: chrono_tz::UTC,
+            tcp_idle_ns: 3600 * NANOS_PER_SEC,
+            udp_idle_ns: 120 * NANOS_PER_SEC,
+            other_idle_ns: 60 * NANOS_PER_SEC,
+            linger_ns: 30 * NANOS_PER_SEC,
+            max_flows: 1_000_000,
+            ooo_per_flow: 8 << 20,
+            ooo_total: 128 << 20,
+            window: 16 << 10,
+            window_total: 64 << 20,
+        }
+    }
+}
+
+/// Tracker-wide counters.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TrackerStats {
+    /// Packets seen.
+    pub packets: u64,
+    /// Flows opened.
+    pub flows: u64,
+    /// Flows evicted by the table cap.
+    pub evicted: u64,
+    /// Highest number of flows held at once.
+    pub peak_flows: u64,
+    /// Highest out-of-order bytes held at once.
+    pub peak_ooo_bytes: u64,
+    /// Gaps declared because a buffer cap was reached.
+    pub cap_gaps: u64,
+}
+
+struct TcpState {
+    half: [Half; 2],
+    fin: [bool; 2],
+    rst: bool,
+    closing_since: Option<Timestamp>,
+}
+
+struct Flow {
+    id: FlowId,
+    key: FlowKey,
+    client: Endpoint,
+    server: Endpoint,
+    rule: RoleRule,
+    first_ts: Timestamp,
+    last_ts: Timestamp,
+    first_frame: FrameRef,
+    last_frame: FrameRef,
+    ledger: Ledger,
+    history: History,
+    tcp: Option<Box<TcpState>>,
+    incomplete_headers: u64,
+}
+
+/// Zeek-like history: each letter once, in order of first occurrence; upper case for
+/// the client, lower case for the server.
+#[derive(Default)]
+struct History {
+    s: String,
+}
+
+impl History {
+    fn mark(&mut self, dir: Direction, c: char) {
+        let c = if dir == Direction::C2s {
+            c.to_ascii_uppercase()
+        } else {
+            c.to_ascii_lowercase()
+        };
+        if !self.s.contains(c) {
+            self.s.push(c);
+        }
+    }
+}
+
+/// Adapts a [`FlowSink`] to one flow's stream output.
+struct Out<'a, S: FlowSink> {
+    id: FlowId,
+    sink: &'a mut S,
+    gaps: &'a mut bool,
+}
+
+impl<S: FlowSink> StreamOut for Out<'_, S> {
+    fn data(&mut self, dir: Direction, offset: u64, ts: Timestamp, frame: FrameRef, bytes: &[u8]) {
+        self.sink.data(self.id, dir, offset, ts, frame, bytes);
+    }
+    fn gap(&mut self, dir: Direction, offset: u64, len: u64, kind: GapKind) {
+        if kind != GapKind::Truncated {
+            *self.gaps = true;
+        }
+        self.sink.gap(self.id, dir, offset, len, kind);
+    }
+}
+
+/// Tracks flows of one sensor's packets, in capture order.
+pub struct Tracker {
+    cfg: TrackerConfig,
+    table: FxHashMap<FlowKey, Flow>,
+    clock: DayClock,
+    now: Timestamp,
+    last_sweep: Timestamp,
+    budget: Budget,
+    stats: TrackerStats,
+}
+
+/// How often (capture time) idle flows are looked for.
+const SWEEP_NS: i64 = 10 * NANOS_PER_SEC;
+
+impl Tracker {
+    /// A tracker with these limits.
+    pub fn new(cfg: TrackerConfig) -> Tracker {
+        let budget = Budget {
+            ooo_cap: cfg.ooo_total,
+            ooo_per_flow: cfg.ooo_per_flow,
+            win_cap: cfg.window_total,
+            win_size: cfg.window,
+            ..Budget::default()
+        };
+        Tracker {
+            clock: DayClock::new(cfg.tz),
+            cfg,
+            table: FxHashMap::default(),
+            now: Timestamp(i64::MIN),
+            last_sweep: Timestamp(i64::MIN),
+            budget,
+            stats: TrackerStats::default(),
+        }
+    }
+
+    /// Counters so far.
+    pub fn stats(&self) -> &TrackerStats {
+        &self.stats
+    }
+
+    /// Flows currently held.
+    pub fn live_flows(&self) -> usize {
+        self.table.len()
+    }
+
+    fn idle_limit(&self, proto: Proto) -> i64 {
+        match proto {
+            Proto::Tcp => self.cfg.tcp_idle_ns,
+            Proto::Udp => self.cfg.udp_idle_ns,
+            _ => self.cfg.other_idle_ns,
+        }
+    }
+
+    fn expired(&self, f: &Flow, now: Timestamp) -> Option<CloseReason> {
+        if let Some(t) = &f.tcp {
+            if let Some(since) = t.closing_since {
+                if now.0.saturating_sub(since.0) > self.cfg.linger_ns {
+                    return Some(if t.rst {
+                        CloseReason::Rst
+                    } else {
+                        CloseReason::Fin
+                    });
+                }
+            }
+        }
+        (now.0.saturating_sub(f.last_ts.0) > self.idle_limit(f.key.proto))
+            .then_some(CloseReason::Idle)
+    }
+
+    /// Accounts one packet.
+    pub fn packet<S: FlowSink>(&mut self, p: &Packet<'_>, sink: &mut S) {
+        self.stats.packets += 1;
+        if p.ts > self.now {
+            self.now = p.ts;
+        }
+        if self.now.0.saturating_sub(self.last_sweep.0) > SWEEP_NS {
+            self.last_sweep = self.now;
+            self.sweep(sink);
+        }
+        let e = ends(p);
+        let tcp = match p.transport {
+            Transport::Tcp(t) => Some(t),
+            _ => None,
+        };
+        let pure_syn = tcp.is_some_and(|t| {
+            t.complete && t.flags.has(TcpFlags::SYN) && !t.flags.has(TcpFlags::ACK)
+        });
+        // An existing flow may have to end first: idle, or a new connection on the same ports.
+        let mut end_old = None;
+        if let Some(f) = self.table.get(&e.key) {
+            if let Some(r) = self.expired(f, p.ts) {
+                end_old = Some(r);
+            } else if pure_syn {
+                if let Some(t) = &f.tcp {
+                    let dir = if e.src == f.client {
+                        Direction::C2s
+                    } else {
+                        Direction::S2c
+                    };
+                    let h = &t.half[dir.index()];
+                    let same_isn = h.space().is_some_and(|s| {
+                        s.base == crate::seq::SeqNumber(tcp.map_or(0, |t| t.seq)).add(1)
+                    });
+                    if t.closing_since.is_some()
+                        || (h.has_syn() && !same_isn)
+                        || (!h.has_syn() && h.max_end() > 0)
+                    {
+                        end_old = Some(CloseReason::Reused);
+                    }
+                }
+            }
+        }
+        if let Some(reason) = end_old {
+            if let Some(f) = self.table.remove(&e.key) {
+                self.close(f, reason, sink);
+            }
+        }
+        if !self.table.contains_key(&e.key) {
+            if self.table.len() >= self.cfg.max_flows.max(1) {
+                self.evict(sink);
+            }
+            let (client, server, rule) = match tcp {
+                Some(t)
+                    if t.complete && t.flags.has(TcpFlags::SYN) && !t.flags.has(TcpFlags::ACK) =>
+                {
+                    (e.src, e.dst, RoleRule::Syn)
+                }
+                Some(t) if t.complete && t.flags.has(TcpFlags::SYN | TcpFlags::ACK) => {
+                    (e.dst, e.src, RoleRule::SynAck)
+                }
+                _ if e.key.proto == Proto::Tcp || e.key.proto == Proto::Udp => {
+                    if server_by_port(e.src.port, e.dst.port) {
+                        (e.dst, e.src, RoleRule::Port)
+                    } else {
+                        (e.src, e.dst, RoleRule::Port)
+                    }
+                }
+                _ => (e.src, e.dst, RoleRule::FirstPacket),
+            };
+            let id = FlowId::from_frame(p.wire.first_frame);
+            sink.opened(id, &e.key, client, p.ts);
+            self.stats.flows += 1;
+            self.table.insert(
+                e.key,
+                Flow {
+                    id,
+                    key: e.key,
+                    client,
+                    server,
+                    rule,
+                    first_ts: p.ts,
+                    last_ts: p.ts,
+                    first_frame: p.wire.first_frame,
+                    last_frame: p.frame,
+                    ledger: Ledger::default(),
+                    history: History::default(),
+                    tcp: (e.key.proto == Proto::Tcp).then(|| {
+                        Box::new(TcpState {
+                            half: [Half::default(), Half::default()],
+                            fin: [false; 2],
+                            rst: false,
+                            closing_since: None,
+                        })
+                    }),
+                    incomplete_headers: 0,
+                },
+            );
+            self.stats.peak_flows = self.stats.peak_flows.max(self.table.len() as u64);
+        }
+        let Some(f) = self.table.get_mut(&e.key) else {
+            return;
+        };
+        let dir = if e.src == f.client && (e.dst == f.server || e.src != e.dst) {
+            Direction::C2s
+        } else {
+            Direction::S2c
+        };
+        if p.ts < f.first_ts {
+            f.first_ts = p.ts;
+        }
+        if p.ts > f.last_ts {
+            f.last_ts = p.ts;
+        }
+        f.last_frame = p.frame;
+        let day = self.clock.day(p.ts);
+        {
+            let c = f.ledger.at(dir, day);
+            c.frames += u64::from(p.wire.frames);
+            c.frame_bytes += p.wire.orig_bytes;
+            c.ip_bytes += p.wire.ip_bytes;
+            c.payload_bytes += u64::from(p.payload_len);
+        }
+        match p.transport {
+            Transport::Tcp(t) => {
+                let Some(st) = f.tcp.as_deref_mut() else {
+                    return;
+                };
+                if !t.complete {
+                    f.incomplete_headers += 1;
+                    return;
+                }
+                let flags = t.flags;
+                let seq = crate::seq::SeqNumber(t.seq);
+                let len = u64::from(p.payload_len);
+                if flags.has(TcpFlags::SYN) {
+                    f.history
+                        .mark(dir, if flags.has(TcpFlags::ACK) { 'h' } else { 's' });
+                    st.half[dir.index()].syn(seq);
+                } else if flags.has(TcpFlags::ACK)
+                    && len == 0
+                    && !flags.has(TcpFlags::FIN)
+                    && !flags.has(TcpFlags::RST)
+                {
+                    f.history.mark(dir, 'a');
+                }
+                let data_seq = if flags.has(TcpFlags::SYN) {
+                    seq.add(1)
+                } else {
+                    seq
+                };
+                let mut gaps = false;
+                let before = f.ledger.total(dir).retrans_bytes;
+                {
+                    let mut out = Out {
+                        id: f.id,
+                        sink,
+                        gaps: &mut gaps,
+                    };
+                    let mut ctx = Ctx {
+                        dir,
+                        ledger: &mut f.ledger,
+                        clock: &mut self.clock,
+                        out: &mut out,
+                        budget: &mut self.budget,
+                    };
+                    let h = &mut st.half[dir.index()];
+                    if len > 0 {
+                        h.segment(data_seq, p.payload, len, p.ts, p.frame, &mut ctx);
+                    }
+                    if flags.has(TcpFlags::FIN) {
+                        h.fin(data_seq, len, p.ts);
+                    }
+                    if flags.has(TcpFlags::RST) {
+                        h.rst(data_seq, p.ts);
+                    }
+                }
+                if len > 0 {
+                    f.history.mark(dir, 'd');
+                    if f.ledger.total(dir).retrans_bytes > before {
+                        f.history.mark(dir, 't');
+                    }
+                }
+                if gaps {
+                    f.history.mark(dir, 'g');
+                }
+                if flags.has(TcpFlags::ACK) {
+                    st.half[dir.flip().index()].acked(crate::seq::SeqNumber(t.ack), p.ts);
+                }
+                if t.window == 0 && !flags.has(TcpFlags::RST) {
+                    f.history.mark(dir, 'w');
+                }
+                if flags.has(TcpFlags::FIN) {
+                    f.history.mark(dir, 'f');
+                    st.fin[dir.index()] = true;
+                }
+                if flags.has(TcpFlags::RST) {
+                    f.history.mark(dir, 'r');
+                    st.rst = true;
+                }
+                if st.closing_since.is_none() && (st.rst || (st.fin[0] && st.fin[1])) {
+                    st.closing_since = Some(p.ts);
+                }
+            }
+            _ => {
+                if !p.payload.is_empty() {
+                    sink.data(f.id, dir, 0, p.ts, p.frame, p.payload);
+                    f.history.mark(dir, 'd');
+                }
+            }
+        }
+        self.stats.peak_ooo_bytes = self.stats.peak_ooo_bytes.max(self.budget.ooo_peak as u64);
+    }
+
+    fn close<S: FlowSink>(&mut self, mut f: Flow, reason: CloseReason, sink: &mut S) {
+        let mut anomalies = FlowAnomalies {
+            incomplete_tcp_headers: f.incomplete_headers,
+            ..FlowAnomalies::default()
+        };
+        let mut reason = reason;
+        if let Some(st) = f.tcp.as_deref_mut() {
+            if matches!(reason, CloseReason::Idle | CloseReason::EndOfCapture)
+                && st.closing_since.is_some()
+            {
+                reason = if st.rst {
+                    CloseReason::Rst
+                } else {
+                    CloseReason::Fin
+                };
+            }
+            for dir in [Direction::C2s, Direction::S2c] {
+                let mut gaps = false;
+                {
+                    let mut out = Out {
+                        id: f.id,
+                        sink,
+                        gaps: &mut gaps,
+                    };
+                    let mut ctx = Ctx {
+                        dir,
+                        ledger: &mut f.ledger,
+                        clock: &mut self.clock,
+                        out: &mut out,
+                        budget: &mut self.budget,
+                    };
+                    st.half[dir.index()].flush(&mut ctx);
+                }
+                if gaps {
+                    f.history.mark(dir, 'g');
+                }
+                anomalies.tcp[dir.index()] = st.half[dir.index()].anomalies;
+                self.stats.cap_gaps += st.half[dir.index()].anomalies.cap_gaps;
+            }
+        }
+        sink.closed(FlowRecord {
+            id: f.id,
+            key: f.key,
+            client: f.client,
+            server: f.server,
+            proto: f.key.proto,
+            vlan: f.key.vlan,
+            role_rule: f.rule,
+            first_ts: f.first_ts,
+            last_ts: f.last_ts,
+            first_frame: f.first_frame,
+            last_frame: f.last_frame,
+            history: f.history.s,
+            close: reason,
+            ledger: f.ledger,
+            anomalies,
+        });
+    }
+
+    /// Closes flows that are idle or done lingering, in flow-id order.
+    fn sweep<S: FlowSink>(&mut self, sink: &mut S) {
+        let now = self.now;
+        let mut due: Vec<(FlowId, FlowKey, CloseReason)> = self
+            .table
+            .values()
+            .filter_map(|f| self.expired(f, now).map(|r| (f.id, f.key, r)))
+            .collect();
+        due.sort_by_key(|d| d.0);
+        for (_, key, reason) in due {
+            if let Some(f) = self.table.remove(&key) {
+                self.close(f, reason, sink);
+            }
+        }
+    }
+
+    /// At the flow cap: expire what is idle; if still full, evict the least recently
+    /// active tenth of the table (amortised, counted).
+    fn evict<S: FlowSink>(&mut self, sink: &mut S) {
+        self.sweep(sink);
+        if self.table.len() < self.cfg.max_flows.max(1) {
+            return;
+        }
+        let mut by_age: Vec<(Timestamp, FlowId, FlowKey)> = self
+            .table
+            .values()
+            .map(|f| (f.last_ts, f.id, f.key))
+            .collect();
+        by_age.sort();
+        let n = (self.cfg.max_flows / 10).max(1);
+        for (_, _, key) in by_age.into_iter().take(n) {
+            if let Some(f) = self.table.remove(&key) {
+                self.stats.evicted += 1;
+                self.close(f, CloseReason::Evicted, sink);
+            }
+        }
+    }
+
+    /// End of input: closes every flow, in flow-id order.
+    pub fn finish<S: FlowSink>(&mut self, sink: &mut S) {
+        let mut all: Vec<(FlowId, FlowKey)> = self.table.values().map(|f| (f.id, f.key)).collect();
+        all.sort();
+        for (_, key) in all {
+            if let Some(f) = self.table.remove(&key) {
+                self.close(f, CloseReason::EndOfCapture, sink);
+            }
+        }
+        self.stats.peak_ooo_bytes = self.stats.peak_ooo_bytes.max(self.budget.ooo_peak as u64);
+    }
+}
