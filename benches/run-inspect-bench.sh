@@ -20,8 +20,10 @@ have() { command -v "$1" >/dev/null 2>&1; }
 best() { # best wall time (s) and max RSS (KiB) of RUNS runs of a command
   local bt="" rss=0
   for _ in $(seq "$RUNS"); do
-    local out
-    out=$( { /usr/bin/time -f "%e %M" "$@" > /dev/null 2>/dev/null; } 2>&1 | tail -1 )
+    local out tf
+    tf=$(mktemp)
+    /usr/bin/time -o "$tf" -f "%e %M" "$@" > /dev/null 2>&1 || true
+    out=$(tail -1 "$tf"); rm -f "$tf"
     local t=${out% *} m=${out#* }
     if [ -z "$bt" ] || awk "BEGIN{exit !($t < $bt)}"; then bt=$t; fi
     [ "$m" -gt "$rss" ] && rss=$m
