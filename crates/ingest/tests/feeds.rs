@@ -43,18 +43,30 @@ fn file_and_stream_reads_agree_across_buffer_boundaries() {
     let mut x = 12345u32;
     for i in 0..9000 {
         x = x.wrapping_mul(1_103_515_245).wrapping_add(12_345);
-        let len = if i % 2500 == 7 { 3_000_000 + (x % 1000) as usize } else { 60 + (x % 3000) as usize };
+        let len = if i % 2500 == 7 {
+            3_000_000 + (x % 1000) as usize
+        } else {
+            60 + (x % 3000) as usize
+        };
         records.push((0..len).map(|j| (j as u32 ^ x) as u8).collect::<Vec<u8>>());
     }
     let bytes = pcap(&records, 16 << 20);
     assert!(bytes.len() > 20 << 20);
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("big.pcap");
-    std::fs::File::create(&path).unwrap().write_all(&bytes).unwrap();
+    std::fs::File::create(&path)
+        .unwrap()
+        .write_all(&bytes)
+        .unwrap();
     let sha: [u8; 32] = Sha256::digest(&bytes).into();
 
-    let (a, a_sha, a_size) = frames(CaptureReader::open(&path, FileId(0), HashAlgo::Sha256).unwrap());
-    let stream = ByteStream::from_reader(Box::new(std::io::Cursor::new(bytes.clone())), HashAlgo::Sha256).unwrap();
+    let (a, a_sha, a_size) =
+        frames(CaptureReader::open(&path, FileId(0), HashAlgo::Sha256).unwrap());
+    let stream = ByteStream::from_reader(
+        Box::new(std::io::Cursor::new(bytes.clone())),
+        HashAlgo::Sha256,
+    )
+    .unwrap();
     let (b, b_sha, b_size) = frames(CaptureReader::from_stream(stream, FileId(0)));
     assert_eq!(a.len(), records.len());
     assert_eq!(a, b);
