@@ -5,6 +5,7 @@
 //! 2 usage or fatal error.
 
 mod cmd;
+mod table;
 mod tz;
 
 use clap::{Parser, Subcommand};
@@ -35,6 +36,8 @@ struct Cli {
 enum Command {
     /// Summarise capture files: format, interfaces, packets, bytes, time span, hashes, damage
     Inspect(cmd::inspect::Args),
+    /// Reconstruct flows and write the per-day byte ledger (CSV or Parquet)
+    Flows(cmd::flows::Args),
 }
 
 fn main() -> ExitCode {
@@ -48,6 +51,7 @@ fn main() -> ExitCode {
     };
     let result = match cli.command {
         Command::Inspect(args) => cmd::inspect::run(args),
+        Command::Flows(args) => cmd::flows::run(args),
     };
     match result {
         Ok(Outcome::Complete) => ExitCode::SUCCESS,

@@ -9,12 +9,6 @@ use std::fmt;
 pub struct SeqNumber(pub u32);
 
 impl SeqNumber {
-    /// `self + n` modulo 2^32.
-    #[inline]
-    pub fn add(self, n: u32) -> SeqNumber {
-        SeqNumber(self.0.wrapping_add(n))
-    }
-
     /// Signed distance from `other` to `self` (positive when `self` is after `other`),
     /// valid when they are less than 2^31 apart.
     #[inline]
@@ -26,6 +20,15 @@ impl SeqNumber {
     #[inline]
     pub fn after(self, other: SeqNumber) -> bool {
         self.dist(other) > 0
+    }
+}
+
+impl std::ops::Add<u32> for SeqNumber {
+    type Output = SeqNumber;
+    /// `self + n` modulo 2^32.
+    #[inline]
+    fn add(self, n: u32) -> SeqNumber {
+        SeqNumber(self.0.wrapping_add(n))
     }
 }
 
@@ -48,7 +51,7 @@ impl SeqSpace {
     /// May be negative (before offset 0).
     #[inline]
     pub fn offset(&self, seq: SeqNumber, reference: u64) -> i64 {
-        let ref_seq = self.base.add(reference as u32);
+        let ref_seq = self.base + reference as u32;
         reference as i64 + seq.dist(ref_seq)
     }
 }
@@ -60,7 +63,7 @@ mod tests {
     #[test]
     fn wraparound_distance_and_order() {
         let a = SeqNumber(u32::MAX - 10);
-        let b = a.add(20);
+        let b = a + 20;
         assert_eq!(b, SeqNumber(9));
         assert_eq!(b.dist(a), 20);
         assert_eq!(a.dist(b), -20);
@@ -74,14 +77,14 @@ mod tests {
         };
         // 5 GB into the stream the sequence number has wrapped once.
         let five_gb: u64 = 5_000_000_000;
-        let seq = space.base.add(five_gb as u32);
+        let seq = space.base + five_gb as u32;
         assert_eq!(space.offset(seq, five_gb - 1000), five_gb as i64);
         // A retransmission slightly behind the reference.
         assert_eq!(
-            space.offset(seq.add(0u32.wrapping_sub(100)), five_gb),
+            space.offset(seq + 0u32.wrapping_sub(100), five_gb),
             five_gb as i64 - 100
         );
         // Before the start.
-        assert_eq!(space.offset(space.base.add(u32::MAX), 0), -1);
+        assert_eq!(space.offset(space.base + u32::MAX, 0), -1);
     }
 }

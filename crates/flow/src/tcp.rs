@@ -181,7 +181,7 @@ impl Half {
     /// Stream offset 0 is the byte after this SYN.
     pub(crate) fn syn(&mut self, seq: SeqNumber) {
         if self.next == 0 && self.ooo.is_empty() && self.max_end == 0 {
-            self.space = Some(SeqSpace { base: seq.add(1) });
+            self.space = Some(SeqSpace { base: seq + 1 });
             self.syn = true;
         }
     }
@@ -466,10 +466,5 @@ impl Half {
             self.next = self.proof_end;
         }
         self.win.release(ctx.budget);
-    }
-
-    /// Stream bytes delivered or declared (the frontier).
-    pub(crate) fn frontier(&self) -> u64 {
-        self.next
     }
 }

@@ -232,7 +232,7 @@ impl Tracker {
                     };
                     let h = &t.half[dir.index()];
                     let same_isn = h.space().is_some_and(|s| {
-                        s.base == crate::seq::SeqNumber(tcp.map_or(0, |t| t.seq)).add(1)
+                        s.base == crate::seq::SeqNumber(tcp.map_or(0, |t| t.seq)) + 1
                     });
                     if t.closing_since.is_some()
                         || (h.has_syn() && !same_isn)
@@ -347,7 +347,7 @@ impl Tracker {
                     f.history.mark(dir, 'a');
                 }
                 let data_seq = if flags.has(TcpFlags::SYN) {
-                    seq.add(1)
+                    seq + 1
                 } else {
                     seq
                 };

@@ -24,7 +24,10 @@ fn pcap(records: &[Vec<u8>], snaplen: u32) -> Vec<u8> {
     v
 }
 
-fn frames(mut r: CaptureReader) -> (Vec<(u64, Vec<u8>)>, Option<[u8; 32]>, u64) {
+/// (frames as (offset, bytes), digest, size)
+type Read = (Vec<(u64, Vec<u8>)>, Option<[u8; 32]>, u64);
+
+fn frames(mut r: CaptureReader) -> Read {
     let mut out = Vec::new();
     while let Some(f) = r.next_frame() {
         out.push((f.frame.offset, f.data.to_vec()));

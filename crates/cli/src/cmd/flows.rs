@@ -1,0 +1,262 @@
+//! `exfilmeter flows`: the per-day byte ledger of every flow, as CSV or Parquet.
+
+use crate::table::{Col, Table};
+use crate::tz::parse_zone;
+use crate::Outcome;
+use anyhow::{Context, Result};
+use exfilmeter_flow::{Direction, FlowRecord, FlowSink, Tracker, TrackerConfig};
+use exfilmeter_ingest::{
+    expand_inputs, CaptureReader, DamageKind, Decoded, Decoder, FileId, FileSummary, FrameRef,
+    HashAlgo, InputOrigin, NANOS_PER_SEC,
+};
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+/// Arguments of `flows`.
+#[derive(clap::Args, Debug)]
+#[command(
+    after_help = "Memory: bounded by the live-flow table and the reassembly caps, not by the capture \
+size — except the ledger itself, which is held until the end to be written in sorted order \
+(about 200 bytes per flow and day). At --max-flows the least recently active tenth of the \
+table is closed (close_reason 'evicted'); at --ooo-per-flow/--ooo-total the hole in front of \
+the buffered data becomes a recorded gap (gap_bytes). Both are counted in the summary on stderr."
+)]
+pub struct Args {
+    /// Capture files, directories or glob patterns, read in sorted order as one sensor.
+    #[arg(required = true, value_name = "CAPTURES")]
+    pub paths: Vec<String>,
+    /// Time zone of the case (IANA name); local days split the ledger.
+    #[arg(long, value_name = "ZONE", default_value = "UTC")]
+    pub tz: String,
+    /// Output file: .parquet or .csv (default: CSV on standard output).
+    #[arg(long, short, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    /// Digest of each input file: sha256 (default) or none.
+    #[arg(long, value_name = "ALGO", default_value = "sha256", value_parser = ["sha256", "none"])]
+    pub hash: String,
+    /// Flows held at once before the least recently active are evicted.
+    #[arg(long, value_name = "N", default_value_t = 1_000_000)]
+    pub max_flows: usize,
+    /// Out-of-order bytes buffered per flow direction (MiB).
+    #[arg(long, value_name = "MIB", default_value_t = 8)]
+    pub ooo_per_flow: usize,
+    /// Out-of-order bytes buffered over all flows (MiB).
+    #[arg(long, value_name = "MIB", default_value_t = 128)]
+    pub ooo_total: usize,
+    /// TCP idle timeout (seconds of capture time).
+    #[arg(long, value_name = "SECS", default_value_t = 3600)]
+    pub tcp_idle: i64,
+    /// UDP idle timeout (seconds of capture time).
+    #[arg(long, value_name = "SECS", default_value_t = 120)]
+    pub udp_idle: i64,
+    /// No progress display.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+/// One ledger row before sorting.
+struct Row {
+    flow: u64,
+    dir: Direction,
+    day: i32,
+    rec: usize,
+    c: exfilmeter_flow::Counters,
+}
+
+#[derive(Default)]
+struct Rows {
+    records: Vec<FlowRecord>,
+    rows: Vec<Row>,
+}
+
+impl FlowSink for Rows {
+    fn closed(&mut self, r: FlowRecord) {
+        let rec = self.records.len();
+        for (dir, day, c) in r.ledger.rows() {
+            self.rows.push(Row {
+                flow: r.id.0,
+                dir: *dir,
+                day: (day.signed_duration_since(chrono::NaiveDate::default())).num_days() as i32,
+                rec,
+                c: *c,
+            });
+        }
+        self.records.push(r);
+    }
+}
+
+/// Runs `flows`.
+pub fn run(args: Args) -> Result<Outcome> {
+    let tz = parse_zone(&args.tz)?;
+    let hash = if args.hash == "none" {
+        HashAlgo::None
+    } else {
+        HashAlgo::Sha256
+    };
+    let inputs = expand_inputs(&args.paths)?;
+    let cfg = TrackerConfig {
+        tz,
+        tcp_idle_ns: args.tcp_idle.saturating_mul(NANOS_PER_SEC),
+        udp_idle_ns: args.udp_idle.saturating_mul(NANOS_PER_SEC),
+        max_flows: args.max_flows.max(1),
+        ooo_per_flow: args.ooo_per_flow << 20,
+        ooo_total: args.ooo_total << 20,
+        ..TrackerConfig::default()
+    };
+    let progress = !args.quiet && std::io::stderr().is_terminal();
+    let mut tracker = Tracker::new(cfg);
+    let mut decoder = Decoder::default();
+    let mut sink = Rows::default();
+    let mut names = Vec::new();
+    let mut partial = false;
+    let mut summaries = Vec::new();
+    for (i, input) in inputs.iter().enumerate() {
+        let shown = input.path.display().to_string();
+        names.push(
+            input
+                .path
+                .file_name()
+                .map_or_else(|| shown.clone(), |n| n.to_string_lossy().to_string()),
+        );
+        let mut reader = match CaptureReader::open(&input.path, FileId(i as u32), hash) {
+            Ok(r) => r,
+            Err(e) => {
+                eprintln!("exfilmeter: {shown}: {e}");
+                partial = true;
+                continue;
+            }
+        };
+        let mut summary = FileSummary::new(shown.clone());
+        let mut last = Instant::now();
+        while let Some(frame) = reader.next_frame() {
+            summary.add_frame(&frame);
+            if let Decoded::Packet(p) = decoder.decode(&frame) {
+                tracker.packet(&p, &mut sink);
+            }
+            if progress
+                && summary.packets % 65_536 == 0
+                && last.elapsed() > Duration::from_millis(250)
+            {
+                last = Instant::now();
+                eprint!(
+                    "\rreading {shown}: {} MB, {} flows",
+                    frame.frame.offset / 1_000_000,
+                    tracker.stats().flows
+                );
+            }
+        }
+        let outcome = reader.finish();
+        let not_capture = summary.packets == 0
+            && outcome
+                .errors
+                .first()
+                .is_some_and(|e| matches!(e.kind, DamageKind::BadMagic | DamageKind::Empty));
+        if input.origin == InputOrigin::Directory && not_capture {
+            if !args.quiet {
+                eprintln!("exfilmeter: {shown}: ignored (not a capture)");
+            }
+            continue;
+        }
+        for e in &outcome.errors {
+            eprintln!("exfilmeter: {shown}: {e}");
+        }
+        if !outcome.errors.is_empty() {
+            partial = true;
+        }
+        summaries.push(summary);
+    }
+    decoder.finish();
+    tracker.finish(&mut sink);
+    if progress {
+        eprint!("\r\x1b[K");
+    }
+    let table = ledger_table(&mut sink, &names)?;
+    match &args.out {
+        Some(p) => table.write_to(p)?,
+        None => table.write_csv(std::io::BufWriter::new(std::io::stdout().lock()))?,
+    }
+    let st = tracker.stats();
+    let d = decoder.stats();
+    if !args.quiet {
+        let skipped: u64 = d.skipped.values().sum();
+        eprintln!(
+            "exfilmeter flows: {} files, {} frames, {} packets, {} skipped frames, {} flows, {} ledger rows; \
+             caps: {} flows evicted, {} gaps from out-of-order buffer caps (peak buffered {} bytes, peak flows {})",
+            summaries.len(),
+            summaries.iter().map(|s| s.packets).sum::<u64>(),
+            st.packets,
+            skipped,
+            st.flows,
+            table.rows(),
+            st.evicted,
+            st.cap_gaps,
+            st.peak_ooo_bytes,
+            st.peak_flows
+        );
+    }
+    Ok(if partial {
+        Outcome::Partial
+    } else {
+        Outcome::Complete
+    })
+}
+
+fn frame_text(f: FrameRef, names: &[String]) -> String {
+    let name = names.get(f.file.0 as usize).map_or("?", String::as_str);
+    format!("{name}#{}", f.index)
+}
+
+fn ledger_table(sink: &mut Rows, names: &[String]) -> Result<Table> {
+    sink.rows.sort_by_key(|r| (r.flow, r.dir, r.day));
+    let rows = &sink.rows;
+    let recs = &sink.records;
+    let get = |f: &dyn Fn(&Row, &FlowRecord) -> i64| -> Col {
+        Col::I64(rows.iter().map(|r| f(r, &recs[r.rec])).collect())
+    };
+    let s = |f: &dyn Fn(&Row, &FlowRecord) -> String| -> Col {
+        Col::Str(rows.iter().map(|r| f(r, &recs[r.rec])).collect())
+    };
+    let u = |x: u64| i64::try_from(x).unwrap_or(i64::MAX);
+    Table::new(vec![
+        ("flow_id", get(&|r, _| u(r.flow))),
+        ("day", Col::Date(rows.iter().map(|r| r.day).collect())),
+        ("direction", s(&|r, _| r.dir.as_str().to_string())),
+        ("client_ip", s(&|_, f| f.client.ip.to_string())),
+        ("client_port", get(&|_, f| i64::from(f.client.port))),
+        ("server_ip", s(&|_, f| f.server.ip.to_string())),
+        ("server_port", get(&|_, f| i64::from(f.server.port))),
+        ("proto", s(&|_, f| f.proto.name())),
+        (
+            "vlan",
+            Col::OptI64(
+                rows.iter()
+                    .map(|r| recs[r.rec].vlan.map(i64::from))
+                    .collect(),
+            ),
+        ),
+        (
+            "first_ts",
+            Col::TsNs(rows.iter().map(|r| recs[r.rec].first_ts.0).collect()),
+        ),
+        (
+            "last_ts",
+            Col::TsNs(rows.iter().map(|r| recs[r.rec].last_ts.0).collect()),
+        ),
+        ("frames", get(&|r, _| u(r.c.frames))),
+        ("frame_bytes", get(&|r, _| u(r.c.frame_bytes))),
+        ("ip_bytes", get(&|r, _| u(r.c.ip_bytes))),
+        ("payload_bytes", get(&|r, _| u(r.c.payload_bytes))),
+        ("stream_bytes", get(&|r, _| u(r.c.stream_bytes))),
+        ("truncated_bytes", get(&|r, _| u(r.c.truncated_bytes))),
+        ("retrans_bytes", get(&|r, _| u(r.c.retrans_bytes))),
+        ("conflict_bytes", get(&|r, _| u(r.c.conflict_bytes))),
+        ("gap_bytes", get(&|r, _| u(r.c.gap_bytes))),
+        ("history", s(&|_, f| f.history.clone())),
+        ("close_reason", s(&|_, f| f.close.as_str().to_string())),
+        ("first_frame", s(&|_, f| frame_text(f.first_frame, names))),
+        ("last_frame", s(&|_, f| frame_text(f.last_frame, names))),
+        ("role_rule", s(&|_, f| f.role_rule.as_str().to_string())),
+    ])
+    .context("building the ledger table")
+}

@@ -1,0 +1,187 @@
+//! End-to-end tests of `exfilmeter flows`: the real binary, CSV and Parquet outputs.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::process::Command;
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_exfilmeter"))
+}
+
+fn shared(sub: &str) -> Option<PathBuf> {
+    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared")
+        .join(sub);
+    if p.exists() {
+        Some(p)
+    } else {
+        eprintln!("SKIPPED: {} not found", p.display());
+        None
+    }
+}
+
+fn testdata(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../testdata")
+        .join(name)
+}
+
+fn csv(path: &std::path::Path) -> Vec<BTreeMap<String, String>> {
+    let text = std::fs::read_to_string(path).unwrap();
+    let mut lines = text.lines();
+    let head: Vec<String> = lines.next().unwrap().split(',').map(String::from).collect();
+    lines
+        .map(|l| {
+            head.iter()
+                .cloned()
+                .zip(l.split(',').map(String::from))
+                .collect()
+        })
+        .collect()
+}
+
+#[test]
+fn csv_has_the_documented_columns_and_is_identical_on_rerun() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = dir.path().join("a.csv");
+    let b = dir.path().join("b.csv");
+    for out in [&a, &b] {
+        let st = bin()
+            .args(["flows", "-q", "--tz", "Asia/Tokyo", "-o"])
+            .arg(out)
+            .arg(testdata(""))
+            .status()
+            .unwrap();
+        assert_eq!(st.code(), Some(0));
+    }
+    assert_eq!(
+        std::fs::read(&a).unwrap(),
+        std::fs::read(&b).unwrap(),
+        "byte-identical re-run"
+    );
+    let rows = csv(&a);
+    let cols = [
+        "flow_id",
+        "day",
+        "direction",
+        "client_ip",
+        "client_port",
+        "server_ip",
+        "server_port",
+        "proto",
+        "vlan",
+        "first_ts",
+        "last_ts",
+        "frames",
+        "frame_bytes",
+        "ip_bytes",
+        "payload_bytes",
+        "stream_bytes",
+        "truncated_bytes",
+        "retrans_bytes",
+        "conflict_bytes",
+        "gap_bytes",
+        "history",
+        "close_reason",
+        "first_frame",
+        "last_frame",
+    ];
+    for c in cols {
+        assert!(rows[0].contains_key(c), "missing column {c}");
+    }
+    // The frames of the ledger add up to the decoded packets `inspect` reports.
+    let inspect = bin()
+        .args(["inspect", "--json"])
+        .arg(testdata(""))
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&inspect.stdout).unwrap();
+    let frames: u64 = rows
+        .iter()
+        .map(|r| r["frames"].parse::<u64>().unwrap())
+        .sum();
+    assert_eq!(frames, v["total"]["decoded_packets"].as_u64().unwrap());
+}
+
+#[test]
+fn parquet_and_csv_carry_the_same_ledger() {
+    let Some(s) = shared("scenarios/small-s1/captures") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let c = dir.path().join("l.csv");
+    let p = dir.path().join("l.parquet");
+    for out in [&c, &p] {
+        let st = bin()
+            .args(["flows", "-q", "--tz", "Asia/Tokyo", "-o"])
+            .arg(out)
+            .arg(&s)
+            .status()
+            .unwrap();
+        assert_eq!(st.code(), Some(0));
+    }
+    let rows = csv(&c);
+    use parquet::file::reader::{FileReader, SerializedFileReader};
+    use parquet::record::RowAccessor;
+    let reader = SerializedFileReader::new(std::fs::File::open(&p).unwrap()).unwrap();
+    let meta = reader.metadata();
+    assert_eq!(meta.file_metadata().num_rows() as usize, rows.len());
+    let fields: Vec<String> = meta
+        .file_metadata()
+        .schema_descr()
+        .columns()
+        .iter()
+        .map(|c| c.name().to_string())
+        .collect();
+    assert_eq!(fields.len(), rows[0].len());
+    // Sum of stream_bytes through the Parquet row API equals the CSV's.
+    let idx = fields.iter().position(|f| f == "stream_bytes").unwrap();
+    let mut sum_pq = 0i64;
+    for row in reader.get_row_iter(None).unwrap() {
+        let row = row.unwrap();
+        sum_pq += row.get_long(idx).unwrap();
+    }
+    let sum_csv: i64 = rows
+        .iter()
+        .map(|r| r["stream_bytes"].parse::<i64>().unwrap())
+        .sum();
+    assert_eq!(sum_pq, sum_csv);
+    assert!(sum_csv > 1_000_000);
+}
+
+#[test]
+fn damaged_capture_still_writes_the_ledger_and_exits_1() {
+    let Some(d) = shared("damaged/cut-mid-packet.pcap") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("x.csv");
+    let o = bin()
+        .args(["flows", "-q", "-o"])
+        .arg(&out)
+        .arg(&d)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("at byte offset 1417685"));
+    let frames: u64 = csv(&out)
+        .iter()
+        .map(|r| r["frames"].parse::<u64>().unwrap())
+        .sum();
+    assert_eq!(
+        frames, 1707,
+        "every frame before the damage is in the ledger"
+    );
+}
+
+#[test]
+fn unknown_extension_is_a_usage_error() {
+    let o = bin()
+        .args(["flows", "-q", "-o", "/tmp/x.xlsx"])
+        .arg(testdata("example.pcap"))
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+}
