@@ -468,3 +468,7 @@ impl Half {
         self.win.release(ctx.budget);
     }
 }
+
+#[cfg(test)]
+#[path = "tcp_tests.rs"]
+mod tests;

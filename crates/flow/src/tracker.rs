@@ -421,8 +421,10 @@ impl Tracker {
         };
         let mut reason = reason;
         if let Some(st) = f.tcp.as_deref_mut() {
-            if matches!(reason, CloseReason::Idle | CloseReason::EndOfCapture)
-                && st.closing_since.is_some()
+            if matches!(
+                reason,
+                CloseReason::Idle | CloseReason::EndOfCapture | CloseReason::Reused
+            ) && st.closing_since.is_some()
             {
                 reason = if st.rst {
                     CloseReason::Rst
@@ -523,3 +525,7 @@ impl Tracker {
         self.stats.peak_ooo_bytes = self.stats.peak_ooo_bytes.max(self.budget.ooo_peak as u64);
     }
 }
+
+#[cfg(test)]
+#[path = "tracker_tests.rs"]
+mod tests;

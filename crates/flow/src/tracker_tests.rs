@@ -1,0 +1,237 @@
+//! Tracker tests: roles, closing, port reuse, timeouts, eviction, day splits.
+
+use super::*;
+use crate::sink::Collect;
+use exfilmeter_ingest::{Decoded, Decoder, FileId, Frame, FrameRef, LinkType, Timestamp};
+
+const C: [u8; 4] = [10, 0, 0, 1];
+const S: [u8; 4] = [203, 0, 113, 9];
+
+struct T {
+    tracker: Tracker,
+    decoder: Decoder,
+    sink: Collect,
+    n: u64,
+}
+
+fn frame_bytes(
+    src: [u8; 4],
+    sport: u16,
+    dst: [u8; 4],
+    dport: u16,
+    flags: u8,
+    seq: u32,
+    ack: u32,
+    data: &[u8],
+) -> Vec<u8> {
+    let total = (40 + data.len()) as u16;
+    let mut v = vec![0u8; 12];
+    v.extend_from_slice(&[0x08, 0x00, 0x45, 0]);
+    v.extend_from_slice(&total.to_be_bytes());
+    v.extend_from_slice(&[0, 1, 0x40, 0, 64, 6, 0, 0]);
+    v.extend_from_slice(&src);
+    v.extend_from_slice(&dst);
+    v.extend_from_slice(&sport.to_be_bytes());
+    v.extend_from_slice(&dport.to_be_bytes());
+    v.extend_from_slice(&seq.to_be_bytes());
+    v.extend_from_slice(&ack.to_be_bytes());
+    v.extend_from_slice(&[0x50, flags, 0xFF, 0xFF, 0, 0, 0, 0]);
+    v.extend_from_slice(data);
+    v
+}
+
+impl T {
+    fn new(cfg: TrackerConfig) -> T {
+        T {
+            tracker: Tracker::new(cfg),
+            decoder: Decoder::default(),
+            sink: Collect::default(),
+            n: 0,
+        }
+    }
+    #[allow(clippy::too_many_arguments)]
+    fn send(
+        &mut self,
+        ts_s: i64,
+        src: [u8; 4],
+        sport: u16,
+        dst: [u8; 4],
+        dport: u16,
+        flags: u8,
+        seq: u32,
+        ack: u32,
+        data: &[u8],
+    ) {
+        self.n += 1;
+        let bytes = frame_bytes(src, sport, dst, dport, flags, seq, ack, data);
+        let f = Frame {
+            ts: Timestamp(ts_s * NANOS_PER_SEC),
+            ts_known: true,
+            frame: FrameRef {
+                file: FileId(0),
+                index: self.n,
+                offset: self.n * 100,
+            },
+            interface: 0,
+            link: LinkType::ETHERNET,
+            orig_len: bytes.len() as u32,
+            data: &bytes,
+        };
+        if let Decoded::Packet(p) = self.decoder.decode(&f) {
+            self.tracker.packet(&p, &mut self.sink);
+        } else {
+            panic!("test frame did not decode");
+        }
+    }
+    fn c2s(&mut self, ts: i64, flags: u8, seq: u32, ack: u32, data: &[u8]) {
+        self.send(ts, C, 50000, S, 80, flags, seq, ack, data);
+    }
+    fn s2c(&mut self, ts: i64, flags: u8, seq: u32, ack: u32, data: &[u8]) {
+        self.send(ts, S, 80, C, 50000, flags, seq, ack, data);
+    }
+    fn finish(mut self) -> Vec<FlowRecord> {
+        self.tracker.finish(&mut self.sink);
+        self.sink.records
+    }
+}
+
+const SYN: u8 = 0x02;
+const ACK: u8 = 0x10;
+const FIN: u8 = 0x01;
+const RST: u8 = 0x04;
+const PSH: u8 = 0x08;
+
+fn handshake(t: &mut T, ts: i64) {
+    t.c2s(ts, SYN, 100, 0, b"");
+    t.s2c(ts, SYN | ACK, 500, 101, b"");
+    t.c2s(ts, ACK, 101, 501, b"");
+}
+
+#[test]
+fn syn_sender_is_the_client_even_from_a_high_port_to_a_low_one() {
+    let mut t = T::new(TrackerConfig::default());
+    t.send(0, S, 80, C, 50000, SYN, 1, 0, b""); // the well-known port opens
+    let r = t.finish();
+    assert_eq!(r[0].client.port, 80);
+    assert_eq!(r[0].role_rule, RoleRule::Syn);
+}
+
+#[test]
+fn without_handshake_the_well_known_port_is_the_server() {
+    let mut t = T::new(TrackerConfig::default());
+    t.s2c(0, ACK | PSH, 500, 101, b"response");
+    let r = t.finish();
+    assert_eq!(r[0].server.port, 80);
+    assert_eq!(r[0].role_rule, RoleRule::Port);
+    assert_eq!(r[0].ledger.total(Direction::S2c).stream_bytes, 8);
+}
+
+#[test]
+fn full_connection_closes_by_fin_with_zeek_like_history() {
+    let mut t = T::new(TrackerConfig::default());
+    handshake(&mut t, 0);
+    t.c2s(1, ACK | PSH, 101, 501, b"GET / HTTP/1.1\r\n\r\n");
+    t.s2c(1, ACK | PSH, 501, 119, b"HTTP/1.1 200 OK\r\n\r\n");
+    t.c2s(2, ACK | FIN, 119, 520, b"");
+    t.s2c(2, ACK | FIN, 520, 120, b"");
+    t.c2s(2, ACK, 120, 521, b"");
+    let r = t.finish();
+    assert_eq!(r.len(), 1);
+    assert_eq!(r[0].close, CloseReason::Fin);
+    assert_eq!(r[0].history, "ShADdFf");
+    assert_eq!(r[0].ledger.total(Direction::C2s).stream_bytes, 18);
+    assert_eq!(r[0].ledger.total(Direction::S2c).stream_bytes, 19);
+    assert_eq!(
+        r[0].ledger.total(Direction::C2s).gap_bytes,
+        0,
+        "the ACK of a FIN proves no data"
+    );
+}
+
+#[test]
+fn rst_closes_and_late_packets_stay_in_the_flow() {
+    let mut t = T::new(TrackerConfig::default());
+    handshake(&mut t, 0);
+    t.s2c(1, RST | ACK, 501, 101, b"");
+    t.c2s(2, ACK, 101, 501, b""); // late, within the linger time
+    let r = t.finish();
+    assert_eq!(r.len(), 1);
+    assert_eq!(r[0].close, CloseReason::Rst);
+    assert_eq!(r[0].ledger.total(Direction::C2s).frames, 3);
+}
+
+#[test]
+fn new_syn_after_close_is_a_new_flow_port_reuse() {
+    let mut t = T::new(TrackerConfig::default());
+    handshake(&mut t, 0);
+    t.c2s(1, ACK | FIN, 101, 501, b"");
+    t.s2c(1, ACK | FIN, 501, 102, b"");
+    t.c2s(5, SYN, 9000, 0, b""); // same ports, new ISN
+    let r = t.finish();
+    assert_eq!(r.len(), 2);
+    assert_eq!(r[0].close, CloseReason::Fin);
+    assert_ne!(r[0].id, r[1].id);
+}
+
+#[test]
+fn idle_flow_is_closed_by_capture_time_and_restarts() {
+    let cfg = TrackerConfig {
+        tcp_idle_ns: 60 * NANOS_PER_SEC,
+        ..TrackerConfig::default()
+    };
+    let mut t = T::new(cfg);
+    handshake(&mut t, 0);
+    t.c2s(100, ACK | PSH, 101, 501, b"x"); // 100 s later: a new flow
+    let r = t.finish();
+    assert_eq!(r.len(), 2);
+    assert_eq!(r[0].close, CloseReason::Idle);
+}
+
+#[test]
+fn table_cap_evicts_the_least_recently_active_and_counts_it() {
+    let cfg = TrackerConfig {
+        max_flows: 10,
+        ..TrackerConfig::default()
+    };
+    let mut t = T::new(cfg);
+    for i in 0..25u16 {
+        t.send(0, C, 40000 + i, S, 80, SYN, 1, 0, b"");
+    }
+    assert!(t.tracker.live_flows() <= 10);
+    let evicted = t.tracker.stats().evicted;
+    let r = t.finish();
+    assert_eq!(r.len(), 25, "every flow is reported");
+    assert_eq!(
+        r.iter().filter(|f| f.close == CloseReason::Evicted).count() as u64,
+        evicted
+    );
+    assert!(evicted >= 15);
+}
+
+#[test]
+fn a_flow_crossing_local_midnight_is_split_by_packet_time() {
+    // 2014-09-22T14:59:50Z is 23:59:50 in Tokyo.
+    let base = 1_411_397_990;
+    let cfg = TrackerConfig {
+        tz: "Asia/Tokyo".parse().unwrap_or(chrono_tz::UTC),
+        ..TrackerConfig::default()
+    };
+    let mut t = T::new(cfg);
+    t.c2s(base, SYN, 100, 0, b"");
+    t.c2s(base + 1, ACK | PSH, 101, 1, b"before");
+    t.c2s(base + 20, ACK | PSH, 107, 1, b"after midnight");
+    let r = t.finish();
+    let rows: Vec<(String, u64)> = r[0]
+        .ledger
+        .rows()
+        .iter()
+        .map(|(_, d, c)| (d.to_string(), c.stream_bytes))
+        .collect();
+    assert_eq!(
+        rows,
+        vec![
+            ("2014-09-22".to_string(), 6),
+            ("2014-09-23".to_string(), 14)
+        ]
+    );
+}
