@@ -136,12 +136,11 @@ impl<W: Write> Writer<W> {
     }
 }
 
-/// Writes a synthetic pcap (Ethernet, µs) of about `cfg.target_bytes` bytes.
-pub fn write_capture<W: Write>(out: W, cfg: &GenConfig) -> io::Result<u64> {
+fn start<W: Write>(out: W, start_secs: u32) -> io::Result<Writer<W>> {
     let mut w = Writer {
         out,
         written: 0,
-        ts_us: u64::from(cfg.start_secs) * 1_000_000,
+        ts_us: u64::from(start_secs) * 1_000_000,
         frame: Vec::with_capacity(2048),
     };
     let mut hdr = Vec::with_capacity(24);
@@ -153,6 +152,48 @@ pub fn write_capture<W: Write>(out: W, cfg: &GenConfig) -> io::Result<u64> {
     hdr.extend_from_slice(&1u32.to_le_bytes());
     w.out.write_all(&hdr)?;
     w.written = 24;
+    Ok(w)
+}
+
+/// `n` SYNs from distinct client endpoints to one server, never answered: `n`
+/// concurrent half-open flows (a memory stress test for the flow table).
+pub fn write_synflood<W: Write>(out: W, n: u64, start_secs: u32) -> io::Result<u64> {
+    let mut w = start(out, start_secs)?;
+    for i in 0..n {
+        let ip = [10, (i >> 16) as u8, (i >> 8) as u8, i as u8];
+        let port = 1024 + (i % 60_000) as u16;
+        w.ts_us += 1;
+        w.ipv4(None, ip, [203, 0, 113, 1], 6, port, 80, i as u32, 0, 0x02, 0, 0)?;
+    }
+    w.out.flush()?;
+    Ok(w.written)
+}
+
+/// One TCP upload whose first data segment is missing from the capture, followed by
+/// `bytes` of in-order data: everything waits behind the hole (a stress test for the
+/// out-of-order caps).
+pub fn write_hole<W: Write>(out: W, bytes: u64, start_secs: u32) -> io::Result<u64> {
+    let mut w = start(out, start_secs)?;
+    let (c, s) = ([10, 1, 20, 37], [203, 0, 113, 10]);
+    w.ipv4(None, c, s, 6, 50_000, 80, 999, 0, 0x02, 0, 0)?;
+    w.ts_us += 100;
+    w.ipv4(None, s, c, 6, 80, 50_000, 5000, 1000, 0x12, 0, 0)?;
+    let mut seq = 1000u32.wrapping_add(1460); // the first segment is never captured
+    let mut sent = 0u64;
+    while sent < bytes {
+        w.ts_us += 10;
+        w.ipv4(None, c, s, 6, 50_000, 80, seq, 5001, 0x18, 1460, b'h')?;
+        seq = seq.wrapping_add(1460);
+        sent += 1460;
+    }
+    w.ipv4(None, c, s, 6, 50_000, 80, seq, 5001, 0x11, 0, 0)?;
+    w.out.flush()?;
+    Ok(w.written)
+}
+
+/// Writes a synthetic pcap (Ethernet, µs) of about `cfg.target_bytes` bytes.
+pub fn write_capture<W: Write>(out: W, cfg: &GenConfig) -> io::Result<u64> {
+    let mut w = start(out, cfg.start_secs)?;
     let mut rng = Rng::new(cfg.seed);
     let mut session = 0u32;
     while w.written < cfg.target_bytes {

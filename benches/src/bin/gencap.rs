@@ -1,24 +1,40 @@
 //! `gencap OUT.pcap SIZE_MB [SEED]`: writes a deterministic synthetic capture.
+//! `gencap --synflood OUT.pcap N`: N half-open flows.
+//! `gencap --hole OUT.pcap SIZE_MB`: one flow with SIZE_MB of data behind a missing segment.
 
-use exfilmeter_benches::{write_capture, GenConfig};
+use exfilmeter_benches::{write_capture, write_hole, write_synflood, GenConfig};
 use std::io::BufWriter;
+
+const START: u32 = 1_411_084_800; // 2014-09-19 00:00:00 UTC
 
 fn main() -> std::io::Result<()> {
     let args: Vec<String> = std::env::args().collect();
-    if args.len() < 3 {
-        eprintln!("usage: gencap OUT.pcap SIZE_MB [SEED]");
+    let usage = || {
+        eprintln!("usage: gencap OUT.pcap SIZE_MB [SEED] | gencap --synflood OUT.pcap N | gencap --hole OUT.pcap SIZE_MB");
         std::process::exit(2);
-    }
-    let mb: f64 = args[2].parse().unwrap_or(1.0);
-    let seed: u64 = args.get(3).and_then(|s| s.parse().ok()).unwrap_or(1);
-    let file = std::fs::File::create(&args[1])?;
-    let cfg = GenConfig {
-        target_bytes: (mb * 1_000_000.0) as u64,
-        seed,
-        // 2014-09-19 00:00:00 UTC
-        start_secs: 1_411_084_800,
     };
-    let n = write_capture(BufWriter::with_capacity(1 << 20, file), &cfg)?;
-    eprintln!("wrote {n} bytes to {}", args[1]);
+    if args.len() < 3 {
+        usage();
+    }
+    let (mode, rest) = if args[1].starts_with("--") { (args[1].as_str(), &args[2..]) } else { ("", &args[1..]) };
+    if rest.len() < 2 {
+        usage();
+    }
+    let file = BufWriter::with_capacity(1 << 20, std::fs::File::create(&rest[0])?);
+    let n = match mode {
+        "--synflood" => write_synflood(file, rest[1].parse().unwrap_or(1_000_000), START)?,
+        "--hole" => write_hole(file, (rest[1].parse::<f64>().unwrap_or(1.0) * 1e6) as u64, START)?,
+        "" => {
+            let mb: f64 = rest[1].parse().unwrap_or(1.0);
+            let seed: u64 = rest.get(2).and_then(|s| s.parse().ok()).unwrap_or(1);
+            let cfg = GenConfig { target_bytes: (mb * 1_000_000.0) as u64, seed, start_secs: START };
+            write_capture(file, &cfg)?
+        }
+        _ => {
+            usage();
+            0
+        }
+    };
+    eprintln!("wrote {n} bytes to {}", rest[0]);
     Ok(())
 }

@@ -50,6 +50,11 @@ pub struct Args {
     /// UDP idle timeout (seconds of capture time).
     #[arg(long, value_name = "SECS", default_value_t = 120)]
     pub udp_idle: i64,
+    /// Recently delivered bytes kept per flow direction to compare retransmissions with
+    /// the first copy (conflict_bytes), in KiB; 0 turns the comparison off (faster; the
+    /// retransmitted bytes are then counted as unverified).
+    #[arg(long, value_name = "KIB", default_value_t = 16)]
+    pub retrans_window: usize,
     /// No progress display.
     #[arg(long, short)]
     pub quiet: bool,
@@ -102,6 +107,7 @@ pub fn run(args: Args) -> Result<Outcome> {
         max_flows: args.max_flows.max(1),
         ooo_per_flow: args.ooo_per_flow << 20,
         ooo_total: args.ooo_total << 20,
+        window: args.retrans_window << 10,
         ..TrackerConfig::default()
     };
     let progress = !args.quiet && std::io::stderr().is_terminal();
