@@ -163,7 +163,19 @@ pub fn write_synflood<W: Write>(out: W, n: u64, start_secs: u32) -> io::Result<u
         let ip = [10, (i >> 16) as u8, (i >> 8) as u8, i as u8];
         let port = 1024 + (i % 60_000) as u16;
         w.ts_us += 1;
-        w.ipv4(None, ip, [203, 0, 113, 1], 6, port, 80, i as u32, 0, 0x02, 0, 0)?;
+        w.ipv4(
+            None,
+            ip,
+            [203, 0, 113, 1],
+            6,
+            port,
+            80,
+            i as u32,
+            0,
+            0x02,
+            0,
+            0,
+        )?;
     }
     w.out.flush()?;
     Ok(w.written)

@@ -16,18 +16,30 @@ fn main() -> std::io::Result<()> {
     if args.len() < 3 {
         usage();
     }
-    let (mode, rest) = if args[1].starts_with("--") { (args[1].as_str(), &args[2..]) } else { ("", &args[1..]) };
+    let (mode, rest) = if args[1].starts_with("--") {
+        (args[1].as_str(), &args[2..])
+    } else {
+        ("", &args[1..])
+    };
     if rest.len() < 2 {
         usage();
     }
     let file = BufWriter::with_capacity(1 << 20, std::fs::File::create(&rest[0])?);
     let n = match mode {
         "--synflood" => write_synflood(file, rest[1].parse().unwrap_or(1_000_000), START)?,
-        "--hole" => write_hole(file, (rest[1].parse::<f64>().unwrap_or(1.0) * 1e6) as u64, START)?,
+        "--hole" => write_hole(
+            file,
+            (rest[1].parse::<f64>().unwrap_or(1.0) * 1e6) as u64,
+            START,
+        )?,
         "" => {
             let mb: f64 = rest[1].parse().unwrap_or(1.0);
             let seed: u64 = rest.get(2).and_then(|s| s.parse().ok()).unwrap_or(1);
-            let cfg = GenConfig { target_bytes: (mb * 1_000_000.0) as u64, seed, start_secs: START };
+            let cfg = GenConfig {
+                target_bytes: (mb * 1_000_000.0) as u64,
+                seed,
+                start_secs: START,
+            };
             write_capture(file, &cfg)?
         }
         _ => {

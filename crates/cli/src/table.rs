@@ -101,28 +101,7 @@ impl Table {
         self.cols.first().map_or(0, Col::len)
     }
 
-    /// CSV with a header line, `\n` line ends.
-    pub fn write_csv(&self, mut w: impl Write) -> Result<()> {
-        let mut line = self.names.join(",");
-        line.push('\n');
-        w.write_all(line.as_bytes())?;
-        for i in 0..self.rows() {
-            line.clear();
-            for (j, c) in self.cols.iter().enumerate() {
-                if j > 0 {
-                    line.push(',');
-                }
-                c.csv_cell(i, &mut line);
-            }
-            line.push('\n');
-            w.write_all(line.as_bytes())?;
-        }
-        w.flush()?;
-        Ok(())
-    }
-
-    /// Parquet (zstd), one row group per 1 M rows; deterministic bytes.
-    pub fn write_parquet(&self, path: &Path) -> Result<()> {
+    fn schema(&self) -> Result<Arc<parquet::schema::types::Type>> {
         let fields: String = self
             .names
             .iter()
@@ -130,79 +109,157 @@ impl Table {
             .map(|(n, c)| c.parquet_type(n))
             .collect::<Vec<_>>()
             .join("\n");
-        let schema = Arc::new(parse_message_type(&format!(
-            "message ledger {{\n{fields}\n}}"
-        ))?);
-        let props = Arc::new(
-            WriterProperties::builder()
-                .set_compression(Compression::ZSTD(ZstdLevel::try_new(3)?))
-                .set_created_by(format!("exfilmeter {}", env!("CARGO_PKG_VERSION")))
-                .build(),
-        );
-        let file =
-            std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?;
-        let mut writer = SerializedFileWriter::new(file, schema, props)?;
-        const GROUP: usize = 1 << 20;
-        let rows = self.rows();
-        let mut start = 0;
-        loop {
-            let end = (start + GROUP).min(rows);
-            let mut rg = writer.next_row_group()?;
-            let mut j = 0;
-            while let Some(mut col) = rg.next_column()? {
-                match &self.cols[j] {
-                    Col::I64(v) | Col::TsNs(v) => {
-                        col.typed::<Int64Type>()
-                            .write_batch(&v[start..end], None, None)?;
-                    }
-                    Col::OptI64(v) => {
-                        let vals: Vec<i64> = v[start..end].iter().flatten().copied().collect();
-                        let defs: Vec<i16> = v[start..end]
-                            .iter()
-                            .map(|x| i16::from(x.is_some()))
-                            .collect();
-                        col.typed::<Int64Type>()
-                            .write_batch(&vals, Some(&defs), None)?;
-                    }
-                    Col::Str(v) => {
-                        let vals: Vec<ByteArray> = v[start..end]
-                            .iter()
-                            .map(|s| ByteArray::from(s.as_str()))
-                            .collect();
-                        col.typed::<ByteArrayType>()
-                            .write_batch(&vals, None, None)?;
-                    }
-                    Col::Date(v) => {
-                        col.typed::<Int32Type>()
-                            .write_batch(&v[start..end], None, None)?;
-                    }
-                }
-                col.close()?;
-                j += 1;
-            }
-            rg.close()?;
-            start = end;
-            if start >= rows {
-                break;
-            }
-        }
-        writer.close()?;
-        Ok(())
+        Ok(Arc::new(parse_message_type(&format!(
+            "message table {{\n{fields}\n}}"
+        ))?))
     }
 
-    /// Writes by the extension of `path`: `.parquet` or `.csv`.
-    pub fn write_to(&self, path: &Path) -> Result<()> {
+    fn write_row_group(&self, writer: &mut SerializedFileWriter<std::fs::File>) -> Result<()> {
+        let mut rg = writer.next_row_group()?;
+        let mut j = 0;
+        while let Some(mut col) = rg.next_column()? {
+            match &self.cols[j] {
+                Col::I64(v) | Col::TsNs(v) => {
+                    col.typed::<Int64Type>().write_batch(v, None, None)?;
+                }
+                Col::OptI64(v) => {
+                    let vals: Vec<i64> = v.iter().flatten().copied().collect();
+                    let defs: Vec<i16> = v.iter().map(|x| i16::from(x.is_some())).collect();
+                    col.typed::<Int64Type>()
+                        .write_batch(&vals, Some(&defs), None)?;
+                }
+                Col::Str(v) => {
+                    let vals: Vec<ByteArray> =
+                        v.iter().map(|s| ByteArray::from(s.as_str())).collect();
+                    col.typed::<ByteArrayType>()
+                        .write_batch(&vals, None, None)?;
+                }
+                Col::Date(v) => {
+                    col.typed::<Int32Type>().write_batch(v, None, None)?;
+                }
+            }
+            col.close()?;
+            j += 1;
+        }
+        rg.close()?;
+        Ok(())
+    }
+}
+
+/// Writes a table batch by batch (so memory stays bounded), as CSV or Parquet chosen by
+/// the output's extension; standard output is CSV. Deterministic bytes.
+pub enum TableWriter {
+    /// CSV with one header line.
+    Csv {
+        /// Destination.
+        out: Box<dyn Write>,
+        /// Header written yet.
+        header: bool,
+    },
+    /// Parquet (zstd), one row group per batch.
+    Parquet {
+        /// Destination path.
+        path: std::path::PathBuf,
+        /// Created at the first batch (the schema comes from it).
+        writer: Option<SerializedFileWriter<std::fs::File>>,
+    },
+}
+
+impl TableWriter {
+    /// A writer for `path` (`.csv` or `.parquet`), or CSV on stdout for `None`.
+    pub fn create(path: Option<&Path>) -> Result<TableWriter> {
+        let Some(path) = path else {
+            return Ok(TableWriter::Csv {
+                out: Box::new(std::io::BufWriter::with_capacity(
+                    1 << 20,
+                    std::io::stdout(),
+                )),
+                header: false,
+            });
+        };
         match path.extension().and_then(|e| e.to_str()) {
-            Some("parquet") => self.write_parquet(path),
+            Some("parquet") => Ok(TableWriter::Parquet {
+                path: path.to_path_buf(),
+                writer: None,
+            }),
             Some("csv") => {
                 let f = std::fs::File::create(path)
                     .with_context(|| format!("creating {}", path.display()))?;
-                self.write_csv(std::io::BufWriter::with_capacity(1 << 20, f))
+                Ok(TableWriter::Csv {
+                    out: Box::new(std::io::BufWriter::with_capacity(1 << 20, f)),
+                    header: false,
+                })
             }
             _ => bail!(
                 "{}: the output format is chosen by extension: .csv or .parquet",
                 path.display()
             ),
         }
+    }
+
+    /// Appends a batch (all batches must have the same columns).
+    pub fn write(&mut self, t: &Table) -> Result<()> {
+        match self {
+            TableWriter::Csv { out, header } => {
+                let mut line = String::new();
+                if !*header {
+                    line.push_str(&t.names.join(","));
+                    line.push('\n');
+                    *header = true;
+                }
+                for i in 0..t.rows() {
+                    for (j, c) in t.cols.iter().enumerate() {
+                        if j > 0 {
+                            line.push(',');
+                        }
+                        c.csv_cell(i, &mut line);
+                    }
+                    line.push('\n');
+                    if line.len() > 1 << 16 {
+                        out.write_all(line.as_bytes())?;
+                        line.clear();
+                    }
+                }
+                out.write_all(line.as_bytes())?;
+            }
+            TableWriter::Parquet { path, writer } => {
+                if writer.is_none() {
+                    let props = Arc::new(
+                        WriterProperties::builder()
+                            .set_compression(Compression::ZSTD(ZstdLevel::try_new(3)?))
+                            .set_created_by(format!("exfilmeter {}", env!("CARGO_PKG_VERSION")))
+                            .build(),
+                    );
+                    let f = std::fs::File::create(&*path)
+                        .with_context(|| format!("creating {}", path.display()))?;
+                    *writer = Some(SerializedFileWriter::new(f, t.schema()?, props)?);
+                }
+                if let Some(w) = writer.as_mut() {
+                    if t.rows() > 0 {
+                        t.write_row_group(w)?;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Flushes and closes; `empty` supplies the columns when no batch was written.
+    pub fn finish(mut self, empty: &Table) -> Result<()> {
+        match &mut self {
+            TableWriter::Csv { header: false, .. } | TableWriter::Parquet { writer: None, .. } => {
+                self.write(empty)?;
+            }
+            _ => {}
+        }
+        match self {
+            TableWriter::Csv { mut out, .. } => out.flush()?,
+            TableWriter::Parquet { writer, .. } => {
+                if let Some(w) = writer {
+                    w.close()?;
+                }
+            }
+        }
+        Ok(())
     }
 }

@@ -87,7 +87,9 @@ struct Window {
 /// How far beyond the highest captured byte a FIN/RST/ACK may prove data sent.
 const MAX_PROOF_AHEAD: u64 = 64 << 20;
 
-/// One direction of a TCP connection.
+/// One direction of a TCP connection. Kept small (most flows never reorder): the
+/// out-of-order buffer, the retransmission window and the anomaly counters live in a
+/// box allocated on first need.
 #[derive(Default)]
 pub struct Half {
     space: Option<SeqSpace>,
@@ -96,14 +98,18 @@ pub struct Half {
     next: u64,
     /// One past the highest offset captured.
     max_end: u64,
-    ooo: BTreeMap<u64, Seg>,
-    ooo_bytes: usize,
-    win: Window,
     fin: Option<u64>,
     proof_end: u64,
     proof_ts: Timestamp,
-    /// Counters of odd events.
-    pub anomalies: HalfAnomalies,
+    extra: Option<Box<Extra>>,
+}
+
+#[derive(Default)]
+struct Extra {
+    ooo: BTreeMap<u64, Seg>,
+    ooo_bytes: usize,
+    win: Window,
+    anomalies: HalfAnomalies,
 }
 
 /// What a segment did to the ledger.
@@ -178,9 +184,22 @@ impl Window {
 }
 
 impl Half {
+    fn x(&mut self) -> &mut Extra {
+        self.extra.get_or_insert_with(Box::default)
+    }
+
+    /// Counters of odd events.
+    pub fn anomalies(&self) -> HalfAnomalies {
+        self.extra.as_ref().map(|e| e.anomalies).unwrap_or_default()
+    }
+
+    fn ooo_empty(&self) -> bool {
+        self.extra.as_ref().is_none_or(|e| e.ooo.is_empty())
+    }
+
     /// Stream offset 0 is the byte after this SYN.
     pub(crate) fn syn(&mut self, seq: SeqNumber) {
-        if self.next == 0 && self.ooo.is_empty() && self.max_end == 0 {
+        if self.next == 0 && self.ooo_empty() && self.max_end == 0 {
             self.space = Some(SeqSpace { base: seq + 1 });
             self.syn = true;
         }
@@ -220,7 +239,7 @@ impl Half {
             return;
         }
         let mut off = self.offset(seq);
-        if off < 0 && !self.syn && self.next == 0 && self.ooo.is_empty() {
+        if off < 0 && !self.syn && self.next == 0 && self.ooo_empty() {
             // Mid-stream pickup and an earlier segment arrives first: move the origin back.
             self.space = Some(SeqSpace { base: seq });
             off = 0;
@@ -231,7 +250,7 @@ impl Half {
         if a < 0 {
             // Bytes before the stream origin: counted, never delivered.
             let before = (b.min(0) - a) as u64;
-            self.anomalies.before_start_bytes += before;
+            self.x().anomalies.before_start_bytes += before;
             ctx.credit(ts, |c| c.retrans_bytes += before);
             if b <= 0 {
                 return;
@@ -247,9 +266,12 @@ impl Half {
             let hi = b.min(self.next);
             let n = hi - a;
             let have = &content[..content.len().min(n as usize)];
-            let (compared, diff) = self.win.compare(a, have);
+            let (compared, diff) = match &self.extra {
+                Some(e) => e.win.compare(a, have),
+                None => (0, 0),
+            };
             if compared < n {
-                self.anomalies.unverified_retrans_bytes += n - compared;
+                self.x().anomalies.unverified_retrans_bytes += n - compared;
             }
             ctx.credit(ts, |c| {
                 c.retrans_bytes += n;
@@ -261,7 +283,7 @@ impl Half {
             return;
         }
         let content_end = a + content.len() as u64;
-        if self.ooo.is_empty() && s == self.next {
+        if self.ooo_empty() && s == self.next {
             // Fast path: in order, nothing buffered. Deliver straight from the packet.
             let new = b - s;
             let trunc = b - s.max(content_end.min(b));
@@ -282,7 +304,8 @@ impl Half {
         // General path: split [s, b) into parts already buffered and new parts.
         let mut cursor = s;
         let mut new_parts: Vec<(u64, u64)> = Vec::new();
-        let overlapping: Vec<u64> = self
+        let ext = self.extra.get_or_insert_with(Box::default);
+        let overlapping: Vec<u64> = ext
             .ooo
             .range(..b)
             .rev()
@@ -290,7 +313,7 @@ impl Half {
             .map(|(k, _)| *k)
             .collect();
         for &k in overlapping.iter().rev() {
-            let Some(g) = self.ooo.get(&k) else { continue };
+            let Some(g) = ext.ooo.get(&k) else { continue };
             let (gs, ge) = (k, k + g.len);
             if gs > cursor {
                 new_parts.push((cursor, gs.min(b)));
@@ -328,8 +351,8 @@ impl Half {
             });
             ctx.budget.ooo_used += data.len();
             ctx.budget.ooo_peak = ctx.budget.ooo_peak.max(ctx.budget.ooo_used);
-            self.ooo_bytes += data.len();
-            self.ooo.insert(
+            ext.ooo_bytes += data.len();
+            ext.ooo.insert(
                 x,
                 Seg {
                     len: y - x,
@@ -341,11 +364,11 @@ impl Half {
         }
         self.drain(ctx);
         // Caps: turn the hole in front of the buffer into a gap until under the cap.
-        while !self.ooo.is_empty()
-            && (self.ooo_bytes > ctx.budget.ooo_per_flow
+        while !self.ooo_empty()
+            && (self.extra.as_ref().map_or(0, |e| e.ooo_bytes) > ctx.budget.ooo_per_flow
                 || ctx.budget.ooo_used > ctx.budget.ooo_cap)
         {
-            self.anomalies.cap_gaps += 1;
+            self.x().anomalies.cap_gaps += 1;
             self.gap_to_first(GapKind::CapOverflow, ctx);
             self.drain(ctx);
         }
@@ -364,24 +387,32 @@ impl Half {
         let n = ((b - s) as usize).min(content.len());
         if n > 0 {
             ctx.out.data(ctx.dir, s, ts, frame, &content[..n]);
-            self.win.push(s, &content[..n], ctx.budget);
+            if ctx.budget.win_size > 0 {
+                self.x().win.push(s, &content[..n], ctx.budget);
+            }
         }
         if (n as u64) < b - s {
             ctx.out
                 .gap(ctx.dir, s + n as u64, b - s - n as u64, GapKind::Truncated);
-            self.win.reset();
+            if let Some(e) = self.extra.as_mut() {
+                e.win.reset();
+            }
         }
         self.next = b;
     }
 
     /// Delivers buffered segments that have become contiguous.
     fn drain<O: StreamOut>(&mut self, ctx: &mut Ctx<'_, O>) {
-        while let Some(entry) = self.ooo.first_entry() {
+        loop {
+            let Some(x) = self.extra.as_mut() else { break };
+            let Some(entry) = x.ooo.first_entry() else {
+                break;
+            };
             if *entry.key() != self.next {
                 break;
             }
             let (k, g) = entry.remove_entry();
-            self.ooo_bytes -= g.data.len();
+            x.ooo_bytes -= g.data.len();
             ctx.budget.ooo_used -= g.data.len();
             self.deliver(k, k + g.len, &g.data, g.ts, g.frame, ctx);
         }
@@ -390,14 +421,16 @@ impl Half {
     /// Declares the hole before the first buffered segment a gap, credited to the day
     /// of the segment that proved it.
     fn gap_to_first<O: StreamOut>(&mut self, kind: GapKind, ctx: &mut Ctx<'_, O>) {
-        let Some((&k, g)) = self.ooo.iter().next() else {
+        let Some((&k, g)) = self.extra.as_ref().and_then(|x| x.ooo.iter().next()) else {
             return;
         };
         let (len, ts) = (k - self.next, g.ts);
         if len > 0 {
             ctx.credit(ts, |c| c.gap_bytes += len);
             ctx.out.gap(ctx.dir, self.next, len, kind);
-            self.win.reset();
+            if let Some(e) = self.extra.as_mut() {
+                e.win.reset();
+            }
         }
         self.next = k;
     }
@@ -409,7 +442,7 @@ impl Half {
         }
         let end = end as u64;
         if end > self.max_end.max(self.next) + MAX_PROOF_AHEAD {
-            self.anomalies.implausible_proofs += 1;
+            self.x().anomalies.implausible_proofs += 1;
             return;
         }
         if end > self.proof_end {
@@ -454,7 +487,7 @@ impl Half {
     /// End of the flow: buffered data behind holes is delivered, holes and proven
     /// unseen tails become gaps.
     pub(crate) fn flush<O: StreamOut>(&mut self, ctx: &mut Ctx<'_, O>) {
-        while !self.ooo.is_empty() {
+        while !self.ooo_empty() {
             self.gap_to_first(GapKind::Missing, ctx);
             self.drain(ctx);
         }
@@ -465,7 +498,17 @@ impl Half {
             ctx.out.gap(ctx.dir, self.next, len, GapKind::Missing);
             self.next = self.proof_end;
         }
-        self.win.release(ctx.budget);
+        if let Some(e) = self.extra.as_mut() {
+            e.win.release(ctx.budget);
+        }
+        // Done: release the buffers now (the flow record keeps only the counters).
+        let anomalies = self.anomalies();
+        self.extra = (anomalies != HalfAnomalies::default()).then(|| {
+            Box::new(Extra {
+                anomalies,
+                ..Extra::default()
+            })
+        });
     }
 }
 

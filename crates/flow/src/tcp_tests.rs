@@ -285,7 +285,7 @@ fn implausibly_far_ack_is_ignored_and_counted() {
         .acked(SeqNumber(ISN) + 1 + (1 << 30), Timestamp(r.ts));
     r.flush();
     assert_eq!(r.total().gap_bytes, 0);
-    assert_eq!(r.half.anomalies.implausible_proofs, 1);
+    assert_eq!(r.half.anomalies().implausible_proofs, 1);
 }
 
 // ── truncation (snaplen) ───────────────────────────────────────────────────
@@ -332,7 +332,7 @@ fn midstream_earlier_segment_arriving_first_rebases_before_delivery() {
     r.raw_seg(5000, b"later"); // first seen: origin 5000, delivered
     r.raw_seg(4995, b"early"); // before the origin, after delivery: counted, not delivered
     assert_eq!(r.content(), b"later");
-    assert_eq!(r.half.anomalies.before_start_bytes, 5);
+    assert_eq!(r.half.anomalies().before_start_bytes, 5);
     let t = r.total();
     assert_eq!(
         t.stream_bytes + t.retrans_bytes,
@@ -353,7 +353,7 @@ fn per_flow_cap_turns_the_hole_into_a_recorded_gap() {
     assert_eq!(r.content(), b"ab???0123456789X");
     assert_eq!(r.out.gaps, vec![(2, 3, GapKind::CapOverflow)]);
     assert_eq!(r.total().gap_bytes, 3);
-    assert_eq!(r.half.anomalies.cap_gaps, 1);
+    assert_eq!(r.half.anomalies().cap_gaps, 1);
     assert_eq!(r.budget.ooo_used, 0);
 }
 

@@ -134,7 +134,7 @@ impl<S: FlowSink> StreamOut for Out<'_, S> {
 /// Tracks flows of one sensor's packets, in capture order.
 pub struct Tracker {
     cfg: TrackerConfig,
-    table: FxHashMap<FlowKey, Flow>,
+    table: FxHashMap<FlowKey, Box<Flow>>,
     clock: DayClock,
     now: Timestamp,
     last_sweep: Timestamp,
@@ -275,7 +275,7 @@ impl Tracker {
             self.stats.flows += 1;
             self.table.insert(
                 e.key,
-                Flow {
+                Box::new(Flow {
                     id,
                     key: e.key,
                     client,
@@ -296,7 +296,7 @@ impl Tracker {
                         })
                     }),
                     incomplete_headers: 0,
-                },
+                }),
             );
             self.stats.peak_flows = self.stats.peak_flows.max(self.table.len() as u64);
         }
@@ -414,7 +414,8 @@ impl Tracker {
         self.stats.peak_ooo_bytes = self.stats.peak_ooo_bytes.max(self.budget.ooo_peak as u64);
     }
 
-    fn close<S: FlowSink>(&mut self, mut f: Flow, reason: CloseReason, sink: &mut S) {
+    fn close<S: FlowSink>(&mut self, f: Box<Flow>, reason: CloseReason, sink: &mut S) {
+        let mut f = *f;
         let mut anomalies = FlowAnomalies {
             incomplete_tcp_headers: f.incomplete_headers,
             ..FlowAnomalies::default()
@@ -452,8 +453,8 @@ impl Tracker {
                 if gaps {
                     f.history.mark(dir, 'g');
                 }
-                anomalies.tcp[dir.index()] = st.half[dir.index()].anomalies;
-                self.stats.cap_gaps += st.half[dir.index()].anomalies.cap_gaps;
+                anomalies.tcp[dir.index()] = st.half[dir.index()].anomalies();
+                self.stats.cap_gaps += st.half[dir.index()].anomalies().cap_gaps;
             }
         }
         sink.closed(FlowRecord {

@@ -1,6 +1,6 @@
 //! `exfilmeter flows`: the per-day byte ledger of every flow, as CSV or Parquet.
 
-use crate::table::{Col, Table};
+use crate::table::{Col, Table, TableWriter};
 use crate::tz::parse_zone;
 use crate::Outcome;
 use anyhow::{Context, Result};
@@ -69,10 +69,41 @@ struct Row {
     c: exfilmeter_flow::Counters,
 }
 
-#[derive(Default)]
+/// Rows per batch written out (bounds the memory the ledger output needs).
+const BATCH_ROWS: usize = 1 << 16;
+
+/// Collects closed flows and writes their ledger rows in batches, in the (deterministic)
+/// order flows end.
 struct Rows {
     records: Vec<FlowRecord>,
     rows: Vec<Row>,
+    names: Vec<String>,
+    writer: Option<TableWriter>,
+    written: u64,
+    error: Option<anyhow::Error>,
+}
+
+impl Rows {
+    fn flush(&mut self) {
+        if self.error.is_some() {
+            return;
+        }
+        let table = match ledger_table(&self.rows, &self.records, &self.names) {
+            Ok(t) => t,
+            Err(e) => {
+                self.error = Some(e);
+                return;
+            }
+        };
+        if let Some(w) = self.writer.as_mut() {
+            if let Err(e) = w.write(&table) {
+                self.error = Some(e);
+            }
+        }
+        self.written += self.rows.len() as u64;
+        self.rows.clear();
+        self.records.clear();
+    }
 }
 
 impl FlowSink for Rows {
@@ -88,6 +119,9 @@ impl FlowSink for Rows {
             });
         }
         self.records.push(r);
+        if self.rows.len() >= BATCH_ROWS {
+            self.flush();
+        }
     }
 }
 
@@ -113,13 +147,19 @@ pub fn run(args: Args) -> Result<Outcome> {
     let progress = !args.quiet && std::io::stderr().is_terminal();
     let mut tracker = Tracker::new(cfg);
     let mut decoder = Decoder::default();
-    let mut sink = Rows::default();
-    let mut names = Vec::new();
+    let mut sink = Rows {
+        records: Vec::new(),
+        rows: Vec::new(),
+        names: Vec::new(),
+        writer: Some(TableWriter::create(args.out.as_deref())?),
+        written: 0,
+        error: None,
+    };
     let mut partial = false;
     let mut summaries = Vec::new();
     for (i, input) in inputs.iter().enumerate() {
         let shown = input.path.display().to_string();
-        names.push(
+        sink.names.push(
             input
                 .path
                 .file_name()
@@ -177,10 +217,12 @@ pub fn run(args: Args) -> Result<Outcome> {
     if progress {
         eprint!("\r\x1b[K");
     }
-    let table = ledger_table(&mut sink, &names)?;
-    match &args.out {
-        Some(p) => table.write_to(p)?,
-        None => table.write_csv(std::io::BufWriter::new(std::io::stdout().lock()))?,
+    sink.flush();
+    if let Some(e) = sink.error.take() {
+        return Err(e);
+    }
+    if let Some(w) = sink.writer.take() {
+        w.finish(&ledger_table(&[], &[], &[])?)?;
     }
     let st = tracker.stats();
     let d = decoder.stats();
@@ -194,7 +236,7 @@ pub fn run(args: Args) -> Result<Outcome> {
             st.packets,
             skipped,
             st.flows,
-            table.rows(),
+            sink.written,
             st.evicted,
             st.cap_gaps,
             st.peak_ooo_bytes,
@@ -213,10 +255,7 @@ fn frame_text(f: FrameRef, names: &[String]) -> String {
     format!("{name}#{}", f.index)
 }
 
-fn ledger_table(sink: &mut Rows, names: &[String]) -> Result<Table> {
-    sink.rows.sort_by_key(|r| (r.flow, r.dir, r.day));
-    let rows = &sink.rows;
-    let recs = &sink.records;
+fn ledger_table(rows: &[Row], recs: &[FlowRecord], names: &[String]) -> Result<Table> {
     let get = |f: &dyn Fn(&Row, &FlowRecord) -> i64| -> Col {
         Col::I64(rows.iter().map(|r| f(r, &recs[r.rec])).collect())
     };
