@@ -403,8 +403,7 @@ impl Half {
 
     /// Delivers buffered segments that have become contiguous.
     fn drain<O: StreamOut>(&mut self, ctx: &mut Ctx<'_, O>) {
-        loop {
-            let Some(x) = self.extra.as_mut() else { break };
+        while let Some(x) = self.extra.as_mut() {
             let Some(entry) = x.ooo.first_entry() else {
                 break;
             };

@@ -14,6 +14,7 @@ struct T {
     n: u64,
 }
 
+#[allow(clippy::too_many_arguments)]
 fn frame_bytes(
     src: [u8; 4],
     sport: u16,
