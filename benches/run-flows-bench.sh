@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# Whole-run flow benchmark: `exfilmeter flows` on a >= 1 GB page-cached synthetic capture,
+# side by side with `tshark -q -z conv,tcp` and `tcpflow` in the same run, plus the two memory
+# stress captures (1 M concurrent half-open flows; one flow with 1 GB behind a hole).
+# Usage: benches/run-flows-bench.sh [SIZE_MB=1100] [RUNS=3]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+SIZE_MB=${1:-1100}
+RUNS=${2:-3}
+DIR=${BENCH_DIR:-/tmp/exfilmeter-bench}
+mkdir -p "$DIR"
+CAP="$DIR/synthetic-${SIZE_MB}mb.pcap"
+
+if ! command -v tshark >/dev/null || ! command -v tcpflow >/dev/null; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq tshark tcpflow >/dev/null || true
+  fi
+fi
+
+cargo build --release -q -p exfilmeter -p exfilmeter-benches --bins
+BIN=target/release
+[ -f "$CAP" ] || "$BIN/gencap" "$CAP" "$SIZE_MB" 42
+[ -f "$DIR/synflood-1m.pcap" ] || "$BIN/gencap" --synflood "$DIR/synflood-1m.pcap" 1000000
+[ -f "$DIR/hole-1gb.pcap" ] || "$BIN/gencap" --hole "$DIR/hole-1gb.pcap" 1000
+BYTES=$(stat -c %s "$CAP")
+cat "$CAP" > /dev/null
+
+best() { # best wall time (s) and max RSS (KiB) of N runs: best N cmd...
+  local n=$1; shift
+  local bt="" rss=0
+  for _ in $(seq "$n"); do
+    local tf out
+    tf=$(mktemp)
+    /usr/bin/time -o "$tf" -f "%e %M" "$@" > /dev/null 2>&1 || true
+    out=$(tail -1 "$tf"); rm -f "$tf"
+    local t=${out% *} m=${out#* }
+    if [ -z "$bt" ] || awk "BEGIN{exit !($t < $bt)}"; then bt=$t; fi
+    [ "$m" -gt "$rss" ] && rss=$m
+  done
+  echo "$bt $rss"
+}
+declare -A T
+row() {
+  local name=$1 n=$2 size=$3; shift 3
+  read -r t m < <(best "$n" "$@")
+  T[$name]=$t
+  awk -v n="$name" -v t="$t" -v b="$size" -v m="$m" 'BEGIN{printf "%-44s %9.2f %9.0f %12.1f\n", n, t, (t>0? b/t/1e6 : 0), m/1024}'
+}
+printf '%-44s %9s %9s %12s\n' "command ($((BYTES/1000000)) MB capture)" "best s" "MB/s" "peak RSS MiB"
+OUT=$(mktemp -d)
+row "exfilmeter flows --hash none (parquet)" "$RUNS" "$BYTES" "$BIN/exfilmeter" flows -q --hash none -o "$OUT/l.parquet" "$CAP"
+row "exfilmeter flows --hash none --retrans-window 0" "$RUNS" "$BYTES" "$BIN/exfilmeter" flows -q --hash none --retrans-window 0 -o "$OUT/l.parquet" "$CAP"
+row "exfilmeter flows (sha256, parquet)" "$RUNS" "$BYTES" "$BIN/exfilmeter" flows -q -o "$OUT/l.parquet" "$CAP"
+command -v tshark >/dev/null && row "tshark -q -z conv,tcp" 1 "$BYTES" tshark -q -z conv,tcp -r "$CAP"
+command -v tcpflow >/dev/null && row "tcpflow -o DIR" 1 "$BYTES" tcpflow -o "$OUT/tcpflow" -r "$CAP"
+echo
+S=$(stat -c %s "$DIR/synflood-1m.pcap"); H=$(stat -c %s "$DIR/hole-1gb.pcap")
+row "flows: 1 M concurrent half-open flows" 1 "$S" "$BIN/exfilmeter" flows -q --hash none -o "$OUT/s.parquet" "$DIR/synflood-1m.pcap"
+row "flows: same, --max-flows 100000" 1 "$S" "$BIN/exfilmeter" flows -q --hash none --max-flows 100000 -o "$OUT/s.parquet" "$DIR/synflood-1m.pcap"
+row "flows: 1 GB behind a hole (8 MiB cap)" 1 "$H" "$BIN/exfilmeter" flows -q --hash none -o "$OUT/h.parquet" "$DIR/hole-1gb.pcap"
+rm -rf "$OUT"
+echo
+if [ -n "${T[tshark -q -z conv,tcp]:-}" ]; then
+  awk -v a="${T[exfilmeter flows --hash none (parquet)]}" -v c="${T[tshark -q -z conv,tcp]}" 'BEGIN{printf "flows is %.1fx tshark -z conv,tcp (target >= 10x)\n", c/a}'
+fi
+if [ -n "${T[tcpflow -o DIR]:-}" ]; then
+  awk -v a="${T[exfilmeter flows --hash none (parquet)]}" -v c="${T[tcpflow -o DIR]}" 'BEGIN{printf "flows is %.1fx tcpflow\n", c/a}'
+fi
