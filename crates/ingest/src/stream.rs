@@ -195,7 +195,7 @@ impl Read for HashingRead {
             if self.eof {
                 return Ok(0);
             }
-            if self.worker.is_none() && out.len() >= CHUNK {
+            if self.worker.is_none() && out.len() >= 64 << 10 {
                 // Nothing to hash: read straight into the caller's buffer (one copy less).
                 let n = self.inner.read(out)?;
                 if n == 0 {

@@ -250,6 +250,24 @@ pub fn run(args: Args) -> Result<Outcome> {
     })
 }
 
+/// Non-zero anomaly counters of a flow direction as `name=value;…` (empty when none).
+fn anomaly_text(dir: Direction, f: &FlowRecord) -> String {
+    let a = f.anomalies.tcp[dir.index()];
+    let mut parts = Vec::new();
+    for (name, v) in [
+        ("cap_gaps", a.cap_gaps),
+        ("before_start_bytes", a.before_start_bytes),
+        ("unverified_retrans_bytes", a.unverified_retrans_bytes),
+        ("implausible_proofs", a.implausible_proofs),
+        ("incomplete_tcp_headers", f.anomalies.incomplete_tcp_headers),
+    ] {
+        if v > 0 {
+            parts.push(format!("{name}={v}"));
+        }
+    }
+    parts.join(";")
+}
+
 fn frame_text(f: FrameRef, names: &[String]) -> String {
     let name = names.get(f.file.0 as usize).map_or("?", String::as_str);
     format!("{name}#{}", f.index)
@@ -302,6 +320,7 @@ fn ledger_table(rows: &[Row], recs: &[FlowRecord], names: &[String]) -> Result<T
         ("first_frame", s(&|_, f| frame_text(f.first_frame, names))),
         ("last_frame", s(&|_, f| frame_text(f.last_frame, names))),
         ("role_rule", s(&|_, f| f.role_rule.as_str().to_string())),
+        ("anomalies", s(&|r, f| anomaly_text(r.dir, f))),
     ])
     .context("building the ledger table")
 }

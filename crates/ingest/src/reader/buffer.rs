@@ -3,9 +3,10 @@
 use crate::stream::ByteStream;
 use std::io::{self, Read};
 
-/// Default buffer size: large enough that a `read` per 4 MiB is negligible, small
-/// enough to stay cache-friendly.
-pub(crate) const BUF_SIZE: usize = 4 << 20;
+/// Default buffer size: 1 MiB measured fastest here (`perf stat -r 8` on 1.1 GB:
+/// 0.346 s against 0.436 s with 4 MiB and 0.356 s with 256 KiB): large enough that the
+/// `read` calls are negligible, small enough that the bytes are still in cache when parsed.
+pub(crate) const BUF_SIZE: usize = 1 << 20;
 
 pub(crate) struct ReadBuf {
     pub(crate) buf: Vec<u8>,
