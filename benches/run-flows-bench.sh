@@ -25,28 +25,9 @@ BIN=target/release
 BYTES=$(stat -c %s "$CAP")
 cat "$CAP" > /dev/null
 
-best() { # best wall time (s) and max RSS (KiB) of N runs: best N cmd...
-  local n=$1; shift
-  local bt="" rss=0
-  for _ in $(seq "$n"); do
-    local tf out
-    tf=$(mktemp)
-    /usr/bin/time -o "$tf" -f "%e %M" "$@" > /dev/null 2>&1 || true
-    out=$(tail -1 "$tf"); rm -f "$tf"
-    local t=${out% *} m=${out#* }
-    if [ -z "$bt" ] || awk "BEGIN{exit !($t < $bt)}"; then bt=$t; fi
-    [ "$m" -gt "$rss" ] && rss=$m
-  done
-  echo "$bt $rss"
-}
-declare -A T
-row() {
-  local name=$1 n=$2 size=$3; shift 3
-  read -r t m < <(best "$n" "$@")
-  T[$name]=$t
-  awk -v n="$name" -v t="$t" -v b="$size" -v m="$m" 'BEGIN{printf "%-44s %9.2f %9.0f %12.1f\n", n, t, (t>0? b/t/1e6 : 0), m/1024}'
-}
-printf '%-44s %9s %9s %12s\n' "command ($((BYTES/1000000)) MB capture)" "best s" "MB/s" "peak RSS MiB"
+# shellcheck source=benches/common.sh
+source benches/common.sh
+printf '%-48s %9s %9s %12s\n' "command ($((BYTES/1000000)) MB capture)" "best s" "MB/s" "peak RSS MiB"
 OUT=$(mktemp -d)
 row "exfilmeter flows --hash none (parquet)" "$RUNS" "$BYTES" "$BIN/exfilmeter" flows -q --hash none -o "$OUT/l.parquet" "$CAP"
 row "exfilmeter flows --hash none --retrans-window 0" "$RUNS" "$BYTES" "$BIN/exfilmeter" flows -q --hash none --retrans-window 0 -o "$OUT/l.parquet" "$CAP"

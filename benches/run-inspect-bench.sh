@@ -17,33 +17,15 @@ BYTES=$(stat -c %s "$CAP")
 cat "$CAP" > /dev/null   # page cache
 
 have() { command -v "$1" >/dev/null 2>&1; }
-best() { # best wall time (s) and max RSS (KiB) of RUNS runs of a command
-  local bt="" rss=0
-  for _ in $(seq "$RUNS"); do
-    local out tf
-    tf=$(mktemp)
-    /usr/bin/time -o "$tf" -f "%e %M" "$@" > /dev/null 2>&1 || true
-    out=$(tail -1 "$tf"); rm -f "$tf"
-    local t=${out% *} m=${out#* }
-    if [ -z "$bt" ] || awk "BEGIN{exit !($t < $bt)}"; then bt=$t; fi
-    [ "$m" -gt "$rss" ] && rss=$m
-  done
-  echo "$bt $rss"
-}
+# shellcheck source=benches/common.sh
+source benches/common.sh
 
-printf '%-34s %9s %10s %10s\n' "command" "best s" "MB/s" "peak RSS MiB"
-declare -A T
-row() {
-  local name=$1; shift
-  read -r t m < <(best "$@")
-  T[$name]=$t
-  awk -v n="$name" -v t="$t" -v b="$BYTES" -v m="$m" 'BEGIN{printf "%-34s %9.3f %10.0f %10.1f\n", n, t, (t>0? b/t/1e6 : 0), m/1024}'
-}
-row "exfilmeter inspect --hash none" "$BIN/exfilmeter" inspect -q --hash none "$CAP"
-row "exfilmeter inspect (sha256)" "$BIN/exfilmeter" inspect -q "$CAP"
-row "sha256 crate alone" "$BIN/sha256file" "$CAP"
-have capinfos && row "capinfos" capinfos "$CAP"
-have tcpdump && row "tcpdump -r -w /dev/null" tcpdump -r "$CAP" -w /dev/null
+printf '%-48s %9s %9s %12s\n' "command" "best s" "MB/s" "peak RSS MiB"
+row "exfilmeter inspect --hash none" "$RUNS" "$BYTES" "$BIN/exfilmeter" inspect -q --hash none "$CAP"
+row "exfilmeter inspect (sha256)" "$RUNS" "$BYTES" "$BIN/exfilmeter" inspect -q "$CAP"
+row "sha256 crate alone" "$RUNS" "$BYTES" "$BIN/sha256file" "$CAP"
+have capinfos && row "capinfos" "$RUNS" "$BYTES" capinfos "$CAP"
+have tcpdump && row "tcpdump -r -w /dev/null" "$RUNS" "$BYTES" tcpdump -r "$CAP" -w /dev/null
 echo
 awk -v a="${T[exfilmeter inspect (sha256)]}" -v h="${T[sha256 crate alone]}" 'BEGIN{printf "inspect with SHA-256 runs at %.0f%% of the hash crate alone (target >= 80%%)\n", 100*h/a}'
 if [ -n "${T[capinfos]:-}" ]; then

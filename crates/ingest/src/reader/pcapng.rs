@@ -42,6 +42,15 @@ pub struct Interface {
     pub packets: u64,
 }
 
+/// What a packet needs of its interface.
+#[derive(Clone, Copy)]
+struct IfaceTiming {
+    link: LinkType,
+    snaplen: u32,
+    ts_units_per_sec: u64,
+    ts_offset_secs: i64,
+}
+
 #[derive(Default)]
 pub(crate) struct NgState {
     order: Option<ByteOrder>,
@@ -313,6 +322,34 @@ impl CaptureReader {
         }
     }
 
+    /// Interface `if_id` of the current section (its global index and description), or
+    /// an `UnknownInterface` error with `why` when the section never described it.
+    fn section_interface(
+        &mut self,
+        if_id: u32,
+        offset: u64,
+        why: impl FnOnce() -> String,
+    ) -> Option<(usize, IfaceTiming)> {
+        let global = self.section_base() + if_id as usize;
+        let section = self.stats.sections.saturating_sub(1);
+        match self.stats.interfaces.get(global) {
+            // No clone of the interface (its name would allocate per packet).
+            Some(i) if i.section == section => Some((
+                global,
+                IfaceTiming {
+                    link: i.link,
+                    snaplen: i.snaplen,
+                    ts_units_per_sec: i.ts_units_per_sec,
+                    ts_offset_secs: i.ts_offset_secs,
+                },
+            )),
+            _ => {
+                self.error(offset, DamageKind::UnknownInterface, why());
+                None
+            }
+        }
+    }
+
     fn ng_packet(
         &mut self,
         btype: u32,
@@ -381,18 +418,10 @@ impl CaptureReader {
             );
             return Step::Continue;
         }
-        let global = self.section_base() + if_id as usize;
-        let section = self.stats.sections.saturating_sub(1);
-        let iface = match self.stats.interfaces.get(global) {
-            Some(i) if i.section == section => i.clone(),
-            _ => {
-                self.error(
-                    offset,
-                    DamageKind::UnknownInterface,
-                    format!("packet refers to interface {if_id}, which this section never described; packet skipped"),
-                );
-                return Step::Continue;
-            }
+        let Some((global, iface)) = self.section_interface(if_id, offset, || {
+            format!("packet refers to interface {if_id}, which this section never described; packet skipped")
+        }) else {
+            return Step::Continue;
         };
         let ticks = (u64::from(ts_hi) << 32) | u64::from(ts_lo);
         let ns = i128::from(ticks) * 1_000_000_000 / i128::from(iface.ts_units_per_sec)
@@ -430,18 +459,10 @@ impl CaptureReader {
             );
             return Step::Continue;
         }
-        let global = self.section_base();
-        let section = self.stats.sections.saturating_sub(1);
-        let iface = match self.stats.interfaces.get(global) {
-            Some(i) if i.section == section => i.clone(),
-            _ => {
-                self.error(
-                    offset,
-                    DamageKind::UnknownInterface,
-                    "simple packet block before any interface description; packet skipped".into(),
-                );
-                return Step::Continue;
-            }
+        let Some((global, iface)) = self.section_interface(0, offset, || {
+            "simple packet block before any interface description; packet skipped".into()
+        }) else {
+            return Step::Continue;
         };
         let origlen = order.u32(&self.rb.buf[s..s + len], 8);
         // The captured length is implied: the smaller of the original length, the
