@@ -27,6 +27,7 @@
 //! # Ok::<(), std::io::Error>(())
 //! ```
 
+pub mod app;
 mod day;
 mod key;
 mod ledger;
@@ -35,6 +36,7 @@ mod sink;
 mod tcp;
 mod tracker;
 
+pub use app::{MetaEvent, Metadata};
 pub use day::DayClock;
 pub use key::{Direction, Endpoint, FlowKey, Proto, RoleRule};
 pub use ledger::{Counters, Ledger};

@@ -1,5 +1,6 @@
 //! What the tracker pushes out: flow events and the closed-flow record.
 
+use crate::app::MetaEvent;
 use crate::key::{Direction, Endpoint, FlowKey, Proto, RoleRule};
 use crate::ledger::Ledger;
 use crate::tcp::{GapKind, HalfAnomalies};
@@ -56,6 +57,8 @@ pub struct FlowAnomalies {
     pub tcp: [HalfAnomalies; 2],
     /// TCP frames whose header the snapshot length cut (only frame counters updated).
     pub incomplete_tcp_headers: u64,
+    /// Application data that did not parse as the protocol it started as.
+    pub malformed_app: u64,
 }
 
 /// A finished flow with its ledger.
@@ -110,6 +113,21 @@ pub trait FlowSink {
     }
     /// A stretch of the stream without content.
     fn gap(&mut self, _flow: FlowId, _dir: Direction, _offset: u64, _len: u64, _kind: GapKind) {}
+    /// Application metadata (DNS, HTTP request head, CONNECT reply, TLS ClientHello).
+    fn metadata(&mut self, _flow: FlowId, _event: &MetaEvent) {}
+    /// HTTP body bytes (de-chunked) of message `message` of `dir`, at `offset` in that body.
+    #[allow(clippy::too_many_arguments)]
+    fn body(
+        &mut self,
+        _flow: FlowId,
+        _dir: Direction,
+        _message: u32,
+        _offset: u64,
+        _ts: Timestamp,
+        _frame: FrameRef,
+        _bytes: &[u8],
+    ) {
+    }
     /// A flow ended.
     fn closed(&mut self, _record: FlowRecord) {}
 }

@@ -1,6 +1,7 @@
 //! The flow table: keys packets to flows, decides client and server, drives TCP
 //! reassembly, fills the ledger and expires flows — all by capture time.
 
+use crate::app::{dns, App, AppOut, MetaEvent, Metadata};
 use crate::day::DayClock;
 use crate::key::{ends, server_by_port, Direction, Endpoint, FlowKey, Proto, RoleRule};
 use crate::ledger::Ledger;
@@ -71,6 +72,7 @@ pub struct TrackerStats {
 
 struct TcpState {
     half: [Half; 2],
+    app: App,
     fin: [bool; 2],
     rst: bool,
     closing_since: Option<Timestamp>,
@@ -90,6 +92,7 @@ struct Flow {
     history: History,
     tcp: Option<Box<TcpState>>,
     incomplete_headers: u64,
+    malformed_app: u64,
 }
 
 /// Zeek-like history: each letter once, in order of first occurrence; upper case for
@@ -112,20 +115,42 @@ impl History {
     }
 }
 
-/// Adapts a [`FlowSink`] to one flow's stream output.
+/// Adapts a [`FlowSink`] to one flow's stream output, running the application layer on
+/// the way.
 struct Out<'a, S: FlowSink> {
     id: FlowId,
     sink: &'a mut S,
     gaps: &'a mut bool,
+    app: Option<&'a mut App>,
+}
+
+fn app_out<S: FlowSink>(id: FlowId, sink: &mut S) -> impl FnMut(AppOut<'_>) + '_ {
+    move |o| match o {
+        AppOut::Meta(m) => sink.metadata(id, &m),
+        AppOut::Body {
+            dir,
+            message,
+            offset,
+            ts,
+            frame,
+            bytes,
+        } => sink.body(id, dir, message, offset, ts, frame, bytes),
+    }
 }
 
 impl<S: FlowSink> StreamOut for Out<'_, S> {
     fn data(&mut self, dir: Direction, offset: u64, ts: Timestamp, frame: FrameRef, bytes: &[u8]) {
+        if let Some(app) = self.app.as_deref_mut() {
+            app.data(dir, ts, frame, bytes, &mut app_out(self.id, self.sink));
+        }
         self.sink.data(self.id, dir, offset, ts, frame, bytes);
     }
     fn gap(&mut self, dir: Direction, offset: u64, len: u64, kind: GapKind) {
         if kind != GapKind::Truncated {
             *self.gaps = true;
+        }
+        if let Some(app) = self.app.as_deref_mut() {
+            app.gap(dir, len);
         }
         self.sink.gap(self.id, dir, offset, len, kind);
     }
@@ -290,12 +315,14 @@ impl Tracker {
                     tcp: (e.key.proto == Proto::Tcp).then(|| {
                         Box::new(TcpState {
                             half: [Half::default(), Half::default()],
+                            app: App::tcp(e.src.port == 53 || e.dst.port == 53),
                             fin: [false; 2],
                             rst: false,
                             closing_since: None,
                         })
                     }),
                     incomplete_headers: 0,
+                    malformed_app: 0,
                 }),
             );
             self.stats.peak_flows = self.stats.peak_flows.max(self.table.len() as u64);
@@ -354,10 +381,12 @@ impl Tracker {
                 let mut gaps = false;
                 let before = f.ledger.total(dir).retrans_bytes;
                 {
+                    let TcpState { half, app, .. } = st;
                     let mut out = Out {
                         id: f.id,
                         sink,
                         gaps: &mut gaps,
+                        app: Some(app),
                     };
                     let mut ctx = Ctx {
                         dir,
@@ -366,7 +395,7 @@ impl Tracker {
                         out: &mut out,
                         budget: &mut self.budget,
                     };
-                    let h = &mut st.half[dir.index()];
+                    let h = &mut half[dir.index()];
                     if len > 0 {
                         h.segment(data_seq, p.payload, len, p.ts, p.frame, &mut ctx);
                     }
@@ -406,6 +435,21 @@ impl Tracker {
             }
             _ => {
                 if !p.payload.is_empty() {
+                    if f.key.proto == Proto::Udp && (e.src.port == 53 || e.dst.port == 53) {
+                        match dns::parse(p.payload) {
+                            Some(m) => sink.metadata(
+                                f.id,
+                                &MetaEvent {
+                                    dir,
+                                    ts: p.ts,
+                                    frame: p.frame,
+                                    tunnelled: false,
+                                    meta: Metadata::Dns(m),
+                                },
+                            ),
+                            None => f.malformed_app += 1,
+                        }
+                    }
                     sink.data(f.id, dir, 0, p.ts, p.frame, p.payload);
                     f.history.mark(dir, 'd');
                 }
@@ -418,6 +462,7 @@ impl Tracker {
         let mut f = *f;
         let mut anomalies = FlowAnomalies {
             incomplete_tcp_headers: f.incomplete_headers,
+            malformed_app: f.malformed_app + f.tcp.as_ref().map_or(0, |t| t.app.malformed),
             ..FlowAnomalies::default()
         };
         let mut reason = reason;
@@ -436,10 +481,12 @@ impl Tracker {
             for dir in [Direction::C2s, Direction::S2c] {
                 let mut gaps = false;
                 {
+                    let TcpState { half, app, .. } = &mut *st;
                     let mut out = Out {
                         id: f.id,
                         sink,
                         gaps: &mut gaps,
+                        app: Some(app),
                     };
                     let mut ctx = Ctx {
                         dir,
@@ -448,7 +495,7 @@ impl Tracker {
                         out: &mut out,
                         budget: &mut self.budget,
                     };
-                    st.half[dir.index()].flush(&mut ctx);
+                    half[dir.index()].flush(&mut ctx);
                 }
                 if gaps {
                     f.history.mark(dir, 'g');

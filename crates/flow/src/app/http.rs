@@ -1,0 +1,361 @@
+//! HTTP/1.x message heads (via `httparse`) and body framing (Content-Length, chunked),
+//! so that request metadata, CONNECT targets and the body bytes' boundaries are known.
+//! Endless headers and absurd chunk sizes end the parse of that direction (counted as
+//! malformed); nothing is allocated by a wire length.
+
+/// Longest message head buffered (bytes).
+pub(crate) const MAX_HEAD: usize = 64 << 10;
+const MAX_HEADERS: usize = 96;
+
+/// A request head.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct HttpRequest {
+    /// Method.
+    pub method: String,
+    /// Request target as sent (path, absolute URI, or `host:port` for CONNECT).
+    pub target: String,
+    /// Host header (lower case, port removed).
+    pub host: Option<String>,
+    /// Content-Length, if given.
+    pub content_length: Option<u64>,
+    /// Transfer-Encoding: chunked.
+    pub chunked: bool,
+    /// Content-Encoding, if given.
+    pub content_encoding: Option<String>,
+    /// Content-Type, if given.
+    pub content_type: Option<String>,
+}
+
+impl HttpRequest {
+    /// For CONNECT: the host of `host:port` (lower case).
+    pub fn connect_host(&self) -> Option<String> {
+        if !self.method.eq_ignore_ascii_case("CONNECT") {
+            return None;
+        }
+        Some(strip_port(&self.target))
+    }
+}
+
+/// `host[:port]` or `[v6]:port` → host, lower case.
+pub(crate) fn strip_port(s: &str) -> String {
+    let s = s.trim();
+    if let Some(v6) = s.strip_prefix('[') {
+        return v6.split(']').next().unwrap_or("").to_ascii_lowercase();
+    }
+    match s.rsplit_once(':') {
+        Some((h, p)) if p.bytes().all(|b| b.is_ascii_digit()) && !h.contains(':') => {
+            h.to_ascii_lowercase()
+        }
+        _ => s.to_ascii_lowercase(),
+    }
+}
+
+/// True if `b` starts like an HTTP request: a known method followed by a space or the
+/// end of the line, or any upper-case method token on a line that mentions `HTTP/`.
+pub(crate) fn looks_like_request(b: &[u8]) -> bool {
+    const METHODS: [&[u8]; 10] = [
+        b"GET",
+        b"POST",
+        b"PUT",
+        b"HEAD",
+        b"CONNECT",
+        b"OPTIONS",
+        b"DELETE",
+        b"PATCH",
+        b"TRACE",
+        b"PROPFIND",
+    ];
+    let token_len = b
+        .iter()
+        .take_while(|c| c.is_ascii_uppercase() || **c == b'_' || **c == b'-')
+        .count();
+    let token = &b[..token_len];
+    let after = b.get(token_len).copied();
+    if after.is_none() {
+        // Still inside the first token: keep waiting if it can become a method.
+        return !token.is_empty() && METHODS.iter().any(|m| m.starts_with(token));
+    }
+    if !matches!(after, Some(b' ' | b'\r' | b'\n')) || !(3..=20).contains(&token_len) {
+        return false;
+    }
+    if METHODS.contains(&token) {
+        return true;
+    }
+    let line = b.split(|&c| c == b'\n').next().unwrap_or(b);
+    line.windows(5).any(|w| w == b"HTTP/")
+}
+
+pub(crate) enum Head<T> {
+    Complete(T, usize),
+    Partial,
+    Invalid,
+}
+
+pub(crate) fn parse_request(buf: &[u8]) -> Head<HttpRequest> {
+    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    let mut req = httparse::Request::new(&mut headers);
+    match req.parse(buf) {
+        Ok(httparse::Status::Complete(n)) => {
+            let mut r = HttpRequest {
+                method: req.method.unwrap_or("").to_string(),
+                target: req.path.unwrap_or("").to_string(),
+                ..HttpRequest::default()
+            };
+            for h in req.headers.iter() {
+                let v = String::from_utf8_lossy(h.value).trim().to_string();
+                match h.name.to_ascii_lowercase().as_str() {
+                    "host" => r.host = Some(strip_port(&v)),
+                    "content-length" => r.content_length = v.parse().ok(),
+                    "transfer-encoding" => r.chunked |= v.to_ascii_lowercase().contains("chunked"),
+                    "content-encoding" => r.content_encoding = Some(v),
+                    "content-type" => r.content_type = Some(v),
+                    _ => {}
+                }
+            }
+            Head::Complete(r, n)
+        }
+        Ok(httparse::Status::Partial) => Head::Partial,
+        Err(_) => lenient_request(buf),
+    }
+}
+
+/// A request head httparse rejects (e.g. `OPTIONS HTTP/1.1` without a target, odd
+/// header bytes), read line by line the way Wireshark does: method token, optional
+/// target, `Name: value` headers. Still rejects what is not HTTP-like at all.
+fn lenient_request(buf: &[u8]) -> Head<HttpRequest> {
+    let text = String::from_utf8_lossy(buf);
+    let mut lines = text.split('\n').map(|l| l.trim_end_matches('\r'));
+    let Some(first) = lines.next() else {
+        return Head::Invalid;
+    };
+    let mut parts = first.split_whitespace();
+    let method = parts.next().unwrap_or("");
+    let target = parts
+        .next()
+        .filter(|t| !t.starts_with("HTTP/"))
+        .unwrap_or("");
+    if method.is_empty()
+        || !method
+            .bytes()
+            .all(|b| b.is_ascii_uppercase() || b == b'_' || b == b'-')
+    {
+        return Head::Invalid;
+    }
+    let mut r = HttpRequest {
+        method: method.to_string(),
+        target: target.to_string(),
+        ..HttpRequest::default()
+    };
+    for line in lines.take(MAX_HEADERS) {
+        let Some((name, value)) = line.split_once(':') else {
+            continue;
+        };
+        let v = value.trim().to_string();
+        match name.trim().to_ascii_lowercase().as_str() {
+            "host" => r.host = Some(strip_port(&v)),
+            "content-length" => r.content_length = v.parse().ok(),
+            "transfer-encoding" => r.chunked |= v.to_ascii_lowercase().contains("chunked"),
+            "content-encoding" => r.content_encoding = Some(v),
+            "content-type" => r.content_type = Some(v),
+            _ => {}
+        }
+    }
+    Head::Complete(r, buf.len())
+}
+
+/// Status code of a response head.
+pub(crate) fn parse_response(buf: &[u8]) -> Head<u16> {
+    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    let mut resp = httparse::Response::new(&mut headers);
+    match resp.parse(buf) {
+        Ok(httparse::Status::Complete(n)) => Head::Complete(resp.code.unwrap_or(0), n),
+        Ok(httparse::Status::Partial) => Head::Partial,
+        Err(_) => Head::Invalid,
+    }
+}
+
+/// De-chunking state machine over a byte stream (RFC 9112 §7.1).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Chunked {
+    /// Reading the chunk-size line (bytes so far).
+    Size(Vec<u8>),
+    /// Inside chunk data (bytes left).
+    Data(u64),
+    /// Expecting the CRLF after chunk data (bytes of it left).
+    DataEnd(u8),
+    /// Reading trailer lines until an empty one (current line length).
+    Trailer(usize),
+    /// Finished.
+    Done,
+    /// Malformed.
+    Bad,
+}
+
+/// What a chunked step produced: body bytes `data[range]`, and how many input bytes it used.
+pub(crate) struct Step {
+    pub(crate) used: usize,
+    pub(crate) body: Option<std::ops::Range<usize>>,
+}
+
+impl Chunked {
+    /// Consumes from `data`; returns the step (one piece at a time).
+    pub(crate) fn step(&mut self, data: &[u8]) -> Step {
+        match self {
+            Chunked::Size(line) => {
+                let Some(nl) = data.iter().position(|&b| b == b'\n') else {
+                    if line.len() + data.len() > 1024 {
+                        *self = Chunked::Bad;
+                    } else {
+                        line.extend_from_slice(data);
+                    }
+                    return Step {
+                        used: data.len(),
+                        body: None,
+                    };
+                };
+                line.extend_from_slice(&data[..nl]);
+                let text = String::from_utf8_lossy(line);
+                let hex = text.split(';').next().unwrap_or("").trim();
+                *self = match u64::from_str_radix(hex, 16) {
+                    Ok(0) => Chunked::Trailer(0),
+                    // A chunk above 1 TiB is not real traffic.
+                    Ok(n) if n < 1 << 40 => Chunked::Data(n),
+                    _ => Chunked::Bad,
+                };
+                Step {
+                    used: nl + 1,
+                    body: None,
+                }
+            }
+            Chunked::Data(left) => {
+                let n = (*left).min(data.len() as u64) as usize;
+                *left -= n as u64;
+                if *left == 0 {
+                    *self = Chunked::DataEnd(2);
+                }
+                Step {
+                    used: n,
+                    body: Some(0..n),
+                }
+            }
+            Chunked::DataEnd(left) => {
+                let n = usize::from(*left).min(data.len());
+                *left -= n as u8;
+                if *left == 0 {
+                    *self = Chunked::Size(Vec::new());
+                }
+                Step {
+                    used: n,
+                    body: None,
+                }
+            }
+            Chunked::Trailer(cur) => {
+                let Some(nl) = data.iter().position(|&b| b == b'\n') else {
+                    *cur += data.len();
+                    if *cur > MAX_HEAD {
+                        *self = Chunked::Bad;
+                    }
+                    return Step {
+                        used: data.len(),
+                        body: None,
+                    };
+                };
+                let len = *cur + nl;
+                // An empty line (just "\r") ends the trailers.
+                let empty = len == 0 || (len == 1 && (nl == 1 && data[0] == b'\r' || *cur == 1));
+                *self = if empty {
+                    Chunked::Done
+                } else {
+                    Chunked::Trailer(0)
+                };
+                Step {
+                    used: nl + 1,
+                    body: None,
+                }
+            }
+            Chunked::Done | Chunked::Bad => Step {
+                used: 0,
+                body: None,
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_head_fields() {
+        let raw = b"POST /up HTTP/1.1\r\nHost: Sync.Example.NET:8080\r\nContent-Length: 5\r\nContent-Type: text/plain\r\n\r\nhello";
+        let Head::Complete(r, n) = parse_request(raw) else {
+            panic!()
+        };
+        assert_eq!(n, raw.len() - 5);
+        assert_eq!(r.method, "POST");
+        assert_eq!(r.host.as_deref(), Some("sync.example.net"));
+        assert_eq!(r.content_length, Some(5));
+        let Head::Complete(c, _) = parse_request(
+            b"CONNECT files.example.com:443 HTTP/1.1\r\nHost: files.example.com:443\r\n\r\n",
+        ) else {
+            panic!()
+        };
+        assert_eq!(c.connect_host().as_deref(), Some("files.example.com"));
+        assert!(matches!(
+            parse_request(b"GET / HTTP/1.1\r\nHost: a"),
+            Head::Partial
+        ));
+        assert!(matches!(
+            parse_request(b"\x16\x03\x01 garbage\r\n\r\n"),
+            Head::Invalid
+        ));
+        // Wireshark-style leniency: no target, bare LF line ends.
+        let Head::Complete(o, _) = parse_request(b"OPTIONS HTTP/1.1\nHost: www.example.com\n\n")
+        else {
+            panic!()
+        };
+        assert_eq!(
+            (o.method.as_str(), o.host.as_deref()),
+            ("OPTIONS", Some("www.example.com"))
+        );
+    }
+
+    fn dechunk(mut input: &[u8]) -> (Vec<u8>, Chunked) {
+        let mut c = Chunked::Size(Vec::new());
+        let mut out = Vec::new();
+        while !input.is_empty() && !matches!(c, Chunked::Done | Chunked::Bad) {
+            let s = c.step(input);
+            if let Some(r) = s.body {
+                out.extend_from_slice(&input[r]);
+            }
+            input = &input[s.used..];
+        }
+        (out, c)
+    }
+
+    #[test]
+    fn chunked_bodies_any_split() {
+        let body = b"5\r\nhello\r\n7;ext=1\r\n, world\r\n0\r\nX-T: 1\r\n\r\n";
+        assert_eq!(dechunk(body), (b"hello, world".to_vec(), Chunked::Done));
+        // Byte by byte.
+        let mut c = Chunked::Size(Vec::new());
+        let mut out = Vec::new();
+        for i in 0..body.len() {
+            let b = &body[i..=i];
+            let s = c.step(b);
+            if let Some(r) = s.body {
+                out.extend_from_slice(&b[r]);
+            }
+        }
+        assert_eq!(out, b"hello, world");
+        assert_eq!(c, Chunked::Done);
+    }
+
+    #[test]
+    fn huge_or_bogus_chunk_sizes_stop_the_parse() {
+        assert_eq!(dechunk(b"FFFFFFFFFFFFFFFF\r\nx").1, Chunked::Bad);
+        assert_eq!(dechunk(b"zz\r\n").1, Chunked::Bad);
+        let long = vec![b'1'; 4000];
+        assert_eq!(dechunk(&long).1, Chunked::Bad);
+    }
+}

@@ -1,0 +1,422 @@
+//! Application layer on reassembled data: DNS (UDP and TCP), HTTP/1.x heads and body
+//! boundaries (with CONNECT tunnels), TLS ClientHello. Each emits [`Metadata`] with the
+//! frame that carried it; HTTP bodies are delivered as body pieces. Malformed protocol
+//! data turns the parser of that direction off (counted); the flow goes on as raw bytes.
+
+pub mod dns;
+pub mod http;
+pub mod tls;
+
+use crate::key::Direction;
+use exfilmeter_ingest::{FrameRef, Timestamp};
+use http::{Chunked, Head, HttpRequest, MAX_HEAD};
+use tls::ClientHello;
+
+/// Stream bytes looked at to recognise a protocol or read a ClientHello.
+const SNIFF: usize = 16 << 10;
+
+/// What the application layer learnt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Metadata {
+    /// A DNS message (UDP or TCP).
+    Dns(dns::DnsMessage),
+    /// An HTTP request head (also inside a CONNECT tunnel).
+    HttpRequest(HttpRequest),
+    /// The status the proxy answered to a CONNECT.
+    ConnectReply {
+        /// Status code (200 = tunnel established).
+        status: u16,
+    },
+    /// A TLS ClientHello (also inside a CONNECT tunnel).
+    TlsClientHello(ClientHello),
+}
+
+/// A [`Metadata`] with its place in the capture.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MetaEvent {
+    /// Direction that carried it.
+    pub dir: Direction,
+    /// Capture time of the frame that completed it.
+    pub ts: Timestamp,
+    /// That frame.
+    pub frame: FrameRef,
+    /// Seen inside a CONNECT tunnel.
+    pub tunnelled: bool,
+    /// The content.
+    pub meta: Metadata,
+}
+
+/// Output of the application layer.
+pub(crate) enum AppOut<'a> {
+    Meta(MetaEvent),
+    /// HTTP body bytes of request/response number `message` (0-based), at `offset` in
+    /// the (de-chunked) body.
+    Body {
+        dir: Direction,
+        message: u32,
+        offset: u64,
+        ts: Timestamp,
+        frame: FrameRef,
+        bytes: &'a [u8],
+    },
+}
+
+enum Body {
+    None,
+    Length(u64),
+    Chunked(Chunked),
+}
+
+/// One direction's parser.
+enum Parser {
+    /// Not yet known: the first bytes decide.
+    Sniff(Vec<u8>),
+    /// TLS: collecting the first record.
+    Tls(Vec<u8>),
+    /// HTTP messages.
+    Http {
+        head: Vec<u8>,
+        body: Body,
+        body_off: u64,
+        messages: u32,
+    },
+    /// Reading the proxy's answer to a CONNECT.
+    ConnectReply(Vec<u8>),
+    /// DNS over TCP (2-byte length prefix).
+    TcpDns(Vec<u8>),
+    /// Tunnel: an inner stream.
+    Tunnel(Box<Parser>),
+    /// Done or not understood.
+    Off,
+}
+
+/// Per-flow application state.
+pub(crate) struct App {
+    half: [Parser; 2],
+    connect_pending: bool,
+    /// Malformed protocol data seen (parser turned off).
+    pub(crate) malformed: u64,
+}
+
+impl App {
+    /// A TCP flow's app state; `dns` when either port is 53.
+    pub(crate) fn tcp(dns: bool) -> App {
+        let p = || {
+            if dns {
+                Parser::TcpDns(Vec::new())
+            } else {
+                Parser::Sniff(Vec::new())
+            }
+        };
+        App {
+            half: [p(), p()],
+            connect_pending: false,
+            malformed: 0,
+        }
+    }
+
+    /// A gap in `dir`: parsers that need contiguous data stop, bodies of known length skip.
+    pub(crate) fn gap(&mut self, dir: Direction, len: u64) {
+        let p = &mut self.half[dir.index()];
+        match p {
+            Parser::Http {
+                body: Body::Length(left),
+                body_off,
+                ..
+            } if *left > len => {
+                *left -= len;
+                *body_off += len;
+            }
+            Parser::Off => {}
+            _ => *p = Parser::Off,
+        }
+    }
+
+    pub(crate) fn data(
+        &mut self,
+        dir: Direction,
+        ts: Timestamp,
+        frame: FrameRef,
+        bytes: &[u8],
+        out: &mut dyn FnMut(AppOut<'_>),
+    ) {
+        let mut ctx = Feed {
+            dir,
+            ts,
+            frame,
+            tunnelled: false,
+            connect_pending: &mut self.connect_pending,
+            malformed: &mut self.malformed,
+            out,
+        };
+        let p = &mut self.half[dir.index()];
+        feed(p, bytes, &mut ctx);
+    }
+}
+
+struct Feed<'a, 'o> {
+    dir: Direction,
+    ts: Timestamp,
+    frame: FrameRef,
+    tunnelled: bool,
+    connect_pending: &'a mut bool,
+    malformed: &'a mut u64,
+    out: &'a mut (dyn FnMut(AppOut<'_>) + 'o),
+}
+
+impl Feed<'_, '_> {
+    fn meta(&mut self, meta: Metadata) {
+        (self.out)(AppOut::Meta(MetaEvent {
+            dir: self.dir,
+            ts: self.ts,
+            frame: self.frame,
+            tunnelled: self.tunnelled,
+            meta,
+        }));
+    }
+}
+
+fn feed(p: &mut Parser, mut bytes: &[u8], f: &mut Feed<'_, '_>) {
+    while !bytes.is_empty() {
+        match p {
+            Parser::Off => return,
+            Parser::Sniff(buf) => {
+                let take = bytes.len().min(SNIFF - buf.len().min(SNIFF));
+                buf.extend_from_slice(&bytes[..take]);
+                let head = std::mem::take(buf);
+                if tls::looks_like_tls(&head) {
+                    *p = Parser::Tls(Vec::new());
+                    feed(p, &head, f);
+                    bytes = &bytes[take..];
+                    if matches!(p, Parser::Off) {
+                        return;
+                    }
+                    continue;
+                }
+                if http::looks_like_request(&head) && f.dir == Direction::C2s {
+                    *p = Parser::Http {
+                        head: Vec::new(),
+                        body: Body::None,
+                        body_off: 0,
+                        messages: 0,
+                    };
+                    feed(p, &head, f);
+                    bytes = &bytes[take..];
+                    continue;
+                }
+                if *f.connect_pending && f.dir == Direction::S2c && head.starts_with(b"HTTP/") {
+                    *p = Parser::ConnectReply(Vec::new());
+                    feed(p, &head, f);
+                    bytes = &bytes[take..];
+                    continue;
+                }
+                if head.len() < 8 && take == bytes.len() {
+                    // Too little to decide: wait for more.
+                    *buf = head;
+                    return;
+                }
+                *p = Parser::Off;
+                return;
+            }
+            Parser::Tls(buf) => {
+                // Handshake records until application data: a ClientHello may come twice
+                // (after a HelloRetryRequest).
+                let take = bytes.len().min(SNIFF.saturating_sub(buf.len()));
+                buf.extend_from_slice(&bytes[..take]);
+                bytes = &bytes[take..];
+                while let Some(n) = tls::first_record_len(buf) {
+                    if buf.len() < n {
+                        break;
+                    }
+                    match buf[0] {
+                        0x16 => match tls::client_hello(&buf[..n]) {
+                            Some(h) => f.meta(Metadata::TlsClientHello(h)),
+                            None if f.dir == Direction::C2s && buf.get(5) == Some(&1) => {
+                                *f.malformed += 1
+                            }
+                            None => {}
+                        },
+                        0x14 | 0x15 => {}
+                        _ => {
+                            *p = Parser::Off;
+                            return;
+                        }
+                    }
+                    buf.drain(..n);
+                }
+                if buf.len() >= SNIFF || (take == 0 && !bytes.is_empty()) {
+                    *p = Parser::Off;
+                    return;
+                }
+                if bytes.is_empty() {
+                    return;
+                }
+            }
+            Parser::ConnectReply(buf) => {
+                let take = bytes.len().min(MAX_HEAD.saturating_sub(buf.len()));
+                buf.extend_from_slice(&bytes[..take]);
+                match http::parse_response(buf) {
+                    Head::Complete(status, n) => {
+                        *f.connect_pending = false;
+                        f.meta(Metadata::ConnectReply { status });
+                        let rest_in_buf = buf.len() - n;
+                        let consumed_from_bytes = take - rest_in_buf.min(take);
+                        bytes = &bytes[consumed_from_bytes..];
+                        *p = if (200..300).contains(&status) {
+                            Parser::Tunnel(Box::new(Parser::Sniff(Vec::new())))
+                        } else {
+                            Parser::Off
+                        };
+                    }
+                    Head::Partial if buf.len() < MAX_HEAD => return,
+                    _ => {
+                        *f.malformed += 1;
+                        *p = Parser::Off;
+                        return;
+                    }
+                }
+            }
+            Parser::Tunnel(inner) => {
+                let was = f.tunnelled;
+                f.tunnelled = true;
+                feed(inner, bytes, f);
+                f.tunnelled = was;
+                return;
+            }
+            Parser::TcpDns(buf) => {
+                let take = bytes
+                    .len()
+                    .min((64 << 10) + 2 - buf.len().min((64 << 10) + 2));
+                buf.extend_from_slice(&bytes[..take]);
+                bytes = &bytes[take..];
+                while buf.len() >= 2 {
+                    let n = usize::from(u16::from_be_bytes([buf[0], buf[1]]));
+                    if buf.len() < 2 + n {
+                        break;
+                    }
+                    match dns::parse(&buf[2..2 + n]) {
+                        Some(m) => f.meta(Metadata::Dns(m)),
+                        None => *f.malformed += 1,
+                    }
+                    buf.drain(..2 + n);
+                }
+                if take == 0 {
+                    *p = Parser::Off;
+                    return;
+                }
+            }
+            Parser::Http {
+                head,
+                body,
+                body_off,
+                messages,
+            } => match body {
+                Body::None => {
+                    let start = head.len().saturating_sub(3);
+                    let take = bytes.len().min(MAX_HEAD.saturating_sub(head.len()));
+                    head.extend_from_slice(&bytes[..take]);
+                    let Some(end) = find_head_end(&head[start..]).map(|e| start + e) else {
+                        if head.len() >= MAX_HEAD {
+                            *f.malformed += 1;
+                            *p = Parser::Off;
+                        }
+                        return;
+                    };
+                    let head_len = end;
+                    let parsed = http::parse_request(&head[..head_len]);
+                    let over = head.len() - head_len; // bytes after the head taken from `bytes`
+                    bytes = &bytes[take - over.min(take)..];
+                    head.clear();
+                    match parsed {
+                        Head::Complete(req, _) => {
+                            let connect = req.connect_host().is_some();
+                            *body = if connect {
+                                Body::None
+                            } else if req.chunked {
+                                Body::Chunked(Chunked::Size(Vec::new()))
+                            } else {
+                                match req.content_length {
+                                    Some(n) if n > 0 => Body::Length(n),
+                                    _ => Body::None,
+                                }
+                            };
+                            *body_off = 0;
+                            f.meta(Metadata::HttpRequest(req));
+                            *messages += 1;
+                            if connect {
+                                *f.connect_pending = true;
+                                *p = Parser::Tunnel(Box::new(Parser::Sniff(Vec::new())));
+                            }
+                        }
+                        _ => {
+                            *f.malformed += 1;
+                            *p = Parser::Off;
+                            return;
+                        }
+                    }
+                }
+                Body::Length(left) => {
+                    let n = (*left).min(bytes.len() as u64) as usize;
+                    (f.out)(AppOut::Body {
+                        dir: f.dir,
+                        message: messages.saturating_sub(1),
+                        offset: *body_off,
+                        ts: f.ts,
+                        frame: f.frame,
+                        bytes: &bytes[..n],
+                    });
+                    *left -= n as u64;
+                    *body_off += n as u64;
+                    bytes = &bytes[n..];
+                    if *left == 0 {
+                        *body = Body::None;
+                    }
+                }
+                Body::Chunked(c) => {
+                    let s = c.step(bytes);
+                    if let Some(r) = s.body {
+                        let piece = &bytes[r];
+                        (f.out)(AppOut::Body {
+                            dir: f.dir,
+                            message: messages.saturating_sub(1),
+                            offset: *body_off,
+                            ts: f.ts,
+                            frame: f.frame,
+                            bytes: piece,
+                        });
+                        *body_off += piece.len() as u64;
+                    }
+                    match c {
+                        Chunked::Done => *body = Body::None,
+                        Chunked::Bad => {
+                            *f.malformed += 1;
+                            *p = Parser::Off;
+                            return;
+                        }
+                        _ => {}
+                    }
+                    bytes = &bytes[s.used..];
+                }
+            },
+        }
+    }
+}
+
+/// Position just after the blank line ending a message head (`\r\n\r\n`, or bare `\n`
+/// line ends as some clients send).
+fn find_head_end(b: &[u8]) -> Option<usize> {
+    let mut i = 0;
+    while let Some(p) = b[i..].iter().position(|&c| c == b'\n') {
+        let nl = i + p;
+        let next = nl + 1;
+        match b.get(next) {
+            Some(b'\n') => return Some(next + 1),
+            Some(b'\r') if b.get(next + 1) == Some(&b'\n') => return Some(next + 2),
+            _ => i = next,
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests;
