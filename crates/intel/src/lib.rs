@@ -21,6 +21,7 @@
 //! # Ok::<(), exfilmeter_intel::IntelError>(())
 //! ```
 
+mod attribute;
 mod indicator;
 mod load;
 mod net;
@@ -28,6 +29,7 @@ mod pdns;
 mod set;
 mod stix;
 
+pub use attribute::{Attributor, Reason, Verdict, VerdictSink, Via};
 pub use indicator::{classify, normalize_name, refang, Indicator, Origin, Target};
 pub use load::{detect_format, Format, IntelError, Warning};
 pub use net::{Internal, Net};

@@ -1,0 +1,192 @@
+//! Per-flow verdicts: does this flow talk to an IOC host, and why (which indicator, via
+//! which evidence, in which frame)?
+//!
+//! Decided as early as the evidence allows — server address and the capture's own DNS
+//! answers when the flow opens, TLS SNI, HTTP Host and proxy CONNECT targets as they
+//! appear — and kept as a cheap per-flow entry until the flow closes.
+
+use crate::net::Internal;
+use crate::pdns::PassiveDns;
+use crate::set::{IocId, IocSet};
+use exfilmeter_flow::app::dns::DnsData;
+use exfilmeter_flow::{Direction, Endpoint, FlowId, FlowKey, FlowRecord, FlowSink, MetaEvent, Metadata};
+use exfilmeter_ingest::{FrameRef, Timestamp};
+use rustc_hash::FxHashMap;
+
+/// What tied a flow to an indicator.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Via {
+    /// The server address is in an IOC network.
+    Ip,
+    /// A DNS answer in the capture gave the server address for an IOC name.
+    Dns,
+    /// The TLS ClientHello named an IOC host.
+    Sni,
+    /// An HTTP Host header named an IOC host.
+    Host,
+    /// A proxy CONNECT request targeted an IOC host.
+    Connect,
+}
+
+impl Via {
+    /// `ip`, `dns`, `sni`, `host`, `connect`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Via::Ip => "ip",
+            Via::Dns => "dns",
+            Via::Sni => "sni",
+            Via::Host => "host",
+            Via::Connect => "connect",
+        }
+    }
+}
+
+/// One reason a flow is attributed to an indicator.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reason {
+    /// The indicator.
+    pub ioc: IocId,
+    /// The kind of evidence.
+    pub via: Via,
+    /// The frame that carried the evidence (for `ip`: the flow's first frame).
+    pub frame: FrameRef,
+    /// The name matched, for name-based reasons.
+    pub name: Option<String>,
+}
+
+/// A flow's verdict: empty when it talks to no IOC host.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Verdict {
+    /// Every reason found, one per (indicator, via), first evidence kept.
+    pub reasons: Vec<Reason>,
+    /// Best name known for the server: CONNECT target, SNI, Host, then DNS.
+    pub server_name: Option<String>,
+    /// Internal client talking to an external server.
+    pub outbound: bool,
+}
+
+impl Verdict {
+    /// True when attributed to at least one indicator.
+    pub fn is_ioc(&self) -> bool {
+        !self.reasons.is_empty()
+    }
+
+    fn add(&mut self, ioc: IocId, via: Via, frame: FrameRef, name: Option<String>) {
+        if !self.reasons.iter().any(|r| r.ioc == ioc && r.via == via) {
+            self.reasons.push(Reason { ioc, via, frame, name });
+        }
+    }
+}
+
+/// Receives closed flows with their verdicts.
+pub trait VerdictSink {
+    /// A flow ended.
+    fn closed(&mut self, record: FlowRecord, verdict: Verdict);
+}
+
+#[derive(Default)]
+struct Live {
+    verdict: Verdict,
+    /// Name priority of `server_name` so far (lower is better).
+    name_rank: u8,
+}
+
+/// Wraps a [`VerdictSink`] as a [`FlowSink`]: watches DNS answers and flow metadata,
+/// attributes flows, and hands each closed flow on with its verdict.
+pub struct Attributor<'a, S: VerdictSink> {
+    set: &'a IocSet,
+    internal: Internal,
+    pdns: PassiveDns,
+    live: FxHashMap<FlowId, Live>,
+    /// The wrapped sink.
+    pub inner: S,
+}
+
+impl<'a, S: VerdictSink> Attributor<'a, S> {
+    /// An attributor over `set`; DNS answers stay valid for TTL + `dns_grace_secs`.
+    pub fn new(set: &'a IocSet, internal: Internal, dns_grace_secs: i64, inner: S) -> Self {
+        Attributor {
+            set,
+            internal,
+            pdns: PassiveDns::new(dns_grace_secs),
+            live: FxHashMap::default(),
+            inner,
+        }
+    }
+
+    fn name_evidence(&mut self, flow: FlowId, name: &str, via: Via, ts: Timestamp, frame: FrameRef, rank: u8) {
+        let set = self.set;
+        let Some(l) = self.live.get_mut(&flow) else { return };
+        if rank < l.name_rank || l.verdict.server_name.is_none() {
+            l.verdict.server_name = Some(name.to_string());
+            l.name_rank = rank;
+        }
+        if let Some(id) = set.match_name(name, ts) {
+            l.verdict.add(id, via, frame, Some(name.to_string()));
+        }
+    }
+}
+
+impl<S: VerdictSink> FlowSink for Attributor<'_, S> {
+    fn opened(&mut self, flow: FlowId, key: &FlowKey, client: Endpoint, ts: Timestamp) {
+        let server = if key.lo == client { key.hi } else { key.lo };
+        let mut l = Live {
+            name_rank: u8::MAX,
+            ..Live::default()
+        };
+        l.verdict.outbound = self.internal.is_outbound(client.ip, server.ip);
+        // The first frame is the one the flow id names.
+        let first = FrameRef {
+            file: exfilmeter_ingest::FileId((flow.0 >> 40) as u32),
+            index: flow.0 & ((1 << 40) - 1),
+            offset: 0,
+        };
+        if let Some(id) = self.set.match_ip(server.ip, ts) {
+            l.verdict.add(id, Via::Ip, first, None);
+        }
+        let names: Vec<(String, FrameRef)> =
+            self.pdns.names(server.ip, ts).map(|r| (r.name.clone(), r.frame)).collect();
+        for (name, frame) in names {
+            if l.verdict.server_name.is_none() {
+                l.verdict.server_name = Some(name.clone());
+                l.name_rank = 3;
+            }
+            if let Some(id) = self.set.match_name(&name, ts) {
+                l.verdict.add(id, Via::Dns, frame, Some(name));
+            }
+        }
+        self.live.insert(flow, l);
+    }
+
+    fn metadata(&mut self, flow: FlowId, e: &MetaEvent) {
+        match &e.meta {
+            Metadata::Dns(m) if m.response => {
+                for a in &m.answers {
+                    match &a.data {
+                        DnsData::Addr(ip) => self.pdns.answer(&a.name, *ip, a.ttl, e.ts, e.frame),
+                        DnsData::Cname(t) => self.pdns.cname(&a.name, t),
+                    }
+                }
+            }
+            Metadata::TlsClientHello(h) if e.dir == Direction::C2s => {
+                if let Some(sni) = &h.sni {
+                    // Inside a CONNECT tunnel the SNI names the real server: still evidence.
+                    self.name_evidence(flow, sni, Via::Sni, e.ts, e.frame, 1);
+                }
+            }
+            Metadata::HttpRequest(r) if e.dir == Direction::C2s => {
+                if let Some(target) = r.connect_host() {
+                    self.name_evidence(flow, &target, Via::Connect, e.ts, e.frame, 0);
+                } else if let Some(host) = &r.host {
+                    self.name_evidence(flow, host, Via::Host, e.ts, e.frame, 2);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn closed(&mut self, record: FlowRecord) {
+        let verdict = self.live.remove(&record.id).map(|l| l.verdict).unwrap_or_default();
+        self.inner.closed(record, verdict);
+    }
+}
