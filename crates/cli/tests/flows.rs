@@ -185,3 +185,70 @@ fn unknown_extension_is_a_usage_error() {
         .unwrap();
     assert_eq!(o.status.code(), Some(2));
 }
+
+#[test]
+fn iocs_add_attribution_columns_and_only_ioc_filters() {
+    let Some(s) = shared("scenarios/small-s1") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let all = dir.path().join("all.csv");
+    let only = dir.path().join("only.csv");
+    let iocs = s.join("iocs.txt");
+    let caps = s.join("captures");
+    for (out, extra) in [(&all, None), (&only, Some("--only-ioc"))] {
+        let mut cmd = bin();
+        cmd.args(["flows", "-q", "--tz", "Asia/Tokyo", "--iocs"])
+            .arg(&iocs)
+            .arg("-o")
+            .arg(out)
+            .arg(&caps);
+        if let Some(e) = extra {
+            cmd.arg(e);
+        }
+        assert_eq!(cmd.status().unwrap().code(), Some(0));
+    }
+    let all = csv(&all);
+    let only = csv(&only);
+    for c in [
+        "ioc",
+        "ioc_via",
+        "ioc_source",
+        "evidence_frame",
+        "server_name",
+    ] {
+        assert!(all[0].contains_key(c), "missing {c}");
+    }
+    let attributed: Vec<_> = all.iter().filter(|r| !r["ioc"].is_empty()).collect();
+    assert_eq!(
+        attributed.len(),
+        only.len(),
+        "--only-ioc keeps exactly the attributed rows"
+    );
+    assert!(only
+        .iter()
+        .all(|r| !r["ioc_via"].is_empty() && r["evidence_frame"].contains('#')));
+    // Every way of naming a host shows up.
+    for via in ["ip", "dns", "sni", "connect"] {
+        assert!(
+            only.iter()
+                .any(|r| r["ioc_via"].split(';').any(|v| v == via)),
+            "no {via}"
+        );
+    }
+    // A malformed IOC file is a usage error naming file and line.
+    let bad = dir.path().join("bad.txt");
+    std::fs::write(&bad, "203.0.113.10\nnot valid!\n").unwrap();
+    let o = bin()
+        .args(["flows", "-q", "--iocs"])
+        .arg(&bad)
+        .arg(&caps)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("bad.txt:2"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}

@@ -9,7 +9,9 @@ use crate::net::Internal;
 use crate::pdns::PassiveDns;
 use crate::set::{IocId, IocSet};
 use exfilmeter_flow::app::dns::DnsData;
-use exfilmeter_flow::{Direction, Endpoint, FlowId, FlowKey, FlowRecord, FlowSink, MetaEvent, Metadata};
+use exfilmeter_flow::{
+    Direction, Endpoint, FlowId, FlowKey, FlowRecord, FlowSink, MetaEvent, Metadata,
+};
 use exfilmeter_ingest::{FrameRef, Timestamp};
 use rustc_hash::FxHashMap;
 
@@ -73,7 +75,12 @@ impl Verdict {
 
     fn add(&mut self, ioc: IocId, via: Via, frame: FrameRef, name: Option<String>) {
         if !self.reasons.iter().any(|r| r.ioc == ioc && r.via == via) {
-            self.reasons.push(Reason { ioc, via, frame, name });
+            self.reasons.push(Reason {
+                ioc,
+                via,
+                frame,
+                name,
+            });
         }
     }
 }
@@ -114,9 +121,19 @@ impl<'a, S: VerdictSink> Attributor<'a, S> {
         }
     }
 
-    fn name_evidence(&mut self, flow: FlowId, name: &str, via: Via, ts: Timestamp, frame: FrameRef, rank: u8) {
+    fn name_evidence(
+        &mut self,
+        flow: FlowId,
+        name: &str,
+        via: Via,
+        ts: Timestamp,
+        frame: FrameRef,
+        rank: u8,
+    ) {
         let set = self.set;
-        let Some(l) = self.live.get_mut(&flow) else { return };
+        let Some(l) = self.live.get_mut(&flow) else {
+            return;
+        };
         if rank < l.name_rank || l.verdict.server_name.is_none() {
             l.verdict.server_name = Some(name.to_string());
             l.name_rank = rank;
@@ -144,8 +161,11 @@ impl<S: VerdictSink> FlowSink for Attributor<'_, S> {
         if let Some(id) = self.set.match_ip(server.ip, ts) {
             l.verdict.add(id, Via::Ip, first, None);
         }
-        let names: Vec<(String, FrameRef)> =
-            self.pdns.names(server.ip, ts).map(|r| (r.name.clone(), r.frame)).collect();
+        let names: Vec<(String, FrameRef)> = self
+            .pdns
+            .names(server.ip, ts)
+            .map(|r| (r.name.clone(), r.frame))
+            .collect();
         for (name, frame) in names {
             if l.verdict.server_name.is_none() {
                 l.verdict.server_name = Some(name.clone());
@@ -186,7 +206,11 @@ impl<S: VerdictSink> FlowSink for Attributor<'_, S> {
     }
 
     fn closed(&mut self, record: FlowRecord) {
-        let verdict = self.live.remove(&record.id).map(|l| l.verdict).unwrap_or_default();
+        let verdict = self
+            .live
+            .remove(&record.id)
+            .map(|l| l.verdict)
+            .unwrap_or_default();
         self.inner.closed(record, verdict);
     }
 }

@@ -34,7 +34,11 @@ fn attributed_flows_equal_truth_in_every_scenario() {
         let truth: serde_json::Value =
             serde_json::from_str(&std::fs::read_to_string(d.join("truth.json")).unwrap()).unwrap();
         let set = IocSet::load(&[d.join("iocs.txt")], false).unwrap();
-        let mut files: Vec<PathBuf> = std::fs::read_dir(d.join("captures")).unwrap().flatten().map(|e| e.path()).collect();
+        let mut files: Vec<PathBuf> = std::fs::read_dir(d.join("captures"))
+            .unwrap()
+            .flatten()
+            .map(|e| e.path())
+            .collect();
         files.sort();
         let cfg = TrackerConfig {
             tz: truth["time_zone"].as_str().unwrap().parse().unwrap(),
@@ -56,7 +60,10 @@ fn attributed_flows_equal_truth_in_every_scenario() {
         // Truth: flow → malicious host.
         let norm = |s: &str| s.parse::<IpAddr>().unwrap().to_string();
         let mut want: BTreeMap<Key, String> = BTreeMap::new();
-        for line in std::fs::read_to_string(d.join("flows.jsonl")).unwrap().lines() {
+        for line in std::fs::read_to_string(d.join("flows.jsonl"))
+            .unwrap()
+            .lines()
+        {
             let f: serde_json::Value = serde_json::from_str(line).unwrap();
             if let Some(h) = f["malicious_host"].as_str() {
                 let k = (
@@ -73,7 +80,13 @@ fn attributed_flows_equal_truth_in_every_scenario() {
         let mut got: BTreeMap<Key, Verdict> = BTreeMap::new();
         for (r, v) in &sink.inner.0 {
             if v.is_ioc() {
-                let k = (r.client.ip.to_string(), r.client.port, r.server.ip.to_string(), r.server.port, r.first_ts.0 / 1000);
+                let k = (
+                    r.client.ip.to_string(),
+                    r.client.port,
+                    r.server.ip.to_string(),
+                    r.server.port,
+                    r.first_ts.0 / 1000,
+                );
                 got.insert(k, v.clone());
             }
         }
@@ -81,20 +94,41 @@ fn attributed_flows_equal_truth_in_every_scenario() {
         let got_keys: BTreeSet<_> = got.keys().cloned().collect();
         let missed: Vec<_> = want_keys.difference(&got_keys).collect();
         let extra: Vec<_> = got_keys.difference(&want_keys).collect();
-        assert!(missed.is_empty(), "{dir}: {} flows missed, e.g. {:?}", missed.len(), missed.iter().take(3).collect::<Vec<_>>());
-        assert!(extra.is_empty(), "{dir}: {} false positives, e.g. {:?}", extra.len(), extra.iter().take(3).collect::<Vec<_>>());
+        assert!(
+            missed.is_empty(),
+            "{dir}: {} flows missed, e.g. {:?}",
+            missed.len(),
+            missed.iter().take(3).collect::<Vec<_>>()
+        );
+        assert!(
+            extra.is_empty(),
+            "{dir}: {} false positives, e.g. {:?}",
+            extra.len(),
+            extra.iter().take(3).collect::<Vec<_>>()
+        );
         // Each verdict names an indicator of the right host.
         let mut vias = BTreeSet::new();
         for (k, v) in &got {
             let host = &want[k];
             let h = &hosts[host];
-            let ips: Vec<IpAddr> = h["ips"].as_array().unwrap().iter().map(|x| x.as_str().unwrap().parse().unwrap()).collect();
-            let ok = v.reasons.iter().any(|r| match &set.indicators()[r.ioc].target {
-                Target::Net(n) => ips.iter().any(|ip| n.contains(*ip)),
-                Target::Name(n) => n == host,
-                Target::Suffix(s) => host.ends_with(&format!(".{s}")),
-            });
-            assert!(ok, "{dir}: flow {k:?} attributed to the wrong indicator: {v:?}");
+            let ips: Vec<IpAddr> = h["ips"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|x| x.as_str().unwrap().parse().unwrap())
+                .collect();
+            let ok = v
+                .reasons
+                .iter()
+                .any(|r| match &set.indicators()[r.ioc].target {
+                    Target::Net(n) => ips.iter().any(|ip| n.contains(*ip)),
+                    Target::Name(n) => n == host,
+                    Target::Suffix(s) => host.ends_with(&format!(".{s}")),
+                });
+            assert!(
+                ok,
+                "{dir}: flow {k:?} attributed to the wrong indicator: {v:?}"
+            );
             for r in &v.reasons {
                 vias.insert(r.via);
             }
@@ -102,7 +136,11 @@ fn attributed_flows_equal_truth_in_every_scenario() {
         for via in [Via::Ip, Via::Dns, Via::Sni, Via::Connect] {
             assert!(vias.contains(&via), "{dir}: no attribution via {via:?}");
         }
-        assert!(got.len() > 100, "{dir}: only {} flows attributed", got.len());
+        assert!(
+            got.len() > 100,
+            "{dir}: only {} flows attributed",
+            got.len()
+        );
         let _ = Timestamp(0);
     }
 }

@@ -9,6 +9,7 @@ use exfilmeter_ingest::{
     expand_inputs, CaptureReader, DamageKind, Decoded, Decoder, FileId, FileSummary, FrameRef,
     HashAlgo, InputOrigin, NANOS_PER_SEC,
 };
+use exfilmeter_intel::{Attributor, Internal, IocSet, Net, Verdict, VerdictSink};
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -55,6 +56,22 @@ pub struct Args {
     /// retransmitted bytes are then counted as unverified).
     #[arg(long, value_name = "KIB", default_value_t = 16)]
     pub retrans_window: usize,
+    /// IOC file (text, CSV or STIX 2.1 JSON; repeat for several): adds the columns ioc,
+    /// ioc_via, ioc_source, evidence_frame and server_name.
+    #[arg(long, value_name = "FILE")]
+    pub iocs: Vec<PathBuf>,
+    /// Skip malformed IOC entries with a warning instead of stopping.
+    #[arg(long)]
+    pub lenient: bool,
+    /// Keep only flows attributed to an indicator.
+    #[arg(long, requires = "iocs")]
+    pub only_ioc: bool,
+    /// Internal networks (CIDR, repeatable); default RFC 1918, 100.64/10, fc00::/7, link-local.
+    #[arg(long, value_name = "CIDR")]
+    pub internal: Vec<String>,
+    /// Seconds a DNS answer stays usable after its TTL for attributing connections.
+    #[arg(long, value_name = "SECS", default_value_t = 3600)]
+    pub dns_grace: i64,
     /// No progress display.
     #[arg(long, short)]
     pub quiet: bool,
@@ -69,13 +86,30 @@ struct Row {
     c: exfilmeter_flow::Counters,
 }
 
+/// The sink the tracker feeds: plain, or through the IOC attributor.
+enum Sink<'a> {
+    Plain(Box<Rows<'a>>),
+    Attributed(Box<Attributor<'a, Rows<'a>>>),
+}
+
+impl<'a> Sink<'a> {
+    fn rows(&mut self) -> &mut Rows<'a> {
+        match self {
+            Sink::Plain(r) => r,
+            Sink::Attributed(a) => &mut a.inner,
+        }
+    }
+}
+
 /// Rows per batch written out (bounds the memory the ledger output needs).
 const BATCH_ROWS: usize = 1 << 16;
 
 /// Collects closed flows and writes their ledger rows in batches, in the (deterministic)
 /// order flows end.
-struct Rows {
-    records: Vec<FlowRecord>,
+struct Rows<'a> {
+    records: Vec<(FlowRecord, Option<Verdict>)>,
+    iocs: Option<&'a IocSet>,
+    only_ioc: bool,
     rows: Vec<Row>,
     names: Vec<String>,
     writer: Option<TableWriter>,
@@ -83,12 +117,12 @@ struct Rows {
     error: Option<anyhow::Error>,
 }
 
-impl Rows {
+impl Rows<'_> {
     fn flush(&mut self) {
         if self.error.is_some() {
             return;
         }
-        let table = match ledger_table(&self.rows, &self.records, &self.names) {
+        let table = match ledger_table(&self.rows, &self.records, &self.names, self.iocs) {
             Ok(t) => t,
             Err(e) => {
                 self.error = Some(e);
@@ -106,8 +140,23 @@ impl Rows {
     }
 }
 
-impl FlowSink for Rows {
+impl FlowSink for Rows<'_> {
     fn closed(&mut self, r: FlowRecord) {
+        self.push(r, None);
+    }
+}
+
+impl VerdictSink for Rows<'_> {
+    fn closed(&mut self, r: FlowRecord, v: Verdict) {
+        self.push(r, Some(v));
+    }
+}
+
+impl Rows<'_> {
+    fn push(&mut self, r: FlowRecord, verdict: Option<Verdict>) {
+        if self.only_ioc && !verdict.as_ref().is_some_and(Verdict::is_ioc) {
+            return;
+        }
         let rec = self.records.len();
         for (dir, day, c) in r.ledger.rows() {
             self.rows.push(Row {
@@ -118,7 +167,7 @@ impl FlowSink for Rows {
                 c: *c,
             });
         }
-        self.records.push(r);
+        self.records.push((r, verdict));
         if self.rows.len() >= BATCH_ROWS {
             self.flush();
         }
@@ -147,7 +196,38 @@ pub fn run(args: Args) -> Result<Outcome> {
     let progress = !args.quiet && std::io::stderr().is_terminal();
     let mut tracker = Tracker::new(cfg);
     let mut decoder = Decoder::default();
-    let mut sink = Rows {
+    let iocs = if args.iocs.is_empty() {
+        None
+    } else {
+        let set = IocSet::load(&args.iocs, args.lenient)?;
+        for w in set.warnings() {
+            let src = set
+                .sources()
+                .get(w.origin.source as usize)
+                .map_or_else(String::new, |p| p.display().to_string());
+            eprintln!(
+                "exfilmeter: warning: {src}:{}: {} (skipped)",
+                w.origin.line, w.message
+            );
+        }
+        Some(set)
+    };
+    let internal = if args.internal.is_empty() {
+        Internal::default()
+    } else {
+        let nets = args
+            .internal
+            .iter()
+            .map(|s| {
+                s.parse::<Net>()
+                    .map_err(|e| anyhow::anyhow!("--internal {s}: {e}"))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Internal::new(nets)
+    };
+    let rows = Rows {
+        iocs: iocs.as_ref(),
+        only_ioc: args.only_ioc,
         records: Vec::new(),
         rows: Vec::new(),
         names: Vec::new(),
@@ -155,11 +235,20 @@ pub fn run(args: Args) -> Result<Outcome> {
         written: 0,
         error: None,
     };
+    let mut sink = match iocs.as_ref() {
+        Some(set) => Sink::Attributed(Box::new(Attributor::new(
+            set,
+            internal,
+            args.dns_grace,
+            rows,
+        ))),
+        None => Sink::Plain(Box::new(rows)),
+    };
     let mut partial = false;
     let mut summaries = Vec::new();
     for (i, input) in inputs.iter().enumerate() {
         let shown = input.path.display().to_string();
-        sink.names.push(
+        sink.rows().names.push(
             input
                 .path
                 .file_name()
@@ -178,7 +267,10 @@ pub fn run(args: Args) -> Result<Outcome> {
         while let Some(frame) = reader.next_frame() {
             summary.add_frame(&frame);
             if let Decoded::Packet(p) = decoder.decode(&frame) {
-                tracker.packet(&p, &mut sink);
+                match &mut sink {
+                    Sink::Attributed(a) => tracker.packet(&p, a.as_mut()),
+                    Sink::Plain(r) => tracker.packet(&p, r.as_mut()),
+                }
             }
             if progress
                 && summary.packets % 65_536 == 0
@@ -213,16 +305,20 @@ pub fn run(args: Args) -> Result<Outcome> {
         summaries.push(summary);
     }
     decoder.finish();
-    tracker.finish(&mut sink);
+    match &mut sink {
+        Sink::Attributed(a) => tracker.finish(a.as_mut()),
+        Sink::Plain(r) => tracker.finish(r.as_mut()),
+    }
     if progress {
         eprint!("\r\x1b[K");
     }
+    let sink = sink.rows();
     sink.flush();
     if let Some(e) = sink.error.take() {
         return Err(e);
     }
     if let Some(w) = sink.writer.take() {
-        w.finish(&ledger_table(&[], &[], &[])?)?;
+        w.finish(&ledger_table(&[], &[], &[], sink.iocs)?)?;
     }
     let st = tracker.stats();
     let d = decoder.stats();
@@ -273,15 +369,27 @@ fn frame_text(f: FrameRef, names: &[String]) -> String {
     format!("{name}#{}", f.index)
 }
 
-fn ledger_table(rows: &[Row], recs: &[FlowRecord], names: &[String]) -> Result<Table> {
+fn ledger_table(
+    rows: &[Row],
+    recs: &[(FlowRecord, Option<Verdict>)],
+    names: &[String],
+    iocs: Option<&IocSet>,
+) -> Result<Table> {
     let get = |f: &dyn Fn(&Row, &FlowRecord) -> i64| -> Col {
-        Col::I64(rows.iter().map(|r| f(r, &recs[r.rec])).collect())
+        Col::I64(rows.iter().map(|r| f(r, &recs[r.rec].0)).collect())
     };
     let s = |f: &dyn Fn(&Row, &FlowRecord) -> String| -> Col {
-        Col::Str(rows.iter().map(|r| f(r, &recs[r.rec])).collect())
+        Col::Str(rows.iter().map(|r| f(r, &recs[r.rec].0)).collect())
+    };
+    let v = |f: &dyn Fn(&Verdict) -> String| -> Col {
+        Col::Str(
+            rows.iter()
+                .map(|r| recs[r.rec].1.as_ref().map(f).unwrap_or_default())
+                .collect(),
+        )
     };
     let u = |x: u64| i64::try_from(x).unwrap_or(i64::MAX);
-    Table::new(vec![
+    let mut cols = vec![
         ("flow_id", get(&|r, _| u(r.flow))),
         ("day", Col::Date(rows.iter().map(|r| r.day).collect())),
         ("direction", s(&|r, _| r.dir.as_str().to_string())),
@@ -294,17 +402,17 @@ fn ledger_table(rows: &[Row], recs: &[FlowRecord], names: &[String]) -> Result<T
             "vlan",
             Col::OptI64(
                 rows.iter()
-                    .map(|r| recs[r.rec].vlan.map(i64::from))
+                    .map(|r| recs[r.rec].0.vlan.map(i64::from))
                     .collect(),
             ),
         ),
         (
             "first_ts",
-            Col::TsNs(rows.iter().map(|r| recs[r.rec].first_ts.0).collect()),
+            Col::TsNs(rows.iter().map(|r| recs[r.rec].0.first_ts.0).collect()),
         ),
         (
             "last_ts",
-            Col::TsNs(rows.iter().map(|r| recs[r.rec].last_ts.0).collect()),
+            Col::TsNs(rows.iter().map(|r| recs[r.rec].0.last_ts.0).collect()),
         ),
         ("frames", get(&|r, _| u(r.c.frames))),
         ("frame_bytes", get(&|r, _| u(r.c.frame_bytes))),
@@ -321,6 +429,35 @@ fn ledger_table(rows: &[Row], recs: &[FlowRecord], names: &[String]) -> Result<T
         ("last_frame", s(&|_, f| frame_text(f.last_frame, names))),
         ("role_rule", s(&|_, f| f.role_rule.as_str().to_string())),
         ("anomalies", s(&|r, f| anomaly_text(r.dir, f))),
-    ])
-    .context("building the ledger table")
+    ];
+    if let Some(set) = iocs {
+        let join = |v: &Verdict, f: &dyn Fn(&exfilmeter_intel::Reason) -> String| {
+            v.reasons.iter().map(f).collect::<Vec<_>>().join(";")
+        };
+        cols.extend([
+            (
+                "ioc",
+                v(&|x| {
+                    join(x, &|r| {
+                        set.get(r.ioc).map_or_else(String::new, |i| i.text.clone())
+                    })
+                }),
+            ),
+            ("ioc_via", v(&|x| join(x, &|r| r.via.as_str().to_string()))),
+            ("ioc_source", v(&|x| join(x, &|r| set.origin_text(r.ioc)))),
+            (
+                "evidence_frame",
+                v(&|x| {
+                    x.reasons
+                        .first()
+                        .map_or_else(String::new, |r| frame_text(r.frame, names))
+                }),
+            ),
+            (
+                "server_name",
+                v(&|x| x.server_name.clone().unwrap_or_default()),
+            ),
+        ]);
+    }
+    Table::new(cols).context("building the ledger table")
 }

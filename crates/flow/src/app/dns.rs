@@ -88,7 +88,10 @@ fn read_name(msg: &[u8], mut pos: usize) -> Option<(String, usize)> {
     }
 }
 
-fn header(i: &[u8]) -> IResult<&[u8], (u16, u16, u16, u16, u16, u16)> {
+/// id, flags, qdcount, ancount, nscount, arcount.
+type Header = (u16, u16, u16, u16, u16, u16);
+
+fn header(i: &[u8]) -> IResult<&[u8], Header> {
     (be_u16, be_u16, be_u16, be_u16, be_u16, be_u16).parse(i)
 }
 
