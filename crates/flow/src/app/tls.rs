@@ -97,10 +97,10 @@ pub fn first_record_len(stream: &[u8]) -> Option<usize> {
     (stream.len() >= 5).then(|| 5 + usize::from(u16::from_be_bytes([stream[3], stream[4]])))
 }
 
+/// Builders shared by the app-layer tests.
 #[cfg(test)]
-mod tests {
-    use super::*;
-
+pub(crate) mod tests_support {
+    /// A minimal ClientHello record with SNI `sni` and ALPN h2, http/1.1.
     pub(crate) fn hello(sni: &str) -> Vec<u8> {
         let mut ext = Vec::new();
         let name = sni.as_bytes();
@@ -134,6 +134,12 @@ mod tests {
         rec.extend(hs);
         rec
     }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::tests_support::hello;
+    use super::*;
 
     #[test]
     fn sni_and_alpn() {
