@@ -402,6 +402,27 @@ fn feed(p: &mut Parser, mut bytes: &[u8], f: &mut Feed<'_, '_>) {
     }
 }
 
+/// Feeds `data` through a TCP flow's parsers as two interleaved directions (split by the
+/// first byte), counting events: an entry point for fuzzing the stream parsers.
+pub fn fuzz_stream(data: &[u8]) -> usize {
+    let Some((&cut, rest)) = data.split_first() else {
+        return 0;
+    };
+    let mut app = App::tcp(cut & 1 == 1);
+    let mut events = 0;
+    let mut count = |_: AppOut<'_>| events += 1;
+    let frame = FrameRef::default();
+    for (i, piece) in rest.chunks(usize::from(cut).max(1)).enumerate() {
+        let dir = if i % 3 == 2 { Direction::S2c } else { Direction::C2s };
+        if i % 7 == 6 {
+            app.gap(dir, piece.len() as u64);
+        } else {
+            app.data(dir, Timestamp(i as i64), frame, piece, &mut count);
+        }
+    }
+    events
+}
+
 /// Position just after the blank line ending a message head (`\r\n\r\n`, or bare `\n`
 /// line ends as some clients send).
 fn find_head_end(b: &[u8]) -> Option<usize> {
