@@ -22,6 +22,7 @@ BIN=target/release
 [ -f "$CAP" ] || "$BIN/gencap" "$CAP" "$SIZE_MB" 42
 [ -f "$DIR/synflood-1m.pcap" ] || "$BIN/gencap" --synflood "$DIR/synflood-1m.pcap" 1000000
 [ -f "$DIR/hole-1gb.pcap" ] || "$BIN/gencap" --hole "$DIR/hole-1gb.pcap" 1000
+[ -f "$DIR/iocs-10k.txt" ] || "$BIN/gencap" --iocs "$DIR/iocs-10k.txt" 10000
 BYTES=$(stat -c %s "$CAP")
 cat "$CAP" > /dev/null
 
@@ -31,6 +32,7 @@ printf '%-48s %9s %9s %12s\n' "command ($((BYTES/1000000)) MB capture)" "best s"
 OUT=$(mktemp -d)
 row "exfilmeter flows --hash none (parquet)" "$RUNS" "$BYTES" "$BIN/exfilmeter" flows -q --hash none -o "$OUT/l.parquet" "$CAP"
 row "exfilmeter flows --hash none --retrans-window 0" "$RUNS" "$BYTES" "$BIN/exfilmeter" flows -q --hash none --retrans-window 0 -o "$OUT/l.parquet" "$CAP"
+row "exfilmeter flows --hash none --iocs (10k)" "$RUNS" "$BYTES" "$BIN/exfilmeter" flows -q --hash none --iocs "$DIR/iocs-10k.txt" -o "$OUT/l.parquet" "$CAP"
 row "exfilmeter flows (sha256, parquet)" "$RUNS" "$BYTES" "$BIN/exfilmeter" flows -q -o "$OUT/l.parquet" "$CAP"
 command -v tshark >/dev/null && row "tshark -q -z conv,tcp" 1 "$BYTES" tshark -q -z conv,tcp -r "$CAP"
 command -v tcpflow >/dev/null && row "tcpflow -o DIR" 1 "$BYTES" tcpflow -o "$OUT/tcpflow" -r "$CAP"
@@ -47,3 +49,4 @@ fi
 if [ -n "${T[tcpflow -o DIR]:-}" ]; then
   awk -v a="${T[exfilmeter flows --hash none (parquet)]}" -v c="${T[tcpflow -o DIR]}" 'BEGIN{printf "flows is %.1fx tcpflow\n", c/a}'
 fi
+awk -v a="${T[exfilmeter flows --hash none (parquet)]}" -v c="${T[exfilmeter flows --hash none --iocs (10k)]}" 'BEGIN{printf "with 10,000 indicators: %.1f%% slower\n", 100*(c-a)/a}'

@@ -345,3 +345,24 @@ pub fn write_capture<W: Write>(out: W, cfg: &GenConfig) -> io::Result<u64> {
     w.out.flush()?;
     Ok(w.written)
 }
+
+/// `n` synthetic indicators (addresses, /24 networks, domains, `*.suffixes`, URLs) in the
+/// text format, none of which matches the synthetic traffic except one CIDR every 1,000
+/// lines that covers a benchmark server network (so attribution work is exercised).
+pub fn write_iocs<W: Write>(mut out: W, n: u64, seed: u64) -> io::Result<()> {
+    let mut rng = Rng::new(seed);
+    writeln!(out, "# {n} synthetic indicators for benchmarks")?;
+    for i in 0..n {
+        let a = 11 + rng.below(180) as u8;
+        let (b, c, d) = (rng.below(256), rng.below(256), 1 + rng.below(254));
+        match i % 5 {
+            _ if i % 1000 == 999 => writeln!(out, "203.0.113.{}/32", 1 + (i / 1000) % 250)?,
+            0 => writeln!(out, "{a}.{b}.{c}.{d}")?,
+            1 => writeln!(out, "{a}.{b}.{c}.0/24")?,
+            2 => writeln!(out, "host{i}.bad{}.example.net", rng.below(1000))?,
+            3 => writeln!(out, "*.drop{i}.example.org")?,
+            _ => writeln!(out, "hxxp://cdn{i}[.]evil{}[.]example/x", rng.below(100))?,
+        }
+    }
+    out.flush()
+}

@@ -1,8 +1,9 @@
 //! `gencap OUT.pcap SIZE_MB [SEED]`: writes a deterministic synthetic capture.
 //! `gencap --synflood OUT.pcap N`: N half-open flows.
 //! `gencap --hole OUT.pcap SIZE_MB`: one flow with SIZE_MB of data behind a missing segment.
+//! `gencap --iocs OUT.txt N`: N synthetic indicators.
 
-use exfilmeter_benches::{write_capture, write_hole, write_synflood, GenConfig};
+use exfilmeter_benches::{write_capture, write_hole, write_iocs, write_synflood, GenConfig};
 use std::io::BufWriter;
 
 const START: u32 = 1_411_084_800; // 2014-09-19 00:00:00 UTC
@@ -10,7 +11,7 @@ const START: u32 = 1_411_084_800; // 2014-09-19 00:00:00 UTC
 fn main() -> std::io::Result<()> {
     let args: Vec<String> = std::env::args().collect();
     let usage = || {
-        eprintln!("usage: gencap OUT.pcap SIZE_MB [SEED] | gencap --synflood OUT.pcap N | gencap --hole OUT.pcap SIZE_MB");
+        eprintln!("usage: gencap OUT.pcap SIZE_MB [SEED] | gencap --synflood OUT.pcap N | gencap --hole OUT.pcap SIZE_MB | gencap --iocs OUT.txt N");
         std::process::exit(2);
     };
     if args.len() < 3 {
@@ -32,6 +33,10 @@ fn main() -> std::io::Result<()> {
             (rest[1].parse::<f64>().unwrap_or(1.0) * 1e6) as u64,
             START,
         )?,
+        "--iocs" => {
+            write_iocs(file, rest[1].parse().unwrap_or(10_000), 7)?;
+            0
+        }
         "" => {
             let mb: f64 = rest[1].parse().unwrap_or(1.0);
             let seed: u64 = rest.get(2).and_then(|s| s.parse().ok()).unwrap_or(1);

@@ -85,10 +85,10 @@ impl Verdict {
     }
 }
 
-/// Receives closed flows with their verdicts.
-pub trait VerdictSink {
-    /// A flow ended.
-    fn closed(&mut self, record: FlowRecord, verdict: Verdict);
+/// Receives every flow event (forwarded unchanged) and each closed flow with its verdict.
+pub trait VerdictSink: FlowSink {
+    /// A flow ended, with its verdict.
+    fn verdict(&mut self, record: FlowRecord, verdict: Verdict);
 }
 
 #[derive(Default)]
@@ -145,7 +145,45 @@ impl<'a, S: VerdictSink> Attributor<'a, S> {
 }
 
 impl<S: VerdictSink> FlowSink for Attributor<'_, S> {
+    fn data(
+        &mut self,
+        flow: FlowId,
+        dir: Direction,
+        offset: u64,
+        ts: Timestamp,
+        frame: FrameRef,
+        bytes: &[u8],
+    ) {
+        self.inner.data(flow, dir, offset, ts, frame, bytes);
+    }
+
+    fn gap(
+        &mut self,
+        flow: FlowId,
+        dir: Direction,
+        offset: u64,
+        len: u64,
+        kind: exfilmeter_flow::GapKind,
+    ) {
+        self.inner.gap(flow, dir, offset, len, kind);
+    }
+
+    fn body(
+        &mut self,
+        flow: FlowId,
+        dir: Direction,
+        message: u32,
+        offset: u64,
+        ts: Timestamp,
+        frame: FrameRef,
+        bytes: &[u8],
+    ) {
+        self.inner
+            .body(flow, dir, message, offset, ts, frame, bytes);
+    }
+
     fn opened(&mut self, flow: FlowId, key: &FlowKey, client: Endpoint, ts: Timestamp) {
+        self.inner.opened(flow, key, client, ts);
         let server = if key.lo == client { key.hi } else { key.lo };
         let mut l = Live {
             name_rank: u8::MAX,
@@ -179,6 +217,7 @@ impl<S: VerdictSink> FlowSink for Attributor<'_, S> {
     }
 
     fn metadata(&mut self, flow: FlowId, e: &MetaEvent) {
+        self.inner.metadata(flow, e);
         match &e.meta {
             Metadata::Dns(m) if m.response => {
                 for a in &m.answers {
@@ -211,6 +250,6 @@ impl<S: VerdictSink> FlowSink for Attributor<'_, S> {
             .remove(&record.id)
             .map(|l| l.verdict)
             .unwrap_or_default();
-        self.inner.closed(record, verdict);
+        self.inner.verdict(record, verdict);
     }
 }

@@ -14,8 +14,10 @@ use std::path::PathBuf;
 #[derive(Default)]
 struct Keep(Vec<(FlowRecord, Verdict)>);
 
+impl exfilmeter_flow::FlowSink for Keep {}
+
 impl VerdictSink for Keep {
-    fn closed(&mut self, r: FlowRecord, v: Verdict) {
+    fn verdict(&mut self, r: FlowRecord, v: Verdict) {
         self.0.push((r, v));
     }
 }

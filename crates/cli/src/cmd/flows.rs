@@ -147,7 +147,7 @@ impl FlowSink for Rows<'_> {
 }
 
 impl VerdictSink for Rows<'_> {
-    fn closed(&mut self, r: FlowRecord, v: Verdict) {
+    fn verdict(&mut self, r: FlowRecord, v: Verdict) {
         self.push(r, Some(v));
     }
 }

@@ -24,6 +24,40 @@ pub struct HttpRequest {
     pub content_encoding: Option<String>,
     /// Content-Type, if given.
     pub content_type: Option<String>,
+    /// The multipart boundary of a `multipart/*` Content-Type.
+    pub boundary: Option<String>,
+}
+
+/// A response head.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct HttpResponse {
+    /// Status code.
+    pub status: u16,
+    /// Content-Length, if given.
+    pub content_length: Option<u64>,
+    /// Transfer-Encoding: chunked.
+    pub chunked: bool,
+    /// Content-Encoding, if given.
+    pub content_encoding: Option<String>,
+    /// Content-Type, if given.
+    pub content_type: Option<String>,
+}
+
+/// `boundary=` parameter of a multipart Content-Type.
+pub(crate) fn boundary(content_type: &str) -> Option<String> {
+    if !content_type
+        .trim_start()
+        .to_ascii_lowercase()
+        .starts_with("multipart/")
+    {
+        return None;
+    }
+    content_type.split(';').skip(1).find_map(|p| {
+        let (k, v) = p.split_once('=')?;
+        k.trim()
+            .eq_ignore_ascii_case("boundary")
+            .then(|| v.trim().trim_matches('"').to_string())
+    })
 }
 
 impl HttpRequest {
@@ -108,7 +142,10 @@ pub(crate) fn parse_request(buf: &[u8]) -> Head<HttpRequest> {
                     "content-length" => r.content_length = v.parse().ok(),
                     "transfer-encoding" => r.chunked |= v.to_ascii_lowercase().contains("chunked"),
                     "content-encoding" => r.content_encoding = Some(v),
-                    "content-type" => r.content_type = Some(v),
+                    "content-type" => {
+                        r.boundary = boundary(&v);
+                        r.content_type = Some(v);
+                    }
                     _ => {}
                 }
             }
@@ -156,19 +193,38 @@ fn lenient_request(buf: &[u8]) -> Head<HttpRequest> {
             "content-length" => r.content_length = v.parse().ok(),
             "transfer-encoding" => r.chunked |= v.to_ascii_lowercase().contains("chunked"),
             "content-encoding" => r.content_encoding = Some(v),
-            "content-type" => r.content_type = Some(v),
+            "content-type" => {
+                r.boundary = boundary(&v);
+                r.content_type = Some(v);
+            }
             _ => {}
         }
     }
     Head::Complete(r, buf.len())
 }
 
-/// Status code of a response head.
-pub(crate) fn parse_response(buf: &[u8]) -> Head<u16> {
+/// A response head.
+pub(crate) fn parse_response(buf: &[u8]) -> Head<HttpResponse> {
     let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
     let mut resp = httparse::Response::new(&mut headers);
     match resp.parse(buf) {
-        Ok(httparse::Status::Complete(n)) => Head::Complete(resp.code.unwrap_or(0), n),
+        Ok(httparse::Status::Complete(n)) => {
+            let mut r = HttpResponse {
+                status: resp.code.unwrap_or(0),
+                ..HttpResponse::default()
+            };
+            for h in resp.headers.iter() {
+                let v = String::from_utf8_lossy(h.value).trim().to_string();
+                match h.name.to_ascii_lowercase().as_str() {
+                    "content-length" => r.content_length = v.parse().ok(),
+                    "transfer-encoding" => r.chunked |= v.to_ascii_lowercase().contains("chunked"),
+                    "content-encoding" => r.content_encoding = Some(v),
+                    "content-type" => r.content_type = Some(v),
+                    _ => {}
+                }
+            }
+            Head::Complete(r, n)
+        }
         Ok(httparse::Status::Partial) => Head::Partial,
         Err(_) => Head::Invalid,
     }
@@ -295,6 +351,18 @@ mod tests {
         assert_eq!(r.method, "POST");
         assert_eq!(r.host.as_deref(), Some("sync.example.net"));
         assert_eq!(r.content_length, Some(5));
+        let Head::Complete(m, _) = parse_request(
+            b"POST /f HTTP/1.1\r\nContent-Type: multipart/form-data; boundary=\"----xYz\"\r\n\r\n",
+        ) else {
+            panic!()
+        };
+        assert_eq!(m.boundary.as_deref(), Some("----xYz"));
+        let Head::Complete(resp, _) = parse_response(
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Encoding: gzip\r\n\r\n",
+        ) else {
+            panic!()
+        };
+        assert!(resp.chunked && resp.status == 200);
         let Head::Complete(c, _) = parse_request(
             b"CONNECT files.example.com:443 HTTP/1.1\r\nHost: files.example.com:443\r\n\r\n",
         ) else {

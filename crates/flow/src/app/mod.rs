@@ -9,7 +9,8 @@ pub mod tls;
 
 use crate::key::Direction;
 use exfilmeter_ingest::{FrameRef, Timestamp};
-use http::{Chunked, Head, HttpRequest, MAX_HEAD};
+use http::{Chunked, Head, HttpRequest, HttpResponse, MAX_HEAD};
+use std::collections::VecDeque;
 use tls::ClientHello;
 
 /// Stream bytes looked at to recognise a protocol or read a ClientHello.
@@ -22,6 +23,16 @@ pub enum Metadata {
     Dns(dns::DnsMessage),
     /// An HTTP request head (also inside a CONNECT tunnel).
     HttpRequest(HttpRequest),
+    /// An HTTP response head.
+    HttpResponse(HttpResponse),
+    /// A TLS record header after the handshake started (application data: `content_type`
+    /// 23; the plaintext is `length` minus the cipher's overhead).
+    TlsRecord {
+        /// Record content type.
+        content_type: u8,
+        /// Record length (bytes after the 5-byte header).
+        length: u16,
+    },
     /// The status the proxy answered to a CONNECT.
     ConnectReply {
         /// Status code (200 = tunnel established).
@@ -65,14 +76,19 @@ enum Body {
     None,
     Length(u64),
     Chunked(Chunked),
+    /// A response without length: the body runs to the end of the connection.
+    UntilClose,
 }
 
 /// One direction's parser.
 enum Parser {
     /// Not yet known: the first bytes decide.
     Sniff(Vec<u8>),
-    /// TLS: collecting the first record.
+    /// TLS handshake: collecting records to read the ClientHello.
     Tls(Vec<u8>),
+    /// TLS after the handshake: walking record headers (header bytes so far, bytes of the
+    /// current record left to skip).
+    Records(Vec<u8>, u64),
     /// HTTP messages.
     Http {
         head: Vec<u8>,
@@ -94,6 +110,8 @@ enum Parser {
 pub(crate) struct App {
     half: [Parser; 2],
     connect_pending: bool,
+    /// For each request not yet answered: does its response carry a body? (HEAD: no.)
+    expect_body: VecDeque<bool>,
     /// Malformed protocol data seen (parser turned off).
     pub(crate) malformed: u64,
 }
@@ -111,6 +129,7 @@ impl App {
         App {
             half: [p(), p()],
             connect_pending: false,
+            expect_body: VecDeque::new(),
             malformed: 0,
         }
     }
@@ -127,6 +146,12 @@ impl App {
                 *left -= len;
                 *body_off += len;
             }
+            Parser::Http {
+                body: Body::UntilClose,
+                body_off,
+                ..
+            } => *body_off += len,
+            Parser::Records(hdr, skip) if hdr.is_empty() && *skip >= len => *skip -= len,
             Parser::Off => {}
             _ => *p = Parser::Off,
         }
@@ -146,6 +171,7 @@ impl App {
             frame,
             tunnelled: false,
             connect_pending: &mut self.connect_pending,
+            expect_body: &mut self.expect_body,
             malformed: &mut self.malformed,
             out,
         };
@@ -160,6 +186,7 @@ struct Feed<'a, 'o> {
     frame: FrameRef,
     tunnelled: bool,
     connect_pending: &'a mut bool,
+    expect_body: &'a mut VecDeque<bool>,
     malformed: &'a mut u64,
     out: &'a mut (dyn FnMut(AppOut<'_>) + 'o),
 }
@@ -204,8 +231,24 @@ fn feed(p: &mut Parser, mut bytes: &[u8], f: &mut Feed<'_, '_>) {
                     bytes = &bytes[take..];
                     continue;
                 }
-                if *f.connect_pending && f.dir == Direction::S2c && head.starts_with(b"HTTP/") {
-                    *p = Parser::ConnectReply(Vec::new());
+                if f.dir == Direction::S2c
+                    && (head.starts_with(b"HTTP/")
+                        || (head.len() < 5 && b"HTTP/".starts_with(&head)))
+                {
+                    if head.len() < 5 && take == bytes.len() {
+                        *buf = head;
+                        return;
+                    }
+                    *p = if *f.connect_pending {
+                        Parser::ConnectReply(Vec::new())
+                    } else {
+                        Parser::Http {
+                            head: Vec::new(),
+                            body: Body::None,
+                            body_off: 0,
+                            messages: 0,
+                        }
+                    };
                     feed(p, &head, f);
                     bytes = &bytes[take..];
                     continue;
@@ -219,44 +262,75 @@ fn feed(p: &mut Parser, mut bytes: &[u8], f: &mut Feed<'_, '_>) {
                 return;
             }
             Parser::Tls(buf) => {
-                // Handshake records until application data: a ClientHello may come twice
-                // (after a HelloRetryRequest).
+                // Handshake records: a ClientHello may come twice (after a
+                // HelloRetryRequest). The first other record starts the record walk.
                 let take = bytes.len().min(SNIFF.saturating_sub(buf.len()));
                 buf.extend_from_slice(&bytes[..take]);
                 bytes = &bytes[take..];
                 while let Some(n) = tls::first_record_len(buf) {
-                    if buf.len() < n {
+                    if buf.len() < n || !matches!(buf[0], 0x14..=0x16) {
                         break;
                     }
-                    match buf[0] {
-                        0x16 => match tls::client_hello(&buf[..n]) {
+                    if buf[0] == 0x16 {
+                        match tls::client_hello(&buf[..n]) {
                             Some(h) => f.meta(Metadata::TlsClientHello(h)),
                             None if f.dir == Direction::C2s && buf.get(5) == Some(&1) => {
                                 *f.malformed += 1
                             }
                             None => {}
-                        },
-                        0x14 | 0x15 => {}
-                        _ => {
-                            *p = Parser::Off;
-                            return;
                         }
                     }
                     buf.drain(..n);
                 }
-                if buf.len() >= SNIFF || (take == 0 && !bytes.is_empty()) {
-                    *p = Parser::Off;
-                    return;
+                let walk =
+                    buf.first().is_some_and(|&t| !matches!(t, 0x14..=0x16)) || buf.len() >= SNIFF;
+                if walk || (take == 0 && !bytes.is_empty()) {
+                    let rest = std::mem::take(buf);
+                    *p = Parser::Records(Vec::new(), 0);
+                    feed(p, &rest, f);
+                    continue;
                 }
                 if bytes.is_empty() {
                     return;
                 }
             }
+            Parser::Records(hdr, skip) => {
+                if *skip > 0 {
+                    let n = (*skip).min(bytes.len() as u64) as usize;
+                    *skip -= n as u64;
+                    bytes = &bytes[n..];
+                    continue;
+                }
+                let need = 5 - hdr.len();
+                let n = need.min(bytes.len());
+                hdr.extend_from_slice(&bytes[..n]);
+                bytes = &bytes[n..];
+                if hdr.len() < 5 {
+                    return;
+                }
+                let (t, v, len) = (hdr[0], hdr[1], u16::from_be_bytes([hdr[3], hdr[4]]));
+                hdr.clear();
+                if v != 3 || !(0x14..=0x18).contains(&t) {
+                    if f.dir == Direction::C2s {
+                        *f.malformed += 1;
+                    }
+                    *p = Parser::Off;
+                    return;
+                }
+                if t == 0x17 {
+                    f.meta(Metadata::TlsRecord {
+                        content_type: t,
+                        length: len,
+                    });
+                }
+                *skip = u64::from(len);
+            }
             Parser::ConnectReply(buf) => {
                 let take = bytes.len().min(MAX_HEAD.saturating_sub(buf.len()));
                 buf.extend_from_slice(&bytes[..take]);
                 match http::parse_response(buf) {
-                    Head::Complete(status, n) => {
+                    Head::Complete(resp, n) => {
+                        let status = resp.status;
                         *f.connect_pending = false;
                         f.meta(Metadata::ConnectReply { status });
                         let rest_in_buf = buf.len() - n;
@@ -323,8 +397,43 @@ fn feed(p: &mut Parser, mut bytes: &[u8], f: &mut Feed<'_, '_>) {
                         return;
                     };
                     let head_len = end;
-                    let parsed = http::parse_request(&head[..head_len]);
                     let over = head.len() - head_len; // bytes after the head taken from `bytes`
+                    if f.dir == Direction::S2c {
+                        let parsed = http::parse_response(&head[..head_len]);
+                        bytes = &bytes[take - over.min(take)..];
+                        head.clear();
+                        let Head::Complete(resp, _) = parsed else {
+                            *f.malformed += 1;
+                            *p = Parser::Off;
+                            return;
+                        };
+                        let interim = (100..200).contains(&resp.status);
+                        let request_body = if interim {
+                            true
+                        } else {
+                            f.expect_body.pop_front().unwrap_or(true)
+                        };
+                        *body =
+                            if interim || !request_body || resp.status == 204 || resp.status == 304
+                            {
+                                Body::None
+                            } else if resp.chunked {
+                                Body::Chunked(Chunked::Size(Vec::new()))
+                            } else {
+                                match resp.content_length {
+                                    Some(0) => Body::None,
+                                    Some(n) => Body::Length(n),
+                                    None => Body::UntilClose,
+                                }
+                            };
+                        *body_off = 0;
+                        f.meta(Metadata::HttpResponse(resp));
+                        if !interim {
+                            *messages += 1;
+                        }
+                        continue;
+                    }
+                    let parsed = http::parse_request(&head[..head_len]);
                     bytes = &bytes[take - over.min(take)..];
                     head.clear();
                     match parsed {
@@ -341,6 +450,10 @@ fn feed(p: &mut Parser, mut bytes: &[u8], f: &mut Feed<'_, '_>) {
                                 }
                             };
                             *body_off = 0;
+                            if f.expect_body.len() < 1024 {
+                                f.expect_body
+                                    .push_back(!req.method.eq_ignore_ascii_case("HEAD"));
+                            }
                             f.meta(Metadata::HttpRequest(req));
                             *messages += 1;
                             if connect {
@@ -354,6 +467,18 @@ fn feed(p: &mut Parser, mut bytes: &[u8], f: &mut Feed<'_, '_>) {
                             return;
                         }
                     }
+                }
+                Body::UntilClose => {
+                    (f.out)(AppOut::Body {
+                        dir: f.dir,
+                        message: messages.saturating_sub(1),
+                        offset: *body_off,
+                        ts: f.ts,
+                        frame: f.frame,
+                        bytes,
+                    });
+                    *body_off += bytes.len() as u64;
+                    return;
                 }
                 Body::Length(left) => {
                     let n = (*left).min(bytes.len() as u64) as usize;
@@ -413,7 +538,11 @@ pub fn fuzz_stream(data: &[u8]) -> usize {
     let mut count = |_: AppOut<'_>| events += 1;
     let frame = FrameRef::default();
     for (i, piece) in rest.chunks(usize::from(cut).max(1)).enumerate() {
-        let dir = if i % 3 == 2 { Direction::S2c } else { Direction::C2s };
+        let dir = if i % 3 == 2 {
+            Direction::S2c
+        } else {
+            Direction::C2s
+        };
         if i % 7 == 6 {
             app.gap(dir, piece.len() as u64);
         } else {

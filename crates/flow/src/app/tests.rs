@@ -205,3 +205,61 @@ fn non_http_non_tls_streams_are_left_alone() {
     assert!(got.meta.is_empty());
     assert_eq!(app.malformed, 0);
 }
+
+#[test]
+fn responses_pair_with_requests_head_has_no_body_and_bodies_run_to_close() {
+    let mut app = App::tcp(false);
+    let got = run(
+        &mut app,
+        &[
+            (Direction::C2s, b"HEAD /a HTTP/1.1\r\nHost: h.example\r\n\r\nGET /b HTTP/1.1\r\nHost: h.example\r\n\r\nGET /c HTTP/1.0\r\nHost: h.example\r\n\r\n"),
+            (Direction::S2c, b"HTTP/1.1 200 OK\r\nContent-Length: 999\r\n\r\n"),
+            (Direction::S2c, b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n"),
+            (Direction::S2c, b"HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\n\r\nuntil the end"),
+        ],
+    );
+    let statuses: Vec<u16> = got
+        .meta
+        .iter()
+        .filter_map(|(_, _, m)| match m {
+            Metadata::HttpResponse(r) => Some(r.status),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(statuses, vec![200, 100, 200, 200]);
+    // Response bodies are keyed by response number (HEAD's response has none).
+    assert_eq!(got.bodies.get(&1).map(Vec::as_slice), Some(&b"ok"[..]));
+    assert_eq!(
+        got.bodies.get(&2).map(Vec::as_slice),
+        Some(&b"until the end"[..])
+    );
+    assert_eq!(app.malformed, 0);
+}
+
+#[test]
+fn tls_application_data_records_are_reported_with_their_lengths() {
+    let mut stream = tls::tests_support::hello("a.example");
+    stream.extend([0x14, 3, 3, 0, 1, 1]); // change cipher spec
+    for len in [300u16, 17, 16401] {
+        stream.extend([0x17, 3, 3]);
+        stream.extend(len.to_be_bytes());
+        stream.extend(std::iter::repeat_n(0xAA, usize::from(len)));
+    }
+    for n in [1, 7, 1000, 100_000] {
+        let mut app = App::tcp(false);
+        let got = run(&mut app, &split_every(Direction::C2s, &stream, n));
+        let lens: Vec<u16> = got
+            .meta
+            .iter()
+            .filter_map(|(_, _, m)| match m {
+                Metadata::TlsRecord { length, .. } => Some(*length),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(lens, vec![300, 17, 16401], "split {n}");
+        assert!(got
+            .meta
+            .iter()
+            .any(|(_, _, m)| matches!(m, Metadata::TlsClientHello(_))));
+    }
+}
