@@ -72,7 +72,10 @@ pub struct TrackerStats {
 
 struct TcpState {
     half: [Half; 2],
-    app: App,
+    /// Application-layer state, created with the first payload (most half-open or
+    /// ACK-only flows never need it).
+    app: Option<Box<App>>,
+    dns_port: bool,
     fin: [bool; 2],
     rst: bool,
     closing_since: Option<Timestamp>,
@@ -315,7 +318,8 @@ impl Tracker {
                     tcp: (e.key.proto == Proto::Tcp).then(|| {
                         Box::new(TcpState {
                             half: [Half::default(), Half::default()],
-                            app: App::tcp(e.src.port == 53 || e.dst.port == 53),
+                            app: None,
+                            dns_port: e.src.port == 53 || e.dst.port == 53,
                             fin: [false; 2],
                             rst: false,
                             closing_since: None,
@@ -381,12 +385,20 @@ impl Tracker {
                 let mut gaps = false;
                 let before = f.ledger.total(dir).retrans_bytes;
                 {
-                    let TcpState { half, app, .. } = st;
+                    let TcpState {
+                        half,
+                        app,
+                        dns_port,
+                        ..
+                    } = st;
+                    if len > 0 && app.is_none() {
+                        *app = Some(Box::new(App::tcp(*dns_port)));
+                    }
                     let mut out = Out {
                         id: f.id,
                         sink,
                         gaps: &mut gaps,
-                        app: Some(app),
+                        app: app.as_deref_mut(),
                     };
                     let mut ctx = Ctx {
                         dir,
@@ -462,7 +474,11 @@ impl Tracker {
         let mut f = *f;
         let mut anomalies = FlowAnomalies {
             incomplete_tcp_headers: f.incomplete_headers,
-            malformed_app: f.malformed_app + f.tcp.as_ref().map_or(0, |t| t.app.malformed),
+            malformed_app: f.malformed_app
+                + f.tcp
+                    .as_ref()
+                    .and_then(|t| t.app.as_ref())
+                    .map_or(0, |a| a.malformed),
             ..FlowAnomalies::default()
         };
         let mut reason = reason;
@@ -486,7 +502,7 @@ impl Tracker {
                         id: f.id,
                         sink,
                         gaps: &mut gaps,
-                        app: Some(app),
+                        app: app.as_deref_mut(),
                     };
                     let mut ctx = Ctx {
                         dir,
