@@ -159,6 +159,43 @@ impl<S: FlowSink> StreamOut for Out<'_, S> {
     }
 }
 
+/// What one direction's reassembler needs around it (disjoint borrows of the flow and
+/// the tracker).
+struct StreamParts<'a> {
+    id: FlowId,
+    dir: Direction,
+    app: Option<&'a mut App>,
+    ledger: &'a mut Ledger,
+    clock: &'a mut DayClock,
+    budget: &'a mut Budget,
+}
+
+/// Runs `f` on a direction's reassembler with its output wired to the application layer
+/// and the sink; returns whether a content gap was delivered.
+fn on_stream<S: FlowSink>(
+    parts: StreamParts<'_>,
+    half: &mut Half,
+    sink: &mut S,
+    f: impl FnOnce(&mut Half, &mut Ctx<'_, Out<'_, S>>),
+) -> bool {
+    let mut gaps = false;
+    let mut out = Out {
+        id: parts.id,
+        sink,
+        gaps: &mut gaps,
+        app: parts.app,
+    };
+    let mut ctx = Ctx {
+        dir: parts.dir,
+        ledger: parts.ledger,
+        clock: parts.clock,
+        out: &mut out,
+        budget: parts.budget,
+    };
+    f(half, &mut ctx);
+    gaps
+}
+
 /// Tracks flows of one sensor's packets, in capture order.
 pub struct Tracker {
     cfg: TrackerConfig,
@@ -382,42 +419,39 @@ impl Tracker {
                 } else {
                     seq
                 };
-                let mut gaps = false;
                 let before = f.ledger.total(dir).retrans_bytes;
-                {
-                    let TcpState {
-                        half,
-                        app,
-                        dns_port,
-                        ..
-                    } = st;
-                    if len > 0 && app.is_none() {
-                        *app = Some(Box::new(App::tcp(*dns_port)));
-                    }
-                    let mut out = Out {
+                let TcpState {
+                    half,
+                    app,
+                    dns_port,
+                    ..
+                } = st;
+                if len > 0 && app.is_none() {
+                    *app = Some(Box::new(App::tcp(*dns_port)));
+                }
+                let gaps = on_stream(
+                    StreamParts {
                         id: f.id,
-                        sink,
-                        gaps: &mut gaps,
-                        app: app.as_deref_mut(),
-                    };
-                    let mut ctx = Ctx {
                         dir,
+                        app: app.as_deref_mut(),
                         ledger: &mut f.ledger,
                         clock: &mut self.clock,
-                        out: &mut out,
                         budget: &mut self.budget,
-                    };
-                    let h = &mut half[dir.index()];
-                    if len > 0 {
-                        h.segment(data_seq, p.payload, len, p.ts, p.frame, &mut ctx);
-                    }
-                    if flags.has(TcpFlags::FIN) {
-                        h.fin(data_seq, len, p.ts);
-                    }
-                    if flags.has(TcpFlags::RST) {
-                        h.rst(data_seq, p.ts);
-                    }
-                }
+                    },
+                    &mut half[dir.index()],
+                    sink,
+                    |h, ctx| {
+                        if len > 0 {
+                            h.segment(data_seq, p.payload, len, p.ts, p.frame, ctx);
+                        }
+                        if flags.has(TcpFlags::FIN) {
+                            h.fin(data_seq, len, p.ts);
+                        }
+                        if flags.has(TcpFlags::RST) {
+                            h.rst(data_seq, p.ts);
+                        }
+                    },
+                );
                 if len > 0 {
                     f.history.mark(dir, 'd');
                     if f.ledger.total(dir).retrans_bytes > before {
@@ -495,24 +529,20 @@ impl Tracker {
                 };
             }
             for dir in [Direction::C2s, Direction::S2c] {
-                let mut gaps = false;
-                {
-                    let TcpState { half, app, .. } = &mut *st;
-                    let mut out = Out {
+                let TcpState { half, app, .. } = &mut *st;
+                let gaps = on_stream(
+                    StreamParts {
                         id: f.id,
-                        sink,
-                        gaps: &mut gaps,
-                        app: app.as_deref_mut(),
-                    };
-                    let mut ctx = Ctx {
                         dir,
+                        app: app.as_deref_mut(),
                         ledger: &mut f.ledger,
                         clock: &mut self.clock,
-                        out: &mut out,
                         budget: &mut self.budget,
-                    };
-                    half[dir.index()].flush(&mut ctx);
-                }
+                    },
+                    &mut half[dir.index()],
+                    sink,
+                    |h, ctx| h.flush(ctx),
+                );
                 if gaps {
                     f.history.mark(dir, 'g');
                 }

@@ -5,13 +5,12 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
-use exfilmeter_flow::{
-    DayClock, Direction, FlowId, FlowRecord, FlowSink, MetaEvent, Metadata, Tracker, TrackerConfig,
-};
-use exfilmeter_ingest::{CaptureReader, Decoded, Decoder, FileId, FrameRef, HashAlgo, Timestamp};
-use exfilmeter_intel::{Attributor, Internal, IocSet, Verdict, VerdictSink};
+mod common;
+
+use exfilmeter_flow::{DayClock, Direction, FlowId, FlowRecord, FlowSink, MetaEvent, Metadata};
+use exfilmeter_ingest::{FrameRef, Timestamp};
+use exfilmeter_intel::{IocSet, Verdict, VerdictSink};
 use std::collections::{BTreeMap, HashMap};
-use std::path::PathBuf;
 
 #[derive(Default)]
 struct Flow {
@@ -74,45 +73,19 @@ impl VerdictSink for App {
 
 #[test]
 fn post_body_and_tls_plaintext_bytes_per_day_and_host_equal_truth() {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/scenarios");
-    if !root.exists() {
-        eprintln!("SKIPPED: {} not found", root.display());
-        return;
-    }
-    for dir in ["small-s1", "small-s2-pcapng-sll", "jal-lite-s3"] {
-        let d = root.join(dir);
-        let truth: serde_json::Value =
-            serde_json::from_str(&std::fs::read_to_string(d.join("truth.json")).unwrap()).unwrap();
+    for d in common::scenarios() {
+        let dir = d.file_name().unwrap().to_string_lossy().to_string();
+        let truth = common::truth(&d);
         let tz: chrono_tz::Tz = truth["time_zone"].as_str().unwrap().parse().unwrap();
         let set = IocSet::load(&[d.join("iocs.txt")], false).unwrap();
-        let mut files: Vec<PathBuf> = std::fs::read_dir(d.join("captures"))
-            .unwrap()
-            .flatten()
-            .map(|e| e.path())
-            .collect();
-        files.sort();
-        let mut tracker = Tracker::new(TrackerConfig {
-            tz,
-            ..TrackerConfig::default()
-        });
-        let mut decoder = Decoder::default();
-        let mut sink = Attributor::new(&set, Internal::default(), 3600, App::default());
-        for (i, f) in files.iter().enumerate() {
-            let mut r = CaptureReader::open(f, FileId(i as u32), HashAlgo::None).unwrap();
-            while let Some(frame) = r.next_frame() {
-                if let Decoded::Packet(p) = decoder.decode(&frame) {
-                    tracker.packet(&p, &mut sink);
-                }
-            }
-        }
-        tracker.finish(&mut sink);
+        let sink = common::run(&d, &set, App::default());
         let mut clock = DayClock::new(tz);
         let mut post: BTreeMap<(String, String), u64> = BTreeMap::new();
         // Day/host pairs where the snapshot length cut client content: the bodies' bytes
         // are not in the capture (they count in truncated_bytes), so truth cannot be met.
         let mut cut: std::collections::BTreeSet<(String, String)> = Default::default();
         let mut tls: BTreeMap<(String, String), u64> = BTreeMap::new();
-        for (rec, v, fl) in &sink.inner.done {
+        for (rec, v, fl) in &sink.done {
             let Some(host) = v.reasons.first().and_then(|r| {
                 let ind = &set.indicators()[r.ioc];
                 // The host a verdict names: its server name when the indicator is a network.

@@ -4,12 +4,12 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
-use exfilmeter_flow::{FlowRecord, Tracker, TrackerConfig};
-use exfilmeter_ingest::{CaptureReader, Decoded, Decoder, FileId, HashAlgo, Timestamp};
-use exfilmeter_intel::{Attributor, Internal, IocSet, Target, Verdict, VerdictSink, Via};
+mod common;
+
+use exfilmeter_flow::FlowRecord;
+use exfilmeter_intel::{IocSet, Target, Verdict, VerdictSink, Via};
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
-use std::path::PathBuf;
 
 #[derive(Default)]
 struct Keep(Vec<(FlowRecord, Verdict)>);
@@ -26,38 +26,11 @@ type Key = (String, u16, String, u16, i64);
 
 #[test]
 fn attributed_flows_equal_truth_in_every_scenario() {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/scenarios");
-    if !root.exists() {
-        eprintln!("SKIPPED: {} not found", root.display());
-        return;
-    }
-    for dir in ["small-s1", "small-s2-pcapng-sll", "jal-lite-s3"] {
-        let d = root.join(dir);
-        let truth: serde_json::Value =
-            serde_json::from_str(&std::fs::read_to_string(d.join("truth.json")).unwrap()).unwrap();
+    for d in common::scenarios() {
+        let dir = d.file_name().unwrap().to_string_lossy().to_string();
+        let truth = common::truth(&d);
         let set = IocSet::load(&[d.join("iocs.txt")], false).unwrap();
-        let mut files: Vec<PathBuf> = std::fs::read_dir(d.join("captures"))
-            .unwrap()
-            .flatten()
-            .map(|e| e.path())
-            .collect();
-        files.sort();
-        let cfg = TrackerConfig {
-            tz: truth["time_zone"].as_str().unwrap().parse().unwrap(),
-            ..TrackerConfig::default()
-        };
-        let mut tracker = Tracker::new(cfg);
-        let mut decoder = Decoder::default();
-        let mut sink = Attributor::new(&set, Internal::default(), 3600, Keep::default());
-        for (i, f) in files.iter().enumerate() {
-            let mut r = CaptureReader::open(f, FileId(i as u32), HashAlgo::None).unwrap();
-            while let Some(frame) = r.next_frame() {
-                if let Decoded::Packet(p) = decoder.decode(&frame) {
-                    tracker.packet(&p, &mut sink);
-                }
-            }
-        }
-        tracker.finish(&mut sink);
+        let sink = common::run(&d, &set, Keep::default());
 
         // Truth: flow → malicious host.
         let norm = |s: &str| s.parse::<IpAddr>().unwrap().to_string();
@@ -80,7 +53,7 @@ fn attributed_flows_equal_truth_in_every_scenario() {
         }
         let hosts = truth["malicious_hosts"].as_object().unwrap();
         let mut got: BTreeMap<Key, Verdict> = BTreeMap::new();
-        for (r, v) in &sink.inner.0 {
+        for (r, v) in &sink.0 {
             if v.is_ioc() {
                 let k = (
                     r.client.ip.to_string(),
@@ -143,6 +116,5 @@ fn attributed_flows_equal_truth_in_every_scenario() {
             "{dir}: only {} flows attributed",
             got.len()
         );
-        let _ = Timestamp(0);
     }
 }

@@ -192,6 +192,17 @@ struct Feed<'a, 'o> {
 }
 
 impl Feed<'_, '_> {
+    fn body(&mut self, message: u32, offset: u64, bytes: &[u8]) {
+        (self.out)(AppOut::Body {
+            dir: self.dir,
+            message,
+            offset,
+            ts: self.ts,
+            frame: self.frame,
+            bytes,
+        });
+    }
+
     fn meta(&mut self, meta: Metadata) {
         (self.out)(AppOut::Meta(MetaEvent {
             dir: self.dir,
@@ -469,27 +480,13 @@ fn feed(p: &mut Parser, mut bytes: &[u8], f: &mut Feed<'_, '_>) {
                     }
                 }
                 Body::UntilClose => {
-                    (f.out)(AppOut::Body {
-                        dir: f.dir,
-                        message: messages.saturating_sub(1),
-                        offset: *body_off,
-                        ts: f.ts,
-                        frame: f.frame,
-                        bytes,
-                    });
+                    f.body(messages.saturating_sub(1), *body_off, bytes);
                     *body_off += bytes.len() as u64;
                     return;
                 }
                 Body::Length(left) => {
                     let n = (*left).min(bytes.len() as u64) as usize;
-                    (f.out)(AppOut::Body {
-                        dir: f.dir,
-                        message: messages.saturating_sub(1),
-                        offset: *body_off,
-                        ts: f.ts,
-                        frame: f.frame,
-                        bytes: &bytes[..n],
-                    });
+                    f.body(messages.saturating_sub(1), *body_off, &bytes[..n]);
                     *left -= n as u64;
                     *body_off += n as u64;
                     bytes = &bytes[n..];
@@ -501,14 +498,7 @@ fn feed(p: &mut Parser, mut bytes: &[u8], f: &mut Feed<'_, '_>) {
                     let s = c.step(bytes);
                     if let Some(r) = s.body {
                         let piece = &bytes[r];
-                        (f.out)(AppOut::Body {
-                            dir: f.dir,
-                            message: messages.saturating_sub(1),
-                            offset: *body_off,
-                            ts: f.ts,
-                            frame: f.frame,
-                            bytes: piece,
-                        });
+                        f.body(messages.saturating_sub(1), *body_off, piece);
                         *body_off += piece.len() as u64;
                     }
                     match c {

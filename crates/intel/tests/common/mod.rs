@@ -1,0 +1,55 @@
+//! Shared by the scenario tests: locating `../shared/scenarios` and running a scenario's
+//! captures through decoder, tracker and attributor.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, dead_code)]
+
+use exfilmeter_flow::{Tracker, TrackerConfig};
+use exfilmeter_ingest::{CaptureReader, Decoded, Decoder, FileId, HashAlgo};
+use exfilmeter_intel::{Attributor, Internal, IocSet, VerdictSink};
+use std::path::{Path, PathBuf};
+
+/// The three scenario folders, or none (with a message) when `../shared` is absent.
+pub fn scenarios() -> Vec<PathBuf> {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/scenarios");
+    if !root.exists() {
+        eprintln!("SKIPPED: {} not found", root.display());
+        return Vec::new();
+    }
+    ["small-s1", "small-s2-pcapng-sll", "jal-lite-s3"]
+        .iter()
+        .map(|d| root.join(d))
+        .collect()
+}
+
+/// The scenario's truth.json.
+pub fn truth(dir: &Path) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(dir.join("truth.json")).unwrap()).unwrap()
+}
+
+/// Runs every capture of the scenario (in name order) with its iocs.txt.
+pub fn run<S: VerdictSink>(dir: &Path, set: &IocSet, sink: S) -> S {
+    let tz = truth(dir)["time_zone"].as_str().unwrap().parse().unwrap();
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir.join("captures"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    files.sort();
+    let mut tracker = Tracker::new(TrackerConfig {
+        tz,
+        ..TrackerConfig::default()
+    });
+    let mut decoder = Decoder::default();
+    let mut a = Attributor::new(set, Internal::default(), 3600, sink);
+    for (i, f) in files.iter().enumerate() {
+        let mut r = CaptureReader::open(f, FileId(i as u32), HashAlgo::None).unwrap();
+        while let Some(frame) = r.next_frame() {
+            if let Decoded::Packet(p) = decoder.decode(&frame) {
+                tracker.packet(&p, &mut a);
+            }
+        }
+    }
+    decoder.finish();
+    tracker.finish(&mut a);
+    a.inner
+}
