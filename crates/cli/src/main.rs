@@ -38,6 +38,8 @@ enum Command {
     Inspect(cmd::inspect::Args),
     /// Reconstruct flows and write the per-day byte ledger (CSV or Parquet)
     Flows(cmd::flows::Args),
+    /// Record model of recovered files: record sizes, compression ratios per codec
+    Calibrate(cmd::calibrate::Args),
 }
 
 fn main() -> ExitCode {
@@ -52,6 +54,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Inspect(args) => cmd::inspect::run(args),
         Command::Flows(args) => cmd::flows::run(args),
+        Command::Calibrate(args) => cmd::calibrate::run(args),
     };
     match result {
         Ok(Outcome::Complete) => ExitCode::SUCCESS,

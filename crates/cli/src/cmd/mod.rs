@@ -1,2 +1,3 @@
+pub mod calibrate;
 pub mod flows;
 pub mod inspect;

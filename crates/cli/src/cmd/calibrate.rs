@@ -1,0 +1,140 @@
+//! `exfilmeter calibrate`: the record model of recovered files — how many records, how
+//! big as stored, how well they compress — as a table or JSON.
+
+use crate::Outcome;
+use anyhow::{anyhow, Result};
+use exfilmeter_estimate::{Header, KeySpec, RecordFormat, RecordModel};
+use serde_json::json;
+use std::io::Write;
+use std::path::PathBuf;
+
+/// Arguments of `calibrate`.
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// Recovered files (staging files found on the compromised machines).
+    #[arg(long, required = true, num_args = 1.., value_name = "FILE")]
+    pub recovered: Vec<PathBuf>,
+    /// Record layout: lines, csv (quoted newlines stay inside a record) or fixed:N.
+    #[arg(long, value_name = "FORMAT", default_value = "lines")]
+    pub record_format: String,
+    /// Key of a record (e.g. the member number): 1-based column, header name, or a regex
+    /// with one capture group.
+    #[arg(long, value_name = "COLUMN|REGEX")]
+    pub key: Option<String>,
+    /// Whether the first line is a header: yes, no or auto.
+    #[arg(long, value_name = "YES|NO|AUTO", default_value = "auto", value_parser = ["yes", "no", "auto"])]
+    pub header: String,
+    /// Write JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Sample sizes for which the bootstrap interval of the mean record size is shown.
+const SAMPLES: [u64; 4] = [10, 100, 1_000, 10_000];
+
+/// Runs `calibrate`.
+pub fn run(args: Args) -> Result<Outcome> {
+    let format: RecordFormat = args
+        .record_format
+        .parse()
+        .map_err(|e| anyhow!("--record-format {e}"))?;
+    let header = match args.header.as_str() {
+        "yes" => Header::Yes,
+        "no" => Header::No,
+        _ => Header::Auto,
+    };
+    let key = args
+        .key
+        .as_deref()
+        .map(KeySpec::parse)
+        .transpose()
+        .map_err(|e| anyhow!("--key {e}"))?;
+    let m = RecordModel::build(&args.recovered, &format, header, key.as_ref())?;
+    let (r_min, r_max) = m.r_range();
+    let intervals: Vec<(u64, (f64, f64))> = SAMPLES
+        .iter()
+        .map(|&n| (n, m.mean_interval(n, 1000)))
+        .collect();
+    let missing: u64 = m.files.iter().map(|f| f.missing_keys).sum();
+    let mut out = std::io::stdout().lock();
+    if args.json {
+        let doc = json!({
+            "format": m.format,
+            "files": m.files.iter().map(|f| json!({
+                "path": f.path.display().to_string(),
+                "size": f.size,
+                "records": f.records,
+                "header": f.header,
+                "missing_keys": f.missing_keys,
+            })).collect::<Vec<_>>(),
+            "records": m.count(),
+            "record_bytes": {
+                "mean": m.mean, "sd": m.sd, "min": m.min, "max": m.max,
+                "quantiles": m.quantiles.iter().map(|(q, v)| json!({"q": q, "bytes": v})).collect::<Vec<_>>(),
+            },
+            "compression": m.ratios.iter().map(|r| json!({"codec": r.codec, "compressed": r.compressed, "ratio": r.ratio})).collect::<Vec<_>>(),
+            "r_min": r_min,
+            "r_max": r_max,
+            "mean_interval_95": intervals.iter().map(|(n, (lo, hi))| json!({"records": n, "low": lo, "high": hi})).collect::<Vec<_>>(),
+        });
+        serde_json::to_writer_pretty(&mut out, &doc)?;
+        writeln!(out)?;
+    } else {
+        writeln!(
+            out,
+            "record model ({} records, format {})",
+            m.count(),
+            m.format
+        )?;
+        for f in &m.files {
+            writeln!(
+                out,
+                "  {}  {} bytes, {} records{}{}",
+                f.path.display(),
+                f.size,
+                f.records,
+                if f.header {
+                    ", header line excluded"
+                } else {
+                    ""
+                },
+                if f.missing_keys > 0 {
+                    format!(", {} without a key", f.missing_keys)
+                } else {
+                    String::new()
+                }
+            )?;
+        }
+        writeln!(
+            out,
+            "record size (bytes as stored): mean {:.2}, sd {:.2}, min {}, max {}",
+            m.mean, m.sd, m.min, m.max
+        )?;
+        let q: Vec<String> = m
+            .quantiles
+            .iter()
+            .map(|(q, v)| format!("p{}={v:.1}", (q * 100.0).round()))
+            .collect();
+        writeln!(out, "  quantiles: {}", q.join(" "))?;
+        writeln!(out, "compression ratio (raw / compressed):")?;
+        for r in &m.ratios {
+            writeln!(
+                out,
+                "  {:<10} {:>12} bytes  r = {:.3}",
+                r.codec, r.compressed, r.ratio
+            )?;
+        }
+        writeln!(out, "  r range {r_min:.3} .. {r_max:.3}")?;
+        writeln!(
+            out,
+            "mean size of n consecutive records, 95 % interval (moving-block bootstrap):"
+        )?;
+        for (n, (lo, hi)) in &intervals {
+            writeln!(out, "  n = {n:<6} {lo:.2} .. {hi:.2}")?;
+        }
+    }
+    if missing > 0 {
+        eprintln!("exfilmeter: warning: {missing} records have no key");
+    }
+    Ok(Outcome::Complete)
+}

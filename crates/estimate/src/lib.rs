@@ -1,0 +1,18 @@
+//! Estimation for exfilmeter. This first part is the record model of the recovered files
+//! (DESIGN §8): records as stored, their size distribution, compression ratios per codec,
+//! and a moving-block bootstrap of the mean record size. The daily volume table and the
+//! low/point/high estimates build on it.
+//!
+//! ```no_run
+//! use exfilmeter_estimate::{Header, RecordFormat, RecordModel};
+//! let m = RecordModel::build(&["stage.csv"], &RecordFormat::Csv, Header::Auto, None)?;
+//! let (r_min, r_max) = m.r_range();
+//! println!("{} records, mean {:.1} B, r {r_min:.2}..{r_max:.2}", m.count(), m.mean);
+//! # Ok::<(), exfilmeter_estimate::ModelError>(())
+//! ```
+
+mod model;
+mod records;
+
+pub use model::{CodecRatio, FileModel, ModelError, RecordModel};
+pub use records::{fields, split, Header, KeySpec, RecordFormat};

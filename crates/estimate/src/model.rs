@@ -1,0 +1,412 @@
+//! The record model of the recovered files (DESIGN §8): how many records, how big as
+//! stored, and how well they compress with the codecs an attacker would have used.
+
+use crate::records::{fields, has_header, split, Header, KeySpec, RecordFormat};
+use std::fmt;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+/// A problem with a recovered file.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum ModelError {
+    /// Could not read it.
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// It holds no records.
+    Empty {
+        /// The file.
+        path: PathBuf,
+    },
+    /// The key cannot be found (e.g. a header name in a file without header).
+    Key {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        message: String,
+    },
+}
+
+impl fmt::Display for ModelError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ModelError::Io { path, source } => write!(f, "{}: {source}", path.display()),
+            ModelError::Empty { path } => write!(f, "{}: no records found", path.display()),
+            ModelError::Key { path, message } => write!(f, "{}: {message}", path.display()),
+        }
+    }
+}
+
+impl std::error::Error for ModelError {}
+
+/// One compression codec's ratio on the recovered bytes (`raw / compressed`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct CodecRatio {
+    /// e.g. `deflate-6`, `gzip-6`, `zstd-3`, `xz-6`.
+    pub codec: String,
+    /// Compressed size of all records (bytes).
+    pub compressed: u64,
+    /// raw / compressed.
+    pub ratio: f64,
+}
+
+/// Per-file facts.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FileModel {
+    /// The file.
+    pub path: PathBuf,
+    /// Bytes in the file.
+    pub size: u64,
+    /// Records (header excluded).
+    pub records: u64,
+    /// Whether a header line was found and excluded.
+    pub header: bool,
+    /// Records without a key (when a key is configured).
+    pub missing_keys: u64,
+}
+
+/// The record model.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RecordModel {
+    /// Record layout used.
+    pub format: String,
+    /// Per file.
+    pub files: Vec<FileModel>,
+    /// Record sizes as stored (bytes), in file order.
+    pub sizes: Vec<u32>,
+    /// Keys in record order (empty when no key is configured).
+    pub keys: Vec<Vec<u8>>,
+    /// Mean record size (bytes).
+    pub mean: f64,
+    /// Standard deviation (bytes).
+    pub sd: f64,
+    /// Smallest record.
+    pub min: u32,
+    /// Largest record.
+    pub max: u32,
+    /// Quantiles of the record size at 1, 5, 25, 50, 75, 95, 99 %.
+    pub quantiles: Vec<(f64, f64)>,
+    /// Compression ratios by codec.
+    pub ratios: Vec<CodecRatio>,
+}
+
+fn quantile(sorted: &[u32], q: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let pos = q * (sorted.len() - 1) as f64;
+    let (lo, hi) = (pos.floor() as usize, pos.ceil() as usize);
+    let w = pos - lo as f64;
+    f64::from(sorted[lo]) * (1.0 - w) + f64::from(sorted[hi]) * w
+}
+
+fn ratios(raw: &[u8]) -> Vec<CodecRatio> {
+    let mut out = Vec::new();
+    let n = raw.len() as f64;
+    let mut push = |codec: String, compressed: usize| {
+        if compressed > 0 {
+            out.push(CodecRatio {
+                codec,
+                compressed: compressed as u64,
+                ratio: n / compressed as f64,
+            });
+        }
+    };
+    for level in 1..=9 {
+        let mut e = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::new(level));
+        if e.write_all(raw).is_ok() {
+            if let Ok(v) = e.finish() {
+                push(format!("deflate-{level}"), v.len());
+            }
+        }
+    }
+    let mut g = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::new(6));
+    if g.write_all(raw).is_ok() {
+        if let Ok(v) = g.finish() {
+            push("gzip-6".into(), v.len());
+        }
+    }
+    for level in [1, 3, 19] {
+        if let Ok(v) = zstd::encode_all(raw, level) {
+            push(format!("zstd-{level}"), v.len());
+        }
+    }
+    // xz stands in for rar (LZMA-family archivers); not run on very large inputs twice.
+    let mut x = xz2::write::XzEncoder::new(Vec::new(), 6);
+    if x.write_all(raw).is_ok() {
+        if let Ok(v) = x.finish() {
+            push("xz-6".into(), v.len());
+        }
+    }
+    out
+}
+
+impl RecordModel {
+    /// Builds the model from recovered files.
+    pub fn build<P: AsRef<Path>>(
+        paths: &[P],
+        format: &RecordFormat,
+        header: Header,
+        key: Option<&KeySpec>,
+    ) -> Result<RecordModel, ModelError> {
+        let mut files = Vec::new();
+        let mut sizes = Vec::new();
+        let mut keys = Vec::new();
+        let mut all = Vec::new();
+        for p in paths {
+            let path = p.as_ref();
+            let data = std::fs::read(path).map_err(|e| ModelError::Io {
+                path: path.to_path_buf(),
+                source: e,
+            })?;
+            let recs = split(&data, format);
+            let hdr = !matches!(format, RecordFormat::Fixed(_)) && has_header(&data, &recs, header);
+            let body = if hdr { &recs[1..] } else { &recs[..] };
+            if body.is_empty() {
+                return Err(ModelError::Empty {
+                    path: path.to_path_buf(),
+                });
+            }
+            let column = match key {
+                Some(KeySpec::Column(c)) => Some(c - 1),
+                Some(KeySpec::Name(n)) => {
+                    if !hdr {
+                        return Err(ModelError::Key {
+                            path: path.to_path_buf(),
+                            message: format!(
+                                "key column {n:?} named, but the file has no header line"
+                            ),
+                        });
+                    }
+                    let h = fields(&data[recs[0].clone()]);
+                    Some(
+                        h.iter()
+                            .position(|f| f.as_slice() == n.as_bytes())
+                            .ok_or_else(|| ModelError::Key {
+                                path: path.to_path_buf(),
+                                message: format!("no column named {n:?} in the header"),
+                            })?,
+                    )
+                }
+                _ => None,
+            };
+            let mut missing = 0;
+            for r in body {
+                let rec = &data[r.clone()];
+                sizes.push(u32::try_from(rec.len()).unwrap_or(u32::MAX));
+                all.extend_from_slice(rec);
+                if let Some(k) = key {
+                    let found = match (k, column) {
+                        (KeySpec::Regex(re), _) => re
+                            .captures(rec)
+                            .and_then(|c| c.get(1))
+                            .map(|m| m.as_bytes().to_vec()),
+                        (_, Some(c)) => fields(rec).into_iter().nth(c).filter(|f| !f.is_empty()),
+                        _ => None,
+                    };
+                    match found {
+                        Some(v) => keys.push(v),
+                        None => {
+                            missing += 1;
+                            keys.push(Vec::new());
+                        }
+                    }
+                }
+            }
+            files.push(FileModel {
+                path: path.to_path_buf(),
+                size: data.len() as u64,
+                records: body.len() as u64,
+                header: hdr,
+                missing_keys: missing,
+            });
+        }
+        let n = sizes.len() as f64;
+        let mean = sizes.iter().map(|&s| f64::from(s)).sum::<f64>() / n;
+        let var = sizes
+            .iter()
+            .map(|&s| (f64::from(s) - mean).powi(2))
+            .sum::<f64>()
+            / (n - 1.0).max(1.0);
+        let mut sorted = sizes.clone();
+        sorted.sort_unstable();
+        let quantiles = [0.01, 0.05, 0.25, 0.5, 0.75, 0.95, 0.99]
+            .iter()
+            .map(|&q| (q, quantile(&sorted, q)))
+            .collect();
+        Ok(RecordModel {
+            format: format.to_string(),
+            files,
+            mean,
+            sd: var.sqrt(),
+            min: sorted.first().copied().unwrap_or(0),
+            max: sorted.last().copied().unwrap_or(0),
+            quantiles,
+            ratios: ratios(&all),
+            sizes,
+            keys,
+        })
+    }
+
+    /// Number of records.
+    pub fn count(&self) -> u64 {
+        self.sizes.len() as u64
+    }
+
+    /// Smallest and largest compression ratio over the codecs (1.0 when none).
+    pub fn r_range(&self) -> (f64, f64) {
+        let it = self.ratios.iter().map(|r| r.ratio);
+        let lo = it.clone().fold(f64::INFINITY, f64::min);
+        let hi = it.fold(0.0, f64::max);
+        if self.ratios.is_empty() {
+            (1.0, 1.0)
+        } else {
+            (lo, hi)
+        }
+    }
+
+    /// 2.5 % and 97.5 % quantiles of the mean size of `n` consecutive records, by a
+    /// moving-block bootstrap over the recovered records (blocks of ⌈√n⌉ records, fixed
+    /// seed, `iterations` resamples): a 10-record day gets a wide interval, a 10,000-record
+    /// day a narrow one.
+    pub fn mean_interval(&self, n: u64, iterations: u32) -> (f64, f64) {
+        let len = self.sizes.len();
+        if len == 0 || n == 0 {
+            return (self.mean, self.mean);
+        }
+        let block = ((n as f64).sqrt().ceil() as usize).clamp(1, len);
+        let mut rng = Rng(0x5EED_0000_0000_0001 ^ n);
+        let mut means: Vec<f64> = (0..iterations.max(1))
+            .map(|_| {
+                let mut total = 0u64;
+                let mut taken = 0u64;
+                while taken < n {
+                    let start = (rng.next() % (len - block + 1) as u64) as usize;
+                    for &s in &self.sizes[start..start + block] {
+                        if taken == n {
+                            break;
+                        }
+                        total += u64::from(s);
+                        taken += 1;
+                    }
+                }
+                total as f64 / n as f64
+            })
+            .collect();
+        means.sort_by(f64::total_cmp);
+        let at = |q: f64| means[((means.len() - 1) as f64 * q).round() as usize];
+        (at(0.025), at(0.975))
+    }
+}
+
+/// xorshift64*: deterministic resampling.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        let mut x = self.0;
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        self.0 = x;
+        x.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn file(dir: &tempfile::TempDir, name: &str, content: &str) -> PathBuf {
+        let p = dir.path().join(name);
+        std::fs::write(&p, content).unwrap();
+        p
+    }
+
+    #[test]
+    fn sizes_stats_and_keys_by_column_name_and_regex() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = file(
+            &dir,
+            "s.csv",
+            "member_no,name\n100000001,Ann\n100000002,Bob Brown\n,NoKey\n",
+        );
+        let m = RecordModel::build(
+            &[&p],
+            &RecordFormat::Csv,
+            Header::Auto,
+            Some(&KeySpec::parse("member_no").unwrap()),
+        )
+        .unwrap();
+        assert_eq!(m.sizes, vec![14, 20, 7]);
+        assert_eq!(m.count(), 3);
+        assert!((m.mean - 41.0 / 3.0).abs() < 1e-9);
+        assert_eq!((m.min, m.max), (7, 20));
+        assert_eq!(m.files[0].missing_keys, 1);
+        assert_eq!(m.keys[1], b"100000002");
+        let m = RecordModel::build(
+            &[&p],
+            &RecordFormat::Lines,
+            Header::Yes,
+            Some(&KeySpec::parse("^(\\d{9}),").unwrap()),
+        )
+        .unwrap();
+        assert_eq!(m.keys[0], b"100000001");
+    }
+
+    #[test]
+    fn ratios_cover_the_codecs_and_compressible_text_compresses() {
+        let dir = tempfile::tempdir().unwrap();
+        let body: String = (0..500)
+            .map(|i| {
+                format!(
+                    "{:09},2014-07-01,Name {i},Tokyo,03-0000-{i:04}\n",
+                    100_000_000 + i
+                )
+            })
+            .collect();
+        let p = file(&dir, "r.txt", &body);
+        let m = RecordModel::build(&[&p], &RecordFormat::Lines, Header::No, None).unwrap();
+        let names: Vec<_> = m.ratios.iter().map(|r| r.codec.as_str()).collect();
+        for c in ["deflate-1", "deflate-9", "gzip-6", "zstd-3", "xz-6"] {
+            assert!(names.contains(&c), "{c}");
+        }
+        let (lo, hi) = m.r_range();
+        assert!(lo > 2.0 && hi >= lo, "{lo} {hi}");
+    }
+
+    #[test]
+    fn bootstrap_interval_narrows_with_more_records_and_is_deterministic() {
+        let dir = tempfile::tempdir().unwrap();
+        let body: String = (0..2000)
+            .map(|i| format!("{}\n", "x".repeat(100 + (i * 37 % 200))))
+            .collect();
+        let p = file(&dir, "b.txt", &body);
+        let m = RecordModel::build(&[&p], &RecordFormat::Lines, Header::No, None).unwrap();
+        let (a, b) = m.mean_interval(10, 500);
+        let (c, d) = m.mean_interval(1000, 500);
+        assert!(a < m.mean && m.mean < b);
+        assert!(d - c < (b - a) / 3.0, "{a}..{b} vs {c}..{d}");
+        assert_eq!(m.mean_interval(10, 500), (a, b));
+    }
+
+    #[test]
+    fn empty_file_and_missing_header_name_are_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let e = file(&dir, "e.csv", "");
+        assert!(matches!(
+            RecordModel::build(&[&e], &RecordFormat::Csv, Header::Auto, None),
+            Err(ModelError::Empty { .. })
+        ));
+        let p = file(&dir, "n.csv", "100000001,A\n100000002,B\n");
+        let k = KeySpec::parse("member_no").unwrap();
+        assert!(matches!(
+            RecordModel::build(&[&p], &RecordFormat::Csv, Header::Auto, Some(&k)),
+            Err(ModelError::Key { .. })
+        ));
+    }
+}

@@ -1,0 +1,215 @@
+//! Splitting recovered files into records, as stored (no re-encoding: a Shift_JIS file
+//! is measured in Shift_JIS bytes).
+
+use regex::bytes::Regex;
+use std::fmt;
+
+/// How records are laid out in a recovered file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RecordFormat {
+    /// One record per line; the line terminator (`\n` or `\r\n`) belongs to the record.
+    Lines,
+    /// RFC 4180 CSV: like lines, but a newline inside double quotes does not end a record.
+    Csv,
+    /// Fixed-size records of this many bytes.
+    Fixed(usize),
+}
+
+impl std::str::FromStr for RecordFormat {
+    type Err = String;
+    fn from_str(s: &str) -> Result<RecordFormat, String> {
+        match s {
+            "lines" => Ok(RecordFormat::Lines),
+            "csv" => Ok(RecordFormat::Csv),
+            _ => match s.strip_prefix("fixed:").map(str::parse::<usize>) {
+                Some(Ok(n)) if n > 0 => Ok(RecordFormat::Fixed(n)),
+                _ => Err(format!("{s:?}: expected lines, csv or fixed:N (N > 0)")),
+            },
+        }
+    }
+}
+
+impl fmt::Display for RecordFormat {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RecordFormat::Lines => f.write_str("lines"),
+            RecordFormat::Csv => f.write_str("csv"),
+            RecordFormat::Fixed(n) => write!(f, "fixed:{n}"),
+        }
+    }
+}
+
+/// Whether the first record is a header line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Header {
+    /// Yes: excluded from the records.
+    Yes,
+    /// No.
+    No,
+    /// Decide: a first line without any digit followed by a line with digits is a header.
+    Auto,
+}
+
+/// Where the key of a record (e.g. the member number) is.
+#[derive(Debug, Clone)]
+pub enum KeySpec {
+    /// 1-based CSV column.
+    Column(usize),
+    /// Header name of a CSV column (needs a header).
+    Name(String),
+    /// A regex whose first capture group is the key.
+    Regex(Regex),
+}
+
+impl KeySpec {
+    /// A column number, else a regex if it has a capture group, else a header name.
+    pub fn parse(s: &str) -> Result<KeySpec, String> {
+        if let Ok(n) = s.parse::<usize>() {
+            return if n > 0 {
+                Ok(KeySpec::Column(n))
+            } else {
+                Err("key columns are 1-based".into())
+            };
+        }
+        if s.contains('(') {
+            let re = Regex::new(s).map_err(|e| format!("key regex {s:?}: {e}"))?;
+            if re.captures_len() < 2 {
+                return Err(format!("key regex {s:?} needs one capture group"));
+            }
+            return Ok(KeySpec::Regex(re));
+        }
+        Ok(KeySpec::Name(s.to_string()))
+    }
+}
+
+/// Byte ranges of the records of one file.
+pub fn split(data: &[u8], format: &RecordFormat) -> Vec<std::ops::Range<usize>> {
+    let mut out = Vec::new();
+    match format {
+        RecordFormat::Fixed(n) => {
+            let mut i = 0;
+            while i < data.len() {
+                out.push(i..(i + n).min(data.len()));
+                i += n;
+            }
+        }
+        RecordFormat::Lines | RecordFormat::Csv => {
+            let csv = *format == RecordFormat::Csv;
+            let (mut start, mut quoted) = (0, false);
+            for (i, &b) in data.iter().enumerate() {
+                if csv && b == b'"' {
+                    quoted = !quoted;
+                } else if b == b'\n' && !quoted {
+                    out.push(start..i + 1);
+                    start = i + 1;
+                }
+            }
+            if start < data.len() {
+                out.push(start..data.len());
+            }
+        }
+    }
+    out
+}
+
+/// CSV fields of one record (without its terminator), unquoted.
+pub fn fields(rec: &[u8]) -> Vec<Vec<u8>> {
+    let rec = rec.strip_suffix(b"\n").unwrap_or(rec);
+    let rec = rec.strip_suffix(b"\r").unwrap_or(rec);
+    let mut out = Vec::new();
+    let mut cur = Vec::new();
+    let mut quoted = false;
+    let mut i = 0;
+    while i < rec.len() {
+        let b = rec[i];
+        match (b, quoted) {
+            (b'"', true) if rec.get(i + 1) == Some(&b'"') => {
+                cur.push(b'"');
+                i += 1;
+            }
+            (b'"', true) => quoted = false,
+            (b'"', false) if cur.is_empty() => quoted = true,
+            (b',', false) => out.push(std::mem::take(&mut cur)),
+            (b, _) => cur.push(b),
+        }
+        i += 1;
+    }
+    out.push(cur);
+    out
+}
+
+/// Decides whether the first record is a header (see [`Header::Auto`]).
+pub fn has_header(data: &[u8], recs: &[std::ops::Range<usize>], header: Header) -> bool {
+    match header {
+        Header::Yes => true,
+        Header::No => false,
+        Header::Auto => match recs {
+            [a, b, ..] => {
+                !data[a.clone()].iter().any(u8::is_ascii_digit)
+                    && data[b.clone()].iter().any(u8::is_ascii_digit)
+            }
+            _ => false,
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lines_csv_and_fixed_records_as_stored() {
+        let d = b"a,b\r\n\"x\ny\",2\nlast";
+        let lines: Vec<_> = split(d, &RecordFormat::Lines)
+            .into_iter()
+            .map(|r| &d[r])
+            .collect();
+        assert_eq!(lines, vec![&b"a,b\r\n"[..], b"\"x\n", b"y\",2\n", b"last"]);
+        let csv: Vec<_> = split(d, &RecordFormat::Csv)
+            .into_iter()
+            .map(|r| &d[r])
+            .collect();
+        assert_eq!(csv, vec![&b"a,b\r\n"[..], b"\"x\ny\",2\n", b"last"]);
+        let fixed: Vec<_> = split(b"abcdefg", &RecordFormat::Fixed(3))
+            .into_iter()
+            .map(|r| r.len())
+            .collect();
+        assert_eq!(fixed, vec![3, 3, 1]);
+    }
+
+    #[test]
+    fn csv_fields_unquote() {
+        assert_eq!(
+            fields(b"1,\"a,\"\"b\"\"\",c\r\n"),
+            vec![b"1".to_vec(), b"a,\"b\"".to_vec(), b"c".to_vec()]
+        );
+    }
+
+    #[test]
+    fn key_specs_and_formats_parse() {
+        assert!(matches!(KeySpec::parse("1"), Ok(KeySpec::Column(1))));
+        assert!(KeySpec::parse("0").is_err());
+        assert!(matches!(KeySpec::parse("member_no"), Ok(KeySpec::Name(_))));
+        assert!(matches!(
+            KeySpec::parse("^(\\d{9}),"),
+            Ok(KeySpec::Regex(_))
+        ));
+        assert!(KeySpec::parse("(unclosed").is_err());
+        assert_eq!(
+            "fixed:120".parse::<RecordFormat>(),
+            Ok(RecordFormat::Fixed(120))
+        );
+        assert!("fixed:0".parse::<RecordFormat>().is_err());
+        assert!("json".parse::<RecordFormat>().is_err());
+    }
+
+    #[test]
+    fn header_detection() {
+        let d = b"member_no,name\n100000001,A\n";
+        let r = split(d, &RecordFormat::Csv);
+        assert!(has_header(d, &r, Header::Auto));
+        let d = b"100000001,A\n100000002,B\n";
+        let r = split(d, &RecordFormat::Csv);
+        assert!(!has_header(d, &r, Header::Auto));
+    }
+}
