@@ -11,8 +11,10 @@
 //! # Ok::<(), exfilmeter_estimate::ModelError>(())
 //! ```
 
+mod estimator;
 mod model;
 mod records;
 
+pub use estimator::{estimate, Basis, Content, Estimate};
 pub use model::{CodecRatio, FileModel, ModelError, RecordModel};
 pub use records::{fields, split, Header, KeySpec, RecordFormat};
