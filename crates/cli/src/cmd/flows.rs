@@ -17,11 +17,12 @@ use std::time::{Duration, Instant};
 /// Arguments of `flows`.
 #[derive(clap::Args, Debug)]
 #[command(
-    after_help = "Memory: bounded by the live-flow table and the reassembly caps, not by the capture \
-size — except the ledger itself, which is held until the end to be written in sorted order \
-(about 200 bytes per flow and day). At --max-flows the least recently active tenth of the \
-table is closed (close_reason 'evicted'); at --ooo-per-flow/--ooo-total the hole in front of \
-the buffered data becomes a recorded gap (gap_bytes). Both are counted in the summary on stderr."
+    after_help = "Rows are written in batches in the order flows end (deterministic for the same \
+input; sort by flow_id for first-seen order). Memory: bounded by the live-flow table (about 770 \
+bytes per live flow) and the reassembly caps, not by the capture size. At --max-flows idle flows \
+are expired and then the least recently active tenth of the table is closed (close_reason \
+'evicted'); at --ooo-per-flow/--ooo-total the hole in front of the buffered data becomes a \
+recorded gap (gap_bytes, anomaly cap_gaps). Both are counted in the summary on stderr."
 )]
 pub struct Args {
     /// Capture files, directories or glob patterns, read in sorted order as one sensor.
