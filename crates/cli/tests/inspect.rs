@@ -70,8 +70,8 @@ fn bundled_example_reads_cleanly_with_the_documented_json_schema() {
     let files = v["files"].as_array().unwrap();
     assert_eq!(
         files.len(),
-        2,
-        "example.pcap and example-2.pcap.gz (README.md is ignored)"
+        3,
+        "example.pcap, example-2.pcap.gz and example/capture.pcap"
     );
     for key in [
         "path",
@@ -116,8 +116,8 @@ fn bundled_example_reads_cleanly_with_the_documented_json_schema() {
     let ignored = v["ignored"].as_array().unwrap();
     assert_eq!(
         ignored.len(),
-        1,
-        "README.md in the directory is listed as ignored"
+        4,
+        "README.md, iocs.txt, truth.csv and the recovered CSV are listed as ignored"
     );
 }
 
