@@ -11,10 +11,12 @@
 //! # Ok::<(), exfilmeter_estimate::ModelError>(())
 //! ```
 
+mod daily;
 mod estimator;
 mod model;
 mod records;
 
+pub use daily::{daily_volume, FlowDay};
 pub use estimator::{estimate, Basis, Content, Estimate};
 pub use model::{CodecRatio, FileModel, ModelError, RecordModel};
 pub use records::{fields, split, Header, KeySpec, RecordFormat};
