@@ -61,6 +61,21 @@ pub(crate) fn boundary(content_type: &str) -> Option<String> {
 }
 
 impl HttpRequest {
+    /// Records one header the request fields care about (others are ignored).
+    fn set_header(&mut self, name: &str, v: String) {
+        match name.to_ascii_lowercase().as_str() {
+            "host" => self.host = Some(strip_port(&v)),
+            "content-length" => self.content_length = v.parse().ok(),
+            "transfer-encoding" => self.chunked |= v.to_ascii_lowercase().contains("chunked"),
+            "content-encoding" => self.content_encoding = Some(v),
+            "content-type" => {
+                self.boundary = boundary(&v);
+                self.content_type = Some(v);
+            }
+            _ => {}
+        }
+    }
+
     /// For CONNECT: the host of `host:port` (lower case).
     pub fn connect_host(&self) -> Option<String> {
         if !self.method.eq_ignore_ascii_case("CONNECT") {
@@ -136,18 +151,7 @@ pub(crate) fn parse_request(buf: &[u8]) -> Head<HttpRequest> {
                 ..HttpRequest::default()
             };
             for h in req.headers.iter() {
-                let v = String::from_utf8_lossy(h.value).trim().to_string();
-                match h.name.to_ascii_lowercase().as_str() {
-                    "host" => r.host = Some(strip_port(&v)),
-                    "content-length" => r.content_length = v.parse().ok(),
-                    "transfer-encoding" => r.chunked |= v.to_ascii_lowercase().contains("chunked"),
-                    "content-encoding" => r.content_encoding = Some(v),
-                    "content-type" => {
-                        r.boundary = boundary(&v);
-                        r.content_type = Some(v);
-                    }
-                    _ => {}
-                }
+                r.set_header(h.name, String::from_utf8_lossy(h.value).trim().to_string());
             }
             Head::Complete(r, n)
         }
@@ -187,18 +191,7 @@ fn lenient_request(buf: &[u8]) -> Head<HttpRequest> {
         let Some((name, value)) = line.split_once(':') else {
             continue;
         };
-        let v = value.trim().to_string();
-        match name.trim().to_ascii_lowercase().as_str() {
-            "host" => r.host = Some(strip_port(&v)),
-            "content-length" => r.content_length = v.parse().ok(),
-            "transfer-encoding" => r.chunked |= v.to_ascii_lowercase().contains("chunked"),
-            "content-encoding" => r.content_encoding = Some(v),
-            "content-type" => {
-                r.boundary = boundary(&v);
-                r.content_type = Some(v);
-            }
-            _ => {}
-        }
+        r.set_header(name.trim(), value.trim().to_string());
     }
     Head::Complete(r, buf.len())
 }

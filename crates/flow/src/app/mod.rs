@@ -106,6 +106,18 @@ enum Parser {
     Off,
 }
 
+impl Parser {
+    /// An HTTP parser waiting for its first message head.
+    fn http() -> Parser {
+        Parser::Http {
+            head: Vec::new(),
+            body: Body::None,
+            body_off: 0,
+            messages: 0,
+        }
+    }
+}
+
 /// Per-flow application state.
 pub(crate) struct App {
     half: [Parser; 2],
@@ -232,12 +244,7 @@ fn feed(p: &mut Parser, mut bytes: &[u8], f: &mut Feed<'_, '_>) {
                     continue;
                 }
                 if http::looks_like_request(&head) && f.dir == Direction::C2s {
-                    *p = Parser::Http {
-                        head: Vec::new(),
-                        body: Body::None,
-                        body_off: 0,
-                        messages: 0,
-                    };
+                    *p = Parser::http();
                     feed(p, &head, f);
                     bytes = &bytes[take..];
                     continue;
@@ -253,12 +260,7 @@ fn feed(p: &mut Parser, mut bytes: &[u8], f: &mut Feed<'_, '_>) {
                     *p = if *f.connect_pending {
                         Parser::ConnectReply(Vec::new())
                     } else {
-                        Parser::Http {
-                            head: Vec::new(),
-                            body: Body::None,
-                            body_off: 0,
-                            messages: 0,
-                        }
+                        Parser::http()
                     };
                     feed(p, &head, f);
                     bytes = &bytes[take..];
