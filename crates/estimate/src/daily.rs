@@ -10,7 +10,9 @@ use std::collections::{BTreeMap, BTreeSet};
 pub struct FlowDay {
     /// Local day as days since 1970-01-01.
     pub day: i32,
-    /// The indicator (as written in the IOC source).
+    /// The host the flow talked to: its server name, else the indicator.
+    pub host: String,
+    /// The indicators the flow matched (as written in the IOC source, `;`-joined).
     pub indicator: String,
     /// Best server name known for the flow.
     pub server_name: String,
@@ -30,45 +32,54 @@ pub struct FlowDay {
     pub payload_bytes: u64,
     /// Unique stream bytes.
     pub stream_bytes: u64,
+    /// Stream bytes whose content the snapshot length cut.
+    pub truncated_bytes: u64,
     /// Retransmitted bytes.
     pub retrans_bytes: u64,
     /// Gap bytes.
     pub gap_bytes: u64,
     /// Application bytes (HTTP bodies, TLS application-data plaintext).
     pub app_bytes: u64,
+    /// Bytes of control traffic (see `Rules`).
+    pub control_bytes: u64,
 }
 
-const SUMS: [&str; 8] = [
+/// The summed columns, in output order.
+pub const SUMS: [&str; 10] = [
     "frames",
     "frame_bytes",
     "ip_bytes",
     "payload_bytes",
     "stream_bytes",
+    "truncated_bytes",
     "retrans_bytes",
     "gap_bytes",
     "app_bytes",
+    "control_bytes",
 ];
 
-/// Client→server volume per day and indicator, sorted by day then indicator. Columns:
-/// `day` (date), `indicator`, `server_name` and `server_ips` (over all the indicator's flows,
-/// `;`-joined, sorted), `flows`,
-/// and the sums of [`SUMS`]. Days between an indicator's first and last day without
-/// traffic appear with zeros.
-pub fn daily_volume(rows: &[FlowDay]) -> PolarsResult<DataFrame> {
+/// Client→server volume per day and host, sorted by day then host. Columns: `day` (date),
+/// `host`, `indicator`, `server_name` and `server_ips` (over all the host's flows,
+/// `;`-joined, sorted), `flows`, and the sums of [`SUMS`]. Every day of `range` (first and
+/// last day, inclusive; default: the host's own first and last day) without traffic to a
+/// host appears with zeros, so gaps in the capture stay visible.
+pub fn daily_volume(rows: &[FlowDay], range: Option<(i32, i32)>) -> PolarsResult<DataFrame> {
     let out: Vec<&FlowDay> = rows.iter().filter(|r| r.c2s).collect();
     let u = |f: fn(&FlowDay) -> u64| -> Vec<u64> { out.iter().map(|r| f(r)).collect() };
     let df = df!(
         "day" => out.iter().map(|r| r.day).collect::<Vec<i32>>(),
-        "indicator" => out.iter().map(|r| r.indicator.as_str()).collect::<Vec<&str>>(),
+        "host" => out.iter().map(|r| r.host.as_str()).collect::<Vec<&str>>(),
         "flow_id" => u(|r| r.flow_id),
         "frames" => u(|r| r.frames),
         "frame_bytes" => u(|r| r.frame_bytes),
         "ip_bytes" => u(|r| r.ip_bytes),
         "payload_bytes" => u(|r| r.payload_bytes),
         "stream_bytes" => u(|r| r.stream_bytes),
+        "truncated_bytes" => u(|r| r.truncated_bytes),
         "retrans_bytes" => u(|r| r.retrans_bytes),
         "gap_bytes" => u(|r| r.gap_bytes),
         "app_bytes" => u(|r| r.app_bytes),
+        "control_bytes" => u(|r| r.control_bytes),
     )?;
     let mut aggs = vec![col("flow_id")
         .n_unique()
@@ -77,26 +88,32 @@ pub fn daily_volume(rows: &[FlowDay]) -> PolarsResult<DataFrame> {
     aggs.extend(SUMS.iter().map(|c| col(*c).sum()));
     let grouped = df
         .lazy()
-        .group_by([col("day"), col("indicator")])
+        .group_by([col("day"), col("host")])
         .agg(aggs)
-        .sort(["day", "indicator"], SortMultipleOptions::default())
+        .sort(["day", "host"], SortMultipleOptions::default())
         .collect()?;
-    // Names and addresses per indicator (kept out of the group-by: plain string sets).
-    let mut names: BTreeMap<&str, (BTreeSet<&str>, BTreeSet<&str>)> = BTreeMap::new();
+    // Indicators, names and addresses per host (kept out of the group-by: string sets).
+    type Sets<'a> = (BTreeSet<&'a str>, BTreeSet<&'a str>, BTreeSet<&'a str>);
+    let mut names: BTreeMap<&str, Sets> = BTreeMap::new();
     let mut span: BTreeMap<&str, (i32, i32)> = BTreeMap::new();
     for r in &out {
-        let e = names.entry(r.indicator.as_str()).or_default();
+        let e = names.entry(r.host.as_str()).or_default();
+        e.0.extend(r.indicator.split(';').filter(|s| !s.is_empty()));
         if !r.server_name.is_empty() {
-            e.0.insert(r.server_name.as_str());
+            e.1.insert(r.server_name.as_str());
         }
-        e.1.insert(r.server_ip.as_str());
-        let s = span.entry(r.indicator.as_str()).or_insert((r.day, r.day));
-        s.0 = s.0.min(r.day);
-        s.1 = s.1.max(r.day);
+        e.2.insert(r.server_ip.as_str());
+        let s = span
+            .entry(r.host.as_str())
+            .or_insert(range.unwrap_or((r.day, r.day)));
+        if range.is_none() {
+            s.0 = s.0.min(r.day);
+            s.1 = s.1.max(r.day);
+        }
     }
     // Fill the zero days, then rebuild in order.
     let days = grouped.column("day")?.i32()?.clone();
-    let inds = grouped.column("indicator")?.str()?.clone();
+    let inds = grouped.column("host")?.str()?.clone();
     let mut have: BTreeMap<(i32, String), usize> = BTreeMap::new();
     for i in 0..grouped.height() {
         if let (Some(d), Some(n)) = (days.get(i), inds.get(i)) {
@@ -115,14 +132,16 @@ pub fn daily_volume(rows: &[FlowDay]) -> PolarsResult<DataFrame> {
         .map(|c| grouped.column(c).and_then(|s| s.u64()))
         .collect::<PolarsResult<_>>()?;
     let mut cols: Vec<Vec<u64>> = vec![Vec::with_capacity(keys.len()); sums.len()];
-    let (mut day_col, mut ind_col, mut name_col, mut ip_col) =
-        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let (mut day_col, mut host_col, mut ind_col, mut name_col, mut ip_col) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let join = |s: &BTreeSet<&str>| s.iter().copied().collect::<Vec<_>>().join(";");
     for (d, ind) in &keys {
         day_col.push(*d);
-        let (n, ips) = &names[ind.as_str()];
-        name_col.push(n.iter().copied().collect::<Vec<_>>().join(";"));
-        ip_col.push(ips.iter().copied().collect::<Vec<_>>().join(";"));
-        ind_col.push(ind.clone());
+        let (i, n, ips) = &names[ind.as_str()];
+        ind_col.push(join(i));
+        name_col.push(join(n));
+        ip_col.push(join(ips));
+        host_col.push(ind.clone());
         let row = have.get(&(*d, ind.clone())).copied();
         for (k, s) in sums.iter().enumerate() {
             cols[k].push(row.and_then(|i| s.get(i)).unwrap_or(0));
@@ -130,6 +149,7 @@ pub fn daily_volume(rows: &[FlowDay]) -> PolarsResult<DataFrame> {
     }
     let mut series = vec![
         Column::new("day".into(), day_col).cast(&DataType::Date)?,
+        Column::new("host".into(), host_col),
         Column::new("indicator".into(), ind_col),
         Column::new("server_name".into(), name_col),
         Column::new("server_ips".into(), ip_col),
@@ -151,6 +171,7 @@ mod tests {
     fn row(day: i32, ind: &str, flow: u64, c2s: bool, stream: u64) -> FlowDay {
         FlowDay {
             day,
+            host: ind.into(),
             indicator: ind.into(),
             server_name: format!("{ind}.name"),
             server_ip: format!("203.0.113.{}", flow % 3),
@@ -161,9 +182,11 @@ mod tests {
             ip_bytes: stream + 40,
             payload_bytes: stream,
             stream_bytes: stream,
+            truncated_bytes: 0,
             retrans_bytes: 0,
             gap_bytes: 0,
             app_bytes: stream / 2,
+            control_bytes: 0,
         }
     }
 
@@ -177,8 +200,8 @@ mod tests {
             row(16_333, "a", 3, true, 7),
             row(16_331, "b", 4, true, 1),
         ];
-        let df = daily_volume(&rows).unwrap();
-        let s = df.column("indicator").unwrap().str().unwrap();
+        let df = daily_volume(&rows, None).unwrap();
+        let s = df.column("host").unwrap().str().unwrap();
         let ind: Vec<String> = (0..df.height())
             .map(|i| s.get(i).unwrap().to_string())
             .collect();

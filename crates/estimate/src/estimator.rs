@@ -183,6 +183,8 @@ mod tests {
                 })
                 .collect(),
             sizes,
+            fields: None,
+            headers: vec![],
         }
     }
 

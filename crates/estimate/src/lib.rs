@@ -11,12 +11,18 @@
 //! # Ok::<(), exfilmeter_estimate::ModelError>(())
 //! ```
 
+mod collect;
+mod content;
 mod daily;
 mod estimator;
 mod model;
+mod reckon;
 mod records;
 
-pub use daily::{daily_volume, FlowDay};
+pub use collect::{host_of, ContentLedger, ContentStats, Rules, Source, Unit, RESIDUAL_MIN};
+pub use content::{entropy, BodyResult, BodyScan, Counted, Kind, RecordCounter, RecordShape};
+pub use daily::{daily_volume, FlowDay, SUMS};
 pub use estimator::{estimate, Basis, Content, Estimate};
 pub use model::{CodecRatio, FileModel, ModelError, RecordModel};
+pub use reckon::{estimate_day, has_volume_part, DayEstimate};
 pub use records::{fields, split, Header, KeySpec, RecordFormat};

@@ -92,6 +92,10 @@ pub struct RecordModel {
     pub quantiles: Vec<(f64, f64)>,
     /// Compression ratios by codec.
     pub ratios: Vec<CodecRatio>,
+    /// Most common number of CSV fields per record (csv format only).
+    pub fields: Option<usize>,
+    /// Header lines of the files that have one (without terminator).
+    pub headers: Vec<Vec<u8>>,
 }
 
 fn quantile(sorted: &[u32], q: f64) -> f64 {
@@ -157,6 +161,8 @@ impl RecordModel {
         let mut sizes = Vec::new();
         let mut keys = Vec::new();
         let mut all = Vec::new();
+        let mut headers = Vec::new();
+        let mut field_counts: std::collections::BTreeMap<usize, u64> = Default::default();
         for p in paths {
             let path = p.as_ref();
             let data = std::fs::read(path).map_err(|e| ModelError::Io {
@@ -194,9 +200,17 @@ impl RecordModel {
                 }
                 _ => None,
             };
+            if hdr {
+                let h = &data[recs[0].clone()];
+                let h = h.strip_suffix(b"\n").unwrap_or(h);
+                headers.push(h.strip_suffix(b"\r").unwrap_or(h).to_vec());
+            }
             let mut missing = 0;
             for r in body {
                 let rec = &data[r.clone()];
+                if *format == RecordFormat::Csv {
+                    *field_counts.entry(fields(rec).len()).or_default() += 1;
+                }
                 sizes.push(u32::try_from(rec.len()).unwrap_or(u32::MAX));
                 all.extend_from_slice(rec);
                 if let Some(k) = key {
@@ -249,7 +263,22 @@ impl RecordModel {
             ratios: ratios(&all),
             sizes,
             keys,
+            fields: field_counts
+                .iter()
+                .max_by_key(|(n, c)| (**c, std::cmp::Reverse(**n)))
+                .map(|(n, _)| *n),
+            headers,
         })
+    }
+
+    /// What the records look like, for recognising them in traffic.
+    pub fn shape(&self, format: &RecordFormat) -> crate::content::RecordShape {
+        crate::content::RecordShape {
+            format: format.clone(),
+            fields: self.fields,
+            headers: self.headers.iter().cloned().collect(),
+            min_size: self.min.max(1),
+        }
     }
 
     /// Number of records.

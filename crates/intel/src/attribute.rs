@@ -89,6 +89,10 @@ impl Verdict {
 pub trait VerdictSink: FlowSink {
     /// A flow ended, with its verdict.
     fn verdict(&mut self, record: FlowRecord, verdict: Verdict);
+    /// The flow was attributed to an indicator for the first time (called once per flow,
+    /// before the events that follow the evidence): sinks that do content work only for
+    /// IOC flows start here.
+    fn flagged(&mut self, _flow: FlowId) {}
 }
 
 #[derive(Default)]
@@ -139,7 +143,11 @@ impl<'a, S: VerdictSink> Attributor<'a, S> {
             l.name_rank = rank;
         }
         if let Some(id) = set.match_name(name, ts) {
+            let was = l.verdict.is_ioc();
             l.verdict.add(id, via, frame, Some(name.to_string()));
+            if !was {
+                self.inner.flagged(flow);
+            }
         }
     }
 }
@@ -213,11 +221,15 @@ impl<S: VerdictSink> FlowSink for Attributor<'_, S> {
                 l.verdict.add(id, Via::Dns, frame, Some(name));
             }
         }
+        let ioc = l.verdict.is_ioc();
         self.live.insert(flow, l);
+        if ioc {
+            self.inner.flagged(flow);
+        }
     }
 
     fn metadata(&mut self, flow: FlowId, e: &MetaEvent) {
-        self.inner.metadata(flow, e);
+        // Evidence first, so a flow flagged by this event sees the event itself.
         match &e.meta {
             Metadata::Dns(m) if m.response => {
                 for a in &m.answers {
@@ -242,6 +254,7 @@ impl<S: VerdictSink> FlowSink for Attributor<'_, S> {
             }
             _ => {}
         }
+        self.inner.metadata(flow, e);
     }
 
     fn closed(&mut self, record: FlowRecord) {

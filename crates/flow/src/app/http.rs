@@ -26,6 +26,8 @@ pub struct HttpRequest {
     pub content_type: Option<String>,
     /// The multipart boundary of a `multipart/*` Content-Type.
     pub boundary: Option<String>,
+    /// Length of the head in the stream (request line, headers, blank line).
+    pub head_bytes: u64,
 }
 
 /// A response head.

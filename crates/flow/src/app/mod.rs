@@ -150,12 +150,14 @@ impl App {
     pub(crate) fn gap(&mut self, dir: Direction, len: u64) {
         let p = &mut self.half[dir.index()];
         match p {
-            Parser::Http {
-                body: Body::Length(left),
-                body_off,
-                ..
-            } if *left > len => {
-                *left -= len;
+            Parser::Http { body, body_off, .. } if matches!(&*body, Body::Length(left) if *left >= len) =>
+            {
+                if let Body::Length(left) = body {
+                    *left -= len;
+                    if *left == 0 {
+                        *body = Body::None;
+                    }
+                }
                 *body_off += len;
             }
             Parser::Http {
@@ -450,7 +452,8 @@ fn feed(p: &mut Parser, mut bytes: &[u8], f: &mut Feed<'_, '_>) {
                     bytes = &bytes[take - over.min(take)..];
                     head.clear();
                     match parsed {
-                        Head::Complete(req, _) => {
+                        Head::Complete(mut req, _) => {
+                            req.head_bytes = head_len as u64;
                             let connect = req.connect_host().is_some();
                             *body = if connect {
                                 Body::None

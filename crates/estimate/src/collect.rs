@@ -1,0 +1,522 @@
+//! Per-flow content accounting for the flows attributed to an indicator: application bytes
+//! per local day (HTTP request bodies, TLS application-data plaintext, raw payload), control
+//! traffic, and one [`Unit`] per upload (an HTTP request body, or a flow-day of TLS records
+//! or raw payload) with what its bytes turned out to hold.
+//!
+//! Only flagged flows (see `VerdictSink::flagged`) pay for any of this.
+
+use crate::content::{BodyResult, BodyScan, Kind, RecordShape};
+use crate::daily::FlowDay;
+use exfilmeter_flow::{DayClock, Direction, FlowId, FlowRecord, FlowSink, MetaEvent, Metadata};
+use exfilmeter_ingest::{FrameRef, Timestamp};
+use exfilmeter_intel::{IocSet, Verdict, VerdictSink, Via};
+use std::collections::{BTreeMap, HashMap};
+
+/// The rules that separate control traffic from bulk transfer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rules {
+    /// Application units (HTTP request bodies, TLS records, raw flow payload) carrying
+    /// fewer content bytes than this, and not holding a decoded record, are control
+    /// traffic (beacons, keep-alives, TLS Finished/alerts): reported as `control_bytes`,
+    /// excluded from the estimate's basis.
+    pub control_max: u64,
+    /// Bytes a TLS application-data record adds to its plaintext (17 for the AEAD ciphers
+    /// of TLS 1.3: a 16-byte tag and the inner content type; 24 for TLS 1.2 AES-GCM).
+    pub tls_overhead: u64,
+    /// Plaintext bytes of each TLS record that may be inner protocol framing (an HTTP
+    /// request head) rather than records: subtracted from the low basis only.
+    pub tls_framing: u64,
+}
+
+impl Default for Rules {
+    fn default() -> Self {
+        Rules {
+            control_max: 128,
+            tls_overhead: 17,
+            tls_framing: 512,
+        }
+    }
+}
+
+/// Where a unit's bytes came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Source {
+    /// One HTTP request body (de-chunked).
+    HttpBody,
+    /// The TLS application-data records of one flow and day.
+    Tls,
+    /// The raw client→server payload of one flow and day (no HTTP or TLS seen).
+    Raw,
+}
+
+impl Source {
+    /// Name used in tables.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Source::HttpBody => "http_body",
+            Source::Tls => "tls",
+            Source::Raw => "raw",
+        }
+    }
+}
+
+/// One upload of a flow to an indicator.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Unit {
+    /// Local day (days since 1970-01-01) of its last byte: records count on the day their
+    /// upload completed.
+    pub day: i32,
+    /// Capture time of its last byte.
+    pub ts: Timestamp,
+    /// Flow.
+    pub flow: FlowId,
+    /// Host the flow talked to (server name, else the indicator).
+    pub host: String,
+    /// Source.
+    pub source: Source,
+    /// What the content was, how long, what was missing, what it held.
+    pub body: BodyResult,
+    /// Counted as control traffic.
+    pub control: bool,
+    /// Bytes of the unit that may be inner framing, not content (TLS): the low basis
+    /// leaves them out.
+    pub framing: u64,
+    /// First and last frame that carried it.
+    pub frames: (FrameRef, FrameRef),
+}
+
+#[derive(Debug, Clone)]
+struct Req {
+    content_length: Option<u64>,
+    head_bytes: u64,
+    day: i32,
+    ts: Timestamp,
+    frame: FrameRef,
+    has_body: bool,
+}
+
+struct OpenBody<'s> {
+    scan: BodyScan<'s>,
+    end: u64,
+    last_ts: Timestamp,
+    last_day: i32,
+    first_frame: FrameRef,
+    last_frame: FrameRef,
+}
+
+#[derive(Default)]
+struct FlowContent<'s> {
+    reqs: [Vec<Req>; 2],
+    connect: bool,
+    bodies: BTreeMap<u32, OpenBody<'s>>,
+    units: Vec<Unit>,
+    /// Per day: plaintext bytes, framing allowance, last time, first and last frame.
+    tls: BTreeMap<i32, (u64, u64, Timestamp, FrameRef, FrameRef)>,
+    app: BTreeMap<i32, u64>,
+    control: BTreeMap<i32, u64>,
+    saw_app: bool,
+    /// Client→server stream bytes accounted for by parsed heads, bodies and TLS records.
+    accounted: u64,
+}
+
+/// Client→server bytes of a parsed flow that no HTTP message or TLS record accounts for
+/// (handshakes, chunk-size lines, content after the parser stopped at a gap) become a raw
+/// unit above this size, so nothing large is silently left out of the estimate.
+pub const RESIDUAL_MIN: u64 = 4096;
+
+/// Counters of the content accounting.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ContentStats {
+    /// Flows attributed to an indicator.
+    pub ioc_flows: u64,
+    /// HTTP bodies scanned.
+    pub bodies: u64,
+    /// Bodies whose decoding stopped (gap in encoded content, corrupt data, size limit).
+    pub broken_bodies: u64,
+    /// Bodies seen before their flow was attributed (not scanned).
+    pub unflagged_bodies: u64,
+}
+
+/// The content ledger of IOC flows.
+pub struct ContentLedger<'s> {
+    shape: &'s RecordShape,
+    rules: Rules,
+    clock: DayClock,
+    set: &'s IocSet,
+    live: HashMap<FlowId, Box<FlowContent<'s>>>,
+    /// Units of closed IOC flows, in close order.
+    pub units: Vec<Unit>,
+    /// Ledger rows of closed IOC flows (both directions), in close order.
+    pub days: Vec<FlowDay>,
+    /// Counters.
+    pub stats: ContentStats,
+}
+
+fn day_number(d: chrono::NaiveDate) -> i32 {
+    i32::try_from(
+        d.signed_duration_since(chrono::NaiveDate::default())
+            .num_days(),
+    )
+    .unwrap_or(i32::MAX)
+}
+
+/// The host a verdict names and the indicators it matched: the server name when one is
+/// known (CONNECT target, SNI, Host, DNS), else the first matching indicator.
+pub fn host_of(v: &Verdict, set: &IocSet) -> (String, String) {
+    let mut inds: Vec<String> = v
+        .reasons
+        .iter()
+        .filter_map(|r| set.get(r.ioc).map(|i| i.text.clone()))
+        .collect();
+    inds.dedup();
+    let named = v
+        .reasons
+        .iter()
+        .filter(|r| r.via != Via::Ip)
+        .find_map(|r| r.name.clone());
+    let host = v
+        .server_name
+        .clone()
+        .or(named)
+        .or_else(|| inds.first().cloned())
+        .unwrap_or_default();
+    (host, inds.join(";"))
+}
+
+impl<'s> ContentLedger<'s> {
+    /// A ledger recognising records of `shape`, splitting days in `clock`'s zone.
+    pub fn new(shape: &'s RecordShape, rules: Rules, clock: DayClock, set: &'s IocSet) -> Self {
+        ContentLedger {
+            shape,
+            rules,
+            clock,
+            set,
+            live: HashMap::new(),
+            units: Vec::new(),
+            days: Vec::new(),
+            stats: ContentStats::default(),
+        }
+    }
+
+    fn day(&mut self, ts: Timestamp) -> i32 {
+        day_number(self.clock.day(ts))
+    }
+
+    /// Starts accounting for `flow` (it was attributed to an indicator).
+    pub fn flag(&mut self, flow: FlowId) {
+        self.live.entry(flow).or_default();
+    }
+
+    /// Application metadata of a flow.
+    pub fn meta(&mut self, flow: FlowId, e: &MetaEvent) {
+        if e.dir != Direction::C2s || !self.live.contains_key(&flow) {
+            return;
+        }
+        let day = self.day(e.ts);
+        let (rules, shape) = (self.rules, self.shape);
+        let Some(f) = self.live.get_mut(&flow) else {
+            return;
+        };
+        match &e.meta {
+            Metadata::HttpRequest(r) => {
+                f.saw_app = true;
+                if r.connect_host().is_some() && !e.tunnelled {
+                    f.connect = true;
+                }
+                let list = usize::from(e.tunnelled);
+                if list == usize::from(f.connect) {
+                    finish_bodies(f, shape, rules, flow, &mut self.stats);
+                }
+                f.accounted += r.head_bytes;
+                f.reqs[list].push(Req {
+                    content_length: r.content_length,
+                    head_bytes: r.head_bytes,
+                    day,
+                    ts: e.ts,
+                    frame: e.frame,
+                    has_body: false,
+                });
+            }
+            Metadata::TlsRecord {
+                content_type: 23,
+                length,
+            } => {
+                f.saw_app = true;
+                f.accounted += 5 + u64::from(*length);
+                let plain = u64::from(*length).saturating_sub(rules.tls_overhead);
+                *f.app.entry(day).or_default() += plain;
+                if plain < rules.control_max {
+                    *f.control.entry(day).or_default() += 5 + u64::from(*length);
+                } else {
+                    let t = f.tls.entry(day).or_insert((0, 0, e.ts, e.frame, e.frame));
+                    t.0 += plain;
+                    t.1 += plain.min(rules.tls_framing);
+                    t.2 = e.ts;
+                    t.4 = e.frame;
+                }
+            }
+            Metadata::TlsRecord { .. } | Metadata::TlsClientHello(_) => f.saw_app = true,
+            _ => {}
+        }
+    }
+
+    /// HTTP body bytes of a flow.
+    #[allow(clippy::too_many_arguments)]
+    pub fn body(
+        &mut self,
+        flow: FlowId,
+        dir: Direction,
+        message: u32,
+        offset: u64,
+        ts: Timestamp,
+        frame: FrameRef,
+        bytes: &[u8],
+    ) {
+        if dir != Direction::C2s {
+            return;
+        }
+        if !self.live.contains_key(&flow) {
+            self.stats.unflagged_bodies += u64::from(offset == 0);
+            return;
+        }
+        let day = self.day(ts);
+        let shape = self.shape;
+        let Some(f) = self.live.get_mut(&flow) else {
+            return;
+        };
+        let list = usize::from(f.connect);
+        if let Some(r) = f.reqs[list].get_mut(message as usize) {
+            r.has_body = true;
+        }
+        let b = f.bodies.entry(message).or_insert_with(|| OpenBody {
+            scan: BodyScan::new(shape),
+            end: 0,
+            last_ts: ts,
+            last_day: day,
+            first_frame: frame,
+            last_frame: frame,
+        });
+        let new_end = offset + bytes.len() as u64;
+        if new_end > b.end {
+            *f.app.entry(day).or_default() += new_end - b.end;
+            b.end = new_end;
+        }
+        b.last_ts = ts;
+        b.last_day = day;
+        b.last_frame = frame;
+        b.scan.feed(offset, bytes);
+    }
+
+    /// A flow ended: its units and ledger rows are kept when it was attributed.
+    pub fn closed(&mut self, r: &FlowRecord, v: &Verdict) {
+        let Some(mut f) = self.live.remove(&r.id) else {
+            return;
+        };
+        if !v.is_ioc() {
+            return;
+        }
+        self.stats.ioc_flows += 1;
+        finish_bodies(&mut f, self.shape, self.rules, r.id, &mut self.stats);
+        let (host, indicators) = host_of(v, self.set);
+        // Requests whose body never showed (known length, nothing captured): unseen bodies.
+        let list = usize::from(f.connect);
+        for q in &f.reqs[list] {
+            if !q.has_body {
+                match q.content_length {
+                    Some(n) if n > 0 => {
+                        *f.app.entry(q.day).or_default() += n;
+                        f.accounted += n;
+                        f.units.push(Unit {
+                            day: q.day,
+                            ts: q.ts,
+                            flow: r.id,
+                            host: String::new(),
+                            source: Source::HttpBody,
+                            body: BodyResult {
+                                kind: Kind::Unseen,
+                                length: n,
+                                seen: 0,
+                                missing: n,
+                                counted: None,
+                                broken: false,
+                            },
+                            control: n < self.rules.control_max,
+                            framing: 0,
+                            frames: (q.frame, q.frame),
+                        });
+                    }
+                    _ => *f.control.entry(q.day).or_default() += q.head_bytes,
+                }
+            }
+        }
+        if f.connect {
+            // The CONNECT itself is control traffic.
+            for q in &f.reqs[0] {
+                *f.control.entry(q.day).or_default() += q.head_bytes;
+            }
+        }
+        for (day, (bytes, framing, ts, first, last)) in &f.tls {
+            f.units.push(Unit {
+                day: *day,
+                ts: *ts,
+                flow: r.id,
+                host: String::new(),
+                source: Source::Tls,
+                body: BodyResult {
+                    kind: Kind::Opaque,
+                    length: *bytes,
+                    seen: *bytes,
+                    missing: 0,
+                    counted: None,
+                    broken: false,
+                },
+                control: false,
+                framing: *framing,
+                frames: (*first, *last),
+            });
+        }
+        let total_out = r.ledger.total(Direction::C2s);
+        let raw = !f.saw_app;
+        let residual = (total_out.stream_bytes + total_out.gap_bytes).saturating_sub(f.accounted);
+        if !raw && residual > RESIDUAL_MIN {
+            let day = r
+                .ledger
+                .rows()
+                .iter()
+                .filter(|(d, _, _)| *d == Direction::C2s)
+                .map(|(_, d, _)| day_number(*d))
+                .next_back()
+                .unwrap_or_default();
+            self.units_raw(&mut f, r, day, residual, 0);
+        }
+        for (dir, d, c) in r.ledger.rows() {
+            let day = day_number(*d);
+            let c2s = *dir == Direction::C2s;
+            let mut app = f.app.get(&day).copied().unwrap_or(0);
+            let mut control = f.control.get(&day).copied().unwrap_or(0);
+            if c2s && raw {
+                let content = if c.stream_bytes + c.gap_bytes > 0 {
+                    c.stream_bytes + c.gap_bytes
+                } else {
+                    c.payload_bytes
+                };
+                app = content;
+                if total_out.stream_bytes + total_out.payload_bytes < self.rules.control_max {
+                    control = content;
+                } else if content > 0 {
+                    self.units_raw(&mut f, r, day, content, c.gap_bytes + c.truncated_bytes);
+                }
+            }
+            self.days.push(FlowDay {
+                day,
+                host: host.clone(),
+                indicator: indicators.clone(),
+                server_name: v.server_name.clone().unwrap_or_default(),
+                server_ip: r.server.ip.to_string(),
+                flow_id: r.id.0,
+                c2s,
+                frames: c.frames,
+                frame_bytes: c.frame_bytes,
+                ip_bytes: c.ip_bytes,
+                payload_bytes: c.payload_bytes,
+                stream_bytes: c.stream_bytes,
+                truncated_bytes: c.truncated_bytes,
+                retrans_bytes: c.retrans_bytes,
+                gap_bytes: c.gap_bytes,
+                app_bytes: if c2s { app } else { 0 },
+                control_bytes: if c2s { control } else { 0 },
+            });
+        }
+        for mut u in f.units {
+            u.host.clone_from(&host);
+            self.units.push(u);
+        }
+    }
+
+    fn units_raw(&self, f: &mut FlowContent<'s>, r: &FlowRecord, day: i32, len: u64, miss: u64) {
+        f.units.push(Unit {
+            day,
+            ts: r.last_ts,
+            flow: r.id,
+            host: String::new(),
+            source: Source::Raw,
+            body: BodyResult {
+                kind: Kind::Opaque,
+                length: len,
+                seen: len.saturating_sub(miss),
+                missing: miss.min(len),
+                counted: None,
+                broken: false,
+            },
+            control: false,
+            framing: 0,
+            frames: (r.first_frame, r.last_frame),
+        });
+    }
+}
+
+fn finish_bodies<'s>(
+    f: &mut FlowContent<'s>,
+    _shape: &'s RecordShape,
+    rules: Rules,
+    flow: FlowId,
+    stats: &mut ContentStats,
+) {
+    let list = usize::from(f.connect);
+    for (m, b) in std::mem::take(&mut f.bodies) {
+        let req = f.reqs[list].get(m as usize);
+        let declared = req.and_then(|q| q.content_length);
+        let result = b.scan.finish(declared);
+        let tail = result.length.saturating_sub(b.end);
+        if tail > 0 {
+            *f.app.entry(b.last_day).or_default() += tail;
+        }
+        stats.bodies += 1;
+        stats.broken_bodies += u64::from(result.broken);
+        f.accounted += result.length;
+        let holds_records = result.counted.is_some_and(|c| c.complete + c.partial > 0);
+        let control = !holds_records && result.length < rules.control_max;
+        if control {
+            let head = req.map_or(0, |q| q.head_bytes);
+            *f.control.entry(b.last_day).or_default() += head + result.length;
+        }
+        f.units.push(Unit {
+            day: b.last_day,
+            ts: b.last_ts,
+            flow,
+            host: String::new(),
+            source: Source::HttpBody,
+            body: result,
+            control,
+            framing: 0,
+            frames: (b.first_frame, b.last_frame),
+        });
+    }
+}
+
+impl FlowSink for ContentLedger<'_> {
+    fn metadata(&mut self, flow: FlowId, e: &MetaEvent) {
+        self.meta(flow, e);
+    }
+    fn body(
+        &mut self,
+        flow: FlowId,
+        dir: Direction,
+        message: u32,
+        offset: u64,
+        ts: Timestamp,
+        frame: FrameRef,
+        bytes: &[u8],
+    ) {
+        ContentLedger::body(self, flow, dir, message, offset, ts, frame, bytes);
+    }
+}
+
+impl VerdictSink for ContentLedger<'_> {
+    fn verdict(&mut self, record: FlowRecord, verdict: Verdict) {
+        self.closed(&record, &verdict);
+    }
+    fn flagged(&mut self, flow: FlowId) {
+        self.flag(flow);
+    }
+}

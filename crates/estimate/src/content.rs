@@ -1,0 +1,913 @@
+//! What an uploaded body is, decided from its bytes, and the records it holds.
+//!
+//! A body is fed in order with its offsets (a jump is a capture gap). The first bytes
+//! decide the content kind: records as stored (plain), base64 and/or zlib/gzip wrapped
+//! around them (decoded on the fly and counted), an archive, or opaque (high entropy:
+//! encrypted or compressed with an unknown codec). Decoded records are **counted**, not
+//! divided; only what stays opaque is left to the volume estimate. Memory per body is
+//! bounded (a sniff buffer, one record line, the inflater's window).
+
+use crate::records::RecordFormat;
+use std::collections::HashSet;
+use std::io::Write;
+
+/// Bytes looked at before the kind is decided.
+const SNIFF: usize = 512;
+/// Longest record line kept for the header comparison (longer lines are never headers).
+const LINE_KEEP: usize = 4096;
+/// Decoded bytes allowed per encoded byte before decoding stops (decompression bombs).
+const MAX_EXPANSION: u64 = 1024;
+
+/// What the recovered records look like, for recognising them in traffic.
+#[derive(Debug, Clone)]
+pub struct RecordShape {
+    /// Layout of the records.
+    pub format: RecordFormat,
+    /// Most common number of CSV fields per record (None: not checked).
+    pub fields: Option<usize>,
+    /// Header lines of the recovered files (without terminator): never counted as records.
+    pub headers: HashSet<Vec<u8>>,
+    /// Smallest record size (bytes), for the most records missing bytes can hold.
+    pub min_size: u32,
+}
+
+impl Default for RecordShape {
+    fn default() -> Self {
+        RecordShape {
+            format: RecordFormat::Lines,
+            fields: None,
+            headers: HashSet::new(),
+            min_size: 1,
+        }
+    }
+}
+
+/// The content kind of a body.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Kind {
+    /// Records as stored.
+    Plain,
+    /// Base64 of records.
+    Base64,
+    /// zlib (RFC 1950) stream of records.
+    Zlib,
+    /// Base64 of a zlib stream.
+    Base64Zlib,
+    /// gzip stream.
+    Gzip,
+    /// Base64 of a gzip stream.
+    Base64Gzip,
+    /// A zip archive (volume only here).
+    Zip,
+    /// Base64 text that decodes to nothing recognised.
+    Base64Opaque,
+    /// High-entropy bytes: encrypted, or compressed with an unknown codec.
+    Opaque,
+    /// Low-entropy bytes that are not the record format.
+    Unrecognised,
+    /// Nothing of the body is in the capture.
+    Unseen,
+}
+
+impl Kind {
+    /// Name used in tables.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Plain => "plain",
+            Kind::Base64 => "base64",
+            Kind::Zlib => "zlib",
+            Kind::Base64Zlib => "base64+zlib",
+            Kind::Gzip => "gzip",
+            Kind::Base64Gzip => "base64+gzip",
+            Kind::Zip => "zip",
+            Kind::Base64Opaque => "base64+opaque",
+            Kind::Opaque => "opaque",
+            Kind::Unrecognised => "unrecognised",
+            Kind::Unseen => "unseen",
+        }
+    }
+
+    /// Base64 outside: the compressed bytes are 3/4 of the body.
+    pub fn base64(self) -> bool {
+        matches!(
+            self,
+            Kind::Base64 | Kind::Base64Zlib | Kind::Base64Gzip | Kind::Base64Opaque
+        )
+    }
+
+    /// A deflate-family codec was recognised.
+    pub fn deflate(self) -> bool {
+        matches!(
+            self,
+            Kind::Zlib | Kind::Base64Zlib | Kind::Gzip | Kind::Base64Gzip | Kind::Zip
+        )
+    }
+}
+
+/// Records found in decoded content.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Counted {
+    /// Records whose bytes are all present and that parse as the record format.
+    pub complete: u64,
+    /// Their bytes.
+    pub complete_bytes: u64,
+    /// Fragments of records cut by a gap (a record cut once gives two fragments).
+    pub partial: u64,
+    /// Bytes of those fragments present.
+    pub partial_bytes: u64,
+    /// Complete lines that do not parse as the record format.
+    pub unparsed: u64,
+    /// Their bytes.
+    pub unparsed_bytes: u64,
+    /// Content bytes missing (gaps inside the decoded content, or the missing tail).
+    pub missing: u64,
+    /// Gaps seen.
+    pub gaps: u64,
+    /// Decoded content bytes.
+    pub decoded_bytes: u64,
+}
+
+/// Counts records in a content stream with gaps.
+#[derive(Debug, Clone)]
+pub struct RecordCounter<'s> {
+    shape: &'s RecordShape,
+    /// Next expected content offset.
+    next: u64,
+    /// Current record started at a known boundary and has no hole.
+    intact: bool,
+    /// Bytes of the current record so far.
+    len: u64,
+    /// Start of the current record (fixed-size records).
+    rec_start: u64,
+    commas: usize,
+    quoted: bool,
+    line: Vec<u8>,
+    /// Result so far.
+    pub counted: Counted,
+}
+
+impl<'s> RecordCounter<'s> {
+    /// A counter at content offset 0.
+    pub fn new(shape: &'s RecordShape) -> Self {
+        RecordCounter {
+            shape,
+            next: 0,
+            intact: true,
+            len: 0,
+            rec_start: 0,
+            commas: 0,
+            quoted: false,
+            line: Vec::new(),
+            counted: Counted::default(),
+        }
+    }
+
+    /// Content bytes at `offset` (a jump forward is a gap).
+    pub fn feed(&mut self, offset: u64, bytes: &[u8]) {
+        if offset > self.next {
+            self.gap(offset - self.next);
+        }
+        // Overlap with what was already counted: skip it.
+        let skip = usize::try_from(self.next.saturating_sub(offset)).unwrap_or(usize::MAX);
+        let bytes = bytes.get(skip..).unwrap_or(&[]);
+        self.counted.decoded_bytes += bytes.len() as u64;
+        match self.shape.format {
+            RecordFormat::Fixed(n) => self.feed_fixed(n as u64, bytes),
+            RecordFormat::Lines | RecordFormat::Csv => self.feed_lines(bytes),
+        }
+        self.next += bytes.len() as u64;
+    }
+
+    fn gap(&mut self, len: u64) {
+        self.counted.missing += len;
+        self.counted.gaps += 1;
+        if let RecordFormat::Fixed(n) = self.shape.format {
+            let n = n as u64;
+            if self.len > 0 {
+                self.fragment();
+            }
+            self.next += len;
+            self.rec_start = self.next / n * n;
+            self.intact = self.next % n == 0;
+            return;
+        }
+        if self.len > 0 {
+            self.fragment();
+        }
+        self.intact = false;
+        self.quoted = false;
+        self.next += len;
+    }
+
+    fn fragment(&mut self) {
+        self.counted.partial += 1;
+        self.counted.partial_bytes += self.len;
+        self.reset();
+    }
+
+    fn reset(&mut self) {
+        self.len = 0;
+        self.commas = 0;
+        self.quoted = false;
+        self.line.clear();
+    }
+
+    fn feed_fixed(&mut self, n: u64, mut bytes: &[u8]) {
+        while !bytes.is_empty() {
+            let take = usize::try_from(n - self.len)
+                .unwrap_or(usize::MAX)
+                .min(bytes.len());
+            self.len += take as u64;
+            bytes = &bytes[take..];
+            if self.len == n {
+                if self.intact {
+                    self.counted.complete += 1;
+                    self.counted.complete_bytes += n;
+                } else {
+                    self.counted.partial += 1;
+                    self.counted.partial_bytes += n;
+                }
+                self.rec_start += n;
+                self.len = 0;
+                self.intact = true;
+            }
+        }
+    }
+
+    fn feed_lines(&mut self, bytes: &[u8]) {
+        let csv = self.shape.format == RecordFormat::Csv;
+        let mut start = 0;
+        for (i, &b) in bytes.iter().enumerate() {
+            if csv && b == b'"' {
+                self.quoted = !self.quoted;
+            } else if b == b',' && !self.quoted {
+                self.commas += 1;
+            } else if b == b'\n' && !(csv && self.quoted) {
+                self.keep(&bytes[start..=i]);
+                self.len += (i + 1 - start) as u64;
+                start = i + 1;
+                self.end_record();
+            }
+        }
+        if start < bytes.len() {
+            self.keep(&bytes[start..]);
+            self.len += (bytes.len() - start) as u64;
+        }
+    }
+
+    fn keep(&mut self, b: &[u8]) {
+        if self.line.len() <= LINE_KEEP {
+            let room = LINE_KEEP + 1 - self.line.len();
+            self.line.extend_from_slice(&b[..b.len().min(room)]);
+        }
+    }
+
+    fn end_record(&mut self) {
+        if !self.intact {
+            self.counted.partial += 1;
+            self.counted.partial_bytes += self.len;
+        } else {
+            let text = self.line.strip_suffix(b"\n").unwrap_or(&self.line);
+            let text = text.strip_suffix(b"\r").unwrap_or(text);
+            if self.shape.headers.contains(text) {
+                // a header line sent along: not a record
+            } else if self.parses(text) {
+                self.counted.complete += 1;
+                self.counted.complete_bytes += self.len;
+            } else {
+                self.counted.unparsed += 1;
+                self.counted.unparsed_bytes += self.len;
+            }
+        }
+        self.reset();
+        self.intact = true;
+    }
+
+    fn parses(&self, text: &[u8]) -> bool {
+        if text.is_empty() || text.contains(&0) {
+            return false;
+        }
+        match self.shape.fields {
+            Some(n) if self.shape.format == RecordFormat::Csv => self.commas + 1 == n,
+            _ => true,
+        }
+    }
+
+    /// The content ended; `missing_tail` bytes of it are known to be absent at the end.
+    pub fn finish(mut self, missing_tail: u64) -> Counted {
+        if missing_tail > 0 {
+            self.gap(missing_tail);
+        }
+        if self.len > 0 {
+            match self.shape.format {
+                RecordFormat::Fixed(_) => self.fragment(),
+                _ if self.intact && missing_tail == 0 => self.end_record(),
+                _ => self.fragment(),
+            }
+        }
+        self.counted
+    }
+}
+
+/// A streaming base64 decoder (standard and URL-safe alphabets, whitespace ignored).
+#[derive(Debug, Default, Clone)]
+struct Base64 {
+    acc: u32,
+    bits: u8,
+    done: bool,
+    bad: bool,
+}
+
+fn b64_value(c: u8) -> Option<u8> {
+    match c {
+        b'A'..=b'Z' => Some(c - b'A'),
+        b'a'..=b'z' => Some(c - b'a' + 26),
+        b'0'..=b'9' => Some(c - b'0' + 52),
+        b'+' | b'-' => Some(62),
+        b'/' | b'_' => Some(63),
+        _ => None,
+    }
+}
+
+impl Base64 {
+    fn decode(&mut self, input: &[u8], out: &mut Vec<u8>) {
+        for &c in input {
+            if self.bad {
+                return;
+            }
+            match c {
+                b'\r' | b'\n' | b' ' | b'\t' => {}
+                b'=' => self.done = true,
+                _ if self.done => self.bad = true,
+                _ => match b64_value(c) {
+                    Some(v) => {
+                        self.acc = (self.acc << 6) | u32::from(v);
+                        self.bits += 6;
+                        if self.bits >= 8 {
+                            self.bits -= 8;
+                            out.push((self.acc >> self.bits) as u8);
+                            self.acc &= (1 << self.bits) - 1;
+                        }
+                    }
+                    None => self.bad = true,
+                },
+            }
+        }
+    }
+}
+
+/// Fraction of base64 characters (whitespace and padding included) in `s`.
+fn base64_like(s: &[u8]) -> bool {
+    s.len() >= 16
+        && s.iter()
+            .all(|&c| b64_value(c).is_some() || matches!(c, b'=' | b'\r' | b'\n'))
+}
+
+fn zlib_header(s: &[u8]) -> bool {
+    s.len() >= 2
+        && s[0] & 0x0f == 8
+        && s[0] >> 4 <= 7
+        && (u16::from(s[0]) << 8 | u16::from(s[1])) % 31 == 0
+}
+
+fn gzip_header(s: &[u8]) -> bool {
+    s.starts_with(&[0x1f, 0x8b, 8])
+}
+
+/// Shannon entropy of `s` in bits per byte.
+pub fn entropy(s: &[u8]) -> f64 {
+    if s.is_empty() {
+        return 0.0;
+    }
+    let mut hist = [0u32; 256];
+    for &b in s {
+        hist[b as usize] += 1;
+    }
+    let n = s.len() as f64;
+    hist.iter()
+        .filter(|&&c| c > 0)
+        .map(|&c| {
+            let p = f64::from(c) / n;
+            -p * p.log2()
+        })
+        .sum()
+}
+
+/// Entropy above which a sample is taken as encrypted or compressed. A sample of n random
+/// bytes measures about log2(n) − (255 / (2 n ln 2)) bits: 7.6 for 512 bytes, so 7.0 leaves
+/// room for short samples while English or CSV text stays under 5.5; under 64 bytes no
+/// sample is called high-entropy.
+fn high_entropy(s: &[u8]) -> bool {
+    let limit = if s.len() >= 256 {
+        7.0
+    } else if s.len() >= 64 {
+        (s.len() as f64).log2() * 0.85
+    } else {
+        // Too short to tell.
+        return false;
+    };
+    entropy(s) >= limit
+}
+
+fn text_like(s: &[u8]) -> bool {
+    if s.is_empty() || s.contains(&0) {
+        return false;
+    }
+    let printable = s
+        .iter()
+        .filter(|&&b| b >= 0x20 || matches!(b, b'\n' | b'\r' | b'\t'))
+        .count();
+    printable * 100 >= s.len() * 98 && !high_entropy(s)
+}
+
+/// Writes decoded bytes into the record counter.
+struct CounterSink<'s> {
+    counter: RecordCounter<'s>,
+    offset: u64,
+    limit: u64,
+}
+
+impl Write for CounterSink<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if self.offset + buf.len() as u64 > self.limit {
+            return Err(std::io::Error::other("decoded size limit"));
+        }
+        self.counter.feed(self.offset, buf);
+        self.offset += buf.len() as u64;
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+enum Inflater<'s> {
+    Zlib(flate2::write::ZlibDecoder<CounterSink<'s>>),
+    Gzip(flate2::write::GzDecoder<CounterSink<'s>>),
+}
+
+impl<'s> Inflater<'s> {
+    fn write_all(&mut self, b: &[u8]) -> std::io::Result<()> {
+        match self {
+            Inflater::Zlib(d) => d.write_all(b),
+            Inflater::Gzip(d) => d.write_all(b),
+        }
+    }
+    fn finish(self) -> std::io::Result<CounterSink<'s>> {
+        match self {
+            Inflater::Zlib(d) => d.finish(),
+            Inflater::Gzip(d) => d.finish(),
+        }
+    }
+}
+
+enum State<'s> {
+    Sniff(Vec<u8>),
+    Records(RecordCounter<'s>),
+    Base64Records(Base64, RecordCounter<'s>, u64),
+    Inflate(Option<Base64>, Box<Inflater<'s>>),
+    /// Volume only.
+    Volume,
+    /// Decoding failed (a gap in encoded content, corrupt data, size limit).
+    Broken,
+}
+
+/// The scan of one body.
+pub struct BodyScan<'s> {
+    shape: &'s RecordShape,
+    state: State<'s>,
+    kind: Kind,
+    /// Next body offset expected.
+    next: u64,
+    seen: u64,
+    missing: u64,
+    sniff_gap: u64,
+    buf: Vec<u8>,
+}
+
+/// What a body turned out to hold.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BodyResult {
+    /// Content kind.
+    pub kind: Kind,
+    /// Body length (bytes present plus bytes known missing).
+    pub length: u64,
+    /// Bytes present in the capture.
+    pub seen: u64,
+    /// Bytes known to be missing (gaps inside, missing tail).
+    pub missing: u64,
+    /// Records counted in the decoded content; None when it could not be decoded (then
+    /// the body is left to the volume estimate).
+    pub counted: Option<Counted>,
+    /// Decoding stopped (gap in encoded content, corrupt stream, size limit).
+    pub broken: bool,
+}
+
+impl<'s> BodyScan<'s> {
+    /// A new body.
+    pub fn new(shape: &'s RecordShape) -> Self {
+        BodyScan {
+            shape,
+            state: State::Sniff(Vec::new()),
+            kind: Kind::Unseen,
+            next: 0,
+            seen: 0,
+            missing: 0,
+            sniff_gap: 0,
+            buf: Vec::new(),
+        }
+    }
+
+    /// Body bytes at `offset` (de-chunked body offsets; a jump forward is a gap).
+    pub fn feed(&mut self, offset: u64, bytes: &[u8]) {
+        if offset > self.next {
+            let gap = offset - self.next;
+            self.missing += gap;
+            self.on_gap(offset, gap);
+        }
+        let skip = usize::try_from(self.next.saturating_sub(offset)).unwrap_or(usize::MAX);
+        let Some(bytes) = bytes.get(skip..).filter(|b| !b.is_empty()) else {
+            return;
+        };
+        let at = self.next;
+        self.next += bytes.len() as u64;
+        self.seen += bytes.len() as u64;
+        self.push(at, bytes);
+    }
+
+    fn on_gap(&mut self, offset: u64, gap: u64) {
+        if let State::Sniff(s) = &mut self.state {
+            let sample = std::mem::take(s);
+            if sample.is_empty() {
+                self.sniff_gap += gap;
+                self.next = offset;
+                return;
+            }
+            // Decide on what was seen, then pass the gap on.
+            self.decide(&sample);
+        }
+        self.next = offset;
+        match &mut self.state {
+            State::Records(c) => c.feed(offset, &[]),
+            State::Base64Records(..) | State::Inflate(..) => self.state = State::Broken,
+            _ => {}
+        }
+    }
+
+    fn push(&mut self, at: u64, bytes: &[u8]) {
+        if let State::Sniff(s) = &mut self.state {
+            s.extend_from_slice(bytes);
+            if s.len() < SNIFF {
+                return;
+            }
+            let sample = std::mem::take(s);
+            self.decide(&sample);
+            return;
+        }
+        self.process(at, bytes);
+    }
+
+    /// Decides the kind from `sample` (the first bytes present), then processes it.
+    fn decide(&mut self, sample: &[u8]) {
+        let head = &sample[..sample.len().min(SNIFF)];
+        let start = self.sniff_gap == 0;
+        let records = self.looks_like_records(head);
+        let b64 = base64_like(head);
+        let mut dec = Vec::new();
+        if b64 {
+            Base64::default().decode(head, &mut dec);
+        }
+        let (kind, state) = if start && head.starts_with(b"PK\x03\x04") {
+            (Kind::Zip, State::Volume)
+        } else if start && gzip_header(head) {
+            (Kind::Gzip, self.inflater(None, true))
+        } else if start && zlib_header(head) && !text_like(head) {
+            (Kind::Zlib, self.inflater(None, false))
+        } else if b64 && start && gzip_header(&dec) {
+            (
+                Kind::Base64Gzip,
+                self.inflater(Some(Base64::default()), true),
+            )
+        } else if b64 && start && zlib_header(&dec) {
+            (
+                Kind::Base64Zlib,
+                self.inflater(Some(Base64::default()), false),
+            )
+        } else if b64 && !records && high_entropy(&dec) {
+            (Kind::Base64Opaque, State::Volume)
+        } else if text_like(head) && (records || !start) && !(b64 && high_entropy(&dec)) {
+            (Kind::Plain, State::Records(RecordCounter::new(self.shape)))
+        } else if b64 && start && self.looks_like_records(&dec) {
+            (
+                Kind::Base64,
+                State::Base64Records(Base64::default(), RecordCounter::new(self.shape), 0),
+            )
+        } else if b64 {
+            (Kind::Base64Opaque, State::Volume)
+        } else if text_like(head) {
+            (Kind::Unrecognised, State::Volume)
+        } else if high_entropy(head) {
+            (Kind::Opaque, State::Volume)
+        } else {
+            (Kind::Unrecognised, State::Volume)
+        };
+        self.kind = kind;
+        self.state = state;
+        let at = self.next - sample.len() as u64;
+        self.process(at, sample);
+    }
+
+    fn inflater(&self, b64: Option<Base64>, gzip: bool) -> State<'s> {
+        let sink = CounterSink {
+            counter: RecordCounter::new(self.shape),
+            offset: 0,
+            limit: 1 << 20,
+        };
+        let inf = if gzip {
+            Inflater::Gzip(flate2::write::GzDecoder::new(sink))
+        } else {
+            Inflater::Zlib(flate2::write::ZlibDecoder::new(sink))
+        };
+        State::Inflate(b64, Box::new(inf))
+    }
+
+    /// Whether the text looks like the record format: its first complete record parses.
+    fn looks_like_records(&self, s: &[u8]) -> bool {
+        if !text_like(s) {
+            return false;
+        }
+        match self.shape.format {
+            RecordFormat::Fixed(_) => true,
+            RecordFormat::Lines => s.contains(&b'\n') || s.len() < SNIFF,
+            RecordFormat::Csv => {
+                let line = match s.iter().position(|&b| b == b'\n') {
+                    Some(i) => &s[..i],
+                    None if s.len() < SNIFF => s,
+                    None => return false,
+                };
+                let line = line.strip_suffix(b"\r").unwrap_or(line);
+                let n = crate::records::fields(line).len();
+                match self.shape.fields {
+                    Some(f) => n == f || self.shape.headers.contains(line),
+                    None => n > 1,
+                }
+            }
+        }
+    }
+
+    fn process(&mut self, at: u64, bytes: &[u8]) {
+        let limit_base = self.next;
+        match &mut self.state {
+            State::Records(c) => c.feed(at, bytes),
+            State::Base64Records(b, c, off) => {
+                self.buf.clear();
+                b.decode(bytes, &mut self.buf);
+                if b.bad {
+                    self.state = State::Broken;
+                    return;
+                }
+                c.feed(*off, &self.buf);
+                *off += self.buf.len() as u64;
+            }
+            State::Inflate(b64, inf) => {
+                let data: &[u8] = match b64 {
+                    Some(b) => {
+                        self.buf.clear();
+                        b.decode(bytes, &mut self.buf);
+                        if b.bad {
+                            self.state = State::Broken;
+                            return;
+                        }
+                        &self.buf
+                    }
+                    None => bytes,
+                };
+                let limit = limit_base.saturating_mul(MAX_EXPANSION).max(1 << 20);
+                match inf.as_mut() {
+                    Inflater::Zlib(d) => d.get_mut().limit = limit,
+                    Inflater::Gzip(d) => d.get_mut().limit = limit,
+                }
+                if inf.write_all(data).is_err() {
+                    self.state = State::Broken;
+                }
+            }
+            State::Sniff(_) | State::Volume | State::Broken => {}
+        }
+    }
+
+    /// The body ended; `length` is its declared length when known (Content-Length).
+    pub fn finish(mut self, length: Option<u64>) -> BodyResult {
+        let tail = length.map_or(0, |l| l.saturating_sub(self.next));
+        if let State::Sniff(s) = &mut self.state {
+            let sample = std::mem::take(s);
+            if sample.is_empty() {
+                self.state = State::Volume;
+            } else {
+                self.decide(&sample);
+            }
+        }
+        self.missing += tail;
+        let total = self.next + tail;
+        let (counted, broken) = match std::mem::replace(&mut self.state, State::Volume) {
+            State::Records(c) => (Some(c.finish(tail)), false),
+            State::Base64Records(_, c, _) if tail == 0 => (Some(c.finish(0)), false),
+            State::Inflate(_, inf) if tail == 0 => match inf.finish() {
+                Ok(sink) => (Some(sink.counter.finish(0)), false),
+                Err(_) => (None, true),
+            },
+            State::Base64Records(..) | State::Inflate(..) | State::Broken => (None, true),
+            State::Sniff(_) | State::Volume => (None, false),
+        };
+        BodyResult {
+            kind: if self.seen == 0 {
+                Kind::Unseen
+            } else {
+                self.kind
+            },
+            length: total,
+            seen: self.seen,
+            missing: self.missing,
+            counted,
+            broken,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn csv_shape() -> RecordShape {
+        RecordShape {
+            format: RecordFormat::Csv,
+            fields: Some(3),
+            headers: [b"id,name,city".to_vec()].into_iter().collect(),
+            min_size: 10,
+        }
+    }
+
+    fn rows(n: usize) -> Vec<u8> {
+        (0..n)
+            .flat_map(|i| format!("{:09},Name {i},City {}\n", 100_000 + i, i % 7).into_bytes())
+            .collect()
+    }
+
+    fn scan(shape: &RecordShape, parts: &[(u64, &[u8])], len: Option<u64>) -> BodyResult {
+        let mut s = BodyScan::new(shape);
+        for (o, b) in parts {
+            s.feed(*o, b);
+        }
+        s.finish(len)
+    }
+
+    #[test]
+    fn plain_records_are_counted_exactly() {
+        let shape = csv_shape();
+        let body = rows(50);
+        let r = scan(&shape, &[(0, &body)], Some(body.len() as u64));
+        assert_eq!(r.kind, Kind::Plain);
+        let c = r.counted.unwrap();
+        assert_eq!((c.complete, c.partial, c.unparsed), (50, 0, 0));
+        assert_eq!(c.complete_bytes, body.len() as u64);
+    }
+
+    #[test]
+    fn header_line_is_not_a_record_and_pieces_join() {
+        let shape = csv_shape();
+        let mut body = b"id,name,city\n".to_vec();
+        body.extend(rows(10));
+        let parts: Vec<(u64, &[u8])> = body
+            .chunks(7)
+            .enumerate()
+            .map(|(i, c)| ((i * 7) as u64, c))
+            .collect();
+        let r = scan(&shape, &parts, None);
+        assert_eq!(r.counted.unwrap().complete, 10);
+    }
+
+    #[test]
+    fn a_gap_cuts_records_into_partials_never_complete() {
+        let shape = csv_shape();
+        let body = rows(20);
+        let line = body.iter().position(|&b| b == b'\n').unwrap() as u64 + 1;
+        // bytes [5*line+3, 7*line+3) missing: records 5 and 7 are cut, record 6 is lost.
+        let a = (5 * line + 3) as usize;
+        let b = (7 * line + 3) as usize;
+        let r = scan(&shape, &[(0, &body[..a]), (b as u64, &body[b..])], None);
+        let c = r.counted.unwrap();
+        assert_eq!(c.complete, 17);
+        assert_eq!(c.partial, 2);
+        assert_eq!(c.missing, (b - a) as u64);
+        assert_eq!(r.missing, (b - a) as u64);
+        assert_eq!(r.length, body.len() as u64);
+    }
+
+    #[test]
+    fn missing_tail_of_a_known_length_body() {
+        let shape = csv_shape();
+        let body = rows(10);
+        let cut = body.len() - 5;
+        let r = scan(&shape, &[(0, &body[..cut])], Some(body.len() as u64));
+        let c = r.counted.unwrap();
+        assert_eq!((c.complete, c.partial), (9, 1));
+        assert_eq!(r.missing, 5);
+    }
+
+    #[test]
+    fn base64_of_zlib_is_decoded_and_counted() {
+        let shape = csv_shape();
+        let raw = rows(300);
+        let mut e = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::new(6));
+        e.write_all(&raw).unwrap();
+        let z = e.finish().unwrap();
+        let b64 = base64_encode(&z);
+        let parts: Vec<(u64, &[u8])> = b64
+            .chunks(1000)
+            .enumerate()
+            .map(|(i, c)| ((i * 1000) as u64, c))
+            .collect();
+        let r = scan(&shape, &parts, Some(b64.len() as u64));
+        assert_eq!(r.kind, Kind::Base64Zlib);
+        let c = r.counted.unwrap();
+        assert_eq!(c.complete, 300);
+        assert_eq!(c.decoded_bytes, raw.len() as u64);
+    }
+
+    #[test]
+    fn gzip_body_is_decoded_and_a_gap_in_it_breaks_decoding() {
+        let shape = csv_shape();
+        let raw = rows(200);
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::new(6));
+        e.write_all(&raw).unwrap();
+        let z = e.finish().unwrap();
+        let ok = scan(&shape, &[(0, &z)], Some(z.len() as u64));
+        assert_eq!(ok.kind, Kind::Gzip);
+        assert_eq!(ok.counted.unwrap().complete, 200);
+        let h = z.len() / 2;
+        let cut = scan(
+            &shape,
+            &[(0, &z[..h]), (h as u64 + 10, &z[h + 10..])],
+            Some(z.len() as u64),
+        );
+        assert!(cut.broken);
+        assert_eq!(cut.counted, None);
+        assert_eq!(cut.missing, 10);
+    }
+
+    #[test]
+    fn random_bytes_are_opaque() {
+        let shape = csv_shape();
+        let mut x = 0x1234_5678_9abc_def0u64;
+        let body: Vec<u8> = (0..4000)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                x as u8
+            })
+            .collect();
+        let r = scan(&shape, &[(0, &body)], None);
+        assert_eq!(r.kind, Kind::Opaque);
+        assert_eq!(r.counted, None);
+        assert!(!r.broken);
+    }
+
+    #[test]
+    fn text_that_is_not_records_is_unrecognised() {
+        let shape = csv_shape();
+        let body = b"hello world, this is a beacon with status=ok and nothing else".repeat(3);
+        let r = scan(&shape, &[(0, &body)], None);
+        assert_eq!(r.kind, Kind::Unrecognised);
+    }
+
+    #[test]
+    fn fixed_records_by_offset() {
+        let shape = RecordShape {
+            format: RecordFormat::Fixed(10),
+            ..RecordShape::default()
+        };
+        let body = b"0123456789".repeat(10);
+        let r = scan(&shape, &[(0, &body[..25]), (40, &body[40..])], None);
+        let c = r.counted.unwrap();
+        // records 0,1 complete; record 2 cut (5 bytes); record 3 lost; 4..9 complete.
+        assert_eq!((c.complete, c.partial), (8, 1));
+    }
+
+    fn base64_encode(b: &[u8]) -> Vec<u8> {
+        const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+        let mut out = Vec::new();
+        for c in b.chunks(3) {
+            let n = (u32::from(c[0]) << 16)
+                | (u32::from(*c.get(1).unwrap_or(&0)) << 8)
+                | u32::from(*c.get(2).unwrap_or(&0));
+            for i in 0..4 {
+                if i <= c.len() {
+                    out.push(A[(n >> (18 - 6 * i) & 63) as usize]);
+                } else {
+                    out.push(b'=');
+                }
+            }
+        }
+        out
+    }
+}
