@@ -40,6 +40,8 @@ enum Command {
     Flows(cmd::flows::Args),
     /// Record model of recovered files: record sizes, compression ratios per codec
     Calibrate(cmd::calibrate::Args),
+    /// Everything: flows, IOC attribution, daily volume and record estimates, periods, summary
+    Analyze(cmd::analyze::Args),
 }
 
 fn main() -> ExitCode {
@@ -55,6 +57,7 @@ fn main() -> ExitCode {
         Command::Inspect(args) => cmd::inspect::run(args),
         Command::Flows(args) => cmd::flows::run(args),
         Command::Calibrate(args) => cmd::calibrate::run(args),
+        Command::Analyze(args) => cmd::analyze::run(args),
     };
     match result {
         Ok(Outcome::Complete) => ExitCode::SUCCESS,

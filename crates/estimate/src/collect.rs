@@ -433,6 +433,44 @@ impl<'s> ContentLedger<'s> {
         }
     }
 
+    /// Ends the run: a flow that was attributed without learning a server name (e.g. a
+    /// connection already open when the capture started, or one whose head the snapshot
+    /// length cut) takes the name other attributed flows to the same server address
+    /// learned, when there is exactly one.
+    pub fn finish(&mut self) {
+        let mut names: BTreeMap<&str, std::collections::BTreeSet<&str>> = BTreeMap::new();
+        for d in &self.days {
+            if !d.server_name.is_empty() {
+                names
+                    .entry(d.server_ip.as_str())
+                    .or_default()
+                    .insert(d.host.as_str());
+            }
+        }
+        let mut renamed: HashMap<u64, String> = HashMap::new();
+        for d in &self.days {
+            if d.server_name.is_empty() {
+                if let Some(set) = names.get(d.server_ip.as_str()) {
+                    if set.len() == 1 {
+                        if let Some(h) = set.iter().next() {
+                            renamed.insert(d.flow_id, (*h).to_string());
+                        }
+                    }
+                }
+            }
+        }
+        for d in &mut self.days {
+            if let Some(h) = renamed.get(&d.flow_id) {
+                d.host.clone_from(h);
+            }
+        }
+        for u in &mut self.units {
+            if let Some(h) = renamed.get(&u.flow.0) {
+                u.host.clone_from(h);
+            }
+        }
+    }
+
     fn units_raw(&self, f: &mut FlowContent<'s>, r: &FlowRecord, day: i32, len: u64, miss: u64) {
         f.units.push(Unit {
             day,
@@ -449,7 +487,9 @@ impl<'s> ContentLedger<'s> {
                 broken: false,
             },
             control: false,
-            framing: 0,
+            // Unparsed bytes: their framing is unknown, so none of them counts towards
+            // the low basis.
+            framing: len,
             frames: (r.first_frame, r.last_frame),
         });
     }

@@ -16,13 +16,18 @@ mod content;
 mod daily;
 mod estimator;
 mod model;
+mod periods;
 mod reckon;
 mod records;
+mod tables;
 
 pub use collect::{host_of, ContentLedger, ContentStats, Rules, Source, Unit, RESIDUAL_MIN};
 pub use content::{entropy, BodyResult, BodyScan, Counted, Kind, RecordCounter, RecordShape};
 pub use daily::{daily_volume, FlowDay, SUMS};
 pub use estimator::{estimate, Basis, Content, Estimate};
 pub use model::{CodecRatio, FileModel, ModelError, RecordModel};
+pub use periods::{day_number, load_periods, Period, PeriodError};
+pub use polars::prelude::DataFrame;
+pub use tables::{cells, daily_table, periods_table, write_csv, write_parquet, DAILY_COLUMNS, PERIOD_SUMS};
 pub use reckon::{estimate_day, has_volume_part, DayEstimate};
 pub use records::{fields, split, Header, KeySpec, RecordFormat};

@@ -73,13 +73,18 @@ fn records_per_day_and_host_lie_within_the_interval_and_plain_days_are_exact() {
         }
         decoder.finish();
         tracker.finish(&mut a);
-        let ledger = a.inner;
+        let mut ledger = a.inner;
+        ledger.finish();
         let mut units: BTreeMap<(String, String), Vec<&Unit>> = BTreeMap::new();
         for u in &ledger.units {
             units
                 .entry((date(u.day), u.host.clone()))
                 .or_default()
                 .push(u);
+        }
+        let hosts = truth["malicious_hosts"].as_object().unwrap();
+        for (_, h) in units.keys() {
+            assert!(hosts.contains_key(h), "{name}: unit of unknown host {h}");
         }
         let mut app: BTreeMap<(String, String), u64> = BTreeMap::new();
         let mut missing: BTreeMap<(String, String), u64> = BTreeMap::new();
@@ -94,7 +99,6 @@ fn records_per_day_and_host_lie_within_the_interval_and_plain_days_are_exact() {
         }
         // Uploads per day and host that decode completely (plain or zlib+base64).
         let mut exact_days: BTreeMap<(String, String), bool> = BTreeMap::new();
-        let hosts = truth["malicious_hosts"].as_object().unwrap();
         for u in truth["uploads"].as_array().unwrap() {
             let ch = u["channel"].as_str().unwrap();
             let host = match ch {

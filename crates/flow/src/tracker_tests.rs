@@ -236,3 +236,61 @@ fn a_flow_crossing_local_midnight_is_split_by_packet_time() {
         ]
     );
 }
+
+#[test]
+fn new_york_dst_days_of_23_and_25_hours_bucket_by_local_day() {
+    let cfg = TrackerConfig {
+        tz: "America/New_York".parse().unwrap_or(chrono_tz::UTC),
+        tcp_idle_ns: 100 * 3600 * 1_000_000_000,
+        ..TrackerConfig::default()
+    };
+    let mut t = T::new(cfg);
+    // 2014-03-09 is 23 hours long in New York: 00:00 EST = 05:00Z, 24:00 EDT = 04:00Z on
+    // the 10th. 2014-11-02 is 25 hours long: 00:00 EDT = 04:00Z, 24:00 EST = 05:00Z on the
+    // 3rd.
+    let at = |s: &str| {
+        chrono::DateTime::parse_from_rfc3339(s)
+            .map(|d| d.timestamp())
+            .unwrap_or(0)
+    };
+    t.c2s(at("2014-03-09T04:59:59Z"), SYN, 100, 0, b"");
+    t.c2s(at("2014-03-09T04:59:59Z"), ACK | PSH, 101, 1, b"a"); // 23:59:59 EST, Mar 8
+    t.c2s(at("2014-03-09T05:00:00Z"), ACK | PSH, 102, 1, b"bb"); // 00:00 EST, Mar 9
+    t.c2s(at("2014-03-10T03:59:59Z"), ACK | PSH, 104, 1, b"ccc"); // 23:59:59 EDT, Mar 9
+    t.c2s(at("2014-03-10T04:00:00Z"), ACK | PSH, 107, 1, b"dddd"); // 00:00 EDT, Mar 10
+    let r = t.finish();
+    let rows: Vec<(String, u64)> = r[0]
+        .ledger
+        .rows()
+        .iter()
+        .map(|(_, d, c)| (d.to_string(), c.stream_bytes))
+        .collect();
+    assert_eq!(
+        rows,
+        vec![
+            ("2014-03-08".to_string(), 1),
+            ("2014-03-09".to_string(), 5),
+            ("2014-03-10".to_string(), 4)
+        ]
+    );
+    let mut t = T::new(TrackerConfig {
+        tz: "America/New_York".parse().unwrap_or(chrono_tz::UTC),
+        tcp_idle_ns: 100 * 3600 * 1_000_000_000,
+        ..TrackerConfig::default()
+    });
+    t.c2s(at("2014-11-02T04:00:00Z"), SYN, 100, 0, b"");
+    t.c2s(at("2014-11-02T04:00:00Z"), ACK | PSH, 101, 1, b"a"); // 00:00 EDT, Nov 2
+    t.c2s(at("2014-11-03T04:59:59Z"), ACK | PSH, 102, 1, b"bb"); // 23:59:59 EST, Nov 2
+    t.c2s(at("2014-11-03T05:00:00Z"), ACK | PSH, 104, 1, b"ccc"); // 00:00 EST, Nov 3
+    let r = t.finish();
+    let rows: Vec<(String, u64)> = r[0]
+        .ledger
+        .rows()
+        .iter()
+        .map(|(_, d, c)| (d.to_string(), c.stream_bytes))
+        .collect();
+    assert_eq!(
+        rows,
+        vec![("2014-11-02".to_string(), 3), ("2014-11-03".to_string(), 3)]
+    );
+}

@@ -107,19 +107,47 @@ const BATCH_ROWS: usize = 1 << 16;
 
 /// Collects closed flows and writes their ledger rows in batches, in the (deterministic)
 /// order flows end.
-struct Rows<'a> {
-    records: Vec<(FlowRecord, Option<Verdict>)>,
-    iocs: Option<&'a IocSet>,
-    only_ioc: bool,
+pub(crate) struct Rows<'a> {
+    pub(crate) records: Vec<(FlowRecord, Option<Verdict>)>,
+    pub(crate) iocs: Option<&'a IocSet>,
+    pub(crate) only_ioc: bool,
     rows: Vec<Row>,
-    names: Vec<String>,
-    writer: Option<TableWriter>,
-    written: u64,
-    error: Option<anyhow::Error>,
+    pub(crate) names: Vec<String>,
+    pub(crate) writer: Option<TableWriter>,
+    pub(crate) written: u64,
+    pub(crate) error: Option<anyhow::Error>,
+}
+
+impl<'a> Rows<'a> {
+    /// Rows written to `writer`.
+    pub(crate) fn new(iocs: Option<&'a IocSet>, only_ioc: bool, writer: TableWriter) -> Self {
+        Rows {
+            iocs,
+            only_ioc,
+            records: Vec::new(),
+            rows: Vec::new(),
+            names: Vec::new(),
+            writer: Some(writer),
+            written: 0,
+            error: None,
+        }
+    }
+
+    /// Writes what is left and closes the writer.
+    pub(crate) fn close(&mut self) -> Result<()> {
+        self.flush();
+        if let Some(e) = self.error.take() {
+            return Err(e);
+        }
+        if let Some(w) = self.writer.take() {
+            w.finish(&ledger_table(&[], &[], &[], self.iocs)?)?;
+        }
+        Ok(())
+    }
 }
 
 impl Rows<'_> {
-    fn flush(&mut self) {
+    pub(crate) fn flush(&mut self) {
         if self.error.is_some() {
             return;
         }
@@ -154,7 +182,7 @@ impl VerdictSink for Rows<'_> {
 }
 
 impl Rows<'_> {
-    fn push(&mut self, r: FlowRecord, verdict: Option<Verdict>) {
+    pub(crate) fn push(&mut self, r: FlowRecord, verdict: Option<Verdict>) {
         if self.only_ioc && !verdict.as_ref().is_some_and(Verdict::is_ioc) {
             return;
         }
@@ -200,42 +228,14 @@ pub fn run(args: Args) -> Result<Outcome> {
     let iocs = if args.iocs.is_empty() {
         None
     } else {
-        let set = IocSet::load(&args.iocs, args.lenient)?;
-        for w in set.warnings() {
-            let src = set
-                .sources()
-                .get(w.origin.source as usize)
-                .map_or_else(String::new, |p| p.display().to_string());
-            eprintln!(
-                "exfilmeter: warning: {src}:{}: {} (skipped)",
-                w.origin.line, w.message
-            );
-        }
-        Some(set)
+        Some(load_iocs(&args.iocs, args.lenient)?)
     };
-    let internal = if args.internal.is_empty() {
-        Internal::default()
-    } else {
-        let nets = args
-            .internal
-            .iter()
-            .map(|s| {
-                s.parse::<Net>()
-                    .map_err(|e| anyhow::anyhow!("--internal {s}: {e}"))
-            })
-            .collect::<Result<Vec<_>>>()?;
-        Internal::new(nets)
-    };
-    let rows = Rows {
-        iocs: iocs.as_ref(),
-        only_ioc: args.only_ioc,
-        records: Vec::new(),
-        rows: Vec::new(),
-        names: Vec::new(),
-        writer: Some(TableWriter::create(args.out.as_deref())?),
-        written: 0,
-        error: None,
-    };
+    let internal = internal_nets(&args.internal)?;
+    let rows = Rows::new(
+        iocs.as_ref(),
+        args.only_ioc,
+        TableWriter::create(args.out.as_deref())?,
+    );
     let mut sink = match iocs.as_ref() {
         Some(set) => Sink::Attributed(Box::new(Attributor::new(
             set,
@@ -314,13 +314,7 @@ pub fn run(args: Args) -> Result<Outcome> {
         eprint!("\r\x1b[K");
     }
     let sink = sink.rows();
-    sink.flush();
-    if let Some(e) = sink.error.take() {
-        return Err(e);
-    }
-    if let Some(w) = sink.writer.take() {
-        w.finish(&ledger_table(&[], &[], &[], sink.iocs)?)?;
-    }
+    sink.close()?;
     let st = tracker.stats();
     let d = decoder.stats();
     if !args.quiet {
@@ -345,6 +339,37 @@ pub fn run(args: Args) -> Result<Outcome> {
     } else {
         Outcome::Complete
     })
+}
+
+/// Loads IOC sources, printing each skipped entry (with `--lenient`) as a warning.
+pub(crate) fn load_iocs(paths: &[PathBuf], lenient: bool) -> Result<IocSet> {
+    let set = IocSet::load(paths, lenient)?;
+    for w in set.warnings() {
+        let src = set
+            .sources()
+            .get(w.origin.source as usize)
+            .map_or_else(String::new, |p| p.display().to_string());
+        eprintln!(
+            "exfilmeter: warning: {src}:{}: {} (skipped)",
+            w.origin.line, w.message
+        );
+    }
+    Ok(set)
+}
+
+/// The internal networks: the given CIDRs, or the defaults.
+pub(crate) fn internal_nets(cidrs: &[String]) -> Result<Internal> {
+    if cidrs.is_empty() {
+        return Ok(Internal::default());
+    }
+    let nets = cidrs
+        .iter()
+        .map(|s| {
+            s.parse::<Net>()
+                .map_err(|e| anyhow::anyhow!("--internal {s}: {e}"))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok(Internal::new(nets))
 }
 
 /// Non-zero anomaly counters of a flow direction as `name=value;…` (empty when none).

@@ -1,3 +1,6 @@
+pub mod analyze;
 pub mod calibrate;
+pub mod case;
 pub mod flows;
 pub mod inspect;
+pub mod summary;
