@@ -28,6 +28,8 @@ pub use estimator::{estimate, Basis, Content, Estimate};
 pub use model::{CodecRatio, FileModel, ModelError, RecordModel};
 pub use periods::{day_number, load_periods, Period, PeriodError};
 pub use polars::prelude::DataFrame;
-pub use tables::{cells, daily_table, periods_table, write_csv, write_parquet, DAILY_COLUMNS, PERIOD_SUMS};
 pub use reckon::{estimate_day, has_volume_part, DayEstimate};
 pub use records::{fields, split, Header, KeySpec, RecordFormat};
+pub use tables::{
+    cells, daily_table, periods_table, write_csv, write_parquet, DAILY_COLUMNS, PERIOD_SUMS,
+};

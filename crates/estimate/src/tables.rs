@@ -159,7 +159,10 @@ pub const PERIOD_SUMS: [&str; 19] = [
 pub fn periods_table(daily: &DataFrame, periods: &[Period]) -> PolarsResult<DataFrame> {
     let mut frames = Vec::new();
     let day_i = daily.column("day")?.cast(&DataType::Int32)?;
-    let base = daily.clone().with_column(day_i.with_name("day_n".into()))?.clone();
+    let base = daily
+        .clone()
+        .with_column(day_i.with_name("day_n".into()))?
+        .clone();
     let (mut names, mut starts, mut ends, mut hosts, mut ndays) =
         (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
     let mut codecs: Vec<String> = Vec::new();

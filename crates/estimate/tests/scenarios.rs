@@ -161,4 +161,3 @@ fn records_per_day_and_host_lie_within_the_interval_and_plain_days_are_exact() {
         assert!(checked > 10 && exact > 3, "{name}: {checked} {exact}");
     }
 }
-

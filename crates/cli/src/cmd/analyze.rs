@@ -8,9 +8,8 @@ use crate::tz::{format_in, parse_zone};
 use crate::Outcome;
 use anyhow::{anyhow, bail, Context, Result};
 use exfilmeter_estimate::{
-    daily_table, day_number, load_periods, periods_table, write_csv, write_parquet,
-    ContentLedger, ContentStats, Header, KeySpec, Period, RecordFormat, RecordModel,
-    RecordShape, Rules,
+    daily_table, day_number, load_periods, periods_table, write_csv, write_parquet, ContentLedger,
+    ContentStats, Header, KeySpec, Period, RecordFormat, RecordModel, RecordShape, Rules,
 };
 use exfilmeter_flow::{
     DayClock, Direction, FlowId, FlowRecord, FlowSink, MetaEvent, Tracker, TrackerConfig,
@@ -25,14 +24,16 @@ use std::path::{Path, PathBuf};
 
 /// Arguments of `analyze`.
 #[derive(clap::Args, Debug)]
-#[command(after_help = "Writes into --out: daily.csv and daily.parquet (per local day × \
+#[command(
+    after_help = "Writes into --out: daily.csv and daily.parquet (per local day × \
 malicious host: bytes at every layer, control traffic, basis, records low/point/high with \
 their assumptions), periods.csv (the same summed per period; the whole capture when no \
 --periods), flows.parquet (the ledger of every flow with its verdict), summary.md, and \
 case.toml (the resolved settings: `analyze --case OUT/case.toml` repeats the run). \
 Settings come from --case, then the command line overrides them. Memory: bounded by the \
 live-flow table and reassembly caps (see `flows --help`), plus the record model of the \
-recovered files (about 8 bytes per record and the files' bytes while compressing them).")]
+recovered files (about 8 bytes per record and the files' bytes while compressing them)."
+)]
 pub struct Args {
     /// Capture files, directories or glob patterns, read in sorted order as one sensor.
     #[arg(value_name = "CAPTURES")]
@@ -274,12 +275,7 @@ pub fn run(args: Args) -> Result<Outcome> {
         rows: Rows::new(Some(&set), false, TableWriter::create(Some(&flows_path))?),
         content: ContentLedger::new(&shape, s.rules, DayClock::new(tz), &set),
     };
-    let mut attr = Attributor::new(
-        &set,
-        internal,
-        s.case.dns_grace.unwrap_or(3600),
-        sink,
-    );
+    let mut attr = Attributor::new(&set, internal, s.case.dns_grace.unwrap_or(3600), sink);
     let total: u64 = inputs
         .iter()
         .filter_map(|i| std::fs::metadata(&i.path).ok().map(|m| m.len()))
@@ -344,7 +340,10 @@ pub fn run(args: Args) -> Result<Outcome> {
     if let Some(b) = &bar {
         b.finish_and_clear();
     }
-    let Analyze { mut rows, mut content } = attr.inner;
+    let Analyze {
+        mut rows,
+        mut content,
+    } = attr.inner;
     content.finish();
     rows.close()?;
     // Covered range: the local days from the first to the last frame of all inputs.
@@ -380,15 +379,24 @@ pub fn run(args: Args) -> Result<Outcome> {
     let st = tracker.stats();
     let dstats = decoder.stats();
     let mut counters: Vec<(String, u64)> = vec![
-        ("frames read".into(), facts.iter().map(|f| f.summary.packets).sum()),
+        (
+            "frames read".into(),
+            facts.iter().map(|f| f.summary.packets).sum(),
+        ),
         ("packets decoded".into(), dstats.packets),
         ("flows".into(), st.flows),
-        ("flows attributed to an indicator".into(), content.stats.ioc_flows),
+        (
+            "flows attributed to an indicator".into(),
+            content.stats.ioc_flows,
+        ),
         ("flows evicted at the flow cap".into(), st.evicted),
         ("gaps from out-of-order buffer caps".into(), st.cap_gaps),
         (
             "input files with damage".into(),
-            facts.iter().filter(|f| !f.summary.errors.is_empty()).count() as u64,
+            facts
+                .iter()
+                .filter(|f| !f.summary.errors.is_empty())
+                .count() as u64,
         ),
         (
             "bytes skipped behind damage".into(),
@@ -403,7 +411,10 @@ pub fn run(args: Args) -> Result<Outcome> {
         counters.push((format!("frames skipped: {reason}"), *n));
     }
     content_counters(&content.stats, &mut counters);
-    counters.push(("IOC entries skipped (--lenient)".into(), set.warnings().len() as u64));
+    counters.push((
+        "IOC entries skipped (--lenient)".into(),
+        set.warnings().len() as u64,
+    ));
     counters.push(("period warnings".into(), period_warnings.len() as u64));
     let md = super::summary::render(&super::summary::Inputs {
         case: &s.case,

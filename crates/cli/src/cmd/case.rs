@@ -162,7 +162,10 @@ mod tests {
         .unwrap();
         let c = Case::load(&p).unwrap();
         assert_eq!(c.iocs, vec![dir.path().join("iocs.txt")]);
-        assert_eq!(c.captures, vec![dir.path().join("caps").display().to_string()]);
+        assert_eq!(
+            c.captures,
+            vec![dir.path().join("caps").display().to_string()]
+        );
         let over = Case {
             tz: Some("UTC".into()),
             ..Case::default()

@@ -1,0 +1,353 @@
+//! End-to-end tests of `exfilmeter analyze`: the real binary on the bundled example and
+//! on `../shared/scenarios`, against the generators' truth; determinism; bad input.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_exfilmeter"))
+}
+
+fn testdata(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../testdata")
+        .join(name)
+}
+
+fn scenario(name: &str) -> Option<PathBuf> {
+    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared/scenarios")
+        .join(name);
+    if p.exists() {
+        Some(p)
+    } else {
+        eprintln!("SKIPPED: {} not found", p.display());
+        None
+    }
+}
+
+/// A CSV file as rows of column → value (fields have no embedded commas except quoted
+/// empty strings, which this splits fine).
+fn csv(path: &Path) -> Vec<BTreeMap<String, String>> {
+    let text = std::fs::read_to_string(path).unwrap();
+    let mut lines = text.lines();
+    let head: Vec<String> = lines.next().unwrap().split(',').map(String::from).collect();
+    lines
+        .map(|l| {
+            head.iter()
+                .cloned()
+                .zip(l.split(',').map(|s| s.trim_matches('"').to_string()))
+                .collect()
+        })
+        .collect()
+}
+
+fn n(r: &BTreeMap<String, String>, k: &str) -> u64 {
+    r[k].parse().unwrap_or_else(|_| panic!("{k}={:?}", r[k]))
+}
+
+fn run(args: &[&str], extra: &[&Path]) -> Output {
+    bin().args(args).args(extra).output().unwrap()
+}
+
+fn example(out: &Path, extra: &[&str]) -> Output {
+    let o = bin()
+        .arg("analyze")
+        .arg("-q")
+        .arg("--case")
+        .arg(testdata("example/case.toml"))
+        .arg("--out")
+        .arg(out)
+        .args(extra)
+        .output()
+        .unwrap();
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    o
+}
+
+#[test]
+fn example_matches_the_generator_truth_and_writes_every_output() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    example(&out, &[]);
+    for f in [
+        "daily.csv",
+        "daily.parquet",
+        "periods.csv",
+        "flows.parquet",
+        "summary.md",
+        "case.toml",
+    ] {
+        assert!(out.join(f).exists(), "{f} missing");
+    }
+    let daily = csv(&out.join("daily.csv"));
+    let head = std::fs::read_to_string(out.join("daily.csv")).unwrap();
+    assert!(head.starts_with(
+        "day,indicator,server_name,server_ips,flows,frames,frame_bytes,ip_bytes,payload_bytes,\
+         stream_bytes,retrans_bytes,gap_bytes,app_bytes,control_bytes,basis_bytes,records_low,\
+         records_point,records_high,codec,r_min,r_max,mean_record_bytes,"
+    ));
+    let truth = csv(&testdata("example/truth.csv"));
+    for t in &truth {
+        let row = daily
+            .iter()
+            .find(|r| r["day"] == t["day"] && r["host"] == t["host"])
+            .unwrap_or_else(|| panic!("no row for {t:?}"));
+        assert_eq!(n(row, "stream_bytes"), n(t, "stream_bytes"), "{t:?}");
+        assert_eq!(n(row, "app_bytes"), n(t, "record_bytes"), "{t:?}");
+        let records = n(t, "records");
+        assert!(
+            n(row, "records_low") <= records && records <= n(row, "records_high"),
+            "{t:?} {row:?}"
+        );
+        if row["codec"] == "plain" {
+            assert_eq!(n(row, "records_point"), records, "plain is counted exactly");
+        }
+    }
+    // Every host has a row on every day of the capture, zero where nothing was sent.
+    let days: std::collections::BTreeSet<&str> = daily.iter().map(|r| r["day"].as_str()).collect();
+    let hosts: std::collections::BTreeSet<&str> =
+        daily.iter().map(|r| r["host"].as_str()).collect();
+    assert_eq!(daily.len(), days.len() * hosts.len());
+    assert!(daily
+        .iter()
+        .any(|r| n(r, "stream_bytes") == 0 && n(r, "records_high") == 0));
+    // Periods: each named period sums its days; "(all)" sums the hosts.
+    let periods = csv(&out.join("periods.csv"));
+    let bulk: Vec<_> = periods
+        .iter()
+        .filter(|p| p["period"] == "bulk exfiltration")
+        .collect();
+    let all = bulk.iter().find(|p| p["host"] == "(all)").unwrap();
+    let per_host: u64 = bulk
+        .iter()
+        .filter(|p| p["host"] != "(all)")
+        .map(|p| n(p, "records_high"))
+        .sum();
+    assert_eq!(n(all, "records_high"), per_host);
+    let day19: u64 = daily
+        .iter()
+        .filter(|r| r["day"] == "2014-09-19")
+        .map(|r| n(r, "app_bytes"))
+        .sum();
+    assert_eq!(n(all, "app_bytes"), day19);
+    let summary = std::fs::read_to_string(out.join("summary.md")).unwrap();
+    assert!(summary.contains("| 2014-09-19 | sync.update-cdn.example.net |"));
+    assert!(summary.contains("## Assumptions"));
+}
+
+#[test]
+fn same_inputs_give_identical_files_across_runs_and_thread_counts() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = dir.path().join("a");
+    let b = dir.path().join("b");
+    let c = dir.path().join("c");
+    example(&a, &["--threads", "1"]);
+    example(&b, &["--threads", "2"]);
+    example(&c, &[]);
+    for f in [
+        "daily.csv",
+        "periods.csv",
+        "summary.md",
+        "daily.parquet",
+        "case.toml",
+    ] {
+        let x = std::fs::read(a.join(f)).unwrap();
+        assert_eq!(x, std::fs::read(b.join(f)).unwrap(), "{f}: threads 1 vs 2");
+        assert_eq!(x, std::fs::read(c.join(f)).unwrap(), "{f}: rerun");
+    }
+}
+
+#[test]
+fn the_written_case_file_repeats_the_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = dir.path().join("a");
+    example(&a, &[]);
+    let b = dir.path().join("b");
+    let o = bin()
+        .args(["analyze", "-q", "--case"])
+        .arg(a.join("case.toml"))
+        .arg("--out")
+        .arg(&b)
+        .output()
+        .unwrap();
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert_eq!(
+        std::fs::read(a.join("daily.csv")).unwrap(),
+        std::fs::read(b.join("daily.csv")).unwrap()
+    );
+}
+
+#[test]
+fn bad_input_is_a_clear_error_or_a_counted_warning() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let cap = testdata("example/capture.pcap");
+    let iocs = testdata("example/iocs.txt");
+    let base = |extra: &[&str]| -> Output {
+        let mut c = bin();
+        c.arg("analyze")
+            .arg("-q")
+            .arg(&cap)
+            .arg("--iocs")
+            .arg(&iocs);
+        c.arg("--out").arg(&out).args(extra);
+        c.output().unwrap()
+    };
+    let empty = dir.path().join("empty.csv");
+    std::fs::write(&empty, "").unwrap();
+    let o = base(&["--recovered", empty.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("empty.csv") && err.contains("no records"),
+        "{err}"
+    );
+
+    let o = base(&["--tz", "Mars/Olympus"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("unknown time zone"));
+
+    let periods = dir.path().join("p.csv");
+    std::fs::write(&periods, "name,start,end\nbig,2014-09-19,2014-09-17\n").unwrap();
+    let o = base(&["--periods", periods.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("p.csv:2") && err.contains("before it starts"),
+        "{err}"
+    );
+
+    // Overlapping periods and keys missing in some rows: warnings, the run goes on.
+    std::fs::write(
+        &periods,
+        "name,start,end\na,2014-09-17,2014-09-18\nb,2014-09-18,2014-09-19\n",
+    )
+    .unwrap();
+    let rec = dir.path().join("rec.csv");
+    std::fs::write(&rec, "id,name\n1,a\n,b\n3,c\n").unwrap();
+    let o = base(&[
+        "--periods",
+        periods.to_str().unwrap(),
+        "--recovered",
+        rec.to_str().unwrap(),
+        "--record-format",
+        "csv",
+        "--key",
+        "id",
+    ]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("overlaps"), "{err}");
+    assert!(err.contains("1 of 3 records have no key"), "{err}");
+    let summary = std::fs::read_to_string(out.join("summary.md")).unwrap();
+    assert!(summary.contains("| period warnings | 1 |"), "{summary}");
+
+    let o = run(&["analyze", "--iocs"], &[&iocs]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("no capture files"));
+}
+
+#[test]
+fn scenario_days_equal_truth_bytes_and_contain_the_records_sent() {
+    let Some(d) = scenario("small-s1") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let mut recovered: Vec<PathBuf> = std::fs::read_dir(d.join("recovered"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    recovered.sort();
+    let o = bin()
+        .args([
+            "analyze",
+            "-q",
+            "--tz",
+            "Asia/Tokyo",
+            "--record-format",
+            "csv",
+        ])
+        .args(["--key", "1", "--header", "no", "--iocs"])
+        .arg(d.join("iocs.txt"))
+        .arg("--out")
+        .arg(&out)
+        .arg(d.join("captures"))
+        .arg("--recovered")
+        .args(&recovered)
+        .output()
+        .unwrap();
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let truth: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(d.join("truth.json")).unwrap()).unwrap();
+    let daily = csv(&out.join("daily.csv"));
+    let mut checked = 0;
+    for (day, dv) in truth["days"].as_object().unwrap() {
+        for (host, m) in dv["malicious"].as_object().unwrap() {
+            let row = daily
+                .iter()
+                .find(|r| r["day"] == *day && r["host"] == *host)
+                .unwrap_or_else(|| panic!("no row {day} {host}"));
+            let t = &m["ledger"]["out"];
+            for k in [
+                "frames",
+                "frame_bytes",
+                "ip_bytes",
+                "payload_bytes",
+                "stream_bytes",
+                "retrans_bytes",
+                "gap_bytes",
+            ] {
+                assert_eq!(n(row, k), t[k].as_u64().unwrap(), "{day} {host} {k}");
+            }
+            if n(row, "truncated_bytes") == 0 {
+                assert_eq!(
+                    n(row, "app_bytes"),
+                    t["app_bytes"].as_u64().unwrap(),
+                    "{day} {host} app_bytes"
+                );
+            }
+            let sent = m["record_uploads"].as_u64().unwrap();
+            assert!(
+                n(row, "records_low") <= sent && sent <= n(row, "records_high"),
+                "{day} {host}: {sent} not in {row:?}"
+            );
+            checked += 1;
+        }
+    }
+    assert!(checked >= 15, "{checked}");
+    // No row for a host the truth does not know.
+    let hosts = truth["malicious_hosts"].as_object().unwrap();
+    for r in &daily {
+        assert!(
+            hosts.contains_key(&r["host"]),
+            "unexpected host {}",
+            r["host"]
+        );
+    }
+}
