@@ -193,6 +193,35 @@ fn gap_inside_a_length_body_keeps_the_parser_going() {
 }
 
 #[test]
+fn gap_reaching_exactly_the_end_of_a_length_body_keeps_the_parser_going() {
+    let mut app = App::tcp(false);
+    run(
+        &mut app,
+        &[(
+            Direction::C2s,
+            b"POST /a HTTP/1.1\r\nHost: x.example\r\nContent-Length: 10\r\n\r\nabc",
+        )],
+    );
+    app.gap(Direction::C2s, 7);
+    let got = run(
+        &mut app,
+        &[(
+            Direction::C2s,
+            b"GET /n HTTP/1.1\r\nHost: y.example\r\n\r\n",
+        )],
+    );
+    let heads: Vec<_> = got
+        .meta
+        .iter()
+        .filter_map(|(_, _, m)| match m {
+            Metadata::HttpRequest(r) => Some((r.host.clone(), r.head_bytes)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(heads, vec![(Some("y.example".to_string()), 36)]);
+}
+
+#[test]
 fn non_http_non_tls_streams_are_left_alone() {
     let mut app = App::tcp(false);
     let got = run(
