@@ -85,6 +85,7 @@ fn example_matches_the_generator_truth_and_writes_every_output() {
         "flows.parquet",
         "summary.md",
         "case.toml",
+        "confirmed_records.csv",
     ] {
         assert!(out.join(f).exists(), "{f} missing");
     }
@@ -142,6 +143,42 @@ fn example_matches_the_generator_truth_and_writes_every_output() {
     let summary = std::fs::read_to_string(out.join("summary.md")).unwrap();
     assert!(summary.contains("| 2014-09-19 | sync.update-cdn.example.net |"));
     assert!(summary.contains("## Assumptions"));
+    // Reconciliation: the plain uploads are confirmed record by record, TLS is opaque.
+    let records = csv(&out.join("confirmed_records.csv"));
+    let recovered = std::fs::read_to_string(testdata("example/recovered/stage.csv")).unwrap();
+    let keys: std::collections::BTreeSet<&str> = recovered
+        .lines()
+        .filter_map(|l| l.split(',').next())
+        .collect();
+    for t in &truth {
+        let row = daily
+            .iter()
+            .find(|r| r["day"] == t["day"] && r["host"] == t["host"])
+            .unwrap();
+        if row["codec"] == "plain" {
+            assert_eq!(n(row, "confirmed"), n(t, "records"), "{t:?}");
+            assert_eq!(row["status"], "consistent");
+            assert_eq!(n(row, "residual"), 0);
+        } else {
+            assert_eq!(n(row, "confirmed"), 0);
+            assert_eq!(row["status"], "opaque");
+        }
+        let listed = records
+            .iter()
+            .filter(|r| r["day"] == t["day"] && r["host"] == t["host"])
+            .count() as u64;
+        assert!(listed <= n(row, "confirmed"));
+    }
+    for r in &records {
+        assert!(keys.contains(r["key"].as_str()), "{r:?}");
+        assert_eq!(r["level"], "confirmed");
+        assert!(r["first_frame"].starts_with("capture.pcap#"));
+        assert!(r["first_seen_local"].ends_with("+09:00"));
+    }
+    let distinct: std::collections::BTreeSet<&str> =
+        records.iter().map(|r| r["key"].as_str()).collect();
+    assert_eq!(distinct.len(), records.len(), "one line per record");
+    assert!(summary.contains("confirmed by content"));
 }
 
 #[test]
@@ -332,6 +369,8 @@ fn scenario_days_equal_truth_bytes_and_contain_the_records_sent() {
                     "{day} {host} app_bytes"
                 );
             }
+            let want = m["confirmable_member_numbers"].as_array().unwrap().len() as u64;
+            assert_eq!(n(row, "confirmed"), want, "{day} {host} confirmed");
             let sent = m["record_uploads"].as_u64().unwrap();
             assert!(
                 n(row, "records_low") <= sent && sent <= n(row, "records_high"),
@@ -341,6 +380,15 @@ fn scenario_days_equal_truth_bytes_and_contain_the_records_sent() {
         }
     }
     assert!(checked >= 15, "{checked}");
+    let confirmed = csv(&out.join("confirmed_records.csv"));
+    let unique = confirmed
+        .iter()
+        .filter(|r| r["level"] == "confirmed")
+        .count() as u64;
+    assert_eq!(
+        unique,
+        truth["records"]["confirmable_count"].as_u64().unwrap()
+    );
     // No row for a host the truth does not know.
     let hosts = truth["malicious_hosts"].as_object().unwrap();
     for r in &daily {

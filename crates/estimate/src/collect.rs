@@ -7,6 +7,8 @@
 
 use crate::content::{BodyResult, BodyScan, Kind, RecordShape};
 use crate::daily::FlowDay;
+use crate::index::RecoveredIndex;
+use crate::reconcile::{Matcher, Pending, Sighting};
 use exfilmeter_flow::{DayClock, Direction, FlowId, FlowRecord, FlowSink, MetaEvent, Metadata};
 use exfilmeter_ingest::{FrameRef, Timestamp};
 use exfilmeter_intel::{IocSet, Verdict, VerdictSink, Via};
@@ -102,6 +104,10 @@ struct OpenBody<'s> {
     last_day: i32,
     first_frame: FrameRef,
     last_frame: FrameRef,
+    /// Rows seen in it, day not yet known.
+    pending: Vec<Pending>,
+    /// Row the previous whole line matched.
+    prev: Option<u32>,
 }
 
 #[derive(Default)]
@@ -117,7 +123,15 @@ struct FlowContent<'s> {
     saw_app: bool,
     /// Client→server stream bytes accounted for by parsed heads, bodies and TLS records.
     accounted: u64,
+    /// Rows seen, with their day.
+    sightings: Vec<(i32, Pending)>,
+    /// First client→server bytes (up to 8), to recognise bodiless requests in flows whose
+    /// parser never started (heads cut by snaplen, connections picked up mid-stream).
+    first_bytes: Vec<u8>,
 }
+
+/// Request methods that carry no body: a raw flow starting with one is control traffic.
+const BODILESS: [&[u8]; 4] = [b"GET ", b"HEAD ", b"OPTIONS ", b"DELETE "];
 
 /// Client→server bytes of a parsed flow that no HTTP message or TLS record accounts for
 /// (handshakes, chunk-size lines, content after the parser stopped at a gap) become a raw
@@ -150,6 +164,9 @@ pub struct ContentLedger<'s> {
     pub days: Vec<FlowDay>,
     /// Counters.
     pub stats: ContentStats,
+    matcher: Option<Matcher<'s>>,
+    /// Recovered rows seen in uploads of closed IOC flows, in close order.
+    pub sightings: Vec<Sighting>,
 }
 
 fn day_number(d: chrono::NaiveDate) -> i32 {
@@ -195,7 +212,16 @@ impl<'s> ContentLedger<'s> {
             units: Vec::new(),
             days: Vec::new(),
             stats: ContentStats::default(),
+            matcher: None,
+            sightings: Vec::new(),
         }
+    }
+
+    /// Also matches record lines against the recovered rows of `index` (the shape must
+    /// collect lines: `RecordShape::collect_lines`).
+    pub fn with_index(mut self, index: &'s RecoveredIndex) -> Self {
+        self.matcher = Some(Matcher::new(index));
+        self
     }
 
     fn day(&mut self, ts: Timestamp) -> i32 {
@@ -225,7 +251,14 @@ impl<'s> ContentLedger<'s> {
                 }
                 let list = usize::from(e.tunnelled);
                 if list == usize::from(f.connect) {
-                    finish_bodies(f, shape, rules, flow, &mut self.stats);
+                    finish_bodies(
+                        f,
+                        shape,
+                        rules,
+                        flow,
+                        &mut self.stats,
+                        self.matcher.as_mut(),
+                    );
                 }
                 f.accounted += r.head_bytes;
                 f.reqs[list].push(Req {
@@ -257,6 +290,19 @@ impl<'s> ContentLedger<'s> {
             }
             Metadata::TlsRecord { .. } | Metadata::TlsClientHello(_) => f.saw_app = true,
             _ => {}
+        }
+    }
+
+    /// Reassembled stream content of a flow (only its first client bytes are kept).
+    pub fn data(&mut self, flow: FlowId, dir: Direction, offset: u64, bytes: &[u8]) {
+        if dir != Direction::C2s || offset >= 8 {
+            return;
+        }
+        if let Some(f) = self.live.get_mut(&flow) {
+            if f.first_bytes.len() as u64 == offset {
+                let take = bytes.len().min(8 - f.first_bytes.len());
+                f.first_bytes.extend_from_slice(&bytes[..take]);
+            }
         }
     }
 
@@ -295,6 +341,8 @@ impl<'s> ContentLedger<'s> {
             last_day: day,
             first_frame: frame,
             last_frame: frame,
+            pending: Vec::new(),
+            prev: None,
         });
         let new_end = offset + bytes.len() as u64;
         if new_end > b.end {
@@ -304,7 +352,12 @@ impl<'s> ContentLedger<'s> {
         b.last_ts = ts;
         b.last_day = day;
         b.last_frame = frame;
-        b.scan.feed(offset, bytes);
+        b.scan.feed_at(offset, bytes, (ts, frame));
+        if let Some(m) = self.matcher.as_mut() {
+            for l in b.scan.drain_lines() {
+                m.line(&l, &mut b.prev, &mut b.pending);
+            }
+        }
     }
 
     /// A flow ended: its units and ledger rows are kept when it was attributed.
@@ -316,7 +369,14 @@ impl<'s> ContentLedger<'s> {
             return;
         }
         self.stats.ioc_flows += 1;
-        finish_bodies(&mut f, self.shape, self.rules, r.id, &mut self.stats);
+        finish_bodies(
+            &mut f,
+            self.shape,
+            self.rules,
+            r.id,
+            &mut self.stats,
+            self.matcher.as_mut(),
+        );
         let (host, indicators) = host_of(v, self.set);
         // Requests whose body never showed (known length, nothing captured): unseen bodies.
         let list = usize::from(f.connect);
@@ -400,8 +460,12 @@ impl<'s> ContentLedger<'s> {
                 } else {
                     c.payload_bytes
                 };
-                app = content;
-                if total_out.stream_bytes + total_out.payload_bytes < self.rules.control_max {
+                let bodiless = BODILESS.iter().any(|m| f.first_bytes.starts_with(m));
+                // Requests without a body carry no application content, like parsed GETs.
+                app = if bodiless { 0 } else { content };
+                if bodiless
+                    || total_out.stream_bytes + total_out.payload_bytes < self.rules.control_max
+                {
                     control = content;
                 } else if content > 0 {
                     self.units_raw(&mut f, r, day, content, c.gap_bytes + c.truncated_bytes);
@@ -430,6 +494,14 @@ impl<'s> ContentLedger<'s> {
         for mut u in f.units {
             u.host.clone_from(&host);
             self.units.push(u);
+        }
+        for (day, seen) in f.sightings {
+            self.sightings.push(Sighting {
+                seen,
+                day,
+                host: host.clone(),
+                flow: r.id,
+            });
         }
     }
 
@@ -469,6 +541,11 @@ impl<'s> ContentLedger<'s> {
                 u.host.clone_from(h);
             }
         }
+        for s in &mut self.sightings {
+            if let Some(h) = renamed.get(&s.flow.0) {
+                s.host.clone_from(h);
+            }
+        }
     }
 
     fn units_raw(&self, f: &mut FlowContent<'s>, r: &FlowRecord, day: i32, len: u64, miss: u64) {
@@ -501,12 +578,20 @@ fn finish_bodies<'s>(
     rules: Rules,
     flow: FlowId,
     stats: &mut ContentStats,
+    mut matcher: Option<&mut Matcher<'_>>,
 ) {
     let list = usize::from(f.connect);
-    for (m, b) in std::mem::take(&mut f.bodies) {
+    for (m, mut b) in std::mem::take(&mut f.bodies) {
         let req = f.reqs[list].get(m as usize);
         let declared = req.and_then(|q| q.content_length);
-        let result = b.scan.finish(declared);
+        let (result, lines) = b.scan.finish_with_lines(declared);
+        if let Some(mt) = matcher.as_deref_mut() {
+            for l in &lines {
+                mt.line(l, &mut b.prev, &mut b.pending);
+            }
+        }
+        f.sightings
+            .extend(b.pending.drain(..).map(|p| (b.last_day, p)));
         let tail = result.length.saturating_sub(b.end);
         if tail > 0 {
             *f.app.entry(b.last_day).or_default() += tail;
@@ -537,6 +622,17 @@ fn finish_bodies<'s>(
 impl FlowSink for ContentLedger<'_> {
     fn metadata(&mut self, flow: FlowId, e: &MetaEvent) {
         self.meta(flow, e);
+    }
+    fn data(
+        &mut self,
+        flow: FlowId,
+        dir: Direction,
+        offset: u64,
+        _ts: Timestamp,
+        _frame: FrameRef,
+        bytes: &[u8],
+    ) {
+        ContentLedger::data(self, flow, dir, offset, bytes);
     }
     fn body(
         &mut self,

@@ -8,8 +8,41 @@
 //! bounded (a sniff buffer, one record line, the inflater's window).
 
 use crate::records::RecordFormat;
+use exfilmeter_ingest::{FileId, FrameRef, Timestamp};
 use std::collections::HashSet;
 use std::io::Write;
+
+/// Where a byte was seen: capture time and frame.
+pub type Seen = (Timestamp, FrameRef);
+
+const NOWHERE: Seen = (
+    Timestamp(0),
+    FrameRef {
+        file: FileId(0),
+        index: 0,
+        offset: 0,
+    },
+);
+
+/// A record line of decoded content, for matching against the recovered rows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Line {
+    /// Offset of its first byte in the decoded content.
+    pub offset: u64,
+    /// Its length in the content (terminator included).
+    pub len: u64,
+    /// Its content without the line terminator (cut at the keep limit: see `overlong`).
+    pub bytes: Vec<u8>,
+    /// Every byte of the record is present (it started at a known boundary, no gap inside,
+    /// and it ended with its terminator or at the end of a complete body).
+    pub whole: bool,
+    /// Longer than the longest recovered row: `bytes` holds its beginning only.
+    pub overlong: bool,
+    /// Where its first byte was seen.
+    pub first: Seen,
+    /// Where its last byte was seen.
+    pub last: Seen,
+}
 
 /// Bytes looked at before the kind is decided.
 const SNIFF: usize = 512;
@@ -29,6 +62,9 @@ pub struct RecordShape {
     pub headers: HashSet<Vec<u8>>,
     /// Smallest record size (bytes), for the most records missing bytes can hold.
     pub min_size: u32,
+    /// Record lines are collected for matching, up to this many bytes each (0: not
+    /// collected).
+    pub collect_lines: usize,
 }
 
 impl Default for RecordShape {
@@ -38,6 +74,7 @@ impl Default for RecordShape {
             fields: None,
             headers: HashSet::new(),
             min_size: 1,
+            collect_lines: 0,
         }
     }
 }
@@ -144,6 +181,12 @@ pub struct RecordCounter<'s> {
     line: Vec<u8>,
     /// Result so far.
     pub counted: Counted,
+    /// Where the bytes being fed were seen.
+    pub cur: Seen,
+    line_first: Seen,
+    line_start: u64,
+    /// Record lines collected for matching (when the shape asks for them).
+    pub lines: Vec<Line>,
 }
 
 impl<'s> RecordCounter<'s> {
@@ -159,7 +202,38 @@ impl<'s> RecordCounter<'s> {
             quoted: false,
             line: Vec::new(),
             counted: Counted::default(),
+            cur: NOWHERE,
+            line_first: NOWHERE,
+            line_start: 0,
+            lines: Vec::new(),
         }
+    }
+
+    fn keep_limit(&self) -> usize {
+        LINE_KEEP.max(self.shape.collect_lines)
+    }
+
+    fn emit(&mut self, whole: bool) {
+        if self.shape.collect_lines == 0 || self.len == 0 {
+            return;
+        }
+        let limit = self.keep_limit();
+        let text = self.line.strip_suffix(b"\n").unwrap_or(&self.line);
+        let text = if whole {
+            text.strip_suffix(b"\r").unwrap_or(text)
+        } else {
+            text
+        };
+        let overlong = self.line.len() > limit;
+        self.lines.push(Line {
+            offset: self.line_start,
+            len: self.len,
+            bytes: text[..text.len().min(limit)].to_vec(),
+            whole,
+            overlong,
+            first: self.line_first,
+            last: self.cur,
+        });
     }
 
     /// Content bytes at `offset` (a jump forward is a gap).
@@ -200,6 +274,7 @@ impl<'s> RecordCounter<'s> {
     }
 
     fn fragment(&mut self) {
+        self.emit(false);
         self.counted.partial += 1;
         self.counted.partial_bytes += self.len;
         self.reset();
@@ -237,6 +312,10 @@ impl<'s> RecordCounter<'s> {
     fn feed_lines(&mut self, bytes: &[u8]) {
         let csv = self.shape.format == RecordFormat::Csv;
         let mut start = 0;
+        if self.len == 0 && !bytes.is_empty() {
+            self.line_first = self.cur;
+            self.line_start = self.next;
+        }
         for (i, &b) in bytes.iter().enumerate() {
             if csv && b == b'"' {
                 self.quoted = !self.quoted;
@@ -247,6 +326,10 @@ impl<'s> RecordCounter<'s> {
                 self.len += (i + 1 - start) as u64;
                 start = i + 1;
                 self.end_record();
+                if start < bytes.len() {
+                    self.line_first = self.cur;
+                    self.line_start = self.next + start as u64;
+                }
             }
         }
         if start < bytes.len() {
@@ -256,13 +339,15 @@ impl<'s> RecordCounter<'s> {
     }
 
     fn keep(&mut self, b: &[u8]) {
-        if self.line.len() <= LINE_KEEP {
-            let room = LINE_KEEP + 1 - self.line.len();
+        let limit = self.keep_limit();
+        if self.line.len() <= limit {
+            let room = limit + 1 - self.line.len();
             self.line.extend_from_slice(&b[..b.len().min(room)]);
         }
     }
 
     fn end_record(&mut self) {
+        self.emit(self.intact);
         if !self.intact {
             self.counted.partial += 1;
             self.counted.partial_bytes += self.len;
@@ -293,8 +378,19 @@ impl<'s> RecordCounter<'s> {
         }
     }
 
+    /// The content ended: the counts and the record lines not yet taken.
+    pub fn finish_lines(self, missing_tail: u64) -> (Counted, Vec<Line>) {
+        let mut me = self;
+        let counted = me.finish_mut(missing_tail);
+        (counted, std::mem::take(&mut me.lines))
+    }
+
     /// The content ended; `missing_tail` bytes of it are known to be absent at the end.
     pub fn finish(mut self, missing_tail: u64) -> Counted {
+        self.finish_mut(missing_tail)
+    }
+
+    fn finish_mut(&mut self, missing_tail: u64) -> Counted {
         if missing_tail > 0 {
             self.gap(missing_tail);
         }
@@ -483,6 +579,12 @@ pub struct BodyScan<'s> {
     missing: u64,
     sniff_gap: u64,
     buf: Vec<u8>,
+    /// Where the bytes being fed were seen.
+    cur: Seen,
+    /// Pieces of the sniff buffer: body offset, length, where seen.
+    pieces: Vec<(u64, usize, Seen)>,
+    /// Lines of content whose decoding broke (never whole).
+    held: Vec<Line>,
 }
 
 /// What a body turned out to hold.
@@ -515,6 +617,24 @@ impl<'s> BodyScan<'s> {
             missing: 0,
             sniff_gap: 0,
             buf: Vec::new(),
+            cur: NOWHERE,
+            pieces: Vec::new(),
+            held: Vec::new(),
+        }
+    }
+
+    /// Body bytes at `offset`, seen at `seen` (capture time and frame).
+    pub fn feed_at(&mut self, offset: u64, bytes: &[u8], seen: Seen) {
+        self.cur = seen;
+        self.feed(offset, bytes);
+    }
+
+    /// Record lines of plain content so far (when the shape collects them). Lines of
+    /// encoded content are held until [`BodyScan::finish_with_lines`].
+    pub fn drain_lines(&mut self) -> Vec<Line> {
+        match &mut self.state {
+            State::Records(c) => std::mem::take(&mut c.lines),
+            _ => Vec::new(),
         }
     }
 
@@ -549,7 +669,7 @@ impl<'s> BodyScan<'s> {
         self.next = offset;
         match &mut self.state {
             State::Records(c) => c.feed(offset, &[]),
-            State::Base64Records(..) | State::Inflate(..) => self.state = State::Broken,
+            State::Base64Records(..) | State::Inflate(..) => self.break_decoding(),
             _ => {}
         }
     }
@@ -557,6 +677,7 @@ impl<'s> BodyScan<'s> {
     fn push(&mut self, at: u64, bytes: &[u8]) {
         if let State::Sniff(s) = &mut self.state {
             s.extend_from_slice(bytes);
+            self.pieces.push((at, bytes.len(), self.cur));
             if s.len() < SNIFF {
                 return;
             }
@@ -613,8 +734,17 @@ impl<'s> BodyScan<'s> {
         };
         self.kind = kind;
         self.state = state;
-        let at = self.next - sample.len() as u64;
-        self.process(at, sample);
+        let cur = self.cur;
+        let mut done = 0usize;
+        for (at, len, seen) in std::mem::take(&mut self.pieces) {
+            let Some(piece) = sample.get(done..done + len) else {
+                break;
+            };
+            self.cur = seen;
+            self.process(at, piece);
+            done += len;
+        }
+        self.cur = cur;
     }
 
     fn inflater(&self, b64: Option<Base64>, gzip: bool) -> State<'s> {
@@ -657,16 +787,22 @@ impl<'s> BodyScan<'s> {
 
     fn process(&mut self, at: u64, bytes: &[u8]) {
         let limit_base = self.next;
+        let cur = self.cur;
+        let mut broke = false;
         match &mut self.state {
-            State::Records(c) => c.feed(at, bytes),
+            State::Records(c) => {
+                c.cur = cur;
+                c.feed(at, bytes)
+            }
             State::Base64Records(b, c, off) => {
+                c.cur = cur;
                 self.buf.clear();
                 b.decode(bytes, &mut self.buf);
                 if b.bad {
-                    self.state = State::Broken;
-                    return;
+                    broke = true;
+                } else {
+                    c.feed(*off, &self.buf);
                 }
-                c.feed(*off, &self.buf);
                 *off += self.buf.len() as u64;
             }
             State::Inflate(b64, inf) => {
@@ -675,8 +811,7 @@ impl<'s> BodyScan<'s> {
                         self.buf.clear();
                         b.decode(bytes, &mut self.buf);
                         if b.bad {
-                            self.state = State::Broken;
-                            return;
+                            broke = true;
                         }
                         &self.buf
                     }
@@ -684,19 +819,53 @@ impl<'s> BodyScan<'s> {
                 };
                 let limit = limit_base.saturating_mul(MAX_EXPANSION).max(1 << 20);
                 match inf.as_mut() {
-                    Inflater::Zlib(d) => d.get_mut().limit = limit,
-                    Inflater::Gzip(d) => d.get_mut().limit = limit,
+                    Inflater::Zlib(d) => {
+                        d.get_mut().limit = limit;
+                        d.get_mut().counter.cur = cur;
+                    }
+                    Inflater::Gzip(d) => {
+                        d.get_mut().limit = limit;
+                        d.get_mut().counter.cur = cur;
+                    }
                 }
-                if inf.write_all(data).is_err() {
-                    self.state = State::Broken;
+                if !broke && inf.write_all(data).is_err() {
+                    broke = true;
                 }
             }
             State::Sniff(_) | State::Volume | State::Broken => {}
         }
+        if broke {
+            self.break_decoding();
+        }
     }
 
     /// The body ended; `length` is its declared length when known (Content-Length).
-    pub fn finish(mut self, length: Option<u64>) -> BodyResult {
+    pub fn finish(self, length: Option<u64>) -> BodyResult {
+        self.finish_with_lines(length).0
+    }
+
+    /// Takes the lines out of the decoding state and stops decoding: what was decoded before
+    /// a gap or corrupt data cannot be checked end to end (the stream's checksum), so its
+    /// lines count as cut, never whole.
+    fn break_decoding(&mut self) {
+        let mut lines = match &mut self.state {
+            State::Base64Records(_, c, _) => std::mem::take(&mut c.lines),
+            State::Inflate(_, inf) => match inf.as_mut() {
+                Inflater::Zlib(d) => std::mem::take(&mut d.get_mut().counter.lines),
+                Inflater::Gzip(d) => std::mem::take(&mut d.get_mut().counter.lines),
+            },
+            _ => Vec::new(),
+        };
+        for l in &mut lines {
+            l.whole = false;
+        }
+        self.held.extend(lines);
+        self.state = State::Broken;
+    }
+
+    /// The body ended: the result and the record lines not yet drained (lines of encoded
+    /// content are held until its decoding completed).
+    pub fn finish_with_lines(mut self, length: Option<u64>) -> (BodyResult, Vec<Line>) {
         let tail = length.map_or(0, |l| l.saturating_sub(self.next));
         if let State::Sniff(s) = &mut self.state {
             let sample = std::mem::take(s);
@@ -708,28 +877,60 @@ impl<'s> BodyScan<'s> {
         }
         self.missing += tail;
         let total = self.next + tail;
+        if tail > 0 && matches!(self.state, State::Base64Records(..) | State::Inflate(..)) {
+            self.break_decoding();
+        }
+        let mut lines = std::mem::take(&mut self.held);
         let (counted, broken) = match std::mem::replace(&mut self.state, State::Volume) {
-            State::Records(c) => (Some(c.finish(tail)), false),
-            State::Base64Records(_, c, _) if tail == 0 => (Some(c.finish(0)), false),
-            State::Inflate(_, inf) if tail == 0 => match inf.finish() {
-                Ok(sink) => (Some(sink.counter.finish(0)), false),
-                Err(_) => (None, true),
-            },
-            State::Base64Records(..) | State::Inflate(..) | State::Broken => (None, true),
+            State::Records(c) => {
+                let (c, l) = c.finish_lines(tail);
+                lines.extend(l);
+                (Some(c), false)
+            }
+            State::Base64Records(_, c, _) => {
+                let (c, l) = c.finish_lines(0);
+                lines.extend(l);
+                (Some(c), false)
+            }
+            State::Inflate(_, mut inf) => {
+                let early = match inf.as_mut() {
+                    Inflater::Zlib(d) => std::mem::take(&mut d.get_mut().counter.lines),
+                    Inflater::Gzip(d) => std::mem::take(&mut d.get_mut().counter.lines),
+                };
+                match inf.finish() {
+                    Ok(sink) => {
+                        let (c, l) = sink.counter.finish_lines(0);
+                        lines.extend(early);
+                        lines.extend(l);
+                        (Some(c), false)
+                    }
+                    Err(_) => {
+                        lines.extend(early.into_iter().map(|mut l| {
+                            l.whole = false;
+                            l
+                        }));
+                        (None, true)
+                    }
+                }
+            }
+            State::Broken => (None, true),
             State::Sniff(_) | State::Volume => (None, false),
         };
-        BodyResult {
-            kind: if self.seen == 0 {
-                Kind::Unseen
-            } else {
-                self.kind
+        (
+            BodyResult {
+                kind: if self.seen == 0 {
+                    Kind::Unseen
+                } else {
+                    self.kind
+                },
+                length: total,
+                seen: self.seen,
+                missing: self.missing,
+                counted,
+                broken,
             },
-            length: total,
-            seen: self.seen,
-            missing: self.missing,
-            counted,
-            broken,
-        }
+            lines,
+        )
     }
 }
 
@@ -743,6 +944,7 @@ mod tests {
             fields: Some(3),
             headers: [b"id,name,city".to_vec()].into_iter().collect(),
             min_size: 10,
+            collect_lines: 0,
         }
     }
 

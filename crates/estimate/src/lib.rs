@@ -15,21 +15,30 @@ mod collect;
 mod content;
 mod daily;
 mod estimator;
+mod index;
 mod model;
 mod periods;
 mod reckon;
+mod reconcile;
 mod records;
 mod tables;
 
 pub use collect::{host_of, ContentLedger, ContentStats, Rules, Source, Unit, RESIDUAL_MIN};
-pub use content::{entropy, BodyResult, BodyScan, Counted, Kind, RecordCounter, RecordShape};
+pub use content::{
+    entropy, BodyResult, BodyScan, Counted, Kind, Line, RecordCounter, RecordShape, Seen,
+};
 pub use daily::{daily_volume, FlowDay, SUMS};
 pub use estimator::{estimate, Basis, Content, Estimate};
+pub use index::{headers_of, row_hash, IndexError, IndexedFile, RecoveredIndex, Row};
 pub use model::{CodecRatio, FileModel, ModelError, RecordModel};
 pub use periods::{day_number, load_periods, Period, PeriodError};
 pub use polars::prelude::DataFrame;
 pub use reckon::{estimate_day, has_volume_part, DayEstimate};
+pub use reconcile::{
+    recon_by_day, recon_of, records_seen, Level, Matcher, Pending, Recon, RecordSeen, Sighting,
+};
 pub use records::{fields, split, Header, KeySpec, RecordFormat};
 pub use tables::{
-    cells, daily_table, periods_table, write_csv, write_parquet, DAILY_COLUMNS, PERIOD_SUMS,
+    cells, daily_table, periods_table, records_table, status, write_csv, write_parquet, SpanRecon,
+    DAILY_COLUMNS, PERIOD_SUMS, RECORD_COLUMNS,
 };

@@ -278,6 +278,7 @@ impl RecordModel {
             fields: self.fields,
             headers: self.headers.iter().cloned().collect(),
             min_size: self.min.max(1),
+            collect_lines: 0,
         }
     }
 

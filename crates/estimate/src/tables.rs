@@ -7,13 +7,14 @@ use crate::daily::{daily_volume, FlowDay};
 use crate::model::RecordModel;
 use crate::periods::Period;
 use crate::reckon::{estimate_day, DayEstimate};
+use crate::reconcile::Recon;
 use polars::prelude::*;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 /// Columns of the daily table, in order (the estimate columns are null without a record
 /// model).
-pub const DAILY_COLUMNS: [&str; 31] = [
+pub const DAILY_COLUMNS: [&str; 37] = [
     "day",
     "indicator",
     "server_name",
@@ -45,17 +46,40 @@ pub const DAILY_COLUMNS: [&str; 31] = [
     "excluded_control_bytes",
     "unexplained_missing_bytes",
     "capped_by_staged",
+    "confirmed",
+    "partial",
+    "key_only",
+    "residual",
+    "matched_bytes",
+    "status",
 ];
+
+/// The reconciliation status of a row: `no_recovered_file` (no index), `confirmed_exceeds_high`
+/// (more records confirmed than the volume allows: an assumption of the model is wrong),
+/// `opaque` (volume but nothing decodable, so nothing confirmable), `consistent`.
+pub fn status(recon: Option<&Recon>, high: Option<u64>, decoded: u64, volume: u64) -> &'static str {
+    match recon {
+        None => "no_recovered_file",
+        Some(r) if high.is_some_and(|h| r.confirmed > h) => "confirmed_exceeds_high",
+        Some(r) if r.confirmed == 0 && decoded == 0 && volume > 0 => "opaque",
+        Some(_) => "consistent",
+    }
+}
 
 /// The daily table: [`daily_volume`] of the IOC flows' ledger rows, joined with the
 /// estimate of each day and host from its units. `range` is the covered range of local
 /// days (every day of it appears for every host).
+///
+/// `recon` (present when recovered files were indexed) adds the reconciliation: records
+/// `confirmed`, `partial` and `key_only` that day, `residual = max(0, point − confirmed)`
+/// (sent by volume, not attributable to a record), `matched_bytes` and the [`status`].
 pub fn daily_table(
     days: &[FlowDay],
     units: &[Unit],
     model: Option<&RecordModel>,
     staged: Option<u64>,
     range: Option<(i32, i32)>,
+    recon: Option<&BTreeMap<(i32, String), Recon>>,
 ) -> PolarsResult<DataFrame> {
     let vol = daily_volume(days, range)?;
     let mut by: BTreeMap<(i32, &str), Vec<&Unit>> = BTreeMap::new();
@@ -72,6 +96,7 @@ pub fn daily_table(
     let gap = num("gap_bytes")?;
     let trunc = num("truncated_bytes")?;
     let mut est: Vec<Option<DayEstimate>> = Vec::with_capacity(n);
+    let mut rec: Vec<Option<Recon>> = Vec::with_capacity(n);
     let mut unexplained = Vec::with_capacity(n);
     let mut decoded = Vec::with_capacity(n);
     for i in 0..n {
@@ -86,7 +111,33 @@ pub fn daily_table(
                 .sum::<u64>(),
         );
         est.push(model.map(|m| estimate_day(&us, extra, m, staged)));
+        rec.push(recon.map(|r| {
+            r.get(&(key.0, key.1.to_string()))
+                .copied()
+                .unwrap_or_default()
+        }));
     }
+    let volume_of = |i: usize| est[i].as_ref().map_or(0, |e| e.volume_bytes);
+    let statuses: Vec<&str> = (0..n)
+        .map(|i| {
+            status(
+                rec[i].as_ref(),
+                est[i].as_ref().map(|e| e.high),
+                decoded[i],
+                volume_of(i),
+            )
+        })
+        .collect();
+    let rec_u = |f: fn(&Recon) -> u64| -> Vec<Option<u64>> {
+        rec.iter().map(|r| r.as_ref().map(f)).collect()
+    };
+    let residual: Vec<Option<u64>> = (0..n)
+        .map(|i| match (&est[i], &rec[i]) {
+            (Some(e), Some(r)) => Some(e.point.saturating_sub(r.confirmed)),
+            (Some(e), None) => Some(e.point),
+            _ => None,
+        })
+        .collect();
     let opt_u = |f: fn(&DayEstimate) -> u64| -> Vec<Option<u64>> {
         est.iter().map(|e| e.as_ref().map(f)).collect()
     };
@@ -115,6 +166,12 @@ pub fn daily_table(
                 Column::new(name.into(), opt_u(|e| e.excluded_control_bytes))
             }
             "unexplained_missing_bytes" => Column::new(name.into(), unexplained.clone()),
+            "confirmed" => Column::new(name.into(), rec_u(|r| r.confirmed)),
+            "partial" => Column::new(name.into(), rec_u(|r| r.partial)),
+            "key_only" => Column::new(name.into(), rec_u(|r| r.key_only)),
+            "residual" => Column::new(name.into(), residual.clone()),
+            "matched_bytes" => Column::new(name.into(), rec_u(|r| r.matched_bytes)),
+            "status" => Column::new(name.into(), statuses.clone()),
             "capped_by_staged" => Column::new(
                 name.into(),
                 est.iter()
@@ -127,6 +184,9 @@ pub fn daily_table(
     }
     DataFrame::new(n, cols)
 }
+
+/// The reconciliation of a span of days (first, last) for one host (None: all hosts).
+pub type SpanRecon<'a> = &'a dyn Fn(i32, i32, Option<&str>) -> Recon;
 
 /// Columns of the periods table, in order.
 pub const PERIOD_SUMS: [&str; 19] = [
@@ -156,7 +216,15 @@ pub const PERIOD_SUMS: [&str; 19] = [
 /// the sum of daily lows is a low), `days` covered, the union of codecs, the widest
 /// `r_min..r_max` and the mean record size. `flows` sums flows per day: a flow active on
 /// two days counts twice.
-pub fn periods_table(daily: &DataFrame, periods: &[Period]) -> PolarsResult<DataFrame> {
+///
+/// `recon(first_day, last_day, host)` (None: all hosts) gives the reconciliation of a span,
+/// counting each record once in it; it adds `confirmed, partial, key_only, residual,
+/// matched_bytes, status`.
+pub fn periods_table(
+    daily: &DataFrame,
+    periods: &[Period],
+    recon: Option<SpanRecon<'_>>,
+) -> PolarsResult<DataFrame> {
     let mut frames = Vec::new();
     let day_i = daily.column("day")?.cast(&DataType::Int32)?;
     let base = daily
@@ -169,6 +237,7 @@ pub fn periods_table(daily: &DataFrame, periods: &[Period]) -> PolarsResult<Data
     let mut rmin: Vec<Option<f64>> = Vec::new();
     let mut rmax: Vec<Option<f64>> = Vec::new();
     let mut mean: Vec<Option<f64>> = Vec::new();
+    let mut recs: Vec<Option<Recon>> = Vec::new();
     for p in periods {
         let (lo, hi) = p.range();
         let inside = base
@@ -221,7 +290,9 @@ pub fn periods_table(daily: &DataFrame, periods: &[Period]) -> PolarsResult<Data
                 ends.push(p.end.to_string());
                 hosts.push(host.to_string());
                 ndays.push(u64::try_from(hi - lo + 1).unwrap_or(0));
-                codecs.push(codec_of((host != "(all)").then_some(host))?);
+                let h = (host != "(all)").then_some(host);
+                codecs.push(codec_of(h)?);
+                recs.push(recon.map(|f| f(lo, hi, h)));
                 rmin.push(rmin_c.get(i));
                 rmax.push(rmax_c.get(i));
                 mean.push(mean_c.get(i));
@@ -248,6 +319,43 @@ pub fn periods_table(daily: &DataFrame, periods: &[Period]) -> PolarsResult<Data
     cols.push(Column::new("r_min".into(), rmin));
     cols.push(Column::new("r_max".into(), rmax));
     cols.push(Column::new("mean_record_bytes".into(), mean));
+    let col_u64 = |c: &str| -> PolarsResult<Vec<Option<u64>>> {
+        let mut v = Vec::with_capacity(height);
+        for f in &frames {
+            v.extend(f.column(c)?.u64()?.iter());
+        }
+        Ok(v)
+    };
+    let point = col_u64("records_point")?;
+    let high = col_u64("records_high")?;
+    let dec = col_u64("decoded_bytes")?;
+    let vol = col_u64("volume_bytes")?;
+    let ru = |f: fn(&Recon) -> u64| -> Vec<Option<u64>> {
+        recs.iter().map(|r| r.as_ref().map(f)).collect()
+    };
+    cols.push(Column::new("confirmed".into(), ru(|r| r.confirmed)));
+    cols.push(Column::new("partial".into(), ru(|r| r.partial)));
+    cols.push(Column::new("key_only".into(), ru(|r| r.key_only)));
+    let residual: Vec<Option<u64>> = (0..height)
+        .map(|i| match (point[i], &recs[i]) {
+            (Some(p), Some(r)) => Some(p.saturating_sub(r.confirmed)),
+            (Some(p), None) => Some(p),
+            _ => None,
+        })
+        .collect();
+    cols.push(Column::new("residual".into(), residual));
+    cols.push(Column::new("matched_bytes".into(), ru(|r| r.matched_bytes)));
+    let st: Vec<&str> = (0..height)
+        .map(|i| {
+            status(
+                recs[i].as_ref(),
+                high[i],
+                dec[i].unwrap_or(0),
+                vol[i].unwrap_or(0),
+            )
+        })
+        .collect();
+    cols.push(Column::new("status".into(), st));
     DataFrame::new(height, cols)
 }
 
@@ -298,4 +406,93 @@ pub fn cells(df: &DataFrame, columns: &[&str]) -> PolarsResult<Vec<Vec<String>>>
         out.push(row);
     }
     Ok(out)
+}
+
+/// Columns of `confirmed_records.csv`.
+pub const RECORD_COLUMNS: [&str; 14] = [
+    "key",
+    "row",
+    "file",
+    "first_seen_utc",
+    "first_seen_local",
+    "day",
+    "indicator",
+    "host",
+    "flow_id",
+    "first_frame",
+    "last_frame",
+    "level",
+    "sightings",
+    "days",
+];
+
+fn rfc3339(ts: exfilmeter_ingest::Timestamp, tz: chrono_tz::Tz) -> String {
+    use chrono::TimeZone;
+    let utc = chrono::DateTime::from_timestamp(ts.secs(), ts.subsec_nanos())
+        .unwrap_or(chrono::DateTime::<chrono::Utc>::MIN_UTC);
+    tz.from_utc_datetime(&utc.naive_utc())
+        .format("%Y-%m-%dT%H:%M:%S%.9f%:z")
+        .to_string()
+}
+
+/// `confirmed_records.csv`: every recovered record seen in the traffic, one line per record
+/// (key) at the best level it reached, with its first sighting at that level. `row` is the
+/// 1-based line in its recovered file (header included), `file` that file's name; times are
+/// the capture time of the frame that carried the record's last byte; `day` is the local day
+/// its upload completed; frames are `capture-file#frame-number` (1-based, as Wireshark);
+/// `days` lists every day with a sighting at that level.
+pub fn records_table(
+    seen: &[crate::reconcile::RecordSeen],
+    index: &crate::index::RecoveredIndex,
+    tz: chrono_tz::Tz,
+    capture_names: &[String],
+    indicators: &BTreeMap<String, String>,
+) -> PolarsResult<DataFrame> {
+    let frame = |f: exfilmeter_ingest::FrameRef| {
+        let name = capture_names
+            .get(f.file.0 as usize)
+            .map_or("?", String::as_str);
+        format!("{name}#{}", f.index)
+    };
+    let date = |d: i32| chrono::NaiveDate::default() + chrono::TimeDelta::days(i64::from(d));
+    let mut c: Vec<Vec<String>> = vec![Vec::with_capacity(seen.len()); RECORD_COLUMNS.len()];
+    for s in seen {
+        let row = index.rows.get(s.row as usize);
+        let file = row
+            .and_then(|r| index.files.get(r.file as usize))
+            .and_then(|f| f.path.file_name())
+            .map_or_else(String::new, |n| n.to_string_lossy().to_string());
+        let key = row.map_or_else(String::new, |r| {
+            String::from_utf8_lossy(index.key(r.key)).to_string()
+        });
+        let vals = [
+            key,
+            row.map_or(0, |r| r.line).to_string(),
+            file,
+            rfc3339(s.first.seen.ts, chrono_tz::UTC).replace("+00:00", "Z"),
+            rfc3339(s.first.seen.ts, tz),
+            date(s.first.day).to_string(),
+            indicators.get(&s.first.host).cloned().unwrap_or_default(),
+            s.first.host.clone(),
+            s.first.flow.0.to_string(),
+            frame(s.first.seen.frames.0),
+            frame(s.first.seen.frames.1),
+            s.level.as_str().to_string(),
+            s.sightings.to_string(),
+            s.days
+                .iter()
+                .map(|d| date(*d).to_string())
+                .collect::<Vec<_>>()
+                .join(";"),
+        ];
+        for (col, v) in c.iter_mut().zip(vals) {
+            col.push(v);
+        }
+    }
+    let cols: Vec<Column> = RECORD_COLUMNS
+        .iter()
+        .zip(c)
+        .map(|(n, v)| Column::new((*n).into(), v))
+        .collect();
+    DataFrame::new(seen.len(), cols)
 }

@@ -6,7 +6,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 use exfilmeter_estimate::{
-    estimate_day, ContentLedger, Header, KeySpec, RecordFormat, RecordModel, Rules, Unit,
+    estimate_day, headers_of, records_seen, ContentLedger, FlowDay, Header, KeySpec, Level,
+    RecordFormat, RecordModel, RecoveredIndex, Rules, Sighting, Unit,
 };
 use exfilmeter_flow::{DayClock, Tracker, TrackerConfig};
 use exfilmeter_ingest::{CaptureReader, Decoded, Decoder, FileId, HashAlgo};
@@ -36,27 +37,36 @@ fn sorted(dir: PathBuf) -> Vec<PathBuf> {
     v
 }
 
-fn date(d: i32) -> String {
-    (chrono::NaiveDate::default() + chrono::Days::new(d as u64)).to_string()
+struct Run {
+    truth: serde_json::Value,
+    model: RecordModel,
+    index: RecoveredIndex,
+    units: Vec<Unit>,
+    days: Vec<FlowDay>,
+    sightings: Vec<Sighting>,
 }
 
-#[test]
-fn records_per_day_and_host_lie_within_the_interval_and_plain_days_are_exact() {
-    for d in scenarios() {
-        let name = d.file_name().unwrap().to_string_lossy().to_string();
-        let truth: serde_json::Value =
-            serde_json::from_str(&std::fs::read_to_string(d.join("truth.json")).unwrap()).unwrap();
-        let tz: chrono_tz::Tz = truth["time_zone"].as_str().unwrap().parse().unwrap();
-        let set = IocSet::load(&[d.join("iocs.txt")], false).unwrap();
-        let model = RecordModel::build(
-            &sorted(d.join("recovered")),
-            &RecordFormat::Csv,
-            Header::No,
-            Some(&KeySpec::Column(1)),
-        )
-        .unwrap();
-        let shape = model.shape(&RecordFormat::Csv);
-        let ledger = ContentLedger::new(&shape, Rules::default(), DayClock::new(tz), &set);
+/// Runs a scenario's captures through decoder, tracker, attributor and content ledger.
+fn run(d: &std::path::Path) -> Run {
+    let truth: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(d.join("truth.json")).unwrap()).unwrap();
+    let tz: chrono_tz::Tz = truth["time_zone"].as_str().unwrap().parse().unwrap();
+    let set = IocSet::load(&[d.join("iocs.txt")], false).unwrap();
+    let recovered = sorted(d.join("recovered"));
+    let key = KeySpec::Column(1);
+    let model = RecordModel::build(&recovered, &RecordFormat::Csv, Header::No, Some(&key)).unwrap();
+    let index = RecoveredIndex::build(
+        &recovered,
+        &RecordFormat::Csv,
+        &headers_of(&recovered, &RecordFormat::Csv, Header::No),
+        Some(&key),
+    )
+    .unwrap();
+    let mut shape = model.shape(&RecordFormat::Csv);
+    shape.collect_lines = index.max_len as usize + 2;
+    let (units, days, sightings) = {
+        let ledger = ContentLedger::new(&shape, Rules::default(), DayClock::new(tz), &set)
+            .with_index(&index);
         let mut tracker = Tracker::new(TrackerConfig {
             tz,
             ..TrackerConfig::default()
@@ -75,8 +85,33 @@ fn records_per_day_and_host_lie_within_the_interval_and_plain_days_are_exact() {
         tracker.finish(&mut a);
         let mut ledger = a.inner;
         ledger.finish();
+        let units = std::mem::take(&mut ledger.units);
+        let days = std::mem::take(&mut ledger.days);
+        let sightings = std::mem::take(&mut ledger.sightings);
+        (units, days, sightings)
+    };
+    Run {
+        truth,
+        model,
+        index,
+        units,
+        days,
+        sightings,
+    }
+}
+
+fn date(d: i32) -> String {
+    (chrono::NaiveDate::default() + chrono::Days::new(d as u64)).to_string()
+}
+
+#[test]
+fn records_per_day_and_host_lie_within_the_interval_and_plain_days_are_exact() {
+    for d in scenarios() {
+        let name = d.file_name().unwrap().to_string_lossy().to_string();
+        let r = run(&d);
+        let (truth, model) = (&r.truth, &r.model);
         let mut units: BTreeMap<(String, String), Vec<&Unit>> = BTreeMap::new();
-        for u in &ledger.units {
+        for u in &r.units {
             units
                 .entry((date(u.day), u.host.clone()))
                 .or_default()
@@ -89,7 +124,7 @@ fn records_per_day_and_host_lie_within_the_interval_and_plain_days_are_exact() {
         let mut app: BTreeMap<(String, String), u64> = BTreeMap::new();
         let mut missing: BTreeMap<(String, String), u64> = BTreeMap::new();
         let mut cut = std::collections::BTreeSet::new();
-        for r in ledger.days.iter().filter(|r| r.c2s) {
+        for r in r.days.iter().filter(|r| r.c2s) {
             let k = (date(r.day), r.host.clone());
             *app.entry(k.clone()).or_default() += r.app_bytes;
             *missing.entry(k.clone()).or_default() += r.gap_bytes + r.truncated_bytes;
@@ -135,7 +170,7 @@ fn records_per_day_and_host_lie_within_the_interval_and_plain_days_are_exact() {
                     .copied()
                     .unwrap_or(0)
                     .saturating_sub(explained);
-                let e = estimate_day(&us, extra, &model, None);
+                let e = estimate_day(&us, extra, model, None);
                 eprintln!(
                     "{name} {day} {host}: truth {sent}, estimate {}..{}..{} ({}, counted {}, volume {} B)",
                     e.low, e.point, e.high, e.codec, e.counted, e.volume_bytes
@@ -164,5 +199,92 @@ fn records_per_day_and_host_lie_within_the_interval_and_plain_days_are_exact() {
             worst * 100.0
         );
         assert!(checked > 10 && exact > 3, "{name}: {checked} {exact}");
+    }
+}
+
+#[test]
+fn confirmed_records_per_day_equal_the_truth_confirmable_set() {
+    for d in scenarios() {
+        let name = d.file_name().unwrap().to_string_lossy().to_string();
+        let r = run(&d);
+        let key = |row: u32| -> String {
+            let k = r.index.rows[row as usize].key;
+            String::from_utf8_lossy(r.index.key(k)).to_string()
+        };
+        type Sets = BTreeMap<(String, String), std::collections::BTreeSet<String>>;
+        let (mut confirmed, mut partial): (Sets, Sets) = Default::default();
+        for s in &r.sightings {
+            let k = (date(s.day), s.host.clone());
+            match s.seen.level {
+                Level::Confirmed => {
+                    confirmed.entry(k).or_default().insert(key(s.seen.row));
+                }
+                Level::Partial => {
+                    partial.entry(k).or_default().insert(key(s.seen.row));
+                }
+                Level::KeyOnly => {}
+            }
+        }
+        let mut total = 0;
+        for (day, dv) in r.truth["days"].as_object().unwrap() {
+            for (host, m) in dv["malicious"].as_object().unwrap() {
+                let k = (day.clone(), host.clone());
+                let want: std::collections::BTreeSet<String> = m["confirmable_member_numbers"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|v| v.as_str().unwrap().to_string())
+                    .collect();
+                let got = confirmed.remove(&k).unwrap_or_default();
+                let extra: Vec<_> = got.difference(&want).collect();
+                let missed: Vec<_> = want.difference(&got).collect();
+                assert!(
+                    extra.is_empty() && missed.is_empty(),
+                    "{name} {day} {host}: {} false confirmations {extra:?}, {} missed {missed:?}",
+                    extra.len(),
+                    missed.len()
+                );
+                // Partial rows were sent that day and are not confirmable.
+                let sent: std::collections::BTreeSet<String> = m["member_numbers"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|v| v.as_str().unwrap().to_string())
+                    .collect();
+                for p in partial.remove(&k).unwrap_or_default() {
+                    assert!(
+                        sent.contains(&p),
+                        "{name} {day} {host}: partial {p} not sent"
+                    );
+                }
+                total += want.len();
+            }
+        }
+        assert!(
+            confirmed.is_empty(),
+            "{name}: confirmations on days/hosts truth lacks: {confirmed:?}"
+        );
+        let never: std::collections::BTreeSet<String> = r.truth["records"]
+            ["recovered_but_never_sent"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_str().unwrap().to_string())
+            .collect();
+        let seen = records_seen(&r.index, &r.sightings);
+        let unique = seen.iter().filter(|s| s.level == Level::Confirmed).count();
+        assert_eq!(
+            unique as u64,
+            r.truth["records"]["confirmable_count"].as_u64().unwrap(),
+            "{name}: unique confirmed records"
+        );
+        for s in &seen {
+            assert!(
+                !never.contains(&key(s.row)),
+                "{name}: never-sent {} seen",
+                key(s.row)
+            );
+        }
+        eprintln!("{name}: {total} per-day confirmations, {unique} unique, all equal to truth");
     }
 }

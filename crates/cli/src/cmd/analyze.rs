@@ -8,8 +8,9 @@ use crate::tz::{format_in, parse_zone};
 use crate::Outcome;
 use anyhow::{anyhow, bail, Context, Result};
 use exfilmeter_estimate::{
-    daily_table, day_number, load_periods, periods_table, write_csv, write_parquet, ContentLedger,
-    ContentStats, Header, KeySpec, Period, RecordFormat, RecordModel, RecordShape, Rules,
+    daily_table, day_number, headers_of, load_periods, periods_table, recon_by_day, recon_of,
+    records_seen, records_table, write_csv, write_parquet, ContentLedger, ContentStats, Header,
+    KeySpec, Level, Period, Recon, RecordFormat, RecordModel, RecordShape, RecoveredIndex, Rules,
 };
 use exfilmeter_flow::{
     DayClock, Direction, FlowId, FlowRecord, FlowSink, MetaEvent, Tracker, TrackerConfig,
@@ -19,6 +20,7 @@ use exfilmeter_ingest::{
     HashAlgo, InputOrigin, Timestamp,
 };
 use exfilmeter_intel::{Attributor, Verdict, VerdictSink};
+use std::collections::BTreeMap;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
@@ -108,6 +110,17 @@ struct Analyze<'a> {
 impl FlowSink for Analyze<'_> {
     fn metadata(&mut self, flow: FlowId, e: &MetaEvent) {
         self.content.meta(flow, e);
+    }
+    fn data(
+        &mut self,
+        flow: FlowId,
+        dir: Direction,
+        offset: u64,
+        _ts: Timestamp,
+        _frame: FrameRef,
+        bytes: &[u8],
+    ) {
+        self.content.data(flow, dir, offset, bytes);
     }
     fn body(
         &mut self,
@@ -250,9 +263,22 @@ pub fn run(args: Args) -> Result<Outcome> {
         }
         Some(m)
     };
-    let shape = model
+    let index = if s.case.recovered.is_empty() {
+        None
+    } else {
+        Some(RecoveredIndex::build(
+            &s.case.recovered,
+            &s.format,
+            &headers_of(&s.case.recovered, &s.format, s.header),
+            s.key.as_ref(),
+        )?)
+    };
+    let mut shape = model
         .as_ref()
         .map_or_else(RecordShape::default, |m| m.shape(&s.format));
+    if let Some(ix) = &index {
+        shape.collect_lines = ix.max_len as usize + 2;
+    }
     let set = load_iocs(&s.case.iocs, s.case.lenient.unwrap_or(false))?;
     let internal = internal_nets(&s.case.internal)?;
     let inputs = expand_inputs(&s.case.captures)?;
@@ -273,7 +299,13 @@ pub fn run(args: Args) -> Result<Outcome> {
     let flows_path = s.out.join("flows.parquet");
     let sink = Analyze {
         rows: Rows::new(Some(&set), false, TableWriter::create(Some(&flows_path))?),
-        content: ContentLedger::new(&shape, s.rules, DayClock::new(tz), &set),
+        content: {
+            let c = ContentLedger::new(&shape, s.rules, DayClock::new(tz), &set);
+            match &index {
+                Some(ix) => c.with_index(ix),
+                None => c,
+            }
+        },
     };
     let mut attr = Attributor::new(&set, internal, s.case.dns_grace.unwrap_or(3600), sink);
     let total: u64 = inputs
@@ -354,12 +386,16 @@ pub fn run(args: Args) -> Result<Outcome> {
         (Some(a), Some(b)) => Some((day_number(clock.day(a)), day_number(clock.day(b)))),
         _ => None,
     };
+    let recon = index
+        .as_ref()
+        .map(|ix| recon_by_day(ix, &content.sightings));
     let mut daily = daily_table(
         &content.days,
         &content.units,
         model.as_ref(),
         s.case.staged,
         range,
+        recon.as_ref(),
     )?;
     write_csv(&mut daily, &s.out.join("daily.csv"))?;
     write_parquet(&mut daily, &s.out.join("daily.parquet"))?;
@@ -374,8 +410,43 @@ pub fn run(args: Args) -> Result<Outcome> {
             None => Vec::new(),
         },
     };
-    let mut ptable = periods_table(&daily, &periods)?;
+    let span = |lo: i32, hi: i32, host: Option<&str>| -> Recon {
+        match &index {
+            Some(ix) => recon_of(
+                ix,
+                content
+                    .sightings
+                    .iter()
+                    .filter(|x| x.day >= lo && x.day <= hi && host.is_none_or(|h| x.host == h)),
+            ),
+            None => Recon::default(),
+        }
+    };
+    let span_ref: &dyn Fn(i32, i32, Option<&str>) -> Recon = &span;
+    let mut ptable = periods_table(&daily, &periods, index.as_ref().map(|_| span_ref))?;
     write_csv(&mut ptable, &s.out.join("periods.csv"))?;
+    let mut confirmed_count = 0;
+    if let Some(ix) = &index {
+        let seen = records_seen(ix, &content.sightings);
+        confirmed_count = seen.iter().filter(|r| r.level == Level::Confirmed).count();
+        let mut indicators: BTreeMap<String, String> = BTreeMap::new();
+        for d in &content.days {
+            if !d.indicator.is_empty() {
+                let e = indicators.entry(d.host.clone()).or_default();
+                for i in d.indicator.split(';') {
+                    if !e.split(';').any(|x| x == i) {
+                        if !e.is_empty() {
+                            e.push(';');
+                        }
+                        e.push_str(i);
+                    }
+                }
+            }
+        }
+        let names = rows.names.clone();
+        let mut t = records_table(&seen, ix, tz, &names, &indicators)?;
+        write_csv(&mut t, &s.out.join("confirmed_records.csv"))?;
+    }
     let st = tracker.stats();
     let dstats = decoder.stats();
     let mut counters: Vec<(String, u64)> = vec![
@@ -426,6 +497,8 @@ pub fn run(args: Args) -> Result<Outcome> {
         first: first.map(|t| format_in(t, tz)),
         last: last.map(|t| format_in(t, tz)),
         model: model.as_ref(),
+        index: index.as_ref(),
+        confirmed: confirmed_count,
         rules: s.rules,
         daily: &daily,
         periods: &ptable,

@@ -5,7 +5,7 @@
 use super::case::Case;
 use anyhow::Result;
 use chrono_tz::Tz;
-use exfilmeter_estimate::{cells, DataFrame, RecordModel, Rules};
+use exfilmeter_estimate::{cells, DataFrame, RecordModel, RecoveredIndex, Rules};
 use exfilmeter_ingest::FileSummary;
 use exfilmeter_intel::IocSet;
 use std::fmt::Write as _;
@@ -24,6 +24,10 @@ pub struct Inputs<'a> {
     pub last: Option<String>,
     /// Record model.
     pub model: Option<&'a RecordModel>,
+    /// Index of the recovered rows.
+    pub index: Option<&'a RecoveredIndex>,
+    /// Records confirmed anywhere (unique).
+    pub confirmed: usize,
     /// Control and TLS rules.
     pub rules: Rules,
     /// Daily table.
@@ -133,6 +137,58 @@ pub fn render(i: &Inputs<'_>) -> Result<String> {
     table(&mut o, &DAILY, &cells(i.daily, &DAILY)?);
     let _ = writeln!(o, "## Periods\n");
     table(&mut o, &PERIODS, &cells(i.periods, &PERIODS)?);
+    if i.index.is_some() {
+        let _ = writeln!(o, "## Reconciliation with the recovered files\n");
+        let _ = writeln!(
+            o,
+            "Confirmed: every byte of the record was found in decoded outbound content (and \
+             the encoded stream's checksum verified). Partial: seen cut by a capture gap, \
+             snaplen or a broken decoding. Key-only: only its key was seen. Residual: \
+             records_point − confirmed, sent by volume but not attributable to a record. \
+             {} distinct records confirmed in all; the list is confirmed_records.csv.\n",
+            i.confirmed
+        );
+        let cols = [
+            "period",
+            "host",
+            "records_low",
+            "records_point",
+            "records_high",
+            "confirmed",
+            "partial",
+            "key_only",
+            "residual",
+            "status",
+        ];
+        let rows = cells(i.periods, &cols)?;
+        table(&mut o, &cols, &rows);
+        for r in rows.iter().filter(|r| r[1] == "(all)") {
+            let _ = writeln!(
+                o,
+                "- {}: {} estimated from traffic volume ({}–{}), of which {} confirmed by \
+                 content; {} sent but not attributable to individual records.",
+                r[0], r[3], r[2], r[4], r[5], r[8]
+            );
+        }
+        o.push('\n');
+        let cols = [
+            "day",
+            "host",
+            "records_low",
+            "records_point",
+            "records_high",
+            "confirmed",
+            "partial",
+            "key_only",
+            "residual",
+            "status",
+        ];
+        let rows: Vec<Vec<String>> = cells(i.daily, &cols)?
+            .into_iter()
+            .filter(|r| r[4] != "0" || r[5] != "0" || r[6] != "0" || r[7] != "0")
+            .collect();
+        table(&mut o, &cols, &rows);
+    }
     let _ = writeln!(o, "## Assumptions\n");
     match i.model {
         Some(m) => {

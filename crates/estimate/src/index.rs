@@ -1,0 +1,439 @@
+//! The index of the recovered files (DESIGN §9): every row with its byte range and key, an
+//! xxh3 hash of its content (without the line terminator) for exact matching, and the keys
+//! for key-only hits. Files are read streaming while indexing. Rows are verified byte for
+//! byte against the files kept in memory up to a budget ([`DEFAULT_MEMORY`]); files beyond it
+//! are verified by positional reads, so recovered files larger than memory work: about 48
+//! bytes per row plus the keys.
+
+use crate::records::{fields, KeySpec, RecordFormat};
+use aho_corasick::AhoCorasick;
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+
+/// A problem indexing a recovered file.
+#[derive(Debug)]
+pub struct IndexError {
+    /// The file.
+    pub path: PathBuf,
+    /// Why.
+    pub message: String,
+}
+
+impl std::fmt::Display for IndexError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.path.display(), self.message)
+    }
+}
+
+impl std::error::Error for IndexError {}
+
+/// One indexed row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Row {
+    /// File (index into [`RecoveredIndex::files`]).
+    pub file: u32,
+    /// 1-based line (record) number in the file, the header line included.
+    pub line: u64,
+    /// Byte offset of the record in the file.
+    pub start: u64,
+    /// Content length (without the line terminator).
+    pub len: u32,
+    /// Index of its key in [`RecoveredIndex::key`] (u32::MAX: no key).
+    pub key: u32,
+}
+
+/// An indexed file.
+#[derive(Debug)]
+pub struct IndexedFile {
+    /// Path.
+    pub path: PathBuf,
+    /// Size in bytes.
+    pub size: u64,
+    /// Records indexed.
+    pub rows: u64,
+    /// Records whose content occurs earlier in the recovered files (kept, matched by
+    /// position).
+    pub duplicate_rows: u64,
+    handle: File,
+    /// The file's bytes, when it fit in the memory budget.
+    data: Option<Vec<u8>>,
+}
+
+/// Bytes of recovered files kept in memory for verification (1 GiB); larger sets are
+/// verified by positional reads.
+pub const DEFAULT_MEMORY: u64 = 1 << 30;
+
+/// The index.
+#[derive(Debug)]
+pub struct RecoveredIndex {
+    /// Files, in the order given.
+    pub files: Vec<IndexedFile>,
+    /// Rows, in file order.
+    pub rows: Vec<Row>,
+    keys: Vec<Box<[u8]>>,
+    by_hash: HashMap<u64, Vec<u32>>,
+    by_key: HashMap<Box<[u8]>, u32>,
+    /// Rows of each key (index = key id).
+    key_rows: Vec<Vec<u32>>,
+    ac: Option<AhoCorasick>,
+    /// Longest row content (bytes).
+    pub max_len: u32,
+}
+
+/// Content without its line terminator.
+fn content(rec: &[u8]) -> &[u8] {
+    let r = rec.strip_suffix(b"\n").unwrap_or(rec);
+    r.strip_suffix(b"\r").unwrap_or(r)
+}
+
+/// The row hash.
+pub fn row_hash(content: &[u8]) -> u64 {
+    xxhash_rust::xxh3::xxh3_64(content)
+}
+
+impl RecoveredIndex {
+    /// Indexes `paths`. `header` says which files start with a header line (as the record
+    /// model decided); `key` locates each record's key.
+    pub fn build(
+        paths: &[PathBuf],
+        format: &RecordFormat,
+        header: &[bool],
+        key: Option<&KeySpec>,
+    ) -> Result<RecoveredIndex, IndexError> {
+        Self::build_with(paths, format, header, key, DEFAULT_MEMORY)
+    }
+
+    /// As [`RecoveredIndex::build`], keeping at most `memory` bytes of files in memory.
+    pub fn build_with(
+        paths: &[PathBuf],
+        format: &RecordFormat,
+        header: &[bool],
+        key: Option<&KeySpec>,
+        memory: u64,
+    ) -> Result<RecoveredIndex, IndexError> {
+        let mut held = 0u64;
+        let mut idx = RecoveredIndex {
+            files: Vec::new(),
+            rows: Vec::new(),
+            keys: Vec::new(),
+            by_hash: HashMap::new(),
+            by_key: HashMap::new(),
+            key_rows: Vec::new(),
+            ac: None,
+            max_len: 0,
+        };
+        for (fi, path) in paths.iter().enumerate() {
+            let err = |m: String| IndexError {
+                path: path.clone(),
+                message: m,
+            };
+            let f = File::open(path).map_err(|e| err(e.to_string()))?;
+            let handle = f.try_clone().map_err(|e| err(e.to_string()))?;
+            let size = f.metadata().map_err(|e| err(e.to_string()))?.len();
+            let data = if held + size <= memory {
+                held += size;
+                let mut v = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
+                (&f).read_to_end(&mut v).map_err(|e| err(e.to_string()))?;
+                Some(v)
+            } else {
+                None
+            };
+            let mut source: Box<dyn BufRead + '_> = match &data {
+                Some(v) => Box::new(&v[..]),
+                None => Box::new(BufReader::with_capacity(1 << 20, f)),
+            };
+            let has_header = header.get(fi).copied().unwrap_or(false);
+            let mut column: Option<usize> = match key {
+                Some(KeySpec::Column(c)) => Some(c - 1),
+                _ => None,
+            };
+            let mut reader = &mut source;
+            let mut pos = 0u64;
+            let mut line_no = 0u64;
+            let mut rows = 0u64;
+            let mut dups = 0u64;
+            let mut rec = Vec::new();
+            loop {
+                rec.clear();
+                let n = match format {
+                    RecordFormat::Fixed(n) => {
+                        rec.resize(*n, 0);
+                        read_full(&mut reader, &mut rec).map_err(|e| err(e.to_string()))?
+                    }
+                    RecordFormat::Lines => reader
+                        .read_until(b'\n', &mut rec)
+                        .map_err(|e| err(e.to_string()))?,
+                    RecordFormat::Csv => {
+                        read_csv_record(&mut reader, &mut rec).map_err(|e| err(e.to_string()))?
+                    }
+                };
+                if n == 0 {
+                    break;
+                }
+                rec.truncate(n);
+                line_no += 1;
+                let start = pos;
+                pos += n as u64;
+                if line_no == 1 && has_header {
+                    if let Some(KeySpec::Name(name)) = key {
+                        let h = fields(&rec);
+                        column = Some(
+                            h.iter()
+                                .position(|f| f.as_slice() == name.as_bytes())
+                                .ok_or_else(|| err(format!("no column named {name:?}")))?,
+                        );
+                    }
+                    continue;
+                }
+                let c = if matches!(format, RecordFormat::Fixed(_)) {
+                    &rec[..]
+                } else {
+                    content(&rec)
+                };
+                if c.is_empty() {
+                    continue;
+                }
+                let k: Option<Vec<u8>> = match (key, column) {
+                    (Some(KeySpec::Regex(re)), _) => re
+                        .captures(c)
+                        .and_then(|m| m.get(1))
+                        .map(|m| m.as_bytes().to_vec()),
+                    (_, Some(col)) => fields(c).into_iter().nth(col).filter(|f| !f.is_empty()),
+                    _ => None,
+                };
+                let key_id = match k {
+                    Some(k) => {
+                        let next = idx.keys.len() as u32;
+                        let id = *idx
+                            .by_key
+                            .entry(k.clone().into_boxed_slice())
+                            .or_insert(next);
+                        if id == next {
+                            idx.keys.push(k.into_boxed_slice());
+                            idx.key_rows.push(Vec::new());
+                        }
+                        id
+                    }
+                    None => u32::MAX,
+                };
+                let row_id = idx.rows.len() as u32;
+                let len = u32::try_from(c.len()).unwrap_or(u32::MAX);
+                idx.max_len = idx.max_len.max(len);
+                let slot = idx.by_hash.entry(row_hash(c)).or_default();
+                if !slot.is_empty() {
+                    dups += 1;
+                }
+                slot.push(row_id);
+                if key_id != u32::MAX {
+                    idx.key_rows[key_id as usize].push(row_id);
+                }
+                idx.rows.push(Row {
+                    file: fi as u32,
+                    line: line_no,
+                    start,
+                    len,
+                    key: key_id,
+                });
+                rows += 1;
+            }
+            drop(source);
+            idx.files.push(IndexedFile {
+                path: path.clone(),
+                size: pos,
+                rows,
+                duplicate_rows: dups,
+                handle,
+                data,
+            });
+        }
+        if !idx.keys.is_empty() {
+            idx.ac = AhoCorasick::builder()
+                .match_kind(aho_corasick::MatchKind::LeftmostLongest)
+                .build(idx.keys.iter().map(|k| &k[..]))
+                .ok();
+        }
+        Ok(idx)
+    }
+
+    /// Rows whose content hashes like `content` and equals it byte for byte (read back
+    /// from the file), in file order.
+    pub fn exact(&self, content: &[u8], scratch: &mut Vec<u8>) -> Vec<u32> {
+        let Some(cands) = self.by_hash.get(&row_hash(content)) else {
+            return Vec::new();
+        };
+        cands
+            .iter()
+            .copied()
+            .filter(|&r| self.verify(r, content, scratch))
+            .collect()
+    }
+
+    /// Reads row `r` back from its file and compares it with `content`.
+    pub fn verify(&self, r: u32, content: &[u8], scratch: &mut Vec<u8>) -> bool {
+        let Some(row) = self.rows.get(r as usize) else {
+            return false;
+        };
+        if row.len as usize != content.len() {
+            return false;
+        }
+        let Some(f) = self.files.get(row.file as usize) else {
+            return false;
+        };
+        if let Some(d) = &f.data {
+            let start = usize::try_from(row.start).unwrap_or(usize::MAX);
+            return d.get(start..start.saturating_add(content.len())) == Some(content);
+        }
+        scratch.resize(content.len(), 0);
+        read_at(&f.handle, scratch, row.start).is_ok() && scratch[..] == *content
+    }
+
+    /// Keys found in `hay`, as key ids (each once, in order of first occurrence).
+    pub fn keys_in(&self, hay: &[u8]) -> Vec<u32> {
+        let Some(ac) = &self.ac else {
+            return Vec::new();
+        };
+        let mut out: Vec<u32> = Vec::new();
+        for m in ac.find_iter(hay) {
+            // A key must not be part of a longer token (e.g. inside a longer number).
+            let before = m.start().checked_sub(1).and_then(|i| hay.get(i));
+            let after = hay.get(m.end());
+            let alnum = |b: Option<&u8>| b.is_some_and(u8::is_ascii_alphanumeric);
+            if alnum(before) || alnum(after) {
+                continue;
+            }
+            let id = m.pattern().as_u32();
+            if !out.contains(&id) {
+                out.push(id);
+            }
+        }
+        out
+    }
+
+    /// The key bytes of key id `k`.
+    pub fn key(&self, k: u32) -> &[u8] {
+        self.keys.get(k as usize).map_or(&[][..], |k| &k[..])
+    }
+
+    /// Rows carrying key id `k`.
+    pub fn rows_of_key(&self, k: u32) -> &[u32] {
+        self.key_rows.get(k as usize).map_or(&[][..], |v| &v[..])
+    }
+
+    /// Number of distinct keys.
+    pub fn key_count(&self) -> usize {
+        self.keys.len()
+    }
+}
+
+fn read_full(r: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match r.read(&mut buf[n..])? {
+            0 => break,
+            k => n += k,
+        }
+    }
+    Ok(n)
+}
+
+/// One CSV record: like a line, but a newline inside double quotes does not end it.
+fn read_csv_record(r: &mut impl BufRead, out: &mut Vec<u8>) -> std::io::Result<usize> {
+    let mut total = 0;
+    loop {
+        let n = r.read_until(b'\n', out)?;
+        total += n;
+        if n == 0 {
+            return Ok(total);
+        }
+        let quotes = out.iter().filter(|&&b| b == b'"').count();
+        if quotes % 2 == 0 {
+            return Ok(total);
+        }
+    }
+}
+
+#[cfg(unix)]
+fn read_at(f: &File, buf: &mut [u8], offset: u64) -> std::io::Result<()> {
+    use std::os::unix::fs::FileExt;
+    f.read_exact_at(buf, offset)
+}
+
+#[cfg(not(unix))]
+fn read_at(f: &File, buf: &mut [u8], offset: u64) -> std::io::Result<()> {
+    use std::io::{Seek, SeekFrom};
+    let mut f = f.try_clone()?;
+    f.seek(SeekFrom::Start(offset))?;
+    f.read_exact(buf)
+}
+
+/// Which files start with a header line, decided the way the record model does.
+pub fn headers_of(paths: &[PathBuf], format: &RecordFormat, header: crate::Header) -> Vec<bool> {
+    paths.iter().map(|p| header_of(p, format, header)).collect()
+}
+
+fn header_of(p: &Path, format: &RecordFormat, header: crate::Header) -> bool {
+    if matches!(format, RecordFormat::Fixed(_)) {
+        return false;
+    }
+    match header {
+        crate::Header::Yes => true,
+        crate::Header::No => false,
+        crate::Header::Auto => {
+            let Ok(f) = File::open(p) else {
+                return false;
+            };
+            let mut head = Vec::new();
+            let _ = f.take(1 << 16).read_to_end(&mut head);
+            let recs = crate::records::split(&head, format);
+            crate::records::has_header(&head, &recs, header)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rows_are_found_by_content_and_keys_by_scan() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = dir.path().join("a.csv");
+        std::fs::write(
+            &a,
+            "member,name\r\n100000001,Alice\r\n100000002,\"Bob\nJr\"\r\n100000001,Alice\r\n",
+        )
+        .unwrap();
+        let idx = RecoveredIndex::build(
+            std::slice::from_ref(&a),
+            &RecordFormat::Csv,
+            &[true],
+            Some(&KeySpec::Name("member".into())),
+        )
+        .unwrap();
+        assert_eq!(idx.rows.len(), 3);
+        assert_eq!(idx.files[0].duplicate_rows, 1);
+        assert_eq!(idx.rows[1].line, 3);
+        assert_eq!(idx.rows[1].start, 30);
+        let mut s = Vec::new();
+        assert_eq!(idx.exact(b"100000001,Alice", &mut s), vec![0, 2]);
+        assert_eq!(idx.exact(b"100000002,\"Bob\nJr\"", &mut s), vec![1]);
+        assert!(idx.exact(b"100000001,Alicf", &mut s).is_empty());
+        let streamed = RecoveredIndex::build_with(
+            std::slice::from_ref(&a),
+            &RecordFormat::Csv,
+            &[true],
+            Some(&KeySpec::Name("member".into())),
+            0,
+        )
+        .unwrap();
+        assert_eq!(streamed.exact(b"100000002,\"Bob\nJr\"", &mut s), vec![1]);
+        assert!(streamed.exact(b"100000002,\"Bob\nJs\"", &mut s).is_empty());
+        assert_eq!(idx.key_count(), 2);
+        let k = idx.keys_in(b"x=100000002&y=1000000011");
+        assert_eq!(k.len(), 1, "a key inside a longer number is not a hit");
+        assert_eq!(idx.key(k[0]), b"100000002");
+        assert_eq!(idx.rows_of_key(k[0]), &[1]);
+    }
+}

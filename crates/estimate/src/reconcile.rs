@@ -1,0 +1,351 @@
+//! Matching decoded record lines of uploads against the recovered rows, and the
+//! reconciliation of confirmed records with the volume estimate (DESIGN §9).
+//!
+//! A row is **confirmed** when a whole line of decoded outbound content (every byte present,
+//! the encoded stream's checksum verified where there is one) equals it byte for byte;
+//! **partial** when a line cut by a capture gap, snaplen or a broken decoding carries its
+//! key; **key-only** when only its key was seen in a line that is not the row. Rows are
+//! counted by key (a key staged twice counts once), and a row sent twice is one row with
+//! both sightings.
+
+use crate::content::Line;
+use crate::index::RecoveredIndex;
+use exfilmeter_flow::FlowId;
+use exfilmeter_ingest::{FrameRef, Timestamp};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// How a row was seen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Level {
+    /// All its bytes inside verified matched content.
+    Confirmed,
+    /// Cut by a gap, a stream edge, truncation or a broken decoding.
+    Partial,
+    /// Only its key seen.
+    KeyOnly,
+}
+
+impl Level {
+    /// `confirmed`, `partial`, `key_only`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Level::Confirmed => "confirmed",
+            Level::Partial => "partial",
+            Level::KeyOnly => "key_only",
+        }
+    }
+}
+
+/// A sighting of a row in an upload, before the upload's day and host are known.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pending {
+    /// Row (index into the recovered index).
+    pub row: u32,
+    /// Level.
+    pub level: Level,
+    /// Time its last byte was seen.
+    pub ts: Timestamp,
+    /// Frames that carried its first and last byte.
+    pub frames: (FrameRef, FrameRef),
+    /// Bytes matched (the row's length for confirmed sightings, else 0).
+    pub bytes: u64,
+}
+
+/// A sighting of a recovered row in the traffic.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sighting {
+    /// What was seen.
+    pub seen: Pending,
+    /// Local day of the upload's completion (the day its records count on).
+    pub day: i32,
+    /// Host.
+    pub host: String,
+    /// Flow.
+    pub flow: FlowId,
+}
+
+/// Matches lines against the index.
+#[derive(Debug)]
+pub struct Matcher<'i> {
+    index: &'i RecoveredIndex,
+    scratch: Vec<u8>,
+}
+
+impl<'i> Matcher<'i> {
+    /// A matcher over `index`.
+    pub fn new(index: &'i RecoveredIndex) -> Self {
+        Matcher {
+            index,
+            scratch: Vec::new(),
+        }
+    }
+
+    /// The index.
+    pub fn index(&self) -> &'i RecoveredIndex {
+        self.index
+    }
+
+    /// Classifies one line; `prev` is the row the previous whole line of the same upload
+    /// matched (a row staged twice is taken at the position that continues the upload).
+    pub fn line(&mut self, l: &Line, prev: &mut Option<u32>, out: &mut Vec<Pending>) {
+        if l.whole && !l.overlong {
+            let rows = self.index.exact(&l.bytes, &mut self.scratch);
+            if let Some(&first) = rows.first() {
+                let next = prev.map(|p| p + 1);
+                let row = rows
+                    .iter()
+                    .copied()
+                    .find(|r| Some(*r) == next)
+                    .unwrap_or(first);
+                *prev = Some(row);
+                out.push(Pending {
+                    row,
+                    level: Level::Confirmed,
+                    ts: l.last.0,
+                    frames: (l.first.1, l.last.1),
+                    bytes: l.bytes.len() as u64,
+                });
+                return;
+            }
+        }
+        *prev = None;
+        let level = if l.whole {
+            Level::KeyOnly
+        } else {
+            Level::Partial
+        };
+        for k in self.index.keys_in(&l.bytes) {
+            if let Some(&row) = self.index.rows_of_key(k).first() {
+                out.push(Pending {
+                    row,
+                    level,
+                    ts: l.last.0,
+                    frames: (l.first.1, l.last.1),
+                    bytes: 0,
+                });
+            }
+        }
+    }
+}
+
+/// Counts of one day and host, or of one period.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Recon {
+    /// Records (distinct keys, or rows without key) confirmed.
+    pub confirmed: u64,
+    /// Records seen cut, and not confirmed in the same span.
+    pub partial: u64,
+    /// Records whose key only was seen, and not confirmed or partial in the same span.
+    pub key_only: u64,
+    /// Bytes of the confirmed sightings (every sighting).
+    pub matched_bytes: u64,
+}
+
+/// The identity a record is counted by: its key, else its row.
+fn identity(index: &RecoveredIndex, row: u32) -> u64 {
+    match index.rows.get(row as usize) {
+        Some(r) if r.key != u32::MAX => u64::from(r.key),
+        _ => (1 << 32) | u64::from(row),
+    }
+}
+
+/// Reconciles the sightings that `keep` selects.
+pub fn recon_of<'a>(
+    index: &RecoveredIndex,
+    sightings: impl Iterator<Item = &'a Sighting>,
+) -> Recon {
+    let mut best: BTreeMap<u64, Level> = BTreeMap::new();
+    let mut matched = 0;
+    for s in sightings {
+        let id = identity(index, s.seen.row);
+        let e = best.entry(id).or_insert(s.seen.level);
+        *e = (*e).min(s.seen.level);
+        if s.seen.level == Level::Confirmed {
+            matched += s.seen.bytes;
+        }
+    }
+    let count = |l: Level| best.values().filter(|&&v| v == l).count() as u64;
+    Recon {
+        confirmed: count(Level::Confirmed),
+        partial: count(Level::Partial),
+        key_only: count(Level::KeyOnly),
+        matched_bytes: matched,
+    }
+}
+
+/// Reconciliation per local day and host.
+pub fn recon_by_day(
+    index: &RecoveredIndex,
+    sightings: &[Sighting],
+) -> BTreeMap<(i32, String), Recon> {
+    let mut groups: BTreeMap<(i32, &str), Vec<&Sighting>> = BTreeMap::new();
+    for s in sightings {
+        groups.entry((s.day, s.host.as_str())).or_default().push(s);
+    }
+    groups
+        .into_iter()
+        .map(|((d, h), v)| ((d, h.to_string()), recon_of(index, v.into_iter())))
+        .collect()
+}
+
+/// One line of `confirmed_records.csv`: a record at the best level it was seen at, with
+/// its first sighting at that level and how many sightings it had in all.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordSeen {
+    /// Row.
+    pub row: u32,
+    /// Best level.
+    pub level: Level,
+    /// First sighting at that level.
+    pub first: Sighting,
+    /// Sightings at any level.
+    pub sightings: u64,
+    /// Days with a sighting at the best level.
+    pub days: BTreeSet<i32>,
+}
+
+/// Every record seen, one per identity (key), ordered by level, then first-seen time, then
+/// row.
+pub fn records_seen(index: &RecoveredIndex, sightings: &[Sighting]) -> Vec<RecordSeen> {
+    let mut by: BTreeMap<u64, RecordSeen> = BTreeMap::new();
+    for s in sightings {
+        let id = identity(index, s.seen.row);
+        match by.get_mut(&id) {
+            None => {
+                by.insert(
+                    id,
+                    RecordSeen {
+                        row: s.seen.row,
+                        level: s.seen.level,
+                        first: s.clone(),
+                        sightings: 1,
+                        days: [s.day].into_iter().collect(),
+                    },
+                );
+            }
+            Some(r) => {
+                r.sightings += 1;
+                let better = s.seen.level < r.level;
+                let earlier = s.seen.level == r.level
+                    && (s.seen.ts, s.seen.row) < (r.first.seen.ts, r.first.seen.row);
+                if better {
+                    r.days.clear();
+                }
+                if s.seen.level == r.level || better {
+                    r.days.insert(s.day);
+                }
+                if better || earlier {
+                    r.level = s.seen.level;
+                    r.row = s.seen.row;
+                    r.first = s.clone();
+                }
+            }
+        }
+    }
+    let mut out: Vec<RecordSeen> = by.into_values().collect();
+    out.sort_by_key(|a| (a.level, a.first.seen.ts, a.row));
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::records::{KeySpec, RecordFormat};
+    use exfilmeter_ingest::FileId;
+
+    fn at(i: u64) -> (Timestamp, FrameRef) {
+        (
+            Timestamp(i as i64),
+            FrameRef {
+                file: FileId(0),
+                index: i,
+                offset: 0,
+            },
+        )
+    }
+
+    fn line(bytes: &[u8], whole: bool, i: u64) -> Line {
+        Line {
+            offset: 0,
+            len: bytes.len() as u64 + 1,
+            bytes: bytes.to_vec(),
+            whole,
+            overlong: false,
+            first: at(i),
+            last: at(i + 1),
+        }
+    }
+
+    #[test]
+    fn whole_lines_confirm_cut_lines_are_partial_and_keys_alone_key_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("s.csv");
+        std::fs::write(
+            &p,
+            "100000001,Alice,Tokyo\n100000002,Bob,Osaka\n100000003,Carol,Kobe\n100000001,Alice,Tokyo\n",
+        )
+        .unwrap();
+        let idx = RecoveredIndex::build(
+            &[p],
+            &RecordFormat::Csv,
+            &[false],
+            Some(&KeySpec::Column(1)),
+        )
+        .unwrap();
+        let mut m = Matcher::new(&idx);
+        let mut out = Vec::new();
+        let mut prev = None;
+        m.line(&line(b"100000002,Bob,Osaka", true, 1), &mut prev, &mut out);
+        m.line(&line(b"100000003,Carol,Ko", false, 3), &mut prev, &mut out);
+        m.line(
+            &line(b"note about 100000001 only", true, 5),
+            &mut prev,
+            &mut out,
+        );
+        m.line(&line(b"100000002,Bob,Osakb", true, 7), &mut prev, &mut out);
+        let levels: Vec<(u32, Level)> = out.iter().map(|p| (p.row, p.level)).collect();
+        assert_eq!(
+            levels,
+            vec![
+                (1, Level::Confirmed),
+                (2, Level::Partial),
+                (0, Level::KeyOnly),
+                (1, Level::KeyOnly)
+            ]
+        );
+        assert_eq!(out[0].frames.0.index, 1);
+        assert_eq!(out[0].frames.1.index, 2);
+        let s: Vec<Sighting> = out
+            .into_iter()
+            .map(|p| Sighting {
+                seen: p,
+                day: 0,
+                host: "h".into(),
+                flow: FlowId(1),
+            })
+            .collect();
+        // Row 1 confirmed and key-only: counted once, as confirmed.
+        let r = recon_of(&idx, s.iter());
+        assert_eq!((r.confirmed, r.partial, r.key_only), (1, 1, 1));
+        assert_eq!(r.matched_bytes, 19);
+        let seen = records_seen(&idx, &s);
+        assert_eq!(seen.len(), 3);
+        assert_eq!(seen[0].level, Level::Confirmed);
+        assert_eq!(seen[0].sightings, 2);
+    }
+
+    #[test]
+    fn a_row_staged_twice_is_taken_where_the_upload_continues() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("s.csv");
+        std::fs::write(&p, "a,1\nb,2\na,1\nc,3\n").unwrap();
+        let idx = RecoveredIndex::build(&[p], &RecordFormat::Csv, &[false], None).unwrap();
+        let mut m = Matcher::new(&idx);
+        let (mut out, mut prev) = (Vec::new(), None);
+        for l in [&b"b,2"[..], b"a,1", b"c,3"] {
+            m.line(&line(l, true, 1), &mut prev, &mut out);
+        }
+        let rows: Vec<u32> = out.iter().map(|p| p.row).collect();
+        assert_eq!(rows, vec![1, 2, 3]);
+    }
+}
