@@ -354,9 +354,8 @@ impl<'s> ContentLedger<'s> {
         b.last_frame = frame;
         b.scan.feed_at(offset, bytes, (ts, frame));
         if let Some(m) = self.matcher.as_mut() {
-            for l in b.scan.drain_lines() {
-                m.line(&l, &mut b.prev, &mut b.pending);
-            }
+            let lines = b.scan.drain_lines();
+            m.lines(&lines, &mut b.prev, &mut b.pending);
         }
     }
 
@@ -586,9 +585,7 @@ fn finish_bodies<'s>(
         let declared = req.and_then(|q| q.content_length);
         let (result, lines) = b.scan.finish_with_lines(declared);
         if let Some(mt) = matcher.as_deref_mut() {
-            for l in &lines {
-                mt.line(l, &mut b.prev, &mut b.pending);
-            }
+            mt.lines(&lines, &mut b.prev, &mut b.pending);
         }
         f.sightings
             .extend(b.pending.drain(..).map(|p| (b.last_day, p)));

@@ -7,7 +7,7 @@
 
 use crate::records::{fields, KeySpec, RecordFormat};
 use aho_corasick::AhoCorasick;
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
@@ -61,6 +61,9 @@ pub struct IndexedFile {
     data: Option<Vec<u8>>,
 }
 
+/// Words of the key filter (2^18 × 64 bits = 2 MiB).
+const KEY_FILTER_WORDS: usize = 1 << 18;
+
 /// Bytes of recovered files kept in memory for verification (1 GiB); larger sets are
 /// verified by positional reads.
 pub const DEFAULT_MEMORY: u64 = 1 << 30;
@@ -72,12 +75,28 @@ pub struct RecoveredIndex {
     pub files: Vec<IndexedFile>,
     /// Rows, in file order.
     pub rows: Vec<Row>,
-    keys: Vec<Box<[u8]>>,
-    by_hash: HashMap<u64, Vec<u32>>,
-    by_key: HashMap<Box<[u8]>, u32>,
-    /// Rows of each key (index = key id).
-    key_rows: Vec<Vec<u32>>,
+    /// Key bytes, one after the other; `key_pos[id]` = (start, length).
+    key_data: Vec<u8>,
+    key_pos: Vec<(u64, u32)>,
+    /// Row hash → first row with that hash; further rows in `more_rows` (inline values:
+    /// one memory access per probe on a million rows).
+    by_hash: HashMap<u64, u32>,
+    more_rows: HashMap<u64, Vec<u32>>,
+    /// Key hash → key id; keys whose hash collides with another key's in `key_collide`.
+    by_key: HashMap<u64, u32>,
+    key_collide: HashMap<Box<[u8]>, u32>,
+    /// One bit per key hash (2 MiB): tokens that are no key are rejected without touching
+    /// the key table.
+    key_filter: Vec<u64>,
+    /// First row of each key (index = key id); further rows in `key_more`.
+    key_first: Vec<u32>,
+    key_more: HashMap<u32, Vec<u32>>,
     ac: Option<AhoCorasick>,
+    /// All keys are ASCII letters and digits: keys are found as whole alphanumeric tokens
+    /// by one table-driven pass and a hash lookup (much faster than the automaton on a
+    /// million keys).
+    alnum_keys: bool,
+    key_len: (usize, usize),
     /// Longest row content (bytes).
     pub max_len: u32,
 }
@@ -117,11 +136,18 @@ impl RecoveredIndex {
         let mut idx = RecoveredIndex {
             files: Vec::new(),
             rows: Vec::new(),
-            keys: Vec::new(),
-            by_hash: HashMap::new(),
-            by_key: HashMap::new(),
-            key_rows: Vec::new(),
+            key_data: Vec::new(),
+            key_pos: Vec::new(),
+            by_hash: HashMap::default(),
+            more_rows: HashMap::default(),
+            by_key: HashMap::default(),
+            key_collide: HashMap::default(),
+            key_first: Vec::new(),
+            key_more: HashMap::default(),
+            key_filter: vec![0; KEY_FILTER_WORDS],
             ac: None,
+            alnum_keys: false,
+            key_len: (usize::MAX, 0),
             max_len: 0,
         };
         for (fi, path) in paths.iter().enumerate() {
@@ -203,31 +229,22 @@ impl RecoveredIndex {
                     (_, Some(col)) => fields(c).into_iter().nth(col).filter(|f| !f.is_empty()),
                     _ => None,
                 };
+                let row_id = idx.rows.len() as u32;
                 let key_id = match k {
-                    Some(k) => {
-                        let next = idx.keys.len() as u32;
-                        let id = *idx
-                            .by_key
-                            .entry(k.clone().into_boxed_slice())
-                            .or_insert(next);
-                        if id == next {
-                            idx.keys.push(k.into_boxed_slice());
-                            idx.key_rows.push(Vec::new());
-                        }
-                        id
-                    }
+                    Some(k) => idx.key_id_or_insert(&k, row_id),
                     None => u32::MAX,
                 };
-                let row_id = idx.rows.len() as u32;
                 let len = u32::try_from(c.len()).unwrap_or(u32::MAX);
                 idx.max_len = idx.max_len.max(len);
-                let slot = idx.by_hash.entry(row_hash(c)).or_default();
-                if !slot.is_empty() {
-                    dups += 1;
-                }
-                slot.push(row_id);
-                if key_id != u32::MAX {
-                    idx.key_rows[key_id as usize].push(row_id);
+                let h = row_hash(c);
+                match idx.by_hash.entry(h) {
+                    std::collections::hash_map::Entry::Vacant(e) => {
+                        e.insert(row_id);
+                    }
+                    std::collections::hash_map::Entry::Occupied(_) => {
+                        dups += 1;
+                        idx.more_rows.entry(h).or_default().push(row_id);
+                    }
                 }
                 idx.rows.push(Row {
                     file: fi as u32,
@@ -248,26 +265,124 @@ impl RecoveredIndex {
                 data,
             });
         }
-        if !idx.keys.is_empty() {
+        idx.alnum_keys =
+            !idx.key_pos.is_empty() && idx.key_data.iter().all(u8::is_ascii_alphanumeric);
+        for &(_, len) in &idx.key_pos {
+            idx.key_len.0 = idx.key_len.0.min(len as usize);
+            idx.key_len.1 = idx.key_len.1.max(len as usize);
+        }
+        if !idx.key_pos.is_empty() && !idx.alnum_keys {
             idx.ac = AhoCorasick::builder()
                 .match_kind(aho_corasick::MatchKind::LeftmostLongest)
-                .build(idx.keys.iter().map(|k| &k[..]))
+                .build((0..idx.key_pos.len() as u32).map(|k| idx.key(k).to_vec()))
                 .ok();
         }
         Ok(idx)
     }
 
+    fn key_lookup(&self, k: &[u8]) -> Option<u32> {
+        self.key_lookup_hashed(k, row_hash(k))
+    }
+
+    fn key_lookup_hashed(&self, k: &[u8], h: u64) -> Option<u32> {
+        let id = *self.by_key.get(&h)?;
+        if self.key(id) == k {
+            Some(id)
+        } else {
+            self.key_collide.get(k).copied()
+        }
+    }
+
+    fn key_id_or_insert(&mut self, k: &[u8], row: u32) -> u32 {
+        if let Some(id) = self.key_lookup(k) {
+            self.key_more.entry(id).or_default().push(row);
+            return id;
+        }
+        let id = self.key_pos.len() as u32;
+        self.key_pos
+            .push((self.key_data.len() as u64, k.len() as u32));
+        self.key_data.extend_from_slice(k);
+        self.key_first.push(row);
+        let h = row_hash(k);
+        self.key_filter[(h as usize >> 6) & (KEY_FILTER_WORDS - 1)] |= 1 << (h & 63);
+        match self.by_key.entry(h) {
+            std::collections::hash_map::Entry::Vacant(e) => {
+                e.insert(id);
+            }
+            std::collections::hash_map::Entry::Occupied(_) => {
+                self.key_collide.insert(k.into(), id);
+            }
+        }
+        id
+    }
+
+    fn candidates(&self, h: u64) -> impl Iterator<Item = u32> + '_ {
+        self.by_hash
+            .get(&h)
+            .copied()
+            .into_iter()
+            .chain(self.more_rows.get(&h).into_iter().flatten().copied())
+    }
+
     /// Rows whose content hashes like `content` and equals it byte for byte (read back
     /// from the file), in file order.
     pub fn exact(&self, content: &[u8], scratch: &mut Vec<u8>) -> Vec<u32> {
-        let Some(cands) = self.by_hash.get(&row_hash(content)) else {
-            return Vec::new();
-        };
-        cands
-            .iter()
-            .copied()
+        self.candidates(row_hash(content))
             .filter(|&r| self.verify(r, content, scratch))
             .collect()
+    }
+
+    /// The row equal to `content`: `prefer` if it is one of them (a row staged twice is
+    /// taken where the upload continues), else the first in file order.
+    pub fn exact_one(
+        &self,
+        content: &[u8],
+        prefer: Option<u32>,
+        scratch: &mut Vec<u8>,
+    ) -> Option<u32> {
+        let h = row_hash(content);
+        let first = *self.by_hash.get(&h)?;
+        let Some(more) = self.more_rows.get(&h) else {
+            return self.verify(first, content, scratch).then_some(first);
+        };
+        if let Some(p) = prefer.filter(|p| *p == first || more.contains(p)) {
+            if self.verify(p, content, scratch) {
+                return Some(p);
+            }
+        }
+        self.candidates(h)
+            .find(|&r| self.verify(r, content, scratch))
+    }
+
+    /// Loads the table slots and row bytes that matching `contents` will read, all at once,
+    /// so their cache misses overlap instead of following one another (the index of a
+    /// million rows does not fit in the cache). Returns a value only to keep the loads.
+    pub fn warm<'c>(&self, contents: impl Iterator<Item = &'c [u8]>) -> u64 {
+        let mut rows = [0u32; 64];
+        let mut n = 0;
+        for c in contents.take(64) {
+            if let Some(&r) = self.by_hash.get(&row_hash(c)) {
+                rows[n] = r;
+                n += 1;
+            }
+        }
+        let mut acc = 0u64;
+        for &r in &rows[..n] {
+            if let Some(row) = self.rows.get(r as usize) {
+                if let Some(d) = self
+                    .files
+                    .get(row.file as usize)
+                    .and_then(|f| f.data.as_ref())
+                {
+                    acc = acc.wrapping_add(u64::from(
+                        d.get(usize::try_from(row.start).unwrap_or(usize::MAX))
+                            .copied()
+                            .unwrap_or(0),
+                    ));
+                }
+            }
+        }
+        std::hint::black_box(acc)
     }
 
     /// Reads row `r` back from its file and compares it with `content`.
@@ -289,8 +404,40 @@ impl RecoveredIndex {
         read_at(&f.handle, scratch, row.start).is_ok() && scratch[..] == *content
     }
 
-    /// Keys found in `hay`, as key ids (each once, in order of first occurrence).
+    /// Keys found in `hay` as whole tokens (not inside a longer run of letters and
+    /// digits), as key ids (each once, in order of first occurrence).
     pub fn keys_in(&self, hay: &[u8]) -> Vec<u32> {
+        if self.alnum_keys {
+            let mut out: Vec<u32> = Vec::new();
+            let (lo, hi) = self.key_len;
+            let mut i = 0;
+            while i < hay.len() {
+                if !hay[i].is_ascii_alphanumeric() {
+                    i += 1;
+                    continue;
+                }
+                let start = i;
+                while i < hay.len() && hay[i].is_ascii_alphanumeric() {
+                    i += 1;
+                }
+                let tok = &hay[start..i];
+                if tok.len() >= lo && tok.len() <= hi {
+                    // A cache-resident filter first: most tokens of ordinary traffic are
+                    // not keys and never touch the key table.
+                    let h = row_hash(tok);
+                    if self.key_filter[(h as usize >> 6) & (KEY_FILTER_WORDS - 1)] & (1 << (h & 63))
+                        != 0
+                    {
+                        if let Some(id) = self.key_lookup_hashed(tok, h) {
+                            out.push(id);
+                        }
+                    }
+                }
+            }
+            out.sort_unstable();
+            out.dedup();
+            return out;
+        }
         let Some(ac) = &self.ac else {
             return Vec::new();
         };
@@ -313,17 +460,31 @@ impl RecoveredIndex {
 
     /// The key bytes of key id `k`.
     pub fn key(&self, k: u32) -> &[u8] {
-        self.keys.get(k as usize).map_or(&[][..], |k| &k[..])
+        self.key_pos
+            .get(k as usize)
+            .and_then(|&(start, len)| {
+                let start = usize::try_from(start).ok()?;
+                self.key_data.get(start..start + len as usize)
+            })
+            .unwrap_or(&[])
     }
 
-    /// Rows carrying key id `k`.
-    pub fn rows_of_key(&self, k: u32) -> &[u32] {
-        self.key_rows.get(k as usize).map_or(&[][..], |v| &v[..])
+    /// The first row carrying key id `k`.
+    pub fn first_row_of_key(&self, k: u32) -> Option<u32> {
+        self.key_first.get(k as usize).copied()
+    }
+
+    /// Rows carrying key id `k`, in file order.
+    pub fn rows_of_key(&self, k: u32) -> Vec<u32> {
+        self.first_row_of_key(k)
+            .into_iter()
+            .chain(self.key_more.get(&k).into_iter().flatten().copied())
+            .collect()
     }
 
     /// Number of distinct keys.
     pub fn key_count(&self) -> usize {
-        self.keys.len()
+        self.key_pos.len()
     }
 }
 
@@ -434,6 +595,8 @@ mod tests {
         let k = idx.keys_in(b"x=100000002&y=1000000011");
         assert_eq!(k.len(), 1, "a key inside a longer number is not a hit");
         assert_eq!(idx.key(k[0]), b"100000002");
-        assert_eq!(idx.rows_of_key(k[0]), &[1]);
+        assert_eq!(idx.rows_of_key(k[0]), vec![1]);
+        let k1 = idx.keys_in(b"100000001")[0];
+        assert_eq!(idx.rows_of_key(k1), vec![0, 2]);
     }
 }

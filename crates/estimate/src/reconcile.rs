@@ -85,18 +85,28 @@ impl<'i> Matcher<'i> {
         self.index
     }
 
+    /// Classifies lines in order (as [`Matcher::line`]), warming the index for a batch at a
+    /// time so its memory accesses overlap.
+    pub fn lines(&mut self, ls: &[Line], prev: &mut Option<u32>, out: &mut Vec<Pending>) {
+        for batch in ls.chunks(32) {
+            self.index.warm(
+                batch
+                    .iter()
+                    .filter(|l| l.whole && !l.overlong)
+                    .map(|l| l.bytes.as_slice()),
+            );
+            for l in batch {
+                self.line(l, prev, out);
+            }
+        }
+    }
+
     /// Classifies one line; `prev` is the row the previous whole line of the same upload
     /// matched (a row staged twice is taken at the position that continues the upload).
     pub fn line(&mut self, l: &Line, prev: &mut Option<u32>, out: &mut Vec<Pending>) {
         if l.whole && !l.overlong {
-            let rows = self.index.exact(&l.bytes, &mut self.scratch);
-            if let Some(&first) = rows.first() {
-                let next = prev.map(|p| p + 1);
-                let row = rows
-                    .iter()
-                    .copied()
-                    .find(|r| Some(*r) == next)
-                    .unwrap_or(first);
+            let next = prev.map(|p| p + 1);
+            if let Some(row) = self.index.exact_one(&l.bytes, next, &mut self.scratch) {
                 *prev = Some(row);
                 out.push(Pending {
                     row,
@@ -115,7 +125,7 @@ impl<'i> Matcher<'i> {
             Level::Partial
         };
         for k in self.index.keys_in(&l.bytes) {
-            if let Some(&row) = self.index.rows_of_key(k).first() {
+            if let Some(row) = self.index.first_row_of_key(k) {
                 out.push(Pending {
                     row,
                     level,
