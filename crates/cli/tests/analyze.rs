@@ -399,3 +399,81 @@ fn scenario_days_equal_truth_bytes_and_contain_the_records_sent() {
         );
     }
 }
+
+#[test]
+fn sweep_finds_the_exfiltration_server_missing_from_the_ioc_list() {
+    let Some(d) = scenario("small-s1") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    // The IOC list without the main exfiltration server (name and address).
+    let iocs = dir.path().join("iocs.txt");
+    let text = std::fs::read_to_string(d.join("iocs.txt")).unwrap();
+    let kept: Vec<&str> = text
+        .lines()
+        .filter(|l| !l.contains("sync.jp-cdn-update") && !l.contains("203.0.113.10"))
+        .collect();
+    std::fs::write(&iocs, kept.join("\n")).unwrap();
+    let out = dir.path().join("out");
+    let mut recovered: Vec<PathBuf> = std::fs::read_dir(d.join("recovered"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    recovered.sort();
+    let o = bin()
+        .args([
+            "analyze",
+            "-q",
+            "--sweep",
+            "--tz",
+            "Asia/Tokyo",
+            "--record-format",
+            "csv",
+        ])
+        .args(["--key", "1", "--header", "no", "--iocs"])
+        .arg(&iocs)
+        .arg("--out")
+        .arg(&out)
+        .arg(d.join("captures"))
+        .arg("--recovered")
+        .args(&recovered)
+        .output()
+        .unwrap();
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let hosts = csv(&out.join("sweep_hosts.csv"));
+    let truth: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(d.join("truth.json")).unwrap()).unwrap();
+    let sync = &truth["malicious_hosts"]["sync.jp-cdn-update.example.net"];
+    let ips: Vec<String> = sync
+        .to_string()
+        .split('"')
+        .filter(|s| s.starts_with("203.0.113."))
+        .map(String::from)
+        .collect();
+    assert!(!ips.is_empty(), "{sync}");
+    for ip in ["203.0.113.10", "203.0.113.77"] {
+        let h = hosts
+            .iter()
+            .find(|h| h["server_ip"] == ip)
+            .unwrap_or_else(|| panic!("{ip} not found by the sweep: {hosts:?}"));
+        assert_eq!(h["server_name"], "sync.jp-cdn-update.example.net");
+        assert!(n(h, "rows_confirmed") > 0 && n(h, "keys_seen") >= n(h, "rows_confirmed"));
+    }
+    // Nothing benign is listed: every listed server is a malicious one of the truth.
+    let text = truth["malicious_hosts"].to_string();
+    for h in &hosts {
+        assert!(
+            text.contains(&h["server_ip"]),
+            "benign server listed: {h:?}"
+        );
+    }
+    let summary = std::fs::read_to_string(out.join("summary.md")).unwrap();
+    assert!(summary.contains("## Sweep"));
+    assert!(summary.contains("bytes searched by --sweep"));
+}

@@ -128,6 +128,35 @@ struct FlowContent<'s> {
     /// First client→server bytes (up to 8), to recognise bodiless requests in flows whose
     /// parser never started (heads cut by snaplen, connections picked up mid-stream).
     first_bytes: Vec<u8>,
+    /// Tracked for the sweep only (not attributed to an indicator so far).
+    sweep_only: bool,
+    /// Sweep: keys seen in the client→server stream, the stream offset expected next, and
+    /// the last bytes of the previous segment (keys may straddle segments).
+    sweep_keys: Vec<u32>,
+    sweep_next: u64,
+    sweep_tail: Vec<u8>,
+}
+
+/// A host on no IOC list that received recovered records (the `--sweep` finding), one per
+/// flow; internal servers are kept too (a staging share is a finding as well).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SweepHit {
+    /// Flow.
+    pub flow: FlowId,
+    /// Server address.
+    pub server_ip: String,
+    /// Server name, when known.
+    pub server_name: String,
+    /// Internal client talking to an external server.
+    pub outbound: bool,
+    /// Local day of the flow's first packet.
+    pub day: i32,
+    /// First packet time.
+    pub first_ts: Timestamp,
+    /// Distinct keys seen in its client→server stream.
+    pub keys: Vec<u32>,
+    /// Rows it carried whole (confirmed), from its HTTP bodies.
+    pub rows: Vec<u32>,
 }
 
 /// Request methods that carry no body: a raw flow starting with one is control traffic.
@@ -167,6 +196,11 @@ pub struct ContentLedger<'s> {
     matcher: Option<Matcher<'s>>,
     /// Recovered rows seen in uploads of closed IOC flows, in close order.
     pub sightings: Vec<Sighting>,
+    sweep: bool,
+    /// `--sweep` findings: outbound flows to no indicator that carried recovered keys or rows.
+    pub sweep_hits: Vec<SweepHit>,
+    /// Client→server bytes the sweep scanned for keys.
+    pub sweep_bytes: u64,
 }
 
 fn day_number(d: chrono::NaiveDate) -> i32 {
@@ -214,6 +248,28 @@ impl<'s> ContentLedger<'s> {
             stats: ContentStats::default(),
             matcher: None,
             sightings: Vec::new(),
+            sweep: false,
+            sweep_hits: Vec::new(),
+            sweep_bytes: 0,
+        }
+    }
+
+    /// Also searches every flow (not only IOC flows) for recovered keys and rows: call
+    /// [`ContentLedger::track`] for each new flow. Needs an index.
+    pub fn with_sweep(mut self) -> Self {
+        self.sweep = self.matcher.is_some();
+        self
+    }
+
+    /// A new flow: tracked for the sweep when it is on.
+    pub fn track(&mut self, flow: FlowId) {
+        if self.sweep {
+            self.live.entry(flow).or_insert_with(|| {
+                Box::new(FlowContent {
+                    sweep_only: true,
+                    ..FlowContent::default()
+                })
+            });
         }
     }
 
@@ -230,7 +286,7 @@ impl<'s> ContentLedger<'s> {
 
     /// Starts accounting for `flow` (it was attributed to an indicator).
     pub fn flag(&mut self, flow: FlowId) {
-        self.live.entry(flow).or_default();
+        self.live.entry(flow).or_default().sweep_only = false;
     }
 
     /// Application metadata of a flow.
@@ -295,7 +351,36 @@ impl<'s> ContentLedger<'s> {
 
     /// Reassembled stream content of a flow (only its first client bytes are kept).
     pub fn data(&mut self, flow: FlowId, dir: Direction, offset: u64, bytes: &[u8]) {
-        if dir != Direction::C2s || offset >= 8 {
+        if dir != Direction::C2s {
+            return;
+        }
+        if self.sweep {
+            if let (Some(f), Some(m)) = (self.live.get_mut(&flow), self.matcher.as_ref()) {
+                if f.sweep_only {
+                    let ix = m.index();
+                    if offset != f.sweep_next {
+                        f.sweep_tail.clear();
+                    }
+                    // The junction with the previous segment, then the segment itself.
+                    let keep = ix.max_key_len();
+                    if !f.sweep_tail.is_empty() {
+                        let mut j = std::mem::take(&mut f.sweep_tail);
+                        j.extend_from_slice(&bytes[..bytes.len().min(keep)]);
+                        f.sweep_keys.extend(ix.keys_in(&j));
+                    }
+                    f.sweep_keys.extend(ix.keys_in(bytes));
+                    let t = bytes.len().saturating_sub(keep);
+                    f.sweep_tail = bytes[t..].to_vec();
+                    f.sweep_next = offset + bytes.len() as u64;
+                    self.sweep_bytes += bytes.len() as u64;
+                    if f.sweep_keys.len() > 64 {
+                        f.sweep_keys.sort_unstable();
+                        f.sweep_keys.dedup();
+                    }
+                }
+            }
+        }
+        if offset >= 8 {
             return;
         }
         if let Some(f) = self.live.get_mut(&flow) {
@@ -365,6 +450,9 @@ impl<'s> ContentLedger<'s> {
             return;
         };
         if !v.is_ioc() {
+            if self.sweep {
+                self.sweep_close(r, v, f);
+            }
             return;
         }
         self.stats.ioc_flows += 1;
@@ -502,6 +590,50 @@ impl<'s> ContentLedger<'s> {
                 flow: r.id,
             });
         }
+    }
+
+    fn sweep_close(&mut self, r: &FlowRecord, v: &Verdict, mut f: Box<FlowContent<'s>>) {
+        finish_bodies(
+            &mut f,
+            self.shape,
+            self.rules,
+            r.id,
+            &mut self.stats,
+            self.matcher.as_mut(),
+        );
+        let mut rows: Vec<u32> = f
+            .sightings
+            .iter()
+            .filter(|(_, p)| p.level == crate::reconcile::Level::Confirmed)
+            .map(|(_, p)| p.row)
+            .collect();
+        rows.sort_unstable();
+        rows.dedup();
+        let mut keys = std::mem::take(&mut f.sweep_keys);
+        if let Some(m) = &self.matcher {
+            keys.extend(
+                rows.iter()
+                    .filter_map(|&row| m.index().rows.get(row as usize))
+                    .filter(|row| row.key != u32::MAX)
+                    .map(|row| row.key),
+            );
+        }
+        keys.sort_unstable();
+        keys.dedup();
+        if keys.is_empty() && rows.is_empty() {
+            return;
+        }
+        let day = self.day(r.first_ts);
+        self.sweep_hits.push(SweepHit {
+            flow: r.id,
+            server_ip: r.server.ip.to_string(),
+            server_name: v.server_name.clone().unwrap_or_default(),
+            outbound: v.outbound,
+            day,
+            first_ts: r.first_ts,
+            keys,
+            rows,
+        });
     }
 
     /// Ends the run: a flow that was attributed without learning a server name (e.g. a

@@ -482,6 +482,11 @@ impl RecoveredIndex {
             .collect()
     }
 
+    /// Length of the longest key.
+    pub fn max_key_len(&self) -> usize {
+        self.key_len.1
+    }
+
     /// Number of distinct keys.
     pub fn key_count(&self) -> usize {
         self.key_pos.len()

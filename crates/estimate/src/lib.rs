@@ -23,7 +23,9 @@ mod reconcile;
 mod records;
 mod tables;
 
-pub use collect::{host_of, ContentLedger, ContentStats, Rules, Source, Unit, RESIDUAL_MIN};
+pub use collect::{
+    host_of, ContentLedger, ContentStats, Rules, Source, SweepHit, Unit, RESIDUAL_MIN,
+};
 pub use content::{
     entropy, BodyResult, BodyScan, Counted, Kind, Line, RecordCounter, RecordShape, Seen,
 };
@@ -39,6 +41,6 @@ pub use reconcile::{
 };
 pub use records::{fields, split, Header, KeySpec, RecordFormat};
 pub use tables::{
-    cells, daily_table, periods_table, records_table, status, write_csv, write_parquet, SpanRecon,
-    DAILY_COLUMNS, PERIOD_SUMS, RECORD_COLUMNS,
+    cells, daily_table, periods_table, records_table, status, sweep_table, write_csv,
+    write_parquet, SpanRecon, DAILY_COLUMNS, PERIOD_SUMS, RECORD_COLUMNS,
 };

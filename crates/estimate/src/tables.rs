@@ -496,3 +496,84 @@ pub fn records_table(
         .collect();
     DataFrame::new(seen.len(), cols)
 }
+
+/// `sweep_hosts.csv`: outbound servers on no IOC list that received recovered records (the
+/// `--sweep` finding), one row per server address and name: flows, first and last day, the
+/// distinct keys seen in their client→server streams, the rows carried whole, and up to five
+/// example keys.
+pub fn sweep_table(
+    hits: &[crate::collect::SweepHit],
+    index: &crate::index::RecoveredIndex,
+    tz: chrono_tz::Tz,
+) -> PolarsResult<DataFrame> {
+    #[derive(Default)]
+    struct Agg {
+        outbound: bool,
+        flows: u64,
+        first: Option<exfilmeter_ingest::Timestamp>,
+        days: BTreeSet<i32>,
+        keys: BTreeSet<u32>,
+        rows: BTreeSet<u32>,
+    }
+    let mut by: BTreeMap<(String, String), Agg> = BTreeMap::new();
+    for h in hits {
+        let a = by
+            .entry((h.server_ip.clone(), h.server_name.clone()))
+            .or_default();
+        a.flows += 1;
+        a.outbound |= h.outbound;
+        a.first = Some(a.first.map_or(h.first_ts, |t| t.min(h.first_ts)));
+        a.days.insert(h.day);
+        a.keys.extend(h.keys.iter().copied());
+        a.rows.extend(h.rows.iter().copied());
+    }
+    let date = |d: i32| chrono::NaiveDate::default() + chrono::TimeDelta::days(i64::from(d));
+    let mut cols: Vec<Vec<String>> = vec![Vec::new(); 10];
+    for ((ip, name), a) in &by {
+        let vals = [
+            ip.clone(),
+            name.clone(),
+            a.outbound.to_string(),
+            a.flows.to_string(),
+            a.first.map_or_else(String::new, |t| rfc3339(t, tz)),
+            a.days
+                .first()
+                .map_or_else(String::new, |d| date(*d).to_string()),
+            a.days
+                .last()
+                .map_or_else(String::new, |d| date(*d).to_string()),
+            a.keys.len().to_string(),
+            a.rows.len().to_string(),
+            a.keys
+                .iter()
+                .take(5)
+                .map(|k| String::from_utf8_lossy(index.key(*k)).to_string())
+                .collect::<Vec<_>>()
+                .join(";"),
+        ];
+        for (c, v) in cols.iter_mut().zip(vals) {
+            c.push(v);
+        }
+    }
+    let names = [
+        "server_ip",
+        "server_name",
+        "outbound",
+        "flows",
+        "first_seen_local",
+        "first_day",
+        "last_day",
+        "keys_seen",
+        "rows_confirmed",
+        "example_keys",
+    ];
+    let height = by.len();
+    DataFrame::new(
+        height,
+        names
+            .iter()
+            .zip(cols)
+            .map(|(n, v)| Column::new((*n).into(), v))
+            .collect(),
+    )
+}

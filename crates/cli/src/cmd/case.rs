@@ -52,6 +52,9 @@ pub struct Case {
     /// Skip malformed IOC entries with a warning.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lenient: Option<bool>,
+    /// Search all outbound flows for recovered records.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sweep: Option<bool>,
     /// Output folder.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub out: Option<PathBuf>,
@@ -115,6 +118,7 @@ impl Case {
             tls_overhead,
             dns_grace,
             lenient,
+            sweep,
             out
         );
         take_list!(captures, iocs, recovered, internal);

@@ -28,6 +28,8 @@ pub struct Inputs<'a> {
     pub index: Option<&'a RecoveredIndex>,
     /// Records confirmed anywhere (unique).
     pub confirmed: usize,
+    /// The sweep table, when `--sweep` ran.
+    pub sweep: Option<&'a DataFrame>,
     /// Control and TLS rules.
     pub rules: Rules,
     /// Daily table.
@@ -188,6 +190,30 @@ pub fn render(i: &Inputs<'_>) -> Result<String> {
             .filter(|r| r[4] != "0" || r[5] != "0" || r[6] != "0" || r[7] != "0")
             .collect();
         table(&mut o, &cols, &rows);
+    }
+    if let Some(sw) = i.sweep {
+        let _ = writeln!(
+            o,
+            "## Sweep: servers on no IOC list that received recovered records\n"
+        );
+        if sw.height() == 0 {
+            let _ = writeln!(
+                o,
+                "No outbound flow outside the indicators carried a recovered key or row.\n"
+            );
+        } else {
+            let cols = [
+                "server_ip",
+                "server_name",
+                "flows",
+                "first_day",
+                "last_day",
+                "keys_seen",
+                "rows_confirmed",
+                "example_keys",
+            ];
+            table(&mut o, &cols, &cells(sw, &cols)?);
+        }
     }
     let _ = writeln!(o, "## Assumptions\n");
     match i.model {
