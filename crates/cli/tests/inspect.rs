@@ -113,12 +113,42 @@ fn bundled_example_reads_cleanly_with_the_documented_json_schema() {
         .as_str()
         .unwrap()
         .ends_with("+09:00"));
-    let ignored = v["ignored"].as_array().unwrap();
-    assert_eq!(
-        ignored.len(),
-        4,
-        "README.md, iocs.txt, truth.csv and the recovered CSV are listed as ignored"
-    );
+    // Every file of testdata/ that is no capture (README, IOC list, truth, case, periods,
+    // the recovered CSV) is listed as ignored, and only those.
+    let ignored: Vec<String> = v["ignored"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["path"].as_str().unwrap().to_string())
+        .collect();
+    let not_captures: Vec<PathBuf> = walk(&testdata(""))
+        .into_iter()
+        .filter(|p| {
+            let n = p.to_string_lossy();
+            !(n.ends_with(".pcap") || n.ends_with(".pcapng") || n.ends_with(".gz"))
+        })
+        .collect();
+    assert_eq!(ignored.len(), not_captures.len(), "{ignored:?}");
+    for p in &not_captures {
+        let name = p.file_name().unwrap().to_string_lossy().to_string();
+        assert!(
+            ignored.iter().any(|i| i.ends_with(&name)),
+            "{name} not ignored"
+        );
+    }
+}
+
+fn walk(dir: &std::path::Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
 }
 
 #[test]

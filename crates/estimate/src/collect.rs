@@ -8,6 +8,7 @@
 use crate::content::{BodyResult, BodyScan, Kind, RecordShape};
 use crate::daily::FlowDay;
 use crate::index::RecoveredIndex;
+use crate::parts::{Form, Multipart, PartEvent};
 use crate::reconcile::{Matcher, Pending, Sighting};
 use exfilmeter_flow::{DayClock, Direction, FlowId, FlowRecord, FlowSink, MetaEvent, Metadata};
 use exfilmeter_ingest::{FrameRef, Timestamp};
@@ -95,10 +96,41 @@ struct Req {
     ts: Timestamp,
     frame: FrameRef,
     has_body: bool,
+    /// multipart boundary, or form-urlencoded.
+    boundary: Option<String>,
+    form: bool,
+}
+
+/// A body that carries several contents.
+enum Split {
+    Multipart(Multipart),
+    Form(Form),
+}
+
+impl Split {
+    fn feed(&mut self, bytes: &[u8], out: &mut Vec<PartEvent>) {
+        match self {
+            Split::Multipart(m) => m.feed(bytes, out),
+            Split::Form(f) => f.feed(bytes, out),
+        }
+    }
+    fn gap(&mut self, len: u64, out: &mut Vec<PartEvent>) {
+        match self {
+            Split::Multipart(m) => m.gap(len, out),
+            Split::Form(f) => f.gap(len, out),
+        }
+    }
+    fn finish(&mut self, out: &mut Vec<PartEvent>) {
+        if let Split::Multipart(m) = self {
+            m.finish(out);
+        }
+    }
 }
 
 struct OpenBody<'s> {
     scan: BodyScan<'s>,
+    /// Parts of a multipart or form body, each scanned on its own.
+    split: Option<(Split, BTreeMap<u32, BodyScan<'s>>)>,
     end: u64,
     last_ts: Timestamp,
     last_day: i32,
@@ -324,6 +356,12 @@ impl<'s> ContentLedger<'s> {
                     ts: e.ts,
                     frame: e.frame,
                     has_body: false,
+                    boundary: r.boundary.clone(),
+                    form: r.content_type.as_deref().is_some_and(|t| {
+                        t.trim_start()
+                            .to_ascii_lowercase()
+                            .starts_with("application/x-www-form-urlencoded")
+                    }),
                 });
             }
             Metadata::TlsRecord {
@@ -416,11 +454,18 @@ impl<'s> ContentLedger<'s> {
             return;
         };
         let list = usize::from(f.connect);
+        let mut split = None;
         if let Some(r) = f.reqs[list].get_mut(message as usize) {
             r.has_body = true;
+            split = match (&r.boundary, r.form) {
+                (Some(b), _) => Some(Split::Multipart(Multipart::new(b))),
+                (None, true) => Some(Split::Form(Form::default())),
+                _ => None,
+            };
         }
         let b = f.bodies.entry(message).or_insert_with(|| OpenBody {
             scan: BodyScan::new(shape),
+            split: split.map(|s| (s, BTreeMap::new())),
             end: 0,
             last_ts: ts,
             last_day: day,
@@ -430,6 +475,7 @@ impl<'s> ContentLedger<'s> {
             prev: None,
         });
         let new_end = offset + bytes.len() as u64;
+        let old_end = b.end;
         if new_end > b.end {
             *f.app.entry(day).or_default() += new_end - b.end;
             b.end = new_end;
@@ -437,6 +483,24 @@ impl<'s> ContentLedger<'s> {
         b.last_ts = ts;
         b.last_day = day;
         b.last_frame = frame;
+        if let Some((sp, parts)) = b.split.as_mut() {
+            let mut ev = Vec::new();
+            if offset > old_end {
+                sp.gap(offset - old_end, &mut ev);
+            }
+            let skip = usize::try_from(old_end.saturating_sub(offset)).unwrap_or(usize::MAX);
+            if let Some(fresh) = bytes.get(skip..) {
+                sp.feed(fresh, &mut ev);
+            }
+            feed_parts(parts, shape, ev, (ts, frame));
+            if let Some(m) = self.matcher.as_mut() {
+                for scan in parts.values_mut() {
+                    let lines = scan.drain_lines();
+                    m.lines(&lines, &mut b.prev, &mut b.pending);
+                }
+            }
+            return;
+        }
         b.scan.feed_at(offset, bytes, (ts, frame));
         if let Some(m) = self.matcher.as_mut() {
             let lines = b.scan.drain_lines();
@@ -715,6 +779,44 @@ fn finish_bodies<'s>(
     for (m, mut b) in std::mem::take(&mut f.bodies) {
         let req = f.reqs[list].get(m as usize);
         let declared = req.and_then(|q| q.content_length);
+        if let Some((mut sp, mut parts)) = b.split.take() {
+            let mut ev = Vec::new();
+            let total = declared.unwrap_or(b.end).max(b.end);
+            if total > b.end {
+                sp.gap(total - b.end, &mut ev);
+                *f.app.entry(b.last_day).or_default() += total - b.end;
+            }
+            sp.finish(&mut ev);
+            feed_parts(&mut parts, _shape, ev, (b.last_ts, b.last_frame));
+            f.accounted += total;
+            stats.bodies += 1;
+            for (_, scan) in parts {
+                let (result, lines) = scan.finish_with_lines(None);
+                if let Some(mt) = matcher.as_deref_mut() {
+                    mt.lines(&lines, &mut b.prev, &mut b.pending);
+                }
+                stats.broken_bodies += u64::from(result.broken);
+                let holds = result.counted.is_some_and(|c| c.complete + c.partial > 0);
+                let control = !holds && result.length < rules.control_max;
+                if control {
+                    *f.control.entry(b.last_day).or_default() += result.length;
+                }
+                f.units.push(Unit {
+                    day: b.last_day,
+                    ts: b.last_ts,
+                    flow,
+                    host: String::new(),
+                    source: Source::HttpBody,
+                    body: result,
+                    control,
+                    framing: 0,
+                    frames: (b.first_frame, b.last_frame),
+                });
+            }
+            f.sightings
+                .extend(b.pending.drain(..).map(|p| (b.last_day, p)));
+            continue;
+        }
         let (result, lines) = b.scan.finish_with_lines(declared);
         if let Some(mt) = matcher.as_deref_mut() {
             mt.lines(&lines, &mut b.prev, &mut b.pending);
@@ -745,6 +847,28 @@ fn finish_bodies<'s>(
             framing: 0,
             frames: (b.first_frame, b.last_frame),
         });
+    }
+}
+
+/// Feeds split-body events to the scan of each part.
+fn feed_parts<'s>(
+    parts: &mut BTreeMap<u32, BodyScan<'s>>,
+    shape: &'s RecordShape,
+    events: Vec<PartEvent>,
+    seen: crate::content::Seen,
+) {
+    for e in events {
+        if let PartEvent::Data {
+            part,
+            offset,
+            bytes,
+        } = e
+        {
+            parts
+                .entry(part)
+                .or_insert_with(|| BodyScan::new(shape))
+                .feed_at(offset, &bytes, seen);
+        }
     }
 }
 
