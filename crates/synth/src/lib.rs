@@ -255,6 +255,22 @@ fn record(rng: &mut Rng, i: u64) -> String {
     )
 }
 
+/// A classic pcap with one TCP connection from the infected PC (10.1.20.37) to
+/// `server:port` that sends `upload` (in MSS segments) and gets `answer`, starting at
+/// `start_secs` (UTC seconds). For tests of one upload's decoding and matching.
+pub fn single_connection(
+    server: [u8; 4],
+    port: u16,
+    upload: &[u8],
+    answer: &[u8],
+    start_secs: u64,
+) -> Vec<u8> {
+    let mut p = Pcap::new();
+    p.ts_us = start_secs * 1_000_000;
+    p.connection(server, port, 49_152, upload, answer);
+    p.out
+}
+
 /// Generates the incident for `seed`: three local days, 300 staged records.
 pub fn generate(seed: u64) -> Incident {
     let mut rng = Rng(seed | 1);
