@@ -31,11 +31,15 @@ use std::path::{Path, PathBuf};
     after_help = "Writes into --out: daily.csv and daily.parquet (per local day × \
 malicious host: bytes at every layer, control traffic, basis, records low/point/high with \
 their assumptions), periods.csv (the same summed per period; the whole capture when no \
---periods), flows.parquet (the ledger of every flow with its verdict), summary.md, and \
-case.toml (the resolved settings: `analyze --case OUT/case.toml` repeats the run). \
+--periods), flows.parquet (the ledger of every flow with its verdict), with --recovered \
+confirmed_records.csv (every recovered record seen: confirmed, partial or key-only, with its \
+frames) and reconciliation columns, with --sweep sweep_hosts.csv, summary.md, and case.toml \
+(the resolved settings: `analyze --case OUT/case.toml` repeats the run). \
 Settings come from --case, then the command line overrides them. Memory: bounded by the \
 live-flow table and reassembly caps (see `flows --help`), plus the record model of the \
-recovered files (about 8 bytes per record and the files' bytes while compressing them)."
+recovered files (about 8 bytes per record and the files' bytes while compressing them) and \
+the index of recovered rows (about 48 bytes per row plus the keys and a 2 MiB filter; the files \
+themselves up to 1 GiB in memory, read back from disk beyond that)."
 )]
 pub struct Args {
     /// Capture files, directories or glob patterns, read in sorted order as one sensor.
