@@ -303,10 +303,22 @@ impl RecordModel {
     /// moving-block bootstrap over the recovered records (blocks of ⌈√n⌉ records, fixed
     /// seed, `iterations` resamples): a 10-record day gets a wide interval, a 10,000-record
     /// day a narrow one.
+    ///
+    /// Above [`BOOTSTRAP_MAX_N`] records the resampling is done at that size and the spread
+    /// around the mean scaled by √(BOOTSTRAP_MAX_N / n) (the central limit theorem), so the
+    /// cost stays bounded on days of millions of records.
     pub fn mean_interval(&self, n: u64, iterations: u32) -> (f64, f64) {
         let len = self.sizes.len();
         if len == 0 || n == 0 {
             return (self.mean, self.mean);
+        }
+        if n > BOOTSTRAP_MAX_N {
+            let (lo, hi) = self.mean_interval(BOOTSTRAP_MAX_N, iterations);
+            let f = (BOOTSTRAP_MAX_N as f64 / n as f64).sqrt();
+            return (
+                self.mean - (self.mean - lo) * f,
+                self.mean + (hi - self.mean) * f,
+            );
         }
         let block = ((n as f64).sqrt().ceil() as usize).clamp(1, len);
         let mut rng = Rng(0x5EED_0000_0000_0001 ^ n);
@@ -332,6 +344,9 @@ impl RecordModel {
         (at(0.025), at(0.975))
     }
 }
+
+/// Largest sample size resampled directly by [`RecordModel::mean_interval`].
+pub const BOOTSTRAP_MAX_N: u64 = 10_000;
 
 /// xorshift64*: deterministic resampling.
 struct Rng(u64);
@@ -407,6 +422,33 @@ mod tests {
         }
         let (lo, hi) = m.r_range();
         assert!(lo > 2.0 && hi >= lo, "{lo} {hi}");
+    }
+
+    #[test]
+    fn huge_samples_scale_the_interval_instead_of_resampling() {
+        let sizes: Vec<u32> = (0..5000).map(|i| 100 + (i * 37 % 90)).collect();
+        let n = sizes.len() as f64;
+        let mean = sizes.iter().map(|&s| f64::from(s)).sum::<f64>() / n;
+        let m = RecordModel {
+            format: "lines".into(),
+            files: vec![],
+            min: 100,
+            max: 189,
+            sd: 0.0,
+            quantiles: vec![],
+            keys: vec![],
+            mean,
+            ratios: vec![],
+            sizes,
+            fields: None,
+            headers: vec![],
+        };
+        let (lo, hi) = m.mean_interval(100_000_000, 1000);
+        let (lo1, hi1) = m.mean_interval(BOOTSTRAP_MAX_N, 1000);
+        assert!(lo < mean && mean < hi);
+        // 10^8 records: the spread is 1/100 of the spread at 10^4.
+        let r = (hi - lo) / (hi1 - lo1);
+        assert!((r - 0.01).abs() < 1e-9, "{r}");
     }
 
     #[test]
