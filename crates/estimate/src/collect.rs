@@ -796,27 +796,13 @@ fn finish_bodies<'s>(
                     mt.lines(&lines, &mut b.prev, &mut b.pending);
                 }
                 stats.broken_bodies += u64::from(result.broken);
-                let holds = result.counted.is_some_and(|c| c.complete + c.partial > 0);
-                let control = !holds && result.length < rules.control_max;
-                if control {
-                    *f.control.entry(b.last_day).or_default() += result.length;
-                }
-                f.units.push(Unit {
-                    day: b.last_day,
-                    ts: b.last_ts,
-                    flow,
-                    host: String::new(),
-                    source: Source::HttpBody,
-                    body: result,
-                    control,
-                    framing: 0,
-                    frames: (b.first_frame, b.last_frame),
-                });
+                push_body_unit(f, b.place(), flow, result, rules, 0);
             }
             f.sightings
                 .extend(b.pending.drain(..).map(|p| (b.last_day, p)));
             continue;
         }
+        let place = b.place();
         let (result, lines) = b.scan.finish_with_lines(declared);
         if let Some(mt) = matcher.as_deref_mut() {
             mt.lines(&lines, &mut b.prev, &mut b.pending);
@@ -830,24 +816,57 @@ fn finish_bodies<'s>(
         stats.bodies += 1;
         stats.broken_bodies += u64::from(result.broken);
         f.accounted += result.length;
-        let holds_records = result.counted.is_some_and(|c| c.complete + c.partial > 0);
-        let control = !holds_records && result.length < rules.control_max;
-        if control {
-            let head = req.map_or(0, |q| q.head_bytes);
-            *f.control.entry(b.last_day).or_default() += head + result.length;
-        }
-        f.units.push(Unit {
-            day: b.last_day,
-            ts: b.last_ts,
-            flow,
-            host: String::new(),
-            source: Source::HttpBody,
-            body: result,
-            control,
-            framing: 0,
-            frames: (b.first_frame, b.last_frame),
-        });
+        let head = req.map_or(0, |q| q.head_bytes);
+        push_body_unit(f, place, flow, result, rules, head);
     }
+}
+
+/// Where a body ended and which frames carried it.
+#[derive(Clone, Copy)]
+struct BodyPlace {
+    last_day: i32,
+    last_ts: Timestamp,
+    first_frame: FrameRef,
+    last_frame: FrameRef,
+}
+
+impl OpenBody<'_> {
+    fn place(&self) -> BodyPlace {
+        BodyPlace {
+            last_day: self.last_day,
+            last_ts: self.last_ts,
+            first_frame: self.first_frame,
+            last_frame: self.last_frame,
+        }
+    }
+}
+
+/// Keeps one scanned body (or body part) as a unit; one that holds no record and carries
+/// fewer content bytes than the control rule is control traffic, its `head` bytes included.
+fn push_body_unit(
+    f: &mut FlowContent<'_>,
+    b: BodyPlace,
+    flow: FlowId,
+    result: BodyResult,
+    rules: Rules,
+    head: u64,
+) {
+    let holds_records = result.counted.is_some_and(|c| c.complete + c.partial > 0);
+    let control = !holds_records && result.length < rules.control_max;
+    if control {
+        *f.control.entry(b.last_day).or_default() += head + result.length;
+    }
+    f.units.push(Unit {
+        day: b.last_day,
+        ts: b.last_ts,
+        flow,
+        host: String::new(),
+        source: Source::HttpBody,
+        body: result,
+        control,
+        framing: 0,
+        frames: (b.first_frame, b.last_frame),
+    });
 }
 
 /// Feeds split-body events to the scan of each part.
