@@ -40,8 +40,10 @@ enum Command {
     Flows(cmd::flows::Args),
     /// Record model of recovered files: record sizes, compression ratios per codec
     Calibrate(cmd::calibrate::Args),
-    /// Everything: flows, IOC attribution, daily volume and record estimates, periods, summary
+    /// Everything: flows, IOC attribution, daily volume and record estimates, periods, report
     Analyze(cmd::analyze::Args),
+    /// Re-render report.html, report.md and the manifest from a previous analyze folder
+    Report(cmd::report::Args),
 }
 
 fn main() -> ExitCode {
@@ -58,6 +60,7 @@ fn main() -> ExitCode {
         Command::Flows(args) => cmd::flows::run(args),
         Command::Calibrate(args) => cmd::calibrate::run(args),
         Command::Analyze(args) => cmd::analyze::run(args),
+        Command::Report(args) => cmd::report::run(args),
     };
     match result {
         Ok(Outcome::Complete) => ExitCode::SUCCESS,

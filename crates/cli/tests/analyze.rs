@@ -83,9 +83,15 @@ fn example_matches_the_generator_truth_and_writes_every_output() {
         "daily.parquet",
         "periods.csv",
         "flows.parquet",
-        "summary.md",
         "case.toml",
         "confirmed_records.csv",
+        "ioc_flows.csv",
+        "report.html",
+        "report.md",
+        "manifest.json",
+        "charts/bytes_per_day.svg",
+        "charts/records_per_day.svg",
+        "charts/timeline.svg",
     ] {
         assert!(out.join(f).exists(), "{f} missing");
     }
@@ -140,9 +146,9 @@ fn example_matches_the_generator_truth_and_writes_every_output() {
         .map(|r| n(r, "app_bytes"))
         .sum();
     assert_eq!(n(all, "app_bytes"), day19);
-    let summary = std::fs::read_to_string(out.join("summary.md")).unwrap();
+    let summary = std::fs::read_to_string(out.join("report.md")).unwrap();
     assert!(summary.contains("| 2014-09-19 | sync.update-cdn.example.net |"));
-    assert!(summary.contains("## Assumptions"));
+    assert!(summary.contains("## 5. Assumptions"));
     // Reconciliation: the plain uploads are confirmed record by record, TLS is opaque.
     let records = csv(&out.join("confirmed_records.csv"));
     let recovered = std::fs::read_to_string(testdata("example/recovered/stage.csv")).unwrap();
@@ -187,15 +193,23 @@ fn same_inputs_give_identical_files_across_runs_and_thread_counts() {
     let a = dir.path().join("a");
     let b = dir.path().join("b");
     let c = dir.path().join("c");
-    example(&a, &["--threads", "1"]);
-    example(&b, &["--threads", "2"]);
-    example(&c, &[]);
+    example(&a, &["--threads", "1", "--reproducible"]);
+    example(&b, &["--threads", "2", "--reproducible"]);
+    example(&c, &["--reproducible"]);
     for f in [
         "daily.csv",
         "periods.csv",
-        "summary.md",
         "daily.parquet",
+        "flows.parquet",
         "case.toml",
+        "confirmed_records.csv",
+        "ioc_flows.csv",
+        "report.html",
+        "report.md",
+        "manifest.json",
+        "charts/bytes_per_day.svg",
+        "charts/records_per_day.svg",
+        "charts/timeline.svg",
     ] {
         let x = std::fs::read(a.join(f)).unwrap();
         assert_eq!(x, std::fs::read(b.join(f)).unwrap(), "{f}: threads 1 vs 2");
@@ -295,7 +309,7 @@ fn bad_input_is_a_clear_error_or_a_counted_warning() {
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("overlaps"), "{err}");
     assert!(err.contains("1 of 3 records have no key"), "{err}");
-    let summary = std::fs::read_to_string(out.join("summary.md")).unwrap();
+    let summary = std::fs::read_to_string(out.join("report.md")).unwrap();
     assert!(summary.contains("| period warnings | 1 |"), "{summary}");
 
     let o = run(&["analyze", "--iocs"], &[&iocs]);
@@ -473,7 +487,8 @@ fn sweep_finds_the_exfiltration_server_missing_from_the_ioc_list() {
             "benign server listed: {h:?}"
         );
     }
-    let summary = std::fs::read_to_string(out.join("summary.md")).unwrap();
-    assert!(summary.contains("## Sweep"));
+    let summary = std::fs::read_to_string(out.join("report.md")).unwrap();
+    assert!(summary.contains("Servers on no IOC list that received recovered records"));
+    assert!(summary.contains("| 203.0.113.77 |"), "{summary}");
     assert!(summary.contains("bytes searched by --sweep"));
 }

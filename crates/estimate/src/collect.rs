@@ -233,6 +233,35 @@ pub struct ContentLedger<'s> {
     pub sweep_hits: Vec<SweepHit>,
     /// Client→server bytes the sweep scanned for keys.
     pub sweep_bytes: u64,
+    /// One fact per closed IOC flow (how it was identified, when, how much left), in close
+    /// order.
+    pub flows: Vec<IocFlow>,
+}
+
+/// How an IOC flow was identified and what it carried out: one line of the report's host
+/// section and timeline.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IocFlow {
+    /// Flow id.
+    pub flow: FlowId,
+    /// Host (as in the daily table).
+    pub host: String,
+    /// Indicators matched, `;`-joined.
+    pub indicator: String,
+    /// Every reason: kind of evidence and the frame that carried it, in the order found.
+    pub evidence: Vec<(Via, FrameRef)>,
+    /// Server address and port.
+    pub server: String,
+    /// Server port.
+    pub port: u16,
+    /// First and last frame time.
+    pub first_ts: Timestamp,
+    /// See `first_ts`.
+    pub last_ts: Timestamp,
+    /// First and last frame.
+    pub frames: (FrameRef, FrameRef),
+    /// Client→server totals.
+    pub c2s: exfilmeter_flow::Counters,
 }
 
 fn day_number(d: chrono::NaiveDate) -> i32 {
@@ -283,6 +312,7 @@ impl<'s> ContentLedger<'s> {
             sweep: false,
             sweep_hits: Vec::new(),
             sweep_bytes: 0,
+            flows: Vec::new(),
         }
     }
 
@@ -588,6 +618,18 @@ impl<'s> ContentLedger<'s> {
         }
         let total_out = r.ledger.total(Direction::C2s);
         let raw = !f.saw_app;
+        self.flows.push(IocFlow {
+            flow: r.id,
+            host: host.clone(),
+            indicator: indicators.clone(),
+            evidence: v.reasons.iter().map(|x| (x.via, x.frame)).collect(),
+            server: r.server.ip.to_string(),
+            port: r.server.port,
+            first_ts: r.first_ts,
+            last_ts: r.last_ts,
+            frames: (r.first_frame, r.last_frame),
+            c2s: total_out,
+        });
         let residual = (total_out.stream_bytes + total_out.gap_bytes).saturating_sub(f.accounted);
         if !raw && residual > RESIDUAL_MIN {
             let day = r
@@ -739,6 +781,11 @@ impl<'s> ContentLedger<'s> {
         for s in &mut self.sightings {
             if let Some(h) = renamed.get(&s.flow.0) {
                 s.host.clone_from(h);
+            }
+        }
+        for f in &mut self.flows {
+            if let Some(h) = renamed.get(&f.flow.0) {
+                f.host.clone_from(h);
             }
         }
     }

@@ -25,7 +25,7 @@ mod records;
 mod tables;
 
 pub use collect::{
-    host_of, ContentLedger, ContentStats, Rules, Source, SweepHit, Unit, RESIDUAL_MIN,
+    host_of, ContentLedger, ContentStats, IocFlow, Rules, Source, SweepHit, Unit, RESIDUAL_MIN,
 };
 pub use content::{
     entropy, BodyResult, BodyScan, Counted, Kind, Line, RecordCounter, RecordShape, Seen,
@@ -43,6 +43,7 @@ pub use reconcile::{
 };
 pub use records::{fields, split, Header, KeySpec, RecordFormat};
 pub use tables::{
-    cells, daily_table, periods_table, records_table, status, sweep_table, write_csv,
-    write_parquet, SpanRecon, DAILY_COLUMNS, PERIOD_SUMS, RECORD_COLUMNS,
+    cells, daily_table, ioc_flows_table, periods_table, records_table, status, sweep_table,
+    write_csv, write_parquet, SpanRecon, DAILY_COLUMNS, IOC_FLOW_COLUMNS, PERIOD_SUMS,
+    RECORD_COLUMNS,
 };

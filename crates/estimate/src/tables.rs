@@ -577,3 +577,92 @@ pub fn sweep_table(
             .collect(),
     )
 }
+
+/// Columns of `ioc_flows.csv`.
+pub const IOC_FLOW_COLUMNS: [&str; 16] = [
+    "flow_id",
+    "host",
+    "indicator",
+    "via",
+    "evidence",
+    "server_ip",
+    "server_port",
+    "first_seen_utc",
+    "first_seen_local",
+    "last_seen_local",
+    "first_frame",
+    "last_frame",
+    "frames",
+    "stream_bytes",
+    "gap_bytes",
+    "truncated_bytes",
+];
+
+/// `ioc_flows.csv`: every flow attributed to an indicator, in order of its first frame, with
+/// how it was identified — `via` the kinds of evidence (`ip`, `dns`, `sni`, `host`,
+/// `connect`), `evidence` each kind with the frame that carried it
+/// (`kind:capture-file#frame`) — and its client→server totals (frames, unique stream bytes,
+/// gap bytes, bytes whose content the snapshot length cut).
+pub fn ioc_flows_table(
+    flows: &[crate::collect::IocFlow],
+    tz: chrono_tz::Tz,
+    capture_names: &[String],
+) -> PolarsResult<DataFrame> {
+    let frame = |f: exfilmeter_ingest::FrameRef| {
+        let name = capture_names
+            .get(f.file.0 as usize)
+            .map_or("?", String::as_str);
+        format!("{name}#{}", f.index)
+    };
+    let mut order: Vec<&crate::collect::IocFlow> = flows.iter().collect();
+    order.sort_by_key(|f| (f.first_ts, f.flow.0));
+    let mut s: Vec<Vec<String>> = (0..12).map(|_| Vec::with_capacity(order.len())).collect();
+    let mut n: Vec<Vec<u64>> = (0..4).map(|_| Vec::with_capacity(order.len())).collect();
+    for f in &order {
+        let mut via: Vec<&str> = Vec::new();
+        for (v, _) in &f.evidence {
+            if !via.contains(&v.as_str()) {
+                via.push(v.as_str());
+            }
+        }
+        let vals = [
+            f.flow.0.to_string(),
+            f.host.clone(),
+            f.indicator.clone(),
+            via.join(";"),
+            f.evidence
+                .iter()
+                .map(|(v, fr)| format!("{}:{}", v.as_str(), frame(*fr)))
+                .collect::<Vec<_>>()
+                .join(";"),
+            f.server.clone(),
+            f.port.to_string(),
+            rfc3339(f.first_ts, chrono_tz::UTC).replace("+00:00", "Z"),
+            rfc3339(f.first_ts, tz),
+            rfc3339(f.last_ts, tz),
+            frame(f.frames.0),
+            frame(f.frames.1),
+        ];
+        for (col, v) in s.iter_mut().zip(vals) {
+            col.push(v);
+        }
+        for (col, v) in n.iter_mut().zip([
+            f.c2s.frames,
+            f.c2s.stream_bytes,
+            f.c2s.gap_bytes,
+            f.c2s.truncated_bytes,
+        ]) {
+            col.push(v);
+        }
+    }
+    let mut cols: Vec<Column> = Vec::with_capacity(IOC_FLOW_COLUMNS.len());
+    for (i, name) in IOC_FLOW_COLUMNS.iter().enumerate() {
+        let c = if i < 12 {
+            Column::new((*name).into(), std::mem::take(&mut s[i]))
+        } else {
+            Column::new((*name).into(), std::mem::take(&mut n[i - 12]))
+        };
+        cols.push(c);
+    }
+    DataFrame::new(order.len(), cols)
+}

@@ -8,10 +8,10 @@ use crate::tz::{format_in, parse_zone};
 use crate::Outcome;
 use anyhow::{anyhow, bail, Context, Result};
 use exfilmeter_estimate::{
-    daily_table, day_number, headers_of, load_periods, periods_table, recon_by_day, recon_of,
-    records_seen, records_table, sweep_table, write_csv, write_parquet, ContentLedger,
-    ContentStats, Header, KeySpec, Level, Period, Recon, RecordFormat, RecordModel, RecordShape,
-    RecoveredIndex, Rules,
+    daily_table, day_number, headers_of, ioc_flows_table, load_periods, periods_table,
+    recon_by_day, recon_of, records_seen, records_table, sweep_table, write_csv, write_parquet,
+    ContentLedger, ContentStats, Header, KeySpec, Period, Recon, RecordFormat, RecordModel,
+    RecordShape, RecoveredIndex, Rules,
 };
 use exfilmeter_flow::{
     DayClock, Direction, FlowId, FlowRecord, FlowSink, MetaEvent, Tracker, TrackerConfig,
@@ -21,6 +21,9 @@ use exfilmeter_ingest::{
     HashAlgo, InputOrigin, Timestamp,
 };
 use exfilmeter_intel::{Attributor, Verdict, VerdictSink};
+use exfilmeter_report::{
+    Capture, Counter, InputFile, Manifest, Model as ReportModel, Ratio, Rules as ReportRules, Span,
+};
 use std::collections::BTreeMap;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
@@ -110,6 +113,10 @@ pub struct Args {
     /// No progress display and no summary on stderr.
     #[arg(long, short)]
     pub quiet: bool,
+    /// Leave every wall-clock time and the literal command line out of the outputs, so the
+    /// same inputs give byte-identical files (report, manifest, tables).
+    #[arg(long)]
+    pub reproducible: bool,
 }
 
 /// The sink `analyze` feeds: the flow ledger writer and the content ledger.
@@ -447,11 +454,8 @@ pub fn run(args: Args) -> Result<Outcome> {
     let span_ref: &dyn Fn(i32, i32, Option<&str>) -> Recon = &span;
     let mut ptable = periods_table(&daily, &periods, index.as_ref().map(|_| span_ref))?;
     write_csv(&mut ptable, &s.out.join("periods.csv"))?;
-    let mut confirmed_count = 0;
-    let mut sweep = None;
     if let Some(ix) = &index {
         let seen = records_seen(ix, &content.sightings);
-        confirmed_count = seen.iter().filter(|r| r.level == Level::Confirmed).count();
         let mut indicators: BTreeMap<String, String> = BTreeMap::new();
         for d in &content.days {
             if !d.indicator.is_empty() {
@@ -472,7 +476,6 @@ pub fn run(args: Args) -> Result<Outcome> {
         if s.case.sweep.unwrap_or(false) {
             let mut t = sweep_table(&content.sweep_hits, ix, tz)?;
             write_csv(&mut t, &s.out.join("sweep_hosts.csv"))?;
-            sweep = Some(t);
         }
     }
     let st = tracker.stats();
@@ -518,29 +521,99 @@ pub fn run(args: Args) -> Result<Outcome> {
         set.warnings().len() as u64,
     ));
     counters.push(("period warnings".into(), period_warnings.len() as u64));
-    let md = super::summary::render(&super::summary::Inputs {
-        case: &s.case,
-        tz,
-        files: &facts
-            .iter()
-            .map(|f| (f.name.clone(), &f.summary))
-            .collect::<Vec<_>>(),
-        first: first.map(|t| format_in(t, tz)),
-        last: last.map(|t| format_in(t, tz)),
-        model: model.as_ref(),
-        index: index.as_ref(),
-        confirmed: confirmed_count,
-        sweep: sweep.as_ref(),
-        rules: s.rules,
-        daily: &daily,
-        periods: &ptable,
-        counters: &counters,
-        iocs: &set,
-    })?;
-    std::fs::write(s.out.join("summary.md"), md)?;
     let out_abs = std::path::absolute(&s.out).unwrap_or_else(|_| s.out.clone());
     let rel = |p: &Path| relative_to(&out_abs, p);
     std::fs::write(s.out.join("case.toml"), s.case.to_toml(rel)?)?;
+    let mut t = ioc_flows_table(&content.flows, tz, &rows.names)?;
+    write_csv(&mut t, &s.out.join("ioc_flows.csv"))?;
+    let stamp = (!args.reproducible)
+        .then(|| chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
+    let mut manifest = Manifest {
+        tool: "exfilmeter".into(),
+        version: env!("CARGO_PKG_VERSION").into(),
+        command: format!(
+            "exfilmeter analyze --case case.toml --out rerun{}",
+            if args.reproducible {
+                " --reproducible"
+            } else {
+                ""
+            }
+        ),
+        invocation: (!args.reproducible).then(|| std::env::args().collect()),
+        generated_at: None,
+        time_zone: tz.name().to_string(),
+        case: serde_json::to_value(s.case.relative(rel))?,
+        span: first.zip(last).map(|(a, b)| Span {
+            first_local: format_in(a, tz),
+            last_local: format_in(b, tz),
+        }),
+        captures: facts
+            .iter()
+            .map(|f| Capture {
+                path: f.summary.path.clone(),
+                name: f.name.clone(),
+                format: f.summary.format.clone(),
+                size: f.summary.size.unwrap_or(0),
+                sha256: f.summary.sha256.clone(),
+                frames: f.summary.packets,
+                first_local: f.summary.first_ts.map(|t| format_in(t, tz)),
+                last_local: f.summary.last_ts.map(|t| format_in(t, tz)),
+                bytes_skipped: f.summary.bytes_skipped,
+                truncated_frames: f.summary.truncated,
+                errors: f.summary.errors.iter().map(ToString::to_string).collect(),
+            })
+            .collect(),
+        iocs: s
+            .case
+            .iocs
+            .iter()
+            .map(|p| InputFile::of(p))
+            .collect::<Result<_>>()?,
+        indicators: set.len() as u64,
+        recovered: s
+            .case
+            .recovered
+            .iter()
+            .map(|p| InputFile::of(p))
+            .collect::<Result<_>>()?,
+        model: model.as_ref().map(|m| {
+            let (r_min, r_max) = m.r_range();
+            ReportModel {
+                records: m.count(),
+                format: m.format.clone(),
+                mean: m.mean,
+                sd: m.sd,
+                min: u64::from(m.min),
+                max: u64::from(m.max),
+                r_min,
+                r_max,
+                ratios: m
+                    .ratios
+                    .iter()
+                    .map(|r| Ratio {
+                        codec: r.codec.clone(),
+                        ratio: r.ratio,
+                    })
+                    .collect(),
+            }
+        }),
+        rules: ReportRules {
+            control_max: s.rules.control_max,
+            tls_overhead: s.rules.tls_overhead,
+            tls_framing: s.rules.tls_framing,
+            staged: s.case.staged,
+        },
+        counters: counters
+            .iter()
+            .map(|(name, value)| Counter {
+                name: name.clone(),
+                value: *value,
+            })
+            .collect(),
+        outputs: Vec::new(),
+    };
+    manifest.write(&s.out)?;
+    exfilmeter_report::render_dir(&s.out, stamp)?;
     if !args.quiet {
         eprintln!(
             "exfilmeter analyze: {} files, {} flows ({} to indicators), {} day×host rows → {}",

@@ -128,6 +128,19 @@ impl Case {
     /// The case as TOML, paths written as `rel` makes them (relative to the folder the
     /// file will be written in, when possible).
     pub fn to_toml(&self, rel: impl Fn(&Path) -> PathBuf) -> Result<String> {
+        let c = self.relative(rel);
+        let mut text = toml::to_string(&c)?;
+        if !text.ends_with('\n') {
+            text.push('\n');
+        }
+        Ok(format!(
+            "# exfilmeter case: re-run with `exfilmeter analyze --case case.toml --out DIR`\n{text}"
+        ))
+    }
+
+    /// The case with every file path passed through `rel` and no output folder: as written
+    /// into a run folder.
+    pub fn relative(&self, rel: impl Fn(&Path) -> PathBuf) -> Case {
         let mut c = self.clone();
         c.captures = c
             .captures
@@ -141,13 +154,7 @@ impl Case {
         }
         c.periods = c.periods.as_deref().map(&rel);
         c.out = None;
-        let mut text = toml::to_string(&c)?;
-        if !text.ends_with('\n') {
-            text.push('\n');
-        }
-        Ok(format!(
-            "# exfilmeter case: re-run with `exfilmeter analyze --case case.toml --out DIR`\n{text}"
-        ))
+        c
     }
 }
 

@@ -3,4 +3,4 @@ pub mod calibrate;
 pub mod case;
 pub mod flows;
 pub mod inspect;
-pub mod summary;
+pub mod report;

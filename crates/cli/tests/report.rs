@@ -1,0 +1,586 @@
+//! The published report: its numbers against the run's tables and the generators' truth, the
+//! HTML against the Markdown, determinism, `report --from`, and a real headless browser.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_exfilmeter"))
+}
+
+fn testdata(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../testdata")
+        .join(name)
+}
+
+fn scenario(name: &str) -> Option<PathBuf> {
+    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared/scenarios")
+        .join(name);
+    if p.exists() {
+        Some(p)
+    } else {
+        eprintln!("SKIPPED: {} not found", p.display());
+        None
+    }
+}
+
+fn ok(c: &mut Command) {
+    let o = c.output().unwrap();
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
+
+fn example(out: &Path, extra: &[&str]) {
+    ok(bin()
+        .args(["analyze", "-q", "--case"])
+        .arg(testdata("example/case.toml"))
+        .arg("--out")
+        .arg(out)
+        .args(extra));
+}
+
+/// CSV rows as column → value; cells hold no commas inside quotes in these tables.
+fn csv(path: &Path) -> Vec<BTreeMap<String, String>> {
+    let text = std::fs::read_to_string(path).unwrap();
+    let mut lines = text.lines();
+    let head: Vec<String> = lines.next().unwrap().split(',').map(String::from).collect();
+    lines
+        .map(|l| {
+            head.iter()
+                .cloned()
+                .zip(l.split(',').map(|s| s.trim_matches('"').to_string()))
+                .collect()
+        })
+        .collect()
+}
+
+/// `1,234` → 1234; `–` → None.
+fn num(s: &str) -> Option<u64> {
+    if s == "–" {
+        return None;
+    }
+    Some(
+        s.replace(',', "")
+            .parse()
+            .unwrap_or_else(|_| panic!("not a number: {s:?}")),
+    )
+}
+
+fn unescape(s: &str) -> String {
+    s.replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&quot;", "\"")
+        .replace("&#39;", "'")
+        .replace("&amp;", "&")
+}
+
+/// The body rows of the HTML table with this id, as cell texts.
+fn html_table(html: &str, id: &str) -> Vec<Vec<String>> {
+    let start = html
+        .find(&format!("<table id=\"{id}\">"))
+        .unwrap_or_else(|| panic!("no table {id}"));
+    let end = start + html[start..].find("</table>").unwrap();
+    let body = &html[start..end];
+    let body = &body[body.find("<tbody>").unwrap()..];
+    body.split("<tr>")
+        .skip(1)
+        .map(|row| {
+            row.split("<td")
+                .skip(1)
+                .map(|cell| {
+                    let open = cell.find('>').unwrap() + 1;
+                    let close = cell.find("</td>").unwrap();
+                    unescape(&cell[open..close])
+                })
+                .collect()
+        })
+        .collect()
+}
+
+/// The body rows of the Markdown table whose header line starts with `head`.
+fn md_table(md: &str, head: &str) -> Vec<Vec<String>> {
+    let mut lines = md.lines().skip_while(|l| !l.starts_with(head));
+    assert!(lines.next().is_some(), "no table {head}");
+    lines
+        .skip(1)
+        .take_while(|l| l.starts_with('|'))
+        .map(|l| {
+            l.trim_matches('|')
+                .split(" | ")
+                .map(|c| c.trim().replace("\\|", "|"))
+                .collect()
+        })
+        .collect()
+}
+
+struct Headline {
+    periods: Vec<Vec<String>>,
+    days: Vec<Vec<String>>,
+}
+
+/// Both headline tables, read from the HTML and from the Markdown, which must agree cell for
+/// cell.
+fn headline(out: &Path) -> Headline {
+    let html = std::fs::read_to_string(out.join("report.html")).unwrap();
+    let md = std::fs::read_to_string(out.join("report.md")).unwrap();
+    let periods = html_table(&html, "headline-periods");
+    let days = html_table(&html, "headline-days");
+    assert_eq!(periods, md_table(&md, "| period | first day |"), "periods");
+    assert_eq!(days, md_table(&md, "| day | bytes sent |"), "days");
+    assert!(!days.is_empty());
+    Headline { periods, days }
+}
+
+fn u(r: &BTreeMap<String, String>, k: &str) -> u64 {
+    r[k].parse().unwrap_or(0)
+}
+
+/// Every number of the headline tables equals the tables': a day row sums that day's host
+/// rows of daily.csv, a period row is the period's `(all)` row of periods.csv.
+fn check_against_tables(out: &Path, reconciled: bool) -> Headline {
+    let h = headline(out);
+    let daily = csv(&out.join("daily.csv"));
+    let days: std::collections::BTreeSet<&str> = daily.iter().map(|r| r["day"].as_str()).collect();
+    assert_eq!(h.days.len(), days.len(), "one headline row per day");
+    for row in &h.days {
+        let of_day: Vec<_> = daily.iter().filter(|r| r["day"] == row[0]).collect();
+        assert!(!of_day.is_empty(), "{}", row[0]);
+        let sum = |k: &str| of_day.iter().map(|r| u(r, k)).sum::<u64>();
+        assert_eq!(num(&row[1]), Some(sum("stream_bytes")), "{row:?}");
+        assert_eq!(num(&row[2]), Some(sum("records_low")), "{row:?}");
+        assert_eq!(num(&row[3]), Some(sum("records_point")), "{row:?}");
+        assert_eq!(num(&row[4]), Some(sum("records_high")), "{row:?}");
+        if reconciled {
+            assert_eq!(num(&row[5]), Some(sum("confirmed")), "{row:?}");
+            assert_eq!(num(&row[6]), Some(sum("residual")), "{row:?}");
+        } else {
+            assert_eq!(num(&row[5]), None);
+        }
+        assert!(row[7].starts_with(&format!("On {}", row[0])), "{row:?}");
+    }
+    let periods = csv(&out.join("periods.csv"));
+    let all: Vec<_> = periods.iter().filter(|p| p["host"] == "(all)").collect();
+    assert_eq!(h.periods.len(), all.len());
+    for (row, p) in h.periods.iter().zip(&all) {
+        assert_eq!(row[0], p["period"]);
+        assert_eq!(
+            (row[1].as_str(), row[2].as_str()),
+            (p["start"].as_str(), p["end"].as_str())
+        );
+        assert_eq!(num(&row[3]), Some(u(p, "stream_bytes")), "{row:?}");
+        assert_eq!(num(&row[4]), Some(u(p, "records_low")), "{row:?}");
+        assert_eq!(num(&row[5]), Some(u(p, "records_point")), "{row:?}");
+        assert_eq!(num(&row[6]), Some(u(p, "records_high")), "{row:?}");
+        if reconciled {
+            assert_eq!(num(&row[7]), Some(u(p, "confirmed")), "{row:?}");
+            assert_eq!(num(&row[8]), Some(u(p, "residual")), "{row:?}");
+        }
+    }
+    h
+}
+
+#[test]
+fn example_report_numbers_are_the_tables_numbers() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    example(&out, &["--reproducible"]);
+    let h = check_against_tables(&out, true);
+    // The example's periods are its three days, named.
+    let names: Vec<&str> = h.periods.iter().map(|r| r[0].as_str()).collect();
+    assert_eq!(
+        names,
+        ["test run", "sample extraction", "bulk exfiltration"]
+    );
+    // Against the generator's truth: bytes per day are the truth's, summed over hosts.
+    let truth = csv(&testdata("example/truth.csv"));
+    for row in &h.days {
+        let t: u64 = truth
+            .iter()
+            .filter(|t| t["day"] == row[0])
+            .map(|t| u(t, "stream_bytes"))
+            .sum();
+        let records: u64 = truth
+            .iter()
+            .filter(|t| t["day"] == row[0])
+            .map(|t| u(t, "records"))
+            .sum();
+        // truth.csv lists the exfiltration hosts; the beacon host adds its own bytes.
+        assert!(num(&row[1]).unwrap() >= t, "{row:?}");
+        assert!(num(&row[2]).unwrap() <= records && records <= num(&row[4]).unwrap());
+    }
+    let html = std::fs::read_to_string(out.join("report.html")).unwrap();
+    assert!(
+        !html.contains("Generated at"),
+        "--reproducible has no clock"
+    );
+    assert!(!html.contains("<script"), "no script");
+    for bad in ["src=\"http", "href=\"http", "url(", "@import"] {
+        assert!(!html.contains(bad), "external resource: {bad}");
+    }
+    let manifest: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("manifest.json")).unwrap()).unwrap();
+    assert!(manifest.get("generated_at").is_none());
+    assert!(manifest.get("invocation").is_none());
+    // Every output is listed with its true digest and size.
+    let outputs = manifest["outputs"].as_array().unwrap();
+    let listed: Vec<&str> = outputs
+        .iter()
+        .map(|o| o["file"].as_str().unwrap())
+        .collect();
+    for f in [
+        "daily.csv",
+        "report.html",
+        "report.md",
+        "charts/timeline.svg",
+    ] {
+        assert!(listed.contains(&f), "{f} not in the manifest");
+    }
+    for o in outputs {
+        let bytes = std::fs::read(out.join(o["file"].as_str().unwrap())).unwrap();
+        assert_eq!(o["size"].as_u64(), Some(bytes.len() as u64));
+    }
+    // The capture's digest is the one `inspect` computes.
+    let cap = &manifest["captures"][0];
+    assert_eq!(cap["frames"].as_u64(), Some(596));
+    match Command::new("sha256sum")
+        .arg(testdata("example/capture.pcap"))
+        .output()
+    {
+        Ok(o) if o.status.success() => {
+            let text = String::from_utf8_lossy(&o.stdout);
+            assert!(
+                text.starts_with(cap["sha256"].as_str().unwrap()),
+                "capture digest differs from sha256sum's: {text}"
+            );
+        }
+        _ => eprintln!("SKIPPED: sha256sum not available for the digest check"),
+    }
+}
+
+#[test]
+fn without_the_reproducible_flag_the_report_says_when_it_was_made() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    example(&out, &[]);
+    let html = std::fs::read_to_string(out.join("report.html")).unwrap();
+    assert!(html.contains("Generated at: 20"), "generated-at line");
+    let manifest = std::fs::read_to_string(out.join("manifest.json")).unwrap();
+    assert!(manifest.contains("\"generated_at\""));
+    assert!(manifest.contains("\"invocation\""));
+}
+
+#[test]
+fn report_from_a_run_folder_renders_the_same_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = dir.path().join("a");
+    example(&a, &["--reproducible"]);
+    let b = dir.path().join("b");
+    std::fs::create_dir(&b).unwrap();
+    for f in [
+        "daily.csv",
+        "periods.csv",
+        "ioc_flows.csv",
+        "manifest.json",
+        "case.toml",
+        "confirmed_records.csv",
+        "daily.parquet",
+        "flows.parquet",
+    ] {
+        std::fs::copy(a.join(f), b.join(f)).unwrap();
+    }
+    ok(bin().args(["report", "--reproducible", "--from"]).arg(&b));
+    for f in [
+        "report.html",
+        "report.md",
+        "manifest.json",
+        "charts/bytes_per_day.svg",
+        "charts/records_per_day.svg",
+        "charts/timeline.svg",
+    ] {
+        assert_eq!(
+            std::fs::read(a.join(f)).unwrap(),
+            std::fs::read(b.join(f)).unwrap(),
+            "{f}"
+        );
+    }
+    // An analyst renames a period in periods.csv: the report follows the table.
+    let p = std::fs::read_to_string(b.join("periods.csv"))
+        .unwrap()
+        .replace("bulk exfiltration", "main theft");
+    std::fs::write(b.join("periods.csv"), p).unwrap();
+    ok(bin().args(["report", "--reproducible", "--from"]).arg(&b));
+    let h = headline(&b);
+    assert!(h.periods.iter().any(|r| r[0] == "main theft"));
+    // Not a run folder: a clear error.
+    let o = bin()
+        .args(["report", "--from"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("manifest.json"));
+}
+
+#[test]
+fn scenario_report_equals_tables_and_truth() {
+    let Some(d) = scenario("small-s1") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let mut recovered: Vec<PathBuf> = std::fs::read_dir(d.join("recovered"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    recovered.sort();
+    ok(bin()
+        .args(["analyze", "-q", "--reproducible", "--tz", "Asia/Tokyo"])
+        .args([
+            "--record-format",
+            "csv",
+            "--key",
+            "1",
+            "--header",
+            "no",
+            "--iocs",
+        ])
+        .arg(d.join("iocs.txt"))
+        .arg("--out")
+        .arg(&out)
+        .arg(d.join("captures"))
+        .arg("--recovered")
+        .args(&recovered));
+    let h = check_against_tables(&out, true);
+    let truth: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(d.join("truth.json")).unwrap()).unwrap();
+    let mut checked = 0;
+    for row in &h.days {
+        let Some(day) = truth["days"].get(&row[0]) else {
+            continue;
+        };
+        let Some(hosts) = day["malicious"].as_object() else {
+            continue;
+        };
+        let bytes: u64 = hosts
+            .values()
+            .map(|v| v["ledger"]["out"]["stream_bytes"].as_u64().unwrap_or(0))
+            .sum();
+        let sent: u64 = hosts
+            .values()
+            .map(|v| v["record_uploads"].as_u64().unwrap_or(0))
+            .sum();
+        let confirmable: u64 = hosts
+            .values()
+            .map(|v| {
+                v["confirmable_member_numbers"]
+                    .as_array()
+                    .map_or(0, |a| a.len() as u64)
+            })
+            .sum();
+        assert_eq!(num(&row[1]), Some(bytes), "{row:?}");
+        assert!(
+            num(&row[2]).unwrap() <= sent && sent <= num(&row[4]).unwrap(),
+            "{row:?} sent {sent}"
+        );
+        assert_eq!(num(&row[5]), Some(confirmable), "{row:?}");
+        checked += 1;
+    }
+    assert!(checked >= 5, "only {checked} days checked");
+}
+
+/// Headless Chromium, when the machine has it.
+fn chromium() -> Option<PathBuf> {
+    for c in ["chromium", "chromium-browser", "google-chrome"] {
+        if let Ok(o) = Command::new("which").arg(c).output() {
+            if o.status.success() {
+                let p = String::from_utf8_lossy(&o.stdout).trim().to_string();
+                if !p.is_empty() {
+                    return Some(PathBuf::from(p));
+                }
+            }
+        }
+    }
+    eprintln!("SKIPPED: no chromium on this machine (.ci/run installs Debian's chromium)");
+    None
+}
+
+fn headless(browser: &Path, profile: &Path) -> Command {
+    let mut c = Command::new(browser);
+    c.args([
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--hide-scrollbars",
+        "--enable-logging=stderr",
+        "--v=0",
+        "--virtual-time-budget=3000",
+    ])
+    .arg(format!("--user-data-dir={}", profile.display()));
+    c
+}
+
+/// URLs the page itself asked for, from Chromium's net log: requests whose initiator is the
+/// page (the browser's own background requests have "not an origin"), other than `file:`.
+fn page_requests(netlog: &Path) -> Vec<String> {
+    let Ok(text) = std::fs::read_to_string(netlog) else {
+        return Vec::new();
+    };
+    let v: serde_json::Value = match serde_json::from_str(&text) {
+        Ok(v) => v,
+        // The log of a browser killed mid-write lacks its closing brackets.
+        Err(_) => serde_json::from_str(&format!("{}]}}", text.trim_end().trim_end_matches(',')))
+            .unwrap_or_default(),
+    };
+    let start = v["constants"]["logEventTypes"]["URL_REQUEST_START_JOB"].as_u64();
+    let mut out = Vec::new();
+    for e in v["events"].as_array().into_iter().flatten() {
+        if e["type"].as_u64() != start || start.is_none() {
+            continue;
+        }
+        let p = &e["params"];
+        let (Some(url), Some(init)) = (p["url"].as_str(), p["initiator"].as_str()) else {
+            continue;
+        };
+        if init != "not an origin" && !url.starts_with("file:") && !url.starts_with("data:") {
+            out.push(url.to_string());
+        }
+    }
+    out
+}
+
+/// Console messages the page logged (Chromium writes them to stderr with
+/// `--enable-logging=stderr`).
+fn console_lines(stderr: &str) -> Vec<String> {
+    stderr
+        .lines()
+        .filter(|l| l.contains(":CONSOLE"))
+        .map(String::from)
+        .collect()
+}
+
+/// Loads `page` headless: stderr and the URLs it requested.
+fn visit(
+    browser: &Path,
+    dir: &Path,
+    name: &str,
+    page: &Path,
+    extra: &[String],
+) -> (String, Vec<String>) {
+    let netlog = dir.join(format!("{name}.net.json"));
+    let o = headless(browser, &dir.join(format!("{name}.profile")))
+        .arg(format!("--log-net-log={}", netlog.display()))
+        .args(extra)
+        .arg(format!(
+            "file://{}",
+            std::path::absolute(page).unwrap().display()
+        ))
+        .output()
+        .unwrap();
+    let log = String::from_utf8_lossy(&o.stderr).to_string();
+    assert!(o.status.success(), "{log}");
+    (log, page_requests(&netlog))
+}
+
+#[test]
+fn the_report_renders_in_a_real_browser_offline_and_complete() {
+    let Some(browser) = chromium() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    // The detectors work: a page that logs an error and fetches two resources is caught.
+    let control = d.join("control.html");
+    std::fs::write(
+        &control,
+        "<html><body><script>console.error('control-marker')</script>\
+         <img src=\"http://192.0.2.1/x.png\"><link rel=\"stylesheet\" \
+         href=\"https://fonts.example.com/a.css\"></body></html>",
+    )
+    .unwrap();
+    let shot = format!("--screenshot={}", d.join("control.png").display());
+    let (log, urls) = visit(&browser, d, "control", &control, &[shot]);
+    assert!(
+        console_lines(&log)
+            .iter()
+            .any(|l| l.contains("control-marker")),
+        "console detector: {log}"
+    );
+    assert_eq!(urls.len(), 2, "request detector: {urls:?}");
+
+    let out = d.join("out");
+    example(&out, &["--reproducible"]);
+    let page = out.join("report.html");
+    let png = d.join("report.png");
+    let (log, urls) = visit(
+        &browser,
+        d,
+        "png",
+        &page,
+        &[
+            "--window-size=1200,3000".into(),
+            format!("--screenshot={}", png.display()),
+        ],
+    );
+    assert_eq!(console_lines(&log), Vec::<String>::new(), "console output");
+    assert_eq!(urls, Vec::<String>::new(), "network requests");
+    let png_bytes = std::fs::read(&png).unwrap();
+    assert!(png_bytes.starts_with(b"\x89PNG") && png_bytes.len() > 20_000);
+    let pdf = d.join("report.pdf");
+    let (log, urls) = visit(
+        &browser,
+        d,
+        "pdf",
+        &page,
+        &[
+            format!("--print-to-pdf={}", pdf.display()),
+            "--no-pdf-header-footer".into(),
+        ],
+    );
+    assert_eq!(
+        console_lines(&log),
+        Vec::<String>::new(),
+        "console output (print)"
+    );
+    assert!(urls.is_empty(), "{urls:?}");
+    let pdf_bytes = std::fs::read(&pdf).unwrap();
+    assert!(pdf_bytes.starts_with(b"%PDF") && pdf_bytes.len() > 10_000);
+    // The DOM as the browser built it: every chart has marks, the headline tables rows.
+    let o = headless(&browser, &d.join("dom.profile"))
+        .arg("--dump-dom")
+        .arg(format!(
+            "file://{}",
+            std::path::absolute(&page).unwrap().display()
+        ))
+        .output()
+        .unwrap();
+    let dom = String::from_utf8_lossy(&o.stdout).to_string();
+    for (chart, mark) in [
+        ("chart-bytes_per_day", "<rect x="),
+        ("chart-records_per_day", "<circle"),
+        ("chart-timeline", "<rect x="),
+    ] {
+        let at = dom
+            .find(&format!("id=\"{chart}\""))
+            .unwrap_or_else(|| panic!("{chart} missing"));
+        let end = at + dom[at..].find("</figure>").unwrap();
+        let marks = dom[at..end].matches(mark).count();
+        assert!(marks >= 2, "{chart}: {marks} marks");
+    }
+    assert_eq!(html_table(&dom, "headline-periods").len(), 3);
+    assert_eq!(html_table(&dom, "headline-days").len(), 3);
+}

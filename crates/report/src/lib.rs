@@ -1,0 +1,61 @@
+//! The report responders publish, rendered from the tables of a run folder: `report.html`
+//! (one self-contained file: inline CSS and SVG charts, no script, nothing fetched),
+//! `report.md` (the same blocks as Markdown, charts linked under `charts/`), `charts/*.svg`,
+//! and `manifest.json` (inputs' and outputs' SHA-256, settings, counters).
+//!
+//! The report reads its numbers back from `daily.csv` and `periods.csv` — it never computes
+//! them a second way — so every number it shows is in those tables. Output is deterministic:
+//! fixed formatting, sorted rows, and the only wall-clock time (`generated_at`) is left out
+//! with `reproducible`.
+
+pub mod csv;
+pub mod doc;
+pub mod fmt;
+pub mod layout;
+pub mod manifest;
+pub mod model;
+pub mod svg;
+
+pub use manifest::{
+    sha256_file, Capture, Counter, InputFile, Manifest, Model, OutputFile, Ratio, Rules, Span,
+    MANIFEST,
+};
+pub use model::Report;
+
+use anyhow::{Context, Result};
+use std::path::Path;
+
+/// Files the report writes into the run folder (besides `manifest.json`).
+pub const REPORT_FILES: [&str; 2] = ["report.html", "report.md"];
+
+/// Renders `report.html`, `report.md` and `charts/*.svg` into `dir` from its
+/// `manifest.json`, `daily.csv`, `periods.csv` (and `ioc_flows.csv`, `sweep_hosts.csv` when
+/// present), then rewrites `manifest.json` with the digest of every output. `generated_at`
+/// (UTC, RFC 3339) is written into the report and the manifest; `None` is the reproducible
+/// mode: no wall-clock time and no literal command line anywhere.
+pub fn render_dir(dir: &Path, generated_at: Option<String>) -> Result<()> {
+    let mut report = Report::load(dir)?;
+    let reproducible = generated_at.is_none();
+    report.manifest.generated_at = generated_at;
+    if reproducible {
+        report.manifest.invocation = None;
+    }
+    let mut manifest = report.manifest.clone();
+    let charts = svg::charts(&report);
+    let blocks = doc::blocks(&report, reproducible, charts.len());
+    let chart_dir = dir.join("charts");
+    std::fs::create_dir_all(&chart_dir)
+        .with_context(|| format!("creating {}", chart_dir.display()))?;
+    for c in &charts {
+        let p = chart_dir.join(&c.file);
+        std::fs::write(&p, &c.svg).with_context(|| format!("writing {}", p.display()))?;
+    }
+    for (name, text) in [
+        ("report.html", layout::html(&blocks, &charts)),
+        ("report.md", layout::markdown(&blocks, &charts)),
+    ] {
+        let p = dir.join(name);
+        std::fs::write(&p, text).with_context(|| format!("writing {}", p.display()))?;
+    }
+    manifest.write(dir)
+}

@@ -1,0 +1,282 @@
+//! `manifest.json`: what a run read, how, and what it wrote — enough for anyone to re-derive
+//! every number (re-run the command on files with these SHA-256 digests and compare the
+//! outputs' digests).
+
+use anyhow::{Context, Result};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+/// File name of the manifest inside a run folder.
+pub const MANIFEST: &str = "manifest.json";
+
+/// The manifest of one run.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Manifest {
+    /// `exfilmeter`.
+    pub tool: String,
+    /// Tool version.
+    pub version: String,
+    /// The command that repeats the run from the run folder's `case.toml`.
+    pub command: String,
+    /// The command line as typed (absent with `--reproducible`: it names the output folder
+    /// and thread count, which do not change the results).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub invocation: Option<Vec<String>>,
+    /// Wall-clock time the run ended, UTC (absent with `--reproducible`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub generated_at: Option<String>,
+    /// IANA zone of the case; every day is a local day in it.
+    pub time_zone: String,
+    /// The resolved case settings (as in `case.toml`).
+    pub case: serde_json::Value,
+    /// First and last frame of all captures, local time.
+    pub span: Option<Span>,
+    /// Capture files read.
+    pub captures: Vec<Capture>,
+    /// IOC sources.
+    pub iocs: Vec<InputFile>,
+    /// Indicators loaded from them.
+    pub indicators: u64,
+    /// Recovered files.
+    pub recovered: Vec<InputFile>,
+    /// The record model built from the recovered files.
+    pub model: Option<Model>,
+    /// Rules applied to the traffic.
+    pub rules: Rules,
+    /// Counters of everything read, skipped, truncated, damaged, capped or gapped.
+    pub counters: Vec<Counter>,
+    /// Every other file of the run folder with its size and SHA-256 (filled last).
+    pub outputs: Vec<OutputFile>,
+}
+
+/// First and last frame time.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Span {
+    /// First frame, local RFC 3339.
+    pub first_local: String,
+    /// Last frame, local RFC 3339.
+    pub last_local: String,
+}
+
+/// One capture file and what reading it found.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Capture {
+    /// Path as given.
+    pub path: String,
+    /// File name (the prefix of every `file#frame` reference).
+    pub name: String,
+    /// Container format.
+    pub format: String,
+    /// Size in bytes.
+    pub size: u64,
+    /// SHA-256 of the file's bytes (absent with `--hash none`).
+    pub sha256: Option<String>,
+    /// Frames read.
+    pub frames: u64,
+    /// First frame, local RFC 3339.
+    pub first_local: Option<String>,
+    /// Last frame, local RFC 3339.
+    pub last_local: Option<String>,
+    /// Bytes skipped behind damage.
+    pub bytes_skipped: u64,
+    /// Frames cut by the snapshot length.
+    pub truncated_frames: u64,
+    /// Damage found, each naming its byte offset.
+    pub errors: Vec<String>,
+}
+
+/// An input file with its digest.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InputFile {
+    /// Path as given.
+    pub path: String,
+    /// Size in bytes.
+    pub size: u64,
+    /// SHA-256.
+    pub sha256: String,
+}
+
+impl InputFile {
+    /// Reads and hashes a file.
+    pub fn of(path: &Path) -> Result<InputFile> {
+        let (size, sha256) = sha256_file(path)?;
+        Ok(InputFile {
+            path: path.display().to_string(),
+            size,
+            sha256,
+        })
+    }
+}
+
+/// The record model, as used by the estimates.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Model {
+    /// Records in the recovered files.
+    pub records: u64,
+    /// Record format.
+    pub format: String,
+    /// Mean record size as stored, bytes.
+    pub mean: f64,
+    /// Standard deviation.
+    pub sd: f64,
+    /// Smallest record.
+    pub min: u64,
+    /// Largest record.
+    pub max: u64,
+    /// Smallest compression ratio measured.
+    pub r_min: f64,
+    /// Largest compression ratio measured.
+    pub r_max: f64,
+    /// Ratio per codec.
+    pub ratios: Vec<Ratio>,
+}
+
+/// A compression ratio measured on the recovered bytes.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Ratio {
+    /// Codec and level.
+    pub codec: String,
+    /// Original / compressed size.
+    pub ratio: f64,
+}
+
+/// Rules applied to the traffic.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Rules {
+    /// Uploads with fewer content bytes (and no record) are control traffic.
+    pub control_max: u64,
+    /// Bytes a TLS record adds to its plaintext.
+    pub tls_overhead: u64,
+    /// Plaintext bytes per TLS record that may be inner framing (out of the low basis).
+    pub tls_framing: u64,
+    /// Records staged in total, capping every high estimate.
+    pub staged: Option<u64>,
+}
+
+/// One counter.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Counter {
+    /// What was counted.
+    pub name: String,
+    /// How many.
+    pub value: u64,
+}
+
+/// An output file.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OutputFile {
+    /// Path inside the run folder, `/`-separated.
+    pub file: String,
+    /// Size in bytes.
+    pub size: u64,
+    /// SHA-256.
+    pub sha256: String,
+}
+
+/// Size and SHA-256 (lower-case hex) of a file, read in 1 MiB blocks.
+pub fn sha256_file(path: &Path) -> Result<(u64, String)> {
+    let mut f = std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
+    let mut h = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    let mut size = 0u64;
+    loop {
+        let n = f
+            .read(&mut buf)
+            .with_context(|| format!("reading {}", path.display()))?;
+        if n == 0 {
+            break;
+        }
+        size += n as u64;
+        h.update(&buf[..n]);
+    }
+    Ok((size, hex::encode(h.finalize())))
+}
+
+impl Manifest {
+    /// Reads `DIR/manifest.json`.
+    pub fn read(dir: &Path) -> Result<Manifest> {
+        let p = dir.join(MANIFEST);
+        let text =
+            std::fs::read_to_string(&p).with_context(|| format!("reading {}", p.display()))?;
+        serde_json::from_str(&text).with_context(|| format!("parsing {}", p.display()))
+    }
+
+    /// Lists every file of `dir` but the manifest (sorted by path) with size and SHA-256 into
+    /// `outputs`, then writes `DIR/manifest.json`.
+    pub fn write(&mut self, dir: &Path) -> Result<()> {
+        let mut files = Vec::new();
+        walk(dir, dir, &mut files)?;
+        files.sort();
+        self.outputs.clear();
+        for rel in files {
+            if rel == MANIFEST {
+                continue;
+            }
+            let (size, sha256) = sha256_file(&dir.join(&rel))?;
+            self.outputs.push(OutputFile {
+                file: rel,
+                size,
+                sha256,
+            });
+        }
+        let mut text = serde_json::to_string_pretty(self)?;
+        text.push('\n');
+        let p = dir.join(MANIFEST);
+        std::fs::write(&p, text).with_context(|| format!("writing {}", p.display()))
+    }
+}
+
+fn walk(root: &Path, dir: &Path, out: &mut Vec<String>) -> Result<()> {
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
+        .with_context(|| format!("listing {}", dir.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .collect();
+    entries.sort();
+    for p in entries {
+        if p.is_dir() {
+            walk(root, &p, out)?;
+        } else if let Ok(rel) = p.strip_prefix(root) {
+            let parts: Vec<String> = rel
+                .components()
+                .map(|c| c.as_os_str().to_string_lossy().to_string())
+                .collect();
+            out.push(parts.join("/"));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn outputs_are_listed_sorted_with_digests_and_the_manifest_round_trips() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("charts")).unwrap();
+        std::fs::write(dir.path().join("b.csv"), b"abc").unwrap();
+        std::fs::write(dir.path().join("charts/x.svg"), b"").unwrap();
+        let mut m = Manifest {
+            tool: "exfilmeter".into(),
+            ..Manifest::default()
+        };
+        m.write(dir.path()).unwrap();
+        m.write(dir.path()).unwrap(); // the manifest itself is never listed
+        let back = Manifest::read(dir.path()).unwrap();
+        assert_eq!(back, m);
+        let files: Vec<&str> = back.outputs.iter().map(|o| o.file.as_str()).collect();
+        assert_eq!(files, ["b.csv", "charts/x.svg"]);
+        // SHA-256("abc"), FIPS 180-2 example.
+        assert_eq!(
+            back.outputs[0].sha256,
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+        assert_eq!(
+            back.outputs[1].sha256,
+            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+        );
+    }
+}

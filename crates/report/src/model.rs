@@ -1,0 +1,457 @@
+//! The report's content, computed once from the run folder's tables and manifest; the HTML
+//! and Markdown writers only lay it out, so both show the same numbers.
+
+use crate::csv::Table;
+use crate::fmt::{bytes, group};
+use crate::manifest::Manifest;
+use anyhow::{bail, Result};
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+/// One row of the headline table: a period or a day, all malicious hosts together.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Line {
+    /// Period name or day (`YYYY-MM-DD`).
+    pub label: String,
+    /// First and last day of a period (equal to `label` for a day).
+    pub start: String,
+    /// See `start`.
+    pub end: String,
+    /// Client→server unique stream bytes to malicious hosts.
+    pub bytes: u64,
+    /// Records estimated from traffic volume (absent without a record model).
+    pub low: Option<u64>,
+    /// See `low`.
+    pub point: Option<u64>,
+    /// See `low`.
+    pub high: Option<u64>,
+    /// Records confirmed by content (absent without recovered files).
+    pub confirmed: Option<u64>,
+    /// Sent by volume but not attributable: point − confirmed, never below zero, per host.
+    pub residual: Option<u64>,
+    /// Reconciliation statuses of the hosts with traffic, `;`-joined.
+    pub status: String,
+    /// The row in one plain sentence.
+    pub reading: String,
+}
+
+/// What the report says about one malicious host.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Host {
+    /// Host name (server name, else indicator).
+    pub host: String,
+    /// Indicators it matched.
+    pub indicators: Vec<String>,
+    /// Server addresses.
+    pub ips: Vec<String>,
+    /// Kind of evidence → the first frame that carried it.
+    pub evidence: Vec<(String, String)>,
+    /// Flows attributed.
+    pub flows: u64,
+    /// First and last frame time of its flows (local).
+    pub first: String,
+    /// See `first`.
+    pub last: String,
+    /// Summed daily columns, in `LAYERS` order.
+    pub layers: Vec<u64>,
+    /// Days with client→server bytes.
+    pub active_days: u64,
+}
+
+/// The byte layers shown per host, as named in daily.csv.
+pub const LAYERS: [&str; 11] = [
+    "frames",
+    "frame_bytes",
+    "ip_bytes",
+    "payload_bytes",
+    "stream_bytes",
+    "retrans_bytes",
+    "gap_bytes",
+    "truncated_bytes",
+    "app_bytes",
+    "control_bytes",
+    "basis_bytes",
+];
+
+/// A flow on the timeline.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Span {
+    /// Host.
+    pub host: String,
+    /// First and last frame, seconds since the epoch (UTC).
+    pub start: i64,
+    /// See `start`.
+    pub end: i64,
+    /// First and last frame as written (local RFC 3339).
+    pub start_local: String,
+    /// See `start_local`.
+    pub end_local: String,
+    /// Client→server stream bytes.
+    pub bytes: u64,
+    /// Flow id.
+    pub flow: String,
+}
+
+/// Everything the report shows.
+#[derive(Debug, Clone)]
+pub struct Report {
+    /// The run's manifest.
+    pub manifest: Manifest,
+    /// daily.csv.
+    pub daily: Table,
+    /// periods.csv.
+    pub periods: Table,
+    /// sweep_hosts.csv, when the run swept.
+    pub sweep: Option<Table>,
+    /// True when records were reconciled with recovered files.
+    pub reconciled: bool,
+    /// Headline rows per period.
+    pub period_lines: Vec<Line>,
+    /// Headline rows per day.
+    pub day_lines: Vec<Line>,
+    /// Hosts, sorted by name.
+    pub hosts: Vec<Host>,
+    /// Flows to malicious hosts, in time order.
+    pub spans: Vec<Span>,
+    /// Per day and host: stream bytes (days in order, hosts in `hosts` order).
+    pub bytes_by_day: Vec<(String, Vec<u64>)>,
+    /// Per host over the whole capture: host, content kinds (codec), r range, mean record
+    /// size, excluded control bytes, basis bytes.
+    pub assumptions: Vec<Vec<String>>,
+}
+
+fn opt_sum(t: &Table, rows: &[&Vec<String>], col: &str) -> Option<u64> {
+    let mut any = false;
+    let mut s = 0u64;
+    for r in rows {
+        let v = t.get(r, col);
+        if !v.is_empty() {
+            any = true;
+            s += v.parse::<u64>().unwrap_or(0);
+        }
+    }
+    any.then_some(s)
+}
+
+/// One plain-language sentence for a headline row.
+pub fn reading(l: &Line, period: bool) -> String {
+    let when = if period {
+        if l.start == l.end {
+            format!("In “{}” ({})", l.label, l.start)
+        } else {
+            format!("In “{}” ({} to {})", l.label, l.start, l.end)
+        }
+    } else {
+        format!("On {}", l.label)
+    };
+    if l.bytes == 0 {
+        return format!("{when} no data was sent to a malicious host.");
+    }
+    let mut s = format!(
+        "{when} {} ({} bytes) went to malicious hosts",
+        bytes(l.bytes),
+        group(l.bytes)
+    );
+    match (l.low, l.point, l.high) {
+        (Some(lo), Some(p), Some(hi)) => {
+            if lo == hi {
+                s.push_str(&format!(
+                    "; {} records, counted in the decoded content",
+                    group(p)
+                ));
+            } else {
+                s.push_str(&format!(
+                    "; about {} records estimated from traffic volume (between {} and {})",
+                    group(p),
+                    group(lo),
+                    group(hi)
+                ));
+            }
+            if let (Some(c), Some(r)) = (l.confirmed, l.residual) {
+                if c == 0 && l.status.split(';').all(|x| x == "opaque") {
+                    s.push_str(", none confirmable: the content was encrypted or undecodable");
+                } else {
+                    s.push_str(&format!(
+                        ", of which {} confirmed by content and {} not attributable to individual records",
+                        group(c),
+                        group(r)
+                    ));
+                }
+            }
+            if l.status.contains("confirmed_exceeds_high") {
+                s.push_str(" — more records were confirmed than the estimate allows, so an assumption of the record model is wrong (see Assumptions)");
+            }
+        }
+        _ => s.push_str("; no record estimate (no recovered file gave a record model)"),
+    }
+    s.push('.');
+    s
+}
+
+fn parse_time(s: &str) -> Option<i64> {
+    chrono::DateTime::parse_from_rfc3339(s)
+        .ok()
+        .map(|t| t.timestamp())
+}
+
+impl Report {
+    /// Reads the run folder: manifest.json, daily.csv, periods.csv, and when present
+    /// ioc_flows.csv and sweep_hosts.csv.
+    pub fn load(dir: &Path) -> Result<Report> {
+        let manifest = Manifest::read(dir)?;
+        let daily = Table::read(&dir.join("daily.csv"))?;
+        let periods = Table::read(&dir.join("periods.csv"))?;
+        let flows_path = dir.join("ioc_flows.csv");
+        let flows = if flows_path.exists() {
+            Table::read(&flows_path)?
+        } else {
+            Table::default()
+        };
+        let sweep_path = dir.join("sweep_hosts.csv");
+        let sweep = if sweep_path.exists() {
+            Some(Table::read(&sweep_path)?)
+        } else {
+            None
+        };
+        Report::build(manifest, daily, periods, &flows, sweep)
+    }
+
+    /// Computes the report's content from the tables.
+    pub fn build(
+        manifest: Manifest,
+        daily: Table,
+        periods: Table,
+        flows: &Table,
+        sweep: Option<Table>,
+    ) -> Result<Report> {
+        for (t, name, cols) in [
+            (&daily, "daily.csv", ["day", "host", "stream_bytes"]),
+            (&periods, "periods.csv", ["period", "host", "stream_bytes"]),
+        ] {
+            for c in cols {
+                if t.col(c).is_none() {
+                    bail!("{name} has no column {c:?}");
+                }
+            }
+        }
+        let reconciled = daily.col("confirmed").is_some() && !manifest.recovered.is_empty();
+        // Days in order, each with its host rows.
+        let mut by_day: BTreeMap<String, Vec<&Vec<String>>> = BTreeMap::new();
+        let mut host_names: BTreeSet<String> = BTreeSet::new();
+        for r in &daily.rows {
+            by_day
+                .entry(daily.get(r, "day").to_string())
+                .or_default()
+                .push(r);
+            host_names.insert(daily.get(r, "host").to_string());
+        }
+        let host_list: Vec<String> = host_names.into_iter().collect();
+        let line = |t: &Table, label: String, start: String, end: String, rows: &[&Vec<String>]| {
+            let active: Vec<&Vec<String>> = rows
+                .iter()
+                .copied()
+                .filter(|r| t.u64(r, "stream_bytes") + t.u64(r, "gap_bytes") > 0)
+                .collect();
+            let mut statuses: Vec<String> = Vec::new();
+            for r in &active {
+                let s = t.get(r, "status").to_string();
+                if !s.is_empty() && !statuses.contains(&s) {
+                    statuses.push(s);
+                }
+            }
+            Line {
+                label,
+                start,
+                end,
+                bytes: rows.iter().map(|r| t.u64(r, "stream_bytes")).sum(),
+                low: opt_sum(t, rows, "records_low"),
+                point: opt_sum(t, rows, "records_point"),
+                high: opt_sum(t, rows, "records_high"),
+                confirmed: if reconciled {
+                    opt_sum(t, rows, "confirmed")
+                } else {
+                    None
+                },
+                residual: if reconciled {
+                    opt_sum(t, rows, "residual")
+                } else {
+                    None
+                },
+                status: statuses.join(";"),
+                reading: String::new(),
+            }
+        };
+        let mut day_lines = Vec::new();
+        let mut bytes_by_day = Vec::new();
+        for (day, rows) in &by_day {
+            let mut l = line(&daily, day.clone(), day.clone(), day.clone(), rows);
+            l.reading = reading(&l, false);
+            day_lines.push(l);
+            let per_host = host_list
+                .iter()
+                .map(|h| {
+                    rows.iter()
+                        .filter(|r| daily.get(r, "host") == h)
+                        .map(|r| daily.u64(r, "stream_bytes"))
+                        .sum()
+                })
+                .collect();
+            bytes_by_day.push((day.clone(), per_host));
+        }
+        // Periods: the `(all)` row of each period; confirmed counts there are distinct records
+        // over the period (a record sent on two days is one), so they are taken as written.
+        let mut period_lines = Vec::new();
+        for r in periods
+            .rows
+            .iter()
+            .filter(|r| periods.get(r, "host") == "(all)")
+        {
+            let mut l = line(
+                &periods,
+                periods.get(r, "period").to_string(),
+                periods.get(r, "start").to_string(),
+                periods.get(r, "end").to_string(),
+                &[r],
+            );
+            l.reading = reading(&l, true);
+            period_lines.push(l);
+        }
+        // Hosts.
+        let mut hosts = Vec::new();
+        for h in &host_list {
+            let rows: Vec<&Vec<String>> = daily
+                .rows
+                .iter()
+                .filter(|r| daily.get(r, "host") == h)
+                .collect();
+            let mut indicators: BTreeSet<String> = BTreeSet::new();
+            let mut ips: BTreeSet<String> = BTreeSet::new();
+            for r in &rows {
+                for i in daily
+                    .get(r, "indicator")
+                    .split(';')
+                    .filter(|s| !s.is_empty())
+                {
+                    indicators.insert(i.to_string());
+                }
+                for i in daily
+                    .get(r, "server_ips")
+                    .split(';')
+                    .filter(|s| !s.is_empty())
+                {
+                    ips.insert(i.to_string());
+                }
+            }
+            let fl: Vec<&Vec<String>> = flows
+                .rows
+                .iter()
+                .filter(|r| flows.get(r, "host") == h)
+                .collect();
+            let mut evidence: Vec<(String, String)> = Vec::new();
+            for r in &fl {
+                for e in flows
+                    .get(r, "evidence")
+                    .split(';')
+                    .filter(|s| !s.is_empty())
+                {
+                    let (kind, frame) = e.split_once(':').unwrap_or((e, ""));
+                    if !evidence.iter().any(|(k, _)| k == kind) {
+                        evidence.push((kind.to_string(), frame.to_string()));
+                    }
+                }
+            }
+            hosts.push(Host {
+                host: h.clone(),
+                indicators: indicators.into_iter().collect(),
+                ips: ips.into_iter().collect(),
+                evidence,
+                flows: fl.len() as u64,
+                first: fl.first().map_or_else(String::new, |r| {
+                    flows.get(r, "first_seen_local").to_string()
+                }),
+                last: fl
+                    .iter()
+                    .map(|r| flows.get(r, "last_seen_local"))
+                    .max_by_key(|s| parse_time(s))
+                    .unwrap_or("")
+                    .to_string(),
+                layers: LAYERS
+                    .iter()
+                    .map(|c| rows.iter().map(|r| daily.u64(r, c)).sum())
+                    .collect(),
+                active_days: rows
+                    .iter()
+                    .filter(|r| daily.u64(r, "stream_bytes") > 0)
+                    .count() as u64,
+            });
+        }
+        let mut spans: Vec<Span> = flows
+            .rows
+            .iter()
+            .filter_map(|r| {
+                Some(Span {
+                    host: flows.get(r, "host").to_string(),
+                    start: parse_time(flows.get(r, "first_seen_local"))?,
+                    end: parse_time(flows.get(r, "last_seen_local"))?,
+                    start_local: flows.get(r, "first_seen_local").to_string(),
+                    end_local: flows.get(r, "last_seen_local").to_string(),
+                    bytes: flows.u64(r, "stream_bytes"),
+                    flow: flows.get(r, "flow_id").to_string(),
+                })
+            })
+            .collect();
+        spans.sort_by(|a, b| (a.start, &a.flow).cmp(&(b.start, &b.flow)));
+        // Assumptions per host over the whole capture, from the daily rows.
+        let assumptions = host_list
+            .iter()
+            .map(|h| {
+                let rows: Vec<&Vec<String>> = daily
+                    .rows
+                    .iter()
+                    .filter(|r| daily.get(r, "host") == h)
+                    .collect();
+                let mut codecs: Vec<&str> = Vec::new();
+                for r in &rows {
+                    let c = daily.get(r, "codec");
+                    if !c.is_empty() && !codecs.contains(&c) {
+                        codecs.push(c);
+                    }
+                }
+                let fold = |col: &str, pick: fn(f64, f64) -> f64| {
+                    rows.iter()
+                        .filter_map(|r| daily.get(r, col).parse::<f64>().ok())
+                        .reduce(pick)
+                        .map_or_else(String::new, |v| format!("{v:.2}"))
+                };
+                vec![
+                    h.clone(),
+                    codecs.join(", "),
+                    fold("r_min", f64::min),
+                    fold("r_max", f64::max),
+                    fold("mean_record_bytes", f64::max),
+                    rows.iter()
+                        .map(|r| daily.u64(r, "excluded_control_bytes"))
+                        .sum::<u64>()
+                        .to_string(),
+                    rows.iter()
+                        .map(|r| daily.u64(r, "basis_bytes"))
+                        .sum::<u64>()
+                        .to_string(),
+                ]
+            })
+            .collect();
+        Ok(Report {
+            manifest,
+            daily,
+            periods,
+            sweep,
+            reconciled,
+            period_lines,
+            day_lines,
+            hosts,
+            spans,
+            bytes_by_day,
+            assumptions,
+        })
+    }
+}
