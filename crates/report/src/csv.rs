@@ -1,6 +1,6 @@
 //! Reading the run's CSV tables back (RFC 4180: quoted fields, doubled quotes, CRLF or LF).
 
-use anyhow::{Context, Result};
+use crate::error::{format, io, Result};
 use std::path::Path;
 
 /// A CSV table: header and rows of text cells.
@@ -15,24 +15,23 @@ pub struct Table {
 impl Table {
     /// Reads a CSV file.
     pub fn read(path: &Path) -> Result<Table> {
-        let text =
-            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-        Table::parse(&text).with_context(|| format!("parsing {}", path.display()))
+        let text = std::fs::read_to_string(path).map_err(io("reading", path))?;
+        Table::parse(&text).map_err(|e| format(path, e))
     }
 
     /// Parses CSV text; every row must have as many cells as the header.
-    pub fn parse(text: &str) -> Result<Table> {
+    pub fn parse(text: &str) -> std::result::Result<Table, String> {
         let mut records = records(text)?.into_iter();
         let header = records.next().unwrap_or_default();
         let mut rows = Vec::new();
         for (i, r) in records.enumerate() {
             if r.len() != header.len() {
-                anyhow::bail!(
+                return Err(format!(
                     "line {}: {} cells, the header has {}",
                     i + 2,
                     r.len(),
                     header.len()
-                );
+                ));
             }
             rows.push(r);
         }
@@ -57,7 +56,7 @@ impl Table {
     }
 }
 
-fn records(text: &str) -> Result<Vec<Vec<String>>> {
+fn records(text: &str) -> std::result::Result<Vec<Vec<String>>, String> {
     let mut out = Vec::new();
     let mut row: Vec<String> = Vec::new();
     let mut cell = String::new();
@@ -92,7 +91,7 @@ fn records(text: &str) -> Result<Vec<Vec<String>>> {
         }
     }
     if quoted {
-        anyhow::bail!("a quoted cell does not end");
+        return Err("a quoted cell does not end".into());
     }
     if any {
         row.push(cell);

@@ -197,7 +197,6 @@ pub fn blocks(r: &Report, reproducible: bool, charts: usize) -> Vec<Block> {
     ));
 
     let cols = [
-        "day",
         "host",
         "stream_bytes",
         "records_low",
@@ -208,46 +207,64 @@ pub fn blocks(r: &Report, reproducible: bool, charts: usize) -> Vec<Block> {
         "codec",
         "status",
     ];
+    let titles = [
+        "host",
+        "bytes sent",
+        "records low",
+        "records point",
+        "records high",
+        "confirmed by content",
+        "residual (not attributable)",
+        "content (codec)",
+        "status",
+    ];
+    let cells = |t: &crate::csv::Table, row: &[String], first: &[&str]| -> Vec<String> {
+        let mut out: Vec<String> = first.iter().map(|c| t.get(row, c).to_string()).collect();
+        out.extend(cols.iter().enumerate().map(|(i, c)| {
+            let v = t.get(row, c);
+            match (i, v.parse::<u64>()) {
+                (1..=6, Ok(n)) => group(n),
+                _ if v.is_empty() => "–".to_string(),
+                _ => v.to_string(),
+            }
+        }));
+        out
+    };
+    let p = &r.periods;
+    let rows: Vec<Vec<String>> = p
+        .rows
+        .iter()
+        .filter(|row| p.get(row, "host") != "(all)")
+        .filter(|row| p.u64(row, "stream_bytes") + p.u64(row, "gap_bytes") > 0)
+        .map(|row| cells(p, row, &["period"]))
+        .collect();
+    if !rows.is_empty() {
+        b.push(Block::Para(
+            "Per period and host (hosts with traffic in the period; periods.csv has all):".into(),
+        ));
+        let mut head = vec!["period"];
+        head.extend(titles);
+        b.push(table(
+            "headline-period-hosts",
+            &head,
+            &[2, 3, 4, 5, 6, 7],
+            rows,
+        ));
+    }
     let d = &r.daily;
     let rows: Vec<Vec<String>> = d
         .rows
         .iter()
         .filter(|row| d.u64(row, "stream_bytes") + d.u64(row, "gap_bytes") > 0)
-        .map(|row| {
-            cols.iter()
-                .enumerate()
-                .map(|(i, c)| {
-                    let v = d.get(row, c);
-                    match (i, v.parse::<u64>()) {
-                        (2..=7, Ok(n)) => group(n),
-                        _ if v.is_empty() => "–".to_string(),
-                        _ => v.to_string(),
-                    }
-                })
-                .collect()
-        })
+        .map(|row| cells(d, row, &["day"]))
         .collect();
     if !rows.is_empty() {
         b.push(Block::Para(
             "Per day and host (days with traffic only; daily.csv has every day):".into(),
         ));
-        b.push(table(
-            "headline-hosts",
-            &[
-                "day",
-                "host",
-                "bytes sent",
-                "records low",
-                "records point",
-                "records high",
-                "confirmed by content",
-                "residual (not attributable)",
-                "content (codec)",
-                "status",
-            ],
-            &[2, 3, 4, 5, 6, 7],
-            rows,
-        ));
+        let mut head = vec!["day"];
+        head.extend(titles);
+        b.push(table("headline-hosts", &head, &[2, 3, 4, 5, 6, 7], rows));
     }
 
     // 3. Charts.

@@ -10,7 +10,7 @@ const CSS: &str = "body{font-family:sans-serif;max-width:1100px;margin:2em auto;
 color:#111;line-height:1.45}h1{font-size:1.7em}h2{margin-top:1.8em;border-bottom:1px solid #ccc}\
 table{border-collapse:collapse;margin:.8em 0;font-size:.86em}\
 th,td{border:1px solid #ccc;padding:.25em .5em;vertical-align:top}th{background:#f2f2f2;text-align:left}\
-td:first-child{white-space:nowrap}td.n{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}\
+td{white-space:nowrap}td.w{white-space:normal;min-width:16em}td.h{white-space:normal;word-break:break-all}td.n{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}\
 figure{margin:1em 0}figcaption{font-size:.9em;color:#333}svg{max-width:100%;height:auto}\
 pre{background:#f6f6f6;padding:.6em;overflow-x:auto;white-space:pre-wrap;word-break:break-all}\
 code{font-size:.92em}\
@@ -61,6 +61,11 @@ pub fn html(blocks: &[Block], charts: &[Chart]) -> String {
                     for (i, c) in r.iter().enumerate() {
                         if numeric.get(i).copied().unwrap_or(false) {
                             let _ = write!(o, "<td class=\"n\">{}</td>", esc(c));
+                        } else if c.contains(' ') && c.chars().count() > 30 {
+                            // Sentences wrap; long unbroken values (digests) break anywhere.
+                            let _ = write!(o, "<td class=\"w\">{}</td>", esc(c));
+                        } else if c.chars().count() > 40 {
+                            let _ = write!(o, "<td class=\"h\">{}</td>", esc(c));
                         } else {
                             let _ = write!(o, "<td>{}</td>", esc(c));
                         }

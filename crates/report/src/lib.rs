@@ -10,6 +10,7 @@
 
 pub mod csv;
 pub mod doc;
+pub mod error;
 pub mod fmt;
 pub mod layout;
 pub mod manifest;
@@ -22,7 +23,8 @@ pub use manifest::{
 };
 pub use model::Report;
 
-use anyhow::{Context, Result};
+use error::io;
+pub use error::{ReportError, Result};
 use std::path::Path;
 
 /// Files the report writes into the run folder (besides `manifest.json`).
@@ -44,18 +46,17 @@ pub fn render_dir(dir: &Path, generated_at: Option<String>) -> Result<()> {
     let charts = svg::charts(&report);
     let blocks = doc::blocks(&report, reproducible, charts.len());
     let chart_dir = dir.join("charts");
-    std::fs::create_dir_all(&chart_dir)
-        .with_context(|| format!("creating {}", chart_dir.display()))?;
+    std::fs::create_dir_all(&chart_dir).map_err(io("creating", &chart_dir))?;
     for c in &charts {
         let p = chart_dir.join(&c.file);
-        std::fs::write(&p, &c.svg).with_context(|| format!("writing {}", p.display()))?;
+        std::fs::write(&p, &c.svg).map_err(io("writing", &p))?;
     }
     for (name, text) in [
         ("report.html", layout::html(&blocks, &charts)),
         ("report.md", layout::markdown(&blocks, &charts)),
     ] {
         let p = dir.join(name);
-        std::fs::write(&p, text).with_context(|| format!("writing {}", p.display()))?;
+        std::fs::write(&p, text).map_err(io("writing", &p))?;
     }
     manifest.write(dir)
 }

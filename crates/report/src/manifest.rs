@@ -2,7 +2,7 @@
 //! every number (re-run the command on files with these SHA-256 digests and compare the
 //! outputs' digests).
 
-use anyhow::{Context, Result};
+use crate::error::{format, io, Result};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::io::Read;
@@ -177,14 +177,12 @@ pub struct OutputFile {
 
 /// Size and SHA-256 (lower-case hex) of a file, read in 1 MiB blocks.
 pub fn sha256_file(path: &Path) -> Result<(u64, String)> {
-    let mut f = std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
+    let mut f = std::fs::File::open(path).map_err(io("opening", path))?;
     let mut h = Sha256::new();
     let mut buf = vec![0u8; 1 << 20];
     let mut size = 0u64;
     loop {
-        let n = f
-            .read(&mut buf)
-            .with_context(|| format!("reading {}", path.display()))?;
+        let n = f.read(&mut buf).map_err(io("reading", path))?;
         if n == 0 {
             break;
         }
@@ -198,9 +196,8 @@ impl Manifest {
     /// Reads `DIR/manifest.json`.
     pub fn read(dir: &Path) -> Result<Manifest> {
         let p = dir.join(MANIFEST);
-        let text =
-            std::fs::read_to_string(&p).with_context(|| format!("reading {}", p.display()))?;
-        serde_json::from_str(&text).with_context(|| format!("parsing {}", p.display()))
+        let text = std::fs::read_to_string(&p).map_err(io("reading", &p))?;
+        serde_json::from_str(&text).map_err(|e| format(&p, e))
     }
 
     /// Lists every file of `dir` but the manifest (sorted by path) with size and SHA-256 into
@@ -221,16 +218,16 @@ impl Manifest {
                 sha256,
             });
         }
-        let mut text = serde_json::to_string_pretty(self)?;
-        text.push('\n');
         let p = dir.join(MANIFEST);
-        std::fs::write(&p, text).with_context(|| format!("writing {}", p.display()))
+        let mut text = serde_json::to_string_pretty(self).map_err(|e| format(&p, e))?;
+        text.push('\n');
+        std::fs::write(&p, text).map_err(io("writing", &p))
     }
 }
 
 fn walk(root: &Path, dir: &Path, out: &mut Vec<String>) -> Result<()> {
     let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
-        .with_context(|| format!("listing {}", dir.display()))?
+        .map_err(io("listing", dir))?
         .filter_map(|e| e.ok().map(|e| e.path()))
         .collect();
     entries.sort();

@@ -2,9 +2,9 @@
 //! and Markdown writers only lay it out, so both show the same numbers.
 
 use crate::csv::Table;
+use crate::error::{format, Result};
 use crate::fmt::{bytes, group};
 use crate::manifest::Manifest;
-use anyhow::{bail, Result};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
@@ -230,7 +230,7 @@ impl Report {
         ] {
             for c in cols {
                 if t.col(c).is_none() {
-                    bail!("{name} has no column {c:?}");
+                    return Err(format(Path::new(name), format_args!("no column {c:?}")));
                 }
             }
         }

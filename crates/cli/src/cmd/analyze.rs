@@ -568,14 +568,14 @@ pub fn run(args: Args) -> Result<Outcome> {
             .iocs
             .iter()
             .map(|p| InputFile::of(p))
-            .collect::<Result<_>>()?,
+            .collect::<exfilmeter_report::Result<_>>()?,
         indicators: set.len() as u64,
         recovered: s
             .case
             .recovered
             .iter()
             .map(|p| InputFile::of(p))
-            .collect::<Result<_>>()?,
+            .collect::<exfilmeter_report::Result<_>>()?,
         model: model.as_ref().map(|m| {
             let (r_min, r_max) = m.r_range();
             ReportModel {
