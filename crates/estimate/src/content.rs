@@ -7,6 +7,7 @@
 //! divided; only what stays opaque is left to the volume estimate. Memory per body is
 //! bounded (a sniff buffer, one record line, the inflater's window).
 
+use crate::inflate::{End, Framing, Inflate};
 use crate::records::RecordFormat;
 use exfilmeter_ingest::{FileId, FrameRef, Timestamp};
 use std::collections::HashSet;
@@ -94,8 +95,10 @@ pub enum Kind {
     Gzip,
     /// Base64 of a gzip stream.
     Base64Gzip,
-    /// A zip archive (volume only here).
+    /// A zip archive (entries stored or deflated).
     Zip,
+    /// Base64 of a zip archive.
+    Base64Zip,
     /// Base64 text that decodes to nothing recognised.
     Base64Opaque,
     /// High-entropy bytes: encrypted, or compressed with an unknown codec.
@@ -117,6 +120,7 @@ impl Kind {
             Kind::Gzip => "gzip",
             Kind::Base64Gzip => "base64+gzip",
             Kind::Zip => "zip",
+            Kind::Base64Zip => "base64+zip",
             Kind::Base64Opaque => "base64+opaque",
             Kind::Opaque => "opaque",
             Kind::Unrecognised => "unrecognised",
@@ -128,7 +132,11 @@ impl Kind {
     pub fn base64(self) -> bool {
         matches!(
             self,
-            Kind::Base64 | Kind::Base64Zlib | Kind::Base64Gzip | Kind::Base64Opaque
+            Kind::Base64
+                | Kind::Base64Zlib
+                | Kind::Base64Gzip
+                | Kind::Base64Zip
+                | Kind::Base64Opaque
         )
     }
 
@@ -136,7 +144,12 @@ impl Kind {
     pub fn deflate(self) -> bool {
         matches!(
             self,
-            Kind::Zlib | Kind::Base64Zlib | Kind::Gzip | Kind::Base64Gzip | Kind::Zip
+            Kind::Zlib
+                | Kind::Base64Zlib
+                | Kind::Gzip
+                | Kind::Base64Gzip
+                | Kind::Zip
+                | Kind::Base64Zip
         )
     }
 }
@@ -176,6 +189,8 @@ pub struct RecordCounter<'s> {
     len: u64,
     /// Start of the current record (fixed-size records).
     rec_start: u64,
+    /// Bytes of the current fixed-size record that a gap took (counted in `len`).
+    hole: u64,
     commas: usize,
     quoted: bool,
     line: Vec<u8>,
@@ -198,6 +213,7 @@ impl<'s> RecordCounter<'s> {
             intact: true,
             len: 0,
             rec_start: 0,
+            hole: 0,
             commas: 0,
             quoted: false,
             line: Vec::new(),
@@ -218,11 +234,16 @@ impl<'s> RecordCounter<'s> {
             return;
         }
         let limit = self.keep_limit();
-        let text = self.line.strip_suffix(b"\n").unwrap_or(&self.line);
-        let text = if whole {
-            text.strip_suffix(b"\r").unwrap_or(text)
+        let text: &[u8] = if matches!(self.shape.format, RecordFormat::Fixed(_)) {
+            // A fixed-width record is its N bytes, terminator or not.
+            &self.line
         } else {
-            text
+            let t = self.line.strip_suffix(b"\n").unwrap_or(&self.line);
+            if whole {
+                t.strip_suffix(b"\r").unwrap_or(t)
+            } else {
+                t
+            }
         };
         let overlong = self.line.len() > limit;
         self.lines.push(Line {
@@ -262,7 +283,11 @@ impl<'s> RecordCounter<'s> {
             }
             self.next += len;
             self.rec_start = self.next / n * n;
-            self.intact = self.next % n == 0;
+            // The missing bytes of the record the gap ends in still count towards its size,
+            // so the records after it stay aligned.
+            self.len = self.next - self.rec_start;
+            self.hole = self.len;
+            self.intact = self.len == 0;
             return;
         }
         if self.len > 0 {
@@ -276,12 +301,13 @@ impl<'s> RecordCounter<'s> {
     fn fragment(&mut self) {
         self.emit(false);
         self.counted.partial += 1;
-        self.counted.partial_bytes += self.len;
+        self.counted.partial_bytes += self.len - self.hole;
         self.reset();
     }
 
     fn reset(&mut self) {
         self.len = 0;
+        self.hole = 0;
         self.commas = 0;
         self.quoted = false;
         self.line.clear();
@@ -289,19 +315,27 @@ impl<'s> RecordCounter<'s> {
 
     fn feed_fixed(&mut self, n: u64, mut bytes: &[u8]) {
         while !bytes.is_empty() {
+            if self.line.is_empty() {
+                self.line_first = self.cur;
+                self.line_start = self.rec_start + self.len;
+            }
             let take = usize::try_from(n - self.len)
                 .unwrap_or(usize::MAX)
                 .min(bytes.len());
+            self.keep(&bytes[..take]);
             self.len += take as u64;
             bytes = &bytes[take..];
             if self.len == n {
+                self.emit(self.intact);
+                self.line.clear();
                 if self.intact {
                     self.counted.complete += 1;
                     self.counted.complete_bytes += n;
                 } else {
                     self.counted.partial += 1;
-                    self.counted.partial_bytes += n;
+                    self.counted.partial_bytes += n - self.hole;
                 }
+                self.hole = 0;
                 self.rec_start += n;
                 self.len = 0;
                 self.intact = true;
@@ -459,14 +493,14 @@ fn base64_like(s: &[u8]) -> bool {
             .all(|&c| b64_value(c).is_some() || matches!(c, b'=' | b'\r' | b'\n'))
 }
 
-fn zlib_header(s: &[u8]) -> bool {
+pub(crate) fn zlib_header(s: &[u8]) -> bool {
     s.len() >= 2
         && s[0] & 0x0f == 8
         && s[0] >> 4 <= 7
         && (u16::from(s[0]) << 8 | u16::from(s[1])) % 31 == 0
 }
 
-fn gzip_header(s: &[u8]) -> bool {
+pub(crate) fn gzip_header(s: &[u8]) -> bool {
     s.starts_with(&[0x1f, 0x8b, 8])
 }
 
@@ -505,7 +539,7 @@ fn high_entropy(s: &[u8]) -> bool {
     entropy(s) >= limit
 }
 
-fn text_like(s: &[u8]) -> bool {
+pub(crate) fn text_like(s: &[u8]) -> bool {
     if s.is_empty() || s.contains(&0) {
         return false;
     }
@@ -537,31 +571,11 @@ impl Write for CounterSink<'_> {
     }
 }
 
-enum Inflater<'s> {
-    Zlib(flate2::write::ZlibDecoder<CounterSink<'s>>),
-    Gzip(flate2::write::GzDecoder<CounterSink<'s>>),
-}
-
-impl<'s> Inflater<'s> {
-    fn write_all(&mut self, b: &[u8]) -> std::io::Result<()> {
-        match self {
-            Inflater::Zlib(d) => d.write_all(b),
-            Inflater::Gzip(d) => d.write_all(b),
-        }
-    }
-    fn finish(self) -> std::io::Result<CounterSink<'s>> {
-        match self {
-            Inflater::Zlib(d) => d.finish(),
-            Inflater::Gzip(d) => d.finish(),
-        }
-    }
-}
-
 enum State<'s> {
     Sniff(Vec<u8>),
     Records(RecordCounter<'s>),
     Base64Records(Base64, RecordCounter<'s>, u64),
-    Inflate(Option<Base64>, Box<Inflater<'s>>),
+    Inflate(Option<Base64>, Box<Inflate<CounterSink<'s>>>),
     /// Volume only.
     Volume,
     /// Decoding failed (a gap in encoded content, corrupt data, size limit).
@@ -699,20 +713,25 @@ impl<'s> BodyScan<'s> {
             Base64::default().decode(head, &mut dec);
         }
         let (kind, state) = if start && head.starts_with(b"PK\x03\x04") {
-            (Kind::Zip, State::Volume)
+            (Kind::Zip, self.inflater(None, Framing::Zip))
         } else if start && gzip_header(head) {
-            (Kind::Gzip, self.inflater(None, true))
+            (Kind::Gzip, self.inflater(None, Framing::Gzip))
         } else if start && zlib_header(head) && !text_like(head) {
-            (Kind::Zlib, self.inflater(None, false))
+            (Kind::Zlib, self.inflater(None, Framing::Zlib))
+        } else if b64 && start && dec.starts_with(b"PK\x03\x04") {
+            (
+                Kind::Base64Zip,
+                self.inflater(Some(Base64::default()), Framing::Zip),
+            )
         } else if b64 && start && gzip_header(&dec) {
             (
                 Kind::Base64Gzip,
-                self.inflater(Some(Base64::default()), true),
+                self.inflater(Some(Base64::default()), Framing::Gzip),
             )
         } else if b64 && start && zlib_header(&dec) {
             (
                 Kind::Base64Zlib,
-                self.inflater(Some(Base64::default()), false),
+                self.inflater(Some(Base64::default()), Framing::Zlib),
             )
         } else if b64 && !records && high_entropy(&dec) {
             (Kind::Base64Opaque, State::Volume)
@@ -747,18 +766,13 @@ impl<'s> BodyScan<'s> {
         self.cur = cur;
     }
 
-    fn inflater(&self, b64: Option<Base64>, gzip: bool) -> State<'s> {
+    fn inflater(&self, b64: Option<Base64>, framing: Framing) -> State<'s> {
         let sink = CounterSink {
             counter: RecordCounter::new(self.shape),
             offset: 0,
             limit: 1 << 20,
         };
-        let inf = if gzip {
-            Inflater::Gzip(flate2::write::GzDecoder::new(sink))
-        } else {
-            Inflater::Zlib(flate2::write::ZlibDecoder::new(sink))
-        };
-        State::Inflate(b64, Box::new(inf))
+        State::Inflate(b64, Box::new(Inflate::new(framing, sink)))
     }
 
     /// Whether the text looks like the record format: its first complete record parses.
@@ -818,16 +832,8 @@ impl<'s> BodyScan<'s> {
                     None => bytes,
                 };
                 let limit = limit_base.saturating_mul(MAX_EXPANSION).max(1 << 20);
-                match inf.as_mut() {
-                    Inflater::Zlib(d) => {
-                        d.get_mut().limit = limit;
-                        d.get_mut().counter.cur = cur;
-                    }
-                    Inflater::Gzip(d) => {
-                        d.get_mut().limit = limit;
-                        d.get_mut().counter.cur = cur;
-                    }
-                }
+                inf.get_mut().limit = limit;
+                inf.get_mut().counter.cur = cur;
                 if !broke && inf.write_all(data).is_err() {
                     broke = true;
                 }
@@ -848,16 +854,19 @@ impl<'s> BodyScan<'s> {
     /// a gap or corrupt data cannot be checked end to end (the stream's checksum), so its
     /// lines count as cut, never whole.
     fn break_decoding(&mut self) {
-        let mut lines = match &mut self.state {
-            State::Base64Records(_, c, _) => std::mem::take(&mut c.lines),
-            State::Inflate(_, inf) => match inf.as_mut() {
-                Inflater::Zlib(d) => std::mem::take(&mut d.get_mut().counter.lines),
-                Inflater::Gzip(d) => std::mem::take(&mut d.get_mut().counter.lines),
-            },
-            _ => Vec::new(),
+        // Decoded bytes a checksum already covered (earlier gzip members, zip entries).
+        let (mut lines, verified) = match &mut self.state {
+            State::Base64Records(_, c, _) => (std::mem::take(&mut c.lines), 0),
+            State::Inflate(_, inf) => {
+                let v = inf.verified;
+                (std::mem::take(&mut inf.get_mut().counter.lines), v)
+            }
+            _ => (Vec::new(), 0),
         };
         for l in &mut lines {
-            l.whole = false;
+            if l.offset + l.len > verified {
+                l.whole = false;
+            }
         }
         self.held.extend(lines);
         self.state = State::Broken;
@@ -893,18 +902,24 @@ impl<'s> BodyScan<'s> {
                 (Some(c), false)
             }
             State::Inflate(_, mut inf) => {
-                let early = match inf.as_mut() {
-                    Inflater::Zlib(d) => std::mem::take(&mut d.get_mut().counter.lines),
-                    Inflater::Gzip(d) => std::mem::take(&mut d.get_mut().counter.lines),
-                };
+                let early = std::mem::take(&mut inf.get_mut().counter.lines);
                 match inf.finish() {
-                    Ok(sink) => {
+                    Ok((sink, End::Complete)) => {
                         let (c, l) = sink.counter.finish_lines(0);
                         lines.extend(early);
                         lines.extend(l);
                         (Some(c), false)
                     }
-                    Err(_) => {
+                    // The whole body is in the capture and decoded without error, but the
+                    // sender stopped inside the stream (a prefix of an archive): the records
+                    // decoded are those its bytes hold; the one it cut is a fragment.
+                    Ok((sink, End::Prefix)) if self.missing == 0 => {
+                        let (c, l) = sink.counter.finish_lines(1);
+                        lines.extend(early);
+                        lines.extend(l);
+                        (Some(c), false)
+                    }
+                    Ok((_, End::Prefix)) | Err(_) => {
                         lines.extend(early.into_iter().map(|mut l| {
                             l.whole = false;
                             l
@@ -952,6 +967,39 @@ mod tests {
         (0..n)
             .flat_map(|i| format!("{:09},Name {i},City {}\n", 100_000 + i, i % 7).into_bytes())
             .collect()
+    }
+
+    #[test]
+    fn fixed_width_records_become_lines_for_matching_and_gaps_cut_them() {
+        let shape = RecordShape {
+            format: RecordFormat::Fixed(12),
+            fields: None,
+            headers: HashSet::new(),
+            min_size: 12,
+            collect_lines: 14,
+        };
+        let data = b"000000001ab\n000000002cd\n000000003ef\n000000004gh\n";
+        let mut c = RecordCounter::new(&shape);
+        c.feed(0, &data[..17]);
+        c.feed(17, &data[17..30]);
+        // Bytes 30..40 are missing: record 3 is cut, record 4 starts after the gap at 36.
+        c.feed(40, &data[40..]);
+        let (counted, lines) = c.finish_lines(0);
+        assert_eq!((counted.complete, counted.partial), (2, 2));
+        assert_eq!((counted.partial_bytes, counted.missing), (6 + 8, 10));
+        let whole: Vec<(&[u8], u64)> = lines
+            .iter()
+            .filter(|l| l.whole)
+            .map(|l| (l.bytes.as_slice(), l.offset))
+            .collect();
+        assert_eq!(
+            whole,
+            [(&b"000000001ab\n"[..], 0), (&b"000000002cd\n"[..], 12)]
+        );
+        assert_eq!(lines.iter().filter(|l| !l.whole).count(), 2);
+        assert_eq!(lines[2].bytes, b"000000");
+        assert_eq!(lines[3].bytes, b"00004gh\n");
+        assert_eq!(lines[3].offset, 40);
     }
 
     fn scan(shape: &RecordShape, parts: &[(u64, &[u8])], len: Option<u64>) -> BodyResult {

@@ -9,7 +9,7 @@ use crate::records::{fields, KeySpec, RecordFormat};
 use aho_corasick::AhoCorasick;
 use rustc_hash::FxHashMap as HashMap;
 use std::fs::File;
-use std::io::{BufRead, BufReader, Read};
+use std::io::{BufRead, BufReader, Read, Seek};
 use std::path::{Path, PathBuf};
 
 /// A problem indexing a recovered file.
@@ -157,8 +157,20 @@ impl RecoveredIndex {
             };
             let f = File::open(path).map_err(|e| err(e.to_string()))?;
             let handle = f.try_clone().map_err(|e| err(e.to_string()))?;
-            let size = f.metadata().map_err(|e| err(e.to_string()))?.len();
-            let data = if held + size <= memory {
+            let mut size = f.metadata().map_err(|e| err(e.to_string()))?.len();
+            let mut head = [0u8; 512];
+            let n = read_full(&mut &f, &mut head).map_err(|e| err(e.to_string()))?;
+            let archive = crate::inflate::sniff_archive(&head[..n]);
+            (&f).rewind().map_err(|e| err(e.to_string()))?;
+            let data = if archive.is_some() {
+                // An archive is indexed as its decoded records, held in memory (positional
+                // reads would land in the compressed bytes).
+                let (v, _) =
+                    crate::inflate::recovered_bytes(path).map_err(|e| err(e.to_string()))?;
+                size = v.len() as u64;
+                held += size;
+                Some(v)
+            } else if held + size <= memory {
                 held += size;
                 let mut v = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
                 (&f).read_to_end(&mut v).map_err(|e| err(e.to_string()))?;
@@ -552,6 +564,14 @@ fn header_of(p: &Path, format: &RecordFormat, header: crate::Header) -> bool {
             };
             let mut head = Vec::new();
             let _ = f.take(1 << 16).read_to_end(&mut head);
+            if crate::inflate::sniff_archive(&head).is_some() {
+                head = crate::inflate::recovered_bytes(p)
+                    .map(|(mut v, _)| {
+                        v.truncate(1 << 16);
+                        v
+                    })
+                    .unwrap_or_default();
+            }
             let recs = crate::records::split(&head, format);
             crate::records::has_header(&head, &recs, header)
         }

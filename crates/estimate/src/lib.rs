@@ -16,6 +16,7 @@ mod content;
 mod daily;
 mod estimator;
 mod index;
+pub mod inflate;
 mod model;
 mod parts;
 mod periods;

@@ -165,7 +165,7 @@ impl RecordModel {
         let mut field_counts: std::collections::BTreeMap<usize, u64> = Default::default();
         for p in paths {
             let path = p.as_ref();
-            let data = std::fs::read(path).map_err(|e| ModelError::Io {
+            let (data, _) = crate::inflate::recovered_bytes(path).map_err(|e| ModelError::Io {
                 path: path.to_path_buf(),
                 source: e,
             })?;

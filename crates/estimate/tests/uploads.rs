@@ -1,7 +1,9 @@
 //! One upload at a time through the whole pipeline (capture → flows → attribution →
 //! content ledger → matcher): a multipart/form-data file upload and a form-urlencoded
 //! upload of recovered rows are split, counted and confirmed row by row; the form field
-//! names and the multipart framing never count as records.
+//! names and the multipart framing never count as records. Zip archives (plain and base64)
+//! are decoded entry by entry; a sent prefix of a gzip archive confirms exactly the rows it
+//! holds; a recovered file that is itself an archive is indexed by its decoded rows.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
@@ -34,9 +36,45 @@ fn rows() -> Vec<String> {
 /// Runs `request` (sent to 203.0.113.9:80, an IOC) and returns the units and the confirmed
 /// and partial keys.
 fn run(request: &[u8]) -> (Vec<Unit>, Vec<String>, Vec<String>) {
+    run_with(request, false)
+}
+
+/// As `run`; with `gz_recovered` the recovered file is stored gzip-compressed.
+fn run_with(request: &[u8], gz_recovered: bool) -> (Vec<Unit>, Vec<String>, Vec<String>) {
+    let data = rows().concat().into_bytes();
+    run_setup(
+        request,
+        if gz_recovered { gzip(&data) } else { data },
+        RecordFormat::Csv,
+        KeySpec::Column(1),
+    )
+}
+
+/// Fixed-width records of 81 bytes: key, name, address, CRLF.
+fn fixed_rows() -> Vec<u8> {
+    (0..ROWS)
+        .flat_map(|i| {
+            format!(
+                "{:09}{:<30}{:<40}\r\n",
+                200_000_000 + i * 37,
+                format!("NAME {i}"),
+                format!("TOKYO MINATO {}-{}", i % 9, i % 13)
+            )
+            .into_bytes()
+        })
+        .collect()
+}
+
+/// Runs `request` against a recovered file holding `recovered` in `format`.
+fn run_setup(
+    request: &[u8],
+    recovered: Vec<u8>,
+    format: RecordFormat,
+    key: KeySpec,
+) -> (Vec<Unit>, Vec<String>, Vec<String>) {
     let dir = tempfile::tempdir().unwrap();
-    let rec = dir.path().join("stage.csv");
-    std::fs::write(&rec, rows().concat()).unwrap();
+    let rec = dir.path().join("stage.dat");
+    std::fs::write(&rec, recovered).unwrap();
     let iocs = dir.path().join("iocs.txt");
     std::fs::write(&iocs, "203.0.113.9\n").unwrap();
     let cap = dir.path().join("c.pcap");
@@ -51,10 +89,9 @@ fn run(request: &[u8]) -> (Vec<Unit>, Vec<String>, Vec<String>) {
     .unwrap();
     drop(f);
     let recs = vec![rec];
-    let key = KeySpec::Column(1);
-    let model = RecordModel::build(&recs, &RecordFormat::Csv, Header::No, Some(&key)).unwrap();
-    let index = RecoveredIndex::build(&recs, &RecordFormat::Csv, &[false], Some(&key)).unwrap();
-    let mut shape = model.shape(&RecordFormat::Csv);
+    let model = RecordModel::build(&recs, &format, Header::No, Some(&key)).unwrap();
+    let index = RecoveredIndex::build(&recs, &format, &[false], Some(&key)).unwrap();
+    let mut shape = model.shape(&format);
     shape.collect_lines = index.max_len as usize + 2;
     let set = IocSet::load(&[iocs], false).unwrap();
     let tz: chrono_tz::Tz = "Asia/Tokyo".parse().unwrap();
@@ -149,4 +186,168 @@ fn form_urlencoded_upload_is_decoded_and_confirmed() {
         .filter_map(|u| u.body.counted.map(|c| c.complete))
         .sum();
     assert_eq!(counted, 20);
+}
+
+fn gzip(b: &[u8]) -> Vec<u8> {
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    e.write_all(b).unwrap();
+    e.finish().unwrap()
+}
+
+fn post(body: &[u8], content_type: &str) -> Vec<u8> {
+    let mut req = format!(
+        "POST /up HTTP/1.1\r\nHost: x.example\r\nContent-Type: {content_type}\r\n\
+         Content-Length: {}\r\n\r\n",
+        body.len()
+    )
+    .into_bytes();
+    req.extend_from_slice(body);
+    req
+}
+
+fn counted(units: &[Unit]) -> u64 {
+    units
+        .iter()
+        .filter_map(|u| u.body.counted.map(|c| c.complete))
+        .sum()
+}
+
+#[test]
+fn zip_upload_is_decoded_entry_by_entry_and_confirmed() {
+    let r = rows();
+    let a = r[..12].concat();
+    let b = r[12..20].concat();
+    let c = r[20..33].concat();
+    let c = c.trim_end_matches('\n'); // last entry without a final line feed
+    let archive = exfilmeter_synth::zip_archive(&[
+        exfilmeter_synth::ZipEntry {
+            name: "a.csv",
+            data: a.as_bytes(),
+            deflate: true,
+            descriptor: false,
+        },
+        exfilmeter_synth::ZipEntry {
+            name: "b.csv",
+            data: b.as_bytes(),
+            deflate: false,
+            descriptor: false,
+        },
+        exfilmeter_synth::ZipEntry {
+            name: "c.csv",
+            data: c.as_bytes(),
+            deflate: true,
+            descriptor: true,
+        },
+    ]);
+    let (units, confirmed, partial) = run(&post(&archive, "application/zip"));
+    assert_eq!(confirmed, keys(0..33));
+    assert!(partial.is_empty(), "{partial:?}");
+    assert_eq!(counted(&units), 33);
+    assert_eq!(units[0].body.kind.as_str(), "zip");
+    // The same archive in base64, line-wrapped.
+    let b64 = base64(&archive);
+    let (units, confirmed, _) = run(&post(b64.as_bytes(), "text/plain"));
+    assert_eq!(confirmed, keys(0..33));
+    assert_eq!(units[0].body.kind.as_str(), "base64+zip");
+    // A flipped byte inside the second (stored) entry: its CRC fails; the first entry was
+    // verified before and its rows stay confirmed, nothing after is.
+    let mut bad = archive.clone();
+    let at = bad
+        .windows(9)
+        .position(|w| w == format!("{:09}", 200_000_000 + 12 * 37).as_bytes())
+        .unwrap();
+    bad[at + 20] ^= 0x20;
+    let (units, confirmed, _) = run(&post(&bad, "application/zip"));
+    assert!(units[0].body.broken);
+    assert_eq!(confirmed, keys(0..12));
+}
+
+fn base64(b: &[u8]) -> String {
+    const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut s = String::new();
+    for (i, c) in b.chunks(3).enumerate() {
+        if i > 0 && i % 19 == 0 {
+            s.push_str("\r\n");
+        }
+        let n = (u32::from(c[0]) << 16)
+            | (u32::from(*c.get(1).unwrap_or(&0)) << 8)
+            | u32::from(*c.get(2).unwrap_or(&0));
+        for k in 0..4 {
+            if k <= c.len() {
+                s.push(A[((n >> (18 - 6 * k)) & 63) as usize] as char);
+            } else {
+                s.push('=');
+            }
+        }
+    }
+    s
+}
+
+#[test]
+fn a_sent_gzip_prefix_confirms_exactly_the_rows_it_holds() {
+    let all = rows().concat();
+    let gz = gzip(all.as_bytes());
+    for cut in [gz.len() / 3, gz.len() / 2, gz.len() * 4 / 5] {
+        let prefix = &gz[..cut];
+        // Oracle: what gunzip decodes from the prefix before it runs out.
+        let mut out = Vec::new();
+        let mut d = flate2::read::GzDecoder::new(prefix);
+        let mut buf = [0u8; 256];
+        loop {
+            match std::io::Read::read(&mut d, &mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => out.extend_from_slice(&buf[..n]),
+            }
+        }
+        let whole = out.iter().filter(|&&b| b == b'\n').count();
+        assert!(whole > 0 && whole < ROWS, "cut {cut}: {whole} rows");
+        let (units, confirmed, partial) = run(&post(prefix, "application/octet-stream"));
+        assert_eq!(confirmed, keys(0..whole), "cut {cut}");
+        assert!(!units[0].body.broken);
+        assert_eq!(counted(&units), whole as u64);
+        // The row the cut went through is seen in part, never confirmed.
+        assert!(
+            partial.iter().all(|k| keys(whole..whole + 1).contains(k)),
+            "{partial:?}"
+        );
+    }
+}
+
+#[test]
+fn a_recovered_archive_is_indexed_by_its_rows() {
+    let body = rows()[3..17].concat();
+    let (units, confirmed, _) = run_with(&post(body.as_bytes(), "text/csv"), true);
+    assert_eq!(confirmed, keys(3..17));
+    assert_eq!(counted(&units), 14);
+    // And the archive itself sent as-is: its rows, decoded.
+    let gz = gzip(rows().concat().as_bytes());
+    let (_, confirmed, _) = run_with(&post(&gz, "application/gzip"), true);
+    assert_eq!(confirmed, keys(0..ROWS));
+}
+
+#[test]
+fn fixed_width_records_are_matched_record_by_record() {
+    let data = fixed_rows();
+    let key = || KeySpec::parse("^([0-9]{9})").unwrap();
+    // Records 5..25 sent as they are stored.
+    let body = &data[5 * 81..25 * 81];
+    let (units, confirmed, partial) = run_setup(
+        &post(body, "application/octet-stream"),
+        data.clone(),
+        RecordFormat::Fixed(81),
+        key(),
+    );
+    assert_eq!(confirmed, keys(5..25));
+    assert!(partial.is_empty(), "{partial:?}");
+    assert_eq!(counted(&units), 20);
+    // Sent from the middle of a record: the body is not aligned on the record size, so the
+    // records it holds are not recognised one by one (chunk matching would be needed).
+    let body = &data[5 * 81 + 40..25 * 81];
+    let (_, confirmed, _) = run_setup(
+        &post(body, "application/octet-stream"),
+        data,
+        RecordFormat::Fixed(81),
+        key(),
+    );
+    assert!(confirmed.is_empty(), "{confirmed:?}");
 }

@@ -388,3 +388,72 @@ pub fn generate(seed: u64) -> Incident {
         truth,
     }
 }
+
+/// One entry of [`zip_archive`].
+#[derive(Debug, Clone, Copy)]
+pub struct ZipEntry<'a> {
+    /// File name.
+    pub name: &'a str,
+    /// Content.
+    pub data: &'a [u8],
+    /// Deflated (method 8) or stored (method 0).
+    pub deflate: bool,
+    /// Sizes and CRC in a data descriptor after the data (flag bit 3) instead of the header.
+    pub descriptor: bool,
+}
+
+/// A zip archive laid out as PKWARE's APPNOTE describes it: local file headers with the
+/// entries' data (stored or deflated, optionally followed by a data descriptor), then the
+/// central directory and its end record (minimal: enough for a streaming reader, not a full
+/// directory).
+pub fn zip_archive(entries: &[ZipEntry<'_>]) -> Vec<u8> {
+    use std::io::Write as _;
+    let mut out = Vec::new();
+    let mut central = Vec::new();
+    for e in entries {
+        let mut crc = flate2::Crc::new();
+        crc.update(e.data);
+        let body = if e.deflate {
+            let mut enc =
+                flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::default());
+            // Writing into a Vec cannot fail.
+            let _ = enc.write_all(e.data);
+            enc.finish().unwrap_or_default()
+        } else {
+            e.data.to_vec()
+        };
+        let offset = out.len() as u32;
+        let flags: u16 = if e.descriptor { 8 } else { 0 };
+        let method: u16 = if e.deflate { 8 } else { 0 };
+        let (c, cs, us) = if e.descriptor {
+            (0, 0, 0)
+        } else {
+            (crc.sum(), body.len() as u32, e.data.len() as u32)
+        };
+        out.extend_from_slice(&0x0403_4b50u32.to_le_bytes());
+        out.extend_from_slice(&20u16.to_le_bytes());
+        out.extend_from_slice(&flags.to_le_bytes());
+        out.extend_from_slice(&method.to_le_bytes());
+        out.extend_from_slice(&[0, 0, 0, 0]);
+        out.extend_from_slice(&c.to_le_bytes());
+        out.extend_from_slice(&cs.to_le_bytes());
+        out.extend_from_slice(&us.to_le_bytes());
+        out.extend_from_slice(&(e.name.len() as u16).to_le_bytes());
+        out.extend_from_slice(&0u16.to_le_bytes());
+        out.extend_from_slice(e.name.as_bytes());
+        out.extend_from_slice(&body);
+        if e.descriptor {
+            out.extend_from_slice(&0x0807_4b50u32.to_le_bytes());
+            out.extend_from_slice(&crc.sum().to_le_bytes());
+            out.extend_from_slice(&(body.len() as u32).to_le_bytes());
+            out.extend_from_slice(&(e.data.len() as u32).to_le_bytes());
+        }
+        central.extend_from_slice(&0x0201_4b50u32.to_le_bytes());
+        central.extend_from_slice(&[0; 38]);
+        central.extend_from_slice(&offset.to_le_bytes());
+    }
+    out.extend_from_slice(&central);
+    out.extend_from_slice(&0x0605_4b50u32.to_le_bytes());
+    out.extend_from_slice(&[0; 18]);
+    out
+}
