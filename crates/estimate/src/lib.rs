@@ -40,11 +40,12 @@ pub use periods::{day_number, load_periods, Period, PeriodError};
 pub use polars::prelude::DataFrame;
 pub use reckon::{estimate_day, has_volume_part, DayEstimate};
 pub use reconcile::{
-    recon_by_day, recon_of, records_seen, Level, Matcher, Pending, Recon, RecordSeen, Sighting,
+    identity_text, recon_by_day, recon_by_identity, recon_of, records_seen, Level, Matcher,
+    Pending, Recon, RecordSeen, Sighting,
 };
 pub use records::{fields, split, Header, KeySpec, RecordFormat};
 pub use tables::{
-    cells, daily_table, ioc_flows_table, periods_table, records_table, status, sweep_table,
-    write_csv, write_parquet, SpanRecon, DAILY_COLUMNS, IOC_FLOW_COLUMNS, PERIOD_SUMS,
-    RECORD_COLUMNS,
+    cells, daily_table, ioc_flows_table, periods_table, read_parquet, records_table,
+    sightings_table, status, sweep_table, write_csv, write_parquet, SpanRecon, DAILY_COLUMNS,
+    IOC_FLOW_COLUMNS, PERIOD_SUMS, RECORD_COLUMNS, SIGHTING_COLUMNS,
 };

@@ -34,6 +34,16 @@ impl Level {
             Level::KeyOnly => "key_only",
         }
     }
+
+    /// The level named by [`Level::as_str`].
+    pub fn parse(s: &str) -> Option<Level> {
+        match s {
+            "confirmed" => Some(Level::Confirmed),
+            "partial" => Some(Level::Partial),
+            "key_only" => Some(Level::KeyOnly),
+            _ => None,
+        }
+    }
 }
 
 /// A sighting of a row in an upload, before the upload's day and host are known.
@@ -164,14 +174,20 @@ pub fn recon_of<'a>(
     index: &RecoveredIndex,
     sightings: impl Iterator<Item = &'a Sighting>,
 ) -> Recon {
-    let mut best: BTreeMap<u64, Level> = BTreeMap::new();
+    recon_by_identity(sightings.map(|s| (identity(index, s.seen.row), s.seen.level, s.seen.bytes)))
+}
+
+/// Reconciles sightings given as (record identity, level, bytes matched): each record counts
+/// once, at the best level it reached; matched bytes are summed over confirmed sightings.
+/// (`recon_of` on the index, and the same on the rows of `sightings.csv`.)
+pub fn recon_by_identity<I: Ord>(sightings: impl Iterator<Item = (I, Level, u64)>) -> Recon {
+    let mut best: BTreeMap<I, Level> = BTreeMap::new();
     let mut matched = 0;
-    for s in sightings {
-        let id = identity(index, s.seen.row);
-        let e = best.entry(id).or_insert(s.seen.level);
-        *e = (*e).min(s.seen.level);
-        if s.seen.level == Level::Confirmed {
-            matched += s.seen.bytes;
+    for (id, level, bytes) in sightings {
+        let e = best.entry(id).or_insert(level);
+        *e = (*e).min(level);
+        if level == Level::Confirmed {
+            matched += bytes;
         }
     }
     let count = |l: Level| best.values().filter(|&&v| v == l).count() as u64;
@@ -180,6 +196,22 @@ pub fn recon_of<'a>(
         partial: count(Level::Partial),
         key_only: count(Level::KeyOnly),
         matched_bytes: matched,
+    }
+}
+
+/// The identity of a record as written in `sightings.csv`: its key, else `file:line`.
+pub fn identity_text(index: &RecoveredIndex, row: u32) -> String {
+    match index.rows.get(row as usize) {
+        Some(r) if r.key != u32::MAX => String::from_utf8_lossy(index.key(r.key)).to_string(),
+        Some(r) => {
+            let file = index
+                .files
+                .get(r.file as usize)
+                .and_then(|f| f.path.file_name())
+                .map_or_else(String::new, |n| n.to_string_lossy().to_string());
+            format!("{file}:{}", r.line)
+        }
+        None => format!("?:{row}"),
     }
 }
 

@@ -666,3 +666,77 @@ pub fn ioc_flows_table(
     }
     DataFrame::new(order.len(), cols)
 }
+
+/// Columns of `sightings.csv`.
+pub const SIGHTING_COLUMNS: [&str; 6] = [
+    "record",
+    "level",
+    "day",
+    "host",
+    "sightings",
+    "matched_bytes",
+];
+
+/// `sightings.csv`: every (record, level, local day, host) the traffic showed, with the number
+/// of sightings and the bytes matched — what the reconciliation of any span of days is
+/// computed from (`report --from DIR --periods FILE` re-aggregates periods with it). `record`
+/// is the record's key, else `file:line`.
+pub fn sightings_table(
+    index: &crate::index::RecoveredIndex,
+    sightings: &[crate::reconcile::Sighting],
+) -> PolarsResult<DataFrame> {
+    let mut by: BTreeMap<(i32, String, u8, String), (u64, u64)> = BTreeMap::new();
+    for s in sightings {
+        let level = s.seen.level as u8;
+        let e = by
+            .entry((
+                s.day,
+                s.host.clone(),
+                level,
+                crate::reconcile::identity_text(index, s.seen.row),
+            ))
+            .or_default();
+        e.0 += 1;
+        e.1 += s.seen.bytes;
+    }
+    let date = |d: i32| chrono::NaiveDate::default() + chrono::TimeDelta::days(i64::from(d));
+    let levels = [
+        crate::reconcile::Level::Confirmed,
+        crate::reconcile::Level::Partial,
+        crate::reconcile::Level::KeyOnly,
+    ];
+    let n = by.len();
+    let (mut rec, mut lev, mut day, mut host, mut cnt, mut bytes) = (
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+    );
+    for ((d, h, l, r), (c, b)) in by {
+        rec.push(r);
+        lev.push(levels.get(usize::from(l)).map_or("?", |x| x.as_str()));
+        day.push(date(d).to_string());
+        host.push(h);
+        cnt.push(c);
+        bytes.push(b);
+    }
+    DataFrame::new(
+        n,
+        vec![
+            Column::new("record".into(), rec),
+            Column::new("level".into(), lev),
+            Column::new("day".into(), day),
+            Column::new("host".into(), host),
+            Column::new("sightings".into(), cnt),
+            Column::new("matched_bytes".into(), bytes),
+        ],
+    )
+}
+
+/// Reads a Parquet table written by [`write_parquet`].
+pub fn read_parquet(path: &Path) -> PolarsResult<DataFrame> {
+    let f = std::fs::File::open(path)?;
+    ParquetReader::new(f).finish()
+}

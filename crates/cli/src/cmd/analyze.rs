@@ -9,9 +9,9 @@ use crate::Outcome;
 use anyhow::{anyhow, bail, Context, Result};
 use exfilmeter_estimate::{
     daily_table, day_number, headers_of, ioc_flows_table, load_periods, periods_table,
-    recon_by_day, recon_of, records_seen, records_table, sweep_table, write_csv, write_parquet,
-    ContentLedger, ContentStats, Header, KeySpec, Period, Recon, RecordFormat, RecordModel,
-    RecordShape, RecoveredIndex, Rules,
+    recon_by_day, recon_of, records_seen, records_table, sightings_table, sweep_table, write_csv,
+    write_parquet, ContentLedger, ContentStats, Header, KeySpec, Period, Recon, RecordFormat,
+    RecordModel, RecordShape, RecoveredIndex, Rules,
 };
 use exfilmeter_flow::{
     DayClock, Direction, FlowId, FlowRecord, FlowSink, MetaEvent, Tracker, TrackerConfig,
@@ -473,6 +473,8 @@ pub fn run(args: Args) -> Result<Outcome> {
         let names = rows.names.clone();
         let mut t = records_table(&seen, ix, tz, &names, &indicators)?;
         write_csv(&mut t, &s.out.join("confirmed_records.csv"))?;
+        let mut t = sightings_table(ix, &content.sightings)?;
+        write_csv(&mut t, &s.out.join("sightings.csv"))?;
         if s.case.sweep.unwrap_or(false) {
             let mut t = sweep_table(&content.sweep_hits, ix, tz)?;
             write_csv(&mut t, &s.out.join("sweep_hosts.csv"))?;
@@ -648,7 +650,7 @@ fn to_date(d: i32) -> chrono::NaiveDate {
 }
 
 /// `p` relative to `base` when both are absolute and share a prefix; else `p` absolute.
-fn relative_to(base: &Path, p: &Path) -> PathBuf {
+pub(crate) fn relative_to(base: &Path, p: &Path) -> PathBuf {
     let abs = std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
     let (b, a): (Vec<_>, Vec<_>) = (base.components().collect(), abs.components().collect());
     let common = b.iter().zip(&a).take_while(|(x, y)| x == y).count();

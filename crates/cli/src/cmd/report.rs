@@ -1,26 +1,122 @@
 //! `exfilmeter report --from DIR`: re-renders report.html, report.md, the charts and the
 //! manifest's output digests from the tables of a previous `analyze` run, without reading
-//! the captures again (after an analyst edited a table's wording, or to regenerate the
-//! report with a newer renderer).
+//! the captures again; with `--periods FILE`, first recomputes periods.csv for new analyst
+//! periods from the run's daily table and record sightings.
 
+use super::analyze::relative_to;
+use super::case::Case;
 use crate::Outcome;
-use anyhow::{bail, Result};
-use std::path::PathBuf;
+use anyhow::{anyhow, bail, Context, Result};
+use exfilmeter_estimate::{
+    day_number, load_periods, periods_table, read_parquet, recon_by_identity, write_csv, Level,
+    Recon,
+};
+use exfilmeter_report::csv::Table;
+use exfilmeter_report::Manifest;
+use std::path::{Path, PathBuf};
 
 /// Arguments of `report`.
 #[derive(clap::Args, Debug)]
 #[command(
     after_help = "Reads DIR/manifest.json, daily.csv, periods.csv, ioc_flows.csv and \
 sweep_hosts.csv (when present); writes DIR/report.html, report.md, charts/*.svg and rewrites \
-manifest.json with the SHA-256 of every file in DIR. The numbers shown are the tables' own."
+manifest.json with the SHA-256 of every file in DIR. The numbers shown are the tables' own. \
+With --periods, periods.csv is first recomputed for the new periods from daily.parquet and \
+sightings.csv (exactly as `analyze --periods` would), and case.toml and the manifest name the \
+new periods file."
 )]
 pub struct Args {
     /// Folder of a previous `analyze` run.
     #[arg(long, value_name = "DIR")]
     pub from: PathBuf,
+    /// New analyst periods (CSV `name,start,end` or TOML), whole local days.
+    #[arg(long, value_name = "FILE")]
+    pub periods: Option<PathBuf>,
     /// Leave the wall-clock time and the literal command line out (byte-identical output).
     #[arg(long)]
     pub reproducible: bool,
+}
+
+/// One row of sightings.csv.
+struct Seen {
+    record: String,
+    level: Level,
+    day: i32,
+    host: String,
+    bytes: u64,
+}
+
+fn load_sightings(path: &Path) -> Result<Vec<Seen>> {
+    let t = Table::read(path)?;
+    let mut out = Vec::with_capacity(t.rows.len());
+    for (i, r) in t.rows.iter().enumerate() {
+        let at = || format!("{}:{}", path.display(), i + 2);
+        let level = Level::parse(t.get(r, "level"))
+            .ok_or_else(|| anyhow!("{}: unknown level {:?}", at(), t.get(r, "level")))?;
+        let day = chrono::NaiveDate::parse_from_str(t.get(r, "day"), "%Y-%m-%d")
+            .map_err(|e| anyhow!("{}: day {:?}: {e}", at(), t.get(r, "day")))?;
+        out.push(Seen {
+            record: t.get(r, "record").to_string(),
+            level,
+            day: day_number(day),
+            host: t.get(r, "host").to_string(),
+            bytes: t.u64(r, "matched_bytes"),
+        });
+    }
+    Ok(out)
+}
+
+/// Recomputes DIR/periods.csv for `periods_file` and records the file in case.toml and the
+/// manifest.
+fn repartition(dir: &Path, periods_file: &Path) -> Result<()> {
+    let (periods, warnings) = load_periods(periods_file)?;
+    for w in &warnings {
+        eprintln!("exfilmeter: warning: {w}");
+    }
+    let daily_path = dir.join("daily.parquet");
+    let daily =
+        read_parquet(&daily_path).with_context(|| format!("reading {}", daily_path.display()))?;
+    let mut manifest = Manifest::read(dir)?;
+    let sightings_path = dir.join("sightings.csv");
+    let sightings = if manifest.recovered.is_empty() {
+        None
+    } else if sightings_path.is_file() {
+        Some(load_sightings(&sightings_path)?)
+    } else {
+        bail!(
+            "{}: missing; it is needed to reconcile new periods (re-run analyze)",
+            sightings_path.display()
+        );
+    };
+    let span = |lo: i32, hi: i32, host: Option<&str>| -> Recon {
+        recon_by_identity(
+            sightings
+                .iter()
+                .flatten()
+                .filter(|s| s.day >= lo && s.day <= hi && host.is_none_or(|h| s.host == h))
+                .map(|s| (s.record.as_str(), s.level, s.bytes)),
+        )
+    };
+    let span_ref: &dyn Fn(i32, i32, Option<&str>) -> Recon = &span;
+    let mut table = periods_table(&daily, &periods, sightings.as_ref().map(|_| span_ref))?;
+    write_csv(&mut table, &dir.join("periods.csv"))?;
+    // The run's settings now name the new periods file.
+    let dir_abs = std::path::absolute(dir).unwrap_or_else(|_| dir.to_path_buf());
+    let rel = |p: &Path| relative_to(&dir_abs, p);
+    let case_path = dir.join("case.toml");
+    let mut case = Case::load(&case_path)?;
+    case.periods = Some(periods_file.to_path_buf());
+    std::fs::write(&case_path, case.to_toml(rel)?)
+        .with_context(|| format!("writing {}", case_path.display()))?;
+    manifest.case = serde_json::to_value(case.relative(rel))?;
+    let warnings_counter = "period warnings";
+    for c in &mut manifest.counters {
+        if c.name == warnings_counter {
+            c.value = warnings.len() as u64;
+        }
+    }
+    manifest.write(dir)?;
+    Ok(())
 }
 
 /// Runs `report`.
@@ -31,6 +127,9 @@ pub fn run(args: Args) -> Result<Outcome> {
             args.from.display(),
             exfilmeter_report::MANIFEST
         );
+    }
+    if let Some(p) = &args.periods {
+        repartition(&args.from, p)?;
     }
     let stamp = (!args.reproducible)
         .then(|| chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
