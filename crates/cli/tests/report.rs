@@ -471,6 +471,65 @@ fn scenario_report_equals_tables_and_truth() {
     assert!(checked >= 5, "only {checked} days checked");
 }
 
+#[test]
+fn damage_and_missing_inputs_are_reported_not_hidden() {
+    let Some(d) = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared/damaged")
+        .canonicalize()
+        .ok()
+    else {
+        eprintln!("SKIPPED: ../shared/damaged not found");
+        return;
+    };
+    let expected: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(d.join("EXPECTED.json")).unwrap()).unwrap();
+    let offset = expected["garbage-middle.pcap"]["damage_offset"]
+        .as_u64()
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    // A damaged capture, indicators it never contacts, no recovered file.
+    let o = bin()
+        .args(["analyze", "-q", "--reproducible", "--iocs"])
+        .arg(testdata("example/iocs.txt"))
+        .arg("--out")
+        .arg(&out)
+        .arg(d.join("garbage-middle.pcap"))
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1), "partial: the input was damaged");
+    let md = std::fs::read_to_string(out.join("report.md")).unwrap();
+    // The damage, by file and byte offset, and the bytes skipped, per file.
+    assert!(
+        md.contains(&format!("garbage-middle.pcap: at byte offset {offset}:")),
+        "{md}"
+    );
+    let quality = md_table(&md, "| capture | frames | bytes skipped");
+    assert_eq!(quality.len(), 1);
+    assert!(num(&quality[0][2]).unwrap() > 0, "{quality:?}");
+    assert_eq!(
+        num(&quality[0][4]),
+        Some(2),
+        "two errors: the damage and the resync"
+    );
+    // No indicator traffic: said in words, no empty charts; no model: no record numbers.
+    assert!(md.contains("No flow to any indicator was found"));
+    assert!(!md.contains("charts/bytes_per_day.svg"));
+    let periods = md_table(&md, "| period | first day |");
+    assert_eq!(periods.len(), 1);
+    assert_eq!(
+        (
+            periods[0][4].as_str(),
+            periods[0][5].as_str(),
+            periods[0][7].as_str()
+        ),
+        ("–", "–", "–"),
+        "{periods:?}"
+    );
+    let html = std::fs::read_to_string(out.join("report.html")).unwrap();
+    assert!(html.contains(&format!("at byte offset {offset}")));
+}
+
 /// Headless Chromium, when the machine has it.
 fn chromium() -> Option<PathBuf> {
     for c in ["chromium", "chromium-browser", "google-chrome"] {

@@ -180,6 +180,13 @@ pub fn blocks(r: &Report, reproducible: bool, charts: usize) -> Vec<Block> {
             })
             .collect(),
     ));
+    if r.day_lines.is_empty() {
+        b.push(Block::Para(
+            "No flow to any indicator was found in the captures, so no day has traffic to a \
+             malicious host."
+                .into(),
+        ));
+    }
     let mut head = vec!["day"];
     head.extend(HEADLINE);
     b.push(table(
@@ -269,8 +276,14 @@ pub fn blocks(r: &Report, reproducible: bool, charts: usize) -> Vec<Block> {
 
     // 3. Charts.
     b.push(Block::Heading(2, "3. Charts".into()));
-    for i in 0..charts {
-        b.push(Block::Chart(i));
+    if r.hosts.is_empty() {
+        b.push(Block::Para(
+            "No flow to any indicator was found in the captures: there is nothing to chart.".into(),
+        ));
+    } else {
+        for i in 0..charts {
+            b.push(Block::Chart(i));
+        }
     }
 
     // 4. Hosts.
@@ -437,6 +450,13 @@ pub fn blocks(r: &Report, reproducible: bool, charts: usize) -> Vec<Block> {
     ));
     b.push(Block::List(items));
     if !r.assumptions.is_empty() {
+        b.push(Block::Para(
+            "Per host over the whole capture: the content kinds found, the compression range \
+             and mean record size applied to its opaque part, the control bytes left out, the \
+             bytes divided, and the range of records that results — a wide range is the \
+             effect of opaque content, a single number the effect of counted content."
+                .into(),
+        ));
         b.push(table(
             "assumptions",
             &[
@@ -445,10 +465,11 @@ pub fn blocks(r: &Report, reproducible: bool, charts: usize) -> Vec<Block> {
                 "r_min",
                 "r_max",
                 "mean record bytes",
-                "control bytes excluded",
+                "control bytes (excluded)",
                 "basis bytes",
+                "records low–high (effect)",
             ],
-            &[2, 3, 4, 5, 6],
+            &[2, 3, 4, 5, 6, 7],
             r.assumptions
                 .iter()
                 .map(|row| {

@@ -116,7 +116,7 @@ pub struct Report {
     /// Per day and host: stream bytes (days in order, hosts in `hosts` order).
     pub bytes_by_day: Vec<(String, Vec<u64>)>,
     /// Per host over the whole capture: host, content kinds (codec), r range, mean record
-    /// size, excluded control bytes, basis bytes.
+    /// size, excluded control bytes, basis bytes, the records range (low–high) they give.
     pub assumptions: Vec<Vec<String>>,
 }
 
@@ -235,6 +235,7 @@ impl Report {
             }
         }
         let reconciled = daily.col("confirmed").is_some() && !manifest.recovered.is_empty();
+        let modelled = manifest.model.is_some();
         // Days in order, each with its host rows.
         let mut by_day: BTreeMap<String, Vec<&Vec<String>>> = BTreeMap::new();
         let mut host_names: BTreeSet<String> = BTreeSet::new();
@@ -264,9 +265,13 @@ impl Report {
                 start,
                 end,
                 bytes: rows.iter().map(|r| t.u64(r, "stream_bytes")).sum(),
-                low: opt_sum(t, rows, "records_low"),
-                point: opt_sum(t, rows, "records_point"),
-                high: opt_sum(t, rows, "records_high"),
+                // Without a record model there are no record estimates, whatever a sum of
+                // empty cells would say.
+                low: modelled.then(|| opt_sum(t, rows, "records_low")).flatten(),
+                point: modelled
+                    .then(|| opt_sum(t, rows, "records_point"))
+                    .flatten(),
+                high: modelled.then(|| opt_sum(t, rows, "records_high")).flatten(),
                 confirmed: if reconciled {
                     opt_sum(t, rows, "confirmed")
                 } else {
@@ -430,13 +435,20 @@ impl Report {
                     fold("r_max", f64::max),
                     fold("mean_record_bytes", f64::max),
                     rows.iter()
-                        .map(|r| daily.u64(r, "excluded_control_bytes"))
+                        .map(|r| daily.u64(r, "control_bytes"))
                         .sum::<u64>()
                         .to_string(),
                     rows.iter()
                         .map(|r| daily.u64(r, "basis_bytes"))
                         .sum::<u64>()
                         .to_string(),
+                    match (
+                        modelled.then(|| opt_sum(&daily, &rows, "records_low")).flatten(),
+                        modelled.then(|| opt_sum(&daily, &rows, "records_high")).flatten(),
+                    ) {
+                        (Some(lo), Some(hi)) => format!("{}–{}", group(lo), group(hi)),
+                        _ => String::new(),
+                    },
                 ]
             })
             .collect();
