@@ -8,13 +8,39 @@ use std::fmt::Write as _;
 
 const CSS: &str = "body{font-family:sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;\
 color:#111;line-height:1.45}h1{font-size:1.7em}h2{margin-top:1.8em;border-bottom:1px solid #ccc}\
-table{border-collapse:collapse;margin:.8em 0;font-size:.86em}\
+table{border-collapse:collapse;margin:.8em 0;font-size:.82em}\
 th,td{border:1px solid #ccc;padding:.25em .5em;vertical-align:top}th{background:#f2f2f2;text-align:left}\
-td{white-space:nowrap}td.w{white-space:normal;min-width:16em}td.h{white-space:normal;word-break:break-all}td.n{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}\
+td.d{white-space:nowrap}td.w{min-width:16em}td.h{word-break:break-all}td.n{text-align:right;white-space:nowrap;font-variant-numeric:tabular-nums;white-space:nowrap}\
 figure{margin:1em 0}figcaption{font-size:.9em;color:#333}svg{max-width:100%;height:auto}\
 pre{background:#f6f6f6;padding:.6em;overflow-x:auto;white-space:pre-wrap;word-break:break-all}\
 code{font-size:.92em}\
-@media print{body{margin:0;max-width:none}h2{break-after:avoid}table,figure{break-inside:avoid}}";
+.scroll{overflow-x:auto}@media print{body{margin:0;max-width:none}table{font-size:.72em}td.n,td.d{white-space:normal}.scroll{overflow:visible}h2{break-after:avoid}table,figure{break-inside:avoid}}";
+
+/// Text escaped for HTML, with Markdown's `code` spans as `<code>`.
+fn inline(t: &str) -> String {
+    let mut o = String::new();
+    for (i, part) in t.split('`').enumerate() {
+        if i % 2 == 1 {
+            o.push_str("<code>");
+            o.push_str(&esc(part));
+            o.push_str("</code>");
+        } else {
+            o.push_str(&esc(part));
+        }
+    }
+    o
+}
+
+/// `YYYY-MM-DD`: kept on one line.
+fn is_date(s: &str) -> bool {
+    let b = s.as_bytes();
+    b.len() == 10
+        && b[4] == b'-'
+        && b[7] == b'-'
+        && b.iter()
+            .enumerate()
+            .all(|(i, c)| i == 4 || i == 7 || c.is_ascii_digit())
+}
 
 /// The HTML document.
 pub fn html(blocks: &[Block], charts: &[Chart]) -> String {
@@ -36,12 +62,12 @@ pub fn html(blocks: &[Block], charts: &[Chart]) -> String {
                 let _ = writeln!(o, "<h{l}>{}</h{l}>", esc(t));
             }
             Block::Para(t) => {
-                let _ = writeln!(o, "<p>{}</p>", esc(t));
+                let _ = writeln!(o, "<p>{}</p>", inline(t));
             }
             Block::List(items) => {
                 o.push_str("<ul>\n");
                 for i in items {
-                    let _ = writeln!(o, "<li>{}</li>", esc(i));
+                    let _ = writeln!(o, "<li>{}</li>", inline(i));
                 }
                 o.push_str("</ul>\n");
             }
@@ -51,9 +77,14 @@ pub fn html(blocks: &[Block], charts: &[Chart]) -> String {
                 rows,
                 numeric,
             } => {
-                let _ = write!(o, "<table id=\"{}\">\n<thead><tr>", esc(id));
+                let _ = write!(
+                    o,
+                    "<div class=\"scroll\"><table id=\"{}\">\n<thead><tr>",
+                    esc(id)
+                );
                 for h in head {
-                    let _ = write!(o, "<th>{}</th>", esc(h));
+                    // Long column names may break after an underscore.
+                    let _ = write!(o, "<th>{}</th>", esc(h).replace('_', "_<wbr>"));
                 }
                 o.push_str("</tr></thead>\n<tbody>\n");
                 for r in rows {
@@ -64,6 +95,8 @@ pub fn html(blocks: &[Block], charts: &[Chart]) -> String {
                         } else if c.contains(' ') && c.chars().count() > 30 {
                             // Sentences wrap; long unbroken values (digests) break anywhere.
                             let _ = write!(o, "<td class=\"w\">{}</td>", esc(c));
+                        } else if is_date(c) {
+                            let _ = write!(o, "<td class=\"d\">{}</td>", esc(c));
                         } else if c.chars().count() > 40 {
                             let _ = write!(o, "<td class=\"h\">{}</td>", esc(c));
                         } else {
@@ -72,7 +105,7 @@ pub fn html(blocks: &[Block], charts: &[Chart]) -> String {
                     }
                     o.push_str("</tr>\n");
                 }
-                o.push_str("</tbody>\n</table>\n");
+                o.push_str("</tbody>\n</table></div>\n");
             }
             Block::Chart(i) => {
                 if let Some(c) = charts.get(*i) {

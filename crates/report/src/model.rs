@@ -443,8 +443,12 @@ impl Report {
                         .sum::<u64>()
                         .to_string(),
                     match (
-                        modelled.then(|| opt_sum(&daily, &rows, "records_low")).flatten(),
-                        modelled.then(|| opt_sum(&daily, &rows, "records_high")).flatten(),
+                        modelled
+                            .then(|| opt_sum(&daily, &rows, "records_low"))
+                            .flatten(),
+                        modelled
+                            .then(|| opt_sum(&daily, &rows, "records_high"))
+                            .flatten(),
                     ) {
                         (Some(lo), Some(hi)) => format!("{}–{}", group(lo), group(hi)),
                         _ => String::new(),
