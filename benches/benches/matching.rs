@@ -86,7 +86,7 @@ fn bench(c: &mut Criterion) {
     let shape = RecordShape {
         format: RecordFormat::Csv,
         fields: Some(9),
-        collect_lines: index.max_len as usize + 2,
+        collect_lines: index.line_keep(),
         ..RecordShape::default()
     };
     let body = upload();
@@ -112,7 +112,7 @@ fn bench(c: &mut Criterion) {
         b.iter(|| {
             let mut m = Matcher::new(&index);
             let mut s = BodyScan::new(&shape);
-            let (mut prev, mut out) = (None, Vec::new());
+            let (mut prev, mut out) = (exfilmeter_estimate::Cursor::default(), Vec::new());
             for (i, chunk) in body.chunks(64 << 10).enumerate() {
                 s.feed((i * (64 << 10)) as u64, chunk);
                 let lines = s.drain_lines();

@@ -9,7 +9,7 @@ use crate::content::{BodyResult, BodyScan, Kind, RecordShape};
 use crate::daily::FlowDay;
 use crate::index::RecoveredIndex;
 use crate::parts::{Form, Multipart, PartEvent};
-use crate::reconcile::{Matcher, Pending, Sighting};
+use crate::reconcile::{Cursor, Matcher, Pending, Sighting};
 use exfilmeter_flow::{DayClock, Direction, FlowId, FlowRecord, FlowSink, MetaEvent, Metadata};
 use exfilmeter_ingest::{FrameRef, Timestamp};
 use exfilmeter_intel::{IocSet, Verdict, VerdictSink, Via};
@@ -138,8 +138,8 @@ struct OpenBody<'s> {
     last_frame: FrameRef,
     /// Rows seen in it, day not yet known.
     pending: Vec<Pending>,
-    /// Row the previous whole line matched.
-    prev: Option<u32>,
+    /// Where matching stands in this upload.
+    prev: Cursor,
 }
 
 #[derive(Default)]
@@ -502,7 +502,7 @@ impl<'s> ContentLedger<'s> {
             first_frame: frame,
             last_frame: frame,
             pending: Vec::new(),
-            prev: None,
+            prev: Cursor::default(),
         });
         let new_end = offset + bytes.len() as u64;
         let old_end = b.end;

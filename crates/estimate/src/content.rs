@@ -430,6 +430,15 @@ impl<'s> RecordCounter<'s> {
         }
         if self.len > 0 {
             match self.shape.format {
+                // A short last record of complete content: counted as a fragment, but its
+                // bytes are all there and contiguous, so it is kept whole for matching
+                // (content not aligned on the record size ends this way).
+                RecordFormat::Fixed(_) if self.intact && missing_tail == 0 => {
+                    self.emit(true);
+                    self.counted.partial += 1;
+                    self.counted.partial_bytes += self.len;
+                    self.reset();
+                }
                 RecordFormat::Fixed(_) => self.fragment(),
                 _ if self.intact && missing_tail == 0 => self.end_record(),
                 _ => self.fragment(),

@@ -494,6 +494,37 @@ impl RecoveredIndex {
             .collect()
     }
 
+    /// Bytes of each traffic line to keep for matching: whole rows are looked up directly,
+    /// and up to three rows' worth around them lets a row be found inside a longer line
+    /// (a prefix, a suffix, records joined by another separator).
+    pub fn line_keep(&self) -> usize {
+        4 * self.max_len as usize + 2
+    }
+
+    /// Row `r`'s content (without its terminator) into `out`.
+    pub fn row_content(&self, r: u32, out: &mut Vec<u8>) -> bool {
+        let Some(row) = self.rows.get(r as usize) else {
+            return false;
+        };
+        let Some(f) = self.files.get(row.file as usize) else {
+            return false;
+        };
+        out.clear();
+        if let Some(d) = &f.data {
+            let start = usize::try_from(row.start).unwrap_or(usize::MAX);
+            match d.get(start..start.saturating_add(row.len as usize)) {
+                Some(b) => {
+                    out.extend_from_slice(b);
+                    true
+                }
+                None => false,
+            }
+        } else {
+            out.resize(row.len as usize, 0);
+            read_at(&f.handle, out, row.start).is_ok()
+        }
+    }
+
     /// Length of the longest key.
     pub fn max_key_len(&self) -> usize {
         self.key_len.1

@@ -40,7 +40,7 @@ pub use periods::{day_number, load_periods, Period, PeriodError};
 pub use polars::prelude::DataFrame;
 pub use reckon::{estimate_day, has_volume_part, DayEstimate};
 pub use reconcile::{
-    identity_text, recon_by_day, recon_by_identity, recon_of, records_seen, Level, Matcher,
+    identity_text, recon_by_day, recon_by_identity, recon_of, records_seen, Cursor, Level, Matcher,
     Pending, Recon, RecordSeen, Sighting,
 };
 pub use records::{fields, split, Header, KeySpec, RecordFormat};

@@ -8,7 +8,7 @@
 //! counted by key (a key staged twice counts once), and a row sent twice is one row with
 //! both sightings.
 
-use crate::content::Line;
+use crate::content::{Line, Seen};
 use crate::index::RecoveredIndex;
 use exfilmeter_flow::FlowId;
 use exfilmeter_ingest::{FrameRef, Timestamp};
@@ -97,7 +97,7 @@ impl<'i> Matcher<'i> {
 
     /// Classifies lines in order (as [`Matcher::line`]), warming the index for a batch at a
     /// time so its memory accesses overlap.
-    pub fn lines(&mut self, ls: &[Line], prev: &mut Option<u32>, out: &mut Vec<Pending>) {
+    pub fn lines(&mut self, ls: &[Line], cur: &mut Cursor, out: &mut Vec<Pending>) {
         for batch in ls.chunks(32) {
             self.index.warm(
                 batch
@@ -106,18 +106,23 @@ impl<'i> Matcher<'i> {
                     .map(|l| l.bytes.as_slice()),
             );
             for l in batch {
-                self.line(l, prev, out);
+                self.line(l, cur, out);
             }
         }
     }
 
-    /// Classifies one line; `prev` is the row the previous whole line of the same upload
-    /// matched (a row staged twice is taken at the position that continues the upload).
-    pub fn line(&mut self, l: &Line, prev: &mut Option<u32>, out: &mut Vec<Pending>) {
+    /// Classifies one line of an upload. A whole line equal to a row confirms it (a row
+    /// staged twice is taken at the position that continues the upload). Otherwise, in a
+    /// whole line, rows are looked for anchored on the keys it carries: a row whose every
+    /// byte is in the line (or, for content without line terminators such as fixed-width
+    /// records, across the junction with the previous whole line) is confirmed. The other
+    /// keys found make their rows key-only (whole line) or partial (cut line).
+    pub fn line(&mut self, l: &Line, cur: &mut Cursor, out: &mut Vec<Pending>) {
         if l.whole && !l.overlong {
-            let next = prev.map(|p| p + 1);
+            let next = cur.prev.map(|p| p + 1);
             if let Some(row) = self.index.exact_one(&l.bytes, next, &mut self.scratch) {
-                *prev = Some(row);
+                cur.prev = Some(row);
+                cur.tail = None;
                 out.push(Pending {
                     row,
                     level: Level::Confirmed,
@@ -128,13 +133,22 @@ impl<'i> Matcher<'i> {
                 return;
             }
         }
-        *prev = None;
+        cur.prev = None;
+        // Only whole lines: a line cut by a gap or a broken decoding confirms nothing.
+        let confirmed = if l.whole {
+            self.anchored(l, cur, out)
+        } else {
+            Vec::new()
+        };
         let level = if l.whole {
             Level::KeyOnly
         } else {
             Level::Partial
         };
         for k in self.index.keys_in(&l.bytes) {
+            if confirmed.contains(&k) {
+                continue;
+            }
             if let Some(row) = self.index.first_row_of_key(k) {
                 out.push(Pending {
                     row,
@@ -145,7 +159,76 @@ impl<'i> Matcher<'i> {
                 });
             }
         }
+        // Content whose lines keep every byte (no terminator stripped) can carry a row across
+        // the junction of two lines: keep this one for the next.
+        cur.tail = (l.whole && l.bytes.len() as u64 == l.len && !l.overlong)
+            .then(|| (l.bytes.clone(), l.offset + l.len, l.first));
     }
+
+    /// Rows found whole inside `l` (and the junction with the previous line), anchored on
+    /// their keys; returns the keys confirmed.
+    fn anchored(&mut self, l: &Line, cur: &Cursor, out: &mut Vec<Pending>) -> Vec<u32> {
+        let mut confirmed = Vec::new();
+        let (ctx, prev_len, prev_seen): (std::borrow::Cow<'_, [u8]>, usize, Option<Seen>) =
+            match &cur.tail {
+                Some((b, end, seen)) if *end == l.offset && l.bytes.len() as u64 == l.len => {
+                    let mut v = b.clone();
+                    v.extend_from_slice(&l.bytes);
+                    (v.into(), b.len(), Some(*seen))
+                }
+                _ => ((&l.bytes[..]).into(), 0, None),
+            };
+        let mut row = Vec::new();
+        for k in self.index.keys_in(&ctx) {
+            let key = self.index.key(k).to_vec();
+            if key.is_empty() {
+                continue;
+            }
+            let hits: Vec<usize> = find_all(&ctx, &key);
+            'rows: for r in self.index.rows_of_key(k).into_iter().take(16) {
+                if !self.index.row_content(r, &mut row) || row.len() > ctx.len() {
+                    continue;
+                }
+                let Some(kp) = find_all(&row, &key).first().copied() else {
+                    continue;
+                };
+                for &p in &hits {
+                    let Some(s) = p.checked_sub(kp) else {
+                        continue;
+                    };
+                    let e = s + row.len();
+                    // Rows wholly inside the previous line were looked for with it.
+                    if e > ctx.len() || e <= prev_len || ctx[s..e] != row[..] {
+                        continue;
+                    }
+                    let first = match prev_seen {
+                        Some(seen) if s < prev_len => seen.1,
+                        _ => l.first.1,
+                    };
+                    out.push(Pending {
+                        row: r,
+                        level: Level::Confirmed,
+                        ts: l.last.0,
+                        frames: (first, l.last.1),
+                        bytes: row.len() as u64,
+                    });
+                    confirmed.push(k);
+                    break 'rows;
+                }
+            }
+        }
+        confirmed
+    }
+}
+
+/// Where matching stands in one upload.
+#[derive(Debug, Clone, Default)]
+pub struct Cursor {
+    /// Row the previous whole line matched.
+    prev: Option<u32>,
+    /// The previous line, when it kept every byte of its content: bytes, end offset, where
+    /// its first byte was seen.
+    tail: Option<(Vec<u8>, u64, Seen)>,
 }
 
 /// Counts of one day and host, or of one period.
@@ -159,6 +242,18 @@ pub struct Recon {
     pub key_only: u64,
     /// Bytes of the confirmed sightings (every sighting).
     pub matched_bytes: u64,
+}
+
+/// Start offsets of `needle` in `hay`.
+fn find_all(hay: &[u8], needle: &[u8]) -> Vec<usize> {
+    if needle.is_empty() || needle.len() > hay.len() {
+        return Vec::new();
+    }
+    hay.windows(needle.len())
+        .enumerate()
+        .filter(|(_, w)| *w == needle)
+        .map(|(i, _)| i)
+        .collect()
 }
 
 /// The identity a record is counted by: its key, else its row.
@@ -336,7 +431,7 @@ mod tests {
         .unwrap();
         let mut m = Matcher::new(&idx);
         let mut out = Vec::new();
-        let mut prev = None;
+        let mut prev = Cursor::default();
         m.line(&line(b"100000002,Bob,Osaka", true, 1), &mut prev, &mut out);
         m.line(&line(b"100000003,Carol,Ko", false, 3), &mut prev, &mut out);
         m.line(
@@ -383,7 +478,7 @@ mod tests {
         std::fs::write(&p, "a,1\nb,2\na,1\nc,3\n").unwrap();
         let idx = RecoveredIndex::build(&[p], &RecordFormat::Csv, &[false], None).unwrap();
         let mut m = Matcher::new(&idx);
-        let (mut out, mut prev) = (Vec::new(), None);
+        let (mut out, mut prev) = (Vec::new(), Cursor::default());
         for l in [&b"b,2"[..], b"a,1", b"c,3"] {
             m.line(&line(l, true, 1), &mut prev, &mut out);
         }

@@ -63,7 +63,7 @@ fn run(d: &std::path::Path) -> Run {
     )
     .unwrap();
     let mut shape = model.shape(&RecordFormat::Csv);
-    shape.collect_lines = index.max_len as usize + 2;
+    shape.collect_lines = index.line_keep();
     let (units, days, sightings) = {
         let ledger = ContentLedger::new(&shape, Rules::default(), DayClock::new(tz), &set)
             .with_index(&index);

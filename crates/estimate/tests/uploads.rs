@@ -50,12 +50,13 @@ fn run_with(request: &[u8], gz_recovered: bool) -> (Vec<Unit>, Vec<String>, Vec<
     )
 }
 
-/// Fixed-width records of 81 bytes: key, name, address, CRLF.
+/// Fixed-width records of 81 bytes: key, a space, name, address, CRLF. (Keys are found as
+/// whole alphanumeric tokens: a key run together with letters would not be.)
 fn fixed_rows() -> Vec<u8> {
     (0..ROWS)
         .flat_map(|i| {
             format!(
-                "{:09}{:<30}{:<40}\r\n",
+                "{:09} {:<29}{:<40}\r\n",
                 200_000_000 + i * 37,
                 format!("NAME {i}"),
                 format!("TOKYO MINATO {}-{}", i % 9, i % 13)
@@ -92,7 +93,7 @@ fn run_setup(
     let model = RecordModel::build(&recs, &format, Header::No, Some(&key)).unwrap();
     let index = RecoveredIndex::build(&recs, &format, &[false], Some(&key)).unwrap();
     let mut shape = model.shape(&format);
-    shape.collect_lines = index.max_len as usize + 2;
+    shape.collect_lines = index.line_keep();
     let set = IocSet::load(&[iocs], false).unwrap();
     let tz: chrono_tz::Tz = "Asia/Tokyo".parse().unwrap();
     let ledger =
@@ -340,14 +341,54 @@ fn fixed_width_records_are_matched_record_by_record() {
     assert_eq!(confirmed, keys(5..25));
     assert!(partial.is_empty(), "{partial:?}");
     assert_eq!(counted(&units), 20);
-    // Sent from the middle of a record: the body is not aligned on the record size, so the
-    // records it holds are not recognised one by one (chunk matching would be needed).
+    // Sent from the middle of a record: the 81-byte windows of the body straddle records;
+    // each record is found across two windows by its key and confirmed; the cut first
+    // record is partial.
     let body = &data[5 * 81 + 40..25 * 81];
-    let (_, confirmed, _) = run_setup(
+    let (_, confirmed, partial) = run_setup(
         &post(body, "application/octet-stream"),
+        data.clone(),
+        RecordFormat::Fixed(81),
+        key(),
+    );
+    assert_eq!(confirmed, keys(6..25));
+    assert!(partial.is_empty() || partial == keys(5..6), "{partial:?}");
+    // A record with one byte changed in transit is not confirmed (its key is still seen).
+    let mut changed = data[5 * 81 + 40..25 * 81].to_vec();
+    let at = 81 * 3 + 60; // inside record 9's address
+    changed[at] ^= 0x01;
+    let (_, confirmed, _) = run_setup(
+        &post(&changed, "application/octet-stream"),
         data,
         RecordFormat::Fixed(81),
         key(),
     );
+    let mut want = keys(6..25);
+    want.retain(|k| *k != format!("{:09}", 200_000_000 + 9 * 37));
+    assert_eq!(confirmed, want);
+}
+
+#[test]
+fn rows_inside_longer_lines_are_found_by_their_keys() {
+    let r = rows();
+    // Each row behind a sequence number; then three rows joined by " | " on one line; then
+    // a row followed by a comment.
+    let mut body = String::new();
+    for (i, row) in r[..10].iter().enumerate() {
+        body.push_str(&format!("{i:04}|{row}"));
+    }
+    body.push_str(&format!(
+        "{} | {} | {}\n",
+        r[10].trim_end(),
+        r[11].trim_end(),
+        r[12].trim_end()
+    ));
+    body.push_str(&format!("{} # sent\n", r[13].trim_end()));
+    let (_, confirmed, partial) = run(&post(body.as_bytes(), "text/plain"));
+    assert_eq!(confirmed, keys(0..14));
+    assert!(partial.is_empty(), "{partial:?}");
+    // A line holding a row's key but not the row (a field changed): key-only, not confirmed.
+    let changed = r[20].replacen("Name", "Nane", 1);
+    let (_, confirmed, _) = run(&post(format!("x|{changed}").as_bytes(), "text/plain"));
     assert!(confirmed.is_empty(), "{confirmed:?}");
 }

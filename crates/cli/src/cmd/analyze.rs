@@ -305,7 +305,7 @@ pub fn run(args: Args) -> Result<Outcome> {
         .as_ref()
         .map_or_else(RecordShape::default, |m| m.shape(&s.format));
     if let Some(ix) = &index {
-        shape.collect_lines = ix.max_len as usize + 2;
+        shape.collect_lines = ix.line_keep();
     }
     let set = load_iocs(&s.case.iocs, s.case.lenient.unwrap_or(false))?;
     let internal = internal_nets(&s.case.internal)?;
