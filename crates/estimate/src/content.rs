@@ -344,32 +344,44 @@ impl<'s> RecordCounter<'s> {
     }
 
     fn feed_lines(&mut self, bytes: &[u8]) {
-        let csv = self.shape.format == RecordFormat::Csv;
         let mut start = 0;
         if self.len == 0 && !bytes.is_empty() {
             self.line_first = self.cur;
             self.line_start = self.next;
         }
-        for (i, &b) in bytes.iter().enumerate() {
-            if csv && b == b'"' {
-                self.quoted = !self.quoted;
-            } else if b == b',' && !self.quoted {
-                self.commas += 1;
-            } else if b == b'\n' && !(csv && self.quoted) {
-                self.keep(&bytes[start..=i]);
-                self.len += (i + 1 - start) as u64;
-                start = i + 1;
-                self.end_record();
-                if start < bytes.len() {
-                    self.line_first = self.cur;
-                    self.line_start = self.next + start as u64;
+        // Only quotes, commas and line feeds matter: jump from one to the next.
+        if self.shape.format == RecordFormat::Csv {
+            for i in memchr::memchr3_iter(b'"', b',', b'\n', bytes) {
+                match bytes[i] {
+                    b'"' => self.quoted = !self.quoted,
+                    b',' => self.commas += usize::from(!self.quoted),
+                    _ if !self.quoted => start = self.line_end(bytes, start, i),
+                    _ => {}
                 }
+            }
+        } else {
+            for i in memchr::memchr_iter(b'\n', bytes) {
+                start = self.line_end(bytes, start, i);
             }
         }
         if start < bytes.len() {
             self.keep(&bytes[start..]);
             self.len += (bytes.len() - start) as u64;
         }
+    }
+
+    /// A line feed at `i` ends the record that began at `start` (or before `bytes`); returns
+    /// where the next one begins.
+    fn line_end(&mut self, bytes: &[u8], start: usize, i: usize) -> usize {
+        self.keep(&bytes[start..=i]);
+        self.len += (i + 1 - start) as u64;
+        self.end_record();
+        let next = i + 1;
+        if next < bytes.len() {
+            self.line_first = self.cur;
+            self.line_start = self.next + next as u64;
+        }
+        next
     }
 
     fn keep(&mut self, b: &[u8]) {

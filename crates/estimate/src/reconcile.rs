@@ -134,9 +134,10 @@ impl<'i> Matcher<'i> {
             }
         }
         cur.prev = None;
+        let keys = self.index.keys_in(&l.bytes);
         // Only whole lines: a line cut by a gap or a broken decoding confirms nothing.
         let confirmed = if l.whole {
-            self.anchored(l, cur, out)
+            self.anchored(l, &keys, cur, out)
         } else {
             Vec::new()
         };
@@ -145,7 +146,7 @@ impl<'i> Matcher<'i> {
         } else {
             Level::Partial
         };
-        for k in self.index.keys_in(&l.bytes) {
+        for k in keys {
             if confirmed.contains(&k) {
                 continue;
             }
@@ -167,7 +168,13 @@ impl<'i> Matcher<'i> {
 
     /// Rows found whole inside `l` (and the junction with the previous line), anchored on
     /// their keys; returns the keys confirmed.
-    fn anchored(&mut self, l: &Line, cur: &Cursor, out: &mut Vec<Pending>) -> Vec<u32> {
+    fn anchored(
+        &mut self,
+        l: &Line,
+        line_keys: &[u32],
+        cur: &Cursor,
+        out: &mut Vec<Pending>,
+    ) -> Vec<u32> {
         let mut confirmed = Vec::new();
         let (ctx, prev_len, prev_seen): (std::borrow::Cow<'_, [u8]>, usize, Option<Seen>) =
             match &cur.tail {
@@ -178,8 +185,17 @@ impl<'i> Matcher<'i> {
                 }
                 _ => ((&l.bytes[..]).into(), 0, None),
             };
+        // Keys of the line alone were found already; with the previous line, scan again.
+        let keys = if prev_len == 0 {
+            line_keys.to_vec()
+        } else {
+            self.index.keys_in(&ctx)
+        };
+        if keys.is_empty() {
+            return Vec::new();
+        }
         let mut row = Vec::new();
-        for k in self.index.keys_in(&ctx) {
+        for k in keys {
             let key = self.index.key(k).to_vec();
             if key.is_empty() {
                 continue;
