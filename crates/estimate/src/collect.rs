@@ -99,6 +99,8 @@ struct Req {
     /// multipart boundary, or form-urlencoded.
     boundary: Option<String>,
     form: bool,
+    /// Content-Encoding.
+    encoding: Option<String>,
 }
 
 /// A body that carries several contents.
@@ -387,6 +389,7 @@ impl<'s> ContentLedger<'s> {
                     frame: e.frame,
                     has_body: false,
                     boundary: r.boundary.clone(),
+                    encoding: r.content_encoding.clone(),
                     form: r.content_type.as_deref().is_some_and(|t| {
                         t.trim_start()
                             .to_ascii_lowercase()
@@ -485,8 +488,10 @@ impl<'s> ContentLedger<'s> {
         };
         let list = usize::from(f.connect);
         let mut split = None;
+        let mut encoding = None;
         if let Some(r) = f.reqs[list].get_mut(message as usize) {
             r.has_body = true;
+            encoding.clone_from(&r.encoding);
             split = match (&r.boundary, r.form) {
                 (Some(b), _) => Some(Split::Multipart(Multipart::new(b))),
                 (None, true) => Some(Split::Form(Form::default())),
@@ -494,7 +499,7 @@ impl<'s> ContentLedger<'s> {
             };
         }
         let b = f.bodies.entry(message).or_insert_with(|| OpenBody {
-            scan: BodyScan::new(shape),
+            scan: BodyScan::new(shape).with_content_encoding(encoding.as_deref()),
             split: split.map(|s| (s, BTreeMap::new())),
             end: 0,
             last_ts: ts,

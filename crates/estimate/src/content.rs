@@ -99,6 +99,10 @@ pub enum Kind {
     Zip,
     /// Base64 of a zip archive.
     Base64Zip,
+    /// Bare deflate, as declared by `Content-Encoding: deflate`.
+    Deflate,
+    /// Brotli, as declared by `Content-Encoding: br`.
+    Brotli,
     /// Base64 text that decodes to nothing recognised.
     Base64Opaque,
     /// High-entropy bytes: encrypted, or compressed with an unknown codec.
@@ -121,6 +125,8 @@ impl Kind {
             Kind::Base64Gzip => "base64+gzip",
             Kind::Zip => "zip",
             Kind::Base64Zip => "base64+zip",
+            Kind::Deflate => "deflate",
+            Kind::Brotli => "br",
             Kind::Base64Opaque => "base64+opaque",
             Kind::Opaque => "opaque",
             Kind::Unrecognised => "unrecognised",
@@ -597,6 +603,7 @@ enum State<'s> {
     Records(RecordCounter<'s>),
     Base64Records(Base64, RecordCounter<'s>, u64),
     Inflate(Option<Base64>, Box<Inflate<CounterSink<'s>>>),
+    Brotli(Box<brotli_decompressor::DecompressorWriter<CounterSink<'s>>>),
     /// Volume only.
     Volume,
     /// Decoding failed (a gap in encoded content, corrupt data, size limit).
@@ -620,6 +627,16 @@ pub struct BodyScan<'s> {
     pieces: Vec<(u64, usize, Seen)>,
     /// Lines of content whose decoding broke (never whole).
     held: Vec<Line>,
+    /// Encoding the request declared (`Content-Encoding`) that has no magic of its own.
+    declared: Declared,
+}
+
+/// A `Content-Encoding` the body's bytes cannot reveal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Declared {
+    None,
+    Deflate,
+    Brotli,
 }
 
 /// What a body turned out to hold.
@@ -655,7 +672,21 @@ impl<'s> BodyScan<'s> {
             cur: NOWHERE,
             pieces: Vec::new(),
             held: Vec::new(),
+            declared: Declared::None,
         }
+    }
+
+    /// The request's `Content-Encoding`: `deflate` (bare deflate is told from zlib by its
+    /// header) and `br` are decoded as declared; gzip and zlib are recognised by their
+    /// magic anyway; anything else changes nothing.
+    pub fn with_content_encoding(mut self, encoding: Option<&str>) -> Self {
+        let e = encoding.map(|e| e.trim().to_ascii_lowercase());
+        self.declared = match e.as_deref() {
+            Some("deflate") => Declared::Deflate,
+            Some("br") => Declared::Brotli,
+            _ => Declared::None,
+        };
+        self
     }
 
     /// Body bytes at `offset`, seen at `seen` (capture time and frame).
@@ -733,7 +764,17 @@ impl<'s> BodyScan<'s> {
         if b64 {
             Base64::default().decode(head, &mut dec);
         }
-        let (kind, state) = if start && head.starts_with(b"PK\x03\x04") {
+        let (kind, state) = if start && self.declared == Declared::Brotli {
+            (
+                Kind::Brotli,
+                State::Brotli(Box::new(brotli_decompressor::DecompressorWriter::new(
+                    self.sink(),
+                    4096,
+                ))),
+            )
+        } else if start && self.declared == Declared::Deflate && !zlib_header(head) {
+            (Kind::Deflate, self.inflater(None, Framing::Raw))
+        } else if start && head.starts_with(b"PK\x03\x04") {
             (Kind::Zip, self.inflater(None, Framing::Zip))
         } else if start && gzip_header(head) {
             (Kind::Gzip, self.inflater(None, Framing::Gzip))
@@ -787,13 +828,16 @@ impl<'s> BodyScan<'s> {
         self.cur = cur;
     }
 
-    fn inflater(&self, b64: Option<Base64>, framing: Framing) -> State<'s> {
-        let sink = CounterSink {
+    fn sink(&self) -> CounterSink<'s> {
+        CounterSink {
             counter: RecordCounter::new(self.shape),
             offset: 0,
             limit: 1 << 20,
-        };
-        State::Inflate(b64, Box::new(Inflate::new(framing, sink)))
+        }
+    }
+
+    fn inflater(&self, b64: Option<Base64>, framing: Framing) -> State<'s> {
+        State::Inflate(b64, Box::new(Inflate::new(framing, self.sink())))
     }
 
     /// Whether the text looks like the record format: its first complete record parses.
@@ -859,6 +903,14 @@ impl<'s> BodyScan<'s> {
                     broke = true;
                 }
             }
+            State::Brotli(w) => {
+                let limit = limit_base.saturating_mul(MAX_EXPANSION).max(1 << 20);
+                w.get_mut().limit = limit;
+                w.get_mut().counter.cur = cur;
+                if w.write_all(bytes).is_err() {
+                    broke = true;
+                }
+            }
             State::Sniff(_) | State::Volume | State::Broken => {}
         }
         if broke {
@@ -882,6 +934,7 @@ impl<'s> BodyScan<'s> {
                 let v = inf.verified;
                 (std::mem::take(&mut inf.get_mut().counter.lines), v)
             }
+            State::Brotli(w) => (std::mem::take(&mut w.get_mut().counter.lines), 0),
             _ => (Vec::new(), 0),
         };
         for l in &mut lines {
@@ -907,7 +960,12 @@ impl<'s> BodyScan<'s> {
         }
         self.missing += tail;
         let total = self.next + tail;
-        if tail > 0 && matches!(self.state, State::Base64Records(..) | State::Inflate(..)) {
+        if tail > 0
+            && matches!(
+                self.state,
+                State::Base64Records(..) | State::Inflate(..) | State::Brotli(..)
+            )
+        {
             self.break_decoding();
         }
         let mut lines = std::mem::take(&mut self.held);
@@ -941,6 +999,33 @@ impl<'s> BodyScan<'s> {
                         (Some(c), false)
                     }
                     Ok((_, End::Prefix)) | Err(_) => {
+                        lines.extend(early.into_iter().map(|mut l| {
+                            l.whole = false;
+                            l
+                        }));
+                        (None, true)
+                    }
+                }
+            }
+            State::Brotli(mut w) => {
+                let early = std::mem::take(&mut w.get_mut().counter.lines);
+                // Flushes what is buffered; Ok only when the stream's last block ended.
+                let ended = w.close().is_ok();
+                match w.into_inner() {
+                    Ok(sink) if ended => {
+                        let (c, l) = sink.counter.finish_lines(0);
+                        lines.extend(early);
+                        lines.extend(l);
+                        (Some(c), false)
+                    }
+                    Ok(sink) | Err(sink) if self.missing == 0 => {
+                        // A sent prefix (see the deflate family).
+                        let (c, l) = sink.counter.finish_lines(1);
+                        lines.extend(early);
+                        lines.extend(l);
+                        (Some(c), false)
+                    }
+                    _ => {
                         lines.extend(early.into_iter().map(|mut l| {
                             l.whole = false;
                             l

@@ -24,6 +24,9 @@ pub enum Framing {
     Gzip,
     /// zip local file entries.
     Zip,
+    /// Bare deflate data (RFC 1951; `Content-Encoding: deflate` as some clients send it): no
+    /// checksum, the stream's final block is its only end mark.
+    Raw,
 }
 
 /// How a stream ended.
@@ -132,7 +135,7 @@ impl<W: Write> Inflate<W> {
         Inflate {
             framing,
             sink,
-            phase: if framing == Framing::Zlib {
+            phase: if matches!(framing, Framing::Zlib | Framing::Raw) {
                 Phase::Deflate
             } else {
                 Phase::Header
@@ -221,7 +224,7 @@ impl<W: Write> Inflate<W> {
                 Ok(input.len())
             }
             Phase::Header => match self.framing {
-                Framing::Zlib => Err(bad("zlib has no member header")),
+                Framing::Zlib | Framing::Raw => Err(bad("no member header in this framing")),
                 // Bytes after a member that do not start another: trailing data, ignored.
                 Framing::Gzip if self.units > 0 && input.first() != Some(&0x1f) => {
                     self.phase = Phase::Done;
@@ -266,8 +269,9 @@ impl<W: Write> Inflate<W> {
                     used += took;
                     self.emit(made)?;
                     if status == Status::StreamEnd {
-                        self.phase = if self.framing == Framing::Zlib {
-                            // The decompressor checked the Adler-32 trailer.
+                        self.phase = if matches!(self.framing, Framing::Zlib | Framing::Raw) {
+                            // zlib: the decompressor checked the Adler-32 trailer; raw: the
+                            // final block ended the stream (no checksum exists).
                             self.units += 1;
                             self.verified = self.written;
                             Phase::Done
@@ -491,6 +495,16 @@ mod tests {
         two.extend_from_slice(&g);
         let (out, end) = run(Framing::Gzip, &two, 333).unwrap();
         assert_eq!((out.len(), end), (2 * data.len(), End::Complete));
+        // Bare deflate: complete, and a prefix.
+        let mut r = flate2::write::DeflateEncoder::new(Vec::new(), Compression::default());
+        r.write_all(&data).unwrap();
+        let r = r.finish().unwrap();
+        assert_eq!(
+            run(Framing::Raw, &r, 100).unwrap(),
+            (data.clone(), End::Complete)
+        );
+        let (out, end) = run(Framing::Raw, &r[..r.len() / 2], 100).unwrap();
+        assert!(end == End::Prefix && data.starts_with(&out) && !out.is_empty());
         // A flipped byte in the gzip trailer's CRC is an error.
         let mut bad_crc = g.clone();
         let n = bad_crc.len();

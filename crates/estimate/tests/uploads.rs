@@ -392,3 +392,46 @@ fn rows_inside_longer_lines_are_found_by_their_keys() {
     let (_, confirmed, _) = run(&post(format!("x|{changed}").as_bytes(), "text/plain"));
     assert!(confirmed.is_empty(), "{confirmed:?}");
 }
+
+fn post_encoded(body: &[u8], encoding: &str) -> Vec<u8> {
+    let mut req = format!(
+        "POST /up HTTP/1.1\r\nHost: x.example\r\nContent-Type: text/csv\r\n\
+         Content-Encoding: {encoding}\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    )
+    .into_bytes();
+    req.extend_from_slice(body);
+    req
+}
+
+#[test]
+fn declared_content_encodings_brotli_and_bare_deflate_are_decoded() {
+    let data = rows()[..25].concat();
+    let mut br = Vec::new();
+    {
+        let mut w = brotli::CompressorWriter::new(&mut br, 4096, 9, 22);
+        w.write_all(data.as_bytes()).unwrap();
+    }
+    let (units, confirmed, partial) = run(&post_encoded(&br, "br"));
+    assert_eq!(confirmed, keys(0..25));
+    assert!(partial.is_empty(), "{partial:?}");
+    assert_eq!(units[0].body.kind.as_str(), "br");
+    assert_eq!(counted(&units), 25);
+    let mut d = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::default());
+    d.write_all(data.as_bytes()).unwrap();
+    let raw = d.finish().unwrap();
+    let (units, confirmed, _) = run(&post_encoded(&raw, "deflate"));
+    assert_eq!(confirmed, keys(0..25));
+    assert_eq!(units[0].body.kind.as_str(), "deflate");
+    // The same brotli bytes without the header are not recognised (no magic): volume only.
+    let (units, confirmed, _) = run(&post(&br, "application/octet-stream"));
+    assert!(confirmed.is_empty());
+    assert_ne!(units[0].body.kind.as_str(), "br");
+    // A corrupted brotli stream confirms nothing.
+    let mut bad = br.clone();
+    let mid = bad.len() / 2;
+    bad[mid] ^= 0xff;
+    let (units, confirmed, _) = run(&post_encoded(&bad, "br"));
+    assert!(confirmed.len() < 25, "{confirmed:?}");
+    assert!(units[0].body.broken || units[0].body.counted.is_none_or(|c| c.complete < 25));
+}
