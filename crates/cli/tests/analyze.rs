@@ -3,47 +3,12 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
+mod common;
+use common::{bin, csv, scenario, testdata};
+
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-
-fn bin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_exfilmeter"))
-}
-
-fn testdata(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../testdata")
-        .join(name)
-}
-
-fn scenario(name: &str) -> Option<PathBuf> {
-    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/scenarios")
-        .join(name);
-    if p.exists() {
-        Some(p)
-    } else {
-        eprintln!("SKIPPED: {} not found", p.display());
-        None
-    }
-}
-
-/// A CSV file as rows of column → value (fields have no embedded commas except quoted
-/// empty strings, which this splits fine).
-fn csv(path: &Path) -> Vec<BTreeMap<String, String>> {
-    let text = std::fs::read_to_string(path).unwrap();
-    let mut lines = text.lines();
-    let head: Vec<String> = lines.next().unwrap().split(',').map(String::from).collect();
-    lines
-        .map(|l| {
-            head.iter()
-                .cloned()
-                .zip(l.split(',').map(|s| s.trim_matches('"').to_string()))
-                .collect()
-        })
-        .collect()
-}
+use std::path::Path;
+use std::process::Output;
 
 fn n(r: &BTreeMap<String, String>, k: &str) -> u64 {
     r[k].parse().unwrap_or_else(|_| panic!("{k}={:?}", r[k]))
@@ -324,12 +289,7 @@ fn scenario_days_equal_truth_bytes_and_contain_the_records_sent() {
     };
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out");
-    let mut recovered: Vec<PathBuf> = std::fs::read_dir(d.join("recovered"))
-        .unwrap()
-        .flatten()
-        .map(|e| e.path())
-        .collect();
-    recovered.sort();
+    let recovered = common::recovered_of(&d);
     let o = bin()
         .args([
             "analyze",
@@ -429,12 +389,7 @@ fn sweep_finds_the_exfiltration_server_missing_from_the_ioc_list() {
         .collect();
     std::fs::write(&iocs, kept.join("\n")).unwrap();
     let out = dir.path().join("out");
-    let mut recovered: Vec<PathBuf> = std::fs::read_dir(d.join("recovered"))
-        .unwrap()
-        .flatten()
-        .map(|e| e.path())
-        .collect();
-    recovered.sort();
+    let recovered = common::recovered_of(&d);
     let o = bin()
         .args([
             "analyze",

@@ -3,31 +3,12 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
+mod common;
+use common::{bin, csv, scenario, testdata};
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-
-fn bin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_exfilmeter"))
-}
-
-fn testdata(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../testdata")
-        .join(name)
-}
-
-fn scenario(name: &str) -> Option<PathBuf> {
-    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/scenarios")
-        .join(name);
-    if p.exists() {
-        Some(p)
-    } else {
-        eprintln!("SKIPPED: {} not found", p.display());
-        None
-    }
-}
 
 fn ok(c: &mut Command) {
     let o = c.output().unwrap();
@@ -46,21 +27,6 @@ fn example(out: &Path, extra: &[&str]) {
         .arg("--out")
         .arg(out)
         .args(extra));
-}
-
-/// CSV rows as column → value; cells hold no commas inside quotes in these tables.
-fn csv(path: &Path) -> Vec<BTreeMap<String, String>> {
-    let text = std::fs::read_to_string(path).unwrap();
-    let mut lines = text.lines();
-    let head: Vec<String> = lines.next().unwrap().split(',').map(String::from).collect();
-    lines
-        .map(|l| {
-            head.iter()
-                .cloned()
-                .zip(l.split(',').map(|s| s.trim_matches('"').to_string()))
-                .collect()
-        })
-        .collect()
 }
 
 /// `1,234` → 1234; `–` → None.
@@ -410,12 +376,7 @@ fn scenario_report_equals_tables_and_truth() {
     };
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out");
-    let mut recovered: Vec<PathBuf> = std::fs::read_dir(d.join("recovered"))
-        .unwrap()
-        .flatten()
-        .map(|e| e.path())
-        .collect();
-    recovered.sort();
+    let recovered = common::recovered_of(&d);
     ok(bin()
         .args(["analyze", "-q", "--reproducible", "--tz", "Asia/Tokyo"])
         .args([
@@ -473,12 +434,7 @@ fn scenario_report_equals_tables_and_truth() {
 
 #[test]
 fn damage_and_missing_inputs_are_reported_not_hidden() {
-    let Some(d) = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/damaged")
-        .canonicalize()
-        .ok()
-    else {
-        eprintln!("SKIPPED: ../shared/damaged not found");
+    let Some(d) = common::shared("damaged") else {
         return;
     };
     let expected: serde_json::Value =

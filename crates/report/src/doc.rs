@@ -237,41 +237,33 @@ pub fn blocks(r: &Report, reproducible: bool, charts: usize) -> Vec<Block> {
         }));
         out
     };
-    let p = &r.periods;
-    let rows: Vec<Vec<String>> = p
-        .rows
-        .iter()
-        .filter(|row| p.get(row, "host") != "(all)")
-        .filter(|row| p.u64(row, "stream_bytes") + p.u64(row, "gap_bytes") > 0)
-        .map(|row| cells(p, row, &["period"]))
-        .collect();
-    if !rows.is_empty() {
-        b.push(Block::Para(
-            "Per period and host (hosts with traffic in the period; periods.csv has all):".into(),
-        ));
-        let mut head = vec!["period"];
-        head.extend(titles);
-        b.push(table(
+    for (t, first, id, caption) in [
+        (
+            &r.periods,
+            "period",
             "headline-period-hosts",
-            &head,
-            &[2, 3, 4, 5, 6, 7],
-            rows,
-        ));
-    }
-    let d = &r.daily;
-    let rows: Vec<Vec<String>> = d
-        .rows
-        .iter()
-        .filter(|row| d.u64(row, "stream_bytes") + d.u64(row, "gap_bytes") > 0)
-        .map(|row| cells(d, row, &["day"]))
-        .collect();
-    if !rows.is_empty() {
-        b.push(Block::Para(
-            "Per day and host (days with traffic only; daily.csv has every day):".into(),
-        ));
-        let mut head = vec!["day"];
-        head.extend(titles);
-        b.push(table("headline-hosts", &head, &[2, 3, 4, 5, 6, 7], rows));
+            "Per period and host (hosts with traffic in the period; periods.csv has all):",
+        ),
+        (
+            &r.daily,
+            "day",
+            "headline-hosts",
+            "Per day and host (days with traffic only; daily.csv has every day):",
+        ),
+    ] {
+        let rows: Vec<Vec<String>> = t
+            .rows
+            .iter()
+            .filter(|row| t.get(row, "host") != "(all)")
+            .filter(|row| t.u64(row, "stream_bytes") + t.u64(row, "gap_bytes") > 0)
+            .map(|row| cells(t, row, &[first]))
+            .collect();
+        if !rows.is_empty() {
+            b.push(Block::Para(caption.into()));
+            let mut head = vec![first];
+            head.extend(titles);
+            b.push(table(id, &head, &[2, 3, 4, 5, 6, 7], rows));
+        }
     }
 
     // 3. Charts.

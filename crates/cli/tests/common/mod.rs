@@ -1,0 +1,64 @@
+//! Helpers shared by the CLI's end-to-end tests (each test file uses a part of them).
+
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// The `exfilmeter` binary under test.
+pub fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_exfilmeter"))
+}
+
+/// A file of the bundled `testdata/`.
+pub fn testdata(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../testdata")
+        .join(name)
+}
+
+/// A path under `../shared` beside the checkout; `None` (with a SKIPPED message) when absent.
+pub fn shared(sub: &str) -> Option<PathBuf> {
+    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared")
+        .join(sub);
+    if p.exists() {
+        Some(p)
+    } else {
+        eprintln!("SKIPPED: {} not found", p.display());
+        None
+    }
+}
+
+/// A generated incident of `../shared/scenarios`.
+pub fn scenario(name: &str) -> Option<PathBuf> {
+    shared(&format!("scenarios/{name}"))
+}
+
+/// A CSV table of ours as rows of column → value (cells hold no quoted commas; quotes around
+/// empty strings are removed).
+pub fn csv(path: &Path) -> Vec<BTreeMap<String, String>> {
+    let text = std::fs::read_to_string(path).unwrap();
+    let mut lines = text.lines();
+    let head: Vec<String> = lines.next().unwrap().split(',').map(String::from).collect();
+    lines
+        .map(|l| {
+            head.iter()
+                .cloned()
+                .zip(l.split(',').map(|s| s.trim_matches('"').to_string()))
+                .collect()
+        })
+        .collect()
+}
+
+/// The recovered files of a scenario, sorted.
+pub fn recovered_of(scenario: &Path) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(scenario.join("recovered"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    v.sort();
+    v
+}
