@@ -54,11 +54,18 @@ fn open(title: &str, out: &mut String) {
     );
 }
 
-fn y_axis(out: &mut String, max: f64, step: f64, label: &dyn Fn(f64) -> String, name: &str) {
-    let plot_h = H - TOP - BOTTOM;
+fn y_axis(
+    out: &mut String,
+    top_y: f64,
+    max: f64,
+    step: f64,
+    label: &dyn Fn(f64) -> String,
+    name: &str,
+) {
+    let plot_h = H - top_y - BOTTOM;
     let mut v = 0.0;
     while v <= max + step / 2.0 {
-        let y = TOP + plot_h - v / max * plot_h;
+        let y = top_y + plot_h - v / max * plot_h;
         let _ = write!(
             out,
             "<line x1=\"{LEFT}\" x2=\"{:.1}\" y1=\"{y:.1}\" y2=\"{y:.1}\" stroke=\"#ddd\"/>\
@@ -73,8 +80,8 @@ fn y_axis(out: &mut String, max: f64, step: f64, label: &dyn Fn(f64) -> String, 
     let _ = write!(
         out,
         "<text x=\"12\" y=\"{:.1}\" transform=\"rotate(-90 12 {:.1})\" text-anchor=\"middle\">{}</text>",
-        TOP + plot_h / 2.0,
-        TOP + plot_h / 2.0,
+        top_y + plot_h / 2.0,
+        top_y + plot_h / 2.0,
         esc(name)
     );
 }
@@ -95,18 +102,27 @@ fn x_labels(out: &mut String, days: &[String], slot: f64) {
     }
 }
 
-fn legend(out: &mut String, items: &[(String, &str)]) {
+/// Draws the legend in as many rows as it needs; returns where the plot area starts.
+fn legend(out: &mut String, items: &[(String, &str)]) -> f64 {
     let mut x = LEFT;
+    let mut y = 8.0;
     for (name, colour) in items {
+        let w = 24.0 + 6.5 * name.chars().count() as f64;
+        if x > LEFT && x + w > W - RIGHT {
+            x = LEFT;
+            y += 14.0;
+        }
         let _ = write!(
             out,
-            "<rect x=\"{x:.1}\" y=\"8\" width=\"10\" height=\"10\" fill=\"{colour}\"/>\
-             <text x=\"{:.1}\" y=\"17\">{}</text>",
+            "<rect x=\"{x:.1}\" y=\"{y:.1}\" width=\"10\" height=\"10\" fill=\"{colour}\"/>\
+             <text x=\"{:.1}\" y=\"{:.1}\">{}</text>",
             x + 14.0,
+            y + 9.0,
             esc(name)
         );
-        x += 24.0 + 6.5 * name.chars().count() as f64;
+        x += w;
     }
+    TOP + (y - 8.0)
 }
 
 /// Bytes sent per day, stacked by malicious host.
@@ -122,9 +138,16 @@ pub fn bytes_per_day(r: &Report) -> Chart {
         .map(|(_, v)| v.iter().sum::<u64>())
         .max()
         .unwrap_or(0);
+    let items: Vec<(String, &str)> = r
+        .hosts
+        .iter()
+        .enumerate()
+        .map(|(i, h)| (h.host.clone(), PALETTE[i % PALETTE.len()]))
+        .collect();
+    let top_y = legend(&mut o, &items);
     let (top, step) = axis(max as f64);
-    y_axis(&mut o, top, step, &|v| bytes(v as u64), "bytes");
-    let plot_h = H - TOP - BOTTOM;
+    y_axis(&mut o, top_y, top, step, &|v| bytes(v as u64), "bytes");
+    let plot_h = H - top_y - BOTTOM;
     let slot = (W - LEFT - RIGHT) / days.len().max(1) as f64;
     let bar = (slot * 0.7).max(1.0);
     o.push_str("<g class=\"bars\">");
@@ -135,8 +158,8 @@ pub fn bytes_per_day(r: &Report) -> Chart {
             if *v == 0 {
                 continue;
             }
-            let y0 = TOP + plot_h - base as f64 / top * plot_h;
-            let y1 = TOP + plot_h - (base + v) as f64 / top * plot_h;
+            let y0 = top_y + plot_h - base as f64 / top * plot_h;
+            let y1 = top_y + plot_h - (base + v) as f64 / top * plot_h;
             let host = r.hosts.get(h).map_or("", |x| x.host.as_str());
             let _ = write!(
                 o,
@@ -153,13 +176,6 @@ pub fn bytes_per_day(r: &Report) -> Chart {
     }
     o.push_str("</g>");
     x_labels(&mut o, &days, slot);
-    let items: Vec<(String, &str)> = r
-        .hosts
-        .iter()
-        .enumerate()
-        .map(|(i, h)| (h.host.clone(), PALETTE[i % PALETTE.len()]))
-        .collect();
-    legend(&mut o, &items);
     o.push_str("</svg>\n");
     Chart {
         file: "bytes_per_day.svg".into(),
@@ -180,10 +196,17 @@ pub fn records_per_day(r: &Report) -> Chart {
         .map(|l| l.high.unwrap_or(0).max(l.confirmed.unwrap_or(0)))
         .max()
         .unwrap_or(0);
+    let top_y = legend(
+        &mut o,
+        &[
+            ("estimated from traffic volume (low–high)".into(), "#0072B2"),
+            ("confirmed by content".into(), "#D55E00"),
+        ],
+    );
     let (top, step) = axis(max as f64);
-    y_axis(&mut o, top, step, &|v| group(v as u64), "records");
-    let plot_h = H - TOP - BOTTOM;
-    let y = |v: u64| TOP + plot_h - v as f64 / top * plot_h;
+    y_axis(&mut o, top_y, top, step, &|v| group(v as u64), "records");
+    let plot_h = H - top_y - BOTTOM;
+    let y = |v: u64| top_y + plot_h - v as f64 / top * plot_h;
     let slot = (W - LEFT - RIGHT) / r.day_lines.len().max(1) as f64;
     let bar = (slot * 0.5).max(1.0);
     o.push_str("<g class=\"ranges\">");
@@ -238,13 +261,6 @@ pub fn records_per_day(r: &Report) -> Chart {
     o.push_str("</g>");
     let days: Vec<String> = r.day_lines.iter().map(|l| l.label.clone()).collect();
     x_labels(&mut o, &days, slot);
-    legend(
-        &mut o,
-        &[
-            ("estimated from traffic volume (low–high)".into(), "#0072B2"),
-            ("confirmed by content".into(), "#D55E00"),
-        ],
-    );
     o.push_str("</svg>\n");
     Chart {
         file: "records_per_day.svg".into(),
@@ -255,7 +271,7 @@ pub fn records_per_day(r: &Report) -> Chart {
 
 /// Flows to malicious hosts over time: one row per host, one mark per flow.
 pub fn timeline(r: &Report) -> Chart {
-    let title = "Timeline of flows to malicious hosts (one mark per flow, local time)";
+    let title = "Timeline of flows to malicious hosts (one mark per flow, or per group of flows too close to draw apart; local time)";
     let rows = r.hosts.len().max(1);
     let left = 220.0;
     let height = TOP + 22.0 * rows as f64 + 50.0;
@@ -297,7 +313,8 @@ pub fn timeline(r: &Report) -> Chart {
         })
         .unwrap_or("Z")
         .to_string();
-    for l in &r.day_lines {
+    let every = r.day_lines.len().div_ceil(12).max(1);
+    for (k, l) in r.day_lines.iter().enumerate() {
         let Ok(t) = chrono::DateTime::parse_from_rfc3339(&format!("{}T00:00:00{offset}", l.label))
         else {
             continue;
@@ -308,16 +325,22 @@ pub fn timeline(r: &Report) -> Chart {
         }
         let _ = write!(
             o,
-            "<line x1=\"{:.1}\" x2=\"{:.1}\" y1=\"{:.1}\" y2=\"{:.1}\" stroke=\"#999\" stroke-dasharray=\"3,3\"/>\
-             <text x=\"{:.1}\" y=\"{:.1}\" font-size=\"10\" fill=\"#555\">{}</text>",
+            "<line x1=\"{:.1}\" x2=\"{:.1}\" y1=\"{:.1}\" y2=\"{:.1}\" stroke=\"#ccc\" stroke-dasharray=\"3,3\"/>",
             x(t),
             x(t),
             TOP - 6.0,
             TOP + 22.0 * rows as f64,
-            x(t) + 3.0,
-            TOP - 8.0,
-            esc(&l.label)
         );
+        // Labelled every `every` days so the dates do not run into each other.
+        if k % every == 0 && x(t) + 62.0 <= W {
+            let _ = write!(
+                o,
+                "<text x=\"{:.1}\" y=\"{:.1}\" font-size=\"10\" fill=\"#555\">{}</text>",
+                x(t) + 3.0,
+                TOP - 8.0,
+                esc(&l.label)
+            );
+        }
     }
     // Flows whose marks would touch on screen are drawn as one mark (its title says how many
     // flows and bytes), so a host with a hundred thousand beacons stays a few hundred marks.
