@@ -623,7 +623,7 @@ pub fn run(args: Args) -> Result<Outcome> {
             st.flows,
             content.stats.ioc_flows,
             daily.height(),
-            s.out.display()
+            s.out.join("report.html").display()
         );
     }
     Ok(if partial {
