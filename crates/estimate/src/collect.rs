@@ -129,10 +129,13 @@ impl Split {
     }
 }
 
+/// Parts of a split body by number, each with its scan and its matching cursor.
+type Parts<'s> = BTreeMap<u32, (BodyScan<'s>, Cursor)>;
+
 struct OpenBody<'s> {
     scan: BodyScan<'s>,
-    /// Parts of a multipart or form body, each scanned on its own.
-    split: Option<(Split, BTreeMap<u32, BodyScan<'s>>)>,
+    /// Parts of a multipart or form body, each scanned (and matched) on its own.
+    split: Option<(Split, Parts<'s>)>,
     end: u64,
     last_ts: Timestamp,
     last_day: i32,
@@ -529,9 +532,9 @@ impl<'s> ContentLedger<'s> {
             }
             feed_parts(parts, shape, ev, (ts, frame));
             if let Some(m) = self.matcher.as_mut() {
-                for scan in parts.values_mut() {
+                for (scan, cur) in parts.values_mut() {
                     let lines = scan.drain_lines();
-                    m.lines(&lines, &mut b.prev, &mut b.pending);
+                    m.lines(&lines, cur, &mut b.pending);
                 }
             }
             return;
@@ -842,10 +845,12 @@ fn finish_bodies<'s>(
             feed_parts(&mut parts, _shape, ev, (b.last_ts, b.last_frame));
             f.accounted += total;
             stats.bodies += 1;
-            for (_, scan) in parts {
-                let (result, lines) = scan.finish_with_lines(None);
+            for (_, (scan, mut cur)) in parts {
+                let end = scan.finish_end(None);
+                let result = end.result;
                 if let Some(mt) = matcher.as_deref_mut() {
-                    mt.lines(&lines, &mut b.prev, &mut b.pending);
+                    mt.lines(&end.lines, &mut cur, &mut b.pending);
+                    Matcher::settle(&mut cur, end.whole_until, &mut b.pending);
                 }
                 stats.broken_bodies += u64::from(result.broken);
                 push_body_unit(f, b.place(), flow, result, rules, 0);
@@ -855,9 +860,11 @@ fn finish_bodies<'s>(
             continue;
         }
         let place = b.place();
-        let (result, lines) = b.scan.finish_with_lines(declared);
+        let end = b.scan.finish_end(declared);
+        let result = end.result;
         if let Some(mt) = matcher.as_deref_mut() {
-            mt.lines(&lines, &mut b.prev, &mut b.pending);
+            mt.lines(&end.lines, &mut b.prev, &mut b.pending);
+            Matcher::settle(&mut b.prev, end.whole_until, &mut b.pending);
         }
         f.sightings
             .extend(b.pending.drain(..).map(|p| (b.last_day, p)));
@@ -923,7 +930,7 @@ fn push_body_unit(
 
 /// Feeds split-body events to the scan of each part.
 fn feed_parts<'s>(
-    parts: &mut BTreeMap<u32, BodyScan<'s>>,
+    parts: &mut Parts<'s>,
     shape: &'s RecordShape,
     events: Vec<PartEvent>,
     seen: crate::content::Seen,
@@ -937,7 +944,8 @@ fn feed_parts<'s>(
         {
             parts
                 .entry(part)
-                .or_insert_with(|| BodyScan::new(shape))
+                .or_insert_with(|| (BodyScan::new(shape), Cursor::default()))
+                .0
                 .feed_at(offset, &bytes, seen);
         }
     }

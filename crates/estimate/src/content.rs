@@ -39,6 +39,9 @@ pub struct Line {
     pub whole: bool,
     /// Longer than the longest recovered row: `bytes` holds its beginning only.
     pub overlong: bool,
+    /// A line of encoded content whose decoding has not completed yet: `whole` holds only if
+    /// the line ends within [`BodyEnd::whole_until`] (the decoding's checksum must cover it).
+    pub provisional: bool,
     /// Where its first byte was seen.
     pub first: Seen,
     /// Where its last byte was seen.
@@ -66,6 +69,18 @@ pub struct RecordShape {
     /// Record lines are collected for matching, up to this many bytes each (0: not
     /// collected).
     pub collect_lines: usize,
+}
+
+impl RecordShape {
+    /// `text` is a header line of a recovered file. A run has a header or two: comparing
+    /// them is cheaper than hashing every record line.
+    pub fn is_header(&self, text: &[u8]) -> bool {
+        if self.headers.len() <= 8 {
+            self.headers.iter().any(|h| h.as_slice() == text)
+        } else {
+            self.headers.contains(text)
+        }
+    }
 }
 
 impl Default for RecordShape {
@@ -258,6 +273,7 @@ impl<'s> RecordCounter<'s> {
             bytes: text[..text.len().min(limit)].to_vec(),
             whole,
             overlong,
+            provisional: false,
             first: self.line_first,
             last: self.cur,
         });
@@ -406,7 +422,7 @@ impl<'s> RecordCounter<'s> {
         } else {
             let text = self.line.strip_suffix(b"\n").unwrap_or(&self.line);
             let text = text.strip_suffix(b"\r").unwrap_or(text);
-            if self.shape.headers.contains(text) {
+            if self.shape.is_header(text) {
                 // a header line sent along: not a record
             } else if self.parses(text) {
                 self.counted.complete += 1;
@@ -625,8 +641,11 @@ pub struct BodyScan<'s> {
     cur: Seen,
     /// Pieces of the sniff buffer: body offset, length, where seen.
     pieces: Vec<(u64, usize, Seen)>,
-    /// Lines of content whose decoding broke (never whole).
+    /// Lines of content whose decoding broke, not yet drained (their `whole` is final).
     held: Vec<Line>,
+    /// Decoded content up to this offset keeps its lines whole (lowered when decoding
+    /// breaks: to what a checksum covered).
+    whole_until: u64,
     /// Encoding the request declared (`Content-Encoding`) that has no magic of its own.
     declared: Declared,
 }
@@ -657,6 +676,18 @@ pub struct BodyResult {
     pub broken: bool,
 }
 
+/// The end of a body's scan.
+#[derive(Debug, Clone)]
+pub struct BodyEnd {
+    /// What the body held.
+    pub result: BodyResult,
+    /// Lines not drained before (final).
+    pub lines: Vec<Line>,
+    /// Provisional lines drained before stay whole when they end within this many decoded
+    /// bytes (u64::MAX: all of them), else they were cut.
+    pub whole_until: u64,
+}
+
 impl<'s> BodyScan<'s> {
     /// A new body.
     pub fn new(shape: &'s RecordShape) -> Self {
@@ -672,6 +703,7 @@ impl<'s> BodyScan<'s> {
             cur: NOWHERE,
             pieces: Vec::new(),
             held: Vec::new(),
+            whole_until: u64::MAX,
             declared: Declared::None,
         }
     }
@@ -695,13 +727,31 @@ impl<'s> BodyScan<'s> {
         self.feed(offset, bytes);
     }
 
-    /// Record lines of plain content so far (when the shape collects them). Lines of
-    /// encoded content are held until [`BodyScan::finish_with_lines`].
+    /// Record lines so far (when the shape collects them). Lines of encoded content whose
+    /// decoding has not completed come out `provisional`: whether they are whole is known at
+    /// the end ([`BodyEnd::whole_until`]), so a matcher keeps what they would confirm, not the
+    /// lines themselves (memory stays proportional to the hits, not to the content).
     pub fn drain_lines(&mut self) -> Vec<Line> {
-        match &mut self.state {
-            State::Records(c) => std::mem::take(&mut c.lines),
-            _ => Vec::new(),
+        let mut out = std::mem::take(&mut self.held);
+        let (lines, verified) = match &mut self.state {
+            State::Records(c) => {
+                out.append(&mut c.lines);
+                return out;
+            }
+            State::Base64Records(_, c, _) => (&mut c.lines, 0),
+            State::Inflate(_, inf) => {
+                let v = inf.verified;
+                (&mut inf.get_mut().counter.lines, v)
+            }
+            State::Brotli(w) => (&mut w.get_mut().counter.lines, 0),
+            _ => return out,
+        };
+        for mut l in lines.drain(..) {
+            // Lines a checksum already covered are final.
+            l.provisional = l.offset + l.len > verified;
+            out.push(l);
         }
+        out
     }
 
     /// Body bytes at `offset` (de-chunked body offsets; a jump forward is a gap).
@@ -937,18 +987,33 @@ impl<'s> BodyScan<'s> {
             State::Brotli(w) => (std::mem::take(&mut w.get_mut().counter.lines), 0),
             _ => (Vec::new(), 0),
         };
-        for l in &mut lines {
-            if l.offset + l.len > verified {
-                l.whole = false;
-            }
-        }
+        self.cut_after(verified, &mut lines);
         self.held.extend(lines);
         self.state = State::Broken;
     }
 
+    /// Decoding stopped at `verified` decoded bytes: lines ending after it are cut, and so
+    /// are the provisional lines drained before.
+    fn cut_after(&mut self, verified: u64, lines: &mut [Line]) {
+        self.whole_until = self.whole_until.min(verified);
+        for l in lines {
+            l.provisional = false;
+            if l.offset + l.len > verified {
+                l.whole = false;
+            }
+        }
+    }
+
     /// The body ended: the result and the record lines not yet drained (lines of encoded
     /// content are held until its decoding completed).
-    pub fn finish_with_lines(mut self, length: Option<u64>) -> (BodyResult, Vec<Line>) {
+    pub fn finish_with_lines(self, length: Option<u64>) -> (BodyResult, Vec<Line>) {
+        let end = self.finish_end(length);
+        (end.result, end.lines)
+    }
+
+    /// The body ended: the result, the lines not yet drained (final), and how far the
+    /// provisional lines drained before stay whole.
+    pub fn finish_end(mut self, length: Option<u64>) -> BodyEnd {
         let tail = length.map_or(0, |l| l.saturating_sub(self.next));
         if let State::Sniff(s) = &mut self.state {
             let sample = std::mem::take(s);
@@ -982,6 +1047,8 @@ impl<'s> BodyScan<'s> {
             }
             State::Inflate(_, mut inf) => {
                 let early = std::mem::take(&mut inf.get_mut().counter.lines);
+                // Members/entries a checksum covered stay whole whatever follows.
+                let verified = inf.verified;
                 match inf.finish() {
                     Ok((sink, End::Complete)) => {
                         let (c, l) = sink.counter.finish_lines(0);
@@ -999,10 +1066,9 @@ impl<'s> BodyScan<'s> {
                         (Some(c), false)
                     }
                     Ok((_, End::Prefix)) | Err(_) => {
-                        lines.extend(early.into_iter().map(|mut l| {
-                            l.whole = false;
-                            l
-                        }));
+                        let mut early = early;
+                        self.cut_after(verified, &mut early);
+                        lines.extend(early);
                         (None, true)
                     }
                 }
@@ -1026,10 +1092,9 @@ impl<'s> BodyScan<'s> {
                         (Some(c), false)
                     }
                     _ => {
-                        lines.extend(early.into_iter().map(|mut l| {
-                            l.whole = false;
-                            l
-                        }));
+                        let mut early = early;
+                        self.cut_after(0, &mut early);
+                        lines.extend(early);
                         (None, true)
                     }
                 }
@@ -1037,8 +1102,11 @@ impl<'s> BodyScan<'s> {
             State::Broken => (None, true),
             State::Sniff(_) | State::Volume => (None, false),
         };
-        (
-            BodyResult {
+        for l in &mut lines {
+            l.provisional = false;
+        }
+        BodyEnd {
+            result: BodyResult {
                 kind: if self.seen == 0 {
                     Kind::Unseen
                 } else {
@@ -1051,7 +1119,8 @@ impl<'s> BodyScan<'s> {
                 broken,
             },
             lines,
-        )
+            whole_until: self.whole_until,
+        }
     }
 }
 
@@ -1208,6 +1277,88 @@ mod tests {
         assert!(cut.broken);
         assert_eq!(cut.counted, None);
         assert_eq!(cut.missing, 10);
+    }
+
+    /// Feeds `z` in 4 KiB pieces (skipping `hole`), draining lines after each piece the way
+    /// the content ledger does; returns the lines drained before the end, the end.
+    fn drain_all(
+        shape: &RecordShape,
+        z: &[u8],
+        hole: Option<std::ops::Range<usize>>,
+    ) -> (Vec<Line>, BodyEnd) {
+        let mut s = BodyScan::new(shape);
+        let mut early = Vec::new();
+        for (i, c) in z.chunks(4096).enumerate() {
+            let at = i * 4096;
+            if hole.as_ref().is_some_and(|h| h.contains(&at)) {
+                continue;
+            }
+            s.feed(at as u64, c);
+            early.extend(s.drain_lines());
+        }
+        (early, s.finish_end(Some(z.len() as u64)))
+    }
+
+    #[test]
+    fn lines_of_encoded_content_leave_while_decoding_marked_provisional() {
+        let shape = RecordShape {
+            collect_lines: 200,
+            ..csv_shape()
+        };
+        let raw = rows(20_000);
+        let mut e = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::new(1));
+        e.write_all(&raw).unwrap();
+        let z = e.finish().unwrap();
+        let (early, end) = drain_all(&shape, &z, None);
+        // Nearly every line leaves before the body ends (nothing accumulates in the scan).
+        assert!(early.len() > 19_000, "{} lines before the end", early.len());
+        assert!(early.iter().all(|l| l.whole));
+        // Provisional until the stream's checksum was read (with the last piece).
+        let provisional = early.iter().filter(|l| l.provisional).count();
+        assert!(provisional > 19_000, "{provisional} provisional lines");
+        assert_eq!(early.len() + end.lines.len(), 20_000);
+        assert!(end.lines.iter().all(|l| !l.provisional));
+        assert_eq!(
+            end.whole_until,
+            u64::MAX,
+            "checksum verified: all stay whole"
+        );
+        assert_eq!(end.result.counted.unwrap().complete, 20_000);
+
+        // A hole in the compressed bytes: decoding breaks, nothing drained before stays whole.
+        let (early, end) = drain_all(&shape, &z, Some(8192..12288));
+        assert!(!early.is_empty() && early.iter().all(|l| l.provisional));
+        assert_eq!(end.whole_until, 0, "no checksum covered any byte");
+        assert!(end.result.broken);
+        assert!(end.lines.iter().all(|l| !l.whole && !l.provisional));
+    }
+
+    #[test]
+    fn a_verified_gzip_member_stays_whole_when_the_next_one_breaks() {
+        let shape = RecordShape {
+            collect_lines: 200,
+            ..csv_shape()
+        };
+        let gz = |b: &[u8]| {
+            let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::new(1));
+            e.write_all(b).unwrap();
+            e.finish().unwrap()
+        };
+        let (a, b) = (rows(2_000), rows(3_000));
+        let mut z = gz(&a);
+        let first = z.len();
+        z.extend(gz(&b));
+        // The hole is well inside the second member.
+        let h = (first / 4096 + 2) * 4096;
+        let (early, end) = drain_all(&shape, &z, Some(h..h + 4096));
+        assert_eq!(end.whole_until, a.len() as u64);
+        let stands = |l: &Line| l.whole && l.offset + l.len <= end.whole_until;
+        let whole = early.iter().filter(|l| stands(l)).count()
+            + end.lines.iter().filter(|l| l.whole).count();
+        assert_eq!(
+            whole, 2_000,
+            "exactly the first member's records stay whole"
+        );
     }
 
     #[test]

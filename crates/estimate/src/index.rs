@@ -353,7 +353,28 @@ impl RecoveredIndex {
         scratch: &mut Vec<u8>,
     ) -> Option<u32> {
         let h = row_hash(content);
-        let first = *self.by_hash.get(&h)?;
+        self.exact_one_probed(content, h, self.probe(h), prefer, scratch)
+    }
+
+    /// The first row whose content hashes to `h` (u32::MAX: none).
+    pub fn probe(&self, h: u64) -> u32 {
+        self.by_hash.get(&h).copied().unwrap_or(u32::MAX)
+    }
+
+    /// [`RecoveredIndex::exact_one`] with the hash of `content` and its [`probe`] done.
+    ///
+    /// [`probe`]: RecoveredIndex::probe
+    pub fn exact_one_probed(
+        &self,
+        content: &[u8],
+        h: u64,
+        first: u32,
+        prefer: Option<u32>,
+        scratch: &mut Vec<u8>,
+    ) -> Option<u32> {
+        if first == u32::MAX {
+            return None;
+        }
         let Some(more) = self.more_rows.get(&h) else {
             return self.verify(first, content, scratch).then_some(first);
         };
@@ -366,32 +387,37 @@ impl RecoveredIndex {
             .find(|&r| self.verify(r, content, scratch))
     }
 
-    /// Loads the table slots and row bytes that matching `contents` will read, all at once,
-    /// so their cache misses overlap instead of following one another (the index of a
-    /// million rows does not fit in the cache). Returns a value only to keep the loads.
-    pub fn warm<'c>(&self, contents: impl Iterator<Item = &'c [u8]>) -> u64 {
-        let mut rows = [0u32; 64];
+    /// Loads the rows' entries, then every cache line of their bytes, each step for all
+    /// rows at once, so that the cache misses of a batch overlap instead of following one
+    /// another (an index of a million rows does not fit in the cache). Returns a value only
+    /// to keep the loads.
+    pub fn touch(&self, rows: &[u32]) -> u64 {
+        let mut at = [(0usize, 0usize, u32::MAX); 64];
         let mut n = 0;
-        for c in contents.take(64) {
-            if let Some(&r) = self.by_hash.get(&row_hash(c)) {
-                rows[n] = r;
+        for &r in rows.iter().take(64) {
+            if let Some(row) = self.rows.get(r as usize) {
+                at[n] = (
+                    usize::try_from(row.start).unwrap_or(usize::MAX),
+                    row.len as usize,
+                    row.file,
+                );
                 n += 1;
             }
         }
         let mut acc = 0u64;
-        for &r in &rows[..n] {
-            if let Some(row) = self.rows.get(r as usize) {
-                if let Some(d) = self
-                    .files
-                    .get(row.file as usize)
-                    .and_then(|f| f.data.as_ref())
-                {
-                    acc = acc.wrapping_add(u64::from(
-                        d.get(usize::try_from(row.start).unwrap_or(usize::MAX))
-                            .copied()
-                            .unwrap_or(0),
-                    ));
-                }
+        for &(start, len, file) in &at[..n] {
+            let Some(d) = self
+                .files
+                .get(file as usize)
+                .and_then(|f| f.data.as_deref())
+            else {
+                continue;
+            };
+            let Some(b) = d.get(start..start.saturating_add(len)) else {
+                continue;
+            };
+            for c in b.chunks(64) {
+                acc = acc.wrapping_add(u64::from(c[0]));
             }
         }
         std::hint::black_box(acc)

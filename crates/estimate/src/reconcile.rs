@@ -79,6 +79,11 @@ pub struct Sighting {
 pub struct Matcher<'i> {
     index: &'i RecoveredIndex,
     scratch: Vec<u8>,
+    /// Sightings of one provisional line, before they are held.
+    tmp: Vec<Pending>,
+    /// Lines matched as the row after the previous line's (speed only: a batch of lines
+    /// that mostly continue the staged file in order is not probed ahead).
+    continued: usize,
 }
 
 impl<'i> Matcher<'i> {
@@ -87,6 +92,8 @@ impl<'i> Matcher<'i> {
         Matcher {
             index,
             scratch: Vec::new(),
+            tmp: Vec::new(),
+            continued: 0,
         }
     }
 
@@ -95,19 +102,41 @@ impl<'i> Matcher<'i> {
         self.index
     }
 
-    /// Classifies lines in order (as [`Matcher::line`]), warming the index for a batch at a
-    /// time so its memory accesses overlap.
+    /// Classifies lines in order (as [`Matcher::line`]), a batch at a time: the hash
+    /// table is probed for the whole batch, then the candidate rows are loaded, then the
+    /// lines are classified, so that the cache misses of a batch overlap.
     pub fn lines(&mut self, ls: &[Line], cur: &mut Cursor, out: &mut Vec<Pending>) {
-        for batch in ls.chunks(32) {
-            self.index.warm(
-                batch
-                    .iter()
-                    .filter(|l| l.whole && !l.overlong)
-                    .map(|l| l.bytes.as_slice()),
-            );
-            for l in batch {
-                self.line(l, cur, out);
+        const BATCH: usize = 32;
+        let mut probes = [(0u64, u32::MAX); BATCH];
+        let mut rows = [u32::MAX; BATCH];
+        let mut in_order = false;
+        for batch in ls.chunks(BATCH) {
+            let before = self.continued;
+            if in_order {
+                // The upload follows the staged file: rows come in order, from the cache.
+                for l in batch {
+                    self.line_probed(l, None, cur, out);
+                }
+                in_order = 2 * (self.continued - before) >= batch.len();
+                continue;
             }
+            let mut n = 0;
+            for (p, l) in probes.iter_mut().zip(batch) {
+                *p = (0, u32::MAX);
+                if l.whole && !l.overlong {
+                    let h = crate::index::row_hash(&l.bytes);
+                    *p = (h, self.index.probe(h));
+                    if p.1 != u32::MAX {
+                        rows[n] = p.1;
+                        n += 1;
+                    }
+                }
+            }
+            self.index.touch(&rows[..n]);
+            for (l, p) in batch.iter().zip(probes) {
+                self.line_probed(l, Some(p), cur, out);
+            }
+            in_order = 2 * (self.continued - before) >= batch.len();
         }
     }
 
@@ -117,10 +146,91 @@ impl<'i> Matcher<'i> {
     /// byte is in the line (or, for content without line terminators such as fixed-width
     /// records, across the junction with the previous whole line) is confirmed. The other
     /// keys found make their rows key-only (whole line) or partial (cut line).
+    ///
+    /// A provisional line (encoded content still decoding) is classified both ways, whole
+    /// and cut; both outcomes are held in the cursor until [`Matcher::settle`] says which
+    /// one stands. Later lines of the upload are held too, so sightings keep their order.
     pub fn line(&mut self, l: &Line, cur: &mut Cursor, out: &mut Vec<Pending>) {
+        self.line_probed(l, None, cur, out);
+    }
+
+    /// [`Matcher::line`] with the line's hash and probe done when `probe` is given.
+    fn line_probed(
+        &mut self,
+        l: &Line,
+        probe: Option<(u64, u32)>,
+        cur: &mut Cursor,
+        out: &mut Vec<Pending>,
+    ) {
+        if l.provisional && l.whole {
+            let end = l.offset + l.len;
+            let mut tmp = std::mem::take(&mut self.tmp);
+            tmp.clear();
+            self.classify(l, probe, cur, &mut tmp);
+            cur.held
+                .extend(tmp.drain(..).map(|p| (end, Branch::IfWhole, p)));
+            // Cut, every key it carries would be a partial sighting.
+            for k in self.index.keys_in(&l.bytes) {
+                if let Some(row) = self.index.first_row_of_key(k) {
+                    cur.held
+                        .push((end, Branch::IfCut, sighting(row, Level::Partial, l, 0)));
+                }
+            }
+            self.tmp = tmp;
+        } else if !cur.held.is_empty() {
+            let mut tmp = std::mem::take(&mut self.tmp);
+            tmp.clear();
+            self.classify(l, probe, cur, &mut tmp);
+            cur.held
+                .extend(tmp.drain(..).map(|p| (0, Branch::Always, p)));
+            self.tmp = tmp;
+        } else {
+            self.classify(l, probe, cur, out);
+        }
+    }
+
+    /// The upload's decoding ended: the held outcome of each provisional line that stands
+    /// (whole when the line ends within `whole_until` decoded bytes, else cut) goes to `out`.
+    pub fn settle(cur: &mut Cursor, whole_until: u64, out: &mut Vec<Pending>) {
+        for (end, branch, p) in cur.held.drain(..) {
+            let stands = match branch {
+                Branch::Always => true,
+                Branch::IfWhole => end <= whole_until,
+                Branch::IfCut => end > whole_until,
+            };
+            if stands {
+                out.push(p);
+            }
+        }
+    }
+
+    fn classify(
+        &mut self,
+        l: &Line,
+        probe: Option<(u64, u32)>,
+        cur: &mut Cursor,
+        out: &mut Vec<Pending>,
+    ) {
         if l.whole && !l.overlong {
             let next = cur.prev.map(|p| p + 1);
-            if let Some(row) = self.index.exact_one(&l.bytes, next, &mut self.scratch) {
+            // An upload that sends the staged file in order continues with the next row:
+            // compared directly, without a hash (the same answer: a row equal to the line is
+            // one of the hash's candidates, and the next row is preferred among them).
+            let row = match next.filter(|&n| self.index.verify(n, &l.bytes, &mut self.scratch)) {
+                Some(n) => {
+                    self.continued += 1;
+                    Some(n)
+                }
+                None => {
+                    let (h, first) = probe.unwrap_or_else(|| {
+                        let h = crate::index::row_hash(&l.bytes);
+                        (h, self.index.probe(h))
+                    });
+                    self.index
+                        .exact_one_probed(&l.bytes, h, first, next, &mut self.scratch)
+                }
+            };
+            if let Some(row) = row {
                 cur.prev = Some(row);
                 cur.tail = None;
                 out.push(Pending {
@@ -245,6 +355,29 @@ pub struct Cursor {
     /// The previous line, when it kept every byte of its content: bytes, end offset, where
     /// its first byte was seen.
     tail: Option<(Vec<u8>, u64, Seen)>,
+    /// Sightings waiting for the decoding's end: line end offset, which outcome, sighting.
+    held: Vec<(u64, Branch, Pending)>,
+}
+
+/// Which outcome of a provisional line a held sighting belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Branch {
+    /// Not provisional (a later line of the same upload).
+    Always,
+    /// Stands if the line stays whole.
+    IfWhole,
+    /// Stands if the line turns out cut.
+    IfCut,
+}
+
+fn sighting(row: u32, level: Level, l: &Line, bytes: u64) -> Pending {
+    Pending {
+        row,
+        level,
+        ts: l.last.0,
+        frames: (l.first.1, l.last.1),
+        bytes,
+    }
 }
 
 /// Counts of one day and host, or of one period.
@@ -424,6 +557,7 @@ mod tests {
             bytes: bytes.to_vec(),
             whole,
             overlong: false,
+            provisional: false,
             first: at(i),
             last: at(i + 1),
         }
@@ -485,6 +619,51 @@ mod tests {
         assert_eq!(seen.len(), 3);
         assert_eq!(seen[0].level, Level::Confirmed);
         assert_eq!(seen[0].sightings, 2);
+    }
+
+    #[test]
+    fn provisional_lines_are_held_and_settled_by_how_far_decoding_held() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("s.csv");
+        std::fs::write(&p, "100000001,Alice\n100000002,Bob\n100000003,Carol\n").unwrap();
+        let idx = RecoveredIndex::build(
+            &[p],
+            &RecordFormat::Csv,
+            &[false],
+            Some(&KeySpec::Column(1)),
+        )
+        .unwrap();
+        let upload = |whole_until: u64| {
+            let mut m = Matcher::new(&idx);
+            let (mut out, mut cur) = (Vec::new(), Cursor::default());
+            let mut at = 0;
+            for (i, text) in [&b"100000001,Alice"[..], b"100000002,Bob"]
+                .iter()
+                .enumerate()
+            {
+                let mut l = line(text, true, i as u64);
+                l.offset = at;
+                l.provisional = true;
+                at += l.len;
+                m.line(&l, &mut cur, &mut out);
+            }
+            assert!(out.is_empty(), "nothing decided before the decoding ends");
+            // A final line after them (cut by the break) waits too, to keep the order.
+            let mut last = line(b"100000003,Car", false, 9);
+            last.offset = at;
+            m.line(&last, &mut cur, &mut out);
+            assert!(out.is_empty());
+            Matcher::settle(&mut cur, whole_until, &mut out);
+            out.iter().map(|p| (p.row, p.level)).collect::<Vec<_>>()
+        };
+        use Level::*;
+        assert_eq!(
+            upload(u64::MAX),
+            [(0, Confirmed), (1, Confirmed), (2, Partial)]
+        );
+        // The checksum covered the first line only.
+        assert_eq!(upload(16), [(0, Confirmed), (1, Partial), (2, Partial)]);
+        assert_eq!(upload(0), [(0, Partial), (1, Partial), (2, Partial)]);
     }
 
     #[test]
