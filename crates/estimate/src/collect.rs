@@ -7,7 +7,7 @@
 
 use crate::content::{BodyResult, BodyScan, Kind, RecordShape};
 use crate::daily::FlowDay;
-use crate::index::RecoveredIndex;
+use crate::index::{KeyCarry, RecoveredIndex};
 use crate::parts::{Form, Multipart, PartEvent};
 use crate::reconcile::{Cursor, Matcher, Pending, Sighting};
 use exfilmeter_flow::{DayClock, Direction, FlowId, FlowRecord, FlowSink, MetaEvent, Metadata};
@@ -171,7 +171,7 @@ struct FlowContent<'s> {
     /// the last bytes of the previous segment (keys may straddle segments).
     sweep_keys: Vec<u32>,
     sweep_next: u64,
-    sweep_tail: Vec<u8>,
+    sweep_carry: KeyCarry,
 }
 
 /// A host on no IOC list that received recovered records (the `--sweep` finding), one per
@@ -433,18 +433,9 @@ impl<'s> ContentLedger<'s> {
                 if f.sweep_only {
                     let ix = m.index();
                     if offset != f.sweep_next {
-                        f.sweep_tail.clear();
+                        f.sweep_carry.gap();
                     }
-                    // The junction with the previous segment, then the segment itself.
-                    let keep = ix.max_key_len();
-                    if !f.sweep_tail.is_empty() {
-                        let mut j = std::mem::take(&mut f.sweep_tail);
-                        j.extend_from_slice(&bytes[..bytes.len().min(keep)]);
-                        f.sweep_keys.extend(ix.keys_in(&j));
-                    }
-                    f.sweep_keys.extend(ix.keys_in(bytes));
-                    let t = bytes.len().saturating_sub(keep);
-                    f.sweep_tail = bytes[t..].to_vec();
+                    ix.keys_in_stream(&mut f.sweep_carry, bytes, &mut f.sweep_keys);
                     f.sweep_next = offset + bytes.len() as u64;
                     self.sweep_bytes += bytes.len() as u64;
                     if f.sweep_keys.len() > 64 {
@@ -725,6 +716,7 @@ impl<'s> ContentLedger<'s> {
         rows.dedup();
         let mut keys = std::mem::take(&mut f.sweep_keys);
         if let Some(m) = &self.matcher {
+            m.index().keys_end(&mut f.sweep_carry, &mut keys);
             keys.extend(
                 rows.iter()
                     .filter_map(|&row| m.index().rows.get(row as usize))

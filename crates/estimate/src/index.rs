@@ -101,6 +101,30 @@ pub struct RecoveredIndex {
     pub max_len: u32,
 }
 
+/// Where a key scan of a stream stands between two segments
+/// ([`RecoveredIndex::keys_in_stream`]).
+#[derive(Debug, Clone, Default)]
+pub struct KeyCarry {
+    /// The token the last segment ended in (at most one byte longer than the longest key:
+    /// longer tokens never match), or for keys of any bytes, the last segment's last bytes.
+    tail: Vec<u8>,
+    /// The token at the start of the next segment began in bytes that are missing.
+    unknown: bool,
+}
+
+impl KeyCarry {
+    /// Bytes are missing before the next segment: a token running into it is not whole.
+    pub fn gap(&mut self) {
+        self.tail.clear();
+        self.unknown = true;
+    }
+
+    fn push(&mut self, b: &[u8], longest: usize) {
+        let room = (longest + 1).saturating_sub(self.tail.len());
+        self.tail.extend_from_slice(&b[..b.len().min(room)]);
+    }
+}
+
 /// Content without its line terminator.
 fn content(rec: &[u8]) -> &[u8] {
     let r = rec.strip_suffix(b"\n").unwrap_or(rec);
@@ -447,31 +471,7 @@ impl RecoveredIndex {
     pub fn keys_in(&self, hay: &[u8]) -> Vec<u32> {
         if self.alnum_keys {
             let mut out: Vec<u32> = Vec::new();
-            let (lo, hi) = self.key_len;
-            let mut i = 0;
-            while i < hay.len() {
-                if !hay[i].is_ascii_alphanumeric() {
-                    i += 1;
-                    continue;
-                }
-                let start = i;
-                while i < hay.len() && hay[i].is_ascii_alphanumeric() {
-                    i += 1;
-                }
-                let tok = &hay[start..i];
-                if tok.len() >= lo && tok.len() <= hi {
-                    // A cache-resident filter first: most tokens of ordinary traffic are
-                    // not keys and never touch the key table.
-                    let h = row_hash(tok);
-                    if self.key_filter[(h as usize >> 6) & (KEY_FILTER_WORDS - 1)] & (1 << (h & 63))
-                        != 0
-                    {
-                        if let Some(id) = self.key_lookup_hashed(tok, h) {
-                            out.push(id);
-                        }
-                    }
-                }
-            }
+            self.tokens(hay, false, &mut out);
             out.sort_unstable();
             out.dedup();
             return out;
@@ -494,6 +494,102 @@ impl RecoveredIndex {
             }
         }
         out
+    }
+
+    /// Tokens are runs of ASCII letters and digits, even when every key is digits:
+    /// `ORD100000001` is another identifier, not a sighting of key `100000001` (a key run
+    /// together with letters is missed rather than claimed).
+    fn token_class(&self) -> fn(&u8) -> bool {
+        u8::is_ascii_alphanumeric
+    }
+
+    /// The key equal to token `tok`, if any.
+    fn token_key(&self, tok: &[u8]) -> Option<u32> {
+        let (lo, hi) = self.key_len;
+        if tok.len() < lo || tok.len() > hi {
+            return None;
+        }
+        // A cache-resident filter first: most tokens of ordinary traffic are not keys and
+        // never touch the key table.
+        let h = row_hash(tok);
+        if self.key_filter[(h as usize >> 6) & (KEY_FILTER_WORDS - 1)] & (1 << (h & 63)) == 0 {
+            return None;
+        }
+        self.key_lookup_hashed(tok, h)
+    }
+
+    /// Keys among the tokens of `hay` (alphanumeric keys only). With `open_end`, a token
+    /// that reaches the end of `hay` may go on: it is not looked up, and its start is
+    /// returned.
+    fn tokens(&self, hay: &[u8], open_end: bool, out: &mut Vec<u32>) -> Option<usize> {
+        let class = self.token_class();
+        let mut i = 0;
+        while i < hay.len() {
+            if !class(&hay[i]) {
+                i += 1;
+                continue;
+            }
+            let start = i;
+            while i < hay.len() && class(&hay[i]) {
+                i += 1;
+            }
+            if open_end && i == hay.len() {
+                return Some(start);
+            }
+            out.extend(self.token_key(&hay[start..i]));
+        }
+        None
+    }
+
+    /// Keys in one more segment of a stream (as [`RecoveredIndex::keys_in`], appended to
+    /// `out` unsorted): a token cut by the segment's end is carried into the next segment,
+    /// so a key split across two segments is found and a longer number split across them
+    /// is not taken for a key. Call [`KeyCarry::gap`] when bytes are missing before
+    /// `bytes`, and [`RecoveredIndex::keys_end`] when the stream ends.
+    pub fn keys_in_stream(&self, carry: &mut KeyCarry, bytes: &[u8], out: &mut Vec<u32>) {
+        if !self.alnum_keys {
+            // Any byte may be part of a key: look at the junction with the previous segment
+            // (the last longest-key bytes of it and as many of this one), then this one.
+            let keep = self.max_key_len();
+            if !carry.tail.is_empty() {
+                let mut j = std::mem::take(&mut carry.tail);
+                j.extend_from_slice(&bytes[..bytes.len().min(keep)]);
+                out.extend(self.keys_in(&j));
+            }
+            out.extend(self.keys_in(bytes));
+            carry.tail = bytes[bytes.len().saturating_sub(keep)..].to_vec();
+            return;
+        }
+        let class = self.token_class();
+        let mut from = 0;
+        if !carry.tail.is_empty() || carry.unknown {
+            // The token the previous segment ended in goes on here.
+            let e = bytes.iter().position(|b| !class(b)).unwrap_or(bytes.len());
+            if !carry.unknown {
+                carry.push(&bytes[..e], self.key_len.1);
+            }
+            if e == bytes.len() {
+                return;
+            }
+            if !carry.unknown {
+                out.extend(self.token_key(&carry.tail));
+            }
+            carry.tail.clear();
+            carry.unknown = false;
+            from = e;
+        }
+        let rest = &bytes[from..];
+        if let Some(start) = self.tokens(rest, true, out) {
+            carry.push(&rest[start..], self.key_len.1);
+        }
+    }
+
+    /// The stream ended: the token it ended in is complete.
+    pub fn keys_end(&self, carry: &mut KeyCarry, out: &mut Vec<u32>) {
+        if self.alnum_keys && !carry.unknown && !carry.tail.is_empty() {
+            out.extend(self.token_key(&carry.tail));
+        }
+        *carry = KeyCarry::default();
     }
 
     /// The key bytes of key id `k`.
@@ -680,5 +776,49 @@ mod tests {
         assert_eq!(idx.rows_of_key(k[0]), vec![1]);
         let k1 = idx.keys_in(b"100000001")[0];
         assert_eq!(idx.rows_of_key(k1), vec![0, 2]);
+        // Not inside another identifier or a longer number.
+        assert!(idx.keys_in(b"ORD100000002").is_empty());
+        assert!(idx.keys_in(b"tel:81100000002").is_empty());
+    }
+
+    #[test]
+    fn keys_split_across_segments_are_found_and_longer_numbers_are_not_keys() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = dir.path().join("a.csv");
+        std::fs::write(&a, "100000001,A\n100000002,B\n").unwrap();
+        let idx = RecoveredIndex::build(
+            std::slice::from_ref(&a),
+            &RecordFormat::Csv,
+            &[false],
+            Some(&KeySpec::Column(1)),
+        )
+        .unwrap();
+        let (k1, k2) = (idx.keys_in(b"100000001")[0], idx.keys_in(b"100000002")[0]);
+        let stream = |segments: &[&[u8]], gap_before: Option<usize>| {
+            let (mut carry, mut out) = (KeyCarry::default(), Vec::new());
+            for (i, s) in segments.iter().enumerate() {
+                if gap_before == Some(i) {
+                    carry.gap();
+                }
+                idx.keys_in_stream(&mut carry, s, &mut out);
+            }
+            idx.keys_end(&mut carry, &mut out);
+            out.sort_unstable();
+            out
+        };
+        // Every split of a text holding both keys, one inside a longer number.
+        let text: &[u8] = b"id=100000001&n=91000000029&x=100000002";
+        for cut in 0..=text.len() {
+            assert_eq!(
+                stream(&[&text[..cut], &text[cut..]], None),
+                vec![k1, k2],
+                "cut at {cut}"
+            );
+        }
+        // A key split in three, one byte in the middle segment; the stream ends in a key.
+        assert_eq!(stream(&[b"x 1000", b"0", b"0001"], None), vec![k1]);
+        // After a gap the first token may be the end of a longer one: not a key.
+        assert_eq!(stream(&[b"x 9", b"100000002 100000001"], Some(1)), vec![k1]);
+        assert_eq!(stream(&[b"x 9", b" 100000002"], Some(1)), vec![k2]);
     }
 }

@@ -33,7 +33,7 @@ pub use content::{
 };
 pub use daily::{daily_volume, FlowDay, SUMS};
 pub use estimator::{estimate, Basis, Content, Estimate};
-pub use index::{headers_of, row_hash, IndexError, IndexedFile, RecoveredIndex, Row};
+pub use index::{headers_of, row_hash, IndexError, IndexedFile, KeyCarry, RecoveredIndex, Row};
 pub use model::{CodecRatio, FileModel, ModelError, RecordModel};
 pub use parts::{Form, Multipart, PartEvent};
 pub use periods::{day_number, load_periods, Period, PeriodError};
