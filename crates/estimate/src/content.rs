@@ -69,6 +69,11 @@ pub struct RecordShape {
     /// Record lines are collected for matching, up to this many bytes each (0: not
     /// collected).
     pub collect_lines: usize,
+    /// The recovered files that are archives, as stored. An upload whose encoded bytes are
+    /// one of them from its first byte proves what it decodes to as far as the bytes agree,
+    /// even when a gap later stops the upload's own checksum (DESIGN §9: a recovered archive
+    /// is matched as its own bytes too).
+    pub archives: Vec<std::sync::Arc<[u8]>>,
 }
 
 /// How many times `b` occurs in `s` (a loop the compiler vectorises).
@@ -77,6 +82,13 @@ fn count_byte(s: &[u8], b: u8) -> usize {
 }
 
 impl RecordShape {
+    /// Sets what matching against `index` needs: record lines kept long enough to find rows
+    /// inside them, and the recovered archives' own bytes.
+    pub fn match_against(&mut self, index: &crate::index::RecoveredIndex) {
+        self.collect_lines = index.line_keep();
+        self.archives = index.archives();
+    }
+
     /// `text` is a header line of a recovered file. A run has a header or two: comparing
     /// them is cheaper than hashing every record line.
     pub fn is_header(&self, text: &[u8]) -> bool {
@@ -96,6 +108,7 @@ impl Default for RecordShape {
             headers: HashSet::new(),
             min_size: 1,
             collect_lines: 0,
+            archives: Vec::new(),
         }
     }
 }
@@ -323,6 +336,14 @@ impl<'s> RecordCounter<'s> {
         self.intact = false;
         self.quoted = false;
         self.next += len;
+    }
+
+    /// The content stops here (its decoding broke): the record in progress is a fragment.
+    fn cut_here(&mut self) {
+        if self.len > 0 {
+            self.fragment();
+        }
+        self.intact = false;
     }
 
     fn fragment(&mut self) {
@@ -681,6 +702,19 @@ pub struct BodyScan<'s> {
     whole_until: u64,
     /// Encoding the request declared (`Content-Encoding`) that has no magic of its own.
     declared: Declared,
+    /// Encoded bytes compared with the recovered archives.
+    agree: Agree,
+}
+
+/// How far the encoded bytes of an upload are byte for byte a recovered archive.
+#[derive(Debug, Clone, Default)]
+struct Agree {
+    /// Archives (index into [`RecordShape::archives`]) every encoded byte so far equals.
+    with: Vec<usize>,
+    /// Encoded bytes compared.
+    input: u64,
+    /// Decoded bytes produced from agreeing bytes only.
+    proven: u64,
 }
 
 /// A `Content-Encoding` the body's bytes cannot reveal.
@@ -738,6 +772,7 @@ impl<'s> BodyScan<'s> {
             held: Vec::new(),
             whole_until: u64::MAX,
             declared: Declared::None,
+            agree: Agree::default(),
         }
     }
 
@@ -773,7 +808,7 @@ impl<'s> BodyScan<'s> {
             }
             State::Base64Records(_, c, _) => (&mut c.lines, 0),
             State::Inflate(_, inf) => {
-                let v = inf.verified;
+                let v = inf.verified.max(self.agree.proven);
                 (&mut inf.get_mut().counter.lines, v)
             }
             State::Brotli(w) => (&mut w.get_mut().counter.lines, 0),
@@ -919,7 +954,11 @@ impl<'s> BodyScan<'s> {
         }
     }
 
-    fn inflater(&self, b64: Option<Base64>, framing: Framing) -> State<'s> {
+    fn inflater(&mut self, b64: Option<Base64>, framing: Framing) -> State<'s> {
+        self.agree = Agree {
+            with: (0..self.shape.archives.len()).collect(),
+            ..Agree::default()
+        };
         State::Inflate(b64, Box::new(Inflate::new(framing, self.sink())))
     }
 
@@ -982,8 +1021,23 @@ impl<'s> BodyScan<'s> {
                 let limit = limit_base.saturating_mul(MAX_EXPANSION).max(1 << 20);
                 inf.get_mut().limit = limit;
                 inf.get_mut().counter.cur = cur;
+                let agree = &mut self.agree;
+                if !agree.with.is_empty() {
+                    let from = usize::try_from(agree.input).unwrap_or(usize::MAX);
+                    let archives = &self.shape.archives;
+                    agree.with.retain(|&a| {
+                        archives
+                            .get(a)
+                            .and_then(|b| b.get(from..from.checked_add(data.len())?))
+                            == Some(data)
+                    });
+                    agree.input += data.len() as u64;
+                }
                 if !broke && inf.write_all(data).is_err() {
                     broke = true;
+                }
+                if !broke && !agree.with.is_empty() {
+                    agree.proven = inf.written;
                 }
             }
             State::Brotli(w) => {
@@ -1011,14 +1065,22 @@ impl<'s> BodyScan<'s> {
     /// lines count as cut, never whole.
     fn break_decoding(&mut self) {
         // Decoded bytes a checksum already covered (earlier gzip members, zip entries).
-        let (mut lines, verified) = match &mut self.state {
-            State::Base64Records(_, c, _) => (std::mem::take(&mut c.lines), 0),
+        let (counter, verified) = match &mut self.state {
+            State::Base64Records(_, c, _) => (Some(c), 0),
             State::Inflate(_, inf) => {
-                let v = inf.verified;
-                (std::mem::take(&mut inf.get_mut().counter.lines), v)
+                let v = inf.verified.max(self.agree.proven);
+                (Some(&mut inf.get_mut().counter), v)
             }
-            State::Brotli(w) => (std::mem::take(&mut w.get_mut().counter.lines), 0),
-            _ => (Vec::new(), 0),
+            State::Brotli(w) => (Some(&mut w.get_mut().counter), 0),
+            _ => (None, 0),
+        };
+        let mut lines = match counter {
+            Some(c) => {
+                // The record being decoded is cut here: a fragment (its key may be in it).
+                c.cut_here();
+                std::mem::take(&mut c.lines)
+            }
+            None => Vec::new(),
         };
         self.cut_after(verified, &mut lines);
         self.held.extend(lines);
@@ -1080,8 +1142,9 @@ impl<'s> BodyScan<'s> {
             }
             State::Inflate(_, mut inf) => {
                 let early = std::mem::take(&mut inf.get_mut().counter.lines);
-                // Members/entries a checksum covered stay whole whatever follows.
-                let verified = inf.verified;
+                // Members/entries a checksum covered, and what bytes equal to a recovered
+                // archive decoded to, stay whole whatever follows.
+                let verified = inf.verified.max(self.agree.proven);
                 match inf.finish() {
                     Ok((sink, End::Complete)) => {
                         let (c, l) = sink.counter.finish_lines(0);
@@ -1098,7 +1161,15 @@ impl<'s> BodyScan<'s> {
                         lines.extend(l);
                         (Some(c), false)
                     }
-                    Ok((_, End::Prefix)) | Err(_) => {
+                    // Bytes missing: the records decoded cannot be checked end to end.
+                    Ok((sink, End::Prefix)) => {
+                        let mut early = early;
+                        early.extend(sink.counter.finish_lines(1).1);
+                        self.cut_after(verified, &mut early);
+                        lines.extend(early);
+                        (None, true)
+                    }
+                    Err(_) => {
                         let mut early = early;
                         self.cut_after(verified, &mut early);
                         lines.extend(early);
@@ -1167,6 +1238,7 @@ mod tests {
             fields: Some(3),
             headers: [b"id,name,city".to_vec()].into_iter().collect(),
             min_size: 10,
+            archives: Vec::new(),
             collect_lines: 0,
         }
     }
@@ -1184,6 +1256,7 @@ mod tests {
             fields: None,
             headers: HashSet::new(),
             min_size: 12,
+            archives: Vec::new(),
             collect_lines: 14,
         };
         let data = b"000000001ab\n000000002cd\n000000003ef\n000000004gh\n";
@@ -1384,7 +1457,10 @@ mod tests {
 
         // A hole in the compressed bytes: decoding breaks, nothing drained before stays whole.
         let (early, end) = drain_all(&shape, &z, Some(8192..12288));
-        assert!(!early.is_empty() && early.iter().all(|l| l.provisional));
+        // Lines before the hole are provisional; the record the hole cut is a final fragment.
+        let (prov, cut): (Vec<&Line>, Vec<&Line>) = early.iter().partition(|l| l.provisional);
+        assert!(!prov.is_empty() && prov.iter().all(|l| l.whole));
+        assert!(cut.len() == 1 && !cut[0].whole, "{cut:?}");
         assert_eq!(end.whole_until, 0, "no checksum covered any byte");
         assert!(end.result.broken);
         assert!(end.lines.iter().all(|l| !l.whole && !l.provisional));

@@ -57,8 +57,10 @@ pub struct IndexedFile {
     /// position).
     pub duplicate_rows: u64,
     handle: File,
-    /// The file's bytes, when it fit in the memory budget.
+    /// The file's bytes, when it fit in the memory budget (an archive's decoded bytes).
     data: Option<Vec<u8>>,
+    /// An archive's bytes as stored (matched as its own bytes too).
+    raw: Option<std::sync::Arc<[u8]>>,
 }
 
 /// Words of the key filter (2^18 × 64 bits = 2 MiB).
@@ -186,11 +188,13 @@ impl RecoveredIndex {
             let n = read_full(&mut &f, &mut head).map_err(|e| err(e.to_string()))?;
             let archive = crate::inflate::sniff_archive(&head[..n]);
             (&f).rewind().map_err(|e| err(e.to_string()))?;
+            let mut raw = None;
             let data = if archive.is_some() {
                 // An archive is indexed as its decoded records, held in memory (positional
-                // reads would land in the compressed bytes).
+                // reads would land in the compressed bytes), and kept as stored too.
                 let (v, _) =
                     crate::inflate::recovered_bytes(path).map_err(|e| err(e.to_string()))?;
+                raw = Some(std::fs::read(path).map_err(|e| err(e.to_string()))?.into());
                 size = v.len() as u64;
                 held += size;
                 Some(v)
@@ -299,6 +303,7 @@ impl RecoveredIndex {
                 duplicate_rows: dups,
                 handle,
                 data,
+                raw,
             });
         }
         idx.alnum_keys =
@@ -645,6 +650,13 @@ impl RecoveredIndex {
             out.resize(row.len as usize, 0);
             read_at(&f.handle, out, row.start).is_ok()
         }
+    }
+
+    /// The recovered files that are archives, as stored (for [`RecordShape::archives`]).
+    ///
+    /// [`RecordShape::archives`]: crate::RecordShape::archives
+    pub fn archives(&self) -> Vec<std::sync::Arc<[u8]>> {
+        self.files.iter().filter_map(|f| f.raw.clone()).collect()
     }
 
     /// Length of the longest key.

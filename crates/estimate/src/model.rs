@@ -279,6 +279,7 @@ impl RecordModel {
             headers: self.headers.iter().cloned().collect(),
             min_size: self.min.max(1),
             collect_lines: 0,
+            archives: Vec::new(),
         }
     }
 

@@ -63,7 +63,7 @@ fn run(d: &std::path::Path) -> Run {
     )
     .unwrap();
     let mut shape = model.shape(&RecordFormat::Csv);
-    shape.collect_lines = index.line_keep();
+    shape.match_against(&index);
     let (units, days, sightings) = {
         let ledger = ContentLedger::new(&shape, Rules::default(), DayClock::new(tz), &set)
             .with_index(&index);

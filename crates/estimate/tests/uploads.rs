@@ -3,7 +3,8 @@
 //! upload of recovered rows are split, counted and confirmed row by row; the form field
 //! names and the multipart framing never count as records. Zip archives (plain and base64)
 //! are decoded entry by entry; a sent prefix of a gzip archive confirms exactly the rows it
-//! holds; a recovered file that is itself an archive is indexed by its decoded rows.
+//! holds; a recovered file that is itself an archive is indexed by its decoded rows, and an
+//! upload of its very bytes proves the rows decoded before a capture gap.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
@@ -73,6 +74,17 @@ fn run_setup(
     format: RecordFormat,
     key: KeySpec,
 ) -> (Vec<Unit>, Vec<String>, Vec<String>) {
+    run_lossy(request, recovered, format, key, &[])
+}
+
+/// As `run_setup`, the capture missing the request's segments numbered `lost`.
+fn run_lossy(
+    request: &[u8],
+    recovered: Vec<u8>,
+    format: RecordFormat,
+    key: KeySpec,
+    lost: &[usize],
+) -> (Vec<Unit>, Vec<String>, Vec<String>) {
     let dir = tempfile::tempdir().unwrap();
     let rec = dir.path().join("stage.dat");
     std::fs::write(&rec, recovered).unwrap();
@@ -80,12 +92,13 @@ fn run_setup(
     std::fs::write(&iocs, "203.0.113.9\n").unwrap();
     let cap = dir.path().join("c.pcap");
     let mut f = std::fs::File::create(&cap).unwrap();
-    f.write_all(&exfilmeter_synth::single_connection(
+    f.write_all(&exfilmeter_synth::single_connection_lossy(
         [203, 0, 113, 9],
         80,
         request,
         b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n",
         1_411_084_800,
+        lost,
     ))
     .unwrap();
     drop(f);
@@ -93,7 +106,7 @@ fn run_setup(
     let model = RecordModel::build(&recs, &format, Header::No, Some(&key)).unwrap();
     let index = RecoveredIndex::build(&recs, &format, &[false], Some(&key)).unwrap();
     let mut shape = model.shape(&format);
-    shape.collect_lines = index.line_keep();
+    shape.match_against(&index);
     let set = IocSet::load(&[iocs], false).unwrap();
     let tz: chrono_tz::Tz = "Asia/Tokyo".parse().unwrap();
     let ledger =
@@ -324,6 +337,111 @@ fn a_recovered_archive_is_indexed_by_its_rows() {
     let gz = gzip(rows().concat().as_bytes());
     let (_, confirmed, _) = run_with(&post(&gz, "application/gzip"), true);
     assert_eq!(confirmed, keys(0..ROWS));
+}
+
+#[test]
+fn archive_bytes_equal_to_the_recovered_archive_confirm_their_rows_before_a_gap() {
+    // 1,500 rows, gzip: about 25 segments; the capture misses one in the middle.
+    let all: String = (0..1500)
+        .map(|i| {
+            format!(
+                "{:09},2010-01-{:02},Name {i},Tokyo Minato {}-{},03-{:04}-{:04}\n",
+                200_000_000 + i * 37,
+                1 + i % 28,
+                i % 9,
+                i % 13,
+                i * 7,
+                i * 11
+            )
+        })
+        .collect();
+    let gz = gzip(all.as_bytes());
+    let request = post(&gz, "application/gzip");
+    let head = request.len() - gz.len();
+    let mut cut_keys_seen = 0;
+    for lost in [9, 10, 11, 12] {
+        let gap_at = lost * 1460 - head;
+        assert!(gap_at > 4 * 1460 && (lost + 2) * 1460 < request.len());
+        // Oracle: what gunzip decodes from the archive's bytes before the gap.
+        let mut out = Vec::new();
+        let mut d = flate2::read::GzDecoder::new(&gz[..gap_at]);
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = std::io::Read::read(&mut d, &mut buf) {
+            if n == 0 {
+                break;
+            }
+            out.extend_from_slice(&buf[..n]);
+        }
+        let whole = out.iter().filter(|&&b| b == b'\n').count();
+        assert!(whole > 100, "{whole} rows before the gap");
+        // The row the gap cut is seen in part when its key was decoded before the gap.
+        let tail = out.len() - out.iter().rposition(|&b| b == b'\n').unwrap() - 1;
+        let cut = if tail > 9 {
+            cut_keys_seen += 1;
+            keys(whole..whole + 1)
+        } else {
+            Vec::new()
+        };
+
+        // The recovered file is the archive: the bytes before the gap are its bytes, so the
+        // rows they decode to were sent, though the upload's own CRC can never be checked.
+        let (units, confirmed, partial) = run_lossy(
+            &request,
+            gz.clone(),
+            RecordFormat::Csv,
+            KeySpec::Column(1),
+            &[lost],
+        );
+        assert!(units[0].body.broken);
+        assert_eq!(confirmed, keys(0..whole), "segment {lost} lost");
+        assert_eq!(partial, cut, "the row the gap cut (segment {lost} lost)");
+
+        // The recovered file holds the same rows uncompressed: nothing proves the compressed
+        // bytes, so the rows before the gap are partial, none confirmed.
+        let (_, confirmed, partial) = run_lossy(
+            &request,
+            all.clone().into_bytes(),
+            RecordFormat::Csv,
+            KeySpec::Column(1),
+            &[lost],
+        );
+        assert!(confirmed.is_empty(), "{confirmed:?}");
+        let mut expect = keys(0..whole);
+        expect.extend(cut);
+        assert_eq!(partial, expect);
+    }
+    assert!(cut_keys_seen > 0, "no gap fell after a cut row's key");
+
+    // Bytes that differ from the archive (one byte changed before the gap) prove only what
+    // was decoded before the segment holding the change.
+    let lost = 11;
+    let changed_at = (lost * 1460 - head) / 2;
+    let segment_start = (changed_at + head) / 1460 * 1460 - head;
+    let mut changed = gz.clone();
+    changed[changed_at] ^= 0x01;
+    let mut out = Vec::new();
+    let mut d = flate2::read::GzDecoder::new(&gz[..segment_start]);
+    let mut buf = [0u8; 4096];
+    while let Ok(n) = std::io::Read::read(&mut d, &mut buf) {
+        if n == 0 {
+            break;
+        }
+        out.extend_from_slice(&buf[..n]);
+    }
+    let proven = out.iter().filter(|&&b| b == b'\n').count();
+    let (_, confirmed, _) = run_lossy(
+        &post(&changed, "application/gzip"),
+        gz,
+        RecordFormat::Csv,
+        KeySpec::Column(1),
+        &[lost],
+    );
+    // (A decoder may hold back the last few bits of a piece: one row less at most.)
+    assert!(
+        confirmed == keys(0..proven) || confirmed == keys(0..proven - 1),
+        "{} rows confirmed, {proven} decoded before the changed segment",
+        confirmed.len()
+    );
 }
 
 #[test]

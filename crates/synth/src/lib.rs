@@ -64,6 +64,8 @@ struct Pcap {
     out: Vec<u8>,
     ts_us: u64,
     ip_id: u16,
+    /// Upload segments (by number) the capture misses.
+    lost: Vec<usize>,
 }
 
 fn csum(data: &[u8]) -> u16 {
@@ -87,6 +89,7 @@ impl Pcap {
         Pcap {
             out,
             ts_us: 0,
+            lost: Vec::new(),
             ip_id: 1,
         }
     }
@@ -158,9 +161,11 @@ impl Pcap {
         s += 1;
         self.ts_us += 100;
         self.tcp(PC, cport, server, port, c, s, 0x10, b"");
-        for chunk in upload.chunks(1460) {
+        for (i, chunk) in upload.chunks(1460).enumerate() {
             self.ts_us += 200;
-            self.tcp(PC, cport, server, port, c, s, 0x18, chunk);
+            if !self.lost.contains(&i) {
+                self.tcp(PC, cport, server, port, c, s, 0x18, chunk);
+            }
             c = c.wrapping_add(chunk.len() as u32);
         }
         self.ts_us += 20_000;
@@ -267,6 +272,23 @@ pub fn single_connection(
 ) -> Vec<u8> {
     let mut p = Pcap::new();
     p.ts_us = start_secs * 1_000_000;
+    p.connection(server, port, 49_152, upload, answer);
+    p.out
+}
+
+/// As [`single_connection`], the capture missing the upload's segments numbered `lost`
+/// (0-based, 1460 bytes each): capture loss, seen as gaps in the stream.
+pub fn single_connection_lossy(
+    server: [u8; 4],
+    port: u16,
+    upload: &[u8],
+    answer: &[u8],
+    start_secs: u64,
+    lost: &[usize],
+) -> Vec<u8> {
+    let mut p = Pcap::new();
+    p.ts_us = start_secs * 1_000_000;
+    p.lost = lost.to_vec();
     p.connection(server, port, 49_152, upload, answer);
     p.out
 }

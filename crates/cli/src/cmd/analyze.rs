@@ -36,13 +36,17 @@ malicious host: bytes at every layer, control traffic, basis, records low/point/
 their assumptions), periods.csv (the same summed per period; the whole capture when no \
 --periods), flows.parquet (the ledger of every flow with its verdict), with --recovered \
 confirmed_records.csv (every recovered record seen: confirmed, partial or key-only, with its \
-frames) and reconciliation columns, with --sweep sweep_hosts.csv, summary.md, and case.toml \
-(the resolved settings: `analyze --case OUT/case.toml` repeats the run). \
+frames), sightings.csv and reconciliation columns, ioc_flows.csv, with --sweep \
+sweep_hosts.csv, report.html and report.md (charts in charts/), manifest.json (SHA-256 of \
+every input and output), and case.toml (the resolved settings: `analyze --case \
+OUT/case.toml` repeats the run). \
 Settings come from --case, then the command line overrides them. Memory: bounded by the \
 live-flow table and reassembly caps (see `flows --help`), plus the record model of the \
 recovered files (about 8 bytes per record and the files' bytes while compressing them) and \
 the index of recovered rows (about 48 bytes per row plus the keys and a 2 MiB filter; the files \
-themselves up to 1 GiB in memory, read back from disk beyond that)."
+themselves up to 1 GiB in memory, read back from disk beyond that; a recovered archive is \
+held both decoded and as stored). Matching holds the sightings of rows, not the uploads' \
+content."
 )]
 pub struct Args {
     /// Capture files, directories or glob patterns, read in sorted order as one sensor.
@@ -305,7 +309,7 @@ pub fn run(args: Args) -> Result<Outcome> {
         .as_ref()
         .map_or_else(RecordShape::default, |m| m.shape(&s.format));
     if let Some(ix) = &index {
-        shape.collect_lines = ix.line_keep();
+        shape.match_against(ix);
     }
     let set = load_iocs(&s.case.iocs, s.case.lenient.unwrap_or(false))?;
     let internal = internal_nets(&s.case.internal)?;
