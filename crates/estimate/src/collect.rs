@@ -9,7 +9,7 @@ use crate::content::{BodyResult, BodyScan, Kind, RecordShape};
 use crate::daily::FlowDay;
 use crate::index::{KeyCarry, RecoveredIndex};
 use crate::parts::{Form, Multipart, PartEvent};
-use crate::reconcile::{Cursor, Matcher, Pending, Sighting};
+use crate::reconcile::{Cursor, Matcher, Pending, Sighting, Sightings};
 use exfilmeter_flow::{DayClock, Direction, FlowId, FlowRecord, FlowSink, MetaEvent, Metadata};
 use exfilmeter_ingest::{FrameRef, Timestamp};
 use exfilmeter_intel::{IocSet, Verdict, VerdictSink, Via};
@@ -142,7 +142,7 @@ struct OpenBody<'s> {
     first_frame: FrameRef,
     last_frame: FrameRef,
     /// Rows seen in it, day not yet known.
-    pending: Vec<Pending>,
+    pending: Sightings<Pending>,
     /// Where matching stands in this upload.
     prev: Cursor,
 }
@@ -161,7 +161,7 @@ struct FlowContent<'s> {
     /// Client→server stream bytes accounted for by parsed heads, bodies and TLS records.
     accounted: u64,
     /// Rows seen, with their day.
-    sightings: Vec<(i32, Pending)>,
+    sightings: Sightings<(i32, Pending)>,
     /// First client→server bytes (up to 8), to recognise bodiless requests in flows whose
     /// parser never started (heads cut by snaplen, connections picked up mid-stream).
     first_bytes: Vec<u8>,
@@ -233,6 +233,8 @@ pub struct ContentLedger<'s> {
     matcher: Option<Matcher<'s>>,
     /// Recovered rows seen in uploads of closed IOC flows, in close order.
     pub sightings: Vec<Sighting>,
+    /// Length at which `sightings` next merges repeats.
+    sightings_mark: usize,
     sweep: bool,
     /// `--sweep` findings: outbound flows to no indicator that carried recovered keys or rows.
     pub sweep_hits: Vec<SweepHit>,
@@ -314,6 +316,7 @@ impl<'s> ContentLedger<'s> {
             stats: ContentStats::default(),
             matcher: None,
             sightings: Vec::new(),
+            sightings_mark: 4096,
             sweep: false,
             sweep_hits: Vec::new(),
             sweep_bytes: 0,
@@ -500,7 +503,7 @@ impl<'s> ContentLedger<'s> {
             last_day: day,
             first_frame: frame,
             last_frame: frame,
-            pending: Vec::new(),
+            pending: Sightings::default(),
             prev: Cursor::default(),
         });
         let new_end = offset + bytes.len() as u64;
@@ -525,7 +528,8 @@ impl<'s> ContentLedger<'s> {
             if let Some(m) = self.matcher.as_mut() {
                 for (scan, cur) in parts.values_mut() {
                     let lines = scan.drain_lines();
-                    m.lines(&lines, cur, &mut b.pending);
+                    m.lines(&lines, cur, &mut b.pending.list);
+                    b.pending.check();
                 }
             }
             return;
@@ -533,7 +537,8 @@ impl<'s> ContentLedger<'s> {
         b.scan.feed_at(offset, bytes, (ts, frame));
         if let Some(m) = self.matcher.as_mut() {
             let lines = b.scan.drain_lines();
-            m.lines(&lines, &mut b.prev, &mut b.pending);
+            m.lines(&lines, &mut b.prev, &mut b.pending.list);
+            b.pending.check();
         }
     }
 
@@ -687,13 +692,17 @@ impl<'s> ContentLedger<'s> {
             u.host.clone_from(&host);
             self.units.push(u);
         }
-        for (day, seen) in f.sightings {
+        for (day, seen) in f.sightings.list {
             self.sightings.push(Sighting {
                 seen,
                 day,
                 host: host.clone(),
                 flow: r.id,
             });
+            if self.sightings.len() >= self.sightings_mark {
+                crate::reconcile::compact(&mut self.sightings);
+                self.sightings_mark = 2 * self.sightings.len() + 4096;
+            }
         }
     }
 
@@ -708,6 +717,7 @@ impl<'s> ContentLedger<'s> {
         );
         let mut rows: Vec<u32> = f
             .sightings
+            .list
             .iter()
             .filter(|(_, p)| p.level == crate::reconcile::Level::Confirmed)
             .map(|(_, p)| p.row)
@@ -841,25 +851,25 @@ fn finish_bodies<'s>(
                 let end = scan.finish_end(None);
                 let result = end.result;
                 if let Some(mt) = matcher.as_deref_mut() {
-                    mt.lines(&end.lines, &mut cur, &mut b.pending);
-                    Matcher::settle(&mut cur, end.whole_until, &mut b.pending);
+                    mt.lines(&end.lines, &mut cur, &mut b.pending.list);
+                    Matcher::settle(&mut cur, end.whole_until, &mut b.pending.list);
                 }
                 stats.broken_bodies += u64::from(result.broken);
                 push_body_unit(f, b.place(), flow, result, rules, 0);
             }
             f.sightings
-                .extend(b.pending.drain(..).map(|p| (b.last_day, p)));
+                .extend(b.pending.list.drain(..).map(|p| (b.last_day, p)));
             continue;
         }
         let place = b.place();
         let end = b.scan.finish_end(declared);
         let result = end.result;
         if let Some(mt) = matcher.as_deref_mut() {
-            mt.lines(&end.lines, &mut b.prev, &mut b.pending);
-            Matcher::settle(&mut b.prev, end.whole_until, &mut b.pending);
+            mt.lines(&end.lines, &mut b.prev, &mut b.pending.list);
+            Matcher::settle(&mut b.prev, end.whole_until, &mut b.pending.list);
         }
         f.sightings
-            .extend(b.pending.drain(..).map(|p| (b.last_day, p)));
+            .extend(b.pending.list.drain(..).map(|p| (b.last_day, p)));
         let tail = result.length.saturating_sub(b.end);
         if tail > 0 {
             *f.app.entry(b.last_day).or_default() += tail;

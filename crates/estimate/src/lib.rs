@@ -40,8 +40,8 @@ pub use periods::{day_number, load_periods, Period, PeriodError};
 pub use polars::prelude::DataFrame;
 pub use reckon::{estimate_day, has_volume_part, DayEstimate};
 pub use reconcile::{
-    identity_text, recon_by_day, recon_by_identity, recon_of, records_seen, Cursor, Level, Matcher,
-    Pending, Recon, RecordSeen, Sighting,
+    compact, identity_text, recon_by_day, recon_by_identity, recon_of, records_seen, Cursor, Level,
+    Matcher, Merge, Pending, Recon, RecordSeen, Sighting, Sightings,
 };
 pub use records::{fields, split, Header, KeySpec, RecordFormat};
 pub use tables::{

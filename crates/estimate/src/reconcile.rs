@@ -57,8 +57,136 @@ pub struct Pending {
     pub ts: Timestamp,
     /// Frames that carried its first and last byte.
     pub frames: (FrameRef, FrameRef),
-    /// Bytes matched (the row's length for confirmed sightings, else 0).
+    /// Bytes matched (the row's length for confirmed sightings, else 0; summed over merged
+    /// sightings).
     pub bytes: u64,
+    /// Sightings this one stands for (1, more once repeated sightings of the same row at
+    /// the same level are merged: the earliest keeps its time and frames).
+    pub count: u64,
+}
+
+impl Pending {
+    /// Takes in a repeated sighting of the same row at the same level.
+    pub fn absorb(&mut self, o: Pending) {
+        if o.ts < self.ts {
+            self.ts = o.ts;
+            self.frames = o.frames;
+        }
+        self.count += o.count;
+        self.bytes += o.bytes;
+    }
+}
+
+/// Sightings that can be merged ([`compact`]).
+pub trait Merge {
+    /// What identifies sightings to merge.
+    type Key: Eq + std::hash::Hash;
+    /// This sighting's key.
+    fn key(&self) -> Self::Key;
+    /// Takes in `o`, which has the same key.
+    fn absorb(&mut self, o: Self);
+}
+
+impl Merge for Pending {
+    type Key = (u32, Level);
+    fn key(&self) -> Self::Key {
+        (self.row, self.level)
+    }
+    fn absorb(&mut self, o: Self) {
+        Pending::absorb(self, o);
+    }
+}
+
+impl Merge for (i32, Pending) {
+    type Key = (u32, Level, i32);
+    fn key(&self) -> Self::Key {
+        (self.1.row, self.1.level, self.0)
+    }
+    fn absorb(&mut self, o: Self) {
+        self.1.absorb(o.1);
+    }
+}
+
+impl Merge for Sighting {
+    type Key = (u32, Level, i32, String);
+    fn key(&self) -> Self::Key {
+        (self.seen.row, self.seen.level, self.day, self.host.clone())
+    }
+    fn absorb(&mut self, o: Self) {
+        if o.seen.ts < self.seen.ts {
+            self.flow = o.flow;
+        }
+        self.seen.absorb(o.seen);
+    }
+}
+
+/// A list of sightings that merges repeats once it has grown to twice what it held after
+/// the last merge (amortised linear time): memory follows the distinct rows seen, not how
+/// often an upload repeats them. The order of first occurrence is kept.
+#[derive(Debug, Clone)]
+pub struct Sightings<T> {
+    /// The sightings.
+    pub list: Vec<T>,
+    mark: usize,
+}
+
+impl<T> Default for Sightings<T> {
+    fn default() -> Self {
+        Sightings {
+            list: Vec::new(),
+            mark: MERGE_AT,
+        }
+    }
+}
+
+/// Sightings held before the first merge.
+const MERGE_AT: usize = 4096;
+
+impl<T: Merge> Sightings<T> {
+    /// Adds sightings.
+    pub fn extend(&mut self, it: impl IntoIterator<Item = T>) {
+        for x in it {
+            self.list.push(x);
+            if self.list.len() >= self.mark {
+                self.compact();
+            }
+        }
+    }
+
+    /// Merges repeats if the list has grown enough since the last merge (after sightings
+    /// were pushed to [`Sightings::list`] directly).
+    pub fn check(&mut self) {
+        if self.list.len() >= self.mark {
+            self.compact();
+        }
+    }
+
+    /// Merges repeats now.
+    pub fn compact(&mut self) {
+        compact(&mut self.list);
+        self.mark = 2 * self.list.len() + MERGE_AT;
+    }
+}
+
+/// Merges sightings with the same key, in order of first occurrence.
+pub fn compact<T: Merge>(v: &mut Vec<T>) {
+    let mut at: std::collections::HashMap<T::Key, usize> =
+        std::collections::HashMap::with_capacity(v.len());
+    let mut out: Vec<T> = Vec::with_capacity(v.len());
+    for x in v.drain(..) {
+        match at.entry(x.key()) {
+            std::collections::hash_map::Entry::Vacant(e) => {
+                e.insert(out.len());
+                out.push(x);
+            }
+            std::collections::hash_map::Entry::Occupied(e) => {
+                if let Some(kept) = out.get_mut(*e.get()) {
+                    kept.absorb(x);
+                }
+            }
+        }
+    }
+    *v = out;
 }
 
 /// A sighting of a recovered row in the traffic.
@@ -233,13 +361,7 @@ impl<'i> Matcher<'i> {
             if let Some(row) = row {
                 cur.prev = Some(row);
                 cur.tail = None;
-                out.push(Pending {
-                    row,
-                    level: Level::Confirmed,
-                    ts: l.last.0,
-                    frames: (l.first.1, l.last.1),
-                    bytes: l.bytes.len() as u64,
-                });
+                out.push(sighting(row, Level::Confirmed, l, l.bytes.len() as u64));
                 return;
             }
         }
@@ -261,13 +383,7 @@ impl<'i> Matcher<'i> {
                 continue;
             }
             if let Some(row) = self.index.first_row_of_key(k) {
-                out.push(Pending {
-                    row,
-                    level,
-                    ts: l.last.0,
-                    frames: (l.first.1, l.last.1),
-                    bytes: 0,
-                });
+                out.push(sighting(row, level, l, 0));
             }
         }
         // Content whose lines keep every byte (no terminator stripped) can carry a row across
@@ -332,11 +448,8 @@ impl<'i> Matcher<'i> {
                         _ => l.first.1,
                     };
                     out.push(Pending {
-                        row: r,
-                        level: Level::Confirmed,
-                        ts: l.last.0,
                         frames: (first, l.last.1),
-                        bytes: row.len() as u64,
+                        ..sighting(r, Level::Confirmed, l, row.len() as u64)
                     });
                     confirmed.push(k);
                     break 'rows;
@@ -377,6 +490,7 @@ fn sighting(row: u32, level: Level, l: &Line, bytes: u64) -> Pending {
         ts: l.last.0,
         frames: (l.first.1, l.last.1),
         bytes,
+        count: 1,
     }
 }
 
@@ -504,13 +618,13 @@ pub fn records_seen(index: &RecoveredIndex, sightings: &[Sighting]) -> Vec<Recor
                         row: s.seen.row,
                         level: s.seen.level,
                         first: s.clone(),
-                        sightings: 1,
+                        sightings: s.seen.count,
                         days: [s.day].into_iter().collect(),
                     },
                 );
             }
             Some(r) => {
-                r.sightings += 1;
+                r.sightings += s.seen.count;
                 let better = s.seen.level < r.level;
                 let earlier = s.seen.level == r.level
                     && (s.seen.ts, s.seen.row) < (r.first.seen.ts, r.first.seen.row);
@@ -664,6 +778,80 @@ mod tests {
         // The checksum covered the first line only.
         assert_eq!(upload(16), [(0, Confirmed), (1, Partial), (2, Partial)]);
         assert_eq!(upload(0), [(0, Partial), (1, Partial), (2, Partial)]);
+    }
+
+    #[test]
+    fn repeated_sightings_merge_into_one_per_row_level_day_and_host() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("s.csv");
+        let text: String = (0..10)
+            .map(|i| format!("{},x{i}\n", 100_000_000 + i))
+            .collect();
+        std::fs::write(&p, text).unwrap();
+        let idx = RecoveredIndex::build(
+            &[p],
+            &RecordFormat::Csv,
+            &[false],
+            Some(&KeySpec::Column(1)),
+        )
+        .unwrap();
+        // The 10 rows sent 10,000 times over, at falling times (the last is the earliest),
+        // on two days and to two hosts; some cut.
+        let raw: Vec<Sighting> = (0..100_000u64)
+            .map(|i| {
+                let (ts, frame) = at(1_000_000 - i);
+                Sighting {
+                    seen: Pending {
+                        row: (i % 10) as u32,
+                        level: if i % 7 == 0 {
+                            Level::Partial
+                        } else {
+                            Level::Confirmed
+                        },
+                        ts,
+                        frames: (frame, frame),
+                        bytes: 12,
+                        count: 1,
+                    },
+                    day: (i % 2) as i32,
+                    host: ["a", "b"][(i / 2 % 2) as usize].into(),
+                    flow: FlowId(i),
+                }
+            })
+            .collect();
+        let mut merged: Sightings<Sighting> = Sightings::default();
+        let mut most = 0;
+        for s in raw.iter().cloned() {
+            merged.extend([s]);
+            most = most.max(merged.list.len());
+        }
+        merged.compact();
+        // 10 rows × 2 levels × 2 days × 2 hosts at most, and never much more held.
+        assert!(merged.list.len() <= 80, "{}", merged.list.len());
+        assert!(most <= 4096 + 2 * 80, "held {most}");
+        let total: u64 = merged.list.iter().map(|s| s.seen.count).sum();
+        assert_eq!(total, 100_000);
+        // Every output is the same as from the raw sightings.
+        // (What confirmed_records.csv shows of each record: its first sighting, how many.)
+        let shown = |v: Vec<RecordSeen>| -> Vec<_> {
+            v.into_iter()
+                .map(|r| {
+                    let f = r.first;
+                    let seen = (f.seen.ts, f.seen.frames, f.day, f.host, f.flow);
+                    (r.row, r.level, seen, r.sightings, r.days)
+                })
+                .collect()
+        };
+        assert_eq!(
+            shown(records_seen(&idx, &merged.list)),
+            shown(records_seen(&idx, &raw))
+        );
+        assert_eq!(recon_by_day(&idx, &merged.list), recon_by_day(&idx, &raw));
+        let (m, r) = (
+            crate::tables::sightings_table(&idx, &merged.list).unwrap(),
+            crate::tables::sightings_table(&idx, &raw).unwrap(),
+        );
+        assert!(m.equals(&r));
     }
 
     #[test]

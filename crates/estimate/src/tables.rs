@@ -696,7 +696,7 @@ pub fn sightings_table(
                 crate::reconcile::identity_text(index, s.seen.row),
             ))
             .or_default();
-        e.0 += 1;
+        e.0 += s.seen.count;
         e.1 += s.seen.bytes;
     }
     let date = |d: i32| chrono::NaiveDate::default() + chrono::TimeDelta::days(i64::from(d));
