@@ -138,6 +138,9 @@ pub enum Kind {
     Brotli,
     /// Base64 text that decodes to nothing recognised.
     Base64Opaque,
+    /// Base64 of low-entropy text that is not the record format (JSON, records joined
+    /// otherwise): volume for the estimate, its lines matched.
+    Base64Text,
     /// High-entropy bytes: encrypted, or compressed with an unknown codec.
     Opaque,
     /// Low-entropy bytes that are not the record format.
@@ -161,6 +164,7 @@ impl Kind {
             Kind::Deflate => "deflate",
             Kind::Brotli => "br",
             Kind::Base64Opaque => "base64+opaque",
+            Kind::Base64Text => "base64+text",
             Kind::Opaque => "opaque",
             Kind::Unrecognised => "unrecognised",
             Kind::Unseen => "unseen",
@@ -176,6 +180,7 @@ impl Kind {
                 | Kind::Base64Gzip
                 | Kind::Base64Zip
                 | Kind::Base64Opaque
+                | Kind::Base64Text
         )
     }
 
@@ -671,6 +676,9 @@ impl Write for CounterSink<'_> {
 enum State<'s> {
     Sniff(Vec<u8>),
     Records(RecordCounter<'s>),
+    /// Text that is not the record format (JSON, prose, records joined otherwise): volume
+    /// for the estimate, its lines still matched against the recovered rows.
+    Text(RecordCounter<'s>),
     Base64Records(Base64, RecordCounter<'s>, u64),
     Inflate(Option<Base64>, Box<Inflate<CounterSink<'s>>>),
     Brotli(Box<brotli_decompressor::DecompressorWriter<CounterSink<'s>>>),
@@ -802,7 +810,7 @@ impl<'s> BodyScan<'s> {
     pub fn drain_lines(&mut self) -> Vec<Line> {
         let mut out = std::mem::take(&mut self.held);
         let (lines, verified) = match &mut self.state {
-            State::Records(c) => {
+            State::Records(c) | State::Text(c) => {
                 out.append(&mut c.lines);
                 return out;
             }
@@ -852,7 +860,7 @@ impl<'s> BodyScan<'s> {
         }
         self.next = offset;
         match &mut self.state {
-            State::Records(c) => c.feed(offset, &[]),
+            State::Records(c) | State::Text(c) => c.feed(offset, &[]),
             State::Base64Records(..) | State::Inflate(..) => self.break_decoding(),
             _ => {}
         }
@@ -922,8 +930,22 @@ impl<'s> BodyScan<'s> {
                 Kind::Base64,
                 State::Base64Records(Base64::default(), RecordCounter::new(self.shape), 0),
             )
+        } else if b64 && start && text_like(&dec) && self.shape.collect_lines > 0 {
+            // Base64 of other text (JSON, records joined otherwise): volume for the
+            // estimate, its lines matched.
+            (
+                Kind::Base64Text,
+                State::Base64Records(Base64::default(), RecordCounter::new(self.shape), 0),
+            )
+        } else if b64 && start && text_like(&dec) {
+            (Kind::Base64Text, State::Volume)
         } else if b64 {
             (Kind::Base64Opaque, State::Volume)
+        } else if text_like(head) && self.shape.collect_lines > 0 {
+            (
+                Kind::Unrecognised,
+                State::Text(RecordCounter::new(self.shape)),
+            )
         } else if text_like(head) {
             (Kind::Unrecognised, State::Volume)
         } else if high_entropy(head) {
@@ -991,7 +1013,7 @@ impl<'s> BodyScan<'s> {
         let cur = self.cur;
         let mut broke = false;
         match &mut self.state {
-            State::Records(c) => {
+            State::Records(c) | State::Text(c) => {
                 c.cur = cur;
                 c.feed(at, bytes)
             }
@@ -1135,10 +1157,15 @@ impl<'s> BodyScan<'s> {
                 lines.extend(l);
                 (Some(c), false)
             }
+            State::Text(c) => {
+                lines.extend(c.finish_lines(tail).1);
+                (None, false)
+            }
             State::Base64Records(_, c, _) => {
                 let (c, l) = c.finish_lines(0);
                 lines.extend(l);
-                (Some(c), false)
+                // Text that is not the record format is matched, not counted.
+                ((self.kind != Kind::Base64Text).then_some(c), false)
             }
             State::Inflate(_, mut inf) => {
                 let early = std::mem::take(&mut inf.get_mut().counter.lines);

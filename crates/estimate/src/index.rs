@@ -101,6 +101,65 @@ pub struct RecoveredIndex {
     key_len: (usize, usize),
     /// Longest row content (bytes).
     pub max_len: u32,
+    /// Without keys, rows are anchored on their content: the hash of one 16-byte window of
+    /// each row → (row, offset of the window in the row); further rows in `more_anchors`.
+    anchors: HashMap<u64, (u32, u32)>,
+    more_anchors: HashMap<u64, Vec<(u32, u32)>>,
+    /// One bit per anchor hash (2 MiB; empty when rows have keys).
+    anchor_filter: Vec<u64>,
+    /// Rows too short for a content anchor (found only as whole lines).
+    pub unanchored_rows: u64,
+}
+
+/// Bytes of the window a content anchor is the hash of.
+pub const ANCHOR: usize = 16;
+/// Rows that may share one anchor window before a row takes a later window of its own.
+const ANCHOR_SHARE: usize = 4;
+/// Multiplier of the rolling window hash.
+const ROLL_B: u64 = 0x100_0000_01B3;
+
+/// The rolling hash of the last [`ANCHOR`] bytes (a polynomial over the window, so equal
+/// windows hash alike wherever they are).
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Roll(u64);
+
+impl Roll {
+    /// `B^ANCHOR`, to take the byte leaving the window out.
+    const OUT: u64 = {
+        let mut x = 1u64;
+        let mut i = 0;
+        while i < ANCHOR {
+            x = x.wrapping_mul(ROLL_B);
+            i += 1;
+        }
+        x
+    };
+
+    /// Adds byte `b`; `out` is the byte leaving the window (0 while it fills).
+    pub(crate) fn push(&mut self, b: u8, out: u8) {
+        self.0 = self
+            .0
+            .wrapping_mul(ROLL_B)
+            .wrapping_add(u64::from(b))
+            .wrapping_sub(u64::from(out).wrapping_mul(Self::OUT));
+    }
+
+    /// The window's hash, mixed so that every bit depends on every byte.
+    pub(crate) fn hash(self) -> u64 {
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+}
+
+/// The anchor hash of a window of exactly [`ANCHOR`] bytes.
+fn window_hash(w: &[u8]) -> u64 {
+    let mut r = Roll::default();
+    for &b in w {
+        r.push(b, 0);
+    }
+    r.hash()
 }
 
 /// Where a key scan of a stream stands between two segments
@@ -175,6 +234,14 @@ impl RecoveredIndex {
             alnum_keys: false,
             key_len: (usize::MAX, 0),
             max_len: 0,
+            anchors: HashMap::default(),
+            more_anchors: HashMap::default(),
+            anchor_filter: if key.is_none() {
+                vec![0; KEY_FILTER_WORDS]
+            } else {
+                Vec::new()
+            },
+            unanchored_rows: 0,
         };
         for (fi, path) in paths.iter().enumerate() {
             let err = |m: String| IndexError {
@@ -286,6 +353,9 @@ impl RecoveredIndex {
                         idx.more_rows.entry(h).or_default().push(row_id);
                     }
                 }
+                if key.is_none() {
+                    idx.anchor(row_id, c);
+                }
                 idx.rows.push(Row {
                     file: fi as u32,
                     line: line_no,
@@ -319,6 +389,65 @@ impl RecoveredIndex {
                 .ok();
         }
         Ok(idx)
+    }
+
+    /// Gives row `row` (content `c`) a content anchor: its first window (at offsets 0, 16,
+    /// 32…) that fewer than [`ANCHOR_SHARE`] rows took already, else its first window.
+    fn anchor(&mut self, row: u32, c: &[u8]) {
+        if c.len() < ANCHOR {
+            self.unanchored_rows += 1;
+            return;
+        }
+        let taken = |s: &Self, h: u64| {
+            usize::from(s.anchors.contains_key(&h)) + s.more_anchors.get(&h).map_or(0, Vec::len)
+        };
+        let mut pick = (window_hash(&c[..ANCHOR]), 0u32);
+        let mut o = 0;
+        while o + ANCHOR <= c.len() {
+            let h = window_hash(&c[o..o + ANCHOR]);
+            if taken(self, h) < ANCHOR_SHARE {
+                pick = (h, o as u32);
+                break;
+            }
+            o += ANCHOR;
+        }
+        let (h, off) = pick;
+        match self.anchors.entry(h) {
+            std::collections::hash_map::Entry::Vacant(e) => {
+                e.insert((row, off));
+            }
+            std::collections::hash_map::Entry::Occupied(_) => {
+                self.more_anchors.entry(h).or_default().push((row, off));
+            }
+        }
+        if let Some(w) = self
+            .anchor_filter
+            .get_mut((h as usize >> 6) & (KEY_FILTER_WORDS - 1))
+        {
+            *w |= 1 << (h & 63);
+        }
+    }
+
+    /// Rows are anchored on their content (the index has no keys).
+    pub fn content_anchored(&self) -> bool {
+        !self.anchor_filter.is_empty()
+    }
+
+    /// Rows (and the offset of the window in the row) whose anchor window hashes to `h`.
+    pub(crate) fn anchored_rows(&self, h: u64) -> impl Iterator<Item = (u32, u32)> + '_ {
+        let hit = self
+            .anchor_filter
+            .get((h as usize >> 6) & (KEY_FILTER_WORDS - 1))
+            .is_some_and(|w| w & (1 << (h & 63)) != 0);
+        hit.then(|| {
+            self.anchors
+                .get(&h)
+                .copied()
+                .into_iter()
+                .chain(self.more_anchors.get(&h).into_iter().flatten().copied())
+        })
+        .into_iter()
+        .flatten()
     }
 
     fn key_lookup(&self, k: &[u8]) -> Option<u32> {

@@ -418,6 +418,9 @@ impl<'i> Matcher<'i> {
             self.index.keys_in(&ctx)
         };
         if keys.is_empty() {
+            if self.index.content_anchored() {
+                self.content_anchored(&ctx, prev_len, prev_seen, l, out);
+            }
             return Vec::new();
         }
         let mut row = Vec::new();
@@ -457,6 +460,56 @@ impl<'i> Matcher<'i> {
             }
         }
         confirmed
+    }
+
+    /// Without keys: rows found whole inside `ctx` (a line, or the previous line and this
+    /// one) by their content anchors. Every window of the line is hashed as it rolls; where
+    /// a row's anchor window matches, the row must lie around it byte for byte.
+    fn content_anchored(
+        &mut self,
+        ctx: &[u8],
+        prev_len: usize,
+        prev_seen: Option<Seen>,
+        l: &Line,
+        out: &mut Vec<Pending>,
+    ) {
+        use crate::index::{Roll, ANCHOR};
+        if ctx.len() < ANCHOR {
+            return;
+        }
+        let mut roll = Roll::default();
+        let mut row = Vec::new();
+        let mut found: Vec<u32> = Vec::new();
+        for (i, &b) in ctx.iter().enumerate() {
+            let gone = if i >= ANCHOR { ctx[i - ANCHOR] } else { 0 };
+            roll.push(b, gone);
+            if i + 1 < ANCHOR {
+                continue;
+            }
+            let at = i + 1 - ANCHOR;
+            for (r, off) in self.index.anchored_rows(roll.hash()).take(16) {
+                let Some(s) = at.checked_sub(off as usize) else {
+                    continue;
+                };
+                if found.contains(&r) || !self.index.row_content(r, &mut row) {
+                    continue;
+                }
+                let e = s + row.len();
+                // Rows wholly inside the previous line were looked for with it.
+                if e > ctx.len() || e <= prev_len || ctx[s..e] != row[..] {
+                    continue;
+                }
+                let first = match prev_seen {
+                    Some(seen) if s < prev_len => seen.1,
+                    _ => l.first.1,
+                };
+                out.push(Pending {
+                    frames: (first, l.last.1),
+                    ..sighting(r, Level::Confirmed, l, row.len() as u64)
+                });
+                found.push(r);
+            }
+        }
     }
 }
 

@@ -35,17 +35,19 @@ struct Setup {
     shape: RecordShape,
 }
 
-fn setup() -> &'static Setup {
-    static S: OnceLock<Setup> = OnceLock::new();
-    S.get_or_init(|| {
+/// The index of the staged rows, by key or (`keyless`) by content anchors.
+fn setup(keyless: bool) -> &'static Setup {
+    static S: [OnceLock<Setup>; 2] = [OnceLock::new(), OnceLock::new()];
+    S[usize::from(keyless)].get_or_init(|| {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("staged.csv");
         std::fs::write(&p, (0..ROWS).map(row).collect::<String>()).unwrap();
         let files = vec![p];
-        let key = KeySpec::Column(1);
-        let model = RecordModel::build(&files, &RecordFormat::Csv, Header::No, Some(&key)).unwrap();
+        let key = (!keyless).then_some(KeySpec::Column(1));
+        let model =
+            RecordModel::build(&files, &RecordFormat::Csv, Header::No, key.as_ref()).unwrap();
         let index =
-            RecoveredIndex::build(&files, &RecordFormat::Csv, &[false], Some(&key)).unwrap();
+            RecoveredIndex::build(&files, &RecordFormat::Csv, &[false], key.as_ref()).unwrap();
         let mut shape = model.shape(&RecordFormat::Csv);
         shape.match_against(&index);
         Setup {
@@ -122,12 +124,12 @@ fn damage() -> impl Strategy<Value = Damage> {
 /// Scans `body` fed in pieces of the given sizes (missing `gap`), and matches it; returns the
 /// confirmed rows.
 fn confirmed(
+    s: &Setup,
     body: &[u8],
     pieces: &[usize],
     gap: Option<(usize, usize)>,
     declared: u64,
 ) -> BTreeSet<u32> {
-    let s = setup();
     let mut scan = BodyScan::new(&s.shape);
     let mut m = Matcher::new(&s.index);
     let (mut cur, mut out) = (Cursor::default(), Vec::new());
@@ -174,15 +176,32 @@ proptest! {
         encoding in 0u8..7,
         pieces in proptest::collection::vec(1usize..3000, 1..8),
         damage in damage(),
+        keyless in any::<bool>(),
+        joined in any::<bool>(),
     ) {
         // The upload: chosen rows in the chosen order, some followed by a line that is no
-        // row (a changed copy of the next row).
+        // row (a changed copy of the next row); `joined`: rows three to a line behind a
+        // prefix (found by their keys, or without keys by their content anchors).
         let mut plain = String::new();
         for (i, &r) in chosen.iter().enumerate() {
-            plain.push_str(&row(r));
+            let mut items = vec![row(r)];
             if noise[i] {
-                plain.push_str(&row(r + 1).replacen("Name", "Nome", 1));
+                items.push(row(r + 1).replacen("Name", "Nome", 1));
             }
+            for t in items {
+                if joined {
+                    plain.push_str(if i % 3 == 0 { "rec: " } else { " ; " });
+                    plain.push_str(t.trim_end());
+                    if i % 3 == 2 {
+                        plain.push('\n');
+                    }
+                } else {
+                    plain.push_str(&t);
+                }
+            }
+        }
+        if joined {
+            plain.push('\n');
         }
         let body = match encoding {
             0 => plain.clone().into_bytes(),
@@ -213,8 +232,8 @@ proptest! {
                 (b, None, len as u64)
             }
         };
-        let got = confirmed(&body, &pieces, gap, declared);
-        let s = setup();
+        let s = setup(keyless);
+        let got = confirmed(s, &body, &pieces, gap, declared);
         let sent: BTreeSet<u32> = chosen.iter().map(|&r| r as u32).collect();
         // Soundness: every confirmed row was sent whole (rows are unique, so row ids are
         // rows; the index lists them in file order).

@@ -74,7 +74,7 @@ fn run_setup(
     format: RecordFormat,
     key: KeySpec,
 ) -> (Vec<Unit>, Vec<String>, Vec<String>) {
-    run_lossy(request, recovered, format, key, &[])
+    run_lossy(request, recovered, format, Some(key), &[])
 }
 
 /// As `run_setup`, the capture missing the request's segments numbered `lost`.
@@ -82,7 +82,7 @@ fn run_lossy(
     request: &[u8],
     recovered: Vec<u8>,
     format: RecordFormat,
-    key: KeySpec,
+    key: Option<KeySpec>,
     lost: &[usize],
 ) -> (Vec<Unit>, Vec<String>, Vec<String>) {
     let dir = tempfile::tempdir().unwrap();
@@ -103,8 +103,8 @@ fn run_lossy(
     .unwrap();
     drop(f);
     let recs = vec![rec];
-    let model = RecordModel::build(&recs, &format, Header::No, Some(&key)).unwrap();
-    let index = RecoveredIndex::build(&recs, &format, &[false], Some(&key)).unwrap();
+    let model = RecordModel::build(&recs, &format, Header::No, key.as_ref()).unwrap();
+    let index = RecoveredIndex::build(&recs, &format, &[false], key.as_ref()).unwrap();
     let mut shape = model.shape(&format);
     shape.match_against(&index);
     let set = IocSet::load(&[iocs], false).unwrap();
@@ -127,8 +127,11 @@ fn run_lossy(
     tracker.finish(&mut a);
     let mut l = a.inner;
     l.finish();
-    let key_of =
-        |row: u32| String::from_utf8_lossy(index.key(index.rows[row as usize].key)).to_string();
+    // A record is named by its key, or (no keys) by its row number.
+    let key_of = |row: u32| match index.rows[row as usize].key {
+        u32::MAX => format!("row {row}"),
+        k => String::from_utf8_lossy(index.key(k)).to_string(),
+    };
     let pick = |lv: Level| -> Vec<String> {
         let mut v: Vec<String> = l
             .sightings
@@ -389,7 +392,7 @@ fn archive_bytes_equal_to_the_recovered_archive_confirm_their_rows_before_a_gap(
             &request,
             gz.clone(),
             RecordFormat::Csv,
-            KeySpec::Column(1),
+            Some(KeySpec::Column(1)),
             &[lost],
         );
         assert!(units[0].body.broken);
@@ -402,7 +405,7 @@ fn archive_bytes_equal_to_the_recovered_archive_confirm_their_rows_before_a_gap(
             &request,
             all.clone().into_bytes(),
             RecordFormat::Csv,
-            KeySpec::Column(1),
+            Some(KeySpec::Column(1)),
             &[lost],
         );
         assert!(confirmed.is_empty(), "{confirmed:?}");
@@ -433,7 +436,7 @@ fn archive_bytes_equal_to_the_recovered_archive_confirm_their_rows_before_a_gap(
         &post(&changed, "application/gzip"),
         gz,
         RecordFormat::Csv,
-        KeySpec::Column(1),
+        Some(KeySpec::Column(1)),
         &[lost],
     );
     // (A decoder may hold back the last few bits of a piece: one row less at most.)
@@ -442,6 +445,52 @@ fn archive_bytes_equal_to_the_recovered_archive_confirm_their_rows_before_a_gap(
         "{} rows confirmed, {proven} decoded before the changed segment",
         confirmed.len()
     );
+}
+
+#[test]
+fn without_keys_rows_inside_longer_lines_are_found_by_their_content() {
+    let rows = rows();
+    let plain = |r: &str| r.trim_end().to_string();
+    // Rows joined three to a line behind a prefix; one row with a changed byte; then rows on
+    // their own lines.
+    let mut body = String::new();
+    for t in (0..30).step_by(3) {
+        let mut joined = [plain(&rows[t]), plain(&rows[t + 1]), plain(&rows[t + 2])];
+        if t == 12 {
+            joined[1] = joined[1].replacen("Name", "Nome", 1);
+        }
+        body.push_str(&format!("rec:{}\n", joined.join(" | ")));
+    }
+    for r in &rows[30..35] {
+        body.push_str(r);
+    }
+    let (_, confirmed, _) = run_lossy(
+        &post(body.as_bytes(), "text/plain"),
+        rows.concat().into_bytes(),
+        RecordFormat::Csv,
+        None,
+        &[],
+    );
+    let mut expect: Vec<String> = (0..35)
+        .filter(|&i| i != 13)
+        .map(|i| format!("row {i}"))
+        .collect();
+    expect.sort();
+    assert_eq!(confirmed, expect);
+
+    // Rows inside a JSON document (text that is not the record format): volume for the
+    // estimate, its rows still confirmed, here by their keys.
+    let json = format!(
+        "{{\"batch\":7,\"rows\":[{}]}}",
+        rows[5..9]
+            .iter()
+            .map(|r| format!("\"{}\"", plain(r)))
+            .collect::<Vec<_>>()
+            .join(",")
+    );
+    let (units, confirmed, _) = run(&post(json.as_bytes(), "application/json"));
+    assert_eq!(confirmed, keys(5..9));
+    assert_eq!(counted(&units), 0, "not counted as records");
 }
 
 #[test]
