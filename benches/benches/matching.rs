@@ -97,6 +97,17 @@ fn bench(c: &mut Criterion) {
     let mut g = c.benchmark_group("index");
     g.sample_size(10);
     g.bench_function("build 1M rows", |b| b.iter(build));
+    g.bench_function("build 1M rows without key (content anchors)", |b| {
+        b.iter(|| {
+            RecoveredIndex::build(
+                std::slice::from_ref(&path),
+                &RecordFormat::Csv,
+                &[false],
+                None,
+            )
+            .unwrap()
+        })
+    });
     g.finish();
 
     let index = build();
@@ -147,6 +158,52 @@ fn bench(c: &mut Criterion) {
     g.bench_function("count + match against 1M rows (file order)", |b| {
         b.iter(|| count_and_match(&ordered))
     });
+    // Without a key: rows three to a line behind a prefix, found by their content anchors.
+    let keyless = RecoveredIndex::build(
+        std::slice::from_ref(&path),
+        &RecordFormat::Csv,
+        &[false],
+        None,
+    )
+    .unwrap();
+    let joined: Vec<u8> = {
+        let mut v = Vec::with_capacity(33 << 20);
+        let mut i = 0;
+        while v.len() < 32 << 20 {
+            let r: Vec<String> = (0..3)
+                .map(|k| row(((i * 3 + k) * 7919) % ROWS).trim_end().to_string())
+                .collect();
+            v.extend_from_slice(format!("rec: {}\n", r.join(" ; ")).as_bytes());
+            i += 1;
+        }
+        v
+    };
+    let keyless_shape = RecordShape {
+        format: RecordFormat::Csv,
+        fields: Some(9),
+        collect_lines: keyless.line_keep(),
+        ..RecordShape::default()
+    };
+    g.throughput(Throughput::Bytes(joined.len() as u64));
+    g.bench_function(
+        "match rows joined in lines, no key (content anchors)",
+        |b| {
+            b.iter(|| {
+                let mut m = Matcher::new(&keyless);
+                let mut s = BodyScan::new(&keyless_shape);
+                let (mut prev, mut out) = (exfilmeter_estimate::Cursor::default(), Vec::new());
+                for (i, chunk) in joined.chunks(64 << 10).enumerate() {
+                    s.feed((i * (64 << 10)) as u64, chunk);
+                    let lines = s.drain_lines();
+                    m.lines(&lines, &mut prev, &mut out);
+                }
+                let (_, rest) = s.finish_with_lines(None);
+                m.lines(&rest, &mut prev, &mut out);
+                assert!(out.len() > 200_000, "rows matched: {}", out.len());
+                out.len()
+            })
+        },
+    );
     g.throughput(Throughput::Bytes(body.len() as u64));
     g.bench_function("key scan (sweep) of 1M keys", |b| {
         b.iter(|| {

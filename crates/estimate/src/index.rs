@@ -111,6 +111,17 @@ pub struct RecoveredIndex {
     pub unanchored_rows: u64,
 }
 
+/// ASCII letters and digits, the bytes tokens are made of.
+static ALNUM: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut i = 0;
+    while i < 256 {
+        t[i] = (i as u8).is_ascii_alphanumeric();
+        i += 1;
+    }
+    t
+};
+
 /// Bytes of the window a content anchor is the hash of.
 pub const ANCHOR: usize = 16;
 /// Rows that may share one anchor window before a row takes a later window of its own.
@@ -630,13 +641,6 @@ impl RecoveredIndex {
         out
     }
 
-    /// Tokens are runs of ASCII letters and digits, even when every key is digits:
-    /// `ORD100000001` is another identifier, not a sighting of key `100000001` (a key run
-    /// together with letters is missed rather than claimed).
-    fn token_class(&self) -> fn(&u8) -> bool {
-        u8::is_ascii_alphanumeric
-    }
-
     /// The key equal to token `tok`, if any.
     fn token_key(&self, tok: &[u8]) -> Option<u32> {
         let (lo, hi) = self.key_len;
@@ -655,8 +659,12 @@ impl RecoveredIndex {
     /// Keys among the tokens of `hay` (alphanumeric keys only). With `open_end`, a token
     /// that reaches the end of `hay` may go on: it is not looked up, and its start is
     /// returned.
+    ///
+    /// Tokens are runs of ASCII letters and digits, even when every key is digits:
+    /// `ORD100000001` is another identifier, not a sighting of key `100000001` (a key run
+    /// together with letters is missed rather than claimed).
     fn tokens(&self, hay: &[u8], open_end: bool, out: &mut Vec<u32>) -> Option<usize> {
-        let class = self.token_class();
+        let class = |b: &u8| ALNUM[usize::from(*b)];
         let mut i = 0;
         while i < hay.len() {
             if !class(&hay[i]) {
@@ -694,7 +702,7 @@ impl RecoveredIndex {
             carry.tail = bytes[bytes.len().saturating_sub(keep)..].to_vec();
             return;
         }
-        let class = self.token_class();
+        let class = |b: &u8| ALNUM[usize::from(*b)];
         let mut from = 0;
         if !carry.tail.is_empty() || carry.unknown {
             // The token the previous segment ended in goes on here.

@@ -480,13 +480,23 @@ impl<'i> Matcher<'i> {
         let mut roll = Roll::default();
         let mut row = Vec::new();
         let mut found: Vec<u32> = Vec::new();
-        for (i, &b) in ctx.iter().enumerate() {
-            let gone = if i >= ANCHOR { ctx[i - ANCHOR] } else { 0 };
-            roll.push(b, gone);
-            if i + 1 < ANCHOR {
+        // Where the window being rolled starts (after a confirmed row the scan goes on behind
+        // it: rows sent do not overlap).
+        let mut from = 0;
+        let mut i = 0;
+        while i < ctx.len() {
+            let gone = if i >= from + ANCHOR {
+                ctx[i - ANCHOR]
+            } else {
+                0
+            };
+            roll.push(ctx[i], gone);
+            i += 1;
+            if i < from + ANCHOR {
                 continue;
             }
-            let at = i + 1 - ANCHOR;
+            let at = i - ANCHOR;
+            let mut next = None;
             for (r, off) in self.index.anchored_rows(roll.hash()).take(16) {
                 let Some(s) = at.checked_sub(off as usize) else {
                     continue;
@@ -508,6 +518,14 @@ impl<'i> Matcher<'i> {
                     ..sighting(r, Level::Confirmed, l, row.len() as u64)
                 });
                 found.push(r);
+                next = Some(next.map_or(e, |n: usize| n.max(e)));
+            }
+            if let Some(e) = next {
+                if e > i {
+                    from = e;
+                    i = e;
+                    roll = Roll::default();
+                }
             }
         }
     }
