@@ -529,6 +529,7 @@ impl<'s> ContentLedger<'s> {
                 for (scan, cur) in parts.values_mut() {
                     let lines = scan.drain_lines();
                     m.lines(&lines, cur, &mut b.pending.list);
+                    Matcher::settle_sure(cur, scan.sure(), &mut b.pending.list);
                     b.pending.check();
                 }
             }
@@ -538,6 +539,7 @@ impl<'s> ContentLedger<'s> {
         if let Some(m) = self.matcher.as_mut() {
             let lines = b.scan.drain_lines();
             m.lines(&lines, &mut b.prev, &mut b.pending.list);
+            Matcher::settle_sure(&mut b.prev, b.scan.sure(), &mut b.pending.list);
             b.pending.check();
         }
     }

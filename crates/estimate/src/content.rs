@@ -830,6 +830,15 @@ impl<'s> BodyScan<'s> {
         out
     }
 
+    /// Decoded bytes that stay whole whatever follows: covered by a verified checksum (earlier
+    /// gzip members, zip entries) or decoded from bytes equal to a recovered archive.
+    pub fn sure(&self) -> u64 {
+        match &self.state {
+            State::Inflate(_, inf) => inf.verified.max(self.agree.proven),
+            _ => 0,
+        }
+    }
+
     /// Body bytes at `offset` (de-chunked body offsets; a jump forward is a gap).
     pub fn feed(&mut self, offset: u64, bytes: &[u8]) {
         if offset > self.next {

@@ -332,6 +332,25 @@ impl<'i> Matcher<'i> {
         }
     }
 
+    /// Decoded content up to `sure` bytes stays whole whatever follows (a checksum, or a
+    /// recovered archive's own bytes, covered it: [`BodyScan::sure`]): the held outcomes of the
+    /// lines ending there are decided now, in order, so an upload of many gzip members or zip
+    /// entries does not hold them to its end.
+    ///
+    /// [`BodyScan::sure`]: crate::BodyScan::sure
+    pub fn settle_sure(cur: &mut Cursor, sure: u64, out: &mut Vec<Pending>) {
+        let n = cur
+            .held
+            .iter()
+            .take_while(|(end, branch, _)| *branch == Branch::Always || *end <= sure)
+            .count();
+        for (_, branch, p) in cur.held.drain(..n) {
+            if branch != Branch::IfCut {
+                out.push(p);
+            }
+        }
+    }
+
     fn classify(
         &mut self,
         l: &Line,
@@ -818,7 +837,8 @@ mod tests {
             Some(&KeySpec::Column(1)),
         )
         .unwrap();
-        let upload = |whole_until: u64| {
+        // `sure`: what a checksum covered while decoding went on (never beyond the end result).
+        let upload = |whole_until: u64, sure: u64| {
             let mut m = Matcher::new(&idx);
             let (mut out, mut cur) = (Vec::new(), Cursor::default());
             let mut at = 0;
@@ -833,22 +853,33 @@ mod tests {
                 m.line(&l, &mut cur, &mut out);
             }
             assert!(out.is_empty(), "nothing decided before the decoding ends");
+            Matcher::settle_sure(&mut cur, sure, &mut out);
+            // Lines ending within `sure` are decided at once (16: the first one).
+            assert_eq!(out.len(), usize::from(sure >= 16) + usize::from(sure >= 30));
             // A final line after them (cut by the break) waits too, to keep the order.
             let mut last = line(b"100000003,Car", false, 9);
             last.offset = at;
             m.line(&last, &mut cur, &mut out);
-            assert!(out.is_empty());
             Matcher::settle(&mut cur, whole_until, &mut out);
             out.iter().map(|p| (p.row, p.level)).collect::<Vec<_>>()
         };
         use Level::*;
+        for sure in [0, 16] {
+            assert_eq!(
+                upload(u64::MAX, sure),
+                [(0, Confirmed), (1, Confirmed), (2, Partial)]
+            );
+            // The checksum covered the first line only.
+            assert_eq!(
+                upload(16, sure),
+                [(0, Confirmed), (1, Partial), (2, Partial)]
+            );
+        }
         assert_eq!(
-            upload(u64::MAX),
+            upload(u64::MAX, 30),
             [(0, Confirmed), (1, Confirmed), (2, Partial)]
         );
-        // The checksum covered the first line only.
-        assert_eq!(upload(16), [(0, Confirmed), (1, Partial), (2, Partial)]);
-        assert_eq!(upload(0), [(0, Partial), (1, Partial), (2, Partial)]);
+        assert_eq!(upload(0, 0), [(0, Partial), (1, Partial), (2, Partial)]);
     }
 
     #[test]

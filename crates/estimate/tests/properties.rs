@@ -155,6 +155,7 @@ fn confirmed(
         scan.feed(a as u64, &body[a..b]);
         let lines = scan.drain_lines();
         m.lines(&lines, &mut cur, &mut out);
+        Matcher::settle_sure(&mut cur, scan.sure(), &mut out);
         at += n;
     }
     let end = scan.finish_end(Some(declared));
