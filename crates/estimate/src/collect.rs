@@ -172,6 +172,9 @@ struct FlowContent<'s> {
     sweep_keys: Vec<u32>,
     sweep_next: u64,
     sweep_carry: KeyCarry,
+    /// The last request body finished on this connection: its message number and where its
+    /// matching ended (a row it ended in may go on in the next request's body).
+    before: Option<(u32, Cursor)>,
 }
 
 /// A host on no IOC list that received recovered records (the `--sweep` finding), one per
@@ -861,6 +864,7 @@ fn finish_bodies<'s>(
             }
             f.sightings
                 .extend(b.pending.list.drain(..).map(|p| (b.last_day, p)));
+            f.before = None;
             continue;
         }
         let place = b.place();
@@ -869,7 +873,12 @@ fn finish_bodies<'s>(
         if let Some(mt) = matcher.as_deref_mut() {
             mt.lines(&end.lines, &mut b.prev, &mut b.pending.list);
             Matcher::settle(&mut b.prev, end.whole_until, &mut b.pending.list);
+            // A row the previous request's body ended in and this one goes on with.
+            if let Some((_, p)) = f.before.as_ref().filter(|(pm, _)| pm + 1 == m) {
+                mt.across(p, &b.prev, &mut b.pending.list);
+            }
         }
+        f.before = Some((m, std::mem::take(&mut b.prev)));
         f.sightings
             .extend(b.pending.list.drain(..).map(|p| (b.last_day, p)));
         let tail = result.length.saturating_sub(b.end);

@@ -351,6 +351,23 @@ impl<'i> Matcher<'i> {
         }
     }
 
+    /// Rows that begin in the last line of one request (`prev`, ended) and end in the first
+    /// line of the next request on the same connection (`next`): the sender cut its data into
+    /// requests without regard to records. Both lines must be whole (every byte present, the
+    /// first request complete); a row is confirmed when every byte of it is there across the
+    /// junction, found by its key or content anchor and compared byte for byte.
+    pub fn across(&mut self, prev: &Cursor, next: &Cursor, out: &mut Vec<Pending>) {
+        let (Some((bytes, _, seen)), Some(first)) = (&prev.tail, &next.first) else {
+            return;
+        };
+        let join = Cursor {
+            tail: Some((bytes.clone(), first.offset, *seen)),
+            across: true,
+            ..Cursor::default()
+        };
+        self.anchored(first, &[], &join, out);
+    }
+
     fn classify(
         &mut self,
         l: &Line,
@@ -358,6 +375,9 @@ impl<'i> Matcher<'i> {
         cur: &mut Cursor,
         out: &mut Vec<Pending>,
     ) {
+        if l.offset == 0 && l.whole && !l.provisional && !l.overlong {
+            cur.first = Some(Box::new(l.clone()));
+        }
         if l.whole && !l.overlong {
             let next = cur.prev.map(|p| p + 1);
             // An upload that sends the staged file in order continues with the next row:
@@ -423,7 +443,9 @@ impl<'i> Matcher<'i> {
         let mut confirmed = Vec::new();
         let (ctx, prev_len, prev_seen): (std::borrow::Cow<'_, [u8]>, usize, Option<Seen>) =
             match &cur.tail {
-                Some((b, end, seen)) if *end == l.offset && l.bytes.len() as u64 == l.len => {
+                Some((b, end, seen))
+                    if *end == l.offset && (cur.across || l.bytes.len() as u64 == l.len) =>
+                {
                     let mut v = b.clone();
                     v.extend_from_slice(&l.bytes);
                     (v.into(), b.len(), Some(*seen))
@@ -438,7 +460,7 @@ impl<'i> Matcher<'i> {
         };
         if keys.is_empty() {
             if self.index.content_anchored() {
-                self.content_anchored(&ctx, prev_len, prev_seen, l, out);
+                self.content_anchored(&ctx, prev_len, prev_seen, cur.across, l, out);
             }
             return Vec::new();
         }
@@ -462,7 +484,10 @@ impl<'i> Matcher<'i> {
                     };
                     let e = s + row.len();
                     // Rows wholly inside the previous line were looked for with it.
-                    if e > ctx.len() || e <= prev_len || ctx[s..e] != row[..] {
+                    if e > ctx.len() || e <= prev_len || (cur.across && s >= prev_len) {
+                        continue;
+                    }
+                    if ctx[s..e] != row[..] {
                         continue;
                     }
                     let first = match prev_seen {
@@ -489,6 +514,7 @@ impl<'i> Matcher<'i> {
         ctx: &[u8],
         prev_len: usize,
         prev_seen: Option<Seen>,
+        across: bool,
         l: &Line,
         out: &mut Vec<Pending>,
     ) {
@@ -525,7 +551,10 @@ impl<'i> Matcher<'i> {
                 }
                 let e = s + row.len();
                 // Rows wholly inside the previous line were looked for with it.
-                if e > ctx.len() || e <= prev_len || ctx[s..e] != row[..] {
+                if e > ctx.len() || e <= prev_len || (across && s >= prev_len) {
+                    continue;
+                }
+                if ctx[s..e] != row[..] {
                     continue;
                 }
                 let first = match prev_seen {
@@ -560,6 +589,11 @@ pub struct Cursor {
     tail: Option<(Vec<u8>, u64, Seen)>,
     /// Sightings waiting for the decoding's end: line end offset, which outcome, sighting.
     held: Vec<(u64, Branch, Pending)>,
+    /// The upload's first line, when whole and final (for rows that began in the previous
+    /// request: [`Matcher::across`]).
+    first: Option<Box<Line>>,
+    /// `tail` is the end of the previous request: only rows crossing into this one count.
+    across: bool,
 }
 
 /// Which outcome of a provisional line a held sighting belongs to.

@@ -494,6 +494,39 @@ fn without_keys_rows_inside_longer_lines_are_found_by_their_content() {
 }
 
 #[test]
+fn a_row_cut_between_two_requests_of_one_connection_is_confirmed_across_them() {
+    let rows = rows();
+    let data = rows[..20].concat();
+    // The sender cuts its data into requests without regard to records: inside row 9, after
+    // its key (so the key is in the first request) and, second case, inside its key.
+    let start9 = rows[..9].concat().len();
+    for cut in [start9 + 20, start9 + 4] {
+        let (a, b) = data.split_at(cut);
+        let mut two = post(a.as_bytes(), "text/csv");
+        two.extend(post(b.as_bytes(), "text/csv"));
+        let (_, confirmed, _) = run(&two);
+        assert_eq!(confirmed, keys(0..20), "cut at {cut}");
+        // Without keys, by the row's content anchor.
+        let (_, confirmed, _) = run_lossy(
+            &two,
+            rows.concat().into_bytes(),
+            RecordFormat::Csv,
+            None,
+            &[],
+        );
+        assert_eq!(confirmed.len(), 20, "no key, cut at {cut}: {confirmed:?}");
+        // Another request between them: the two pieces are not one row.
+        let mut three = post(a.as_bytes(), "text/csv");
+        three.extend_from_slice(b"GET /status HTTP/1.1\r\nHost: x.example\r\n\r\n");
+        three.extend(post(b.as_bytes(), "text/csv"));
+        let (_, confirmed, _) = run(&three);
+        let mut expect = keys(0..20);
+        expect.retain(|k| !keys(9..10).contains(k));
+        assert_eq!(confirmed, expect, "GET between, cut at {cut}");
+    }
+}
+
+#[test]
 fn fixed_width_records_are_matched_record_by_record() {
     let data = fixed_rows();
     let key = || KeySpec::parse("^([0-9]{9})").unwrap();
