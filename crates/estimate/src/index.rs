@@ -122,6 +122,94 @@ static ALNUM: [bool; 256] = {
     t
 };
 
+/// Bit `i` of the result: byte `i` of the 64 bytes `b` is an ASCII letter or digit. Eight bytes
+/// at a time, with carry-free byte arithmetic on `u64` words.
+fn alnum_bits(b: &[u8; 64]) -> u64 {
+    const H: u64 = 0x8080_8080_8080_8080;
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    // High bit of each byte of the result: that byte of `x` (below 0x80) is at least `n`.
+    let ge = |x: u64, n: u8| ((x | H).wrapping_sub(ONES * u64::from(n))) & H;
+    let mut bits = 0u64;
+    for (k, c) in b.chunks_exact(8).enumerate() {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(c);
+        let x = u64::from_le_bytes(w);
+        let ascii = !x & H;
+        let digit = ge(x, b'0') & !ge(x, b'9' + 1);
+        let upper = ge(x, b'A') & !ge(x, b'Z' + 1);
+        let lower = ge(x, b'a') & !ge(x, b'z' + 1);
+        let m = (digit | upper | lower) & ascii;
+        // The eight high bits, gathered into one byte (bit j = byte j).
+        let byte = ((m >> 7).wrapping_mul(0x0102_0408_1020_4080)) >> 56;
+        bits |= byte << (8 * k);
+    }
+    bits
+}
+
+/// Calls `f(start, end)` for every maximal run of ASCII letters and digits in `hay`, in order:
+/// 64 bytes are classified at a time and runs are found from their bit masks.
+fn for_each_token(hay: &[u8], mut f: impl FnMut(usize, usize)) {
+    /// The runs of one block: `bits` (bits from `len` on are clear), the block at `base`;
+    /// `start` is the start of a run still open.
+    fn block(
+        bits: u64,
+        len: usize,
+        base: usize,
+        start: &mut Option<usize>,
+        f: &mut impl FnMut(usize, usize),
+    ) {
+        let mut at = 0usize;
+        while at < len {
+            let above = !0u64 << at;
+            match *start {
+                None => {
+                    let set = bits & above;
+                    if set == 0 {
+                        return;
+                    }
+                    let z = set.trailing_zeros() as usize;
+                    *start = Some(base + z);
+                    at = z;
+                }
+                Some(s) => {
+                    let clear = !bits & above;
+                    let e = if clear == 0 {
+                        64
+                    } else {
+                        clear.trailing_zeros() as usize
+                    };
+                    if e >= len {
+                        // The run goes on into the next block (or to the end of `hay`).
+                        return;
+                    }
+                    f(s, base + e);
+                    *start = None;
+                    at = e;
+                }
+            }
+        }
+    }
+    let mut start: Option<usize> = None;
+    let mut base = 0;
+    let mut blocks = hay.chunks_exact(64);
+    let mut w = [0u8; 64];
+    for b in &mut blocks {
+        w.copy_from_slice(b);
+        block(alnum_bits(&w), 64, base, &mut start, &mut f);
+        base += 64;
+    }
+    let tail = blocks.remainder();
+    if !tail.is_empty() {
+        w = [0u8; 64];
+        w[..tail.len()].copy_from_slice(tail);
+        let bits = alnum_bits(&w) & ((1u64 << tail.len()) - 1);
+        block(bits, tail.len(), base, &mut start, &mut f);
+    }
+    if let Some(s) = start {
+        f(s, hay.len());
+    }
+}
+
 /// Bytes of the window a content anchor is the hash of.
 pub const ANCHOR: usize = 16;
 /// Rows that may share one anchor window before a row takes a later window of its own.
@@ -664,23 +752,15 @@ impl RecoveredIndex {
     /// `ORD100000001` is another identifier, not a sighting of key `100000001` (a key run
     /// together with letters is missed rather than claimed).
     fn tokens(&self, hay: &[u8], open_end: bool, out: &mut Vec<u32>) -> Option<usize> {
-        let class = |b: &u8| ALNUM[usize::from(*b)];
-        let mut i = 0;
-        while i < hay.len() {
-            if !class(&hay[i]) {
-                i += 1;
-                continue;
+        let mut open = None;
+        for_each_token(hay, |start, end| {
+            if open_end && end == hay.len() {
+                open = Some(start);
+            } else {
+                out.extend(self.token_key(&hay[start..end]));
             }
-            let start = i;
-            while i < hay.len() && class(&hay[i]) {
-                i += 1;
-            }
-            if open_end && i == hay.len() {
-                return Some(start);
-            }
-            out.extend(self.token_key(&hay[start..i]));
-        }
-        None
+        });
+        open
     }
 
     /// Keys in one more segment of a stream (as [`RecoveredIndex::keys_in`], appended to
@@ -928,6 +1008,48 @@ mod tests {
         // Not inside another identifier or a longer number.
         assert!(idx.keys_in(b"ORD100000002").is_empty());
         assert!(idx.keys_in(b"tel:81100000002").is_empty());
+    }
+
+    #[test]
+    fn token_runs_from_bit_masks_equal_a_byte_by_byte_scan() {
+        let mut x = 0x9E37_79B9_7F4A_7C15u64;
+        for n in 0..3000usize {
+            // Text of every length up to ~200 with long and short runs and non-ASCII bytes.
+            let len = n % 211;
+            let hay: Vec<u8> = (0..len)
+                .map(|_| {
+                    x ^= x << 13;
+                    x ^= x >> 7;
+                    x ^= x << 17;
+                    match x % 10 {
+                        0 => b' ',
+                        1 => b',',
+                        2 => 0xC3,
+                        3 => [b'`', b'z', b'{', b'a'][(x >> 8) as usize % 4],
+                        4 => b'A',
+                        5 => b'@' + (x >> 8) as u8 % 2 * 27, // '@' or '[' (around 'A'..'Z')
+                        6 => b'/' + (x >> 8) as u8 % 2 * 11, // '/' or ':' (around digits)
+                        _ => b'0' + (x >> 8) as u8 % 10,
+                    }
+                })
+                .collect();
+            let mut got = Vec::new();
+            for_each_token(&hay, |s, e| got.push((s, e)));
+            let mut want = Vec::new();
+            let mut i = 0;
+            while i < hay.len() {
+                if !hay[i].is_ascii_alphanumeric() {
+                    i += 1;
+                    continue;
+                }
+                let s = i;
+                while i < hay.len() && hay[i].is_ascii_alphanumeric() {
+                    i += 1;
+                }
+                want.push((s, i));
+            }
+            assert_eq!(got, want, "{:?}", String::from_utf8_lossy(&hay));
+        }
     }
 
     #[test]
