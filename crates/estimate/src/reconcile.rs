@@ -441,26 +441,30 @@ impl<'i> Matcher<'i> {
         out: &mut Vec<Pending>,
     ) -> Vec<u32> {
         let mut confirmed = Vec::new();
-        let (ctx, prev_len, prev_seen): (std::borrow::Cow<'_, [u8]>, usize, Option<Seen>) =
-            match &cur.tail {
-                Some((b, end, seen))
-                    if *end == l.offset && (cur.across || l.bytes.len() as u64 == l.len) =>
-                {
-                    let mut v = b.clone();
-                    v.extend_from_slice(&l.bytes);
-                    (v.into(), b.len(), Some(*seen))
-                }
-                _ => ((&l.bytes[..]).into(), 0, None),
-            };
+        let (ctx, j): (std::borrow::Cow<'_, [u8]>, Junction) = match &cur.tail {
+            Some((b, end, seen))
+                if *end == l.offset && (cur.across || l.bytes.len() as u64 == l.len) =>
+            {
+                let mut v = b.clone();
+                v.extend_from_slice(&l.bytes);
+                let j = Junction {
+                    prev_len: b.len(),
+                    prev_seen: Some(*seen),
+                    across: cur.across,
+                };
+                (v.into(), j)
+            }
+            _ => ((&l.bytes[..]).into(), Junction::default()),
+        };
         // Keys of the line alone were found already; with the previous line, scan again.
-        let keys = if prev_len == 0 {
+        let keys = if j.prev_len == 0 {
             line_keys.to_vec()
         } else {
             self.index.keys_in(&ctx)
         };
         if keys.is_empty() {
             if self.index.content_anchored() {
-                self.content_anchored(&ctx, prev_len, prev_seen, cur.across, l, out);
+                self.content_anchored(&ctx, &j, l, out);
             }
             return Vec::new();
         }
@@ -482,24 +486,10 @@ impl<'i> Matcher<'i> {
                     let Some(s) = p.checked_sub(kp) else {
                         continue;
                     };
-                    let e = s + row.len();
-                    // Rows wholly inside the previous line were looked for with it.
-                    if e > ctx.len() || e <= prev_len || (cur.across && s >= prev_len) {
-                        continue;
+                    if confirm_at(&ctx, s, r, &row, &j, l, out).is_some() {
+                        confirmed.push(k);
+                        break 'rows;
                     }
-                    if ctx[s..e] != row[..] {
-                        continue;
-                    }
-                    let first = match prev_seen {
-                        Some(seen) if s < prev_len => seen.1,
-                        _ => l.first.1,
-                    };
-                    out.push(Pending {
-                        frames: (first, l.last.1),
-                        ..sighting(r, Level::Confirmed, l, row.len() as u64)
-                    });
-                    confirmed.push(k);
-                    break 'rows;
                 }
             }
         }
@@ -509,15 +499,7 @@ impl<'i> Matcher<'i> {
     /// Without keys: rows found whole inside `ctx` (a line, or the previous line and this
     /// one) by their content anchors. Every window of the line is hashed as it rolls; where
     /// a row's anchor window matches, the row must lie around it byte for byte.
-    fn content_anchored(
-        &mut self,
-        ctx: &[u8],
-        prev_len: usize,
-        prev_seen: Option<Seen>,
-        across: bool,
-        l: &Line,
-        out: &mut Vec<Pending>,
-    ) {
+    fn content_anchored(&mut self, ctx: &[u8], j: &Junction, l: &Line, out: &mut Vec<Pending>) {
         use crate::index::{Roll, ANCHOR};
         if ctx.len() < ANCHOR {
             return;
@@ -549,24 +531,10 @@ impl<'i> Matcher<'i> {
                 if found.contains(&r) || !self.index.row_content(r, &mut row) {
                     continue;
                 }
-                let e = s + row.len();
-                // Rows wholly inside the previous line were looked for with it.
-                if e > ctx.len() || e <= prev_len || (across && s >= prev_len) {
-                    continue;
+                if let Some(e) = confirm_at(ctx, s, r, &row, j, l, out) {
+                    found.push(r);
+                    next = Some(next.map_or(e, |n: usize| n.max(e)));
                 }
-                if ctx[s..e] != row[..] {
-                    continue;
-                }
-                let first = match prev_seen {
-                    Some(seen) if s < prev_len => seen.1,
-                    _ => l.first.1,
-                };
-                out.push(Pending {
-                    frames: (first, l.last.1),
-                    ..sighting(r, Level::Confirmed, l, row.len() as u64)
-                });
-                found.push(r);
-                next = Some(next.map_or(e, |n: usize| n.max(e)));
             }
             if let Some(e) = next {
                 if e > i {
@@ -577,6 +545,46 @@ impl<'i> Matcher<'i> {
             }
         }
     }
+}
+
+/// How the text searched for rows inside a line is made: the previous line's bytes (when
+/// joined) then the line's.
+#[derive(Debug, Clone, Copy, Default)]
+struct Junction {
+    /// Bytes of the previous line in front (0: the line alone).
+    prev_len: usize,
+    /// Where the previous line's first byte was seen.
+    prev_seen: Option<Seen>,
+    /// The previous line ended the previous request: only rows crossing the junction count.
+    across: bool,
+}
+
+/// Confirms row `r` (content `row`) placed at `s` in `ctx` when all its bytes are there, byte
+/// for byte, and it was not looked for already (rows wholly inside the previous line were
+/// looked for with it; across requests only rows crossing the junction count); returns where
+/// it ends.
+fn confirm_at(
+    ctx: &[u8],
+    s: usize,
+    r: u32,
+    row: &[u8],
+    j: &Junction,
+    l: &Line,
+    out: &mut Vec<Pending>,
+) -> Option<usize> {
+    let e = s + row.len();
+    if e > ctx.len() || e <= j.prev_len || (j.across && s >= j.prev_len) || ctx[s..e] != *row {
+        return None;
+    }
+    let first = match j.prev_seen {
+        Some(seen) if s < j.prev_len => seen.1,
+        _ => l.first.1,
+    };
+    out.push(Pending {
+        frames: (first, l.last.1),
+        ..sighting(r, Level::Confirmed, l, row.len() as u64)
+    });
+    Some(e)
 }
 
 /// Where matching stands in one upload.
