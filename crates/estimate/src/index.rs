@@ -66,6 +66,21 @@ pub struct IndexedFile {
 /// Words of the key filter (2^18 × 64 bits = 2 MiB).
 const KEY_FILTER_WORDS: usize = 1 << 18;
 
+/// Sets the bit of hash `h` in a filter of [`KEY_FILTER_WORDS`] words (an empty filter is
+/// left empty).
+fn filter_set(filter: &mut [u64], h: u64) {
+    if let Some(w) = filter.get_mut((h as usize >> 6) & (KEY_FILTER_WORDS - 1)) {
+        *w |= 1 << (h & 63);
+    }
+}
+
+/// The bit of hash `h` is set (false in an empty filter).
+fn filter_has(filter: &[u64], h: u64) -> bool {
+    filter
+        .get((h as usize >> 6) & (KEY_FILTER_WORDS - 1))
+        .is_some_and(|w| w & (1 << (h & 63)) != 0)
+}
+
 /// Bytes of recovered files kept in memory for verification (1 GiB); larger sets are
 /// verified by positional reads.
 pub const DEFAULT_MEMORY: u64 = 1 << 30;
@@ -519,12 +534,7 @@ impl RecoveredIndex {
                 self.more_anchors.entry(h).or_default().push((row, off));
             }
         }
-        if let Some(w) = self
-            .anchor_filter
-            .get_mut((h as usize >> 6) & (KEY_FILTER_WORDS - 1))
-        {
-            *w |= 1 << (h & 63);
-        }
+        filter_set(&mut self.anchor_filter, h);
     }
 
     /// Rows are anchored on their content (the index has no keys).
@@ -534,19 +544,16 @@ impl RecoveredIndex {
 
     /// Rows (and the offset of the window in the row) whose anchor window hashes to `h`.
     pub(crate) fn anchored_rows(&self, h: u64) -> impl Iterator<Item = (u32, u32)> + '_ {
-        let hit = self
-            .anchor_filter
-            .get((h as usize >> 6) & (KEY_FILTER_WORDS - 1))
-            .is_some_and(|w| w & (1 << (h & 63)) != 0);
-        hit.then(|| {
-            self.anchors
-                .get(&h)
-                .copied()
-                .into_iter()
-                .chain(self.more_anchors.get(&h).into_iter().flatten().copied())
-        })
-        .into_iter()
-        .flatten()
+        filter_has(&self.anchor_filter, h)
+            .then(|| {
+                self.anchors
+                    .get(&h)
+                    .copied()
+                    .into_iter()
+                    .chain(self.more_anchors.get(&h).into_iter().flatten().copied())
+            })
+            .into_iter()
+            .flatten()
     }
 
     fn key_lookup(&self, k: &[u8]) -> Option<u32> {
@@ -573,7 +580,7 @@ impl RecoveredIndex {
         self.key_data.extend_from_slice(k);
         self.key_first.push(row);
         let h = row_hash(k);
-        self.key_filter[(h as usize >> 6) & (KEY_FILTER_WORDS - 1)] |= 1 << (h & 63);
+        filter_set(&mut self.key_filter, h);
         match self.by_key.entry(h) {
             std::collections::hash_map::Entry::Vacant(e) => {
                 e.insert(id);
@@ -738,7 +745,7 @@ impl RecoveredIndex {
         // A cache-resident filter first: most tokens of ordinary traffic are not keys and
         // never touch the key table.
         let h = row_hash(tok);
-        if self.key_filter[(h as usize >> 6) & (KEY_FILTER_WORDS - 1)] & (1 << (h & 63)) == 0 {
+        if !filter_has(&self.key_filter, h) {
             return None;
         }
         self.key_lookup_hashed(tok, h)
