@@ -751,6 +751,16 @@ pub struct BodyResult {
     pub broken: bool,
 }
 
+/// The record counter behind a decoding (base64, deflate family, brotli).
+fn decoding_counter<'a, 's>(state: &'a mut State<'s>) -> Option<&'a mut RecordCounter<'s>> {
+    match state {
+        State::Base64Records(_, c, _) => Some(c),
+        State::Inflate(_, inf) => Some(&mut inf.get_mut().counter),
+        State::Brotli(w) => Some(&mut w.get_mut().counter),
+        _ => None,
+    }
+}
+
 /// The end of a body's scan.
 #[derive(Debug, Clone)]
 pub struct BodyEnd {
@@ -809,18 +819,16 @@ impl<'s> BodyScan<'s> {
     /// lines themselves (memory stays proportional to the hits, not to the content).
     pub fn drain_lines(&mut self) -> Vec<Line> {
         let mut out = std::mem::take(&mut self.held);
-        let (lines, verified) = match &mut self.state {
+        let verified = self.sure();
+        let lines = match &mut self.state {
             State::Records(c) | State::Text(c) => {
                 out.append(&mut c.lines);
                 return out;
             }
-            State::Base64Records(_, c, _) => (&mut c.lines, 0),
-            State::Inflate(_, inf) => {
-                let v = inf.verified.max(self.agree.proven);
-                (&mut inf.get_mut().counter.lines, v)
-            }
-            State::Brotli(w) => (&mut w.get_mut().counter.lines, 0),
-            _ => return out,
+            state => match decoding_counter(state) {
+                Some(c) => &mut c.lines,
+                None => return out,
+            },
         };
         for mut l in lines.drain(..) {
             // Lines a checksum already covered are final.
@@ -1096,16 +1104,8 @@ impl<'s> BodyScan<'s> {
     /// lines count as cut, never whole.
     fn break_decoding(&mut self) {
         // Decoded bytes a checksum already covered (earlier gzip members, zip entries).
-        let (counter, verified) = match &mut self.state {
-            State::Base64Records(_, c, _) => (Some(c), 0),
-            State::Inflate(_, inf) => {
-                let v = inf.verified.max(self.agree.proven);
-                (Some(&mut inf.get_mut().counter), v)
-            }
-            State::Brotli(w) => (Some(&mut w.get_mut().counter), 0),
-            _ => (None, 0),
-        };
-        let mut lines = match counter {
+        let verified = self.sure();
+        let mut lines = match decoding_counter(&mut self.state) {
             Some(c) => {
                 // The record being decoded is cut here: a fragment (its key may be in it).
                 c.cut_here();
