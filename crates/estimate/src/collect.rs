@@ -235,9 +235,7 @@ pub struct ContentLedger<'s> {
     pub stats: ContentStats,
     matcher: Option<Matcher<'s>>,
     /// Recovered rows seen in uploads of closed IOC flows, in close order.
-    pub sightings: Vec<Sighting>,
-    /// Length at which `sightings` next merges repeats.
-    sightings_mark: usize,
+    pub sightings: Sightings<Sighting>,
     sweep: bool,
     /// `--sweep` findings: outbound flows to no indicator that carried recovered keys or rows.
     pub sweep_hits: Vec<SweepHit>,
@@ -318,8 +316,7 @@ impl<'s> ContentLedger<'s> {
             days: Vec::new(),
             stats: ContentStats::default(),
             matcher: None,
-            sightings: Vec::new(),
-            sightings_mark: 4096,
+            sightings: Sightings::default(),
             sweep: false,
             sweep_hits: Vec::new(),
             sweep_bytes: 0,
@@ -697,18 +694,13 @@ impl<'s> ContentLedger<'s> {
             u.host.clone_from(&host);
             self.units.push(u);
         }
-        for (day, seen) in f.sightings.list {
-            self.sightings.push(Sighting {
+        self.sightings
+            .extend(f.sightings.list.into_iter().map(|(day, seen)| Sighting {
                 seen,
                 day,
                 host: host.clone(),
                 flow: r.id,
-            });
-            if self.sightings.len() >= self.sightings_mark {
-                crate::reconcile::compact(&mut self.sightings);
-                self.sightings_mark = 2 * self.sightings.len() + 4096;
-            }
-        }
+            }));
     }
 
     fn sweep_close(&mut self, r: &FlowRecord, v: &Verdict, mut f: Box<FlowContent<'s>>) {
@@ -793,7 +785,7 @@ impl<'s> ContentLedger<'s> {
                 u.host.clone_from(h);
             }
         }
-        for s in &mut self.sightings {
+        for s in &mut self.sightings.list {
             if let Some(h) = renamed.get(&s.flow.0) {
                 s.host.clone_from(h);
             }

@@ -139,6 +139,13 @@ impl<T> Default for Sightings<T> {
     }
 }
 
+impl<T> std::ops::Deref for Sightings<T> {
+    type Target = [T];
+    fn deref(&self) -> &[T] {
+        &self.list
+    }
+}
+
 /// Sightings held before the first merge.
 const MERGE_AT: usize = 4096;
 

@@ -87,7 +87,7 @@ fn run(d: &std::path::Path) -> Run {
         ledger.finish();
         let units = std::mem::take(&mut ledger.units);
         let days = std::mem::take(&mut ledger.days);
-        let sightings = std::mem::take(&mut ledger.sightings);
+        let sightings = std::mem::take(&mut ledger.sightings.list);
         (units, days, sightings)
     };
     Run {
