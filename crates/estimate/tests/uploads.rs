@@ -211,6 +211,20 @@ fn gzip(b: &[u8]) -> Vec<u8> {
     e.finish().unwrap()
 }
 
+/// Oracle: what gunzip decodes from the first bytes of a gzip stream before it runs out.
+fn gunzip_prefix(prefix: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut d = flate2::read::GzDecoder::new(prefix);
+    let mut buf = [0u8; 256];
+    loop {
+        match std::io::Read::read(&mut d, &mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => out.extend_from_slice(&buf[..n]),
+        }
+    }
+    out
+}
+
 fn post(body: &[u8], content_type: &str) -> Vec<u8> {
     let mut req = format!(
         "POST /up HTTP/1.1\r\nHost: x.example\r\nContent-Type: {content_type}\r\n\
@@ -307,15 +321,7 @@ fn a_sent_gzip_prefix_confirms_exactly_the_rows_it_holds() {
     for cut in [gz.len() / 3, gz.len() / 2, gz.len() * 4 / 5] {
         let prefix = &gz[..cut];
         // Oracle: what gunzip decodes from the prefix before it runs out.
-        let mut out = Vec::new();
-        let mut d = flate2::read::GzDecoder::new(prefix);
-        let mut buf = [0u8; 256];
-        loop {
-            match std::io::Read::read(&mut d, &mut buf) {
-                Ok(0) | Err(_) => break,
-                Ok(n) => out.extend_from_slice(&buf[..n]),
-            }
-        }
+        let out = gunzip_prefix(prefix);
         let whole = out.iter().filter(|&&b| b == b'\n').count();
         assert!(whole > 0 && whole < ROWS, "cut {cut}: {whole} rows");
         let (units, confirmed, partial) = run(&post(prefix, "application/octet-stream"));
@@ -366,15 +372,7 @@ fn archive_bytes_equal_to_the_recovered_archive_confirm_their_rows_before_a_gap(
         let gap_at = lost * 1460 - head;
         assert!(gap_at > 4 * 1460 && (lost + 2) * 1460 < request.len());
         // Oracle: what gunzip decodes from the archive's bytes before the gap.
-        let mut out = Vec::new();
-        let mut d = flate2::read::GzDecoder::new(&gz[..gap_at]);
-        let mut buf = [0u8; 4096];
-        while let Ok(n) = std::io::Read::read(&mut d, &mut buf) {
-            if n == 0 {
-                break;
-            }
-            out.extend_from_slice(&buf[..n]);
-        }
+        let out = gunzip_prefix(&gz[..gap_at]);
         let whole = out.iter().filter(|&&b| b == b'\n').count();
         assert!(whole > 100, "{whole} rows before the gap");
         // The row the gap cut is seen in part when its key was decoded before the gap.
@@ -422,15 +420,7 @@ fn archive_bytes_equal_to_the_recovered_archive_confirm_their_rows_before_a_gap(
     let segment_start = (changed_at + head) / 1460 * 1460 - head;
     let mut changed = gz.clone();
     changed[changed_at] ^= 0x01;
-    let mut out = Vec::new();
-    let mut d = flate2::read::GzDecoder::new(&gz[..segment_start]);
-    let mut buf = [0u8; 4096];
-    while let Ok(n) = std::io::Read::read(&mut d, &mut buf) {
-        if n == 0 {
-            break;
-        }
-        out.extend_from_slice(&buf[..n]);
-    }
+    let out = gunzip_prefix(&gz[..segment_start]);
     let proven = out.iter().filter(|&&b| b == b'\n').count();
     let (_, confirmed, _) = run_lossy(
         &post(&changed, "application/gzip"),
