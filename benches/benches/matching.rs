@@ -83,6 +83,23 @@ fn upload() -> Vec<u8> {
     v
 }
 
+/// Scans `body` in 64 KiB pieces as the content ledger does and matches its lines; returns the
+/// sightings (more than 200,000 expected).
+fn count_and_match(index: &RecoveredIndex, shape: &RecordShape, body: &[u8]) -> usize {
+    let mut m = Matcher::new(index);
+    let mut s = BodyScan::new(shape);
+    let (mut prev, mut out) = (exfilmeter_estimate::Cursor::default(), Vec::new());
+    for (i, chunk) in body.chunks(64 << 10).enumerate() {
+        s.feed((i * (64 << 10)) as u64, chunk);
+        let lines = s.drain_lines();
+        m.lines(&lines, &mut prev, &mut out);
+    }
+    let (_, rest) = s.finish_with_lines(None);
+    m.lines(&rest, &mut prev, &mut out);
+    assert!(out.len() > 200_000, "rows matched: {}", out.len());
+    out.len()
+}
+
 fn bench(c: &mut Criterion) {
     let path = recovered();
     let build = || {
@@ -136,27 +153,13 @@ fn bench(c: &mut Criterion) {
             c
         })
     });
-    let count_and_match = |body: &[u8]| {
-        let mut m = Matcher::new(&index);
-        let mut s = BodyScan::new(&shape);
-        let (mut prev, mut out) = (exfilmeter_estimate::Cursor::default(), Vec::new());
-        for (i, chunk) in body.chunks(64 << 10).enumerate() {
-            s.feed((i * (64 << 10)) as u64, chunk);
-            let lines = s.drain_lines();
-            m.lines(&lines, &mut prev, &mut out);
-        }
-        let (_, rest) = s.finish_with_lines(None);
-        m.lines(&rest, &mut prev, &mut out);
-        assert!(out.len() > 200_000, "rows matched: {}", out.len());
-        out.len()
-    };
     g.bench_function("count + match against 1M rows (random order)", |b| {
-        b.iter(|| count_and_match(&body))
+        b.iter(|| count_and_match(&index, &shape, &body))
     });
     let ordered = upload_in_order();
     g.throughput(Throughput::Bytes(ordered.len() as u64));
     g.bench_function("count + match against 1M rows (file order)", |b| {
-        b.iter(|| count_and_match(&ordered))
+        b.iter(|| count_and_match(&index, &shape, &ordered))
     });
     // Without a key: rows three to a line behind a prefix, found by their content anchors.
     let keyless = RecoveredIndex::build(
@@ -187,22 +190,7 @@ fn bench(c: &mut Criterion) {
     g.throughput(Throughput::Bytes(joined.len() as u64));
     g.bench_function(
         "match rows joined in lines, no key (content anchors)",
-        |b| {
-            b.iter(|| {
-                let mut m = Matcher::new(&keyless);
-                let mut s = BodyScan::new(&keyless_shape);
-                let (mut prev, mut out) = (exfilmeter_estimate::Cursor::default(), Vec::new());
-                for (i, chunk) in joined.chunks(64 << 10).enumerate() {
-                    s.feed((i * (64 << 10)) as u64, chunk);
-                    let lines = s.drain_lines();
-                    m.lines(&lines, &mut prev, &mut out);
-                }
-                let (_, rest) = s.finish_with_lines(None);
-                m.lines(&rest, &mut prev, &mut out);
-                assert!(out.len() > 200_000, "rows matched: {}", out.len());
-                out.len()
-            })
-        },
+        |b| b.iter(|| count_and_match(&keyless, &keyless_shape, &joined)),
     );
     g.throughput(Throughput::Bytes(body.len() as u64));
     g.bench_function("key scan (sweep) of 1M keys", |b| {
