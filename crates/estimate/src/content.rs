@@ -1197,16 +1197,13 @@ impl<'s> BodyScan<'s> {
                         lines.extend(l);
                         (Some(c), false)
                     }
-                    // Bytes missing: the records decoded cannot be checked end to end.
-                    Ok((sink, End::Prefix)) => {
+                    // Bytes missing, or the stream is corrupt: the records decoded cannot be
+                    // checked end to end.
+                    broken => {
                         let mut early = early;
-                        early.extend(sink.counter.finish_lines(1).1);
-                        self.cut_after(verified, &mut early);
-                        lines.extend(early);
-                        (None, true)
-                    }
-                    Err(_) => {
-                        let mut early = early;
+                        if let Ok((sink, _)) = broken {
+                            early.extend(sink.counter.finish_lines(1).1);
+                        }
                         self.cut_after(verified, &mut early);
                         lines.extend(early);
                         (None, true)
