@@ -91,8 +91,7 @@ fn count_and_match(index: &RecoveredIndex, shape: &RecordShape, body: &[u8]) -> 
     let (mut prev, mut out) = (exfilmeter_estimate::Cursor::default(), Vec::new());
     for (i, chunk) in body.chunks(64 << 10).enumerate() {
         s.feed((i * (64 << 10)) as u64, chunk);
-        let lines = s.drain_lines();
-        m.lines(&lines, &mut prev, &mut out);
+        m.drain(&mut s, &mut prev, &mut out);
     }
     let (_, rest) = s.finish_with_lines(None);
     m.lines(&rest, &mut prev, &mut out);

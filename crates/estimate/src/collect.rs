@@ -527,8 +527,7 @@ impl<'s> ContentLedger<'s> {
             feed_parts(parts, shape, ev, (ts, frame));
             if let Some(m) = self.matcher.as_mut() {
                 for (scan, cur) in parts.values_mut() {
-                    let lines = scan.drain_lines();
-                    m.lines(&lines, cur, &mut b.pending.list);
+                    m.drain(scan, cur, &mut b.pending.list);
                     Matcher::settle_sure(cur, scan.sure(), &mut b.pending.list);
                     b.pending.check();
                 }
@@ -537,8 +536,7 @@ impl<'s> ContentLedger<'s> {
         }
         b.scan.feed_at(offset, bytes, (ts, frame));
         if let Some(m) = self.matcher.as_mut() {
-            let lines = b.scan.drain_lines();
-            m.lines(&lines, &mut b.prev, &mut b.pending.list);
+            m.drain(&mut b.scan, &mut b.prev, &mut b.pending.list);
             Matcher::settle_sure(&mut b.prev, b.scan.sure(), &mut b.pending.list);
             b.pending.check();
         }

@@ -32,8 +32,9 @@ pub struct Line {
     pub offset: u64,
     /// Its length in the content (terminator included).
     pub len: u64,
-    /// Its content without the line terminator (cut at the keep limit: see `overlong`).
-    pub bytes: Vec<u8>,
+    /// Where its content without the line terminator (cut at the keep limit: see
+    /// `overlong`) lies in the buffer of its [`Lines`].
+    pub text: std::ops::Range<usize>,
     /// Every byte of the record is present (it started at a known boundary, no gap inside,
     /// and it ended with its terminator or at the end of a complete body).
     pub whole: bool,
@@ -46,6 +47,88 @@ pub struct Line {
     pub first: Seen,
     /// Where its last byte was seen.
     pub last: Seen,
+}
+
+impl Line {
+    /// Content offset just past the line.
+    pub fn end(&self) -> u64 {
+        self.offset + self.len
+    }
+}
+
+/// Record lines and their bytes: the content of every line is a range of one buffer, so
+/// collecting lines allocates nothing per line and the buffers are reused from one batch to
+/// the next.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Lines {
+    text: Vec<u8>,
+    list: Vec<Line>,
+}
+
+impl Lines {
+    /// Number of lines.
+    pub fn len(&self) -> usize {
+        self.list.len()
+    }
+
+    /// No line.
+    pub fn is_empty(&self) -> bool {
+        self.list.is_empty()
+    }
+
+    /// The lines (their content through [`Lines::bytes`]).
+    pub fn lines(&self) -> &[Line] {
+        &self.list
+    }
+
+    /// The content of `l`, one of these lines.
+    pub fn bytes(&self, l: &Line) -> &[u8] {
+        self.text.get(l.text.clone()).unwrap_or(&[])
+    }
+
+    /// Each line with its content.
+    pub fn iter(&self) -> impl Iterator<Item = (&Line, &[u8])> + '_ {
+        self.list.iter().map(|l| (l, self.bytes(l)))
+    }
+
+    /// Line `i` with its content.
+    pub fn get(&self, i: usize) -> Option<(&Line, &[u8])> {
+        self.list.get(i).map(|l| (l, self.bytes(l)))
+    }
+
+    /// Adds a line whose content is `bytes` (its `text` range is set here).
+    pub fn push(&mut self, mut line: Line, bytes: &[u8]) {
+        let at = self.text.len();
+        self.text.extend_from_slice(bytes);
+        line.text = at..self.text.len();
+        self.list.push(line);
+    }
+
+    /// Moves the lines of `other` behind these (`other` is left empty).
+    pub fn append(&mut self, other: &mut Lines) {
+        if self.list.is_empty() {
+            self.text.clear();
+            std::mem::swap(self, other);
+            return;
+        }
+        let base = self.text.len();
+        self.text.extend_from_slice(&other.text);
+        self.list.extend(other.list.drain(..).map(|mut l| {
+            l.text = l.text.start + base..l.text.end + base;
+            l
+        }));
+        other.clear();
+    }
+
+    /// Removes every line (keeps the buffers).
+    pub fn clear(&mut self) {
+        self.text.clear();
+        self.list.clear();
+    }
+
+    fn lines_mut(&mut self) -> &mut [Line] {
+        &mut self.list
+    }
 }
 
 /// Bytes looked at before the kind is decided.
@@ -237,15 +320,17 @@ pub struct RecordCounter<'s> {
     hole: u64,
     commas: usize,
     quoted: bool,
-    line: Vec<u8>,
+    /// Where the current record's kept bytes begin in `lines`' buffer (they run to its end).
+    line_at: usize,
     /// Result so far.
     pub counted: Counted,
     /// Where the bytes being fed were seen.
     pub cur: Seen,
     line_first: Seen,
     line_start: u64,
-    /// Record lines collected for matching (when the shape asks for them).
-    pub lines: Vec<Line>,
+    /// Record lines collected for matching (when the shape asks for them); the current
+    /// record's bytes follow them in the buffer.
+    lines: Lines,
 }
 
 impl<'s> RecordCounter<'s> {
@@ -260,12 +345,12 @@ impl<'s> RecordCounter<'s> {
             hole: 0,
             commas: 0,
             quoted: false,
-            line: Vec::new(),
+            line_at: 0,
             counted: Counted::default(),
             cur: NOWHERE,
             line_first: NOWHERE,
             line_start: 0,
-            lines: Vec::new(),
+            lines: Lines::default(),
         }
     }
 
@@ -273,33 +358,59 @@ impl<'s> RecordCounter<'s> {
         LINE_KEEP.max(self.shape.collect_lines)
     }
 
+    /// The current record's kept bytes.
+    fn line(&self) -> &[u8] {
+        self.lines.text.get(self.line_at..).unwrap_or(&[])
+    }
+
+    /// Forgets the current record's kept bytes (unless [`RecordCounter::emit`] took them).
+    fn clear_line(&mut self) {
+        self.lines.text.truncate(self.line_at);
+    }
+
     fn emit(&mut self, whole: bool) {
         if self.shape.collect_lines == 0 || self.len == 0 {
             return;
         }
         let limit = self.keep_limit();
+        let line = self.line();
+        let kept = line.len();
         let text: &[u8] = if matches!(self.shape.format, RecordFormat::Fixed(_)) {
             // A fixed-width record is its N bytes, terminator or not.
-            &self.line
+            line
         } else {
-            let t = self.line.strip_suffix(b"\n").unwrap_or(&self.line);
+            let t = line.strip_suffix(b"\n").unwrap_or(line);
             if whole {
                 t.strip_suffix(b"\r").unwrap_or(t)
             } else {
                 t
             }
         };
-        let overlong = self.line.len() > limit;
-        self.lines.push(Line {
+        let start = self.line_at;
+        let end = start + text.len().min(limit);
+        self.lines.list.push(Line {
             offset: self.line_start,
             len: self.len,
-            bytes: text[..text.len().min(limit)].to_vec(),
+            text: start..end,
             whole,
-            overlong,
+            overlong: kept > limit,
             provisional: false,
             first: self.line_first,
             last: self.cur,
         });
+        // The kept bytes stay in the buffer for the line.
+        self.line_at = self.lines.text.len();
+    }
+
+    /// Moves the lines collected so far into `into` (cleared first); the bytes of the record
+    /// in progress stay.
+    fn take_lines(&mut self, into: &mut Lines) {
+        into.clear();
+        std::mem::swap(into, &mut self.lines);
+        let at = self.line_at.min(into.text.len());
+        self.lines.text.extend_from_slice(&into.text[at..]);
+        into.text.truncate(at);
+        self.line_at = 0;
     }
 
     /// Content bytes at `offset` (a jump forward is a gap).
@@ -363,12 +474,12 @@ impl<'s> RecordCounter<'s> {
         self.hole = 0;
         self.commas = 0;
         self.quoted = false;
-        self.line.clear();
+        self.clear_line();
     }
 
     fn feed_fixed(&mut self, n: u64, mut bytes: &[u8]) {
         while !bytes.is_empty() {
-            if self.line.is_empty() {
+            if self.line().is_empty() {
                 self.line_first = self.cur;
                 self.line_start = self.rec_start + self.len;
             }
@@ -380,7 +491,7 @@ impl<'s> RecordCounter<'s> {
             bytes = &bytes[take..];
             if self.len == n {
                 self.emit(self.intact);
-                self.line.clear();
+                self.clear_line();
                 if self.intact {
                     self.counted.complete += 1;
                     self.counted.complete_bytes += n;
@@ -467,19 +578,23 @@ impl<'s> RecordCounter<'s> {
 
     fn keep(&mut self, b: &[u8]) {
         let limit = self.keep_limit();
-        if self.line.len() <= limit {
-            let room = limit + 1 - self.line.len();
-            self.line.extend_from_slice(&b[..b.len().min(room)]);
+        let have = self.lines.text.len() - self.line_at;
+        if have <= limit {
+            let room = limit + 1 - have;
+            self.lines.text.extend_from_slice(&b[..b.len().min(room)]);
         }
     }
 
     fn end_record(&mut self) {
+        let start = self.line_at;
         self.emit(self.intact);
         if !self.intact {
             self.counted.partial += 1;
             self.counted.partial_bytes += self.len;
         } else {
-            let text = self.line.strip_suffix(b"\n").unwrap_or(&self.line);
+            // Emitting leaves the bytes where they were.
+            let line = self.lines.text.get(start..).unwrap_or(&[]);
+            let text = line.strip_suffix(b"\n").unwrap_or(line);
             let text = text.strip_suffix(b"\r").unwrap_or(text);
             if self.shape.is_header(text) {
                 // a header line sent along: not a record
@@ -496,7 +611,7 @@ impl<'s> RecordCounter<'s> {
     }
 
     fn parses(&self, text: &[u8]) -> bool {
-        if text.is_empty() || text.contains(&0) {
+        if text.is_empty() || memchr::memchr(0, text).is_some() {
             return false;
         }
         match self.shape.fields {
@@ -506,10 +621,11 @@ impl<'s> RecordCounter<'s> {
     }
 
     /// The content ended: the counts and the record lines not yet taken.
-    pub fn finish_lines(self, missing_tail: u64) -> (Counted, Vec<Line>) {
+    pub fn finish_lines(self, missing_tail: u64) -> (Counted, Lines) {
         let mut me = self;
         let counted = me.finish_mut(missing_tail);
-        (counted, std::mem::take(&mut me.lines))
+        me.clear_line();
+        (counted, me.lines)
     }
 
     /// The content ended; `missing_tail` bytes of it are known to be absent at the end.
@@ -704,7 +820,7 @@ pub struct BodyScan<'s> {
     /// Pieces of the sniff buffer: body offset, length, where seen.
     pieces: Vec<(u64, usize, Seen)>,
     /// Lines of content whose decoding broke, not yet drained (their `whole` is final).
-    held: Vec<Line>,
+    held: Lines,
     /// Decoded content up to this offset keeps its lines whole (lowered when decoding
     /// breaks: to what a checksum covered).
     whole_until: u64,
@@ -767,7 +883,7 @@ pub struct BodyEnd {
     /// What the body held.
     pub result: BodyResult,
     /// Lines not drained before (final).
-    pub lines: Vec<Line>,
+    pub lines: Lines,
     /// Provisional lines drained before stay whole when they end within this many decoded
     /// bytes (u64::MAX: all of them), else they were cut.
     pub whole_until: u64,
@@ -787,7 +903,7 @@ impl<'s> BodyScan<'s> {
             buf: Vec::new(),
             cur: NOWHERE,
             pieces: Vec::new(),
-            held: Vec::new(),
+            held: Lines::default(),
             whole_until: u64::MAX,
             declared: Declared::None,
             agree: Agree::default(),
@@ -817,25 +933,30 @@ impl<'s> BodyScan<'s> {
     /// decoding has not completed come out `provisional`: whether they are whole is known at
     /// the end ([`BodyEnd::whole_until`]), so a matcher keeps what they would confirm, not the
     /// lines themselves (memory stays proportional to the hits, not to the content).
-    pub fn drain_lines(&mut self) -> Vec<Line> {
-        let mut out = std::mem::take(&mut self.held);
+    pub fn drain_lines(&mut self, out: &mut Lines) {
+        out.clear();
+        out.append(&mut self.held);
         let verified = self.sure();
-        let lines = match &mut self.state {
-            State::Records(c) | State::Text(c) => {
-                out.append(&mut c.lines);
-                return out;
-            }
+        let (c, decoding) = match &mut self.state {
+            State::Records(c) | State::Text(c) => (c, false),
             state => match decoding_counter(state) {
-                Some(c) => &mut c.lines,
-                None => return out,
+                Some(c) => (c, true),
+                None => return,
             },
         };
-        for mut l in lines.drain(..) {
-            // Lines a checksum already covered are final.
-            l.provisional = l.offset + l.len > verified;
-            out.push(l);
+        if out.is_empty() {
+            c.take_lines(out);
+        } else {
+            let mut more = Lines::default();
+            c.take_lines(&mut more);
+            out.append(&mut more);
         }
-        out
+        if decoding {
+            for l in out.lines_mut() {
+                // Lines a checksum already covered are final.
+                l.provisional = l.end() > verified;
+            }
+        }
     }
 
     /// Decoded bytes that stay whole whatever follows: covered by a verified checksum (earlier
@@ -1105,26 +1226,24 @@ impl<'s> BodyScan<'s> {
     fn break_decoding(&mut self) {
         // Decoded bytes a checksum already covered (earlier gzip members, zip entries).
         let verified = self.sure();
-        let mut lines = match decoding_counter(&mut self.state) {
-            Some(c) => {
-                // The record being decoded is cut here: a fragment (its key may be in it).
-                c.cut_here();
-                std::mem::take(&mut c.lines)
-            }
-            None => Vec::new(),
-        };
+        let mut lines = Lines::default();
+        if let Some(c) = decoding_counter(&mut self.state) {
+            // The record being decoded is cut here: a fragment (its key may be in it).
+            c.cut_here();
+            c.take_lines(&mut lines);
+        }
         self.cut_after(verified, &mut lines);
-        self.held.extend(lines);
+        self.held.append(&mut lines);
         self.state = State::Broken;
     }
 
     /// Decoding stopped at `verified` decoded bytes: lines ending after it are cut, and so
     /// are the provisional lines drained before.
-    fn cut_after(&mut self, verified: u64, lines: &mut [Line]) {
+    fn cut_after(&mut self, verified: u64, lines: &mut Lines) {
         self.whole_until = self.whole_until.min(verified);
-        for l in lines {
+        for l in lines.lines_mut() {
             l.provisional = false;
-            if l.offset + l.len > verified {
+            if l.end() > verified {
                 l.whole = false;
             }
         }
@@ -1132,7 +1251,7 @@ impl<'s> BodyScan<'s> {
 
     /// The body ended: the result and the record lines not yet drained (lines of encoded
     /// content are held until its decoding completed).
-    pub fn finish_with_lines(self, length: Option<u64>) -> (BodyResult, Vec<Line>) {
+    pub fn finish_with_lines(self, length: Option<u64>) -> (BodyResult, Lines) {
         let end = self.finish_end(length);
         (end.result, end.lines)
     }
@@ -1162,76 +1281,74 @@ impl<'s> BodyScan<'s> {
         let mut lines = std::mem::take(&mut self.held);
         let (counted, broken) = match std::mem::replace(&mut self.state, State::Volume) {
             State::Records(c) => {
-                let (c, l) = c.finish_lines(tail);
-                lines.extend(l);
+                let (c, mut l) = c.finish_lines(tail);
+                lines.append(&mut l);
                 (Some(c), false)
             }
             State::Text(c) => {
-                lines.extend(c.finish_lines(tail).1);
+                lines.append(&mut c.finish_lines(tail).1);
                 (None, false)
             }
             State::Base64Records(_, c, _) => {
-                let (c, l) = c.finish_lines(0);
-                lines.extend(l);
+                let (c, mut l) = c.finish_lines(0);
+                lines.append(&mut l);
                 // Text that is not the record format is matched, not counted.
                 ((self.kind != Kind::Base64Text).then_some(c), false)
             }
             State::Inflate(_, mut inf) => {
-                let early = std::mem::take(&mut inf.get_mut().counter.lines);
+                let mut early = std::mem::take(&mut inf.get_mut().counter.lines);
                 // Members/entries a checksum covered, and what bytes equal to a recovered
                 // archive decoded to, stay whole whatever follows.
                 let verified = inf.verified.max(self.agree.proven);
                 match inf.finish() {
                     Ok((sink, End::Complete)) => {
-                        let (c, l) = sink.counter.finish_lines(0);
-                        lines.extend(early);
-                        lines.extend(l);
+                        let (c, mut l) = sink.counter.finish_lines(0);
+                        lines.append(&mut early);
+                        lines.append(&mut l);
                         (Some(c), false)
                     }
                     // The whole body is in the capture and decoded without error, but the
                     // sender stopped inside the stream (a prefix of an archive): the records
                     // decoded are those its bytes hold; the one it cut is a fragment.
                     Ok((sink, End::Prefix)) if self.missing == 0 => {
-                        let (c, l) = sink.counter.finish_lines(1);
-                        lines.extend(early);
-                        lines.extend(l);
+                        let (c, mut l) = sink.counter.finish_lines(1);
+                        lines.append(&mut early);
+                        lines.append(&mut l);
                         (Some(c), false)
                     }
                     // Bytes missing, or the stream is corrupt: the records decoded cannot be
                     // checked end to end.
                     broken => {
-                        let mut early = early;
                         if let Ok((sink, _)) = broken {
-                            early.extend(sink.counter.finish_lines(1).1);
+                            early.append(&mut sink.counter.finish_lines(1).1);
                         }
                         self.cut_after(verified, &mut early);
-                        lines.extend(early);
+                        lines.append(&mut early);
                         (None, true)
                     }
                 }
             }
             State::Brotli(mut w) => {
-                let early = std::mem::take(&mut w.get_mut().counter.lines);
+                let mut early = std::mem::take(&mut w.get_mut().counter.lines);
                 // Flushes what is buffered; Ok only when the stream's last block ended.
                 let ended = w.close().is_ok();
                 match w.into_inner() {
                     Ok(sink) if ended => {
-                        let (c, l) = sink.counter.finish_lines(0);
-                        lines.extend(early);
-                        lines.extend(l);
+                        let (c, mut l) = sink.counter.finish_lines(0);
+                        lines.append(&mut early);
+                        lines.append(&mut l);
                         (Some(c), false)
                     }
                     Ok(sink) | Err(sink) if self.missing == 0 => {
                         // A sent prefix (see the deflate family).
-                        let (c, l) = sink.counter.finish_lines(1);
-                        lines.extend(early);
-                        lines.extend(l);
+                        let (c, mut l) = sink.counter.finish_lines(1);
+                        lines.append(&mut early);
+                        lines.append(&mut l);
                         (Some(c), false)
                     }
                     _ => {
-                        let mut early = early;
                         self.cut_after(0, &mut early);
-                        lines.extend(early);
+                        lines.append(&mut early);
                         (None, true)
                     }
                 }
@@ -1239,7 +1356,7 @@ impl<'s> BodyScan<'s> {
             State::Broken => (None, true),
             State::Sniff(_) | State::Volume => (None, false),
         };
-        for l in &mut lines {
+        for l in lines.lines_mut() {
             l.provisional = false;
         }
         BodyEnd {
@@ -1303,17 +1420,17 @@ mod tests {
         assert_eq!((counted.partial_bytes, counted.missing), (6 + 8, 10));
         let whole: Vec<(&[u8], u64)> = lines
             .iter()
-            .filter(|l| l.whole)
-            .map(|l| (l.bytes.as_slice(), l.offset))
+            .filter(|(l, _)| l.whole)
+            .map(|(l, b)| (b, l.offset))
             .collect();
         assert_eq!(
             whole,
             [(&b"000000001ab\n"[..], 0), (&b"000000002cd\n"[..], 12)]
         );
-        assert_eq!(lines.iter().filter(|l| !l.whole).count(), 2);
-        assert_eq!(lines[2].bytes, b"000000");
-        assert_eq!(lines[3].bytes, b"00004gh\n");
-        assert_eq!(lines[3].offset, 40);
+        assert_eq!(lines.iter().filter(|(l, _)| !l.whole).count(), 2);
+        assert_eq!(lines.get(2).map(|l| l.1), Some(&b"000000"[..]));
+        assert_eq!(lines.get(3).map(|l| l.1), Some(&b"00004gh\n"[..]));
+        assert_eq!(lines.lines()[3].offset, 40);
     }
 
     fn scan(shape: &RecordShape, parts: &[(u64, &[u8])], len: Option<u64>) -> BodyResult {
@@ -1349,7 +1466,7 @@ mod tests {
             c.finish_lines(0)
         };
         assert_eq!((whole.0.complete, whole.0.unparsed), (5, 1));
-        assert_eq!(whole.1[1].bytes, b"2,\"x\ny\",z");
+        assert_eq!(whole.1.get(1).map(|l| l.1), Some(&b"2,\"x\ny\",z"[..]));
         for k in 1..body.len() {
             let mut c = RecordCounter::new(&shape);
             for (i, piece) in body.chunks(k).enumerate() {
@@ -1448,16 +1565,17 @@ mod tests {
         shape: &RecordShape,
         z: &[u8],
         hole: Option<std::ops::Range<usize>>,
-    ) -> (Vec<Line>, BodyEnd) {
+    ) -> (Lines, BodyEnd) {
         let mut s = BodyScan::new(shape);
-        let mut early = Vec::new();
+        let (mut early, mut more) = (Lines::default(), Lines::default());
         for (i, c) in z.chunks(4096).enumerate() {
             let at = i * 4096;
             if hole.as_ref().is_some_and(|h| h.contains(&at)) {
                 continue;
             }
             s.feed(at as u64, c);
-            early.extend(s.drain_lines());
+            s.drain_lines(&mut more);
+            early.append(&mut more);
         }
         (early, s.finish_end(Some(z.len() as u64)))
     }
@@ -1475,12 +1593,12 @@ mod tests {
         let (early, end) = drain_all(&shape, &z, None);
         // Nearly every line leaves before the body ends (nothing accumulates in the scan).
         assert!(early.len() > 19_000, "{} lines before the end", early.len());
-        assert!(early.iter().all(|l| l.whole));
+        assert!(early.lines().iter().all(|l| l.whole));
         // Provisional until the stream's checksum was read (with the last piece).
-        let provisional = early.iter().filter(|l| l.provisional).count();
+        let provisional = early.lines().iter().filter(|l| l.provisional).count();
         assert!(provisional > 19_000, "{provisional} provisional lines");
         assert_eq!(early.len() + end.lines.len(), 20_000);
-        assert!(end.lines.iter().all(|l| !l.provisional));
+        assert!(end.lines.lines().iter().all(|l| !l.provisional));
         assert_eq!(
             end.whole_until,
             u64::MAX,
@@ -1491,12 +1609,13 @@ mod tests {
         // A hole in the compressed bytes: decoding breaks, nothing drained before stays whole.
         let (early, end) = drain_all(&shape, &z, Some(8192..12288));
         // Lines before the hole are provisional; the record the hole cut is a final fragment.
-        let (prov, cut): (Vec<&Line>, Vec<&Line>) = early.iter().partition(|l| l.provisional);
+        let (prov, cut): (Vec<&Line>, Vec<&Line>) =
+            early.lines().iter().partition(|l| l.provisional);
         assert!(!prov.is_empty() && prov.iter().all(|l| l.whole));
         assert!(cut.len() == 1 && !cut[0].whole, "{cut:?}");
         assert_eq!(end.whole_until, 0, "no checksum covered any byte");
         assert!(end.result.broken);
-        assert!(end.lines.iter().all(|l| !l.whole && !l.provisional));
+        assert!(end.lines.lines().iter().all(|l| !l.whole && !l.provisional));
     }
 
     #[test]
@@ -1519,8 +1638,8 @@ mod tests {
         let (early, end) = drain_all(&shape, &z, Some(h..h + 4096));
         assert_eq!(end.whole_until, a.len() as u64);
         let stands = |l: &Line| l.whole && l.offset + l.len <= end.whole_until;
-        let whole = early.iter().filter(|l| stands(l)).count()
-            + end.lines.iter().filter(|l| l.whole).count();
+        let whole = early.lines().iter().filter(|l| stands(l)).count()
+            + end.lines.lines().iter().filter(|l| l.whole).count();
         assert_eq!(
             whole, 2_000,
             "exactly the first member's records stay whole"

@@ -29,7 +29,8 @@ pub use collect::{
     host_of, ContentLedger, ContentStats, IocFlow, Rules, Source, SweepHit, Unit, RESIDUAL_MIN,
 };
 pub use content::{
-    entropy, BodyEnd, BodyResult, BodyScan, Counted, Kind, Line, RecordCounter, RecordShape, Seen,
+    entropy, BodyEnd, BodyResult, BodyScan, Counted, Kind, Line, Lines, RecordCounter, RecordShape,
+    Seen,
 };
 pub use daily::{daily_volume, FlowDay, SUMS};
 pub use estimator::{estimate, Basis, Content, Estimate};

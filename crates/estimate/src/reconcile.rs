@@ -8,7 +8,7 @@
 //! counted by key (a key staged twice counts once), and a row sent twice is one row with
 //! both sightings.
 
-use crate::content::{Line, Seen};
+use crate::content::{BodyScan, Line, Lines, Seen};
 use crate::index::RecoveredIndex;
 use exfilmeter_flow::FlowId;
 use exfilmeter_ingest::{FrameRef, Timestamp};
@@ -219,6 +219,8 @@ pub struct Matcher<'i> {
     /// Lines matched as the row after the previous line's (speed only: a batch of lines
     /// that mostly continue the staged file in order is not probed ahead).
     continued: usize,
+    /// Line buffers reused by [`Matcher::drain`].
+    buf: Lines,
 }
 
 impl<'i> Matcher<'i> {
@@ -229,6 +231,7 @@ impl<'i> Matcher<'i> {
             scratch: Vec::new(),
             tmp: Vec::new(),
             continued: 0,
+            buf: Lines::default(),
         }
     }
 
@@ -240,17 +243,17 @@ impl<'i> Matcher<'i> {
     /// Classifies lines in order (as [`Matcher::line`]), a batch at a time: the hash
     /// table is probed for the whole batch, then the candidate rows are loaded, then the
     /// lines are classified, so that the cache misses of a batch overlap.
-    pub fn lines(&mut self, ls: &[Line], cur: &mut Cursor, out: &mut Vec<Pending>) {
+    pub fn lines(&mut self, ls: &Lines, cur: &mut Cursor, out: &mut Vec<Pending>) {
         const BATCH: usize = 32;
         let mut probes = [(0u64, u32::MAX); BATCH];
         let mut rows = [u32::MAX; BATCH];
         let mut in_order = false;
-        for batch in ls.chunks(BATCH) {
+        for batch in ls.lines().chunks(BATCH) {
             let before = self.continued;
             if in_order {
                 // The upload follows the staged file: rows come in order, from the cache.
                 for l in batch {
-                    self.line_probed(l, None, cur, out);
+                    self.line_probed(l, ls.bytes(l), None, cur, out);
                 }
                 in_order = 2 * (self.continued - before) >= batch.len();
                 continue;
@@ -259,7 +262,7 @@ impl<'i> Matcher<'i> {
             for (p, l) in probes.iter_mut().zip(batch) {
                 *p = (0, u32::MAX);
                 if l.whole && !l.overlong {
-                    let h = crate::index::row_hash(&l.bytes);
+                    let h = crate::index::row_hash(ls.bytes(l));
                     *p = (h, self.index.probe(h));
                     if p.1 != u32::MAX {
                         rows[n] = p.1;
@@ -269,43 +272,54 @@ impl<'i> Matcher<'i> {
             }
             self.index.touch(&rows[..n]);
             for (l, p) in batch.iter().zip(probes) {
-                self.line_probed(l, Some(p), cur, out);
+                self.line_probed(l, ls.bytes(l), Some(p), cur, out);
             }
             in_order = 2 * (self.continued - before) >= batch.len();
         }
     }
 
-    /// Classifies one line of an upload. A whole line equal to a row confirms it (a row
-    /// staged twice is taken at the position that continues the upload). Otherwise, in a
-    /// whole line, rows are looked for anchored on the keys it carries: a row whose every
-    /// byte is in the line (or, for content without line terminators such as fixed-width
-    /// records, across the junction with the previous whole line) is confirmed. The other
-    /// keys found make their rows key-only (whole line) or partial (cut line).
+    /// Takes the lines `scan` has ready and classifies them ([`Matcher::lines`]); the line
+    /// buffers are reused from one call to the next.
+    pub fn drain(&mut self, scan: &mut BodyScan<'_>, cur: &mut Cursor, out: &mut Vec<Pending>) {
+        let mut ls = std::mem::take(&mut self.buf);
+        scan.drain_lines(&mut ls);
+        self.lines(&ls, cur, out);
+        ls.clear();
+        self.buf = ls;
+    }
+
+    /// Classifies one line of an upload (its content `bytes`). A whole line equal to a row
+    /// confirms it (a row staged twice is taken at the position that continues the upload).
+    /// Otherwise, in a whole line, rows are looked for anchored on the keys it carries: a row
+    /// whose every byte is in the line (or, for content without line terminators such as
+    /// fixed-width records, across the junction with the previous whole line) is confirmed.
+    /// The other keys found make their rows key-only (whole line) or partial (cut line).
     ///
     /// A provisional line (encoded content still decoding) is classified both ways, whole
     /// and cut; both outcomes are held in the cursor until [`Matcher::settle`] says which
     /// one stands. Later lines of the upload are held too, so sightings keep their order.
-    pub fn line(&mut self, l: &Line, cur: &mut Cursor, out: &mut Vec<Pending>) {
-        self.line_probed(l, None, cur, out);
+    pub fn line(&mut self, l: &Line, bytes: &[u8], cur: &mut Cursor, out: &mut Vec<Pending>) {
+        self.line_probed(l, bytes, None, cur, out);
     }
 
     /// [`Matcher::line`] with the line's hash and probe done when `probe` is given.
     fn line_probed(
         &mut self,
         l: &Line,
+        bytes: &[u8],
         probe: Option<(u64, u32)>,
         cur: &mut Cursor,
         out: &mut Vec<Pending>,
     ) {
         if l.provisional && l.whole {
-            let end = l.offset + l.len;
+            let end = l.end();
             let mut tmp = std::mem::take(&mut self.tmp);
             tmp.clear();
-            self.classify(l, probe, cur, &mut tmp);
+            self.classify(l, bytes, probe, cur, &mut tmp);
             cur.held
                 .extend(tmp.drain(..).map(|p| (end, Branch::IfWhole, p)));
             // Cut, every key it carries would be a partial sighting.
-            for k in self.index.keys_in(&l.bytes) {
+            for k in self.index.keys_in(bytes) {
                 if let Some(row) = self.index.first_row_of_key(k) {
                     cur.held
                         .push((end, Branch::IfCut, sighting(row, Level::Partial, l, 0)));
@@ -315,12 +329,12 @@ impl<'i> Matcher<'i> {
         } else if !cur.held.is_empty() {
             let mut tmp = std::mem::take(&mut self.tmp);
             tmp.clear();
-            self.classify(l, probe, cur, &mut tmp);
+            self.classify(l, bytes, probe, cur, &mut tmp);
             cur.held
                 .extend(tmp.drain(..).map(|p| (0, Branch::Always, p)));
             self.tmp = tmp;
         } else {
-            self.classify(l, probe, cur, out);
+            self.classify(l, bytes, probe, cur, out);
         }
     }
 
@@ -367,55 +381,57 @@ impl<'i> Matcher<'i> {
         let (Some((bytes, _, seen)), Some(first)) = (&prev.tail, &next.first) else {
             return;
         };
+        let (first, first_bytes) = &**first;
         let join = Cursor {
             tail: Some((bytes.clone(), first.offset, *seen)),
             across: true,
             ..Cursor::default()
         };
-        self.anchored(first, &[], &join, out);
+        self.anchored(first, first_bytes, &[], &join, out);
     }
 
     fn classify(
         &mut self,
         l: &Line,
+        bytes: &[u8],
         probe: Option<(u64, u32)>,
         cur: &mut Cursor,
         out: &mut Vec<Pending>,
     ) {
         if l.offset == 0 && l.whole && !l.provisional && !l.overlong {
-            cur.first = Some(Box::new(l.clone()));
+            cur.first = Some(Box::new((l.clone(), bytes.to_vec())));
         }
         if l.whole && !l.overlong {
             let next = cur.prev.map(|p| p + 1);
             // An upload that sends the staged file in order continues with the next row:
             // compared directly, without a hash (the same answer: a row equal to the line is
             // one of the hash's candidates, and the next row is preferred among them).
-            let row = match next.filter(|&n| self.index.verify(n, &l.bytes, &mut self.scratch)) {
+            let row = match next.filter(|&n| self.index.verify(n, bytes, &mut self.scratch)) {
                 Some(n) => {
                     self.continued += 1;
                     Some(n)
                 }
                 None => {
                     let (h, first) = probe.unwrap_or_else(|| {
-                        let h = crate::index::row_hash(&l.bytes);
+                        let h = crate::index::row_hash(bytes);
                         (h, self.index.probe(h))
                     });
                     self.index
-                        .exact_one_probed(&l.bytes, h, first, next, &mut self.scratch)
+                        .exact_one_probed(bytes, h, first, next, &mut self.scratch)
                 }
             };
             if let Some(row) = row {
                 cur.prev = Some(row);
                 cur.tail = None;
-                out.push(sighting(row, Level::Confirmed, l, l.bytes.len() as u64));
+                out.push(sighting(row, Level::Confirmed, l, bytes.len() as u64));
                 return;
             }
         }
         cur.prev = None;
-        let keys = self.index.keys_in(&l.bytes);
+        let keys = self.index.keys_in(bytes);
         // Only whole lines: a line cut by a gap or a broken decoding confirms nothing.
         let confirmed = if l.whole {
-            self.anchored(l, &keys, cur, out)
+            self.anchored(l, bytes, &keys, cur, out)
         } else {
             Vec::new()
         };
@@ -434,8 +450,8 @@ impl<'i> Matcher<'i> {
         }
         // Content whose lines keep every byte (no terminator stripped) can carry a row across
         // the junction of two lines: keep this one for the next.
-        cur.tail = (l.whole && l.bytes.len() as u64 == l.len && !l.overlong)
-            .then(|| (l.bytes.clone(), l.offset + l.len, l.first));
+        cur.tail = (l.whole && bytes.len() as u64 == l.len && !l.overlong)
+            .then(|| (bytes.to_vec(), l.end(), l.first));
     }
 
     /// Rows found whole inside `l` (and the junction with the previous line), anchored on
@@ -443,6 +459,7 @@ impl<'i> Matcher<'i> {
     fn anchored(
         &mut self,
         l: &Line,
+        bytes: &[u8],
         line_keys: &[u32],
         cur: &Cursor,
         out: &mut Vec<Pending>,
@@ -450,10 +467,10 @@ impl<'i> Matcher<'i> {
         let mut confirmed = Vec::new();
         let (ctx, j): (std::borrow::Cow<'_, [u8]>, Junction) = match &cur.tail {
             Some((b, end, seen))
-                if *end == l.offset && (cur.across || l.bytes.len() as u64 == l.len) =>
+                if *end == l.offset && (cur.across || bytes.len() as u64 == l.len) =>
             {
                 let mut v = b.clone();
-                v.extend_from_slice(&l.bytes);
+                v.extend_from_slice(bytes);
                 let j = Junction {
                     prev_len: b.len(),
                     prev_seen: Some(*seen),
@@ -461,7 +478,7 @@ impl<'i> Matcher<'i> {
                 };
                 (v.into(), j)
             }
-            _ => ((&l.bytes[..]).into(), Junction::default()),
+            _ => (bytes.into(), Junction::default()),
         };
         // Keys of the line alone were found already; with the previous line, scan again.
         let keys = if j.prev_len == 0 {
@@ -606,7 +623,7 @@ pub struct Cursor {
     held: Vec<(u64, Branch, Pending)>,
     /// The upload's first line, when whole and final (for rows that began in the previous
     /// request: [`Matcher::across`]).
-    first: Option<Box<Line>>,
+    first: Option<Box<(Line, Vec<u8>)>>,
     /// `tail` is the end of the previous request: only rows crossing into this one count.
     across: bool,
 }
@@ -807,7 +824,7 @@ mod tests {
         Line {
             offset: 0,
             len: bytes.len() as u64 + 1,
-            bytes: bytes.to_vec(),
+            text: 0..bytes.len(),
             whole,
             overlong: false,
             provisional: false,
@@ -835,14 +852,30 @@ mod tests {
         let mut m = Matcher::new(&idx);
         let mut out = Vec::new();
         let mut prev = Cursor::default();
-        m.line(&line(b"100000002,Bob,Osaka", true, 1), &mut prev, &mut out);
-        m.line(&line(b"100000003,Carol,Ko", false, 3), &mut prev, &mut out);
         m.line(
-            &line(b"note about 100000001 only", true, 5),
+            &line(b"100000002,Bob,Osaka", true, 1),
+            b"100000002,Bob,Osaka",
             &mut prev,
             &mut out,
         );
-        m.line(&line(b"100000002,Bob,Osakb", true, 7), &mut prev, &mut out);
+        m.line(
+            &line(b"100000003,Carol,Ko", false, 3),
+            b"100000003,Carol,Ko",
+            &mut prev,
+            &mut out,
+        );
+        m.line(
+            &line(b"note about 100000001 only", true, 5),
+            b"note about 100000001 only",
+            &mut prev,
+            &mut out,
+        );
+        m.line(
+            &line(b"100000002,Bob,Osakb", true, 7),
+            b"100000002,Bob,Osakb",
+            &mut prev,
+            &mut out,
+        );
         let levels: Vec<(u32, Level)> = out.iter().map(|p| (p.row, p.level)).collect();
         assert_eq!(
             levels,
@@ -899,7 +932,7 @@ mod tests {
                 l.offset = at;
                 l.provisional = true;
                 at += l.len;
-                m.line(&l, &mut cur, &mut out);
+                m.line(&l, text, &mut cur, &mut out);
             }
             assert!(out.is_empty(), "nothing decided before the decoding ends");
             Matcher::settle_sure(&mut cur, sure, &mut out);
@@ -908,7 +941,7 @@ mod tests {
             // A final line after them (cut by the break) waits too, to keep the order.
             let mut last = line(b"100000003,Car", false, 9);
             last.offset = at;
-            m.line(&last, &mut cur, &mut out);
+            m.line(&last, b"100000003,Car", &mut cur, &mut out);
             Matcher::settle(&mut cur, whole_until, &mut out);
             out.iter().map(|p| (p.row, p.level)).collect::<Vec<_>>()
         };
@@ -1014,7 +1047,7 @@ mod tests {
         let mut m = Matcher::new(&idx);
         let (mut out, mut prev) = (Vec::new(), Cursor::default());
         for l in [&b"b,2"[..], b"a,1", b"c,3"] {
-            m.line(&line(l, true, 1), &mut prev, &mut out);
+            m.line(&line(l, true, 1), l, &mut prev, &mut out);
         }
         let rows: Vec<u32> = out.iter().map(|p| p.row).collect();
         assert_eq!(rows, vec![1, 2, 3]);

@@ -153,8 +153,7 @@ fn confirmed(
             }
         }
         scan.feed(a as u64, &body[a..b]);
-        let lines = scan.drain_lines();
-        m.lines(&lines, &mut cur, &mut out);
+        m.drain(&mut scan, &mut cur, &mut out);
         Matcher::settle_sure(&mut cur, scan.sure(), &mut out);
         at += n;
     }
