@@ -159,9 +159,21 @@ pub struct RecordShape {
     pub archives: Vec<std::sync::Arc<[u8]>>,
 }
 
-/// How many times `b` occurs in `s` (a loop the compiler vectorises).
+/// How many times `b` occurs in `s`. Counted 32 bytes at a time into one byte (at most 32),
+/// which the compiler turns into a few vector compares and one horizontal sum per block; a
+/// plain `filter().count()` widens every byte's flag to a 64-bit lane and runs several times
+/// slower.
 fn count_byte(s: &[u8], b: u8) -> usize {
-    s.iter().filter(|&&c| c == b).count()
+    let mut blocks = s.chunks_exact(32);
+    let mut n = 0;
+    for block in &mut blocks {
+        let mut k = 0u8;
+        for &c in block {
+            k += u8::from(c == b);
+        }
+        n += usize::from(k);
+    }
+    n + blocks.remainder().iter().filter(|&&c| c == b).count()
 }
 
 impl RecordShape {
@@ -1439,6 +1451,29 @@ mod tests {
             s.feed(*o, b);
         }
         s.finish(len)
+    }
+
+    #[test]
+    fn byte_counts_in_blocks_equal_a_plain_count() {
+        let mut x = 0x9E37_79B9_7F4A_7C15u64;
+        let data: Vec<u8> = (0..300)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                [b',', b'a', b'\n', b','][(x % 4) as usize]
+            })
+            .collect();
+        for start in 0..40 {
+            for end in start..data.len() {
+                let s = &data[start..end];
+                assert_eq!(
+                    count_byte(s, b','),
+                    s.iter().filter(|&&c| c == b',').count()
+                );
+            }
+        }
+        assert_eq!(count_byte(&[b','; 64], b','), 64);
     }
 
     #[test]

@@ -247,7 +247,7 @@ impl<'i> Matcher<'i> {
         const BATCH: usize = 32;
         let mut probes = [(0u64, u32::MAX); BATCH];
         let mut rows = [u32::MAX; BATCH];
-        let mut in_order = false;
+        let mut in_order = cur.in_order;
         for batch in ls.lines().chunks(BATCH) {
             let before = self.continued;
             if in_order {
@@ -276,6 +276,7 @@ impl<'i> Matcher<'i> {
             }
             in_order = 2 * (self.continued - before) >= batch.len();
         }
+        cur.in_order = in_order;
     }
 
     /// Takes the lines `scan` has ready and classifies them ([`Matcher::lines`]); the line
@@ -626,6 +627,9 @@ pub struct Cursor {
     first: Option<Box<(Line, Vec<u8>)>>,
     /// `tail` is the end of the previous request: only rows crossing into this one count.
     across: bool,
+    /// The last batch of lines mostly continued the staged file in order (speed only: the
+    /// next batch is compared row after row before any hash is probed).
+    in_order: bool,
 }
 
 /// Which outcome of a provisional line a held sighting belongs to.
