@@ -258,12 +258,18 @@ impl<'i> Matcher<'i> {
                 in_order = 2 * (self.continued - before) >= batch.len();
                 continue;
             }
-            let mut n = 0;
+            // Hashes first, then the table probes: a probe loop without the hashing in it is
+            // short enough for the processor to have all of its cache misses in flight at once.
             for (p, l) in probes.iter_mut().zip(batch) {
                 *p = (0, u32::MAX);
                 if l.whole && !l.overlong {
-                    let h = crate::index::row_hash(ls.bytes(l));
-                    *p = (h, self.index.probe(h));
+                    p.0 = crate::index::row_hash(ls.bytes(l));
+                }
+            }
+            let mut n = 0;
+            for (p, l) in probes.iter_mut().zip(batch) {
+                if l.whole && !l.overlong {
+                    p.1 = self.index.probe(p.0);
                     if p.1 != u32::MAX {
                         rows[n] = p.1;
                         n += 1;
@@ -407,20 +413,26 @@ impl<'i> Matcher<'i> {
             // An upload that sends the staged file in order continues with the next row:
             // compared directly, without a hash (the same answer: a row equal to the line is
             // one of the hash's candidates, and the next row is preferred among them).
-            let row = match next.filter(|&n| self.index.verify(n, bytes, &mut self.scratch)) {
-                Some(n) => {
-                    self.continued += 1;
-                    Some(n)
-                }
-                None => {
-                    let (h, first) = probe.unwrap_or_else(|| {
-                        let h = crate::index::row_hash(bytes);
-                        (h, self.index.probe(h))
-                    });
+            // When the batch probed the table already, the next row is one of the probe's
+            // candidates if it is the line: not read separately (a cache miss for nothing
+            // when the upload is not in order).
+            let row = match probe {
+                Some((h, first)) => {
                     self.index
                         .exact_one_probed(bytes, h, first, next, &mut self.scratch)
                 }
+                None => next
+                    .filter(|&n| self.index.verify(n, bytes, &mut self.scratch))
+                    .or_else(|| {
+                        let h = crate::index::row_hash(bytes);
+                        let first = self.index.probe(h);
+                        self.index
+                            .exact_one_probed(bytes, h, first, next, &mut self.scratch)
+                    }),
             };
+            if row.is_some() && row == next {
+                self.continued += 1;
+            }
             if let Some(row) = row {
                 cur.prev = Some(row);
                 cur.tail = None;
