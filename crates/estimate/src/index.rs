@@ -58,7 +58,7 @@ pub struct IndexedFile {
     pub duplicate_rows: u64,
     handle: File,
     /// The file's bytes, when it fit in the memory budget (an archive's decoded bytes).
-    data: Option<Vec<u8>>,
+    data: Option<Held>,
     /// An archive's bytes as stored (matched as its own bytes too).
     raw: Option<std::sync::Arc<[u8]>>,
 }
@@ -124,6 +124,79 @@ pub struct RecoveredIndex {
     anchor_filter: Vec<u64>,
     /// Rows too short for a content anchor (found only as whole lines).
     pub unanchored_rows: u64,
+}
+
+/// The bytes of a recovered file kept in memory. From [`HUGE_FROM`] bytes on they are held in
+/// an anonymous mapping the kernel is asked to back with huge pages (2 MiB): matching reads
+/// rows at random places of the file, and with 4 KiB pages nearly every row read also
+/// misses the address translation cache (on a virtual machine, a two-level page walk).
+/// Measured: counting + matching rows in random order against 1 M rows ~1.3× faster. Where
+/// the kernel gives no huge pages, the mapping is ordinary memory; where the mapping fails,
+/// a heap buffer.
+#[derive(Debug)]
+enum Held {
+    Heap(Vec<u8>),
+    Huge(memmap2::MmapMut),
+}
+
+/// Files smaller than this stay on the heap (they fit in the caches).
+const HUGE_FROM: usize = 4 << 20;
+
+impl Held {
+    /// Bytes already read (an archive's decoded records).
+    fn new(v: Vec<u8>) -> Held {
+        if v.len() < HUGE_FROM {
+            return Held::Heap(v);
+        }
+        match Held::mapping(v.len()) {
+            Some(mut m) => {
+                m.copy_from_slice(&v);
+                Held::Huge(m)
+            }
+            None => Held::Heap(v),
+        }
+    }
+
+    /// The rest of file `f`, `size` bytes by its metadata (read to its end whatever its size
+    /// turns out to be).
+    fn read(mut f: &File, size: u64) -> std::io::Result<Held> {
+        let len = usize::try_from(size).unwrap_or(0);
+        if len >= HUGE_FROM {
+            if let Some(mut m) = Held::mapping(len) {
+                let n = read_full(&mut f, &mut m)?;
+                let mut more = Vec::new();
+                f.read_to_end(&mut more)?;
+                if n == len && more.is_empty() {
+                    return Ok(Held::Huge(m));
+                }
+                // The file changed size while being read.
+                let mut v = m.get(..n).unwrap_or(&[]).to_vec();
+                v.extend_from_slice(&more);
+                return Ok(Held::Heap(v));
+            }
+        }
+        let mut v = Vec::with_capacity(len);
+        f.read_to_end(&mut v)?;
+        Ok(Held::Heap(v))
+    }
+
+    fn mapping(len: usize) -> Option<memmap2::MmapMut> {
+        let m = memmap2::MmapMut::map_anon(len).ok()?;
+        // Advice only: without huge pages the mapping works the same.
+        #[cfg(target_os = "linux")]
+        let _ = m.advise(memmap2::Advice::HugePage);
+        Some(m)
+    }
+}
+
+impl std::ops::Deref for Held {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        match self {
+            Held::Heap(v) => v,
+            Held::Huge(m) => m,
+        }
+    }
 }
 
 /// ASCII letters and digits, the bytes tokens are made of.
@@ -378,12 +451,10 @@ impl RecoveredIndex {
                 raw = Some(std::fs::read(path).map_err(|e| err(e.to_string()))?.into());
                 size = v.len() as u64;
                 held += size;
-                Some(v)
+                Some(Held::new(v))
             } else if held + size <= memory {
                 held += size;
-                let mut v = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
-                (&f).read_to_end(&mut v).map_err(|e| err(e.to_string()))?;
-                Some(v)
+                Some(Held::read(&f, size).map_err(|e| err(e.to_string()))?)
             } else {
                 None
             };
@@ -970,6 +1041,42 @@ fn header_of(p: &Path, format: &RecordFormat, header: crate::Header) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_file_held_in_a_huge_page_mapping_verifies_like_one_on_the_heap() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("big.csv");
+        let row = |i: usize| format!("{:09},Name {i},City {}", 100_000_000 + i, i % 97);
+        let n = 160_000;
+        let text: String = (0..n).map(|i| row(i) + "\n").collect();
+        assert!(text.len() >= HUGE_FROM, "{} bytes", text.len());
+        std::fs::write(&p, &text).unwrap();
+        let key = KeySpec::Column(1);
+        let build = |memory| {
+            RecoveredIndex::build_with(
+                std::slice::from_ref(&p),
+                &RecordFormat::Csv,
+                &[false],
+                Some(&key),
+                memory,
+            )
+            .unwrap()
+        };
+        let held = build(DEFAULT_MEMORY);
+        assert!(matches!(held.files[0].data, Some(Held::Huge(_))));
+        // The same file verified by positional reads (over the memory budget).
+        let read = build(0);
+        assert!(read.files[0].data.is_none());
+        let mut scratch = Vec::new();
+        for i in [0, 1, n / 2, n - 2, n - 1] {
+            let r = row(i);
+            assert_eq!(held.exact(r.as_bytes(), &mut scratch), vec![i as u32]);
+            assert_eq!(read.exact(r.as_bytes(), &mut scratch), vec![i as u32]);
+            let mut changed = r.into_bytes();
+            changed[12] ^= 1;
+            assert!(held.exact(&changed, &mut scratch).is_empty());
+        }
+    }
 
     #[test]
     fn rows_are_found_by_content_and_keys_by_scan() {
