@@ -528,7 +528,7 @@ impl<'s> ContentLedger<'s> {
             if let Some(m) = self.matcher.as_mut() {
                 for (scan, cur) in parts.values_mut() {
                     m.drain(scan, cur, &mut b.pending.list);
-                    Matcher::settle_sure(cur, scan.sure(), &mut b.pending.list);
+                    Matcher::settle_ready(cur, scan, &mut b.pending.list);
                     b.pending.check();
                 }
             }
@@ -537,7 +537,7 @@ impl<'s> ContentLedger<'s> {
         b.scan.feed_at(offset, bytes, (ts, frame));
         if let Some(m) = self.matcher.as_mut() {
             m.drain(&mut b.scan, &mut b.prev, &mut b.pending.list);
-            Matcher::settle_sure(&mut b.prev, b.scan.sure(), &mut b.pending.list);
+            Matcher::settle_ready(&mut b.prev, &b.scan, &mut b.pending.list);
             b.pending.check();
         }
     }

@@ -971,6 +971,16 @@ impl<'s> BodyScan<'s> {
         }
     }
 
+    /// Every line drained so far that is still provisional will turn out the same way: whole
+    /// if the decoding in progress completes (its gzip member, zip entry or stream ends with
+    /// its checksum), cut if it breaks first. So it is while no recovered archive agrees
+    /// with the upload's bytes: then [`BodyScan::sure`] moves only at checksums, and every
+    /// provisional line lies past the last one. (Bytes equal to an archive move it byte by
+    /// byte; those uploads are as long as the recovered archive at most.)
+    pub fn provisional_share_fate(&self) -> bool {
+        self.agree.with.is_empty()
+    }
+
     /// Decoded bytes that stay whole whatever follows: covered by a verified checksum (earlier
     /// gzip members, zip entries) or decoded from bytes equal to a recovered archive.
     pub fn sure(&self) -> u64 {

@@ -324,11 +324,13 @@ impl<'i> Matcher<'i> {
             tmp.clear();
             self.classify(l, bytes, probe, cur, &mut tmp);
             cur.held
+                .list
                 .extend(tmp.drain(..).map(|p| (end, Branch::IfWhole, p)));
             // Cut, every key it carries would be a partial sighting.
             for k in self.index.keys_in(bytes) {
                 if let Some(row) = self.index.first_row_of_key(k) {
                     cur.held
+                        .list
                         .push((end, Branch::IfCut, sighting(row, Level::Partial, l, 0)));
                 }
             }
@@ -338,6 +340,7 @@ impl<'i> Matcher<'i> {
             tmp.clear();
             self.classify(l, bytes, probe, cur, &mut tmp);
             cur.held
+                .list
                 .extend(tmp.drain(..).map(|p| (0, Branch::Always, p)));
             self.tmp = tmp;
         } else {
@@ -348,7 +351,7 @@ impl<'i> Matcher<'i> {
     /// The upload's decoding ended: the held outcome of each provisional line that stands
     /// (whole when the line ends within `whole_until` decoded bytes, else cut) goes to `out`.
     pub fn settle(cur: &mut Cursor, whole_until: u64, out: &mut Vec<Pending>) {
-        for (end, branch, p) in cur.held.drain(..) {
+        for (end, branch, p) in cur.held.list.drain(..) {
             let stands = match branch {
                 Branch::Always => true,
                 Branch::IfWhole => end <= whole_until,
@@ -372,10 +375,21 @@ impl<'i> Matcher<'i> {
             .iter()
             .take_while(|(end, branch, _)| *branch == Branch::Always || *end <= sure)
             .count();
-        for (_, branch, p) in cur.held.drain(..n) {
+        for (_, branch, p) in cur.held.list.drain(..n) {
             if branch != Branch::IfCut {
                 out.push(p);
             }
+        }
+    }
+
+    /// After lines of `scan` were matched: decides the held sightings its checksums now cover
+    /// ([`Matcher::settle_sure`]), and merges the repeats among those still held when they
+    /// share their fate ([`BodyScan::provisional_share_fate`]), so that one long gzip member
+    /// or zip entry holds memory for the distinct rows it carries, not for every line.
+    pub fn settle_ready(cur: &mut Cursor, scan: &BodyScan<'_>, out: &mut Vec<Pending>) {
+        Matcher::settle_sure(cur, scan.sure(), out);
+        if scan.provisional_share_fate() {
+            cur.held.check();
         }
     }
 
@@ -633,7 +647,7 @@ pub struct Cursor {
     /// its first byte was seen.
     tail: Option<(Vec<u8>, u64, Seen)>,
     /// Sightings waiting for the decoding's end: line end offset, which outcome, sighting.
-    held: Vec<(u64, Branch, Pending)>,
+    held: Sightings<Held>,
     /// The upload's first line, when whole and final (for rows that began in the previous
     /// request: [`Matcher::across`]).
     first: Option<Box<(Line, Vec<u8>)>>,
@@ -644,8 +658,25 @@ pub struct Cursor {
     in_order: bool,
 }
 
+/// A sighting held until the decoding's end: the end offset of its line, which outcome of
+/// the line it belongs to, the sighting.
+type Held = (u64, Branch, Pending);
+
+/// Held sightings merge only when they share their fate ([`Matcher::settle_ready`]): the
+/// later line end is kept.
+impl Merge for Held {
+    type Key = (Branch, u32, Level);
+    fn key(&self) -> Self::Key {
+        (self.1, self.2.row, self.2.level)
+    }
+    fn absorb(&mut self, o: Self) {
+        self.0 = self.0.max(o.0);
+        self.2.absorb(o.2);
+    }
+}
+
 /// Which outcome of a provisional line a held sighting belongs to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 enum Branch {
     /// Not provisional (a later line of the same upload).
     Always,
@@ -1052,6 +1083,78 @@ mod tests {
             crate::tables::sightings_table(&idx, &raw).unwrap(),
         );
         assert!(m.equals(&r));
+    }
+
+    #[test]
+    fn held_sightings_of_one_long_gzip_member_merge_and_settle_as_unmerged() {
+        use std::io::Write;
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("s.csv");
+        let rows: Vec<String> = (0..50)
+            .map(|i| format!("{:09},Name {i},City", 100_000_000 + i))
+            .collect();
+        std::fs::write(
+            &p,
+            rows.iter().map(|r| format!("{r}\n")).collect::<String>(),
+        )
+        .unwrap();
+        let idx = RecoveredIndex::build(
+            &[p],
+            &RecordFormat::Csv,
+            &[false],
+            Some(&KeySpec::Column(1)),
+        )
+        .unwrap();
+        let shape = crate::content::RecordShape {
+            format: RecordFormat::Csv,
+            fields: Some(3),
+            collect_lines: idx.line_keep(),
+            ..Default::default()
+        };
+        // One gzip member of 40,000 lines: the 50 rows over and over.
+        let plain: String = (0..40_000).map(|i| format!("{}\n", rows[i % 50])).collect();
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::new(6));
+        e.write_all(plain.as_bytes()).unwrap();
+        let gz = e.finish().unwrap();
+        // `merge`: as the content ledger does; else the held list is only settled.
+        let run = |upto: usize, merge: bool| {
+            let mut m = Matcher::new(&idx);
+            let mut scan = BodyScan::new(&shape);
+            let (mut cur, mut out, mut most) = (Cursor::default(), Vec::new(), 0);
+            for (i, piece) in gz[..upto].chunks(512).enumerate() {
+                scan.feed((i * 512) as u64, piece);
+                m.drain(&mut scan, &mut cur, &mut out);
+                if merge {
+                    Matcher::settle_ready(&mut cur, &scan, &mut out);
+                } else {
+                    Matcher::settle_sure(&mut cur, scan.sure(), &mut out);
+                }
+                most = most.max(cur.held.len());
+            }
+            let end = scan.finish_end(Some(gz.len() as u64));
+            m.lines(&end.lines, &mut cur, &mut out);
+            Matcher::settle(&mut cur, end.whole_until, &mut out);
+            compact(&mut out);
+            let mut got: Vec<(u32, Level, u64, u64)> = out
+                .iter()
+                .map(|p| (p.row, p.level, p.count, p.bytes))
+                .collect();
+            got.sort_unstable();
+            (got, most)
+        };
+        for upto in [gz.len(), gz.len() - 20, gz.len() / 2] {
+            let (merged, most) = run(upto, true);
+            let (plain_held, most_unmerged) = run(upto, false);
+            assert_eq!(merged, plain_held, "sent {upto} of {} bytes", gz.len());
+            assert!(most_unmerged > 15_000, "{most_unmerged} held unmerged");
+            assert!(most < 9_000, "{most} held with merging");
+            let confirmed = merged.iter().filter(|r| r.1 == Level::Confirmed).count();
+            // Complete: every row confirmed 800 times; cut short: none confirmed.
+            assert_eq!(confirmed, if upto == gz.len() { 50 } else { 0 }, "{upto}");
+            if upto == gz.len() {
+                assert!(merged.iter().all(|r| r.2 == 800));
+            }
+        }
     }
 
     #[test]

@@ -154,7 +154,7 @@ fn confirmed(
         }
         scan.feed(a as u64, &body[a..b]);
         m.drain(&mut scan, &mut cur, &mut out);
-        Matcher::settle_sure(&mut cur, scan.sure(), &mut out);
+        Matcher::settle_ready(&mut cur, &scan, &mut out);
         at += n;
     }
     let end = scan.finish_end(Some(declared));
