@@ -172,9 +172,10 @@ struct FlowContent<'s> {
     sweep_keys: Vec<u32>,
     sweep_next: u64,
     sweep_carry: KeyCarry,
-    /// The last request body finished on this connection: its message number and where its
-    /// matching ended (a row it ended in may go on in the next request's body).
-    before: Option<(u32, Cursor)>,
+    /// The last request body finished on this connection: its message number and where the
+    /// matching of each of its parts ended (a row it ended in may go on in the next
+    /// request's body).
+    before: Option<(u32, Vec<Cursor>)>,
 }
 
 /// A host on no IOC list that received recovered records (the `--sweep` finding), one per
@@ -842,19 +843,22 @@ fn finish_bodies<'s>(
             feed_parts(&mut parts, _shape, ev, (b.last_ts, b.last_frame));
             f.accounted += total;
             stats.bodies += 1;
+            let mut ended = Vec::new();
             for (_, (scan, mut cur)) in parts {
                 let end = scan.finish_end(None);
                 let result = end.result;
                 if let Some(mt) = matcher.as_deref_mut() {
                     mt.lines(&end.lines, &mut cur, &mut b.pending.list);
                     Matcher::settle(&mut cur, end.whole_until, &mut b.pending.list);
+                    across(mt, f.before.as_ref(), m, &cur, &mut b.pending.list);
                 }
+                ended.push(cur);
                 stats.broken_bodies += u64::from(result.broken);
                 push_body_unit(f, b.place(), flow, result, rules, 0);
             }
+            f.before = Some((m, ended));
             f.sightings
                 .extend(b.pending.list.drain(..).map(|p| (b.last_day, p)));
-            f.before = None;
             continue;
         }
         let place = b.place();
@@ -863,12 +867,9 @@ fn finish_bodies<'s>(
         if let Some(mt) = matcher.as_deref_mut() {
             mt.lines(&end.lines, &mut b.prev, &mut b.pending.list);
             Matcher::settle(&mut b.prev, end.whole_until, &mut b.pending.list);
-            // A row the previous request's body ended in and this one goes on with.
-            if let Some((_, p)) = f.before.as_ref().filter(|(pm, _)| pm + 1 == m) {
-                mt.across(p, &b.prev, &mut b.pending.list);
-            }
+            across(mt, f.before.as_ref(), m, &b.prev, &mut b.pending.list);
         }
-        f.before = Some((m, std::mem::take(&mut b.prev)));
+        f.before = Some((m, vec![std::mem::take(&mut b.prev)]));
         f.sightings
             .extend(b.pending.list.drain(..).map(|p| (b.last_day, p)));
         let tail = result.length.saturating_sub(b.end);
@@ -932,6 +933,24 @@ fn push_body_unit(
 }
 
 /// Feeds split-body events to the scan of each part.
+/// Rows the previous request's body (message `m - 1`) ended in and request `m`'s body, or
+/// one of its parts (`next`), goes on with. Every part of the previous body is tried: a file
+/// posted in pieces is one part among form fields, and a row is confirmed only when every
+/// byte of it is there across the junction.
+fn across(
+    mt: &mut Matcher<'_>,
+    before: Option<&(u32, Vec<Cursor>)>,
+    m: u32,
+    next: &Cursor,
+    out: &mut Vec<crate::reconcile::Pending>,
+) {
+    if let Some((_, prev)) = before.filter(|(pm, _)| pm + 1 == m) {
+        for p in prev {
+            mt.across(p, next, out);
+        }
+    }
+}
+
 fn feed_parts<'s>(
     parts: &mut Parts<'s>,
     shape: &'s RecordShape,

@@ -1318,7 +1318,8 @@ impl<'s> BodyScan<'s> {
                 ((self.kind != Kind::Base64Text).then_some(c), false)
             }
             State::Inflate(_, mut inf) => {
-                let mut early = std::mem::take(&mut inf.get_mut().counter.lines);
+                let mut early = Lines::default();
+                inf.get_mut().counter.take_lines(&mut early);
                 // Members/entries a checksum covered, and what bytes equal to a recovered
                 // archive decoded to, stay whole whatever follows.
                 let verified = inf.verified.max(self.agree.proven);
@@ -1351,7 +1352,8 @@ impl<'s> BodyScan<'s> {
                 }
             }
             State::Brotli(mut w) => {
-                let mut early = std::mem::take(&mut w.get_mut().counter.lines);
+                let mut early = Lines::default();
+                w.get_mut().counter.take_lines(&mut early);
                 // Flushes what is buffered; Ok only when the stream's last block ended.
                 let ended = w.close().is_ok();
                 match w.into_inner() {

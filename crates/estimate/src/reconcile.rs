@@ -351,6 +351,14 @@ impl<'i> Matcher<'i> {
     /// The upload's decoding ended: the held outcome of each provisional line that stands
     /// (whole when the line ends within `whole_until` decoded bytes, else cut) goes to `out`.
     pub fn settle(cur: &mut Cursor, whole_until: u64, out: &mut Vec<Pending>) {
+        // The first and last lines, kept to join rows across requests, only if they stayed
+        // whole.
+        if cur.tail.as_ref().is_some_and(|t| t.1 > whole_until) {
+            cur.tail = None;
+        }
+        if cur.first.as_ref().is_some_and(|f| f.0.end() > whole_until) {
+            cur.first = None;
+        }
         for (end, branch, p) in cur.held.list.drain(..) {
             let stands = match branch {
                 Branch::Always => true,
@@ -419,7 +427,8 @@ impl<'i> Matcher<'i> {
         cur: &mut Cursor,
         out: &mut Vec<Pending>,
     ) {
-        if l.offset == 0 && l.whole && !l.provisional && !l.overlong {
+        // (A provisional first line is dropped at the end if it did not stay whole.)
+        if l.offset == 0 && l.whole && !l.overlong {
             cur.first = Some(Box::new((l.clone(), bytes.to_vec())));
         }
         if l.whole && !l.overlong {
@@ -648,8 +657,8 @@ pub struct Cursor {
     tail: Option<(Vec<u8>, u64, Seen)>,
     /// Sightings waiting for the decoding's end: line end offset, which outcome, sighting.
     held: Sightings<Held>,
-    /// The upload's first line, when whole and final (for rows that began in the previous
-    /// request: [`Matcher::across`]).
+    /// The upload's first line, when whole (for rows that began in the previous request:
+    /// [`Matcher::across`]; dropped by [`Matcher::settle`] if its decoding did not hold).
     first: Option<Box<(Line, Vec<u8>)>>,
     /// `tail` is the end of the previous request: only rows crossing into this one count.
     across: bool,
