@@ -182,6 +182,7 @@ mod tests {
                     ratio: *r,
                 })
                 .collect(),
+            ratio_sample: 0,
             sizes,
             fields: None,
             headers: vec![],

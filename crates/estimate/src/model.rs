@@ -48,7 +48,8 @@ impl std::error::Error for ModelError {}
 pub struct CodecRatio {
     /// e.g. `deflate-6`, `gzip-6`, `zstd-3`, `xz-6`.
     pub codec: String,
-    /// Compressed size of all records (bytes).
+    /// Compressed size of the records compressed (all of them, or the sample of
+    /// [`RecordModel::ratio_sample`] bytes).
     pub compressed: u64,
     /// raw / compressed.
     pub ratio: f64,
@@ -92,6 +93,9 @@ pub struct RecordModel {
     pub quantiles: Vec<(f64, f64)>,
     /// Compression ratios by codec.
     pub ratios: Vec<CodecRatio>,
+    /// Bytes of records the ratios were measured on: all of them up to [`RATIO_SAMPLE`],
+    /// else that many in evenly spaced blocks.
+    pub ratio_sample: u64,
     /// Most common number of CSV fields per record (csv format only).
     pub fields: Option<usize>,
     /// Header lines of the files that have one (without terminator).
@@ -108,45 +112,130 @@ fn quantile(sorted: &[u32], q: f64) -> f64 {
     f64::from(sorted[lo]) * (1.0 - w) + f64::from(sorted[hi]) * w
 }
 
-fn ratios(raw: &[u8]) -> Vec<CodecRatio> {
-    let mut out = Vec::new();
-    let n = raw.len() as f64;
-    let mut push = |codec: String, compressed: usize| {
-        if compressed > 0 {
-            out.push(CodecRatio {
-                codec,
-                compressed: compressed as u64,
-                ratio: n / compressed as f64,
-            });
+/// Recovered content up to this size is compressed whole to measure the ratios; larger content
+/// by [`RATIO_BLOCKS`] blocks of this total size, evenly spaced from its start to its end
+/// (deterministic). A block is twice the largest window of the codecs measured (8 MiB for
+/// zstd-19 and xz-6), so few of its bytes lack the history they would have in the whole
+/// file: on 1 M customer-like rows, xz-6 gives 5.11 on 1 MiB, 5.39 on 8 MiB, 5.45 on 16 MiB and
+/// 5.49 on 32 MiB of contiguous rows (decision 0018).
+pub const RATIO_SAMPLE: usize = 32 << 20;
+/// Blocks of a ratio sample.
+const RATIO_BLOCKS: usize = 2;
+
+/// The bytes the ratios are measured on: all of `raw` up to `total` bytes, else `blocks`
+/// blocks of `total / blocks` bytes, the first at its start, the last at its end.
+fn ratio_sample_of(raw: &[u8], total: usize, blocks: usize) -> Vec<&[u8]> {
+    if raw.len() <= total || blocks < 2 {
+        return vec![raw];
+    }
+    let block = total / blocks;
+    let stride = (raw.len() - block) / (blocks - 1);
+    (0..blocks)
+        .map(|i| {
+            // The last block ends the content (the stride's rounding goes before it).
+            let at = if i + 1 == blocks {
+                raw.len() - block
+            } else {
+                i * stride
+            };
+            raw.get(at..at + block).unwrap_or(&[])
+        })
+        .collect()
+}
+
+fn ratio_sample(raw: &[u8]) -> Vec<&[u8]> {
+    ratio_sample_of(raw, RATIO_SAMPLE, RATIO_BLOCKS)
+}
+
+/// The codecs measured, in report order.
+const CODECS: [&str; 14] = [
+    "deflate-1",
+    "deflate-2",
+    "deflate-3",
+    "deflate-4",
+    "deflate-5",
+    "deflate-6",
+    "deflate-7",
+    "deflate-8",
+    "deflate-9",
+    "gzip-6",
+    "zstd-1",
+    "zstd-3",
+    "zstd-19",
+    // xz stands in for rar (LZMA-family archivers).
+    "xz-6",
+];
+
+/// Compressed size of `raw` with `codec` (0: the codec failed).
+fn compressed_size(codec: &str, raw: &[u8]) -> usize {
+    let (name, level) = codec.split_once('-').unwrap_or((codec, "6"));
+    let level: u32 = level.parse().unwrap_or(6);
+    let out = match name {
+        "deflate" => {
+            let mut e =
+                flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::new(level));
+            e.write_all(raw).ok().and_then(|()| e.finish().ok())
         }
+        "gzip" => {
+            let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::new(level));
+            e.write_all(raw).ok().and_then(|()| e.finish().ok())
+        }
+        "zstd" => i32::try_from(level)
+            .ok()
+            .and_then(|l| zstd::encode_all(raw, l).ok()),
+        "xz" => {
+            let mut e = xz2::write::XzEncoder::new(Vec::new(), level);
+            e.write_all(raw).ok().and_then(|()| e.finish().ok())
+        }
+        _ => None,
     };
-    for level in 1..=9 {
-        let mut e = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::new(level));
-        if e.write_all(raw).is_ok() {
-            if let Ok(v) = e.finish() {
-                push(format!("deflate-{level}"), v.len());
-            }
-        }
-    }
-    let mut g = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::new(6));
-    if g.write_all(raw).is_ok() {
-        if let Ok(v) = g.finish() {
-            push("gzip-6".into(), v.len());
-        }
-    }
-    for level in [1, 3, 19] {
-        if let Ok(v) = zstd::encode_all(raw, level) {
-            push(format!("zstd-{level}"), v.len());
-        }
-    }
-    // xz stands in for rar (LZMA-family archivers); not run on very large inputs twice.
-    let mut x = xz2::write::XzEncoder::new(Vec::new(), 6);
-    if x.write_all(raw).is_ok() {
-        if let Ok(v) = x.finish() {
-            push("xz-6".into(), v.len());
-        }
-    }
-    out
+    out.map_or(0, |v| v.len())
+}
+
+/// Compressed sizes by codec.
+type Sizes = Vec<(&'static str, usize)>;
+
+/// Compression ratio of every codec on `raw` (or on a sample of it: [`RATIO_SAMPLE`]), the
+/// codecs shared between two threads. The result does not depend on the threads: each
+/// codec's sizes are computed on the same bytes and listed in [`CODECS`] order.
+fn ratios(raw: &[u8]) -> Vec<CodecRatio> {
+    let sample = ratio_sample(raw);
+    let n: usize = sample.iter().map(|b| b.len()).sum();
+    let size = |codec: &str| -> usize { sample.iter().map(|b| compressed_size(codec, b)).sum() };
+    // xz-6 and zstd-19 take most of the time (about as long as each other on 32 MiB): one
+    // thread takes xz-6 and the fast deflate levels, the other zstd-19 and the rest.
+    let slow = |c: &str| {
+        matches!(
+            c,
+            "xz-6" | "deflate-1" | "deflate-2" | "deflate-3" | "deflate-4" | "zstd-1"
+        )
+    };
+    let (a, b): (Sizes, Sizes) = std::thread::scope(|s| {
+        let t = s.spawn(|| {
+            CODECS
+                .iter()
+                .filter(|c| slow(c))
+                .map(|c| (*c, size(c)))
+                .collect::<Vec<_>>()
+        });
+        let rest: Sizes = CODECS
+            .iter()
+            .filter(|c| !slow(c))
+            .map(|c| (*c, size(c)))
+            .collect();
+        let heavy = t.join().unwrap_or_default();
+        (rest, heavy)
+    });
+    CODECS
+        .iter()
+        .filter_map(|c| a.iter().chain(&b).find(|(k, _)| k == c))
+        .filter(|(_, z)| *z > 0)
+        .map(|&(codec, z)| CodecRatio {
+            codec: codec.to_string(),
+            compressed: z as u64,
+            ratio: n as f64 / z as f64,
+        })
+        .collect()
 }
 
 impl RecordModel {
@@ -261,6 +350,7 @@ impl RecordModel {
             max: sorted.last().copied().unwrap_or(0),
             quantiles,
             ratios: ratios(&all),
+            ratio_sample: all.len().min(RATIO_SAMPLE) as u64,
             sizes,
             keys,
             fields: field_counts
@@ -286,6 +376,11 @@ impl RecordModel {
     /// Number of records.
     pub fn count(&self) -> u64 {
         self.sizes.len() as u64
+    }
+
+    /// The ratios were measured on a sample of the records ([`RATIO_SAMPLE`]), not all.
+    pub fn ratios_sampled(&self) -> bool {
+        self.sizes.iter().map(|&s| u64::from(s)).sum::<u64>() > self.ratio_sample
     }
 
     /// Smallest and largest compression ratio over the codecs (1.0 when none).
@@ -426,6 +521,55 @@ mod tests {
     }
 
     #[test]
+    fn large_content_is_measured_on_evenly_spaced_blocks_close_to_the_whole() {
+        let mut x = 0x2545_F491_4F6C_DD1Du64;
+        let body: Vec<u8> = (0..40_000)
+            .flat_map(|i| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                format!(
+                    "{:09},2014-07-{:02},Name {},Tokyo {}-{},03-{:04}-{:04}\n",
+                    100_000_000 + i,
+                    1 + x % 28,
+                    x % 100_000,
+                    x % 9,
+                    x % 13,
+                    x % 10_000,
+                    (x >> 20) % 10_000
+                )
+                .into_bytes()
+            })
+            .collect();
+        // The real sizes are 32 MiB in 2 blocks; the rule is the same at any size.
+        let (total, blocks) = (1 << 20, 4);
+        assert!(body.len() > total, "{} bytes", body.len());
+        let sample = ratio_sample_of(&body, total, blocks);
+        assert_eq!(sample.len(), blocks);
+        assert_eq!(sample.iter().map(|b| b.len()).sum::<usize>(), total);
+        // The first block starts the content, the last one ends it, in order, apart.
+        assert_eq!(sample[0].as_ptr(), body.as_ptr());
+        assert_eq!(
+            sample[blocks - 1].as_ptr_range().end,
+            body.as_ptr_range().end
+        );
+        assert!(sample
+            .windows(2)
+            .all(|w| w[0].as_ptr_range().end <= w[1].as_ptr()));
+        // The ratio measured on the blocks is within 2 % of the whole content's (deflate's
+        // window is 32 KiB: blocks of 256 KiB lose little history).
+        let whole = body.len() as f64 / compressed_size("deflate-1", &body) as f64;
+        let part = total as f64
+            / sample
+                .iter()
+                .map(|b| compressed_size("deflate-1", b))
+                .sum::<usize>() as f64;
+        assert!((part / whole - 1.0).abs() < 0.02, "{part} vs {whole}");
+        // Content up to the sample size is measured whole.
+        assert_eq!(ratio_sample(&body), vec![&body[..]]);
+    }
+
+    #[test]
     fn huge_samples_scale_the_interval_instead_of_resampling() {
         let sizes: Vec<u32> = (0..5000).map(|i| 100 + (i * 37 % 90)).collect();
         let n = sizes.len() as f64;
@@ -440,6 +584,7 @@ mod tests {
             keys: vec![],
             mean,
             ratios: vec![],
+            ratio_sample: 0,
             sizes,
             fields: None,
             headers: vec![],

@@ -214,6 +214,7 @@ mod tests {
                     ratio: 4.0,
                 },
             ],
+            ratio_sample: 0,
             sizes,
             fields: None,
             headers: vec![],

@@ -73,6 +73,7 @@ pub fn run(args: Args) -> Result<Outcome> {
                 "quantiles": m.quantiles.iter().map(|(q, v)| json!({"q": q, "bytes": v})).collect::<Vec<_>>(),
             },
             "compression": m.ratios.iter().map(|r| json!({"codec": r.codec, "compressed": r.compressed, "ratio": r.ratio})).collect::<Vec<_>>(),
+            "compression_sample_bytes": m.ratio_sample,
             "r_min": r_min,
             "r_max": r_max,
             "mean_interval_95": intervals.iter().map(|(n, (lo, hi))| json!({"records": n, "low": lo, "high": hi})).collect::<Vec<_>>(),
@@ -116,7 +117,15 @@ pub fn run(args: Args) -> Result<Outcome> {
             .map(|(q, v)| format!("p{}={v:.1}", (q * 100.0).round()))
             .collect();
         writeln!(out, "  quantiles: {}", q.join(" "))?;
-        writeln!(out, "compression ratio (raw / compressed):")?;
+        if m.ratios_sampled() {
+            writeln!(
+                out,
+                "compression ratio (raw / compressed), measured on {} bytes in blocks from the start and the end of the records:",
+                m.ratio_sample
+            )?;
+        } else {
+            writeln!(out, "compression ratio (raw / compressed):")?;
+        }
         for r in &m.ratios {
             writeln!(
                 out,
