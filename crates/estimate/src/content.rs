@@ -1467,14 +1467,9 @@ mod tests {
 
     #[test]
     fn byte_counts_in_blocks_equal_a_plain_count() {
-        let mut x = 0x9E37_79B9_7F4A_7C15u64;
+        let mut next = crate::testkit::xorshift(0x9E37_79B9_7F4A_7C15);
         let data: Vec<u8> = (0..300)
-            .map(|_| {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                [b',', b'a', b'\n', b','][(x % 4) as usize]
-            })
+            .map(|_| [b',', b'a', b'\n', b','][(next() % 4) as usize])
             .collect();
         for start in 0..40 {
             for end in start..data.len() {
@@ -1696,15 +1691,8 @@ mod tests {
     #[test]
     fn random_bytes_are_opaque() {
         let shape = csv_shape();
-        let mut x = 0x1234_5678_9abc_def0u64;
-        let body: Vec<u8> = (0..4000)
-            .map(|_| {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                x as u8
-            })
-            .collect();
+        let mut next = crate::testkit::xorshift(0x1234_5678_9abc_def0);
+        let body: Vec<u8> = (0..4000).map(|_| next() as u8).collect();
         let r = scan(&shape, &[(0, &body)], None);
         assert_eq!(r.kind, Kind::Opaque);
         assert_eq!(r.counted, None);

@@ -24,6 +24,8 @@ mod reckon;
 mod reconcile;
 mod records;
 mod tables;
+#[cfg(test)]
+mod testkit;
 
 pub use collect::{
     host_of, ContentLedger, ContentStats, IocFlow, Rules, Source, SweepHit, Unit, RESIDUAL_MIN,

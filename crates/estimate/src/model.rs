@@ -522,12 +522,10 @@ mod tests {
 
     #[test]
     fn large_content_is_measured_on_evenly_spaced_blocks_close_to_the_whole() {
-        let mut x = 0x2545_F491_4F6C_DD1Du64;
+        let mut next = crate::testkit::xorshift(0x2545_F491_4F6C_DD1D);
         let body: Vec<u8> = (0..40_000)
             .flat_map(|i| {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
+                let x = next();
                 format!(
                     "{:09},2014-07-{:02},Name {},Tokyo {}-{},03-{:04}-{:04}\n",
                     100_000_000 + i,

@@ -862,7 +862,7 @@ pub fn records_seen(index: &RecoveredIndex, sightings: &[Sighting]) -> Vec<Recor
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::records::{KeySpec, RecordFormat};
+    use crate::records::RecordFormat;
     use exfilmeter_ingest::FileId;
 
     fn at(i: u64) -> (Timestamp, FrameRef) {
@@ -891,20 +891,7 @@ mod tests {
 
     #[test]
     fn whole_lines_confirm_cut_lines_are_partial_and_keys_alone_key_only() {
-        let dir = tempfile::tempdir().unwrap();
-        let p = dir.path().join("s.csv");
-        std::fs::write(
-            &p,
-            "100000001,Alice,Tokyo\n100000002,Bob,Osaka\n100000003,Carol,Kobe\n100000001,Alice,Tokyo\n",
-        )
-        .unwrap();
-        let idx = RecoveredIndex::build(
-            &[p],
-            &RecordFormat::Csv,
-            &[false],
-            Some(&KeySpec::Column(1)),
-        )
-        .unwrap();
+        let (_dir, idx) = crate::testkit::csv_index("100000001,Alice,Tokyo\n100000002,Bob,Osaka\n100000003,Carol,Kobe\n100000001,Alice,Tokyo\n", true);
         let mut m = Matcher::new(&idx);
         let mut out = Vec::new();
         let mut prev = Cursor::default();
@@ -965,16 +952,8 @@ mod tests {
 
     #[test]
     fn provisional_lines_are_held_and_settled_by_how_far_decoding_held() {
-        let dir = tempfile::tempdir().unwrap();
-        let p = dir.path().join("s.csv");
-        std::fs::write(&p, "100000001,Alice\n100000002,Bob\n100000003,Carol\n").unwrap();
-        let idx = RecoveredIndex::build(
-            &[p],
-            &RecordFormat::Csv,
-            &[false],
-            Some(&KeySpec::Column(1)),
-        )
-        .unwrap();
+        let (_dir, idx) =
+            crate::testkit::csv_index("100000001,Alice\n100000002,Bob\n100000003,Carol\n", true);
         // `sure`: what a checksum covered while decoding went on (never beyond the end result).
         let upload = |whole_until: u64, sure: u64| {
             let mut m = Matcher::new(&idx);
@@ -1022,19 +1001,10 @@ mod tests {
 
     #[test]
     fn repeated_sightings_merge_into_one_per_row_level_day_and_host() {
-        let dir = tempfile::tempdir().unwrap();
-        let p = dir.path().join("s.csv");
         let text: String = (0..10)
             .map(|i| format!("{},x{i}\n", 100_000_000 + i))
             .collect();
-        std::fs::write(&p, text).unwrap();
-        let idx = RecoveredIndex::build(
-            &[p],
-            &RecordFormat::Csv,
-            &[false],
-            Some(&KeySpec::Column(1)),
-        )
-        .unwrap();
+        let (_dir, idx) = crate::testkit::csv_index(&text, true);
         // The 10 rows sent 10,000 times over, at falling times (the last is the earliest),
         // on two days and to two hosts; some cut.
         let raw: Vec<Sighting> = (0..100_000u64)
@@ -1097,23 +1067,11 @@ mod tests {
     #[test]
     fn held_sightings_of_one_long_gzip_member_merge_and_settle_as_unmerged() {
         use std::io::Write;
-        let dir = tempfile::tempdir().unwrap();
-        let p = dir.path().join("s.csv");
         let rows: Vec<String> = (0..50)
             .map(|i| format!("{:09},Name {i},City", 100_000_000 + i))
             .collect();
-        std::fs::write(
-            &p,
-            rows.iter().map(|r| format!("{r}\n")).collect::<String>(),
-        )
-        .unwrap();
-        let idx = RecoveredIndex::build(
-            &[p],
-            &RecordFormat::Csv,
-            &[false],
-            Some(&KeySpec::Column(1)),
-        )
-        .unwrap();
+        let text: String = rows.iter().map(|r| format!("{r}\n")).collect();
+        let (_dir, idx) = crate::testkit::csv_index(&text, true);
         let shape = crate::content::RecordShape {
             format: RecordFormat::Csv,
             fields: Some(3),
@@ -1168,10 +1126,7 @@ mod tests {
 
     #[test]
     fn a_row_staged_twice_is_taken_where_the_upload_continues() {
-        let dir = tempfile::tempdir().unwrap();
-        let p = dir.path().join("s.csv");
-        std::fs::write(&p, "a,1\nb,2\na,1\nc,3\n").unwrap();
-        let idx = RecoveredIndex::build(&[p], &RecordFormat::Csv, &[false], None).unwrap();
+        let (_dir, idx) = crate::testkit::csv_index("a,1\nb,2\na,1\nc,3\n", false);
         let mut m = Matcher::new(&idx);
         let (mut out, mut prev) = (Vec::new(), Cursor::default());
         for l in [&b"b,2"[..], b"a,1", b"c,3"] {
