@@ -932,7 +932,6 @@ fn push_body_unit(
     });
 }
 
-/// Feeds split-body events to the scan of each part.
 /// Rows the previous request's body (message `m - 1`) ended in and request `m`'s body, or
 /// one of its parts (`next`), goes on with. Every part of the previous body is tried: a file
 /// posted in pieces is one part among form fields, and a row is confirmed only when every
@@ -951,6 +950,7 @@ fn across(
     }
 }
 
+/// Feeds split-body events to the scan of each part.
 fn feed_parts<'s>(
     parts: &mut Parts<'s>,
     shape: &'s RecordShape,
