@@ -147,6 +147,17 @@ struct OpenBody<'s> {
     prev: Cursor,
 }
 
+/// A request body that ended inside a compressed stream, kept for the next request's body
+/// to continue ([`BodyScan::suspend`]).
+struct Suspended<'s> {
+    /// Its message number.
+    m: u32,
+    scan: BodyScan<'s>,
+    prev: Cursor,
+    /// Its day (for the sightings of the record it ended in, if nothing continues it).
+    day: i32,
+}
+
 #[derive(Default)]
 struct FlowContent<'s> {
     reqs: [Vec<Req>; 2],
@@ -176,6 +187,8 @@ struct FlowContent<'s> {
     /// matching of each of its parts ended (a row it ended in may go on in the next
     /// request's body).
     before: Option<(u32, Vec<Cursor>)>,
+    /// The last request body, if it ended inside a compressed stream.
+    suspended: Option<Suspended<'s>>,
 }
 
 /// A host on no IOC list that received recovered records (the `--sweep` finding), one per
@@ -219,6 +232,9 @@ pub struct ContentStats {
     pub broken_bodies: u64,
     /// Bodies seen before their flow was attributed (not scanned).
     pub unflagged_bodies: u64,
+    /// Bodies decoded as the continuation of the compressed stream the previous request's
+    /// body ended in (an archive posted in pieces).
+    pub continued_bodies: u64,
 }
 
 /// The content ledger of IOC flows.
@@ -496,17 +512,48 @@ impl<'s> ContentLedger<'s> {
                 _ => None,
             };
         }
-        let b = f.bodies.entry(message).or_insert_with(|| OpenBody {
-            scan: BodyScan::new(shape).with_content_encoding(encoding.as_deref()),
-            split: split.map(|s| (s, BTreeMap::new())),
-            end: 0,
-            last_ts: ts,
-            last_day: day,
-            first_frame: frame,
-            last_frame: frame,
-            pending: Sightings::default(),
-            prev: Cursor::default(),
-        });
+        if !f.bodies.contains_key(&message) {
+            // The previous request's body ended inside a compressed stream: this one goes on
+            // with it when it is the next request's, a body of its own kind, and its first
+            // bytes are no stream or text of their own.
+            let mut go_on = None;
+            if let Some(s) = f.suspended.take() {
+                if s.m + 1 == message
+                    && split.is_none()
+                    && encoding.is_none()
+                    && offset == 0
+                    && s.scan.continues_with(bytes)
+                {
+                    self.stats.continued_bodies += 1;
+                    go_on = Some((s.scan, s.prev));
+                } else {
+                    end_suspended(f, s, self.matcher.as_mut());
+                }
+            }
+            let (scan, prev) = go_on.unwrap_or_else(|| {
+                (
+                    BodyScan::new(shape).with_content_encoding(encoding.as_deref()),
+                    Cursor::default(),
+                )
+            });
+            f.bodies.insert(
+                message,
+                OpenBody {
+                    scan,
+                    split: split.map(|s| (s, BTreeMap::new())),
+                    end: 0,
+                    last_ts: ts,
+                    last_day: day,
+                    first_frame: frame,
+                    last_frame: frame,
+                    pending: Sightings::default(),
+                    prev,
+                },
+            );
+        }
+        let Some(b) = f.bodies.get_mut(&message) else {
+            return;
+        };
         let new_end = offset + bytes.len() as u64;
         let old_end = b.end;
         if new_end > b.end {
@@ -563,6 +610,9 @@ impl<'s> ContentLedger<'s> {
             &mut self.stats,
             self.matcher.as_mut(),
         );
+        if let Some(s) = f.suspended.take() {
+            end_suspended(&mut f, s, self.matcher.as_mut());
+        }
         let (host, indicators) = host_of(v, self.set);
         // Requests whose body never showed (known length, nothing captured): unseen bodies.
         let list = usize::from(f.connect);
@@ -711,6 +761,9 @@ impl<'s> ContentLedger<'s> {
             &mut self.stats,
             self.matcher.as_mut(),
         );
+        if let Some(s) = f.suspended.take() {
+            end_suspended(&mut f, s, self.matcher.as_mut());
+        }
         let mut rows: Vec<u32> = f
             .sightings
             .list
@@ -862,6 +915,27 @@ fn finish_bodies<'s>(
             continue;
         }
         let place = b.place();
+        if let Some(result) = b.scan.suspend(declared) {
+            // Ended inside a compressed stream: counted as a sent prefix, and kept for the
+            // next request's body to continue.
+            if let Some(mt) = matcher.as_deref_mut() {
+                Matcher::settle_ready(&mut b.prev, &b.scan, &mut b.pending.list);
+                across(mt, f.before.as_ref(), m, &b.prev, &mut b.pending.list);
+            }
+            f.before = None;
+            f.sightings
+                .extend(b.pending.list.drain(..).map(|p| (b.last_day, p)));
+            stats.bodies += 1;
+            f.accounted += result.length;
+            push_body_unit(f, place, flow, result, rules, 0);
+            f.suspended = Some(Suspended {
+                m,
+                scan: b.scan,
+                prev: b.prev,
+                day: b.last_day,
+            });
+            continue;
+        }
         let end = b.scan.finish_end(declared);
         let result = end.result;
         if let Some(mt) = matcher.as_deref_mut() {
@@ -930,6 +1004,24 @@ fn push_body_unit(
         framing: 0,
         frames: (b.first_frame, b.last_frame),
     });
+}
+
+/// Ends a suspended body that nothing continued: the record it ended in is a fragment (its
+/// counts were reported when it was suspended; its key may still be seen).
+fn end_suspended(f: &mut FlowContent<'_>, s: Suspended<'_>, matcher: Option<&mut Matcher<'_>>) {
+    let Suspended {
+        scan,
+        mut prev,
+        day,
+        ..
+    } = s;
+    let end = scan.finish_end(None);
+    if let Some(mt) = matcher {
+        let mut out = Vec::new();
+        mt.lines(&end.lines, &mut prev, &mut out);
+        Matcher::settle(&mut prev, end.whole_until, &mut out);
+        f.sightings.extend(out.into_iter().map(|p| (day, p)));
+    }
 }
 
 /// Rows the previous request's body (message `m - 1`) ended in and request `m`'s body, or

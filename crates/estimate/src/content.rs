@@ -840,6 +840,11 @@ pub struct BodyScan<'s> {
     declared: Declared,
     /// Encoded bytes compared with the recovered archives.
     agree: Agree,
+    /// The stream goes on from earlier bodies ([`BodyScan::suspend`]): what they reported
+    /// (cumulative; this body's result is the difference), and offsets are past their bytes.
+    reported: Option<BodyResult>,
+    /// Decoded bytes of earlier bodies of the stream: proven as a sent prefix is.
+    prefix_proven: u64,
 }
 
 /// How far the encoded bytes of an upload are byte for byte a recovered archive.
@@ -859,6 +864,35 @@ enum Declared {
     None,
     Deflate,
     Brotli,
+}
+
+impl BodyResult {
+    /// What this body adds to `before`, the cumulative result of the earlier bodies of the
+    /// same stream.
+    fn since(&self, before: &BodyResult) -> BodyResult {
+        let counted = match (self.counted, before.counted) {
+            (Some(c), Some(b)) => Some(Counted {
+                complete: c.complete.saturating_sub(b.complete),
+                complete_bytes: c.complete_bytes.saturating_sub(b.complete_bytes),
+                partial: c.partial.saturating_sub(b.partial),
+                partial_bytes: c.partial_bytes.saturating_sub(b.partial_bytes),
+                unparsed: c.unparsed.saturating_sub(b.unparsed),
+                unparsed_bytes: c.unparsed_bytes.saturating_sub(b.unparsed_bytes),
+                missing: c.missing.saturating_sub(b.missing),
+                gaps: c.gaps.saturating_sub(b.gaps),
+                decoded_bytes: c.decoded_bytes.saturating_sub(b.decoded_bytes),
+            }),
+            (c, _) => c,
+        };
+        BodyResult {
+            kind: self.kind,
+            length: self.length.saturating_sub(before.length),
+            seen: self.seen.saturating_sub(before.seen),
+            missing: self.missing.saturating_sub(before.missing),
+            counted,
+            broken: self.broken,
+        }
+    }
 }
 
 /// What a body turned out to hold.
@@ -919,6 +953,8 @@ impl<'s> BodyScan<'s> {
             whole_until: u64::MAX,
             declared: Declared::None,
             agree: Agree::default(),
+            reported: None,
+            prefix_proven: 0,
         }
     }
 
@@ -981,17 +1017,93 @@ impl<'s> BodyScan<'s> {
         self.agree.with.is_empty()
     }
 
+    /// Offset of this body's first byte in the stream it continues (0: its own stream).
+    fn base(&self) -> u64 {
+        self.reported.as_ref().map_or(0, |r| r.length)
+    }
+
+    /// The body ended, every byte present and decoded without error, inside a deflate-family
+    /// stream (gzip, zlib, raw deflate, zip; base64-wrapped or not): a sender that posts an
+    /// archive in pieces goes on with it in its next request. Returns this body's result as
+    /// a sent prefix would have it (records decoded in full are complete, the record in
+    /// progress is a fragment) and keeps the decoder, so that the next body can continue the
+    /// stream ([`BodyScan::continues_with`]); what was decoded so far is proven as a sent
+    /// prefix is. None (nothing changed) when the body is not such a prefix.
+    pub fn suspend(&mut self, length: Option<u64>) -> Option<BodyResult> {
+        let complete = length.is_none_or(|l| l + self.base() == self.next);
+        if !complete || self.missing > 0 {
+            return None;
+        }
+        // A body shorter than the sniff buffer is decided now, as at its end.
+        if let State::Sniff(sample) = &mut self.state {
+            let sample = std::mem::take(sample);
+            if sample.is_empty() {
+                self.state = State::Volume;
+            } else {
+                self.decide(&sample);
+            }
+        }
+        let State::Inflate(_, inf) = &mut self.state else {
+            return None;
+        };
+        if !inf.mid_stream() {
+            return None;
+        }
+        self.prefix_proven = inf.written;
+        let c = &inf.get_mut().counter;
+        let now = BodyResult {
+            kind: self.kind,
+            length: self.next,
+            seen: self.seen,
+            missing: 0,
+            counted: Some(c.counted),
+            broken: false,
+        };
+        let mut body = match &self.reported {
+            Some(r) => now.since(r),
+            None => now.clone(),
+        };
+        if let Some(b) = body.counted.as_mut().filter(|_| c.len > 0) {
+            // The record in progress is a fragment of this body; the body that completes it
+            // counts it complete.
+            b.partial += 1;
+            b.partial_bytes += c.len - c.hole;
+        }
+        self.reported = Some(now);
+        Some(body)
+    }
+
+    /// The first bytes of the next body on the connection can continue the stream this
+    /// suspended scan holds: they are not a stream or text of their own (no gzip, zlib or zip
+    /// magic, not text), or, for a base64-wrapped stream, they are base64.
+    pub fn continues_with(&self, first: &[u8]) -> bool {
+        let State::Inflate(b64, _) = &self.state else {
+            return false;
+        };
+        if first.len() < 16 {
+            return false;
+        }
+        if b64.is_some() {
+            return base64_like(first);
+        }
+        !text_like(first)
+            && !gzip_header(first)
+            && !zlib_header(first)
+            && !first.starts_with(b"PK\x03\x04")
+    }
+
     /// Decoded bytes that stay whole whatever follows: covered by a verified checksum (earlier
     /// gzip members, zip entries) or decoded from bytes equal to a recovered archive.
     pub fn sure(&self) -> u64 {
         match &self.state {
-            State::Inflate(_, inf) => inf.verified.max(self.agree.proven),
+            State::Inflate(_, inf) => inf.verified.max(self.agree.proven).max(self.prefix_proven),
             _ => 0,
         }
     }
 
     /// Body bytes at `offset` (de-chunked body offsets; a jump forward is a gap).
     pub fn feed(&mut self, offset: u64, bytes: &[u8]) {
+        let offset = offset + self.base();
         if offset > self.next {
             let gap = offset - self.next;
             self.missing += gap;
@@ -1281,7 +1393,7 @@ impl<'s> BodyScan<'s> {
     /// The body ended: the result, the lines not yet drained (final), and how far the
     /// provisional lines drained before stay whole.
     pub fn finish_end(mut self, length: Option<u64>) -> BodyEnd {
-        let tail = length.map_or(0, |l| l.saturating_sub(self.next));
+        let tail = length.map_or(0, |l| (l + self.base()).saturating_sub(self.next));
         if let State::Sniff(s) = &mut self.state {
             let sample = std::mem::take(s);
             if sample.is_empty() {
@@ -1322,7 +1434,7 @@ impl<'s> BodyScan<'s> {
                 inf.get_mut().counter.take_lines(&mut early);
                 // Members/entries a checksum covered, and what bytes equal to a recovered
                 // archive decoded to, stay whole whatever follows.
-                let verified = inf.verified.max(self.agree.proven);
+                let verified = inf.verified.max(self.agree.proven).max(self.prefix_proven);
                 match inf.finish() {
                     Ok((sink, End::Complete)) => {
                         let (c, mut l) = sink.counter.finish_lines(0);
@@ -1383,18 +1495,22 @@ impl<'s> BodyScan<'s> {
         for l in lines.lines_mut() {
             l.provisional = false;
         }
+        let result = BodyResult {
+            kind: if self.seen == 0 {
+                Kind::Unseen
+            } else {
+                self.kind
+            },
+            length: total,
+            seen: self.seen,
+            missing: self.missing,
+            counted,
+            broken,
+        };
         BodyEnd {
-            result: BodyResult {
-                kind: if self.seen == 0 {
-                    Kind::Unseen
-                } else {
-                    self.kind
-                },
-                length: total,
-                seen: self.seen,
-                missing: self.missing,
-                counted,
-                broken,
+            result: match &self.reported {
+                Some(r) => result.since(r),
+                None => result,
             },
             lines,
             whole_until: self.whole_until,

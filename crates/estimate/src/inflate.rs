@@ -178,6 +178,13 @@ impl<W: Write> Inflate<W> {
         Ok(())
     }
 
+    /// The input so far stops inside the stream ([`Inflate::finish`] would say
+    /// [`End::Prefix`]): more of it may follow.
+    pub fn mid_stream(&self) -> bool {
+        !(self.phase == Phase::Done
+            || (self.phase == Phase::Header && self.units > 0 && self.carry.is_empty()))
+    }
+
     /// Ends the input: the writer and how the stream ended. An error when a checksum or
     /// structure was wrong.
     pub fn finish(self) -> io::Result<(W, End)> {

@@ -562,6 +562,85 @@ fn a_row_cut_between_two_multipart_or_encoded_requests_is_confirmed_across_them(
     assert_eq!(confirmed, keys(0..9));
 }
 
+/// Requests posting `stream` in `n` pieces, one request each (`Content-Type` as given).
+fn pieces(stream: &[u8], n: usize, content_type: &str) -> Vec<u8> {
+    let size = stream.len().div_ceil(n);
+    stream
+        .chunks(size)
+        .flat_map(|p| post(p, content_type))
+        .collect()
+}
+
+#[test]
+fn an_archive_posted_in_pieces_is_decoded_across_the_requests() {
+    let data = rows()[..40].concat().into_bytes();
+    let zlib = {
+        let mut e = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
+        e.write_all(&data).unwrap();
+        e.finish().unwrap()
+    };
+    let gz = gzip(&data);
+    for (name, stream) in [("gzip", gz.clone()), ("zlib", zlib)] {
+        for n in [2, 3, 5] {
+            let (units, confirmed, partial) = run(&pieces(&stream, n, "application/octet-stream"));
+            assert_eq!(confirmed, keys(0..40), "{name} in {n} pieces");
+            assert!(partial.is_empty(), "{name} in {n}: {partial:?}");
+            // Every record counted once, as complete, in the body that completed it; the
+            // records cut at the pieces' ends are fragments of the bodies they began in.
+            let complete: u64 = units
+                .iter()
+                .filter_map(|u| u.body.counted.map(|c| c.complete))
+                .sum();
+            assert_eq!(complete, 40, "{name} in {n} pieces");
+            let length: u64 = units.iter().map(|u| u.body.length).sum();
+            assert_eq!(length, stream.len() as u64, "{name} in {n}: bytes by body");
+        }
+    }
+    // base64 of the gzip stream, in pieces on base64 boundaries.
+    let b64 = base64(&gz);
+    let cut = b64.len() / 2 / 4 * 4;
+    let mut two = post(&b64.as_bytes()[..cut], "text/plain");
+    two.extend(post(&b64.as_bytes()[cut..], "text/plain"));
+    let (_, confirmed, _) = run(&two);
+    assert_eq!(confirmed, keys(0..40), "base64 of gzip in two pieces");
+
+    // The oracle for what the first piece alone holds: gunzip of its bytes.
+    let first = &gz[..gz.len() / 2];
+    let held = String::from_utf8_lossy(&gunzip_prefix(first)).to_string();
+    let whole_rows = held.matches('\n').count();
+    assert!(whole_rows > 2 && whole_rows < 40, "{whole_rows}");
+    // Another request between the pieces: the second does not continue the first.
+    let mut apart = post(first, "application/octet-stream");
+    apart.extend_from_slice(b"GET /status HTTP/1.1\r\nHost: x.example\r\n\r\n");
+    apart.extend(post(&gz[gz.len() / 2..], "application/octet-stream"));
+    let (_, confirmed, partial) = run(&apart);
+    assert_eq!(confirmed, keys(0..whole_rows), "GET between");
+    assert_eq!(
+        partial,
+        keys(whole_rows..whole_rows + 1),
+        "the row the first piece cut"
+    );
+    // A second piece that is not the rest of the stream: the first piece's rows stand, the
+    // bytes that follow confirm nothing.
+    let mut x = 0x1234_5678u64;
+    let noise: Vec<u8> = (0..4000)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect();
+    let mut other = post(first, "application/octet-stream");
+    other.extend(post(&noise, "application/octet-stream"));
+    let (_, confirmed, _) = run(&other);
+    assert_eq!(
+        confirmed,
+        keys(0..whole_rows),
+        "noise after the first piece"
+    );
+}
+
 #[test]
 fn fixed_width_records_are_matched_record_by_record() {
     let data = fixed_rows();

@@ -647,6 +647,10 @@ fn content_counters(c: &ContentStats, out: &mut Vec<(String, u64)>) {
         "bodies sent before their flow was attributed (not scanned)".into(),
         c.unflagged_bodies,
     ));
+    out.push((
+        "bodies decoded as the continuation of the previous request's compressed stream".into(),
+        c.continued_bodies,
+    ));
 }
 
 fn to_date(d: i32) -> chrono::NaiveDate {
