@@ -526,6 +526,9 @@ impl<'s> ContentLedger<'s> {
                 {
                     self.stats.continued_bodies += 1;
                     go_on = Some((s.scan, s.prev));
+                } else if s.m + 1 == message && split.is_some() {
+                    // One of its parts may go on with the stream.
+                    f.suspended = Some(s);
                 } else {
                     end_suspended(f, s, self.matcher.as_mut());
                 }
@@ -572,7 +575,13 @@ impl<'s> ContentLedger<'s> {
             if let Some(fresh) = bytes.get(skip..) {
                 sp.feed(fresh, &mut ev);
             }
-            feed_parts(parts, shape, ev, (ts, frame));
+            feed_parts(
+                parts,
+                shape,
+                ev,
+                (ts, frame),
+                (&mut f.suspended, message, &mut self.stats.continued_bodies),
+            );
             if let Some(m) = self.matcher.as_mut() {
                 for (scan, cur) in parts.values_mut() {
                     m.drain(scan, cur, &mut b.pending.list);
@@ -885,6 +894,7 @@ fn finish_bodies<'s>(
     for (m, mut b) in std::mem::take(&mut f.bodies) {
         let req = f.reqs[list].get(m as usize);
         let declared = req.and_then(|q| q.content_length);
+        let head = req.map_or(0, |q| q.head_bytes);
         if let Some((mut sp, mut parts)) = b.split.take() {
             let mut ev = Vec::new();
             let total = declared.unwrap_or(b.end).max(b.end);
@@ -893,11 +903,37 @@ fn finish_bodies<'s>(
                 *f.app.entry(b.last_day).or_default() += total - b.end;
             }
             sp.finish(&mut ev);
-            feed_parts(&mut parts, _shape, ev, (b.last_ts, b.last_frame));
+            feed_parts(
+                &mut parts,
+                _shape,
+                ev,
+                (b.last_ts, b.last_frame),
+                (&mut f.suspended, m, &mut stats.continued_bodies),
+            );
+            end_unclaimed(f, m, matcher.as_deref_mut());
             f.accounted += total;
             stats.bodies += 1;
             let mut ended = Vec::new();
-            for (_, (scan, mut cur)) in parts {
+            let mut keep: Option<Suspended<'s>> = None;
+            for (_, (mut scan, mut cur)) in parts {
+                if let Some(result) = scan.suspend(None) {
+                    // A file part ending inside a compressed stream (see below).
+                    if let Some(mt) = matcher.as_deref_mut() {
+                        Matcher::settle_ready(&mut cur, &scan, &mut b.pending.list);
+                        across(mt, f.before.as_ref(), m, &cur, &mut b.pending.list);
+                    }
+                    push_body_unit(f, b.place(), flow, result, rules, 0);
+                    let s = Suspended {
+                        m,
+                        scan,
+                        prev: cur,
+                        day: b.last_day,
+                    };
+                    if let Some(older) = keep.replace(s) {
+                        end_suspended(f, older, matcher.as_deref_mut());
+                    }
+                    continue;
+                }
                 let end = scan.finish_end(None);
                 let result = end.result;
                 if let Some(mt) = matcher.as_deref_mut() {
@@ -912,8 +948,12 @@ fn finish_bodies<'s>(
             f.before = Some((m, ended));
             f.sightings
                 .extend(b.pending.list.drain(..).map(|p| (b.last_day, p)));
+            if keep.is_some() {
+                f.suspended = keep;
+            }
             continue;
         }
+        end_unclaimed(f, m, matcher.as_deref_mut());
         let place = b.place();
         if let Some(result) = b.scan.suspend(declared) {
             // Ended inside a compressed stream: counted as a sent prefix, and kept for the
@@ -953,7 +993,6 @@ fn finish_bodies<'s>(
         stats.bodies += 1;
         stats.broken_bodies += u64::from(result.broken);
         f.accounted += result.length;
-        let head = req.map_or(0, |q| q.head_bytes);
         push_body_unit(f, place, flow, result, rules, head);
     }
 }
@@ -1043,11 +1082,15 @@ fn across(
 }
 
 /// Feeds split-body events to the scan of each part.
+/// A part that begins where the previous request's body ended inside a compressed stream
+/// (`cont`, message `message - 1`) continues that stream when its first bytes can
+/// ([`BodyScan::continues_with`]): an archive posted in pieces as file parts.
 fn feed_parts<'s>(
     parts: &mut Parts<'s>,
     shape: &'s RecordShape,
     events: Vec<PartEvent>,
     seen: crate::content::Seen,
+    (cont, message, continued): (&mut Option<Suspended<'s>>, u32, &mut u64),
 ) {
     for e in events {
         if let PartEvent::Data {
@@ -1056,12 +1099,28 @@ fn feed_parts<'s>(
             bytes,
         } = e
         {
-            parts
-                .entry(part)
-                .or_insert_with(|| (BodyScan::new(shape), Cursor::default()))
-                .0
-                .feed_at(offset, &bytes, seen);
+            let slot = parts.entry(part).or_insert_with(|| {
+                let claim = cont.as_ref().is_some_and(|s| {
+                    s.m + 1 == message && offset == 0 && s.scan.continues_with(&bytes)
+                });
+                match cont.take_if(|_| claim) {
+                    Some(s) => {
+                        *continued += 1;
+                        (s.scan, s.prev)
+                    }
+                    None => (BodyScan::new(shape), Cursor::default()),
+                }
+            });
+            slot.0.feed_at(offset, &bytes, seen);
         }
+    }
+}
+
+/// Ends the suspended body of the flow if a body after it (message `m`) was reached without
+/// continuing it.
+fn end_unclaimed(f: &mut FlowContent<'_>, m: u32, matcher: Option<&mut Matcher<'_>>) {
+    if let Some(s) = f.suspended.take_if(|s| s.m < m) {
+        end_suspended(f, s, matcher);
     }
 }
 

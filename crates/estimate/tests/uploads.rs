@@ -596,6 +596,19 @@ fn an_archive_posted_in_pieces_is_decoded_across_the_requests() {
             assert_eq!(length, stream.len() as u64, "{name} in {n}: bytes by body");
         }
     }
+    // The pieces as file parts of multipart requests (a form field before each).
+    for n in [2, 4] {
+        let size = gz.len().div_ceil(n);
+        let req: Vec<u8> = gz.chunks(size).flat_map(multipart_piece).collect();
+        let (units, confirmed, partial) = run(&req);
+        assert_eq!(confirmed, keys(0..40), "multipart, {n} pieces");
+        assert!(partial.is_empty(), "multipart, {n}: {partial:?}");
+        let complete: u64 = units
+            .iter()
+            .filter_map(|u| u.body.counted.map(|c| c.complete))
+            .sum();
+        assert_eq!(complete, 40, "multipart, {n} pieces");
+    }
     // base64 of the gzip stream, in pieces on base64 boundaries.
     let b64 = base64(&gz);
     let cut = b64.len() / 2 / 4 * 4;
