@@ -172,7 +172,6 @@ mod tests {
             max: *sizes.iter().max().unwrap_or(&0),
             sd: 0.0,
             quantiles: vec![],
-            keys: vec![],
             mean,
             ratios: ratios
                 .iter()

@@ -5,7 +5,7 @@
 //! are verified by positional reads, so recovered files larger than memory work: about 48
 //! bytes per row plus the keys.
 
-use crate::records::{fields, KeySpec, RecordFormat};
+use crate::records::{key_column, read_full, read_record, record_key, KeySpec, RecordFormat};
 use aho_corasick::AhoCorasick;
 use rustc_hash::FxHashMap as HashMap;
 use std::fs::File;
@@ -464,7 +464,7 @@ impl RecoveredIndex {
             };
             let has_header = header.get(fi).copied().unwrap_or(false);
             let mut column: Option<usize> = match key {
-                Some(KeySpec::Column(c)) => Some(c - 1),
+                Some(k @ KeySpec::Column(_)) => key_column(k, None).map_err(err)?,
                 _ => None,
             };
             let mut reader = &mut source;
@@ -474,34 +474,17 @@ impl RecoveredIndex {
             let mut dups = 0u64;
             let mut rec = Vec::new();
             loop {
-                rec.clear();
-                let n = match format {
-                    RecordFormat::Fixed(n) => {
-                        rec.resize(*n, 0);
-                        read_full(&mut reader, &mut rec).map_err(|e| err(e.to_string()))?
-                    }
-                    RecordFormat::Lines => reader
-                        .read_until(b'\n', &mut rec)
-                        .map_err(|e| err(e.to_string()))?,
-                    RecordFormat::Csv => {
-                        read_csv_record(&mut reader, &mut rec).map_err(|e| err(e.to_string()))?
-                    }
-                };
+                let n =
+                    read_record(&mut reader, format, &mut rec).map_err(|e| err(e.to_string()))?;
                 if n == 0 {
                     break;
                 }
-                rec.truncate(n);
                 line_no += 1;
                 let start = pos;
                 pos += n as u64;
                 if line_no == 1 && has_header {
-                    if let Some(KeySpec::Name(name)) = key {
-                        let h = fields(&rec);
-                        column = Some(
-                            h.iter()
-                                .position(|f| f.as_slice() == name.as_bytes())
-                                .ok_or_else(|| err(format!("no column named {name:?}")))?,
-                        );
+                    if let Some(k @ KeySpec::Name(_)) = key {
+                        column = key_column(k, Some(&rec)).map_err(err)?;
                     }
                     continue;
                 }
@@ -513,14 +496,7 @@ impl RecoveredIndex {
                 if c.is_empty() {
                     continue;
                 }
-                let k: Option<Vec<u8>> = match (key, column) {
-                    (Some(KeySpec::Regex(re)), _) => re
-                        .captures(c)
-                        .and_then(|m| m.get(1))
-                        .map(|m| m.as_bytes().to_vec()),
-                    (_, Some(col)) => fields(c).into_iter().nth(col).filter(|f| !f.is_empty()),
-                    _ => None,
-                };
+                let k = key.and_then(|k| record_key(c, k, column));
                 let row_id = idx.rows.len() as u32;
                 let key_id = match k {
                     Some(k) => idx.key_id_or_insert(&k, row_id),
@@ -967,33 +943,6 @@ impl RecoveredIndex {
     }
 }
 
-fn read_full(r: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
-    let mut n = 0;
-    while n < buf.len() {
-        match r.read(&mut buf[n..])? {
-            0 => break,
-            k => n += k,
-        }
-    }
-    Ok(n)
-}
-
-/// One CSV record: like a line, but a newline inside double quotes does not end it.
-fn read_csv_record(r: &mut impl BufRead, out: &mut Vec<u8>) -> std::io::Result<usize> {
-    let mut total = 0;
-    loop {
-        let n = r.read_until(b'\n', out)?;
-        total += n;
-        if n == 0 {
-            return Ok(total);
-        }
-        let quotes = out.iter().filter(|&&b| b == b'"').count();
-        if quotes % 2 == 0 {
-            return Ok(total);
-        }
-    }
-}
-
 #[cfg(unix)]
 fn read_at(f: &File, buf: &mut [u8], offset: u64) -> std::io::Result<()> {
     use std::os::unix::fs::FileExt;
@@ -1013,7 +962,7 @@ pub fn headers_of(paths: &[PathBuf], format: &RecordFormat, header: crate::Heade
     paths.iter().map(|p| header_of(p, format, header)).collect()
 }
 
-fn header_of(p: &Path, format: &RecordFormat, header: crate::Header) -> bool {
+pub(crate) fn header_of(p: &Path, format: &RecordFormat, header: crate::Header) -> bool {
     if matches!(format, RecordFormat::Fixed(_)) {
         return false;
     }

@@ -412,6 +412,13 @@ impl<W: Write> Inflate<W> {
     }
 }
 
+/// The archive framing of the file at `path`, from its first bytes (None: not an archive).
+pub fn sniff_file(path: &Path) -> io::Result<Option<Framing>> {
+    let mut head = [0u8; 512];
+    let n = crate::records::read_full(&mut std::fs::File::open(path)?, &mut head)?;
+    Ok(sniff_archive(&head[..n]))
+}
+
 /// The archive framing a file's first bytes announce: zip, gzip, or zlib (zlib only when the
 /// bytes are not text, as two text characters can form a valid zlib header).
 pub fn sniff_archive(head: &[u8]) -> Option<Framing> {

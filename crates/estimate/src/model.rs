@@ -1,7 +1,9 @@
 //! The record model of the recovered files (DESIGN §8): how many records, how big as
 //! stored, and how well they compress with the codecs an attacker would have used.
 
-use crate::records::{fields, has_header, split, Header, KeySpec, RecordFormat};
+use crate::records::{
+    field_count, key_column, read_record, record_key, Header, KeySpec, RecordFormat,
+};
 use std::fmt;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -79,8 +81,6 @@ pub struct RecordModel {
     pub files: Vec<FileModel>,
     /// Record sizes as stored (bytes), in file order.
     pub sizes: Vec<u32>,
-    /// Keys in record order (empty when no key is configured).
-    pub keys: Vec<Vec<u8>>,
     /// Mean record size (bytes).
     pub mean: f64,
     /// Standard deviation (bytes).
@@ -122,29 +122,48 @@ pub const RATIO_SAMPLE: usize = 32 << 20;
 /// Blocks of a ratio sample.
 const RATIO_BLOCKS: usize = 2;
 
-/// The bytes the ratios are measured on: all of `raw` up to `total` bytes, else `blocks`
-/// blocks of `total / blocks` bytes, the first at its start, the last at its end.
-fn ratio_sample_of(raw: &[u8], total: usize, blocks: usize) -> Vec<&[u8]> {
-    if raw.len() <= total || blocks < 2 {
-        return vec![raw];
-    }
-    let block = total / blocks;
-    let stride = (raw.len() - block) / (blocks - 1);
-    (0..blocks)
-        .map(|i| {
-            // The last block ends the content (the stride's rounding goes before it).
-            let at = if i + 1 == blocks {
-                raw.len() - block
-            } else {
-                i * stride
-            };
-            raw.get(at..at + block).unwrap_or(&[])
-        })
-        .collect()
+/// The bytes the ratios are measured on, gathered as the records stream by: all of them up to
+/// `total` bytes, else the first and the last `block` bytes (`total` = 2 × `block`).
+struct RatioSample {
+    total: usize,
+    block: usize,
+    /// The first `total` bytes.
+    head: Vec<u8>,
+    /// The last bytes seen (at least `block` of them once that many were seen).
+    tail: Vec<u8>,
+    seen: u64,
 }
 
-fn ratio_sample(raw: &[u8]) -> Vec<&[u8]> {
-    ratio_sample_of(raw, RATIO_SAMPLE, RATIO_BLOCKS)
+impl RatioSample {
+    fn new(total: usize, block: usize) -> Self {
+        RatioSample {
+            total,
+            block,
+            head: Vec::new(),
+            tail: Vec::new(),
+            seen: 0,
+        }
+    }
+
+    fn push(&mut self, rec: &[u8]) {
+        self.seen += rec.len() as u64;
+        let room = self.total.saturating_sub(self.head.len());
+        self.head.extend_from_slice(&rec[..rec.len().min(room)]);
+        self.tail.extend_from_slice(rec);
+        if self.tail.len() > 2 * self.block {
+            let cut = self.tail.len() - self.block;
+            self.tail.drain(..cut);
+        }
+    }
+
+    /// The blocks to compress.
+    fn blocks(&self) -> Vec<&[u8]> {
+        if self.seen <= self.total as u64 {
+            return vec![&self.head];
+        }
+        let tail = &self.tail[self.tail.len().saturating_sub(self.block)..];
+        vec![&self.head[..self.block.min(self.head.len())], tail]
+    }
 }
 
 /// The codecs measured, in report order.
@@ -192,14 +211,19 @@ fn compressed_size(codec: &str, raw: &[u8]) -> usize {
     out.map_or(0, |v| v.len())
 }
 
+/// A record without its line terminator.
+fn content(rec: &[u8]) -> &[u8] {
+    let r = rec.strip_suffix(b"\n").unwrap_or(rec);
+    r.strip_suffix(b"\r").unwrap_or(r)
+}
+
 /// Compressed sizes by codec.
 type Sizes = Vec<(&'static str, usize)>;
 
 /// Compression ratio of every codec on `raw` (or on a sample of it: [`RATIO_SAMPLE`]), the
 /// codecs shared between two threads. The result does not depend on the threads: each
 /// codec's sizes are computed on the same bytes and listed in [`CODECS`] order.
-fn ratios(raw: &[u8]) -> Vec<CodecRatio> {
-    let sample = ratio_sample(raw);
+fn ratios(sample: &[&[u8]]) -> Vec<CodecRatio> {
     let n: usize = sample.iter().map(|b| b.len()).sum();
     let size = |codec: &str| -> usize { sample.iter().map(|b| compressed_size(codec, b)).sum() };
     // xz-6 and zstd-19 take most of the time (about as long as each other on 32 MiB): one
@@ -248,82 +272,76 @@ impl RecordModel {
     ) -> Result<RecordModel, ModelError> {
         let mut files = Vec::new();
         let mut sizes = Vec::new();
-        let mut keys = Vec::new();
-        let mut all = Vec::new();
+        let mut sample = RatioSample::new(RATIO_SAMPLE, RATIO_SAMPLE / RATIO_BLOCKS);
         let mut headers = Vec::new();
         let mut field_counts: std::collections::BTreeMap<usize, u64> = Default::default();
         for p in paths {
             let path = p.as_ref();
-            let (data, _) = crate::inflate::recovered_bytes(path).map_err(|e| ModelError::Io {
+            let io = |source| ModelError::Io {
                 path: path.to_path_buf(),
-                source: e,
-            })?;
-            let recs = split(&data, format);
-            let hdr = !matches!(format, RecordFormat::Fixed(_)) && has_header(&data, &recs, header);
-            let body = if hdr { &recs[1..] } else { &recs[..] };
-            if body.is_empty() {
+                source,
+            };
+            let key_err = |message| ModelError::Key {
+                path: path.to_path_buf(),
+                message,
+            };
+            // The same header decision as the index's (the first 64 KiB).
+            let hdr = crate::index::header_of(path, format, header);
+            // Read streaming (an archive is decoded in memory, as the index holds it).
+            let mut reader: Box<dyn std::io::BufRead> =
+                match crate::inflate::sniff_file(path).map_err(io)? {
+                    Some(_) => Box::new(std::io::Cursor::new(
+                        crate::inflate::recovered_bytes(path).map_err(io)?.0,
+                    )),
+                    None => Box::new(std::io::BufReader::with_capacity(
+                        1 << 20,
+                        std::fs::File::open(path).map_err(io)?,
+                    )),
+                };
+            let mut column = match key {
+                Some(KeySpec::Name(_)) if hdr => None,
+                Some(k) => key_column(k, None).map_err(key_err)?,
+                None => None,
+            };
+            let (mut size, mut records, mut missing) = (0u64, 0u64, 0u64);
+            let mut rec = Vec::new();
+            loop {
+                let n = read_record(&mut reader, format, &mut rec).map_err(io)?;
+                if n == 0 {
+                    break;
+                }
+                size += n as u64;
+                if hdr && size == n as u64 {
+                    if let Some(k @ KeySpec::Name(_)) = key {
+                        column = key_column(k, Some(&rec)).map_err(key_err)?;
+                    }
+                    headers.push(content(&rec).to_vec());
+                    continue;
+                }
+                records += 1;
+                if *format == RecordFormat::Csv {
+                    *field_counts.entry(field_count(&rec)).or_default() += 1;
+                }
+                sizes.push(u32::try_from(n).unwrap_or(u32::MAX));
+                sample.push(&rec);
+                if let Some(k) = key {
+                    let c = if matches!(format, RecordFormat::Fixed(_)) {
+                        &rec[..]
+                    } else {
+                        content(&rec)
+                    };
+                    missing += u64::from(record_key(c, k, column).is_none());
+                }
+            }
+            if records == 0 {
                 return Err(ModelError::Empty {
                     path: path.to_path_buf(),
                 });
             }
-            let column = match key {
-                Some(KeySpec::Column(c)) => Some(c - 1),
-                Some(KeySpec::Name(n)) => {
-                    if !hdr {
-                        return Err(ModelError::Key {
-                            path: path.to_path_buf(),
-                            message: format!(
-                                "key column {n:?} named, but the file has no header line"
-                            ),
-                        });
-                    }
-                    let h = fields(&data[recs[0].clone()]);
-                    Some(
-                        h.iter()
-                            .position(|f| f.as_slice() == n.as_bytes())
-                            .ok_or_else(|| ModelError::Key {
-                                path: path.to_path_buf(),
-                                message: format!("no column named {n:?} in the header"),
-                            })?,
-                    )
-                }
-                _ => None,
-            };
-            if hdr {
-                let h = &data[recs[0].clone()];
-                let h = h.strip_suffix(b"\n").unwrap_or(h);
-                headers.push(h.strip_suffix(b"\r").unwrap_or(h).to_vec());
-            }
-            let mut missing = 0;
-            for r in body {
-                let rec = &data[r.clone()];
-                if *format == RecordFormat::Csv {
-                    *field_counts.entry(fields(rec).len()).or_default() += 1;
-                }
-                sizes.push(u32::try_from(rec.len()).unwrap_or(u32::MAX));
-                all.extend_from_slice(rec);
-                if let Some(k) = key {
-                    let found = match (k, column) {
-                        (KeySpec::Regex(re), _) => re
-                            .captures(rec)
-                            .and_then(|c| c.get(1))
-                            .map(|m| m.as_bytes().to_vec()),
-                        (_, Some(c)) => fields(rec).into_iter().nth(c).filter(|f| !f.is_empty()),
-                        _ => None,
-                    };
-                    match found {
-                        Some(v) => keys.push(v),
-                        None => {
-                            missing += 1;
-                            keys.push(Vec::new());
-                        }
-                    }
-                }
-            }
             files.push(FileModel {
                 path: path.to_path_buf(),
-                size: data.len() as u64,
-                records: body.len() as u64,
+                size,
+                records,
                 header: hdr,
                 missing_keys: missing,
             });
@@ -349,10 +367,9 @@ impl RecordModel {
             min: sorted.first().copied().unwrap_or(0),
             max: sorted.last().copied().unwrap_or(0),
             quantiles,
-            ratios: ratios(&all),
-            ratio_sample: all.len().min(RATIO_SAMPLE) as u64,
+            ratio_sample: sample.blocks().iter().map(|b| b.len() as u64).sum(),
+            ratios: ratios(&sample.blocks()),
             sizes,
-            keys,
             fields: field_counts
                 .iter()
                 .max_by_key(|(n, c)| (**c, std::cmp::Reverse(**n)))
@@ -488,7 +505,6 @@ mod tests {
         assert!((m.mean - 41.0 / 3.0).abs() < 1e-9);
         assert_eq!((m.min, m.max), (7, 20));
         assert_eq!(m.files[0].missing_keys, 1);
-        assert_eq!(m.keys[1], b"100000002");
         let m = RecordModel::build(
             &[&p],
             &RecordFormat::Lines,
@@ -496,7 +512,18 @@ mod tests {
             Some(&KeySpec::parse("^(\\d{9}),").unwrap()),
         )
         .unwrap();
-        assert_eq!(m.keys[0], b"100000001");
+        assert_eq!(
+            m.files[0].missing_keys, 1,
+            "the record without a member number"
+        );
+        // A header name in a file without header is an error naming what is missing.
+        let e = RecordModel::build(
+            &[&p],
+            &RecordFormat::Csv,
+            Header::No,
+            Some(&KeySpec::parse("member_no").unwrap()),
+        );
+        assert!(matches!(e, Err(ModelError::Key { .. })));
     }
 
     #[test]
@@ -539,21 +566,16 @@ mod tests {
                 .into_bytes()
             })
             .collect();
-        // The real sizes are 32 MiB in 2 blocks; the rule is the same at any size.
-        let (total, blocks) = (1 << 20, 4);
+        // The real sizes are 32 MiB in 2 blocks of 16; the rule is the same at any size.
+        let (total, block) = (1 << 20, 1 << 19);
         assert!(body.len() > total, "{} bytes", body.len());
-        let sample = ratio_sample_of(&body, total, blocks);
-        assert_eq!(sample.len(), blocks);
-        assert_eq!(sample.iter().map(|b| b.len()).sum::<usize>(), total);
-        // The first block starts the content, the last one ends it, in order, apart.
-        assert_eq!(sample[0].as_ptr(), body.as_ptr());
-        assert_eq!(
-            sample[blocks - 1].as_ptr_range().end,
-            body.as_ptr_range().end
-        );
-        assert!(sample
-            .windows(2)
-            .all(|w| w[0].as_ptr_range().end <= w[1].as_ptr()));
+        // Streamed record by record, the sample is the first and the last block.
+        let mut s = RatioSample::new(total, block);
+        for rec in body.split_inclusive(|&b| b == b'\n') {
+            s.push(rec);
+        }
+        let sample = s.blocks();
+        assert_eq!(sample, vec![&body[..block], &body[body.len() - block..]]);
         // The ratio measured on the blocks is within 2 % of the whole content's (deflate's
         // window is 32 KiB: blocks of 256 KiB lose little history).
         let whole = body.len() as f64 / compressed_size("deflate-1", &body) as f64;
@@ -564,7 +586,11 @@ mod tests {
                 .sum::<usize>() as f64;
         assert!((part / whole - 1.0).abs() < 0.02, "{part} vs {whole}");
         // Content up to the sample size is measured whole.
-        assert_eq!(ratio_sample(&body), vec![&body[..]]);
+        let mut s = RatioSample::new(body.len(), body.len() / 2);
+        for rec in body.split_inclusive(|&b| b == b'\n') {
+            s.push(rec);
+        }
+        assert_eq!(s.blocks(), vec![&body[..]]);
     }
 
     #[test]
@@ -579,7 +605,6 @@ mod tests {
             max: 189,
             sd: 0.0,
             quantiles: vec![],
-            keys: vec![],
             mean,
             ratios: vec![],
             ratio_sample: 0,

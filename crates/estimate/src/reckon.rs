@@ -195,7 +195,6 @@ mod tests {
             max: 100,
             sd: 0.0,
             quantiles: vec![],
-            keys: vec![],
             mean: 100.0,
             ratios: vec![
                 CodecRatio {

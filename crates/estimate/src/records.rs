@@ -138,6 +138,99 @@ pub fn fields(rec: &[u8]) -> Vec<Vec<u8>> {
     out
 }
 
+/// Fills `buf` from `r` as far as it goes; returns the bytes read (fewer at the end).
+pub(crate) fn read_full(r: &mut impl std::io::Read, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match r.read(&mut buf[n..])? {
+            0 => break,
+            k => n += k,
+        }
+    }
+    Ok(n)
+}
+
+/// Reads the next record of `format`, as stored (terminator included), into `out` (cleared
+/// first); returns its length (0: no more records). A CSV record runs on while a quote is open.
+pub(crate) fn read_record(
+    r: &mut impl std::io::BufRead,
+    format: &RecordFormat,
+    out: &mut Vec<u8>,
+) -> std::io::Result<usize> {
+    out.clear();
+    let n = match format {
+        RecordFormat::Fixed(n) => {
+            out.resize(*n, 0);
+            read_full(r, out)?
+        }
+        RecordFormat::Lines => r.read_until(b'\n', out)?,
+        RecordFormat::Csv => loop {
+            let n = r.read_until(b'\n', out)?;
+            if n == 0 || out.iter().filter(|&&b| b == b'"').count() % 2 == 0 {
+                break out.len();
+            }
+        },
+    };
+    out.truncate(n);
+    Ok(n)
+}
+
+/// The 0-based column of the key named by `key` (`header`: the file's header record, if it has
+/// one); None for a regex key. An error names what is missing.
+pub(crate) fn key_column(key: &KeySpec, header: Option<&[u8]>) -> Result<Option<usize>, String> {
+    match key {
+        KeySpec::Column(c) => Ok(Some(c.saturating_sub(1))),
+        KeySpec::Regex(_) => Ok(None),
+        KeySpec::Name(n) => {
+            let h = header.ok_or_else(|| {
+                format!("key column {n:?} named, but the file has no header line")
+            })?;
+            fields(h)
+                .iter()
+                .position(|f| f.as_slice() == n.as_bytes())
+                .map(Some)
+                .ok_or_else(|| format!("no column named {n:?} in the header"))
+        }
+    }
+}
+
+/// The key of a record (`rec`: its content), by `key` and its [`key_column`]; None when the
+/// record has none (no match, or an empty field).
+pub(crate) fn record_key(rec: &[u8], key: &KeySpec, column: Option<usize>) -> Option<Vec<u8>> {
+    match (key, column) {
+        (KeySpec::Regex(re), _) => re
+            .captures(rec)
+            .and_then(|m| m.get(1))
+            .map(|m| m.as_bytes().to_vec()),
+        (_, Some(col)) => fields(rec).into_iter().nth(col).filter(|f| !f.is_empty()),
+        _ => None,
+    }
+}
+
+/// How many fields [`fields`] finds in `rec`, without building them.
+pub(crate) fn field_count(rec: &[u8]) -> usize {
+    let rec = rec.strip_suffix(b"\n").unwrap_or(rec);
+    let rec = rec.strip_suffix(b"\r").unwrap_or(rec);
+    let (mut n, mut cur, mut quoted, mut i) = (1, 0usize, false, 0);
+    while i < rec.len() {
+        match (rec[i], quoted) {
+            (b'"', true) if rec.get(i + 1) == Some(&b'"') => {
+                cur += 1;
+                i += 1;
+            }
+            (b'"', true) => quoted = false,
+            (b'"', false) if cur == 0 => quoted = true,
+            (b',', false) => {
+                n += 1;
+                cur = 0;
+            }
+            _ => cur += 1,
+        }
+        i += 1;
+    }
+    n
+}
+
 /// Decides whether the first record is a header (see [`Header::Auto`]).
 pub fn has_header(data: &[u8], recs: &[std::ops::Range<usize>], header: Header) -> bool {
     match header {
@@ -156,6 +249,86 @@ pub fn has_header(data: &[u8], recs: &[std::ops::Range<usize>], header: Header) 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn field_counts_equal_the_fields_found() {
+        let tricky: [&[u8]; 12] = [
+            b"",
+            b"a",
+            b"a,b,c\r\n",
+            b"\"a,b\",c",
+            b"\"say \"\"hi\"\"\",x,\n",
+            b"a\"b,c",
+            b"\"\",\"\"\"\",",
+            b"\"open, never closed",
+            b",,,",
+            b"\"x\"y,z",
+            b"\"\"\"a\",b",
+            b"1,\"x\ny\",2\n",
+        ];
+        for t in tricky {
+            assert_eq!(
+                field_count(t),
+                fields(t).len(),
+                "{:?}",
+                String::from_utf8_lossy(t)
+            );
+        }
+        // Every string of up to 6 bytes over the bytes that matter.
+        let alphabet = [b'"', b',', b'a', b'\n'];
+        for len in 0..=6u32 {
+            for code in 0..4usize.pow(len) {
+                let s: Vec<u8> = (0..len)
+                    .map(|i| alphabet[code / 4usize.pow(i) % 4])
+                    .collect();
+                assert_eq!(field_count(&s), fields(&s).len(), "{s:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn keys_by_column_name_and_regex() {
+        let header = b"member_no,name\n";
+        let named = KeySpec::parse("member_no").unwrap();
+        assert_eq!(key_column(&named, Some(header)), Ok(Some(0)));
+        assert!(key_column(&named, None).is_err());
+        assert!(key_column(&KeySpec::parse("nope").unwrap(), Some(header)).is_err());
+        assert_eq!(key_column(&KeySpec::Column(2), None), Ok(Some(1)));
+        let rec = b"100000002,Bob Brown";
+        assert_eq!(
+            record_key(rec, &named, Some(0)),
+            Some(b"100000002".to_vec())
+        );
+        assert_eq!(
+            record_key(rec, &KeySpec::Column(2), Some(1)),
+            Some(b"Bob Brown".to_vec())
+        );
+        assert_eq!(record_key(b",NoKey", &named, Some(0)), None);
+        let re = KeySpec::parse("^(\\d{9}),").unwrap();
+        assert_eq!(record_key(rec, &re, None), Some(b"100000002".to_vec()));
+        assert_eq!(record_key(b"x,1", &re, None), None);
+    }
+
+    #[test]
+    fn records_read_streaming_equal_the_split() {
+        let d: &[u8] = b"a,b\r\n\"x\ny\",2\n\"q\"\"\n\"\nlast";
+        for format in [
+            RecordFormat::Lines,
+            RecordFormat::Csv,
+            RecordFormat::Fixed(4),
+        ] {
+            let mut r = d;
+            let (mut got, mut rec) = (Vec::new(), Vec::new());
+            while read_record(&mut r, &format, &mut rec).unwrap() > 0 {
+                got.push(rec.clone());
+            }
+            let want: Vec<Vec<u8>> = split(d, &format)
+                .into_iter()
+                .map(|x| d[x].to_vec())
+                .collect();
+            assert_eq!(got, want, "{format:?}");
+        }
+    }
 
     #[test]
     fn lines_csv_and_fixed_records_as_stored() {
