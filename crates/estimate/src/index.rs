@@ -2,8 +2,8 @@
 //! xxh3 hash of its content (without the line terminator) for exact matching, and the keys
 //! for key-only hits. Files are read streaming while indexing. Rows are verified byte for
 //! byte against the files kept in memory up to a budget ([`DEFAULT_MEMORY`]); files beyond it
-//! are verified by positional reads, so recovered files larger than memory work: about 48
-//! bytes per row plus the keys.
+//! are verified by positional reads, so recovered files larger than memory work: about 70
+//! bytes per row and 60 per key.
 
 use crate::records::{key_column, read_full, read_record, record_key, KeySpec, RecordFormat};
 use aho_corasick::AhoCorasick;

@@ -42,8 +42,9 @@ every input and output), and case.toml (the resolved settings: `analyze --case \
 OUT/case.toml` repeats the run). \
 Settings come from --case, then the command line overrides them. Memory: bounded by the \
 live-flow table and reassembly caps (see `flows --help`), plus the record model of the \
-recovered files (about 8 bytes per record and the files' bytes while compressing them) and \
-the index of recovered rows (about 48 bytes per row plus the keys and a 2 MiB filter; the files \
+recovered files (read streaming: 4 bytes per record, up to 64 MiB of sampled records and the \
+compressors' own memory, ~200 MiB, while measuring ratios) and the index of recovered rows \
+(about 70 bytes per row, 60 more per key, and a 2 MiB filter; the files \
 themselves up to 1 GiB in memory, read back from disk beyond that; a recovered archive is \
 held both decoded and as stored). Matching holds the sightings of rows, not the uploads' \
 content."
