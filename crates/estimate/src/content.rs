@@ -1495,9 +1495,18 @@ impl<'s> BodyScan<'s> {
         for l in lines.lines_mut() {
             l.provisional = false;
         }
+        // A body taken as the rest of the previous body's stream whose bytes then failed to
+        // decode, with none missing, was not that stream's rest: it is opaque (its volume is
+        // estimated with every ratio, not with the deflate family's).
+        let not_continued = self
+            .reported
+            .as_ref()
+            .is_some_and(|r| broken && self.missing == r.missing);
         let result = BodyResult {
             kind: if self.seen == 0 {
                 Kind::Unseen
+            } else if not_continued {
+                Kind::Opaque
             } else {
                 self.kind
             },

@@ -9,7 +9,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 use exfilmeter_estimate::{
-    ContentLedger, Header, KeySpec, Level, RecordFormat, RecordModel, RecoveredIndex, Rules, Unit,
+    ContentLedger, Header, KeySpec, Kind, Level, RecordFormat, RecordModel, RecoveredIndex, Rules,
+    Unit,
 };
 use exfilmeter_flow::{DayClock, Tracker, TrackerConfig};
 use exfilmeter_ingest::{CaptureReader, Decoded, Decoder, FileId, HashAlgo};
@@ -646,10 +647,17 @@ fn an_archive_posted_in_pieces_is_decoded_across_the_requests() {
         .collect();
     let mut other = post(first, "application/octet-stream");
     other.extend(post(&noise, "application/octet-stream"));
-    let (_, confirmed, _) = run(&other);
+    let (units, confirmed, _) = run(&other);
     assert_eq!(
         confirmed,
         keys(0..whole_rows),
+        "noise after the first piece"
+    );
+    // ... and the noise is estimated as opaque volume, not as a gzip stream's.
+    let kinds: Vec<Kind> = units.iter().map(|u| u.body.kind).collect();
+    assert_eq!(
+        kinds,
+        vec![Kind::Gzip, Kind::Opaque],
         "noise after the first piece"
     );
 }
