@@ -1083,13 +1083,15 @@ impl<'s> BodyScan<'s> {
         if first.len() < 16 {
             return false;
         }
+        let own_stream =
+            |b: &[u8]| gzip_header(b) || zlib_header(b) || b.starts_with(b"PK\x03\x04");
         if b64.is_some() {
-            return base64_like(first);
+            // Base64 text, and not the base64 of a stream of its own.
+            let mut head = Vec::new();
+            Base64::default().decode(&first[..first.len().min(64)], &mut head);
+            return base64_like(first) && !own_stream(&head);
         }
-        !text_like(first)
-            && !gzip_header(first)
-            && !zlib_header(first)
-            && !first.starts_with(b"PK\x03\x04")
+        !text_like(first) && !own_stream(first)
     }
 
     /// Decoded bytes that stay whole whatever follows: covered by a verified checksum (earlier

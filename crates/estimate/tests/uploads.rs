@@ -617,6 +617,26 @@ fn an_archive_posted_in_pieces_is_decoded_across_the_requests() {
     two.extend(post(&b64.as_bytes()[cut..], "text/plain"));
     let (_, confirmed, _) = run(&two);
     assert_eq!(confirmed, keys(0..40), "base64 of gzip in two pieces");
+    // A base64 gzip prefix, then the base64 of another, whole gzip stream: that one is
+    // decoded on its own, not taken for the rest of the first.
+    let mut own = post(&b64.as_bytes()[..cut], "text/plain");
+    own.extend(post(
+        base64(&gzip(rows()[35..40].concat().as_bytes())).as_bytes(),
+        "text/plain",
+    ));
+    let (_, confirmed, _) = run(&own);
+    // (The base64 is wrapped: the bytes its first `cut` characters decode to.)
+    let chars = b64.as_bytes()[..cut]
+        .iter()
+        .filter(|c| !c.is_ascii_whitespace())
+        .count();
+    let first_rows = gunzip_prefix(&gz[..chars / 4 * 3]);
+    let n = first_rows.iter().filter(|&&b| b == b'\n').count();
+    assert!(n < 35, "{n}");
+    let mut expect = keys(0..n);
+    expect.extend(keys(35..40));
+    expect.sort();
+    assert_eq!(confirmed, expect, "a base64 gzip of its own after a prefix");
 
     // The oracle for what the first piece alone holds: gunzip of its bytes.
     let first = &gz[..gz.len() / 2];
