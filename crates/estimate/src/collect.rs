@@ -525,7 +525,9 @@ impl<'s> ContentLedger<'s> {
                     && s.scan.continues_with(bytes)
                 {
                     self.stats.continued_bodies += 1;
-                    go_on = Some((s.scan, s.prev));
+                    let mut scan = s.scan;
+                    scan.resume();
+                    go_on = Some((scan, s.prev.carried()));
                 } else if s.m + 1 == message && split.is_some() {
                     // One of its parts may go on with the stream.
                     f.suspended = Some(s);
@@ -919,6 +921,7 @@ fn finish_bodies<'s>(
                 if let Some(result) = scan.suspend(None) {
                     // A file part ending inside a compressed stream (see below).
                     if let Some(mt) = matcher.as_deref_mut() {
+                        mt.drain(&mut scan, &mut cur, &mut b.pending.list);
                         Matcher::settle_ready(&mut cur, &scan, &mut b.pending.list);
                         across(mt, f.before.as_ref(), m, &cur, &mut b.pending.list);
                     }
@@ -959,6 +962,8 @@ fn finish_bodies<'s>(
             // Ended inside a compressed stream: counted as a sent prefix, and kept for the
             // next request's body to continue.
             if let Some(mt) = matcher.as_deref_mut() {
+                // (Deciding a short body's kind may have made lines.)
+                mt.drain(&mut b.scan, &mut b.prev, &mut b.pending.list);
                 Matcher::settle_ready(&mut b.prev, &b.scan, &mut b.pending.list);
                 across(mt, f.before.as_ref(), m, &b.prev, &mut b.pending.list);
             }
@@ -1106,7 +1111,9 @@ fn feed_parts<'s>(
                 match cont.take_if(|_| claim) {
                     Some(s) => {
                         *continued += 1;
-                        (s.scan, s.prev)
+                        let mut scan = s.scan;
+                        scan.resume();
+                        (scan, s.prev.carried())
                     }
                     None => (BodyScan::new(shape), Cursor::default()),
                 }

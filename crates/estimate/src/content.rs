@@ -126,6 +126,12 @@ impl Lines {
         self.list.clear();
     }
 
+    /// The buffers are of an ordinary size (at most 4 MiB of text and 64 Ki lines): worth
+    /// keeping for the next batch.
+    pub fn small(&self) -> bool {
+        self.text.capacity() <= 4 << 20 && self.list.capacity() <= 1 << 16
+    }
+
     fn lines_mut(&mut self) -> &mut [Line] {
         &mut self.list
     }
@@ -983,7 +989,9 @@ impl<'s> BodyScan<'s> {
     /// lines themselves (memory stays proportional to the hits, not to the content).
     pub fn drain_lines(&mut self, out: &mut Lines) {
         out.clear();
-        out.append(&mut self.held);
+        if !self.held.is_empty() {
+            out.append(&mut self.held);
+        }
         let verified = self.sure();
         let (c, decoding) = match &mut self.state {
             State::Records(c) | State::Text(c) => (c, false),
@@ -1030,7 +1038,7 @@ impl<'s> BodyScan<'s> {
     /// stream ([`BodyScan::continues_with`]); what was decoded so far is proven as a sent
     /// prefix is. None (nothing changed) when the body is not such a prefix.
     pub fn suspend(&mut self, length: Option<u64>) -> Option<BodyResult> {
-        let complete = length.is_none_or(|l| l + self.base() == self.next);
+        let complete = length.is_none_or(|l| l.saturating_add(self.base()) == self.next);
         if !complete || self.missing > 0 {
             return None;
         }
@@ -1073,6 +1081,16 @@ impl<'s> BodyScan<'s> {
         Some(body)
     }
 
+    /// The next body continues the stream: a base64 wrapping that ended with its padding
+    /// starts afresh (each piece encoded on its own); one cut inside its text goes on.
+    pub fn resume(&mut self) {
+        if let State::Inflate(Some(b), _) = &mut self.state {
+            if b.done {
+                *b = Base64::default();
+            }
+        }
+    }
+
     /// The first bytes of the next body on the connection can continue the stream this
     /// suspended scan holds: they are not a stream or text of their own (no gzip, zlib or zip
     /// magic, not text), or, for a base64-wrapped stream, they are base64.
@@ -1086,10 +1104,11 @@ impl<'s> BodyScan<'s> {
         let own_stream =
             |b: &[u8]| gzip_header(b) || zlib_header(b) || b.starts_with(b"PK\x03\x04");
         if b64.is_some() {
-            // Base64 text, and not the base64 of a stream of its own.
+            // Base64 text, and not the base64 of a stream of its own or of text (the rest of
+            // a compressed stream is no text).
             let mut head = Vec::new();
             Base64::default().decode(&first[..first.len().min(64)], &mut head);
-            return base64_like(first) && !own_stream(&head);
+            return base64_like(first) && !own_stream(&head) && !text_like(&head);
         }
         !text_like(first) && !own_stream(first)
     }
@@ -1105,7 +1124,7 @@ impl<'s> BodyScan<'s> {
 
     /// Body bytes at `offset` (de-chunked body offsets; a jump forward is a gap).
     pub fn feed(&mut self, offset: u64, bytes: &[u8]) {
-        let offset = offset + self.base();
+        let offset = offset.saturating_add(self.base());
         if offset > self.next {
             let gap = offset - self.next;
             self.missing += gap;
@@ -1395,7 +1414,9 @@ impl<'s> BodyScan<'s> {
     /// The body ended: the result, the lines not yet drained (final), and how far the
     /// provisional lines drained before stay whole.
     pub fn finish_end(mut self, length: Option<u64>) -> BodyEnd {
-        let tail = length.map_or(0, |l| (l + self.base()).saturating_sub(self.next));
+        let tail = length.map_or(0, |l| {
+            l.saturating_add(self.base()).saturating_sub(self.next)
+        });
         if let State::Sniff(s) = &mut self.state {
             let sample = std::mem::take(s);
             if sample.is_empty() {
@@ -1508,7 +1529,11 @@ impl<'s> BodyScan<'s> {
             kind: if self.seen == 0 {
                 Kind::Unseen
             } else if not_continued {
-                Kind::Opaque
+                if self.kind.base64() {
+                    Kind::Base64Opaque
+                } else {
+                    Kind::Opaque
+                }
             } else {
                 self.kind
             },
@@ -1813,6 +1838,42 @@ mod tests {
             whole, 2_000,
             "exactly the first member's records stay whole"
         );
+    }
+
+    #[test]
+    fn a_suspended_stream_continues_and_absurd_lengths_do_not_overflow() {
+        let shape = RecordShape {
+            collect_lines: 200,
+            ..csv_shape()
+        };
+        let raw = rows(2_000);
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::new(1));
+        e.write_all(&raw).unwrap();
+        let z = e.finish().unwrap();
+        let (a, b) = z.split_at(z.len() / 2);
+        let mut s = BodyScan::new(&shape);
+        s.feed(0, a);
+        // Declared longer than what came (or absurdly long): not a complete prefix.
+        assert_eq!(s.suspend(Some(u64::MAX)), None);
+        let first = s.suspend(Some(a.len() as u64)).expect("a prefix");
+        assert_eq!(first.length, a.len() as u64);
+        assert!(s.continues_with(b));
+        s.resume();
+        s.feed(0, b);
+        let end = s.finish_end(Some(u64::MAX));
+        // An absurd declared length is a missing tail, no overflow.
+        assert!(end.result.broken && end.result.missing > 0);
+        // Both halves together: every record counted once as complete.
+        let mut s = BodyScan::new(&shape);
+        s.feed(0, a);
+        let first = s.suspend(None).expect("a prefix");
+        s.resume();
+        s.feed(0, b);
+        let second = s.finish_end(Some(b.len() as u64)).result;
+        assert_eq!(second.length, b.len() as u64);
+        let complete = |r: &BodyResult| r.counted.map_or(0, |c| c.complete);
+        assert_eq!(complete(&first) + complete(&second), 2_000);
+        assert_eq!(second.counted.map(|c| c.partial), Some(0));
     }
 
     #[test]

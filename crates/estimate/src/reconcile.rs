@@ -292,6 +292,11 @@ impl<'i> Matcher<'i> {
         scan.drain_lines(&mut ls);
         self.lines(&ls, cur, out);
         ls.clear();
+        // Buffers go round between the matcher and the scans: one that held a large batch
+        // (a decompression burst) is not kept.
+        if !ls.small() {
+            ls = Lines::default();
+        }
         self.buf = ls;
     }
 
@@ -681,6 +686,16 @@ impl Merge for Held {
     fn absorb(&mut self, o: Self) {
         self.0 = self.0.max(o.0);
         self.2.absorb(o.2);
+    }
+}
+
+impl Cursor {
+    /// Where matching stands when the upload goes on in the next request's body (an archive
+    /// posted in pieces): that body's lines continue these, so there is no first line of a
+    /// body of its own to join with an earlier request.
+    pub fn carried(mut self) -> Cursor {
+        self.first = None;
+        self
     }
 }
 

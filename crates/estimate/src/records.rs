@@ -164,12 +164,18 @@ pub(crate) fn read_record(
             read_full(r, out)?
         }
         RecordFormat::Lines => r.read_until(b'\n', out)?,
-        RecordFormat::Csv => loop {
-            let n = r.read_until(b'\n', out)?;
-            if n == 0 || out.iter().filter(|&&b| b == b'"').count() % 2 == 0 {
-                break out.len();
+        RecordFormat::Csv => {
+            // Quote parity kept over the lines read (each line's quotes counted once).
+            let mut odd = false;
+            loop {
+                let from = out.len();
+                let n = r.read_until(b'\n', out)?;
+                odd ^= memchr::memchr_iter(b'"', &out[from..]).count() % 2 == 1;
+                if n == 0 || !odd {
+                    break out.len();
+                }
             }
-        },
+        }
     };
     out.truncate(n);
     Ok(n)

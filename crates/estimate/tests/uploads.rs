@@ -617,6 +617,27 @@ fn an_archive_posted_in_pieces_is_decoded_across_the_requests() {
     two.extend(post(&b64.as_bytes()[cut..], "text/plain"));
     let (_, confirmed, _) = run(&two);
     assert_eq!(confirmed, keys(0..40), "base64 of gzip in two pieces");
+    // Each piece base64-encoded on its own (padding at each piece's end).
+    for n in [2, 3] {
+        let size = gz.len().div_ceil(n) / 3 * 3 + 1;
+        let req: Vec<u8> = gz
+            .chunks(size)
+            .flat_map(|p| post(base64(p).as_bytes(), "text/plain"))
+            .collect();
+        let (_, confirmed, _) = run(&req);
+        assert_eq!(confirmed, keys(0..40), "pieces encoded one by one, {n}");
+    }
+    // A base64 gzip prefix, then the base64 of a plain CSV: the CSV is read on its own.
+    let mut csv_after = post(&b64.as_bytes()[..cut], "text/plain");
+    csv_after.extend(post(
+        base64(rows()[35..40].concat().as_bytes()).as_bytes(),
+        "text/plain",
+    ));
+    let (_, confirmed, _) = run(&csv_after);
+    assert!(
+        keys(35..40).iter().all(|k| confirmed.contains(k)),
+        "base64 CSV after a prefix: {confirmed:?}"
+    );
     // A base64 gzip prefix, then the base64 of another, whole gzip stream: that one is
     // decoded on its own, not taken for the rest of the first.
     let mut own = post(&b64.as_bytes()[..cut], "text/plain");
