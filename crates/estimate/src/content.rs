@@ -1575,6 +1575,20 @@ mod tests {
             .collect()
     }
 
+    /// `b` as one zlib stream at compression `level`.
+    fn zlib(b: &[u8], level: u32) -> Vec<u8> {
+        let mut e = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::new(level));
+        e.write_all(b).unwrap();
+        e.finish().unwrap()
+    }
+
+    /// `b` as one gzip member at compression `level`.
+    fn gzip(b: &[u8], level: u32) -> Vec<u8> {
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::new(level));
+        e.write_all(b).unwrap();
+        e.finish().unwrap()
+    }
+
     #[test]
     fn fixed_width_records_become_lines_for_matching_and_gaps_cut_them() {
         let shape = RecordShape {
@@ -1716,9 +1730,7 @@ mod tests {
     fn base64_of_zlib_is_decoded_and_counted() {
         let shape = csv_shape();
         let raw = rows(300);
-        let mut e = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::new(6));
-        e.write_all(&raw).unwrap();
-        let z = e.finish().unwrap();
+        let z = zlib(&raw, 6);
         let b64 = base64_encode(&z);
         let parts: Vec<(u64, &[u8])> = b64
             .chunks(1000)
@@ -1736,9 +1748,7 @@ mod tests {
     fn gzip_body_is_decoded_and_a_gap_in_it_breaks_decoding() {
         let shape = csv_shape();
         let raw = rows(200);
-        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::new(6));
-        e.write_all(&raw).unwrap();
-        let z = e.finish().unwrap();
+        let z = gzip(&raw, 6);
         let ok = scan(&shape, &[(0, &z)], Some(z.len() as u64));
         assert_eq!(ok.kind, Kind::Gzip);
         assert_eq!(ok.counted.unwrap().complete, 200);
@@ -1781,9 +1791,7 @@ mod tests {
             ..csv_shape()
         };
         let raw = rows(20_000);
-        let mut e = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::new(1));
-        e.write_all(&raw).unwrap();
-        let z = e.finish().unwrap();
+        let z = zlib(&raw, 1);
         let (early, end) = drain_all(&shape, &z, None);
         // Nearly every line leaves before the body ends (nothing accumulates in the scan).
         assert!(early.len() > 19_000, "{} lines before the end", early.len());
@@ -1818,11 +1826,7 @@ mod tests {
             collect_lines: 200,
             ..csv_shape()
         };
-        let gz = |b: &[u8]| {
-            let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::new(1));
-            e.write_all(b).unwrap();
-            e.finish().unwrap()
-        };
+        let gz = |b: &[u8]| gzip(b, 1);
         let (a, b) = (rows(2_000), rows(3_000));
         let mut z = gz(&a);
         let first = z.len();
@@ -1847,9 +1851,7 @@ mod tests {
             ..csv_shape()
         };
         let raw = rows(2_000);
-        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::new(1));
-        e.write_all(&raw).unwrap();
-        let z = e.finish().unwrap();
+        let z = gzip(&raw, 1);
         let (a, b) = z.split_at(z.len() / 2);
         let mut s = BodyScan::new(&shape);
         s.feed(0, a);

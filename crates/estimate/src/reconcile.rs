@@ -910,30 +910,14 @@ mod tests {
         let mut m = Matcher::new(&idx);
         let mut out = Vec::new();
         let mut prev = Cursor::default();
-        m.line(
-            &line(b"100000002,Bob,Osaka", true, 1),
-            b"100000002,Bob,Osaka",
-            &mut prev,
-            &mut out,
-        );
-        m.line(
-            &line(b"100000003,Carol,Ko", false, 3),
-            b"100000003,Carol,Ko",
-            &mut prev,
-            &mut out,
-        );
-        m.line(
-            &line(b"note about 100000001 only", true, 5),
-            b"note about 100000001 only",
-            &mut prev,
-            &mut out,
-        );
-        m.line(
-            &line(b"100000002,Bob,Osakb", true, 7),
-            b"100000002,Bob,Osakb",
-            &mut prev,
-            &mut out,
-        );
+        for (text, whole, i) in [
+            (&b"100000002,Bob,Osaka"[..], true, 1),
+            (b"100000003,Carol,Ko", false, 3),
+            (b"note about 100000001 only", true, 5),
+            (b"100000002,Bob,Osakb", true, 7),
+        ] {
+            m.line(&line(text, whole, i), text, &mut prev, &mut out);
+        }
         let levels: Vec<(u32, Level)> = out.iter().map(|p| (p.row, p.level)).collect();
         assert_eq!(
             levels,

@@ -19,20 +19,21 @@ use std::io::Write;
 
 const ROWS: usize = 40;
 
+/// Recovered row `i` (key `200000000 + 37 i`).
+fn row(i: usize) -> String {
+    format!(
+        "{:09},2010-01-{:02},Name {i},Tokyo Minato {}-{},03-{:04}-{:04}\n",
+        200_000_000 + i * 37,
+        1 + i % 28,
+        i % 9,
+        i % 13,
+        i * 7,
+        i * 11
+    )
+}
+
 fn rows() -> Vec<String> {
-    (0..ROWS)
-        .map(|i| {
-            format!(
-                "{:09},2010-01-{:02},Name {i},Tokyo Minato {}-{},03-{:04}-{:04}\n",
-                200_000_000 + i * 37,
-                1 + i % 28,
-                i % 9,
-                i % 13,
-                i * 7,
-                i * 11
-            )
-        })
-        .collect()
+    (0..ROWS).map(row).collect()
 }
 
 /// Runs `request` (sent to 203.0.113.9:80, an IOC) and returns the units and the confirmed
@@ -352,19 +353,7 @@ fn a_recovered_archive_is_indexed_by_its_rows() {
 #[test]
 fn archive_bytes_equal_to_the_recovered_archive_confirm_their_rows_before_a_gap() {
     // 1,500 rows, gzip: about 25 segments; the capture misses one in the middle.
-    let all: String = (0..1500)
-        .map(|i| {
-            format!(
-                "{:09},2010-01-{:02},Name {i},Tokyo Minato {}-{},03-{:04}-{:04}\n",
-                200_000_000 + i * 37,
-                1 + i % 28,
-                i % 9,
-                i % 13,
-                i * 7,
-                i * 11
-            )
-        })
-        .collect();
+    let all: String = (0..1500).map(row).collect();
     let gz = gzip(all.as_bytes());
     let request = post(&gz, "application/gzip");
     let head = request.len() - gz.len();
