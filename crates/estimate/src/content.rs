@@ -96,14 +96,6 @@ impl Lines {
         self.list.get(i).map(|l| (l, self.bytes(l)))
     }
 
-    /// Adds a line whose content is `bytes` (its `text` range is set here).
-    pub fn push(&mut self, mut line: Line, bytes: &[u8]) {
-        let at = self.text.len();
-        self.text.extend_from_slice(bytes);
-        line.text = at..self.text.len();
-        self.list.push(line);
-    }
-
     /// Moves the lines of `other` behind these (`other` is left empty).
     pub fn append(&mut self, other: &mut Lines) {
         if self.list.is_empty() {
