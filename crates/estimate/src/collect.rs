@@ -917,36 +917,21 @@ fn finish_bodies<'s>(
             stats.bodies += 1;
             let mut ended = Vec::new();
             let mut keep: Option<Suspended<'s>> = None;
-            for (_, (mut scan, mut cur)) in parts {
-                if let Some(result) = scan.suspend(None) {
-                    // A file part ending inside a compressed stream (see below).
-                    if let Some(mt) = matcher.as_deref_mut() {
-                        mt.drain(&mut scan, &mut cur, &mut b.pending.list);
-                        Matcher::settle_ready(&mut cur, &scan, &mut b.pending.list);
-                        across(mt, f.before.as_ref(), m, &cur, &mut b.pending.list);
+            for (_, (scan, cur)) in parts {
+                let ctx = (m, b.last_day, f.before.as_ref());
+                match end_scan(scan, cur, None, ctx, matcher.as_deref_mut(), &mut b.pending) {
+                    ScanEnd::Suspended(result, s) => {
+                        push_body_unit(f, b.place(), flow, result, rules, 0);
+                        if let Some(older) = keep.replace(*s) {
+                            end_suspended(f, older, matcher.as_deref_mut());
+                        }
                     }
-                    push_body_unit(f, b.place(), flow, result, rules, 0);
-                    let s = Suspended {
-                        m,
-                        scan,
-                        prev: cur,
-                        day: b.last_day,
-                    };
-                    if let Some(older) = keep.replace(s) {
-                        end_suspended(f, older, matcher.as_deref_mut());
+                    ScanEnd::Finished(result, cur) => {
+                        ended.push(cur);
+                        stats.broken_bodies += u64::from(result.broken);
+                        push_body_unit(f, b.place(), flow, result, rules, 0);
                     }
-                    continue;
                 }
-                let end = scan.finish_end(None);
-                let result = end.result;
-                if let Some(mt) = matcher.as_deref_mut() {
-                    mt.lines(&end.lines, &mut cur, &mut b.pending.list);
-                    Matcher::settle(&mut cur, end.whole_until, &mut b.pending.list);
-                    across(mt, f.before.as_ref(), m, &cur, &mut b.pending.list);
-                }
-                ended.push(cur);
-                stats.broken_bodies += u64::from(result.broken);
-                push_body_unit(f, b.place(), flow, result, rules, 0);
             }
             f.before = Some((m, ended));
             f.sightings
@@ -958,37 +943,28 @@ fn finish_bodies<'s>(
         }
         end_unclaimed(f, m, matcher.as_deref_mut());
         let place = b.place();
-        if let Some(result) = b.scan.suspend(declared) {
-            // Ended inside a compressed stream: counted as a sent prefix, and kept for the
-            // next request's body to continue.
-            if let Some(mt) = matcher.as_deref_mut() {
-                // (Deciding a short body's kind may have made lines.)
-                mt.drain(&mut b.scan, &mut b.prev, &mut b.pending.list);
-                Matcher::settle_ready(&mut b.prev, &b.scan, &mut b.pending.list);
-                across(mt, f.before.as_ref(), m, &b.prev, &mut b.pending.list);
+        let ctx = (m, b.last_day, f.before.as_ref());
+        let (result, cur) = match end_scan(
+            b.scan,
+            b.prev,
+            declared,
+            ctx,
+            matcher.as_deref_mut(),
+            &mut b.pending,
+        ) {
+            ScanEnd::Suspended(result, s) => {
+                f.before = None;
+                f.sightings
+                    .extend(b.pending.list.drain(..).map(|p| (b.last_day, p)));
+                stats.bodies += 1;
+                f.accounted += result.length;
+                push_body_unit(f, place, flow, result, rules, 0);
+                f.suspended = Some(*s);
+                continue;
             }
-            f.before = None;
-            f.sightings
-                .extend(b.pending.list.drain(..).map(|p| (b.last_day, p)));
-            stats.bodies += 1;
-            f.accounted += result.length;
-            push_body_unit(f, place, flow, result, rules, 0);
-            f.suspended = Some(Suspended {
-                m,
-                scan: b.scan,
-                prev: b.prev,
-                day: b.last_day,
-            });
-            continue;
-        }
-        let end = b.scan.finish_end(declared);
-        let result = end.result;
-        if let Some(mt) = matcher.as_deref_mut() {
-            mt.lines(&end.lines, &mut b.prev, &mut b.pending.list);
-            Matcher::settle(&mut b.prev, end.whole_until, &mut b.pending.list);
-            across(mt, f.before.as_ref(), m, &b.prev, &mut b.pending.list);
-        }
-        f.before = Some((m, vec![std::mem::take(&mut b.prev)]));
+            ScanEnd::Finished(result, cur) => (result, cur),
+        };
+        f.before = Some((m, vec![cur]));
         f.sightings
             .extend(b.pending.list.drain(..).map(|p| (b.last_day, p)));
         let tail = result.length.saturating_sub(b.end);
@@ -1048,6 +1024,45 @@ fn push_body_unit(
         framing: 0,
         frames: (b.first_frame, b.last_frame),
     });
+}
+
+/// How the scan of a body (or of one of its parts) ended.
+enum ScanEnd<'s> {
+    /// Inside a compressed stream: counted as a sent prefix and kept for the next request's
+    /// body to continue ([`BodyScan::suspend`]).
+    Suspended(BodyResult, Box<Suspended<'s>>),
+    /// For good: the result, and where matching stands (for rows across requests).
+    Finished(BodyResult, Cursor),
+}
+
+/// Ends the scan of message `m`'s body or part (`declared`: its declared length), matches its
+/// last lines and the rows it may continue from the previous request (`before`); sightings go
+/// to `pending`.
+fn end_scan<'s>(
+    mut scan: BodyScan<'s>,
+    mut cur: Cursor,
+    declared: Option<u64>,
+    (m, day, before): (u32, i32, Option<&(u32, Vec<Cursor>)>),
+    matcher: Option<&mut Matcher<'_>>,
+    pending: &mut Sightings<Pending>,
+) -> ScanEnd<'s> {
+    if let Some(result) = scan.suspend(declared) {
+        if let Some(mt) = matcher {
+            // (Deciding a short body's kind may have made lines.)
+            mt.drain(&mut scan, &mut cur, &mut pending.list);
+            Matcher::settle_ready(&mut cur, &scan, &mut pending.list);
+            across(mt, before, m, &cur, &mut pending.list);
+        }
+        let prev = cur;
+        return ScanEnd::Suspended(result, Box::new(Suspended { m, scan, prev, day }));
+    }
+    let end = scan.finish_end(declared);
+    if let Some(mt) = matcher {
+        mt.lines(&end.lines, &mut cur, &mut pending.list);
+        Matcher::settle(&mut cur, end.whole_until, &mut pending.list);
+        across(mt, before, m, &cur, &mut pending.list);
+    }
+    ScanEnd::Finished(end.result, cur)
 }
 
 /// Ends a suspended body that nothing continued: the record it ended in is a fragment (its
