@@ -958,7 +958,7 @@ fn finish_bodies<'s>(
                     .extend(b.pending.list.drain(..).map(|p| (b.last_day, p)));
                 stats.bodies += 1;
                 f.accounted += result.length;
-                push_body_unit(f, place, flow, result, rules, 0);
+                push_body_unit(f, place, flow, result, rules, head);
                 f.suspended = Some(*s);
                 continue;
             }
