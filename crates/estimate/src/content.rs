@@ -1035,14 +1035,7 @@ impl<'s> BodyScan<'s> {
             return None;
         }
         // A body shorter than the sniff buffer is decided now, as at its end.
-        if let State::Sniff(sample) = &mut self.state {
-            let sample = std::mem::take(sample);
-            if sample.is_empty() {
-                self.state = State::Volume;
-            } else {
-                self.decide(&sample);
-            }
-        }
+        self.decide_at_end();
         let State::Inflate(_, inf) = &mut self.state else {
             return None;
         };
@@ -1362,6 +1355,19 @@ impl<'s> BodyScan<'s> {
         }
     }
 
+    /// The body ends while its kind is still being sniffed: decided on what was seen (nothing
+    /// seen: volume).
+    fn decide_at_end(&mut self) {
+        if let State::Sniff(s) = &mut self.state {
+            let sample = std::mem::take(s);
+            if sample.is_empty() {
+                self.state = State::Volume;
+            } else {
+                self.decide(&sample);
+            }
+        }
+    }
+
     /// The body ended; `length` is its declared length when known (Content-Length).
     pub fn finish(self, length: Option<u64>) -> BodyResult {
         self.finish_with_lines(length).0
@@ -1409,14 +1415,7 @@ impl<'s> BodyScan<'s> {
         let tail = length.map_or(0, |l| {
             l.saturating_add(self.base()).saturating_sub(self.next)
         });
-        if let State::Sniff(s) = &mut self.state {
-            let sample = std::mem::take(s);
-            if sample.is_empty() {
-                self.state = State::Volume;
-            } else {
-                self.decide(&sample);
-            }
-        }
+        self.decide_at_end();
         self.missing += tail;
         let total = self.next + tail;
         if tail > 0
