@@ -5,7 +5,7 @@
 //! 2 usage or fatal error.
 
 mod cmd;
-mod table;
+mod progress;
 mod tz;
 
 use clap::{Parser, Subcommand};

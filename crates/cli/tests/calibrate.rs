@@ -2,18 +2,12 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
-use std::path::PathBuf;
 use std::process::Command;
 
 #[test]
 fn record_counts_and_size_range_match_truth() {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/scenarios");
-    if !root.exists() {
-        eprintln!("SKIPPED: {} not found", root.display());
-        return;
-    }
-    for dir in ["small-s1", "small-s2-pcapng-sll", "jal-lite-s3"] {
-        let d = root.join(dir);
+    for d in exfilmeter_testkit::scenarios() {
+        let dir = d.display();
         let truth: serde_json::Value =
             serde_json::from_str(&std::fs::read_to_string(d.join("truth.json")).unwrap()).unwrap();
         let files: Vec<String> = truth["records"]["recovered_files"]

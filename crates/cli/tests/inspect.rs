@@ -3,7 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 mod common;
-use common::{bin, shared, testdata};
+use common::{bin, shared, skip, testdata};
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -140,7 +140,7 @@ fn packet_count_matches_capinfos_when_available() {
         .arg(&p)
         .output()
     else {
-        eprintln!("SKIPPED: capinfos not installed");
+        skip("capinfos not installed");
         return;
     };
     let text = String::from_utf8_lossy(&ci.stdout);
@@ -238,7 +238,7 @@ fn stdin_and_zstd_and_glob_inputs() {
         assert_eq!(v["files"][0]["compression"], "zstd");
         assert_eq!(v["files"][0]["packets"].as_u64().unwrap(), packets);
     } else {
-        eprintln!("SKIPPED zstd part: zstd not installed");
+        skip("zstd not installed (the zstd part of this test)");
     }
     // stdin
     let mut child = bin()

@@ -4,7 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 mod common;
-use common::{bin, csv, scenario, testdata};
+use common::{bin, csv, scenario, skip, testdata};
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -228,7 +228,7 @@ fn example_report_numbers_are_the_tables_numbers() {
                 "capture digest differs from sha256sum's: {text}"
             );
         }
-        _ => eprintln!("SKIPPED: sha256sum not available for the digest check"),
+        _ => skip("sha256sum not available for the digest check"),
     }
 }
 
@@ -498,7 +498,7 @@ fn chromium() -> Option<PathBuf> {
             }
         }
     }
-    eprintln!("SKIPPED: no chromium on this machine (.ci/run installs Debian's chromium)");
+    skip("no chromium on this machine (.ci/run installs Debian's chromium)");
     None
 }
 

@@ -5,14 +5,15 @@
 //!
 //! Only flagged flows (see `VerdictSink::flagged`) pay for any of this.
 
-use crate::content::{BodyResult, BodyScan, Kind, RecordShape};
 use crate::daily::FlowDay;
-use crate::index::{KeyCarry, RecoveredIndex};
-use crate::parts::{Form, Multipart, PartEvent};
-use crate::reconcile::{Cursor, Matcher, Pending, Sighting, Sightings};
-use exfilmeter_flow::{DayClock, Direction, FlowId, FlowRecord, FlowSink, MetaEvent, Metadata};
+use crate::reconcile::Sighting;
+use exfilmeter_content::{BodyResult, BodyScan, Kind, RecordShape};
+use exfilmeter_content::{Cursor, Matcher, Pending, Sightings};
+use exfilmeter_content::{Form, Multipart, PartEvent};
+use exfilmeter_content::{KeyCarry, RecoveredIndex};
+use exfilmeter_flow::{DayClock, Direction, FlowId, FlowRecord, MetaEvent, Metadata};
 use exfilmeter_ingest::{FrameRef, Timestamp};
-use exfilmeter_intel::{IocSet, Verdict, VerdictSink, Via};
+use exfilmeter_intel::{IocSet, Verdict, Via};
 use std::collections::{BTreeMap, HashMap};
 
 /// The rules that separate control traffic from bulk transfer.
@@ -779,7 +780,7 @@ impl<'s> ContentLedger<'s> {
             .sightings
             .list
             .iter()
-            .filter(|(_, p)| p.level == crate::reconcile::Level::Confirmed)
+            .filter(|(_, p)| p.level == exfilmeter_content::Level::Confirmed)
             .map(|(_, p)| p.row)
             .collect();
         rows.sort_unstable();
@@ -1092,7 +1093,7 @@ fn across(
     before: Option<&(u32, Vec<Cursor>)>,
     m: u32,
     next: &Cursor,
-    out: &mut Vec<crate::reconcile::Pending>,
+    out: &mut Vec<exfilmeter_content::Pending>,
 ) {
     if let Some((_, prev)) = before.filter(|(pm, _)| pm + 1 == m) {
         for p in prev {
@@ -1109,7 +1110,7 @@ fn feed_parts<'s>(
     parts: &mut Parts<'s>,
     shape: &'s RecordShape,
     events: Vec<PartEvent>,
-    seen: crate::content::Seen,
+    seen: exfilmeter_content::Seen,
     (cont, message, continued): (&mut Option<Suspended<'s>>, u32, &mut u64),
 ) {
     for e in events {
@@ -1143,43 +1144,5 @@ fn feed_parts<'s>(
 fn end_unclaimed(f: &mut FlowContent<'_>, m: u32, matcher: Option<&mut Matcher<'_>>) {
     if let Some(s) = f.suspended.take_if(|s| s.m < m) {
         end_suspended(f, s, matcher);
-    }
-}
-
-impl FlowSink for ContentLedger<'_> {
-    fn metadata(&mut self, flow: FlowId, e: &MetaEvent) {
-        self.meta(flow, e);
-    }
-    fn data(
-        &mut self,
-        flow: FlowId,
-        dir: Direction,
-        offset: u64,
-        _ts: Timestamp,
-        _frame: FrameRef,
-        bytes: &[u8],
-    ) {
-        ContentLedger::data(self, flow, dir, offset, bytes);
-    }
-    fn body(
-        &mut self,
-        flow: FlowId,
-        dir: Direction,
-        message: u32,
-        offset: u64,
-        ts: Timestamp,
-        frame: FrameRef,
-        bytes: &[u8],
-    ) {
-        ContentLedger::body(self, flow, dir, message, offset, ts, frame, bytes);
-    }
-}
-
-impl VerdictSink for ContentLedger<'_> {
-    fn verdict(&mut self, record: FlowRecord, verdict: Verdict) {
-        self.closed(&record, &verdict);
-    }
-    fn flagged(&mut self, flow: FlowId) {
-        self.flag(flow);
     }
 }

@@ -11,7 +11,7 @@
 //! recovered records with *n* ≈ the estimate itself (iterated twice), so a 10-record day
 //! gets a wide interval and a 10,000-record day a narrow one.
 
-use crate::model::RecordModel;
+use exfilmeter_content::RecordModel;
 
 /// What the traffic shows about the content that carried the records.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -160,7 +160,7 @@ pub fn estimate(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::CodecRatio;
+    use exfilmeter_content::CodecRatio;
 
     fn model(sizes: Vec<u32>, ratios: &[(&str, f64)]) -> RecordModel {
         let n = sizes.len() as f64;

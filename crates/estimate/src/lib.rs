@@ -1,52 +1,45 @@
-//! Estimation for exfilmeter. This first part is the record model of the recovered files
-//! (DESIGN §8): records as stored, their size distribution, compression ratios per codec,
-//! and a moving-block bootstrap of the mean record size. The daily volume table and the
-//! low/point/high estimates build on it.
+//! Accounting and estimation for exfilmeter: the content ledger of every attributed flow per
+//! local day (uploads split, decoded and counted with [`exfilmeter_content`], their record
+//! lines matched against the recovered rows), the daily volume table per day × malicious host,
+//! the low/point/high record estimates (DESIGN §8), the reconciliation with the records
+//! confirmed by matching (DESIGN §9), and the output tables.
 //!
-//! ```no_run
-//! use exfilmeter_estimate::{Header, RecordFormat, RecordModel};
-//! let m = RecordModel::build(&["stage.csv"], &RecordFormat::Csv, Header::Auto, None)?;
-//! let (r_min, r_max) = m.r_range();
-//! println!("{} records, mean {:.1} B, r {r_min:.2}..{r_max:.2}", m.count(), m.mean);
-//! # Ok::<(), exfilmeter_estimate::ModelError>(())
-//! ```
+//! [`pipeline`] is the one place packets enter the flow stage: `flows`, `analyze` and the
+//! tests read their inputs through it.
 
+pub mod analysis;
 mod collect;
-mod content;
 mod daily;
 mod estimator;
-mod index;
-pub mod inflate;
-mod model;
-mod parts;
+pub mod flowtable;
+mod ledger;
 mod periods;
+pub mod pipeline;
 mod reckon;
 mod reconcile;
-mod records;
 mod tables;
-#[cfg(test)]
-mod testkit;
 
 pub use collect::{
     host_of, ContentLedger, ContentStats, IocFlow, Rules, Source, SweepHit, Unit, RESIDUAL_MIN,
 };
-pub use content::{
-    entropy, BodyEnd, BodyResult, BodyScan, Counted, Kind, Line, Lines, RecordCounter, RecordShape,
-    Seen,
-};
 pub use daily::{daily_volume, FlowDay, SUMS};
 pub use estimator::{estimate, Basis, Content, Estimate};
-pub use index::{headers_of, row_hash, IndexError, IndexedFile, KeyCarry, RecoveredIndex, Row};
-pub use model::{CodecRatio, FileModel, ModelError, RecordModel};
-pub use parts::{Form, Multipart, PartEvent};
-pub use periods::{day_number, load_periods, Period, PeriodError};
+pub use exfilmeter_content::{
+    compact, entropy, fields, headers_of, inflate, row_hash, split, BodyEnd, BodyResult, BodyScan,
+    CodecRatio, Counted, Cursor, FileModel, Form, Header, IndexError, IndexedFile, KeyCarry,
+    KeySpec, Kind, Level, Line, Lines, Matcher, Merge, ModelError, Multipart, PartEvent, Pending,
+    RecordCounter, RecordFormat, RecordModel, RecordShape, RecoveredIndex, Row, Seen, Sightings,
+};
+pub use flowtable::{Col, Table, TableWriter};
+pub use ledger::Rows;
+pub use periods::{date_of, day_number, load_periods, Period, PeriodError};
+pub use pipeline::{input_names, FileRead, NoRows, Pipeline, Progress, Read, Tee};
 pub use polars::prelude::DataFrame;
 pub use reckon::{estimate_day, has_volume_part, DayEstimate};
 pub use reconcile::{
-    compact, identity_text, recon_by_day, recon_by_identity, recon_of, records_seen, Cursor, Level,
-    Matcher, Merge, Pending, Recon, RecordSeen, Sighting, Sightings,
+    identity_text, recon_by_day, recon_by_identity, recon_of, records_seen, Recon, RecordSeen,
+    Sighting,
 };
-pub use records::{fields, split, Header, KeySpec, RecordFormat};
 pub use tables::{
     cells, daily_table, ioc_flows_table, periods_table, read_parquet, records_table,
     sightings_table, status, sweep_table, write_csv, write_parquet, SpanRecon, DAILY_COLUMNS,

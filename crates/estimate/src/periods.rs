@@ -29,6 +29,11 @@ pub fn day_number(d: NaiveDate) -> i32 {
     i32::try_from(d.signed_duration_since(NaiveDate::default()).num_days()).unwrap_or(i32::MAX)
 }
 
+/// The date `d` days after 1970-01-01 (the inverse of [`day_number`]).
+pub fn date_of(d: i32) -> NaiveDate {
+    NaiveDate::default() + chrono::TimeDelta::days(i64::from(d))
+}
+
 /// A problem with a periods file.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PeriodError {
@@ -97,7 +102,7 @@ fn from_csv(text: &str, shown: &str) -> Result<Raw, PeriodError> {
         if line.is_empty() || line.starts_with('#') {
             continue;
         }
-        let f: Vec<String> = crate::records::fields(line.as_bytes())
+        let f: Vec<String> = exfilmeter_content::fields(line.as_bytes())
             .into_iter()
             .map(|v| String::from_utf8_lossy(&v).trim().to_string())
             .collect();

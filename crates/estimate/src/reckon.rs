@@ -8,9 +8,9 @@
 //! and at least one per fragment).
 
 use crate::collect::Unit;
-use crate::content::Kind;
 use crate::estimator::{estimate, Basis, Content};
-use crate::model::RecordModel;
+use exfilmeter_content::Kind;
+use exfilmeter_content::RecordModel;
 use std::collections::BTreeSet;
 
 /// The estimate of one day and host, with its basis and assumptions.
@@ -181,8 +181,8 @@ pub fn has_volume_part(units: &[&Unit]) -> bool {
 mod tests {
     use super::*;
     use crate::collect::{Source, Unit};
-    use crate::content::{BodyResult, Counted};
-    use crate::model::CodecRatio;
+    use exfilmeter_content::CodecRatio;
+    use exfilmeter_content::{BodyResult, Counted};
     use exfilmeter_flow::FlowId;
     use exfilmeter_ingest::{FileId, FrameRef, Timestamp};
 

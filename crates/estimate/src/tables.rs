@@ -4,10 +4,10 @@
 
 use crate::collect::Unit;
 use crate::daily::{daily_volume, FlowDay};
-use crate::model::RecordModel;
 use crate::periods::Period;
 use crate::reckon::{estimate_day, DayEstimate};
 use crate::reconcile::Recon;
+use exfilmeter_content::RecordModel;
 use polars::prelude::*;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -443,7 +443,7 @@ fn rfc3339(ts: exfilmeter_ingest::Timestamp, tz: chrono_tz::Tz) -> String {
 /// `days` lists every day with a sighting at that level.
 pub fn records_table(
     seen: &[crate::reconcile::RecordSeen],
-    index: &crate::index::RecoveredIndex,
+    index: &exfilmeter_content::RecoveredIndex,
     tz: chrono_tz::Tz,
     capture_names: &[String],
     indicators: &BTreeMap<String, String>,
@@ -503,7 +503,7 @@ pub fn records_table(
 /// example keys.
 pub fn sweep_table(
     hits: &[crate::collect::SweepHit],
-    index: &crate::index::RecoveredIndex,
+    index: &exfilmeter_content::RecoveredIndex,
     tz: chrono_tz::Tz,
 ) -> PolarsResult<DataFrame> {
     #[derive(Default)]
@@ -682,7 +682,7 @@ pub const SIGHTING_COLUMNS: [&str; 6] = [
 /// computed from (`report --from DIR --periods FILE` re-aggregates periods with it). `record`
 /// is the record's key, else `file:line`.
 pub fn sightings_table(
-    index: &crate::index::RecoveredIndex,
+    index: &exfilmeter_content::RecoveredIndex,
     sightings: &[crate::reconcile::Sighting],
 ) -> PolarsResult<DataFrame> {
     let mut by: BTreeMap<(i32, String, u8, String), (u64, u64)> = BTreeMap::new();
@@ -701,9 +701,9 @@ pub fn sightings_table(
     }
     let date = |d: i32| chrono::NaiveDate::default() + chrono::TimeDelta::days(i64::from(d));
     let levels = [
-        crate::reconcile::Level::Confirmed,
-        crate::reconcile::Level::Partial,
-        crate::reconcile::Level::KeyOnly,
+        exfilmeter_content::Level::Confirmed,
+        exfilmeter_content::Level::Partial,
+        exfilmeter_content::Level::KeyOnly,
     ];
     let n = by.len();
     let (mut rec, mut lev, mut day, mut host, mut cnt, mut bytes) = (

@@ -6,26 +6,16 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 use exfilmeter_estimate::{
-    estimate_day, headers_of, records_seen, ContentLedger, FlowDay, Header, KeySpec, Level,
-    RecordFormat, RecordModel, RecoveredIndex, Rules, Sighting, Unit,
+    estimate_day, headers_of, records_seen, ContentLedger, FlowDay, Header, KeySpec, Level, NoRows,
+    Pipeline, RecordFormat, RecordModel, RecoveredIndex, Rules, Sighting, Tee, Unit,
 };
-use exfilmeter_flow::{DayClock, Tracker, TrackerConfig};
-use exfilmeter_ingest::{CaptureReader, Decoded, Decoder, FileId, HashAlgo};
+use exfilmeter_flow::{DayClock, TrackerConfig};
+use exfilmeter_ingest::{expand_inputs, HashAlgo};
 use exfilmeter_intel::{Attributor, Internal, IocSet};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-fn scenarios() -> Vec<PathBuf> {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/scenarios");
-    if !root.exists() {
-        eprintln!("SKIPPED: {} not found", root.display());
-        return Vec::new();
-    }
-    ["small-s1", "small-s2-pcapng-sll", "jal-lite-s3"]
-        .iter()
-        .map(|d| root.join(d))
-        .collect()
-}
+use exfilmeter_testkit::scenarios;
 
 fn sorted(dir: PathBuf) -> Vec<PathBuf> {
     let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
@@ -67,23 +57,23 @@ fn run(d: &std::path::Path) -> Run {
     let (units, days, sightings) = {
         let ledger = ContentLedger::new(&shape, Rules::default(), DayClock::new(tz), &set)
             .with_index(&index);
-        let mut tracker = Tracker::new(TrackerConfig {
+        let tee = Tee {
+            rows: NoRows,
+            content: ledger,
+        };
+        let mut a = Attributor::new(&set, Internal::default(), 3600, tee);
+        let files: Vec<String> = sorted(d.join("captures"))
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect();
+        let inputs = expand_inputs(&files).unwrap();
+        let cfg = TrackerConfig {
             tz,
             ..TrackerConfig::default()
-        });
-        let mut decoder = Decoder::default();
-        let mut a = Attributor::new(&set, Internal::default(), 3600, ledger);
-        for (i, f) in sorted(d.join("captures")).iter().enumerate() {
-            let mut r = CaptureReader::open(f, FileId(i as u32), HashAlgo::None).unwrap();
-            while let Some(frame) = r.next_frame() {
-                if let Decoded::Packet(p) = decoder.decode(&frame) {
-                    tracker.packet(&p, &mut a);
-                }
-            }
-        }
-        decoder.finish();
-        tracker.finish(&mut a);
-        let mut ledger = a.inner;
+        };
+        let read = Pipeline::new(cfg, HashAlgo::None).run(&inputs, &mut a, &mut ());
+        assert!(!read.partial);
+        let mut ledger = a.inner.content;
         ledger.finish();
         let units = std::mem::take(&mut ledger.units);
         let days = std::mem::take(&mut ledger.days);

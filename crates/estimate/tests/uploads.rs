@@ -9,11 +9,11 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 use exfilmeter_estimate::{
-    ContentLedger, Header, KeySpec, Kind, Level, RecordFormat, RecordModel, RecoveredIndex, Rules,
-    Unit,
+    ContentLedger, Header, KeySpec, Kind, Level, NoRows, Pipeline, RecordFormat, RecordModel,
+    RecoveredIndex, Rules, Tee, Unit,
 };
-use exfilmeter_flow::{DayClock, Tracker, TrackerConfig};
-use exfilmeter_ingest::{CaptureReader, Decoded, Decoder, FileId, HashAlgo};
+use exfilmeter_flow::{DayClock, TrackerConfig};
+use exfilmeter_ingest::{expand_inputs, HashAlgo};
 use exfilmeter_intel::{Attributor, Internal, IocSet};
 use std::io::Write;
 
@@ -113,21 +113,18 @@ fn run_lossy(
     let tz: chrono_tz::Tz = "Asia/Tokyo".parse().unwrap();
     let ledger =
         ContentLedger::new(&shape, Rules::default(), DayClock::new(tz), &set).with_index(&index);
-    let mut tracker = Tracker::new(TrackerConfig {
+    let tee = Tee {
+        rows: NoRows,
+        content: ledger,
+    };
+    let mut a = Attributor::new(&set, Internal::default(), 3600, tee);
+    let inputs = expand_inputs(&[cap.display().to_string()]).unwrap();
+    let cfg = TrackerConfig {
         tz,
         ..TrackerConfig::default()
-    });
-    let mut decoder = Decoder::default();
-    let mut a = Attributor::new(&set, Internal::default(), 3600, ledger);
-    let mut r = CaptureReader::open(&cap, FileId(0), HashAlgo::None).unwrap();
-    while let Some(frame) = r.next_frame() {
-        if let Decoded::Packet(p) = decoder.decode(&frame) {
-            tracker.packet(&p, &mut a);
-        }
-    }
-    decoder.finish();
-    tracker.finish(&mut a);
-    let mut l = a.inner;
+    };
+    Pipeline::new(cfg, HashAlgo::None).run(&inputs, &mut a, &mut ());
+    let mut l = a.inner.content;
     l.finish();
     // A record is named by its key, or (no keys) by its row number.
     let key_of = |row: u32| match index.rows[row as usize].key {

@@ -89,8 +89,7 @@ fn dns_http_host_and_sni_agree_with_tshark() {
     let Some(dir) = shared("realpcaps") else {
         return;
     };
-    if Command::new("tshark").arg("-v").output().is_err() {
-        eprintln!("SKIPPED: tshark not installed");
+    if !exfilmeter_testkit::tool("tshark", "-v") {
         return;
     }
     let mut files: Vec<_> = std::fs::read_dir(&dir)

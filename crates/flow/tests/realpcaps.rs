@@ -152,8 +152,7 @@ fn stream_bytes_equal_tcpflow_output_for_streams_without_gaps() {
     let Some(dir) = shared("realpcaps") else {
         return;
     };
-    if Command::new("tcpflow").arg("-V").output().is_err() {
-        eprintln!("SKIPPED: tcpflow not installed");
+    if !exfilmeter_testkit::tool("tcpflow", "-V") {
         return;
     }
     let mut compared = 0;

@@ -121,6 +121,19 @@ impl FileSummary {
         Ok(s)
     }
 
+    /// Nothing of the file is a capture: no frame, and reading stopped at its first bytes
+    /// for want of a capture's magic (or the file is empty). A file found while walking a
+    /// folder that is not a capture is left out; one named on the command line is an error.
+    pub fn not_a_capture(&self) -> bool {
+        self.packets == 0
+            && self.errors.first().is_some_and(|e| {
+                matches!(
+                    e.kind,
+                    crate::DamageKind::BadMagic | crate::DamageKind::Empty
+                )
+            })
+    }
+
     /// Completes the summary from the reader's outcome and the decoder's counters.
     pub fn finish(&mut self, outcome: ReaderOutcome, decoder: &Decoder) {
         let st = outcome.stats;

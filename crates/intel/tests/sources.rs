@@ -4,7 +4,7 @@
 
 use exfilmeter_ingest::Timestamp;
 use exfilmeter_intel::{Format, IntelError, IocSet, Target};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 fn set(name: &str, content: &str, format: Format, lenient: bool) -> Result<IocSet, IntelError> {
     let mut s = IocSet::default();
@@ -230,19 +230,13 @@ fn formats_are_detected_by_extension_then_content() {
 
 #[test]
 fn scenario_ioc_files_load_and_name_their_hosts() {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/scenarios");
-    if !root.exists() {
-        eprintln!("SKIPPED: {} not found", root.display());
-        return;
-    }
-    for dir in ["small-s1", "small-s2-pcapng-sll", "jal-lite-s3"] {
-        let f = root.join(dir).join("iocs.txt");
+    for dir in exfilmeter_testkit::scenarios() {
+        let f = dir.join("iocs.txt");
         let s = IocSet::load(&[&f], false).unwrap();
-        assert!(s.len() >= 6, "{dir}");
-        let truth: serde_json::Value = serde_json::from_str(
-            &std::fs::read_to_string(root.join(dir).join("truth.json")).unwrap(),
-        )
-        .unwrap();
+        assert!(s.len() >= 6, "{}", dir.display());
+        let truth: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(dir.join("truth.json")).unwrap())
+                .unwrap();
         // Every malicious host is covered: by its name, or by one of its addresses.
         for (host, h) in truth["malicious_hosts"].as_object().unwrap() {
             let by_name = s.match_name(host, T0).is_some();
@@ -250,7 +244,7 @@ fn scenario_ioc_files_load_and_name_their_hosts() {
                 s.match_ip(ip.as_str().unwrap().parse().unwrap(), T0)
                     .is_some()
             });
-            assert!(by_name || by_ip, "{dir}: {host} not covered");
+            assert!(by_name || by_ip, "{}: {host} not covered", dir.display());
         }
         assert!(
             s.match_name("ntp.time-sync-service.example.org", T0)

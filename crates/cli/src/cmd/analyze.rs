@@ -2,30 +2,22 @@
 //! volume and record estimates, written into one output folder.
 
 use super::case::Case;
-use super::flows::{internal_nets, load_iocs, Rows};
-use crate::table::TableWriter;
+use super::flows::{internal_nets, load_iocs};
+use crate::progress::{total_size, Display};
 use crate::tz::{format_in, parse_zone};
 use crate::Outcome;
 use anyhow::{anyhow, bail, Context, Result};
+use exfilmeter_estimate::analysis::{counters, covered_days, periods_or_capture, Run};
 use exfilmeter_estimate::{
-    daily_table, day_number, headers_of, ioc_flows_table, load_periods, periods_table,
-    recon_by_day, recon_of, records_seen, records_table, sightings_table, sweep_table, write_csv,
-    write_parquet, ContentLedger, ContentStats, Header, KeySpec, Period, Recon, RecordFormat,
-    RecordModel, RecordShape, RecoveredIndex, Rules,
+    headers_of, input_names, load_periods, ContentLedger, Header, KeySpec, Pipeline, Read,
+    RecordFormat, RecordModel, RecordShape, RecoveredIndex, Rows, Rules, TableWriter, Tee,
 };
-use exfilmeter_flow::{
-    DayClock, Direction, FlowId, FlowRecord, FlowSink, MetaEvent, Tracker, TrackerConfig,
-};
-use exfilmeter_ingest::{
-    expand_inputs, CaptureReader, DamageKind, Decoded, Decoder, FileId, FileSummary, FrameRef,
-    HashAlgo, InputOrigin, Timestamp,
-};
-use exfilmeter_intel::{Attributor, Verdict, VerdictSink};
+use exfilmeter_flow::{DayClock, TrackerConfig};
+use exfilmeter_ingest::{expand_inputs, HashAlgo};
+use exfilmeter_intel::{Attributor, IocSet};
 use exfilmeter_report::{
     Capture, Counter, InputFile, Manifest, Model as ReportModel, Ratio, Rules as ReportRules, Span,
 };
-use std::collections::BTreeMap;
-use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
 /// Arguments of `analyze`.
@@ -110,8 +102,8 @@ pub struct Args {
     #[arg(long)]
     pub sweep: bool,
     /// Digest of each input file: sha256 (default) or none.
-    #[arg(long, value_name = "ALGO", default_value = "sha256", value_parser = ["sha256", "none"])]
-    pub hash: String,
+    #[arg(long, value_name = "ALGO", default_value = "sha256", value_parser = super::hash_parser())]
+    pub hash: HashAlgo,
     /// Flows held at once before the least recently active are evicted.
     #[arg(long, value_name = "N", default_value_t = 1_000_000)]
     pub max_flows: usize,
@@ -122,61 +114,6 @@ pub struct Args {
     /// same inputs give byte-identical files (report, manifest, tables).
     #[arg(long)]
     pub reproducible: bool,
-}
-
-/// The sink `analyze` feeds: the flow ledger writer and the content ledger.
-struct Analyze<'a> {
-    rows: Rows<'a>,
-    content: ContentLedger<'a>,
-}
-
-impl FlowSink for Analyze<'_> {
-    fn opened(
-        &mut self,
-        flow: FlowId,
-        _key: &exfilmeter_flow::FlowKey,
-        _client: exfilmeter_flow::Endpoint,
-        _ts: Timestamp,
-    ) {
-        self.content.track(flow);
-    }
-    fn metadata(&mut self, flow: FlowId, e: &MetaEvent) {
-        self.content.meta(flow, e);
-    }
-    fn data(
-        &mut self,
-        flow: FlowId,
-        dir: Direction,
-        offset: u64,
-        _ts: Timestamp,
-        _frame: FrameRef,
-        bytes: &[u8],
-    ) {
-        self.content.data(flow, dir, offset, bytes);
-    }
-    fn body(
-        &mut self,
-        flow: FlowId,
-        dir: Direction,
-        message: u32,
-        offset: u64,
-        ts: Timestamp,
-        frame: FrameRef,
-        bytes: &[u8],
-    ) {
-        self.content
-            .body(flow, dir, message, offset, ts, frame, bytes);
-    }
-}
-
-impl VerdictSink for Analyze<'_> {
-    fn verdict(&mut self, record: FlowRecord, verdict: Verdict) {
-        self.content.closed(&record, &verdict);
-        self.rows.push(record, Some(verdict));
-    }
-    fn flagged(&mut self, flow: FlowId) {
-        self.content.flag(flow);
-    }
 }
 
 /// Everything resolved from the case and the command line.
@@ -256,10 +193,43 @@ fn resolve(args: &Args) -> Result<Settings> {
     })
 }
 
-/// One input's facts for the summary.
-struct InputFact {
-    name: String,
-    summary: FileSummary,
+/// The recovered files read: the record model, the index of their rows, and what a record
+/// looks like in traffic.
+struct Recovered {
+    model: Option<RecordModel>,
+    index: Option<RecoveredIndex>,
+    shape: RecordShape,
+}
+
+fn load_recovered(s: &Settings) -> Result<Recovered> {
+    let files = &s.case.recovered;
+    if files.is_empty() {
+        return Ok(Recovered {
+            model: None,
+            index: None,
+            shape: RecordShape::default(),
+        });
+    }
+    let model = RecordModel::build(files, &s.format, s.header, s.key.as_ref())?;
+    for f in &model.files {
+        if f.missing_keys > 0 {
+            eprintln!(
+                "exfilmeter: warning: {}: {} of {} records have no key",
+                f.path.display(),
+                f.missing_keys,
+                f.records
+            );
+        }
+    }
+    let headers = headers_of(files, &s.format, s.header);
+    let index = RecoveredIndex::build(files, &s.format, &headers, s.key.as_ref())?;
+    let mut shape = model.shape(&s.format);
+    shape.match_against(&index);
+    Ok(Recovered {
+        model: Some(model),
+        index: Some(index),
+        shape,
+    })
 }
 
 /// Runs `analyze`.
@@ -280,249 +250,56 @@ pub fn run(args: Args) -> Result<Outcome> {
     for w in &period_warnings {
         eprintln!("exfilmeter: warning: {w}");
     }
-    let model = if s.case.recovered.is_empty() {
-        None
-    } else {
-        let m = RecordModel::build(&s.case.recovered, &s.format, s.header, s.key.as_ref())?;
-        for f in &m.files {
-            if f.missing_keys > 0 {
-                eprintln!(
-                    "exfilmeter: warning: {}: {} of {} records have no key",
-                    f.path.display(),
-                    f.missing_keys,
-                    f.records
-                );
-            }
-        }
-        Some(m)
-    };
-    let index = if s.case.recovered.is_empty() {
-        None
-    } else {
-        Some(RecoveredIndex::build(
-            &s.case.recovered,
-            &s.format,
-            &headers_of(&s.case.recovered, &s.format, s.header),
-            s.key.as_ref(),
-        )?)
-    };
-    let mut shape = model
-        .as_ref()
-        .map_or_else(RecordShape::default, |m| m.shape(&s.format));
-    if let Some(ix) = &index {
-        shape.match_against(ix);
-    }
+    let rec = load_recovered(&s)?;
     let set = load_iocs(&s.case.iocs, s.case.lenient.unwrap_or(false))?;
     let internal = internal_nets(&s.case.internal)?;
     let inputs = expand_inputs(&s.case.captures)?;
     std::fs::create_dir_all(&s.out)
         .with_context(|| format!("creating the output folder {}", s.out.display()))?;
-    let hash = if args.hash == "none" {
-        HashAlgo::None
-    } else {
-        HashAlgo::Sha256
-    };
     let cfg = TrackerConfig {
         tz,
         max_flows: args.max_flows.max(1),
         ..TrackerConfig::default()
     };
-    let mut tracker = Tracker::new(cfg);
-    let mut decoder = Decoder::default();
-    let flows_path = s.out.join("flows.parquet");
-    let sink = Analyze {
-        rows: Rows::new(Some(&set), false, TableWriter::create(Some(&flows_path))?),
-        content: {
-            let c = ContentLedger::new(&shape, s.rules, DayClock::new(tz), &set);
-            match &index {
-                Some(ix) if s.case.sweep.unwrap_or(false) => c.with_index(ix).with_sweep(),
-                Some(ix) => c.with_index(ix),
-                None => c,
-            }
-        },
+    let names = input_names(&inputs);
+    let sweep = s.case.sweep.unwrap_or(false);
+    let rows = Rows::new(
+        Some(&set),
+        false,
+        names.clone(),
+        TableWriter::create(Some(&s.out.join("flows.parquet")))?,
+    );
+    let content = ContentLedger::new(&rec.shape, s.rules, DayClock::new(tz), &set);
+    let content = match &rec.index {
+        Some(ix) if sweep => content.with_index(ix).with_sweep(),
+        Some(ix) => content.with_index(ix),
+        None => content,
     };
-    let mut attr = Attributor::new(&set, internal, s.case.dns_grace.unwrap_or(3600), sink);
-    let total: u64 = inputs
-        .iter()
-        .filter_map(|i| std::fs::metadata(&i.path).ok().map(|m| m.len()))
-        .sum();
-    let bar = progress_bar(!args.quiet && std::io::stderr().is_terminal(), total);
-    let mut done = 0u64;
-    let mut partial = false;
-    let mut facts: Vec<InputFact> = Vec::new();
-    for (i, input) in inputs.iter().enumerate() {
-        let shown = input.path.display().to_string();
-        let name = input
-            .path
-            .file_name()
-            .map_or_else(|| shown.clone(), |n| n.to_string_lossy().to_string());
-        attr.inner.rows.names.push(name.clone());
-        let mut reader = match CaptureReader::open(&input.path, FileId(i as u32), hash) {
-            Ok(r) => r,
-            Err(e) => {
-                eprintln!("exfilmeter: {shown}: {e}");
-                partial = true;
-                continue;
-            }
-        };
-        if let Some(b) = &bar {
-            b.set_message(name.clone());
-        }
-        let mut summary = FileSummary::new(shown.clone());
-        while let Some(frame) = reader.next_frame() {
-            summary.add_frame(&frame);
-            if let Decoded::Packet(p) = decoder.decode(&frame) {
-                tracker.packet(&p, &mut attr);
-            }
-            if summary.packets % 16_384 == 0 {
-                if let Some(b) = &bar {
-                    b.set_position(done + frame.frame.offset);
-                }
-            }
-        }
-        let outcome = reader.finish();
-        done += outcome.digest.as_ref().map_or(0, |d| d.size);
-        let not_capture = summary.packets == 0
-            && outcome
-                .errors
-                .first()
-                .is_some_and(|e| matches!(e.kind, DamageKind::BadMagic | DamageKind::Empty));
-        if input.origin == InputOrigin::Directory && not_capture {
-            continue;
-        }
-        for e in &outcome.errors {
-            let line = format!("exfilmeter: {shown}: {e}");
-            match &bar {
-                Some(b) => b.println(line),
-                None => eprintln!("{line}"),
-            }
-        }
-        partial |= !outcome.errors.is_empty();
-        summary.finish(outcome, &decoder);
-        facts.push(InputFact { name, summary });
-    }
-    decoder.finish();
-    tracker.finish(&mut attr);
-    if let Some(b) = &bar {
-        b.finish_and_clear();
-    }
-    let Analyze {
+    let tee = Tee { rows, content };
+    let mut attr = Attributor::new(&set, internal, s.case.dns_grace.unwrap_or(3600), tee);
+    let mut pipeline = Pipeline::new(cfg, args.hash);
+    let mut display = Display::new(args.quiet, total_size(&inputs));
+    let read = pipeline.run(&inputs, &mut attr, &mut display);
+    display.done();
+    let Tee {
         mut rows,
         mut content,
     } = attr.inner;
     content.finish();
     rows.close()?;
-    // Covered range: the local days from the first to the last frame of all inputs.
-    let mut clock = DayClock::new(tz);
-    let first = facts.iter().filter_map(|f| f.summary.first_ts).min();
-    let last = facts.iter().filter_map(|f| f.summary.last_ts).max();
-    let range = match (first, last) {
-        (Some(a), Some(b)) => Some((day_number(clock.day(a)), day_number(clock.day(b)))),
-        _ => None,
-    };
-    let recon = index
-        .as_ref()
-        .map(|ix| recon_by_day(ix, &content.sightings));
-    let mut daily = daily_table(
-        &content.days,
-        &content.units,
-        model.as_ref(),
-        s.case.staged,
+    let range = covered_days(&read, tz);
+    let tables = Run {
+        content: &content,
+        index: rec.index.as_ref(),
+        model: rec.model.as_ref(),
+        staged: s.case.staged,
         range,
-        recon.as_ref(),
-    )?;
-    write_csv(&mut daily, &s.out.join("daily.csv"))?;
-    write_parquet(&mut daily, &s.out.join("daily.parquet"))?;
-    let periods = match periods {
-        Some(p) => p,
-        None => match range {
-            Some((a, b)) => vec![Period {
-                name: "capture".into(),
-                start: to_date(a),
-                end: to_date(b),
-            }],
-            None => Vec::new(),
-        },
+        tz,
+        names: &names,
+        sweep,
     };
-    let span = |lo: i32, hi: i32, host: Option<&str>| -> Recon {
-        match &index {
-            Some(ix) => recon_of(
-                ix,
-                content
-                    .sightings
-                    .iter()
-                    .filter(|x| x.day >= lo && x.day <= hi && host.is_none_or(|h| x.host == h)),
-            ),
-            None => Recon::default(),
-        }
-    };
-    let span_ref: &dyn Fn(i32, i32, Option<&str>) -> Recon = &span;
-    let mut ptable = periods_table(&daily, &periods, index.as_ref().map(|_| span_ref))?;
-    write_csv(&mut ptable, &s.out.join("periods.csv"))?;
-    if let Some(ix) = &index {
-        let seen = records_seen(ix, &content.sightings);
-        let mut indicators: BTreeMap<String, String> = BTreeMap::new();
-        for d in &content.days {
-            if !d.indicator.is_empty() {
-                let e = indicators.entry(d.host.clone()).or_default();
-                for i in d.indicator.split(';') {
-                    if !e.split(';').any(|x| x == i) {
-                        if !e.is_empty() {
-                            e.push(';');
-                        }
-                        e.push_str(i);
-                    }
-                }
-            }
-        }
-        let names = rows.names.clone();
-        let mut t = records_table(&seen, ix, tz, &names, &indicators)?;
-        write_csv(&mut t, &s.out.join("confirmed_records.csv"))?;
-        let mut t = sightings_table(ix, &content.sightings)?;
-        write_csv(&mut t, &s.out.join("sightings.csv"))?;
-        if s.case.sweep.unwrap_or(false) {
-            let mut t = sweep_table(&content.sweep_hits, ix, tz)?;
-            write_csv(&mut t, &s.out.join("sweep_hosts.csv"))?;
-        }
-    }
-    let st = tracker.stats();
-    let dstats = decoder.stats();
-    let mut counters: Vec<(String, u64)> = vec![
-        (
-            "frames read".into(),
-            facts.iter().map(|f| f.summary.packets).sum(),
-        ),
-        ("packets decoded".into(), dstats.packets),
-        ("flows".into(), st.flows),
-        (
-            "flows attributed to an indicator".into(),
-            content.stats.ioc_flows,
-        ),
-        ("flows evicted at the flow cap".into(), st.evicted),
-        ("gaps from out-of-order buffer caps".into(), st.cap_gaps),
-        (
-            "input files with damage".into(),
-            facts
-                .iter()
-                .filter(|f| !f.summary.errors.is_empty())
-                .count() as u64,
-        ),
-        (
-            "bytes skipped behind damage".into(),
-            facts.iter().map(|f| f.summary.bytes_skipped).sum(),
-        ),
-        (
-            "frames cut by the snapshot length".into(),
-            facts.iter().map(|f| f.summary.truncated).sum(),
-        ),
-    ];
-    for (reason, n) in &dstats.skipped {
-        counters.push((format!("frames skipped: {reason}"), *n));
-    }
-    content_counters(&content.stats, &mut counters);
-    if s.case.sweep.unwrap_or(false) {
-        counters.push(("bytes searched by --sweep".into(), content.sweep_bytes));
-    }
+    let day_rows = tables.write_tables(&s.out, &periods_or_capture(periods, range))?;
+    let mut counters = counters(&read, &pipeline, &content, sweep);
     counters.push((
         "IOC entries skipped (--lenient)".into(),
         set.warnings().len() as u64,
@@ -531,11 +308,58 @@ pub fn run(args: Args) -> Result<Outcome> {
     let out_abs = std::path::absolute(&s.out).unwrap_or_else(|_| s.out.clone());
     let rel = |p: &Path| relative_to(&out_abs, p);
     std::fs::write(s.out.join("case.toml"), s.case.to_toml(rel)?)?;
-    let mut t = ioc_flows_table(&content.flows, tz, &rows.names)?;
-    write_csv(&mut t, &s.out.join("ioc_flows.csv"))?;
     let stamp = (!args.reproducible)
         .then(|| chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
-    let mut manifest = Manifest {
+    let facts = Facts {
+        read: &read,
+        set: &set,
+        model: rec.model.as_ref(),
+        counters,
+        tz,
+    };
+    manifest(&args, &s, &facts, rel)?.write(&s.out)?;
+    exfilmeter_report::render_dir(&s.out, stamp)?;
+    if !args.quiet {
+        eprintln!(
+            "exfilmeter analyze: {} files, {} flows ({} to indicators), {} day×host rows → {}",
+            read.files.len(),
+            pipeline.tracker.stats().flows,
+            content.stats.ioc_flows,
+            day_rows,
+            s.out.join("report.html").display()
+        );
+    }
+    Ok(if read.partial {
+        Outcome::Partial
+    } else {
+        Outcome::Complete
+    })
+}
+
+/// What the manifest records of a run beside its settings.
+struct Facts<'a> {
+    read: &'a Read,
+    set: &'a IocSet,
+    model: Option<&'a RecordModel>,
+    counters: Vec<(String, u64)>,
+    tz: chrono_tz::Tz,
+}
+
+/// The manifest of a run (its outputs are listed when it is written).
+fn manifest(
+    args: &Args,
+    s: &Settings,
+    f: &Facts<'_>,
+    rel: impl Fn(&Path) -> PathBuf,
+) -> Result<Manifest> {
+    let tz = f.tz;
+    let files = |paths: &[PathBuf]| -> Result<Vec<InputFile>> {
+        Ok(paths
+            .iter()
+            .map(|p| InputFile::of(p))
+            .collect::<exfilmeter_report::Result<_>>()?)
+    };
+    Ok(Manifest {
         tool: "exfilmeter".into(),
         version: env!("CARGO_PKG_VERSION").into(),
         command: format!(
@@ -550,67 +374,23 @@ pub fn run(args: Args) -> Result<Outcome> {
         generated_at: None,
         time_zone: tz.name().to_string(),
         case: serde_json::to_value(s.case.relative(rel))?,
-        span: first.zip(last).map(|(a, b)| Span {
+        span: f.read.span().map(|(a, b)| Span {
             first_local: format_in(a, tz),
             last_local: format_in(b, tz),
         }),
-        captures: facts
-            .iter()
-            .map(|f| Capture {
-                path: f.summary.path.clone(),
-                name: f.name.clone(),
-                format: f.summary.format.clone(),
-                size: f.summary.size.unwrap_or(0),
-                sha256: f.summary.sha256.clone(),
-                frames: f.summary.packets,
-                first_local: f.summary.first_ts.map(|t| format_in(t, tz)),
-                last_local: f.summary.last_ts.map(|t| format_in(t, tz)),
-                bytes_skipped: f.summary.bytes_skipped,
-                truncated_frames: f.summary.truncated,
-                errors: f.summary.errors.iter().map(ToString::to_string).collect(),
-            })
-            .collect(),
-        iocs: s
-            .case
-            .iocs
-            .iter()
-            .map(|p| InputFile::of(p))
-            .collect::<exfilmeter_report::Result<_>>()?,
-        indicators: set.len() as u64,
-        recovered: s
-            .case
-            .recovered
-            .iter()
-            .map(|p| InputFile::of(p))
-            .collect::<exfilmeter_report::Result<_>>()?,
-        model: model.as_ref().map(|m| {
-            let (r_min, r_max) = m.r_range();
-            ReportModel {
-                records: m.count(),
-                format: m.format.clone(),
-                mean: m.mean,
-                sd: m.sd,
-                min: u64::from(m.min),
-                max: u64::from(m.max),
-                r_min,
-                r_max,
-                ratios: m
-                    .ratios
-                    .iter()
-                    .map(|r| Ratio {
-                        codec: r.codec.clone(),
-                        ratio: r.ratio,
-                    })
-                    .collect(),
-            }
-        }),
+        captures: f.read.files.iter().map(|f| capture(f, tz)).collect(),
+        iocs: files(&s.case.iocs)?,
+        indicators: f.set.len() as u64,
+        recovered: files(&s.case.recovered)?,
+        model: f.model.map(report_model),
         rules: ReportRules {
             control_max: s.rules.control_max,
             tls_overhead: s.rules.tls_overhead,
             tls_framing: s.rules.tls_framing,
             staged: s.case.staged,
         },
-        counters: counters
+        counters: f
+            .counters
             .iter()
             .map(|(name, value)| Counter {
                 name: name.clone(),
@@ -618,44 +398,46 @@ pub fn run(args: Args) -> Result<Outcome> {
             })
             .collect(),
         outputs: Vec::new(),
-    };
-    manifest.write(&s.out)?;
-    exfilmeter_report::render_dir(&s.out, stamp)?;
-    if !args.quiet {
-        eprintln!(
-            "exfilmeter analyze: {} files, {} flows ({} to indicators), {} day×host rows → {}",
-            facts.len(),
-            st.flows,
-            content.stats.ioc_flows,
-            daily.height(),
-            s.out.join("report.html").display()
-        );
-    }
-    Ok(if partial {
-        Outcome::Partial
-    } else {
-        Outcome::Complete
     })
 }
 
-fn content_counters(c: &ContentStats, out: &mut Vec<(String, u64)>) {
-    out.push(("HTTP bodies scanned".into(), c.bodies));
-    out.push((
-        "bodies whose decoding stopped (gap, corrupt, size limit)".into(),
-        c.broken_bodies,
-    ));
-    out.push((
-        "bodies sent before their flow was attributed (not scanned)".into(),
-        c.unflagged_bodies,
-    ));
-    out.push((
-        "bodies decoded as the continuation of the previous request's compressed stream".into(),
-        c.continued_bodies,
-    ));
+fn capture(f: &exfilmeter_estimate::FileRead, tz: chrono_tz::Tz) -> Capture {
+    let s = &f.summary;
+    Capture {
+        path: s.path.clone(),
+        name: f.name.clone(),
+        format: s.format.clone(),
+        size: s.size.unwrap_or(0),
+        sha256: s.sha256.clone(),
+        frames: s.packets,
+        first_local: s.first_ts.map(|t| format_in(t, tz)),
+        last_local: s.last_ts.map(|t| format_in(t, tz)),
+        bytes_skipped: s.bytes_skipped,
+        truncated_frames: s.truncated,
+        errors: s.errors.iter().map(ToString::to_string).collect(),
+    }
 }
 
-fn to_date(d: i32) -> chrono::NaiveDate {
-    chrono::NaiveDate::default() + chrono::TimeDelta::days(i64::from(d))
+fn report_model(m: &RecordModel) -> ReportModel {
+    let (r_min, r_max) = m.r_range();
+    ReportModel {
+        records: m.count(),
+        format: m.format.clone(),
+        mean: m.mean,
+        sd: m.sd,
+        min: u64::from(m.min),
+        max: u64::from(m.max),
+        r_min,
+        r_max,
+        ratios: m
+            .ratios
+            .iter()
+            .map(|r| Ratio {
+                codec: r.codec.clone(),
+                ratio: r.ratio,
+            })
+            .collect(),
+    }
 }
 
 /// `p` relative to `base` when both are absolute and share a prefix; else `p` absolute.
@@ -674,21 +456,6 @@ pub(crate) fn relative_to(base: &Path, p: &Path) -> PathBuf {
         out.push(c);
     }
     out
-}
-
-fn progress_bar(show: bool, total: u64) -> Option<indicatif::ProgressBar> {
-    if !show {
-        return None;
-    }
-    let b = indicatif::ProgressBar::new(total);
-    let style = indicatif::ProgressStyle::with_template(
-        "{msg:20!} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} ETA {eta}",
-    )
-    .ok()?
-    .progress_chars("=> ");
-    b.set_style(style);
-    b.enable_steady_tick(std::time::Duration::from_millis(250));
-    Some(b)
 }
 
 #[cfg(test)]

@@ -6,8 +6,7 @@ use crate::Outcome;
 use anyhow::Result;
 use chrono_tz::Tz;
 use exfilmeter_ingest::{
-    expand_inputs, DamageKind, Decoder, FileId, FileSummary, HashAlgo, InputOrigin, Timestamp,
-    Totals,
+    expand_inputs, Decoder, FileId, FileSummary, HashAlgo, InputOrigin, Timestamp, Totals,
 };
 use serde_json::{json, Map, Value};
 use std::io::{IsTerminal, Write};
@@ -27,8 +26,8 @@ pub struct Args {
     #[arg(long, value_name = "ZONE")]
     pub tz: Option<String>,
     /// Digest of each input file: sha256 (default) or none (faster).
-    #[arg(long, value_name = "ALGO", default_value = "sha256", value_parser = ["sha256", "none"])]
-    pub hash: String,
+    #[arg(long, value_name = "ALGO", default_value = "sha256", value_parser = super::hash_parser())]
+    pub hash: HashAlgo,
     /// No progress display.
     #[arg(long, short)]
     pub quiet: bool,
@@ -43,11 +42,7 @@ struct Unopened {
 /// Runs `inspect`.
 pub fn run(args: Args) -> Result<Outcome> {
     let zone = args.tz.as_deref().map(parse_zone).transpose()?;
-    let hash = if args.hash == "none" {
-        HashAlgo::None
-    } else {
-        HashAlgo::Sha256
-    };
+    let hash = args.hash;
     let inputs = expand_inputs(&args.paths)?;
     let progress = !args.quiet && std::io::stderr().is_terminal();
     let mut summaries = Vec::new();
@@ -72,11 +67,7 @@ pub fn run(args: Args) -> Result<Outcome> {
             report,
         ) {
             Ok(s) => {
-                let not_capture = s.packets == 0
-                    && s.errors.first().is_some_and(|e| {
-                        matches!(e.kind, DamageKind::BadMagic | DamageKind::Empty)
-                    });
-                if input.origin == InputOrigin::Directory && not_capture {
+                if input.origin == InputOrigin::Directory && s.not_a_capture() {
                     ignored.push(s);
                 } else {
                     summaries.push(s);

@@ -18,18 +18,8 @@ pub fn testdata(name: &str) -> PathBuf {
         .join(name)
 }
 
-/// A path under `../shared` beside the checkout; `None` (with a SKIPPED message) when absent.
-pub fn shared(sub: &str) -> Option<PathBuf> {
-    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared")
-        .join(sub);
-    if p.exists() {
-        Some(p)
-    } else {
-        eprintln!("SKIPPED: {} not found", p.display());
-        None
-    }
-}
+#[allow(unused_imports)]
+pub use exfilmeter_testkit::{shared, skip, tool};
 
 /// A generated incident of `../shared/scenarios`.
 pub fn scenario(name: &str) -> Option<PathBuf> {

@@ -3,22 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 #![allow(dead_code)]
 
-use std::path::PathBuf;
-
-/// `../shared/<sub>` relative to the workspace root, if present.
-pub fn shared(sub: &str) -> Option<PathBuf> {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared");
-    let p = root.join(sub);
-    if p.exists() {
-        Some(p)
-    } else {
-        eprintln!(
-            "SKIPPED: {} not found (the shared test data lives beside the checkout in ../shared)",
-            p.display()
-        );
-        None
-    }
-}
+pub use exfilmeter_testkit::shared;
 
 /// Parses capinfos' "seconds.fraction" into nanoseconds.
 pub fn capinfos_ns(s: &str) -> Option<i64> {

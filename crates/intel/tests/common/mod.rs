@@ -8,18 +8,7 @@ use exfilmeter_ingest::{CaptureReader, Decoded, Decoder, FileId, HashAlgo};
 use exfilmeter_intel::{Attributor, Internal, IocSet, VerdictSink};
 use std::path::{Path, PathBuf};
 
-/// The three scenario folders, or none (with a message) when `../shared` is absent.
-pub fn scenarios() -> Vec<PathBuf> {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/scenarios");
-    if !root.exists() {
-        eprintln!("SKIPPED: {} not found", root.display());
-        return Vec::new();
-    }
-    ["small-s1", "small-s2-pcapng-sll", "jal-lite-s3"]
-        .iter()
-        .map(|d| root.join(d))
-        .collect()
-}
+pub use exfilmeter_testkit::scenarios;
 
 /// The scenario's truth.json.
 pub fn truth(dir: &Path) -> serde_json::Value {

@@ -1,16 +1,27 @@
 //! Column-oriented output tables, written as CSV or Parquet from the same columns, so
 //! both formats always carry identical values (and load in pandas, polars, Excel).
 
-use anyhow::{bail, Context, Result};
 use exfilmeter_ingest::Timestamp;
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::data_type::{ByteArray, ByteArrayType, Int32Type, Int64Type};
 use parquet::file::properties::WriterProperties;
 use parquet::file::writer::SerializedFileWriter;
 use parquet::schema::parser::parse_message_type;
-use std::io::Write;
+use std::io::{self, Write};
 use std::path::Path;
 use std::sync::Arc;
+
+/// Table errors are I/O errors (a file that cannot be created or written; a Parquet
+/// encoding failure carried as one), each naming the file where there is one.
+type Result<T> = io::Result<T>;
+
+fn pq(e: parquet::errors::ParquetError) -> io::Error {
+    io::Error::other(e)
+}
+
+fn creating(path: &Path) -> impl FnOnce(io::Error) -> io::Error + '_ {
+    move |e| io::Error::new(e.kind(), format!("creating {}: {e}", path.display()))
+}
 
 /// One column's values.
 pub enum Col {
@@ -90,7 +101,9 @@ impl Table {
     pub fn new(cols: Vec<(&'static str, Col)>) -> Result<Table> {
         let n = cols.first().map_or(0, |c| c.1.len());
         if cols.iter().any(|c| c.1.len() != n) {
-            bail!("internal error: columns of different lengths");
+            return Err(io::Error::other(
+                "internal error: table columns of different lengths",
+            ));
         }
         let (names, cols) = cols.into_iter().unzip();
         Ok(Table { names, cols })
@@ -109,39 +122,45 @@ impl Table {
             .map(|(n, c)| c.parquet_type(n))
             .collect::<Vec<_>>()
             .join("\n");
-        Ok(Arc::new(parse_message_type(&format!(
-            "message table {{\n{fields}\n}}"
-        ))?))
+        Ok(Arc::new(
+            parse_message_type(&format!("message table {{\n{fields}\n}}")).map_err(pq)?,
+        ))
     }
 
     fn write_row_group(&self, writer: &mut SerializedFileWriter<std::fs::File>) -> Result<()> {
-        let mut rg = writer.next_row_group()?;
+        let mut rg = writer.next_row_group().map_err(pq)?;
         let mut j = 0;
-        while let Some(mut col) = rg.next_column()? {
+        while let Some(mut col) = rg.next_column().map_err(pq)? {
             match &self.cols[j] {
                 Col::I64(v) | Col::TsNs(v) => {
-                    col.typed::<Int64Type>().write_batch(v, None, None)?;
+                    col.typed::<Int64Type>()
+                        .write_batch(v, None, None)
+                        .map_err(pq)?;
                 }
                 Col::OptI64(v) => {
                     let vals: Vec<i64> = v.iter().flatten().copied().collect();
                     let defs: Vec<i16> = v.iter().map(|x| i16::from(x.is_some())).collect();
                     col.typed::<Int64Type>()
-                        .write_batch(&vals, Some(&defs), None)?;
+                        .write_batch(&vals, Some(&defs), None)
+                        .map_err(pq)?;
                 }
                 Col::Str(v) => {
                     let vals: Vec<ByteArray> =
                         v.iter().map(|s| ByteArray::from(s.as_str())).collect();
                     col.typed::<ByteArrayType>()
-                        .write_batch(&vals, None, None)?;
+                        .write_batch(&vals, None, None)
+                        .map_err(pq)?;
                 }
                 Col::Date(v) => {
-                    col.typed::<Int32Type>().write_batch(v, None, None)?;
+                    col.typed::<Int32Type>()
+                        .write_batch(v, None, None)
+                        .map_err(pq)?;
                 }
             }
-            col.close()?;
+            col.close().map_err(pq)?;
             j += 1;
         }
-        rg.close()?;
+        rg.close().map_err(pq)?;
         Ok(())
     }
 }
@@ -183,17 +202,19 @@ impl TableWriter {
                 writer: None,
             }),
             Some("csv") => {
-                let f = std::fs::File::create(path)
-                    .with_context(|| format!("creating {}", path.display()))?;
+                let f = std::fs::File::create(path).map_err(creating(path))?;
                 Ok(TableWriter::Csv {
                     out: Box::new(std::io::BufWriter::with_capacity(1 << 20, f)),
                     header: false,
                 })
             }
-            _ => bail!(
-                "{}: the output format is chosen by extension: .csv or .parquet",
-                path.display()
-            ),
+            _ => Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!(
+                    "{}: the output format is chosen by extension: .csv or .parquet",
+                    path.display()
+                ),
+            )),
         }
     }
 
@@ -226,13 +247,12 @@ impl TableWriter {
                 if writer.is_none() {
                     let props = Arc::new(
                         WriterProperties::builder()
-                            .set_compression(Compression::ZSTD(ZstdLevel::try_new(3)?))
+                            .set_compression(Compression::ZSTD(ZstdLevel::try_new(3).map_err(pq)?))
                             .set_created_by(format!("exfilmeter {}", env!("CARGO_PKG_VERSION")))
                             .build(),
                     );
-                    let f = std::fs::File::create(&*path)
-                        .with_context(|| format!("creating {}", path.display()))?;
-                    *writer = Some(SerializedFileWriter::new(f, t.schema()?, props)?);
+                    let f = std::fs::File::create(&*path).map_err(creating(path))?;
+                    *writer = Some(SerializedFileWriter::new(f, t.schema()?, props).map_err(pq)?);
                 }
                 if let Some(w) = writer.as_mut() {
                     if t.rows() > 0 {
@@ -256,7 +276,7 @@ impl TableWriter {
             TableWriter::Csv { mut out, .. } => out.flush()?,
             TableWriter::Parquet { writer, .. } => {
                 if let Some(w) = writer {
-                    w.close()?;
+                    w.close().map_err(pq)?;
                 }
             }
         }

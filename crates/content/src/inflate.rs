@@ -425,9 +425,9 @@ pub fn sniff_archive(head: &[u8]) -> Option<Framing> {
     let head = &head[..head.len().min(512)];
     if head.starts_with(b"PK\x03\x04") {
         Some(Framing::Zip)
-    } else if crate::content::gzip_header(head) {
+    } else if crate::sniff::gzip_header(head) {
         Some(Framing::Gzip)
-    } else if crate::content::zlib_header(head) && !crate::content::text_like(head) {
+    } else if crate::sniff::zlib_header(head) && !crate::sniff::text_like(head) {
         Some(Framing::Zlib)
     } else {
         None

@@ -379,8 +379,8 @@ impl RecordModel {
     }
 
     /// What the records look like, for recognising them in traffic.
-    pub fn shape(&self, format: &RecordFormat) -> crate::content::RecordShape {
-        crate::content::RecordShape {
+    pub fn shape(&self, format: &RecordFormat) -> crate::lines::RecordShape {
+        crate::lines::RecordShape {
             format: format.clone(),
             fields: self.fields,
             headers: self.headers.iter().cloned().collect(),

@@ -1,0 +1,246 @@
+//! The flow ledger as a table: one row per flow × direction × local day with the byte
+//! ledger at every layer, the flow's history and close reason, and (with indicators) its
+//! verdict — `flows.parquet` of `analyze`, and the output of `flows`. Rows are written in
+//! batches in the order flows end, so memory stays bounded on any capture.
+
+use crate::flowtable::{Col, Table, TableWriter};
+use crate::periods::day_number;
+use exfilmeter_flow::{Direction, FlowRecord, FlowSink};
+use exfilmeter_ingest::FrameRef;
+use exfilmeter_intel::{IocSet, Verdict, VerdictSink};
+use std::io::Result;
+
+/// One ledger row before sorting.
+struct Row {
+    flow: u64,
+    dir: Direction,
+    day: i32,
+    rec: usize,
+    c: exfilmeter_flow::Counters,
+}
+
+/// Rows per batch written out (bounds the memory the ledger output needs).
+const BATCH_ROWS: usize = 1 << 16;
+
+/// Collects closed flows and writes their ledger rows in batches, in the (deterministic)
+/// order flows end.
+pub struct Rows<'a> {
+    records: Vec<(FlowRecord, Option<Verdict>)>,
+    iocs: Option<&'a IocSet>,
+    only_ioc: bool,
+    rows: Vec<Row>,
+    names: Vec<String>,
+    writer: Option<TableWriter>,
+    /// Ledger rows written so far.
+    pub written: u64,
+    error: Option<std::io::Error>,
+}
+
+impl<'a> Rows<'a> {
+    /// Rows written to `writer`; frames are named by `names` (each input's file name, by
+    /// file index: [`input_names`](crate::input_names)).
+    pub fn new(
+        iocs: Option<&'a IocSet>,
+        only_ioc: bool,
+        names: Vec<String>,
+        writer: TableWriter,
+    ) -> Self {
+        Rows {
+            iocs,
+            only_ioc,
+            records: Vec::new(),
+            rows: Vec::new(),
+            names,
+            writer: Some(writer),
+            written: 0,
+            error: None,
+        }
+    }
+
+    /// Writes what is left and closes the writer.
+    pub fn close(&mut self) -> Result<()> {
+        self.flush();
+        if let Some(e) = self.error.take() {
+            return Err(e);
+        }
+        if let Some(w) = self.writer.take() {
+            w.finish(&ledger_table(&[], &[], &[], self.iocs)?)?;
+        }
+        Ok(())
+    }
+}
+
+impl Rows<'_> {
+    fn flush(&mut self) {
+        if self.error.is_some() {
+            return;
+        }
+        let table = match ledger_table(&self.rows, &self.records, &self.names, self.iocs) {
+            Ok(t) => t,
+            Err(e) => {
+                self.error = Some(e);
+                return;
+            }
+        };
+        if let Some(w) = self.writer.as_mut() {
+            if let Err(e) = w.write(&table) {
+                self.error = Some(e);
+            }
+        }
+        self.written += self.rows.len() as u64;
+        self.rows.clear();
+        self.records.clear();
+    }
+}
+
+impl FlowSink for Rows<'_> {
+    fn closed(&mut self, r: FlowRecord) {
+        self.push(r, None);
+    }
+}
+
+impl VerdictSink for Rows<'_> {
+    fn verdict(&mut self, r: FlowRecord, v: Verdict) {
+        self.push(r, Some(v));
+    }
+}
+
+impl Rows<'_> {
+    /// Takes a closed flow with its verdict (none without indicators); writes a batch when
+    /// enough rows are held.
+    pub fn push(&mut self, r: FlowRecord, verdict: Option<Verdict>) {
+        if self.only_ioc && !verdict.as_ref().is_some_and(Verdict::is_ioc) {
+            return;
+        }
+        let rec = self.records.len();
+        for (dir, day, c) in r.ledger.rows() {
+            self.rows.push(Row {
+                flow: r.id.0,
+                dir: *dir,
+                day: day_number(*day),
+                rec,
+                c: *c,
+            });
+        }
+        self.records.push((r, verdict));
+        if self.rows.len() >= BATCH_ROWS {
+            self.flush();
+        }
+    }
+}
+
+/// Non-zero anomaly counters of a flow direction as `name=value;…` (empty when none).
+fn anomaly_text(dir: Direction, f: &FlowRecord) -> String {
+    let a = f.anomalies.tcp[dir.index()];
+    let mut parts = Vec::new();
+    for (name, v) in [
+        ("cap_gaps", a.cap_gaps),
+        ("before_start_bytes", a.before_start_bytes),
+        ("unverified_retrans_bytes", a.unverified_retrans_bytes),
+        ("implausible_proofs", a.implausible_proofs),
+        ("incomplete_tcp_headers", f.anomalies.incomplete_tcp_headers),
+    ] {
+        if v > 0 {
+            parts.push(format!("{name}={v}"));
+        }
+    }
+    parts.join(";")
+}
+
+fn frame_text(f: FrameRef, names: &[String]) -> String {
+    let name = names.get(f.file.0 as usize).map_or("?", String::as_str);
+    format!("{name}#{}", f.index)
+}
+
+fn ledger_table(
+    rows: &[Row],
+    recs: &[(FlowRecord, Option<Verdict>)],
+    names: &[String],
+    iocs: Option<&IocSet>,
+) -> Result<Table> {
+    let get = |f: &dyn Fn(&Row, &FlowRecord) -> i64| -> Col {
+        Col::I64(rows.iter().map(|r| f(r, &recs[r.rec].0)).collect())
+    };
+    let s = |f: &dyn Fn(&Row, &FlowRecord) -> String| -> Col {
+        Col::Str(rows.iter().map(|r| f(r, &recs[r.rec].0)).collect())
+    };
+    let v = |f: &dyn Fn(&Verdict) -> String| -> Col {
+        Col::Str(
+            rows.iter()
+                .map(|r| recs[r.rec].1.as_ref().map(f).unwrap_or_default())
+                .collect(),
+        )
+    };
+    let u = |x: u64| i64::try_from(x).unwrap_or(i64::MAX);
+    let mut cols = vec![
+        ("flow_id", get(&|r, _| u(r.flow))),
+        ("day", Col::Date(rows.iter().map(|r| r.day).collect())),
+        ("direction", s(&|r, _| r.dir.as_str().to_string())),
+        ("client_ip", s(&|_, f| f.client.ip.to_string())),
+        ("client_port", get(&|_, f| i64::from(f.client.port))),
+        ("server_ip", s(&|_, f| f.server.ip.to_string())),
+        ("server_port", get(&|_, f| i64::from(f.server.port))),
+        ("proto", s(&|_, f| f.proto.name())),
+        (
+            "vlan",
+            Col::OptI64(
+                rows.iter()
+                    .map(|r| recs[r.rec].0.vlan.map(i64::from))
+                    .collect(),
+            ),
+        ),
+        (
+            "first_ts",
+            Col::TsNs(rows.iter().map(|r| recs[r.rec].0.first_ts.0).collect()),
+        ),
+        (
+            "last_ts",
+            Col::TsNs(rows.iter().map(|r| recs[r.rec].0.last_ts.0).collect()),
+        ),
+        ("frames", get(&|r, _| u(r.c.frames))),
+        ("frame_bytes", get(&|r, _| u(r.c.frame_bytes))),
+        ("ip_bytes", get(&|r, _| u(r.c.ip_bytes))),
+        ("payload_bytes", get(&|r, _| u(r.c.payload_bytes))),
+        ("stream_bytes", get(&|r, _| u(r.c.stream_bytes))),
+        ("truncated_bytes", get(&|r, _| u(r.c.truncated_bytes))),
+        ("retrans_bytes", get(&|r, _| u(r.c.retrans_bytes))),
+        ("conflict_bytes", get(&|r, _| u(r.c.conflict_bytes))),
+        ("gap_bytes", get(&|r, _| u(r.c.gap_bytes))),
+        ("history", s(&|_, f| f.history.clone())),
+        ("close_reason", s(&|_, f| f.close.as_str().to_string())),
+        ("first_frame", s(&|_, f| frame_text(f.first_frame, names))),
+        ("last_frame", s(&|_, f| frame_text(f.last_frame, names))),
+        ("role_rule", s(&|_, f| f.role_rule.as_str().to_string())),
+        ("anomalies", s(&|r, f| anomaly_text(r.dir, f))),
+    ];
+    if let Some(set) = iocs {
+        let join = |v: &Verdict, f: &dyn Fn(&exfilmeter_intel::Reason) -> String| {
+            v.reasons.iter().map(f).collect::<Vec<_>>().join(";")
+        };
+        cols.extend([
+            (
+                "ioc",
+                v(&|x| {
+                    join(x, &|r| {
+                        set.get(r.ioc).map_or_else(String::new, |i| i.text.clone())
+                    })
+                }),
+            ),
+            ("ioc_via", v(&|x| join(x, &|r| r.via.as_str().to_string()))),
+            ("ioc_source", v(&|x| join(x, &|r| set.origin_text(r.ioc)))),
+            (
+                "evidence_frame",
+                v(&|x| {
+                    x.reasons
+                        .first()
+                        .map_or_else(String::new, |r| frame_text(r.frame, names))
+                }),
+            ),
+            (
+                "server_name",
+                v(&|x| x.server_name.clone().unwrap_or_default()),
+            ),
+        ]);
+    }
+    Table::new(cols)
+}

@@ -1,0 +1,214 @@
+//! The one place packets enter the flow stage: capture files read in order as one sensor,
+//! each frame decoded and handed to the flow tracker, whose events go to one sink — for an
+//! attributed run the [`Attributor`](exfilmeter_intel::Attributor) in front of a [`Tee`] that
+//! feeds the flow-ledger rows and the content ledger alike. `flows`, `analyze` and the
+//! library tests all read their inputs through [`Pipeline::run`], so they see the same
+//! packets in the same order with the same wiring.
+
+use crate::collect::ContentLedger;
+use exfilmeter_flow::{
+    Direction, Endpoint, FlowId, FlowKey, FlowRecord, FlowSink, MetaEvent, Tracker, TrackerConfig,
+};
+use exfilmeter_ingest::{
+    CaptureReader, Decoded, Decoder, FileId, FileSummary, FrameRef, HashAlgo, Input, InputOrigin,
+    Timestamp,
+};
+use exfilmeter_intel::{Verdict, VerdictSink};
+
+/// What the reader loop tells its caller while it runs (a progress display, warnings).
+pub trait Progress {
+    /// Input `shown` (its path as given; `name` its file name) is about to be read.
+    fn file(&mut self, _shown: &str, _name: &str) {}
+    /// Input bytes read so far over all files (every [`TICK`] frames), and flows so far.
+    fn advanced(&mut self, _bytes: u64, _flows: u64) {}
+    /// A problem with an input, as a line to show: it could not be opened, or it is damaged
+    /// (the error names the byte offset).
+    fn problem(&mut self, _line: &str) {}
+    /// A file found in a folder is not a capture and was left out.
+    fn ignored(&mut self, _shown: &str) {}
+}
+
+/// No progress display.
+impl Progress for () {}
+
+/// Frames between two [`Progress::advanced`] calls.
+pub const TICK: u64 = 16_384;
+
+/// One input that was read.
+#[derive(Debug, Clone)]
+pub struct FileRead {
+    /// Its file name (how frames are named in the tables: `name#frame`).
+    pub name: String,
+    /// What was read.
+    pub summary: FileSummary,
+}
+
+/// What [`Pipeline::run`] read.
+#[derive(Debug, Clone, Default)]
+pub struct Read {
+    /// The inputs read, in order (not those that could not be opened, nor the files of a
+    /// folder that are not captures).
+    pub files: Vec<FileRead>,
+    /// Some input could not be opened or is damaged.
+    pub partial: bool,
+}
+
+impl Read {
+    /// Capture time of the first and the last frame over every input.
+    pub fn span(&self) -> Option<(Timestamp, Timestamp)> {
+        let first = self.files.iter().filter_map(|f| f.summary.first_ts).min();
+        let last = self.files.iter().filter_map(|f| f.summary.last_ts).max();
+        first.zip(last)
+    }
+}
+
+/// The file name of every input, indexed by its [`FileId`] (frames refer to their file by
+/// that index, whether the file could be read or not).
+pub fn input_names(inputs: &[Input]) -> Vec<String> {
+    inputs
+        .iter()
+        .map(|i| {
+            i.path.file_name().map_or_else(
+                || i.path.display().to_string(),
+                |n| n.to_string_lossy().to_string(),
+            )
+        })
+        .collect()
+}
+
+/// Decoder and flow tracker of one sensor's captures.
+pub struct Pipeline {
+    /// Frame decoding (link layers, tunnels, IP defragmentation).
+    pub decoder: Decoder,
+    /// Flows and TCP reassembly.
+    pub tracker: Tracker,
+    hash: HashAlgo,
+}
+
+impl Pipeline {
+    /// A pipeline with the tracker settings `cfg`, hashing each input with `hash`.
+    pub fn new(cfg: TrackerConfig, hash: HashAlgo) -> Self {
+        Pipeline {
+            decoder: Decoder::default(),
+            tracker: Tracker::new(cfg),
+            hash,
+        }
+    }
+
+    /// Reads `inputs` in order as one sensor into `sink`, then ends every flow still live.
+    /// An input that cannot be opened or is damaged is reported to `progress` and the run
+    /// goes on with the rest (everything before the damage counts); a file of a folder that
+    /// is not a capture is left out.
+    pub fn run<S: FlowSink>(
+        &mut self,
+        inputs: &[Input],
+        sink: &mut S,
+        progress: &mut dyn Progress,
+    ) -> Read {
+        let names = input_names(inputs);
+        let mut read = Read::default();
+        let mut done = 0u64;
+        for (i, input) in inputs.iter().enumerate() {
+            let shown = input.path.display().to_string();
+            let name = names.get(i).cloned().unwrap_or_default();
+            let mut reader = match CaptureReader::open(&input.path, FileId(i as u32), self.hash) {
+                Ok(r) => r,
+                Err(e) => {
+                    progress.problem(&format!("exfilmeter: {shown}: {e}"));
+                    read.partial = true;
+                    continue;
+                }
+            };
+            progress.file(&shown, &name);
+            let mut summary = FileSummary::new(shown.clone());
+            let mut offset = 0;
+            while let Some(frame) = reader.next_frame() {
+                summary.add_frame(&frame);
+                if let Decoded::Packet(p) = self.decoder.decode(&frame) {
+                    self.tracker.packet(&p, sink);
+                }
+                offset = frame.frame.offset;
+                if summary.packets % TICK == 0 {
+                    progress.advanced(done + offset, self.tracker.stats().flows);
+                }
+            }
+            done += offset;
+            summary.finish(reader.finish(), &self.decoder);
+            if input.origin == InputOrigin::Directory && summary.not_a_capture() {
+                progress.ignored(&shown);
+                continue;
+            }
+            for e in &summary.errors {
+                progress.problem(&format!("exfilmeter: {shown}: {e}"));
+            }
+            read.partial |= !summary.errors.is_empty();
+            read.files.push(FileRead { name, summary });
+        }
+        self.decoder.finish();
+        self.tracker.finish(sink);
+        read
+    }
+}
+
+/// The sink of an attributed run, behind the attributor: every flow event goes to the
+/// content ledger, every verdict to the content ledger and then to the flow-ledger rows `R`.
+pub struct Tee<'a, R> {
+    /// Where closed flows go with their verdicts (the flow ledger's rows).
+    pub rows: R,
+    /// The content ledger.
+    pub content: ContentLedger<'a>,
+}
+
+impl<R: VerdictSink> FlowSink for Tee<'_, R> {
+    fn opened(&mut self, flow: FlowId, _key: &FlowKey, _client: Endpoint, _ts: Timestamp) {
+        self.content.track(flow);
+    }
+    fn metadata(&mut self, flow: FlowId, e: &MetaEvent) {
+        self.content.meta(flow, e);
+    }
+    fn data(
+        &mut self,
+        flow: FlowId,
+        dir: Direction,
+        offset: u64,
+        _ts: Timestamp,
+        _frame: FrameRef,
+        bytes: &[u8],
+    ) {
+        self.content.data(flow, dir, offset, bytes);
+    }
+    fn body(
+        &mut self,
+        flow: FlowId,
+        dir: Direction,
+        message: u32,
+        offset: u64,
+        ts: Timestamp,
+        frame: FrameRef,
+        bytes: &[u8],
+    ) {
+        self.content
+            .body(flow, dir, message, offset, ts, frame, bytes);
+    }
+}
+
+impl<R: VerdictSink> VerdictSink for Tee<'_, R> {
+    fn verdict(&mut self, record: FlowRecord, verdict: Verdict) {
+        self.content.closed(&record, &verdict);
+        self.rows.verdict(record, verdict);
+    }
+    fn flagged(&mut self, flow: FlowId) {
+        self.content.flag(flow);
+        self.rows.flagged(flow);
+    }
+}
+
+/// Closed flows dropped (a [`Tee`] that keeps only the content ledger).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoRows;
+
+impl FlowSink for NoRows {}
+
+impl VerdictSink for NoRows {
+    fn verdict(&mut self, _record: FlowRecord, _verdict: Verdict) {}
+}
