@@ -5,7 +5,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use exfilmeter_estimate::{BodyScan, KeySpec, Matcher, RecordFormat, RecordShape, RecoveredIndex};
+use exfilmeter_content::{BodyScan, KeySpec, Matcher, RecordFormat, RecordShape, RecoveredIndex};
 use std::io::Write;
 use std::path::PathBuf;
 
@@ -90,7 +90,7 @@ fn upload() -> Vec<u8> {
 fn count_and_match(index: &RecoveredIndex, shape: &RecordShape, body: &[u8]) -> usize {
     let mut m = Matcher::new(index);
     let mut s = BodyScan::new(shape);
-    let (mut prev, mut out) = (exfilmeter_estimate::Cursor::default(), Vec::new());
+    let (mut prev, mut out) = (exfilmeter_content::Cursor::default(), Vec::new());
     let mut n = 0;
     for (i, chunk) in body.chunks(64 << 10).enumerate() {
         s.feed((i * (64 << 10)) as u64, chunk);
