@@ -3,7 +3,7 @@
 //! run's counters for the report's data-quality section.
 
 use crate::collect::{ContentLedger, ContentStats};
-use crate::periods::{day_number, Period};
+use crate::periods::Period;
 use crate::pipeline::{Pipeline, Read};
 use crate::reconcile::{recon_by_day, recon_of, records_seen, Recon};
 use crate::tables::{
@@ -11,7 +11,7 @@ use crate::tables::{
     write_csv, write_parquet,
 };
 use exfilmeter_content::{RecordModel, RecoveredIndex};
-use exfilmeter_flow::DayClock;
+use exfilmeter_flow::{Day, DayClock};
 use polars::prelude::PolarsResult;
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -40,7 +40,7 @@ pub struct Run<'a> {
 pub fn covered_days(read: &Read, tz: chrono_tz::Tz) -> Option<(i32, i32)> {
     let mut clock = DayClock::new(tz);
     read.span()
-        .map(|(a, b)| (day_number(clock.day(a)), day_number(clock.day(b))))
+        .map(|(a, b)| (clock.local_day(a).0, clock.local_day(b).0))
 }
 
 /// The analyst's periods, or one period `capture` over the covered days when none was given.
@@ -50,8 +50,8 @@ pub fn periods_or_capture(periods: Option<Vec<Period>>, range: Option<(i32, i32)
         None => match range {
             Some((a, b)) => vec![Period {
                 name: "capture".into(),
-                start: crate::periods::date_of(a),
-                end: crate::periods::date_of(b),
+                start: Day(a).date(),
+                end: Day(b).date(),
             }],
             None => Vec::new(),
         },

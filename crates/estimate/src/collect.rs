@@ -11,7 +11,7 @@ use exfilmeter_content::{BodyResult, BodyScan, Kind, RecordShape};
 use exfilmeter_content::{Cursor, Matcher, Pending, Sightings};
 use exfilmeter_content::{Form, Multipart, PartEvent};
 use exfilmeter_content::{KeyCarry, RecoveredIndex};
-use exfilmeter_flow::{DayClock, Direction, FlowId, FlowRecord, MetaEvent, Metadata};
+use exfilmeter_flow::{Day, DayClock, Direction, FlowId, FlowRecord, MetaEvent, Metadata};
 use exfilmeter_ingest::{FrameRef, Timestamp};
 use exfilmeter_intel::{IocSet, Verdict, Via};
 use std::collections::{BTreeMap, HashMap};
@@ -290,14 +290,6 @@ pub struct IocFlow {
     pub c2s: exfilmeter_flow::Counters,
 }
 
-fn day_number(d: chrono::NaiveDate) -> i32 {
-    i32::try_from(
-        d.signed_duration_since(chrono::NaiveDate::default())
-            .num_days(),
-    )
-    .unwrap_or(i32::MAX)
-}
-
 /// The host a verdict names and the indicators it matched: the server name when one is
 /// known (CONNECT target, SNI, Host, DNS), else the first matching indicator.
 pub fn host_of(v: &Verdict, set: &IocSet) -> (String, String) {
@@ -369,7 +361,7 @@ impl<'s> ContentLedger<'s> {
     }
 
     fn day(&mut self, ts: Timestamp) -> i32 {
-        day_number(self.clock.day(ts))
+        self.clock.local_day(ts).0
     }
 
     /// Starts accounting for `flow` (it was attributed to an indicator).
@@ -704,13 +696,13 @@ impl<'s> ContentLedger<'s> {
                 .rows()
                 .iter()
                 .filter(|(d, _, _)| *d == Direction::C2s)
-                .map(|(_, d, _)| day_number(*d))
+                .map(|(_, d, _)| Day::of(*d).0)
                 .next_back()
                 .unwrap_or_default();
             self.units_raw(&mut f, r, day, residual, 0);
         }
         for (dir, d, c) in r.ledger.rows() {
-            let day = day_number(*d);
+            let day = Day::of(*d).0;
             let c2s = *dir == Direction::C2s;
             let mut app = f.app.get(&day).copied().unwrap_or(0);
             let mut control = f.control.get(&day).copied().unwrap_or(0);

@@ -79,9 +79,7 @@ impl Col {
                 }
             }
             Col::Date(v) => {
-                let d = chrono::NaiveDate::from_num_days_from_ce_opt(v[i] + 719_163)
-                    .unwrap_or(chrono::NaiveDate::MIN);
-                let _ = write!(out, "{}", d.format("%Y-%m-%d"));
+                let _ = write!(out, "{}", exfilmeter_flow::Day(v[i]));
             }
             Col::TsNs(v) => {
                 let _ = write!(out, "{}", Timestamp(v[i]));

@@ -4,8 +4,7 @@
 //! batches in the order flows end, so memory stays bounded on any capture.
 
 use crate::flowtable::{Col, Table, TableWriter};
-use crate::periods::day_number;
-use exfilmeter_flow::{Direction, FlowRecord, FlowSink};
+use exfilmeter_flow::{Day, Direction, FlowRecord, FlowSink};
 use exfilmeter_ingest::FrameRef;
 use exfilmeter_intel::{IocSet, Verdict, VerdictSink};
 use std::io::Result;
@@ -117,7 +116,7 @@ impl Rows<'_> {
             self.rows.push(Row {
                 flow: r.id.0,
                 dir: *dir,
-                day: day_number(*day),
+                day: Day::of(*day).0,
                 rec,
                 c: *c,
             });

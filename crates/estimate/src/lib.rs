@@ -30,9 +30,10 @@ pub use exfilmeter_content::{
     KeySpec, Kind, Level, Line, Lines, Matcher, Merge, ModelError, Multipart, PartEvent, Pending,
     RecordCounter, RecordFormat, RecordModel, RecordShape, RecoveredIndex, Row, Seen, Sightings,
 };
+pub use exfilmeter_flow::Day;
 pub use flowtable::{Col, Table, TableWriter};
 pub use ledger::Rows;
-pub use periods::{date_of, day_number, load_periods, Period, PeriodError};
+pub use periods::{load_periods, Period, PeriodError};
 pub use pipeline::{input_names, FileRead, NoRows, Pipeline, Progress, Read, Tee};
 pub use polars::prelude::DataFrame;
 pub use reckon::{estimate_day, has_volume_part, DayEstimate};

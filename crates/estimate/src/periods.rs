@@ -3,6 +3,7 @@
 //! with `name`, `start`, `end`). Periods work on whole local days because the ledger does.
 
 use chrono::NaiveDate;
+use exfilmeter_flow::Day;
 use std::fmt;
 use std::path::Path;
 
@@ -20,18 +21,8 @@ pub struct Period {
 impl Period {
     /// First and last day as days since 1970-01-01.
     pub fn range(&self) -> (i32, i32) {
-        (day_number(self.start), day_number(self.end))
+        (Day::of(self.start).0, Day::of(self.end).0)
     }
-}
-
-/// Days since 1970-01-01.
-pub fn day_number(d: NaiveDate) -> i32 {
-    i32::try_from(d.signed_duration_since(NaiveDate::default()).num_days()).unwrap_or(i32::MAX)
-}
-
-/// The date `d` days after 1970-01-01 (the inverse of [`day_number`]).
-pub fn date_of(d: i32) -> NaiveDate {
-    NaiveDate::default() + chrono::TimeDelta::days(i64::from(d))
 }
 
 /// A problem with a periods file.

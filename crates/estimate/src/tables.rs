@@ -8,6 +8,7 @@ use crate::periods::Period;
 use crate::reckon::{estimate_day, DayEstimate};
 use crate::reconcile::Recon;
 use exfilmeter_content::RecordModel;
+use exfilmeter_flow::Day;
 use polars::prelude::*;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -395,9 +396,7 @@ pub fn cells(df: &DataFrame, columns: &[&str]) -> PolarsResult<Vec<Vec<String>>>
                 AnyValue::Float64(f) => format!("{f:.2}"),
                 AnyValue::Float32(f) => format!("{f:.2}"),
                 AnyValue::Boolean(b) => (if b { "yes" } else { "no" }).to_string(),
-                AnyValue::Date(d) => (chrono::NaiveDate::default()
-                    + chrono::TimeDelta::days(i64::from(d)))
-                .to_string(),
+                AnyValue::Date(d) => Day(d).to_string(),
                 AnyValue::String(s) => s.to_string(),
                 AnyValue::StringOwned(s) => s.to_string(),
                 other => other.to_string(),
@@ -454,7 +453,6 @@ pub fn records_table(
             .map_or("?", String::as_str);
         format!("{name}#{}", f.index)
     };
-    let date = |d: i32| chrono::NaiveDate::default() + chrono::TimeDelta::days(i64::from(d));
     let mut c: Vec<Vec<String>> = vec![Vec::with_capacity(seen.len()); RECORD_COLUMNS.len()];
     for s in seen {
         let row = index.rows.get(s.row as usize);
@@ -471,7 +469,7 @@ pub fn records_table(
             file,
             rfc3339(s.first.seen.ts, chrono_tz::UTC).replace("+00:00", "Z"),
             rfc3339(s.first.seen.ts, tz),
-            date(s.first.day).to_string(),
+            Day(s.first.day).to_string(),
             indicators.get(&s.first.host).cloned().unwrap_or_default(),
             s.first.host.clone(),
             s.first.flow.0.to_string(),
@@ -481,7 +479,7 @@ pub fn records_table(
             s.sightings.to_string(),
             s.days
                 .iter()
-                .map(|d| date(*d).to_string())
+                .map(|d| Day(*d).to_string())
                 .collect::<Vec<_>>()
                 .join(";"),
         ];
@@ -527,7 +525,6 @@ pub fn sweep_table(
         a.keys.extend(h.keys.iter().copied());
         a.rows.extend(h.rows.iter().copied());
     }
-    let date = |d: i32| chrono::NaiveDate::default() + chrono::TimeDelta::days(i64::from(d));
     let mut cols: Vec<Vec<String>> = vec![Vec::new(); 10];
     for ((ip, name), a) in &by {
         let vals = [
@@ -538,10 +535,10 @@ pub fn sweep_table(
             a.first.map_or_else(String::new, |t| rfc3339(t, tz)),
             a.days
                 .first()
-                .map_or_else(String::new, |d| date(*d).to_string()),
+                .map_or_else(String::new, |d| Day(*d).to_string()),
             a.days
                 .last()
-                .map_or_else(String::new, |d| date(*d).to_string()),
+                .map_or_else(String::new, |d| Day(*d).to_string()),
             a.keys.len().to_string(),
             a.rows.len().to_string(),
             a.keys
@@ -699,7 +696,6 @@ pub fn sightings_table(
         e.0 += s.seen.count;
         e.1 += s.seen.bytes;
     }
-    let date = |d: i32| chrono::NaiveDate::default() + chrono::TimeDelta::days(i64::from(d));
     let levels = [
         exfilmeter_content::Level::Confirmed,
         exfilmeter_content::Level::Partial,
@@ -717,7 +713,7 @@ pub fn sightings_table(
     for ((d, h, l, r), (c, b)) in by {
         rec.push(r);
         lev.push(levels.get(usize::from(l)).map_or("?", |x| x.as_str()));
-        day.push(date(d).to_string());
+        day.push(Day(d).to_string());
         host.push(h);
         cnt.push(c);
         bytes.push(b);

@@ -91,7 +91,7 @@ fn run(d: &std::path::Path) -> Run {
 }
 
 fn date(d: i32) -> String {
-    (chrono::NaiveDate::default() + chrono::Days::new(d as u64)).to_string()
+    exfilmeter_flow::Day(d).to_string()
 }
 
 #[test]

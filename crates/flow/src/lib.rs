@@ -37,7 +37,7 @@ mod tcp;
 mod tracker;
 
 pub use app::{MetaEvent, Metadata};
-pub use day::DayClock;
+pub use day::{Day, DayClock};
 pub use key::{Direction, Endpoint, FlowKey, Proto, RoleRule};
 pub use ledger::{Counters, Ledger};
 pub use seq::{SeqNumber, SeqSpace};

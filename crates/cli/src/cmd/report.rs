@@ -8,8 +8,7 @@ use super::case::Case;
 use crate::Outcome;
 use anyhow::{anyhow, bail, Context, Result};
 use exfilmeter_estimate::{
-    day_number, load_periods, periods_table, read_parquet, recon_by_identity, write_csv, Level,
-    Recon,
+    load_periods, periods_table, read_parquet, recon_by_identity, write_csv, Day, Level, Recon,
 };
 use exfilmeter_report::csv::Table;
 use exfilmeter_report::Manifest;
@@ -58,7 +57,7 @@ fn load_sightings(path: &Path) -> Result<Vec<Seen>> {
         out.push(Seen {
             record: t.get(r, "record").to_string(),
             level,
-            day: day_number(day),
+            day: Day::of(day).0,
             host: t.get(r, "host").to_string(),
             bytes: t.u64(r, "matched_bytes"),
         });
