@@ -1,0 +1,107 @@
+//! `--sweep`: every outbound flow, not only IOC flows, searched for recovered keys (in its
+//! client→server stream) and rows (in its HTTP bodies); the servers on no IOC list that
+//! received them become `SweepHit`s.
+
+use super::bodies::{end_suspended, finish_bodies};
+use super::{ContentLedger, FlowContent};
+use exfilmeter_content::RecoveredIndex;
+use exfilmeter_flow::{FlowId, FlowRecord};
+use exfilmeter_ingest::Timestamp;
+use exfilmeter_intel::Verdict;
+
+/// A host on no IOC list that received recovered records (the `--sweep` finding), one per
+/// flow; internal servers are kept too (a staging share is a finding as well).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SweepHit {
+    /// Flow.
+    pub flow: FlowId,
+    /// Server address.
+    pub server_ip: String,
+    /// Server name, when known.
+    pub server_name: String,
+    /// Internal client talking to an external server.
+    pub outbound: bool,
+    /// Local day of the flow's first packet.
+    pub day: i32,
+    /// First packet time.
+    pub first_ts: Timestamp,
+    /// Distinct keys seen in its client→server stream.
+    pub keys: Vec<u32>,
+    /// Rows it carried whole (confirmed), from its HTTP bodies.
+    pub rows: Vec<u32>,
+}
+
+impl<'s> ContentLedger<'s> {
+    pub(super) fn sweep_close(&mut self, r: &FlowRecord, v: &Verdict, mut f: Box<FlowContent<'s>>) {
+        finish_bodies(
+            &mut f,
+            self.shape,
+            self.rules,
+            r.id,
+            &mut self.stats,
+            self.matcher.as_mut(),
+        );
+        if let Some(s) = f.suspended.take() {
+            end_suspended(&mut f, s, self.matcher.as_mut());
+        }
+        let mut rows: Vec<u32> = f
+            .sightings
+            .list
+            .iter()
+            .filter(|(_, p)| p.level == exfilmeter_content::Level::Confirmed)
+            .map(|(_, p)| p.row)
+            .collect();
+        rows.sort_unstable();
+        rows.dedup();
+        let mut keys = std::mem::take(&mut f.sweep_keys);
+        if let Some(m) = &self.matcher {
+            m.index().keys_end(&mut f.sweep_carry, &mut keys);
+            keys.extend(
+                rows.iter()
+                    .filter_map(|&row| m.index().rows.get(row as usize))
+                    .filter(|row| row.key != u32::MAX)
+                    .map(|row| row.key),
+            );
+        }
+        keys.sort_unstable();
+        keys.dedup();
+        if keys.is_empty() && rows.is_empty() {
+            return;
+        }
+        let day = self.day(r.first_ts);
+        self.sweep_hits.push(SweepHit {
+            flow: r.id,
+            server_ip: r.server.ip.to_string(),
+            server_name: v.server_name.clone().unwrap_or_default(),
+            outbound: v.outbound,
+            day,
+            first_ts: r.first_ts,
+            keys,
+            rows,
+        });
+    }
+}
+
+/// Scans `bytes` (client→server, at stream `offset`) of a flow tracked for the sweep only for
+/// recovered keys; a jump in offsets is a gap no key straddles. Returns the bytes searched.
+pub(super) fn scan_keys(
+    f: &mut FlowContent<'_>,
+    ix: &RecoveredIndex,
+    offset: u64,
+    bytes: &[u8],
+) -> u64 {
+    if offset != f.sweep_next {
+        f.sweep_carry.gap();
+    }
+    ix.keys_in_stream(&mut f.sweep_carry, bytes, &mut f.sweep_keys);
+    f.sweep_next = offset + bytes.len() as u64;
+    if f.sweep_keys.len() > 64 {
+        f.sweep_keys.sort_unstable();
+        f.sweep_keys.dedup();
+    }
+    bytes.len() as u64
+}
+
+#[cfg(test)]
+#[path = "sweep_tests.rs"]
+mod tests;
