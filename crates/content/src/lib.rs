@@ -12,7 +12,7 @@
 //! - [`matcher`]: decoded lines matched against the recovered rows ([`Matcher`]).
 //!
 //! The module graph has no loop: `sniff`, `base64`, `records` → `inflate` → `index` →
-//! `lines` → `body` → `matcher`, and `model` beside them.
+//! `lines` → `kind`, `body` → `matcher`, and `model` beside them.
 //!
 //! ```no_run
 //! use exfilmeter_content::{Header, RecordFormat, RecordModel};
@@ -26,6 +26,7 @@ mod base64;
 pub mod body;
 pub mod index;
 pub mod inflate;
+mod kind;
 pub mod lines;
 pub mod matcher;
 pub mod model;
