@@ -192,3 +192,119 @@ fn content_counters(c: &ContentStats, out: &mut Vec<(String, u64)>) {
         c.continued_bodies,
     ));
 }
+
+/// One row of `sightings.csv` read back: what reconciling other periods needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SightingRow {
+    /// The record's identity (its key, else `file:line`).
+    pub record: String,
+    /// How it was seen.
+    pub level: exfilmeter_content::Level,
+    /// Local day.
+    pub day: i32,
+    /// Host.
+    pub host: String,
+    /// Bytes matched.
+    pub bytes: u64,
+}
+
+/// Reads a run's `sightings.csv` back (every cell as text); a row whose level or day does not
+/// parse is an error naming the file and line.
+pub fn read_sightings(path: &Path) -> PolarsResult<Vec<SightingRow>> {
+    use polars::prelude::{CsvReadOptions, PolarsError, SerReader};
+    let df = CsvReadOptions::default()
+        .with_has_header(true)
+        .with_infer_schema_length(Some(0))
+        .try_into_reader_with_file_path(Some(path.to_path_buf()))?
+        .finish()?;
+    let col = |name: &str| -> PolarsResult<Vec<String>> {
+        Ok(df
+            .column(name)?
+            .str()?
+            .iter()
+            .map(|v| v.unwrap_or_default().to_string())
+            .collect())
+    };
+    let (record, level, day, host, bytes) = (
+        col("record")?,
+        col("level")?,
+        col("day")?,
+        col("host")?,
+        col("matched_bytes")?,
+    );
+    let bad = |i: usize, what: &str, v: &str| {
+        PolarsError::ComputeError(format!("{}:{}: {what} {v:?}", path.display(), i + 2).into())
+    };
+    let mut out = Vec::with_capacity(record.len());
+    for (i, record) in record.into_iter().enumerate() {
+        let lv = &level[i];
+        let level =
+            exfilmeter_content::Level::parse(lv).ok_or_else(|| bad(i, "unknown level", lv))?;
+        let d = &day[i];
+        let date =
+            chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d").map_err(|_| bad(i, "day", d))?;
+        out.push(SightingRow {
+            record,
+            level,
+            day: Day::of(date).0,
+            host: host[i].clone(),
+            bytes: bytes[i].parse().unwrap_or(0),
+        });
+    }
+    Ok(out)
+}
+
+/// The periods table for `periods` from a run's own tables: its daily table, and (with
+/// recovered files) its sightings read back — what `analyze --periods` would have written.
+pub fn periods_from_tables(
+    daily: &polars::prelude::DataFrame,
+    periods: &[Period],
+    sightings: Option<&[SightingRow]>,
+) -> PolarsResult<polars::prelude::DataFrame> {
+    let span = |lo: i32, hi: i32, host: Option<&str>| -> Recon {
+        crate::reconcile::recon_by_identity(
+            sightings
+                .into_iter()
+                .flatten()
+                .filter(|s| s.day >= lo && s.day <= hi && host.is_none_or(|h| s.host == h))
+                .map(|s| (s.record.as_str(), s.level, s.bytes)),
+        )
+    };
+    let span_ref: &dyn Fn(i32, i32, Option<&str>) -> Recon = &span;
+    periods_table(daily, periods, sightings.map(|_| span_ref))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sightings_read_back_and_a_bad_row_names_its_line() {
+        let dir = tempfile::tempdir().expect("temporary folder");
+        let p = dir.path().join("sightings.csv");
+        let head = "record,level,day,host,sightings,matched_bytes\n";
+        std::fs::write(
+            &p,
+            format!("{head}100000001,confirmed,2014-09-22,\"a.example, b\",2,40\n"),
+        )
+        .expect("written");
+        let rows = read_sightings(&p).expect("read");
+        assert_eq!(
+            rows,
+            [SightingRow {
+                record: "100000001".into(),
+                level: exfilmeter_content::Level::Confirmed,
+                day: 16_335,
+                host: "a.example, b".into(),
+                bytes: 40,
+            }]
+        );
+        std::fs::write(
+            &p,
+            format!("{head}1,confirmed,2014-09-22,h,1,4\n2,seen,2014-09-22,h,1,4\n"),
+        )
+        .expect("written");
+        let e = read_sightings(&p).expect_err("bad level").to_string();
+        assert!(e.contains("sightings.csv:3: unknown level \"seen\""), "{e}");
+    }
+}

@@ -6,11 +6,9 @@
 use super::analyze::relative_to;
 use super::case::Case;
 use crate::Outcome;
-use anyhow::{anyhow, bail, Context, Result};
-use exfilmeter_estimate::{
-    load_periods, periods_table, read_parquet, recon_by_identity, write_csv, Day, Level, Recon,
-};
-use exfilmeter_report::csv::Table;
+use anyhow::{bail, Context, Result};
+use exfilmeter_estimate::analysis::{periods_from_tables, read_sightings};
+use exfilmeter_estimate::{load_periods, read_parquet, write_csv};
 use exfilmeter_report::Manifest;
 use std::path::{Path, PathBuf};
 
@@ -36,35 +34,6 @@ pub struct Args {
     pub reproducible: bool,
 }
 
-/// One row of sightings.csv.
-struct Seen {
-    record: String,
-    level: Level,
-    day: i32,
-    host: String,
-    bytes: u64,
-}
-
-fn load_sightings(path: &Path) -> Result<Vec<Seen>> {
-    let t = Table::read(path)?;
-    let mut out = Vec::with_capacity(t.rows.len());
-    for (i, r) in t.rows.iter().enumerate() {
-        let at = || format!("{}:{}", path.display(), i + 2);
-        let level = Level::parse(t.get(r, "level"))
-            .ok_or_else(|| anyhow!("{}: unknown level {:?}", at(), t.get(r, "level")))?;
-        let day = chrono::NaiveDate::parse_from_str(t.get(r, "day"), "%Y-%m-%d")
-            .map_err(|e| anyhow!("{}: day {:?}: {e}", at(), t.get(r, "day")))?;
-        out.push(Seen {
-            record: t.get(r, "record").to_string(),
-            level,
-            day: Day::of(day).0,
-            host: t.get(r, "host").to_string(),
-            bytes: t.u64(r, "matched_bytes"),
-        });
-    }
-    Ok(out)
-}
-
 /// Recomputes DIR/periods.csv for `periods_file` and records the file in case.toml and the
 /// manifest.
 fn repartition(dir: &Path, periods_file: &Path) -> Result<()> {
@@ -80,24 +49,14 @@ fn repartition(dir: &Path, periods_file: &Path) -> Result<()> {
     let sightings = if manifest.recovered.is_empty() {
         None
     } else if sightings_path.is_file() {
-        Some(load_sightings(&sightings_path)?)
+        Some(read_sightings(&sightings_path)?)
     } else {
         bail!(
             "{}: missing; it is needed to reconcile new periods (re-run analyze)",
             sightings_path.display()
         );
     };
-    let span = |lo: i32, hi: i32, host: Option<&str>| -> Recon {
-        recon_by_identity(
-            sightings
-                .iter()
-                .flatten()
-                .filter(|s| s.day >= lo && s.day <= hi && host.is_none_or(|h| s.host == h))
-                .map(|s| (s.record.as_str(), s.level, s.bytes)),
-        )
-    };
-    let span_ref: &dyn Fn(i32, i32, Option<&str>) -> Recon = &span;
-    let mut table = periods_table(&daily, &periods, sightings.as_ref().map(|_| span_ref))?;
+    let mut table = periods_from_tables(&daily, &periods, sightings.as_deref())?;
     write_csv(&mut table, &dir.join("periods.csv"))?;
     // The run's settings now name the new periods file.
     let dir_abs = std::path::absolute(dir).unwrap_or_else(|_| dir.to_path_buf());
