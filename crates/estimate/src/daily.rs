@@ -2,6 +2,7 @@
 //! summed (polars lazy group-by over the per-flow ledger rows), with days that saw no
 //! traffic to that indicator inside the covered range present as zero rows.
 
+use exfilmeter_flow::layer;
 use polars::prelude::*;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -46,14 +47,14 @@ pub struct FlowDay {
 
 /// The summed columns, in output order.
 pub const SUMS: [&str; 10] = [
-    "frames",
-    "frame_bytes",
-    "ip_bytes",
-    "payload_bytes",
-    "stream_bytes",
-    "truncated_bytes",
-    "retrans_bytes",
-    "gap_bytes",
+    layer::FRAMES,
+    layer::FRAME_BYTES,
+    layer::IP_BYTES,
+    layer::PAYLOAD_BYTES,
+    layer::STREAM_BYTES,
+    layer::TRUNCATED_BYTES,
+    layer::RETRANS_BYTES,
+    layer::GAP_BYTES,
     "app_bytes",
     "control_bytes",
 ];
@@ -70,14 +71,14 @@ pub fn daily_volume(rows: &[FlowDay], range: Option<(i32, i32)>) -> PolarsResult
         "day" => out.iter().map(|r| r.day).collect::<Vec<i32>>(),
         "host" => out.iter().map(|r| r.host.as_str()).collect::<Vec<&str>>(),
         "flow_id" => u(|r| r.flow_id),
-        "frames" => u(|r| r.frames),
-        "frame_bytes" => u(|r| r.frame_bytes),
-        "ip_bytes" => u(|r| r.ip_bytes),
-        "payload_bytes" => u(|r| r.payload_bytes),
-        "stream_bytes" => u(|r| r.stream_bytes),
-        "truncated_bytes" => u(|r| r.truncated_bytes),
-        "retrans_bytes" => u(|r| r.retrans_bytes),
-        "gap_bytes" => u(|r| r.gap_bytes),
+        layer::FRAMES => u(|r| r.frames),
+        layer::FRAME_BYTES => u(|r| r.frame_bytes),
+        layer::IP_BYTES => u(|r| r.ip_bytes),
+        layer::PAYLOAD_BYTES => u(|r| r.payload_bytes),
+        layer::STREAM_BYTES => u(|r| r.stream_bytes),
+        layer::TRUNCATED_BYTES => u(|r| r.truncated_bytes),
+        layer::RETRANS_BYTES => u(|r| r.retrans_bytes),
+        layer::GAP_BYTES => u(|r| r.gap_bytes),
         "app_bytes" => u(|r| r.app_bytes),
         "control_bytes" => u(|r| r.control_bytes),
     )?;
@@ -211,7 +212,7 @@ mod tests {
             "sorted by day then indicator"
         );
         let stream: Vec<_> = df
-            .column("stream_bytes")
+            .column(layer::STREAM_BYTES)
             .unwrap()
             .u64()
             .unwrap()

@@ -4,7 +4,7 @@
 //! batches in the order flows end, so memory stays bounded on any capture.
 
 use crate::flowtable::{Col, Table, TableWriter};
-use exfilmeter_flow::{Day, Direction, FlowRecord, FlowSink};
+use exfilmeter_flow::{Counters, Day, Direction, FlowRecord, FlowSink};
 use exfilmeter_ingest::FrameRef;
 use exfilmeter_intel::{IocSet, Verdict, VerdictSink};
 use std::io::Result;
@@ -196,22 +196,18 @@ fn ledger_table(
             "last_ts",
             Col::TsNs(rows.iter().map(|r| recs[r.rec].0.last_ts.0).collect()),
         ),
-        ("frames", get(&|r, _| u(r.c.frames))),
-        ("frame_bytes", get(&|r, _| u(r.c.frame_bytes))),
-        ("ip_bytes", get(&|r, _| u(r.c.ip_bytes))),
-        ("payload_bytes", get(&|r, _| u(r.c.payload_bytes))),
-        ("stream_bytes", get(&|r, _| u(r.c.stream_bytes))),
-        ("truncated_bytes", get(&|r, _| u(r.c.truncated_bytes))),
-        ("retrans_bytes", get(&|r, _| u(r.c.retrans_bytes))),
-        ("conflict_bytes", get(&|r, _| u(r.c.conflict_bytes))),
-        ("gap_bytes", get(&|r, _| u(r.c.gap_bytes))),
+    ];
+    for (i, name) in Counters::LAYERS.into_iter().enumerate() {
+        cols.push((name, get(&|r, _| u(r.c.values()[i]))));
+    }
+    cols.extend([
         ("history", s(&|_, f| f.history.clone())),
         ("close_reason", s(&|_, f| f.close.as_str().to_string())),
         ("first_frame", s(&|_, f| frame_text(f.first_frame, names))),
         ("last_frame", s(&|_, f| frame_text(f.last_frame, names))),
         ("role_rule", s(&|_, f| f.role_rule.as_str().to_string())),
         ("anomalies", s(&|r, f| anomaly_text(r.dir, f))),
-    ];
+    ]);
     if let Some(set) = iocs {
         let join = |v: &Verdict, f: &dyn Fn(&exfilmeter_intel::Reason) -> String| {
             v.reasons.iter().map(f).collect::<Vec<_>>().join(";")

@@ -8,6 +8,7 @@ use crate::periods::Period;
 use crate::reckon::{estimate_day, DayEstimate};
 use crate::reconcile::Recon;
 use exfilmeter_content::RecordModel;
+use exfilmeter_flow::layer;
 use exfilmeter_flow::Day;
 use polars::prelude::*;
 use std::collections::{BTreeMap, BTreeSet};
@@ -21,13 +22,13 @@ pub const DAILY_COLUMNS: [&str; 37] = [
     "server_name",
     "server_ips",
     "flows",
-    "frames",
-    "frame_bytes",
-    "ip_bytes",
-    "payload_bytes",
-    "stream_bytes",
-    "retrans_bytes",
-    "gap_bytes",
+    layer::FRAMES,
+    layer::FRAME_BYTES,
+    layer::IP_BYTES,
+    layer::PAYLOAD_BYTES,
+    layer::STREAM_BYTES,
+    layer::RETRANS_BYTES,
+    layer::GAP_BYTES,
     "app_bytes",
     "control_bytes",
     "basis_bytes",
@@ -39,7 +40,7 @@ pub const DAILY_COLUMNS: [&str; 37] = [
     "r_max",
     "mean_record_bytes",
     "host",
-    "truncated_bytes",
+    layer::TRUNCATED_BYTES,
     "decoded_bytes",
     "counted_records",
     "volume_bytes",
@@ -94,8 +95,8 @@ pub fn daily_table(
     let num = |c: &str| -> PolarsResult<Vec<u64>> {
         Ok(vol.column(c)?.u64()?.into_no_null_iter().collect())
     };
-    let gap = num("gap_bytes")?;
-    let trunc = num("truncated_bytes")?;
+    let gap = num(layer::GAP_BYTES)?;
+    let trunc = num(layer::TRUNCATED_BYTES)?;
     let mut est: Vec<Option<DayEstimate>> = Vec::with_capacity(n);
     let mut rec: Vec<Option<Recon>> = Vec::with_capacity(n);
     let mut unexplained = Vec::with_capacity(n);
@@ -192,20 +193,20 @@ pub type SpanRecon<'a> = &'a dyn Fn(i32, i32, Option<&str>) -> Recon;
 /// Columns of the periods table, in order.
 pub const PERIOD_SUMS: [&str; 19] = [
     "flows",
-    "frames",
-    "frame_bytes",
-    "ip_bytes",
-    "payload_bytes",
-    "stream_bytes",
-    "retrans_bytes",
-    "gap_bytes",
+    layer::FRAMES,
+    layer::FRAME_BYTES,
+    layer::IP_BYTES,
+    layer::PAYLOAD_BYTES,
+    layer::STREAM_BYTES,
+    layer::RETRANS_BYTES,
+    layer::GAP_BYTES,
     "app_bytes",
     "control_bytes",
     "basis_bytes",
     "records_low",
     "records_point",
     "records_high",
-    "truncated_bytes",
+    layer::TRUNCATED_BYTES,
     "decoded_bytes",
     "counted_records",
     "volume_bytes",
@@ -589,10 +590,10 @@ pub const IOC_FLOW_COLUMNS: [&str; 16] = [
     "last_seen_local",
     "first_frame",
     "last_frame",
-    "frames",
-    "stream_bytes",
-    "gap_bytes",
-    "truncated_bytes",
+    layer::FRAMES,
+    layer::STREAM_BYTES,
+    layer::GAP_BYTES,
+    layer::TRUNCATED_BYTES,
 ];
 
 /// `ioc_flows.csv`: every flow attributed to an indicator, in order of its first frame, with

@@ -28,7 +28,57 @@ pub struct Counters {
     pub gap_bytes: u64,
 }
 
+/// Column names of the ledger layers (DESIGN §3), shared by every table that carries them.
+pub mod layer {
+    /// `frames`.
+    pub const FRAMES: &str = "frames";
+    /// `frame_bytes`.
+    pub const FRAME_BYTES: &str = "frame_bytes";
+    /// `ip_bytes`.
+    pub const IP_BYTES: &str = "ip_bytes";
+    /// `payload_bytes`.
+    pub const PAYLOAD_BYTES: &str = "payload_bytes";
+    /// `stream_bytes`.
+    pub const STREAM_BYTES: &str = "stream_bytes";
+    /// `truncated_bytes`.
+    pub const TRUNCATED_BYTES: &str = "truncated_bytes";
+    /// `retrans_bytes`.
+    pub const RETRANS_BYTES: &str = "retrans_bytes";
+    /// `conflict_bytes`.
+    pub const CONFLICT_BYTES: &str = "conflict_bytes";
+    /// `gap_bytes`.
+    pub const GAP_BYTES: &str = "gap_bytes";
+}
+
 impl Counters {
+    /// The layers as table columns, in the flow ledger's order ([`Counters::values`]).
+    pub const LAYERS: [&'static str; 9] = [
+        layer::FRAMES,
+        layer::FRAME_BYTES,
+        layer::IP_BYTES,
+        layer::PAYLOAD_BYTES,
+        layer::STREAM_BYTES,
+        layer::TRUNCATED_BYTES,
+        layer::RETRANS_BYTES,
+        layer::CONFLICT_BYTES,
+        layer::GAP_BYTES,
+    ];
+
+    /// The counters in the order of [`Counters::LAYERS`].
+    pub fn values(&self) -> [u64; 9] {
+        [
+            self.frames,
+            self.frame_bytes,
+            self.ip_bytes,
+            self.payload_bytes,
+            self.stream_bytes,
+            self.truncated_bytes,
+            self.retrans_bytes,
+            self.conflict_bytes,
+            self.gap_bytes,
+        ]
+    }
+
     /// Adds another set of counters.
     pub fn add(&mut self, o: &Counters) {
         self.frames += o.frames;

@@ -39,7 +39,7 @@ mod tracker;
 pub use app::{MetaEvent, Metadata};
 pub use day::{Day, DayClock};
 pub use key::{Direction, Endpoint, FlowKey, Proto, RoleRule};
-pub use ledger::{Counters, Ledger};
+pub use ledger::{layer, Counters, Ledger};
 pub use seq::{SeqNumber, SeqSpace};
 pub use sink::{CloseReason, Collect, FlowAnomalies, FlowId, FlowRecord, FlowSink};
 pub use tcp::{GapKind, HalfAnomalies};
