@@ -80,7 +80,22 @@ pub(super) struct Suspended<'s> {
     day: i32,
 }
 
-impl ContentLedger<'_> {
+impl<'s> ContentLedger<'s> {
+    /// The flow ended: every open body ends (a suspended one too: nothing continues it now).
+    pub(super) fn end_bodies(&mut self, f: &mut FlowContent<'s>, flow: FlowId) {
+        finish_bodies(
+            f,
+            self.shape,
+            self.rules,
+            flow,
+            &mut self.stats,
+            self.matcher.as_mut(),
+        );
+        if let Some(s) = f.suspended.take() {
+            end_suspended(f, s, self.matcher.as_mut());
+        }
+    }
+
     /// HTTP body bytes of a flow.
     #[allow(clippy::too_many_arguments)]
     pub fn body(
@@ -390,11 +405,7 @@ fn end_scan<'s>(
 
 /// Ends a suspended body that nothing continued: the record it ended in is a fragment (its
 /// counts were reported when it was suspended; its key may still be seen).
-pub(super) fn end_suspended(
-    f: &mut FlowContent<'_>,
-    s: Suspended<'_>,
-    matcher: Option<&mut Matcher<'_>>,
-) {
+fn end_suspended(f: &mut FlowContent<'_>, s: Suspended<'_>, matcher: Option<&mut Matcher<'_>>) {
     let Suspended {
         scan,
         mut prev,

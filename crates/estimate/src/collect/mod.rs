@@ -12,7 +12,7 @@ pub use sweep::SweepHit;
 
 use crate::daily::FlowDay;
 use crate::reconcile::Sighting;
-use bodies::{end_suspended, finish_bodies, OpenBody, Req, Suspended};
+use bodies::{finish_bodies, OpenBody, Req, Suspended};
 use exfilmeter_content::{BodyResult, Kind, RecordShape};
 use exfilmeter_content::{Cursor, Matcher, Pending, Sightings};
 use exfilmeter_content::{KeyCarry, RecoveredIndex};
@@ -384,17 +384,7 @@ impl<'s> ContentLedger<'s> {
             return;
         }
         self.stats.ioc_flows += 1;
-        finish_bodies(
-            &mut f,
-            self.shape,
-            self.rules,
-            r.id,
-            &mut self.stats,
-            self.matcher.as_mut(),
-        );
-        if let Some(s) = f.suspended.take() {
-            end_suspended(&mut f, s, self.matcher.as_mut());
-        }
+        self.end_bodies(&mut f, r.id);
         let (host, indicators) = host_of(v, self.set);
         // Requests whose body never showed (known length, nothing captured): unseen bodies.
         let list = usize::from(f.connect);

@@ -2,7 +2,6 @@
 //! client→server stream) and rows (in its HTTP bodies); the servers on no IOC list that
 //! received them become `SweepHit`s.
 
-use super::bodies::{end_suspended, finish_bodies};
 use super::{ContentLedger, FlowContent};
 use exfilmeter_content::RecoveredIndex;
 use exfilmeter_flow::{FlowId, FlowRecord};
@@ -33,17 +32,7 @@ pub struct SweepHit {
 
 impl<'s> ContentLedger<'s> {
     pub(super) fn sweep_close(&mut self, r: &FlowRecord, v: &Verdict, mut f: Box<FlowContent<'s>>) {
-        finish_bodies(
-            &mut f,
-            self.shape,
-            self.rules,
-            r.id,
-            &mut self.stats,
-            self.matcher.as_mut(),
-        );
-        if let Some(s) = f.suspended.take() {
-            end_suspended(&mut f, s, self.matcher.as_mut());
-        }
+        self.end_bodies(&mut f, r.id);
         let mut rows: Vec<u32> = f
             .sightings
             .list
