@@ -50,6 +50,19 @@ pub enum Header {
     Auto,
 }
 
+impl std::str::FromStr for Header {
+    type Err = String;
+    /// `yes`, `no` or `auto`.
+    fn from_str(s: &str) -> Result<Header, String> {
+        match s {
+            "yes" => Ok(Header::Yes),
+            "no" => Ok(Header::No),
+            "auto" => Ok(Header::Auto),
+            other => Err(format!("{other:?}: expected yes, no or auto")),
+        }
+    }
+}
+
 /// Where the key of a record (e.g. the member number) is.
 #[derive(Debug, Clone)]
 pub enum KeySpec {

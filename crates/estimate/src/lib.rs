@@ -15,7 +15,6 @@ pub mod flowtable;
 mod ledger;
 mod periods;
 pub mod pipeline;
-mod reckon;
 mod reconcile;
 mod tables;
 
@@ -24,6 +23,7 @@ pub use collect::{
 };
 pub use daily::{daily_volume, FlowDay, SUMS};
 pub use estimator::{estimate, Basis, Content, Estimate};
+pub use estimator::{estimate_day, has_volume_part, DayEstimate};
 pub use exfilmeter_content::{
     compact, entropy, fields, headers_of, inflate, row_hash, split, BodyEnd, BodyResult, BodyScan,
     CodecRatio, Counted, Cursor, FileModel, Form, Header, IndexError, IndexedFile, KeyCarry,
@@ -36,7 +36,6 @@ pub use ledger::Rows;
 pub use periods::{load_periods, Period, PeriodError};
 pub use pipeline::{input_names, FileRead, NoRows, Pipeline, Progress, Read, Tee};
 pub use polars::prelude::DataFrame;
-pub use reckon::{estimate_day, has_volume_part, DayEstimate};
 pub use reconcile::{
     identity_text, recon_by_day, recon_by_identity, recon_of, records_seen, Recon, RecordSeen,
     Sighting,

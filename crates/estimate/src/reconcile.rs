@@ -177,8 +177,8 @@ pub fn records_seen(index: &RecoveredIndex, sightings: &[Sighting]) -> Vec<Recor
 #[cfg(test)]
 mod tests {
     use super::*;
-    use exfilmeter_content::testkit::{at, csv_index, line};
-    use exfilmeter_content::{Cursor, Matcher, Sightings};
+    use exfilmeter_content::testkit::{csv_index, line};
+    use exfilmeter_content::{Cursor, Matcher};
 
     #[test]
     fn whole_lines_confirm_cut_lines_are_partial_and_keys_alone_key_only() {
@@ -223,70 +223,5 @@ mod tests {
         assert_eq!(seen.len(), 3);
         assert_eq!(seen[0].level, Level::Confirmed);
         assert_eq!(seen[0].sightings, 2);
-    }
-
-    #[test]
-    fn repeated_sightings_merge_into_one_per_row_level_day_and_host() {
-        let text: String = (0..10)
-            .map(|i| format!("{},x{i}\n", 100_000_000 + i))
-            .collect();
-        let (_dir, idx) = csv_index(&text, true);
-        // The 10 rows sent 10,000 times over, at falling times (the last is the earliest),
-        // on two days and to two hosts; some cut.
-        let raw: Vec<Sighting> = (0..100_000u64)
-            .map(|i| {
-                let (ts, frame) = at(1_000_000 - i);
-                Sighting {
-                    seen: Pending {
-                        row: (i % 10) as u32,
-                        level: if i % 7 == 0 {
-                            Level::Partial
-                        } else {
-                            Level::Confirmed
-                        },
-                        ts,
-                        frames: (frame, frame),
-                        bytes: 12,
-                        count: 1,
-                    },
-                    day: (i % 2) as i32,
-                    host: ["a", "b"][(i / 2 % 2) as usize].into(),
-                    flow: FlowId(i),
-                }
-            })
-            .collect();
-        let mut merged: Sightings<Sighting> = Sightings::default();
-        let mut most = 0;
-        for s in raw.iter().cloned() {
-            merged.extend([s]);
-            most = most.max(merged.list.len());
-        }
-        merged.compact();
-        // 10 rows × 2 levels × 2 days × 2 hosts at most, and never much more held.
-        assert!(merged.list.len() <= 80, "{}", merged.list.len());
-        assert!(most <= 4096 + 2 * 80, "held {most}");
-        let total: u64 = merged.list.iter().map(|s| s.seen.count).sum();
-        assert_eq!(total, 100_000);
-        // Every output is the same as from the raw sightings.
-        // (What confirmed_records.csv shows of each record: its first sighting, how many.)
-        let shown = |v: Vec<RecordSeen>| -> Vec<_> {
-            v.into_iter()
-                .map(|r| {
-                    let f = r.first;
-                    let seen = (f.seen.ts, f.seen.frames, f.day, f.host, f.flow);
-                    (r.row, r.level, seen, r.sightings, r.days)
-                })
-                .collect()
-        };
-        assert_eq!(
-            shown(records_seen(&idx, &merged.list)),
-            shown(records_seen(&idx, &raw))
-        );
-        assert_eq!(recon_by_day(&idx, &merged.list), recon_by_day(&idx, &raw));
-        let (m, r) = (
-            crate::tables::sightings_table(&idx, &merged.list).unwrap(),
-            crate::tables::sightings_table(&idx, &raw).unwrap(),
-        );
-        assert!(m.equals(&r));
     }
 }

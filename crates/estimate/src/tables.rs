@@ -4,8 +4,8 @@
 
 use crate::collect::Unit;
 use crate::daily::{daily_volume, FlowDay};
+use crate::estimator::{estimate_day, DayEstimate};
 use crate::periods::Period;
-use crate::reckon::{estimate_day, DayEstimate};
 use crate::reconcile::Recon;
 use exfilmeter_content::RecordModel;
 use exfilmeter_flow::layer;

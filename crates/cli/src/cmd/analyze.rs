@@ -1,7 +1,7 @@
 //! `exfilmeter analyze`: ingest → flows → IOC attribution → content accounting → daily
 //! volume and record estimates, written into one output folder.
 
-use super::case::Case;
+use super::case::{relative_to, Case};
 use super::flows::{internal_nets, load_iocs};
 use crate::progress::{total_size, Display};
 use crate::tz::{format_in, parse_zone};
@@ -161,12 +161,12 @@ fn resolve(args: &Args) -> Result<Settings> {
         .unwrap_or("lines")
         .parse()
         .map_err(|e| anyhow!("--record-format {e}"))?;
-    let header = match case.header.as_deref().unwrap_or("auto") {
-        "yes" => Header::Yes,
-        "no" => Header::No,
-        "auto" => Header::Auto,
-        other => bail!("--header {other:?}: expected yes, no or auto"),
-    };
+    let header: Header = case
+        .header
+        .as_deref()
+        .unwrap_or("auto")
+        .parse()
+        .map_err(|e| anyhow!("--header {e}"))?;
     let key = case
         .key
         .as_deref()
@@ -437,40 +437,5 @@ fn report_model(m: &RecordModel) -> ReportModel {
                 ratio: r.ratio,
             })
             .collect(),
-    }
-}
-
-/// `p` relative to `base` when both are absolute and share a prefix; else `p` absolute.
-pub(crate) fn relative_to(base: &Path, p: &Path) -> PathBuf {
-    let abs = std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
-    let (b, a): (Vec<_>, Vec<_>) = (base.components().collect(), abs.components().collect());
-    let common = b.iter().zip(&a).take_while(|(x, y)| x == y).count();
-    if common == 0 {
-        return abs;
-    }
-    let mut out = PathBuf::new();
-    for _ in common..b.len() {
-        out.push("..");
-    }
-    for c in &a[common..] {
-        out.push(c);
-    }
-    out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn relative_paths_between_folders() {
-        assert_eq!(
-            relative_to(Path::new("/a/b/out"), Path::new("/a/b/c/x.pcap")),
-            PathBuf::from("../c/x.pcap")
-        );
-        assert_eq!(
-            relative_to(Path::new("/a/out"), Path::new("/a/out/x")),
-            PathBuf::from("x")
-        );
     }
 }

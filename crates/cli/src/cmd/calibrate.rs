@@ -38,11 +38,7 @@ pub fn run(args: Args) -> Result<Outcome> {
         .record_format
         .parse()
         .map_err(|e| anyhow!("--record-format {e}"))?;
-    let header = match args.header.as_str() {
-        "yes" => Header::Yes,
-        "no" => Header::No,
-        _ => Header::Auto,
-    };
+    let header: Header = args.header.parse().map_err(|e| anyhow!("--header {e}"))?;
     let key = args
         .key
         .as_deref()
@@ -50,7 +46,6 @@ pub fn run(args: Args) -> Result<Outcome> {
         .transpose()
         .map_err(|e| anyhow!("--key {e}"))?;
     let m = RecordModel::build(&args.recovered, &format, header, key.as_ref())?;
-    let (r_min, r_max) = m.r_range();
     let intervals: Vec<(u64, (f64, f64))> = SAMPLES
         .iter()
         .map(|&n| (n, m.mean_interval(n, 1000)))
@@ -58,92 +53,108 @@ pub fn run(args: Args) -> Result<Outcome> {
     let missing: u64 = m.files.iter().map(|f| f.missing_keys).sum();
     let mut out = std::io::stdout().lock();
     if args.json {
-        let doc = json!({
-            "format": m.format,
-            "files": m.files.iter().map(|f| json!({
-                "path": f.path.display().to_string(),
-                "size": f.size,
-                "records": f.records,
-                "header": f.header,
-                "missing_keys": f.missing_keys,
-            })).collect::<Vec<_>>(),
-            "records": m.count(),
-            "record_bytes": {
-                "mean": m.mean, "sd": m.sd, "min": m.min, "max": m.max,
-                "quantiles": m.quantiles.iter().map(|(q, v)| json!({"q": q, "bytes": v})).collect::<Vec<_>>(),
-            },
-            "compression": m.ratios.iter().map(|r| json!({"codec": r.codec, "compressed": r.compressed, "ratio": r.ratio})).collect::<Vec<_>>(),
-            "compression_sample_bytes": m.ratio_sample,
-            "r_min": r_min,
-            "r_max": r_max,
-            "mean_interval_95": intervals.iter().map(|(n, (lo, hi))| json!({"records": n, "low": lo, "high": hi})).collect::<Vec<_>>(),
-        });
-        serde_json::to_writer_pretty(&mut out, &doc)?;
+        serde_json::to_writer_pretty(&mut out, &json_doc(&m, &intervals))?;
         writeln!(out)?;
     } else {
-        writeln!(
-            out,
-            "record model ({} records, format {})",
-            m.count(),
-            m.format
-        )?;
-        for f in &m.files {
-            writeln!(
-                out,
-                "  {}  {} bytes, {} records{}{}",
-                f.path.display(),
-                f.size,
-                f.records,
-                if f.header {
-                    ", header line excluded"
-                } else {
-                    ""
-                },
-                if f.missing_keys > 0 {
-                    format!(", {} without a key", f.missing_keys)
-                } else {
-                    String::new()
-                }
-            )?;
-        }
-        writeln!(
-            out,
-            "record size (bytes as stored): mean {:.2}, sd {:.2}, min {}, max {}",
-            m.mean, m.sd, m.min, m.max
-        )?;
-        let q: Vec<String> = m
-            .quantiles
-            .iter()
-            .map(|(q, v)| format!("p{}={v:.1}", (q * 100.0).round()))
-            .collect();
-        writeln!(out, "  quantiles: {}", q.join(" "))?;
-        if m.ratios_sampled() {
-            writeln!(
-                out,
-                "compression ratio (raw / compressed), measured on {} bytes in blocks from the start and the end of the records:",
-                m.ratio_sample
-            )?;
-        } else {
-            writeln!(out, "compression ratio (raw / compressed):")?;
-        }
-        for r in &m.ratios {
-            writeln!(
-                out,
-                "  {:<10} {:>12} bytes  r = {:.3}",
-                r.codec, r.compressed, r.ratio
-            )?;
-        }
-        writeln!(out, "  r range {r_min:.3} .. {r_max:.3}")?;
-        writeln!(
-            out,
-            "mean size of n consecutive records, 95 % interval (moving-block bootstrap):"
-        )?;
-        for (n, (lo, hi)) in &intervals {
-            writeln!(out, "  n = {n:<6} {lo:.2} .. {hi:.2}")?;
-        }
+        write_text(&mut out, &m, &intervals)?;
     }
     if missing > 0 {
         eprintln!("exfilmeter: warning: {missing} records have no key");
     }
     Ok(Outcome::Complete)
+}
+
+/// The record model as one JSON document.
+fn json_doc(m: &RecordModel, intervals: &[(u64, (f64, f64))]) -> serde_json::Value {
+    let (r_min, r_max) = m.r_range();
+    json!({
+        "format": m.format,
+        "files": m.files.iter().map(|f| json!({
+            "path": f.path.display().to_string(),
+            "size": f.size,
+            "records": f.records,
+            "header": f.header,
+            "missing_keys": f.missing_keys,
+        })).collect::<Vec<_>>(),
+        "records": m.count(),
+        "record_bytes": {
+            "mean": m.mean, "sd": m.sd, "min": m.min, "max": m.max,
+            "quantiles": m.quantiles.iter().map(|(q, v)| json!({"q": q, "bytes": v})).collect::<Vec<_>>(),
+        },
+        "compression": m.ratios.iter().map(|r| json!({"codec": r.codec, "compressed": r.compressed, "ratio": r.ratio})).collect::<Vec<_>>(),
+        "compression_sample_bytes": m.ratio_sample,
+        "r_min": r_min,
+        "r_max": r_max,
+        "mean_interval_95": intervals.iter().map(|(n, (lo, hi))| json!({"records": n, "low": lo, "high": hi})).collect::<Vec<_>>(),
+    })
+}
+
+/// The record model as text.
+fn write_text(
+    out: &mut impl Write,
+    m: &RecordModel,
+    intervals: &[(u64, (f64, f64))],
+) -> std::io::Result<()> {
+    let (r_min, r_max) = m.r_range();
+    writeln!(
+        out,
+        "record model ({} records, format {})",
+        m.count(),
+        m.format
+    )?;
+    for f in &m.files {
+        writeln!(
+            out,
+            "  {}  {} bytes, {} records{}{}",
+            f.path.display(),
+            f.size,
+            f.records,
+            if f.header {
+                ", header line excluded"
+            } else {
+                ""
+            },
+            if f.missing_keys > 0 {
+                format!(", {} without a key", f.missing_keys)
+            } else {
+                String::new()
+            }
+        )?;
+    }
+    writeln!(
+        out,
+        "record size (bytes as stored): mean {:.2}, sd {:.2}, min {}, max {}",
+        m.mean, m.sd, m.min, m.max
+    )?;
+    let q: Vec<String> = m
+        .quantiles
+        .iter()
+        .map(|(q, v)| format!("p{}={v:.1}", (q * 100.0).round()))
+        .collect();
+    writeln!(out, "  quantiles: {}", q.join(" "))?;
+    if m.ratios_sampled() {
+        writeln!(
+            out,
+            "compression ratio (raw / compressed), measured on {} bytes in blocks from the start and the end of the records:",
+            m.ratio_sample
+        )?;
+    } else {
+        writeln!(out, "compression ratio (raw / compressed):")?;
+    }
+    for r in &m.ratios {
+        writeln!(
+            out,
+            "  {:<10} {:>12} bytes  r = {:.3}",
+            r.codec, r.compressed, r.ratio
+        )?;
+    }
+    writeln!(out, "  r range {r_min:.3} .. {r_max:.3}")?;
+    writeln!(
+        out,
+        "mean size of n consecutive records, 95 % interval (moving-block bootstrap):"
+    )?;
+    for (n, (lo, hi)) in intervals {
+        writeln!(out, "  n = {n:<6} {lo:.2} .. {hi:.2}")?;
+    }
+    Ok(())
 }

@@ -158,9 +158,39 @@ impl Case {
     }
 }
 
+/// `p` relative to `base` when both are absolute and share a prefix; else `p` absolute.
+pub(crate) fn relative_to(base: &Path, p: &Path) -> PathBuf {
+    let abs = std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
+    let (b, a): (Vec<_>, Vec<_>) = (base.components().collect(), abs.components().collect());
+    let common = b.iter().zip(&a).take_while(|(x, y)| x == y).count();
+    if common == 0 {
+        return abs;
+    }
+    let mut out = PathBuf::new();
+    for _ in common..b.len() {
+        out.push("..");
+    }
+    for c in &a[common..] {
+        out.push(c);
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn relative_paths_between_folders() {
+        assert_eq!(
+            relative_to(Path::new("/a/b/out"), Path::new("/a/b/c/x.pcap")),
+            PathBuf::from("../c/x.pcap")
+        );
+        assert_eq!(
+            relative_to(Path::new("/a/out"), Path::new("/a/out/x")),
+            PathBuf::from("x")
+        );
+    }
 
     #[test]
     fn file_paths_are_relative_to_the_case_and_the_command_line_wins() {

@@ -3,7 +3,7 @@
 //! the captures again; with `--periods FILE`, first recomputes periods.csv for new analyst
 //! periods from the run's daily table and record sightings.
 
-use super::analyze::relative_to;
+use super::case::relative_to;
 use super::case::Case;
 use crate::Outcome;
 use anyhow::{bail, Context, Result};
