@@ -8,7 +8,7 @@ mod cmd;
 mod progress;
 mod tz;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use std::process::ExitCode;
 
 /// What a subcommand achieved.
@@ -44,10 +44,41 @@ enum Command {
     Analyze(cmd::analyze::Args),
     /// Re-render report.html, report.md and the manifest from a previous analyze folder
     Report(cmd::report::Args),
+    /// Print a shell completion script (bash, zsh, fish, powershell, elvish)
+    Completions(cmd::shell::CompletionArgs),
+    /// Write man pages (exfilmeter.1 and one per subcommand) into a folder
+    Man(cmd::shell::ManArgs),
+}
+
+/// The exit status every command uses, shown at the end of every `--help`.
+const EXIT_STATUS: &str = "Exit status: 0 everything read cleanly; 1 partial (some input damaged \
+or unreadable: everything before the damage, and what could be recovered after it, is still \
+used and reported); 2 usage or fatal error.";
+
+/// The command line definition, with the exit status at the end of every command's help.
+fn command() -> clap::Command {
+    let mut cmd = Cli::command().after_help(EXIT_STATUS);
+    let names: Vec<String> = cmd
+        .get_subcommands()
+        .map(|s| s.get_name().to_string())
+        .collect();
+    for name in names {
+        cmd = cmd.mut_subcommand(name, |s| {
+            let text = match s.get_after_help() {
+                Some(h) => format!("{h}\n\n{EXIT_STATUS}"),
+                None => EXIT_STATUS.to_string(),
+            };
+            s.after_help(text)
+        });
+    }
+    cmd
 }
 
 fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
+    let parsed = command()
+        .try_get_matches()
+        .and_then(|m| Cli::from_arg_matches(&m));
+    let cli = match parsed {
         Ok(c) => c,
         Err(e) => {
             let code = if e.use_stderr() { 2 } else { 0 };
@@ -61,6 +92,8 @@ fn main() -> ExitCode {
         Command::Calibrate(args) => cmd::calibrate::run(args),
         Command::Analyze(args) => cmd::analyze::run(args),
         Command::Report(args) => cmd::report::run(args),
+        Command::Completions(args) => cmd::shell::completions(&args, command()),
+        Command::Man(args) => cmd::shell::man(&args, command()),
     };
     match result {
         Ok(Outcome::Complete) => ExitCode::SUCCESS,

@@ -22,7 +22,10 @@ pub fn skip(what: &str) {
     if in_ci() {
         panic!("CI=true and {what}: a test that needs it must not skip in CI");
     }
-    eprintln!("SKIPPED: {what}");
+    // Written to the stderr handle itself, not with `eprintln!`, which the test harness
+    // captures: `cargo test` shows the line even when the test passes.
+    use std::io::Write as _;
+    let _ = writeln!(std::io::stderr(), "SKIPPED: {what}");
 }
 
 /// The shared data folder (`../shared` beside the checkout).

@@ -64,14 +64,15 @@ pub struct Args {
     /// Time zone of the case (IANA name); local days split every table [default: UTC].
     #[arg(long, value_name = "ZONE")]
     pub tz: Option<String>,
-    /// Internal networks (CIDR, repeatable); default RFC 1918, 100.64/10, fc00::/7, link-local.
+    /// Internal networks (CIDR, repeatable); default RFC 1918, 100.64/10, 169.254/16, 127/8,
+    /// fc00::/7, fe80::/10, ::1.
     #[arg(long, value_name = "CIDR")]
     pub internal: Vec<String>,
     /// Analyst periods: CSV `name,start,end` or TOML `[[period]]`, whole local days.
     #[arg(long, value_name = "FILE")]
     pub periods: Option<PathBuf>,
     /// Output folder [default: ./exfilmeter-report].
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, short, value_name = "DIR")]
     pub out: Option<PathBuf>,
     /// Case file (TOML) with these settings; the command line overrides it.
     #[arg(long, value_name = "FILE")]

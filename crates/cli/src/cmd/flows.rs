@@ -63,7 +63,8 @@ pub struct Args {
     /// Keep only flows attributed to an indicator.
     #[arg(long, requires = "iocs")]
     pub only_ioc: bool,
-    /// Internal networks (CIDR, repeatable); default RFC 1918, 100.64/10, fc00::/7, link-local.
+    /// Internal networks (CIDR, repeatable); default RFC 1918, 100.64/10, 169.254/16, 127/8,
+    /// fc00::/7, fe80::/10, ::1.
     #[arg(long, value_name = "CIDR")]
     pub internal: Vec<String>,
     /// Seconds a DNS answer stays usable after its TTL for attributing connections.

@@ -4,6 +4,7 @@ pub mod case;
 pub mod flows;
 pub mod inspect;
 pub mod report;
+pub mod shell;
 
 use exfilmeter_ingest::HashAlgo;
 

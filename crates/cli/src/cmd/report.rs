@@ -32,6 +32,9 @@ pub struct Args {
     /// Leave the wall-clock time and the literal command line out (byte-identical output).
     #[arg(long)]
     pub reproducible: bool,
+    /// No summary on stderr (warnings are still printed).
+    #[arg(long, short)]
+    pub quiet: bool,
 }
 
 /// Recomputes DIR/periods.csv for `periods_file` and records the file in case.toml and the
@@ -92,5 +95,11 @@ pub fn run(args: Args) -> Result<Outcome> {
     let stamp = (!args.reproducible)
         .then(|| chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
     exfilmeter_report::render_dir(&args.from, stamp)?;
+    if !args.quiet {
+        eprintln!(
+            "exfilmeter report: re-rendered from the tables → {}",
+            args.from.join("report.html").display()
+        );
+    }
     Ok(Outcome::Complete)
 }
