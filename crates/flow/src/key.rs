@@ -102,7 +102,8 @@ pub enum RoleRule {
     SynAck,
     /// No handshake seen: the lower (well-known) port is the server's.
     Port,
-    /// No ports: the first packet's sender is the client.
+    /// No ports, equal ports on both ends, or a multicast/broadcast destination: the first
+    /// packet's sender is the client.
     FirstPacket,
 }
 
@@ -159,6 +160,14 @@ pub(crate) fn ends(p: &Packet<'_>) -> PacketEnds {
 /// Without a handshake: which of two ports looks like the server's? The lower one when
 /// it is below the ephemeral range (< 1024 wins over anything; < 49152 wins over an
 /// ephemeral port); otherwise the lower number.
+/// A multicast or broadcast address: a group of receivers, never one connection's client.
+pub(crate) fn is_group(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => v4.is_multicast() || v4.is_broadcast(),
+        IpAddr::V6(v6) => v6.is_multicast(),
+    }
+}
+
 pub(crate) fn server_by_port(a: u16, b: u16) -> bool {
     // true when `a` is the server port
     let class = |p: u16| {
@@ -188,5 +197,15 @@ mod tests {
         assert!(server_by_port(8080, 50000));
         assert!(server_by_port(1723, 3025));
         assert!(!server_by_port(60000, 1024));
+    }
+
+    #[test]
+    fn groups_are_multicast_and_broadcast_addresses() {
+        for g in ["224.0.0.251", "239.255.255.250", "255.255.255.255", "ff02::fb"] {
+            assert!(is_group(g.parse().unwrap()), "{g}");
+        }
+        for u in ["192.168.1.255", "8.8.8.8", "fe80::1", "2001:db8::1"] {
+            assert!(!is_group(u.parse().unwrap()), "{u}");
+        }
     }
 }

@@ -110,7 +110,13 @@ struct Extra {
     ooo_bytes: usize,
     win: Window,
     anomalies: HalfAnomalies,
+    /// Other initial sequence numbers announced by SYNs before any data (a retransmitted
+    /// SYN-ACK with a new ISN): the peer's handshake ACK or the first data decides.
+    isns: Vec<SeqNumber>,
 }
+
+/// At most this many alternative ISNs are remembered per direction.
+const MAX_ISNS: usize = 4;
 
 /// What a segment did to the ledger.
 pub(crate) struct Ctx<'a, O: StreamOut> {
@@ -199,10 +205,49 @@ impl Half {
 
     /// Stream offset 0 is the byte after this SYN.
     pub(crate) fn syn(&mut self, seq: SeqNumber) {
-        if self.next == 0 && self.ooo_empty() && self.max_end == 0 {
-            self.space = Some(SeqSpace { base: seq + 1 });
+        if self.untouched() {
+            let base = seq + 1;
+            if let Some(old) = self.space.filter(|s| self.syn && s.base != base) {
+                let isns = &mut self.x().isns;
+                if !isns.contains(&old.base) && isns.len() < MAX_ISNS {
+                    isns.push(old.base);
+                }
+            }
+            self.space = Some(SeqSpace { base });
             self.syn = true;
         }
+    }
+
+    /// Nothing captured or proven in this direction yet: the origin may still change.
+    fn untouched(&self) -> bool {
+        self.next == 0 && self.ooo_empty() && self.max_end == 0 && self.proof_end == 0
+    }
+
+    /// Several SYNs announced different ISNs: keep the one `seq` (data, or the byte the peer
+    /// acknowledges) fits, the nearest at or before it, and forget the others.
+    fn settle_isn(&mut self, seq: SeqNumber) {
+        let Some(space) = self.space else { return };
+        let Some(e) = self.extra.as_mut().filter(|e| !e.isns.is_empty()) else {
+            return;
+        };
+        let best = e
+            .isns
+            .iter()
+            .copied()
+            .chain([space.base])
+            .filter(|b| seq.dist(*b) >= 0)
+            .min_by_key(|b| seq.dist(*b));
+        e.isns.clear();
+        if let Some(base) = best {
+            self.space = Some(SeqSpace { base });
+        }
+    }
+
+    /// The offset against which wrapped sequence numbers are unwrapped: the highest byte
+    /// captured or delivered, which moves across holes (a sparse capture of a > 4 GiB stream
+    /// steps less than 2^31 between captured segments, never from the start).
+    fn reference(&self) -> u64 {
+        self.next.max(self.max_end)
     }
 
     /// True once a SYN set the stream origin.
@@ -221,8 +266,9 @@ impl Half {
     }
 
     fn offset(&mut self, seq: SeqNumber) -> i64 {
+        let reference = self.reference();
         let space = *self.space.get_or_insert(SeqSpace { base: seq });
-        space.offset(seq, self.next)
+        space.offset(seq, reference)
     }
 
     /// A data segment: `content` is what was captured of its `len` payload bytes.
@@ -237,6 +283,9 @@ impl Half {
     ) {
         if len == 0 {
             return;
+        }
+        if self.untouched() {
+            self.settle_isn(seq);
         }
         let mut off = self.offset(seq);
         if off < 0 && !self.syn && self.next == 0 && self.ooo_empty() {
@@ -462,17 +511,29 @@ impl Half {
     /// A RST whose sequence number proves data before it.
     pub(crate) fn rst(&mut self, seq: SeqNumber, ts: Timestamp) {
         if self.space.is_some() {
-            let end = self.offset(seq);
+            let mut end = self.offset(seq);
+            if let Some(f) = self.fin {
+                // After a FIN the RST's sequence number is one past it (RFC 9293 §3.10.7.4:
+                // the FIN occupies a sequence number): no data byte is proven there.
+                end = end.min(f as i64);
+            }
             self.prove(end, ts);
         }
     }
 
     /// The peer acknowledged up to `ack` in this direction's sequence space.
     pub(crate) fn acked(&mut self, ack: SeqNumber, ts: Timestamp) {
+        if self.space.is_none() {
+            return;
+        }
+        if self.untouched() {
+            // The handshake's ACK names the ISN the peer accepted.
+            self.settle_isn(ack);
+        }
         let Some(space) = self.space else {
             return;
         };
-        let mut end = space.offset(ack, self.next);
+        let mut end = space.offset(ack, self.reference());
         match self.fin {
             // The FIN occupies one sequence number after the data.
             Some(f) => end = end.min(f as i64),

@@ -6,21 +6,30 @@ use crate::ledger::{Counters, Ledger};
 use exfilmeter_ingest::{FileId, FrameRef, Timestamp};
 use proptest::prelude::*;
 
-/// What the reassembler delivered: content, or `None` for a gap byte.
+/// What the reassembler delivered: content, or `None` for a gap byte. Gaps longer than
+/// `HUGE` (sparse multi-gigabyte streams) are recorded in `gaps` only.
 #[derive(Default)]
 struct Rec {
     bytes: Vec<Option<u8>>,
     gaps: Vec<(u64, u64, GapKind)>,
+    /// Stream offset after everything delivered so far.
+    end: u64,
 }
+
+const HUGE: u64 = 1 << 20;
 
 impl StreamOut for Rec {
     fn data(&mut self, _d: Direction, offset: u64, _ts: Timestamp, _f: FrameRef, bytes: &[u8]) {
-        assert_eq!(offset, self.bytes.len() as u64, "data must be in order");
+        assert_eq!(offset, self.end, "data must be in order");
+        self.end += bytes.len() as u64;
         self.bytes.extend(bytes.iter().map(|b| Some(*b)));
     }
     fn gap(&mut self, _d: Direction, offset: u64, len: u64, kind: GapKind) {
-        assert_eq!(offset, self.bytes.len() as u64, "gaps must be in order");
-        self.bytes.extend(std::iter::repeat_n(None, len as usize));
+        assert_eq!(offset, self.end, "gaps must be in order");
+        self.end += len;
+        if len <= HUGE {
+            self.bytes.extend(std::iter::repeat_n(None, len as usize));
+        }
         self.gaps.push((offset, len, kind));
     }
 }
@@ -136,6 +145,37 @@ fn retransmitted_syn_does_not_move_the_origin() {
     r.half.syn(SeqNumber(ISN + 7));
     r.seg(2, b"cd");
     assert_eq!(r.content(), b"abcd");
+}
+
+#[test]
+fn retransmitted_syn_ack_with_a_new_isn_follows_the_one_the_peer_acknowledged() {
+    // The server answers twice with different ISNs, then the first answer is retransmitted
+    // late; the client's handshake ACK names the second.
+    let (a, b) = (ISN, ISN.wrapping_add(1_180_000_000));
+    let mut r = Rig::new();
+    r.half.syn(SeqNumber(a));
+    r.half.syn(SeqNumber(b));
+    r.half.syn(SeqNumber(a));
+    r.half.acked(SeqNumber(b) + 1, Timestamp(r.ts));
+    r.raw_seg(b.wrapping_add(1), b"hello");
+    r.flush();
+    assert_eq!(r.content(), b"hello");
+    let t = r.total();
+    assert_eq!((t.stream_bytes, t.gap_bytes, t.retrans_bytes), (5, 0, 0));
+    assert_eq!(r.half.anomalies().implausible_proofs, 0);
+}
+
+#[test]
+fn without_the_handshake_ack_the_first_data_picks_the_isn_it_fits() {
+    let (a, b) = (ISN, ISN.wrapping_add(900_000_000));
+    let mut r = Rig::new();
+    r.half.syn(SeqNumber(b));
+    r.half.syn(SeqNumber(a));
+    r.raw_seg(b.wrapping_add(1), b"abc");
+    r.raw_seg(b.wrapping_add(4), b"def");
+    r.flush();
+    assert_eq!(r.content(), b"abcdef");
+    assert_eq!(r.total().gap_bytes, 0);
 }
 
 // ── established, in order ──────────────────────────────────────────────────
@@ -288,6 +328,29 @@ fn implausibly_far_ack_is_ignored_and_counted() {
     assert_eq!(r.half.anomalies().implausible_proofs, 1);
 }
 
+#[test]
+fn rst_one_past_the_fin_proves_no_data_byte() {
+    let mut r = Rig::new();
+    r.syn();
+    r.seg(0, b"abc");
+    let ts = Timestamp(r.ts);
+    r.half.fin(SeqNumber(ISN) + 1 + 3, 0, ts);
+    r.half.rst(SeqNumber(ISN) + 1 + 4, ts);
+    r.flush();
+    assert_eq!(r.total().gap_bytes, 0);
+    assert_eq!(r.content(), b"abc");
+}
+
+#[test]
+fn rst_beyond_the_data_without_fin_still_proves_a_gap() {
+    let mut r = Rig::new();
+    r.syn();
+    r.seg(0, b"abc");
+    r.half.rst(SeqNumber(ISN) + 1 + 10, Timestamp(r.ts));
+    r.flush();
+    assert_eq!(r.total().gap_bytes, 7);
+}
+
 // ── truncation (snaplen) ───────────────────────────────────────────────────
 
 #[test]
@@ -314,6 +377,29 @@ fn stream_across_sequence_wraparound() {
     r.raw_seg(isn.wrapping_add(9), b"ijkl");
     assert_eq!(r.content(), b"abcdefghijkl");
     assert_eq!(r.total().stream_bytes, 12);
+}
+
+#[test]
+fn sparse_capture_of_a_stream_longer_than_four_gibibytes_keeps_every_wrap() {
+    // Captured segments 1.5 GB apart (each step < 2^31): sequence numbers wrap twice
+    // between the first and the last, and the holes between them are proven by later data.
+    let mut r = Rig::new();
+    r.syn();
+    let step: u64 = 1_500_000_000;
+    let offsets: Vec<u64> = (0..4).map(|i| i * step).collect();
+    for &o in &offsets {
+        r.raw_seg(ISN.wrapping_add(1).wrapping_add(o as u32), b"xy");
+    }
+    let end = offsets[3] + 2;
+    r.half
+        .fin(SeqNumber(ISN) + 1 + (end as u32), 0, Timestamp(r.ts));
+    r.flush();
+    let t = r.total();
+    assert_eq!(t.stream_bytes + t.gap_bytes, end);
+    assert_eq!(t.stream_bytes, 8);
+    assert_eq!(r.half.anomalies().before_start_bytes, 0);
+    assert_eq!(r.out.gaps.len(), 3);
+    assert_eq!(r.out.end, end);
 }
 
 // ── mid-stream pickup ──────────────────────────────────────────────────────

@@ -3,7 +3,7 @@
 
 use crate::app::{dns, App, AppOut, MetaEvent, Metadata};
 use crate::day::DayClock;
-use crate::key::{ends, server_by_port, Direction, Endpoint, FlowKey, Proto, RoleRule};
+use crate::key::{ends, is_group, server_by_port, Direction, Endpoint, FlowKey, Proto, RoleRule};
 use crate::ledger::Ledger;
 use crate::sink::{CloseReason, FlowAnomalies, FlowId, FlowRecord, FlowSink};
 use crate::tcp::{Budget, Ctx, GapKind, Half, StreamOut};
@@ -325,6 +325,11 @@ impl Tracker {
                 }
                 Some(t) if t.complete && t.flags.has(TcpFlags::SYN | TcpFlags::ACK) => {
                     (e.dst, e.src, RoleRule::SynAck)
+                }
+                _ if is_group(e.dst.ip) || e.src.port == e.dst.port => {
+                    // To a multicast/broadcast group, or the same port on both ends (NTP
+                    // 123↔123, mDNS, BACnet): ports say nothing; the first sender is the client.
+                    (e.src, e.dst, RoleRule::FirstPacket)
                 }
                 _ if e.key.proto == Proto::Tcp || e.key.proto == Proto::Udp => {
                     if server_by_port(e.src.port, e.dst.port) {

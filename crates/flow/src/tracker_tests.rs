@@ -128,6 +128,65 @@ fn without_handshake_the_well_known_port_is_the_server() {
 }
 
 #[test]
+fn equal_ports_without_handshake_make_the_first_sender_the_client() {
+    // NTP-like 123↔123: whichever end speaks first is the client, whatever its address.
+    for (first, second) in [(S, C), (C, S)] {
+        let mut t = T::new(TrackerConfig::default());
+        t.send(0, first, 123, second, 123, ACK | PSH, 1, 1, b"query");
+        t.send(1, second, 123, first, 123, ACK | PSH, 1, 6, b"answer");
+        let r = t.finish();
+        assert_eq!(r.len(), 1);
+        assert_eq!(r[0].client.ip, std::net::IpAddr::from(first));
+        assert_eq!(r[0].role_rule, RoleRule::FirstPacket);
+        assert_eq!(r[0].ledger.total(Direction::C2s).payload_bytes, 5);
+    }
+}
+
+#[test]
+fn a_multicast_destination_is_never_the_client() {
+    let group = [224, 0, 0, 251];
+    let mut t = T::new(TrackerConfig::default());
+    // From a well-known port to a high one: the port rule alone would make the sender the server.
+    t.send(0, C, 80, group, 50000, ACK | PSH, 1, 1, b"announce");
+    let r = t.finish();
+    assert_eq!(r[0].client.ip, std::net::IpAddr::from(C));
+    assert_eq!(r[0].server.ip, std::net::IpAddr::from(group));
+    assert_eq!(r[0].role_rule, RoleRule::FirstPacket);
+}
+
+#[test]
+fn syn_ack_retransmitted_with_a_new_isn_leaves_no_phantom_gap() {
+    let mut t = T::new(TrackerConfig::default());
+    t.c2s(0, SYN, 100, 0, b"");
+    t.s2c(0, SYN | ACK, 500, 101, b"");
+    t.s2c(1, SYN | ACK, 1_180_000_500, 101, b"");
+    t.s2c(1, SYN | ACK, 500, 101, b""); // the first answer again, late
+    t.c2s(1, ACK, 101, 1_180_000_501, b"");
+    t.c2s(1, ACK | PSH, 101, 1_180_000_501, b"GET / HTTP/1.0\r\n\r\n");
+    t.s2c(2, ACK | PSH, 1_180_000_501, 119, b"HTTP/1.0 200 OK\r\n\r\n");
+    t.c2s(2, ACK | FIN, 119, 1_180_000_520, b"");
+    t.s2c(2, ACK | FIN, 1_180_000_520, 120, b"");
+    let r = t.finish();
+    assert_eq!(r.len(), 1);
+    let s2c = r[0].ledger.total(Direction::S2c);
+    assert_eq!((s2c.stream_bytes, s2c.gap_bytes), (19, 0));
+    assert_eq!(r[0].anomalies.tcp[1].implausible_proofs, 0);
+}
+
+#[test]
+fn rst_after_fin_adds_no_gap_byte() {
+    let mut t = T::new(TrackerConfig::default());
+    handshake(&mut t, 0);
+    t.c2s(1, ACK | PSH, 101, 501, b"abc");
+    t.c2s(1, ACK | FIN, 104, 501, b"");
+    t.s2c(1, ACK | FIN, 501, 105, b"");
+    t.c2s(1, RST, 105, 0, b"");
+    let r = t.finish();
+    assert_eq!(r[0].ledger.total(Direction::C2s).gap_bytes, 0);
+    assert_eq!(r[0].ledger.total(Direction::S2c).gap_bytes, 0);
+}
+
+#[test]
 fn full_connection_closes_by_fin_with_zeek_like_history() {
     let mut t = T::new(TrackerConfig::default());
     handshake(&mut t, 0);
