@@ -307,7 +307,28 @@ fn transport<'a>(
                     ))
                 }
                 (hl, _) => {
-                    let hl = hl.filter(|&h| h >= 20).unwrap_or(20);
+                    // A data offset below 20 bytes is no TCP header at all: where the payload
+                    // starts is unknowable, so none of it is counted as payload (the frame still
+                    // counts in frames and ip_bytes, and as an incomplete header).
+                    let Some(hl) = (match hl {
+                        Some(h) if h < 20 => None,
+                        Some(h) => Some(h),
+                        // Cut before the data offset: assume the minimal header.
+                        None => Some(20),
+                    }) else {
+                        let view = TcpView {
+                            src_port,
+                            dst_port,
+                            seq: 0,
+                            ack: 0,
+                            flags: TcpFlags(0),
+                            window: 0,
+                            header_len: 0,
+                            options: &[],
+                            complete: false,
+                        };
+                        return Ok(Inner::Done(Transport::Tcp(view), &[], 0));
+                    };
                     let view = TcpView {
                         src_port,
                         dst_port,
@@ -356,8 +377,11 @@ fn transport<'a>(
                     icmp_type: p[0],
                     code: p[1],
                 },
-                rest(4),
-                declared.saturating_sub(4),
+                // Every ICMP and ICMPv6 message has an 8-byte header: type, code, checksum
+                // and the 4-byte rest of header (identifier/sequence, pointer, MTU, unused);
+                // what follows (echo data, the quoted datagram of an error) is the payload.
+                rest(8),
+                declared.saturating_sub(8),
             ))
         }
         PROTO_IPIP | PROTO_IPV6 => Ok(Inner::Tunnel(p, vlan)),
@@ -500,7 +524,9 @@ pub(crate) fn decode_ip<'a>(
                     ip_bytes: u64::from(outer_total),
                     first_frame: frame.frame,
                 });
-                let tcp_incomplete = matches!(transport, Transport::Tcp(t) if !t.complete);
+                // Cut by the snapshot length (a bogus data offset, header_len 0, is malformed, not cut).
+                let tcp_incomplete =
+                    matches!(transport, Transport::Tcp(t) if !t.complete && t.header_len >= 20);
                 let truncated = frame.is_truncated()
                     || (payload.len() as u64) < u64::from(payload_len)
                     || tcp_incomplete;

@@ -154,17 +154,31 @@ fn ethertype(
                 if rest.len() < 8 {
                     return Err(SkipReason::TruncatedLinkHeader(LinkType::ETHERNET));
                 }
-                let proto = u16::from_be_bytes([rest[6], rest[7]]);
-                // The PPPoE length bounds the PPP frame; what follows is Ethernet padding.
-                let plen = usize::from(u16::from_be_bytes([rest[4], rest[5]]));
-                let end = (6 + plen).clamp(8, rest.len());
+                // The PPP protocol may be compressed to one byte (RFC 1661 §6.5). The IP
+                // packet runs to the frame's end: its own total length decides where it ends,
+                // as on every other link (the PPPoE length field is not trusted over it).
+                let (proto, ip) = ppp_protocol(&rest[6..])
+                    .ok_or(SkipReason::TruncatedLinkHeader(LinkType::ETHERNET))?;
                 return match proto {
-                    0x0021 | 0x0057 => Ok((vlan, &rest[8..end])),
+                    0x0021 | 0x0057 => Ok((vlan, ip)),
                     p => Err(SkipReason::PppProtocol(p)),
                 };
             }
             ETH_PPPOE_DISC => return Err(SkipReason::PppoeDiscovery),
-            t if t < 0x0600 => return Err(SkipReason::Llc),
+            len if len < 0x0600 => {
+                // IEEE 802.3 length field: an 802.2 LLC header follows. LLC/SNAP (DSAP = SSAP =
+                // 0xAA, UI) with an EtherType OUI (00-00-00 or 00-00-F8) carries an EtherType;
+                // other LLC frames (STP, CDP, NetBIOS) are skipped.
+                let body = &rest[..usize::from(len).min(rest.len())];
+                match body {
+                    [0xAA, 0xAA, 0x03, 0x00, 0x00, 0x00 | 0xF8, t1, t2, ..] => {
+                        t = u16::from_be_bytes([*t1, *t2]);
+                        // As after an EtherType, the IP packet's own length bounds it.
+                        rest = rest.get(8..).unwrap_or(&[]);
+                    }
+                    _ => return Err(SkipReason::Llc),
+                }
+            }
             other => return Err(SkipReason::EtherType(other)),
         }
     }
@@ -179,18 +193,20 @@ pub(crate) fn ppp(link: LinkType, data: &[u8]) -> Result<&[u8], SkipReason> {
     if d.is_empty() {
         return Err(SkipReason::TruncatedLinkHeader(link));
     }
-    // Protocol-field compression: an odd first byte is a 1-byte protocol.
-    let (proto, rest) = if d[0] & 1 == 1 {
-        (u16::from(d[0]), &d[1..])
-    } else {
-        if d.len() < 2 {
-            return Err(SkipReason::TruncatedLinkHeader(link));
-        }
-        (u16::from_be_bytes([d[0], d[1]]), &d[2..])
-    };
+    let (proto, rest) = ppp_protocol(d).ok_or(SkipReason::TruncatedLinkHeader(link))?;
     match proto {
         0x0021 | 0x0057 => Ok(rest),
         p => Err(SkipReason::PppProtocol(p)),
+    }
+}
+
+/// The PPP protocol field and what follows it. Protocol-field compression (RFC 1661 §6.5):
+/// an odd first byte is a 1-byte protocol.
+fn ppp_protocol(d: &[u8]) -> Option<(u16, &[u8])> {
+    match d {
+        [b, rest @ ..] if b & 1 == 1 => Some((u16::from(*b), rest)),
+        [a, b, rest @ ..] => Some((u16::from_be_bytes([*a, *b]), rest)),
+        _ => None,
     }
 }
 
@@ -269,6 +285,53 @@ mod tests {
         assert_eq!(
             strip(LinkType::ETHERNET, &eth(0x8863, &[0; 10])).unwrap_err(),
             SkipReason::PppoeDiscovery
+        );
+    }
+
+    #[test]
+    fn pppoe_with_a_one_byte_ppp_protocol_carries_ip() {
+        let mut s = vec![0x11, 0x00, 0x12, 0x34, 0x00, 0x05, 0x21];
+        s.extend_from_slice(IP);
+        let f = eth(0x8864, &s);
+        assert_eq!(strip(LinkType::ETHERNET, &f).unwrap().1, IP);
+        let s = vec![0x11, 0x00, 0x12, 0x34, 0x00, 0x05, 0x57, 0x60, 0, 0, 0];
+        let f = eth(0x8864, &s);
+        assert_eq!(strip(LinkType::ETHERNET, &f).unwrap().1, &[0x60, 0, 0, 0]);
+    }
+
+    #[test]
+    fn pppoe_length_shorter_than_the_ip_packet_does_not_cut_it() {
+        // PPPoE says 4 bytes of PPP (2 protocol + 2 of IP); the frame holds the whole packet.
+        let mut s = vec![0x11, 0x00, 0x12, 0x34, 0x00, 0x04, 0x00, 0x21];
+        s.extend_from_slice(IP);
+        let f = eth(0x8864, &s);
+        assert_eq!(strip(LinkType::ETHERNET, &f).unwrap().1, IP);
+    }
+
+    #[test]
+    fn ieee_802_3_llc_snap_carries_an_ethertype() {
+        let mut s = vec![0xAA, 0xAA, 0x03, 0x00, 0x00, 0x00, 0x08, 0x00];
+        s.extend_from_slice(IP);
+        let len = s.len() as u16;
+        let f = eth(len, &s);
+        let (_, l3) = strip(LinkType::ETHERNET, &f).unwrap();
+        assert_eq!(l3, IP);
+        // SNAP with a VLAN tag behind it.
+        let mut s = vec![0xAA, 0xAA, 0x03, 0x00, 0x00, 0xF8, 0x81, 0x00, 0x00, 0x07, 0x86, 0xDD];
+        s.push(0x60);
+        let f = eth(s.len() as u16, &s);
+        let (vlan, l3) = strip(LinkType::ETHERNET, &f).unwrap();
+        assert_eq!((vlan.ids(), l3), (&[7u16][..], &[0x60u8][..]));
+        // SNAP with a vendor OUI, and plain LLC (STP): skipped.
+        let s = [0xAA, 0xAA, 0x03, 0x00, 0x00, 0x0C, 0x20, 0x00, 1, 2];
+        assert_eq!(
+            strip(LinkType::ETHERNET, &eth(10, &s)).unwrap_err(),
+            SkipReason::Llc
+        );
+        let s = [0x42, 0x42, 0x03, 0, 0, 0];
+        assert_eq!(
+            strip(LinkType::ETHERNET, &eth(6, &s)).unwrap_err(),
+            SkipReason::Llc
         );
     }
 

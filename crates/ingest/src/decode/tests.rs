@@ -127,6 +127,40 @@ fn tcp_header_cut_after_the_ports_is_an_incomplete_tcp_packet() {
 }
 
 #[test]
+fn tcp_data_offset_below_twenty_bytes_counts_no_payload() {
+    let mut seg = tcp(1, 2, 3, 0x18, &[b'x'; 25]);
+    seg[12] = 0x20; // data offset 2 words = 8 bytes: no TCP header is that short
+    let f = eth(&ipv4(6, &seg, 1, 0, false, None));
+    let mut d = Decoder::default();
+    let p = packet(d.decode(&frame(LinkType::ETHERNET, &f, f.len() as u32, 1)));
+    let Transport::Tcp(t) = p.transport else {
+        panic!("not tcp")
+    };
+    assert!(!t.complete);
+    assert_eq!((p.payload_len, p.payload.len()), (0, 0));
+    assert_eq!(p.wire.ip_bytes, 20 + 45);
+    assert!(!p.truncated, "malformed, not cut by the snapshot length");
+}
+
+#[test]
+fn icmp_payload_starts_after_the_eight_byte_header() {
+    // Echo request: type 8, code 0, checksum, identifier, sequence, then 32 bytes of data.
+    let mut echo = vec![8, 0, 0, 0, 0x12, 0x34, 0, 1];
+    echo.extend_from_slice(&[0xAB; 32]);
+    let f = eth(&ipv4(1, &echo, 1, 0, false, None));
+    let mut d = Decoder::default();
+    let p = packet(d.decode(&frame(LinkType::ETHERNET, &f, f.len() as u32, 1)));
+    assert!(matches!(p.transport, Transport::Icmp { icmp_type: 8, .. }));
+    assert_eq!((p.payload_len, p.payload), (32, &[0xAB; 32][..]));
+    // Destination unreachable quoting 28 bytes of the datagram.
+    let mut err = vec![3, 3, 0, 0, 0, 0, 0, 0];
+    err.extend_from_slice(&[0x45; 28]);
+    let f = eth(&ipv4(1, &err, 2, 0, false, None));
+    let p = packet(d.decode(&frame(LinkType::ETHERNET, &f, f.len() as u32, 2)));
+    assert_eq!(p.payload_len, 28);
+}
+
+#[test]
 fn truncated_and_unknown_ip_headers_are_named_skips() {
     let mut d = Decoder::default();
     let f = eth(&[0x45, 0, 0, 40, 0, 0]);
