@@ -201,7 +201,12 @@ mod tests {
 
     #[test]
     fn groups_are_multicast_and_broadcast_addresses() {
-        for g in ["224.0.0.251", "239.255.255.250", "255.255.255.255", "ff02::fb"] {
+        for g in [
+            "224.0.0.251",
+            "239.255.255.250",
+            "255.255.255.255",
+            "ff02::fb",
+        ] {
             assert!(is_group(g.parse().unwrap()), "{g}");
         }
         for u in ["192.168.1.255", "8.8.8.8", "fe80::1", "2001:db8::1"] {

@@ -112,10 +112,31 @@ pub fn normalize_name(s: &str) -> Result<String, String> {
             ));
         }
     }
-    if !n.contains('.') {
-        return Err(format!("{s:?} is a single label, not a domain"));
+    // A single label (`localhost`, an internal host name) is a name like any other; but the
+    // last label is never all digits (RFC 3696 §2), which catches mistyped addresses.
+    if n.rsplit('.')
+        .next()
+        .is_some_and(|l| l.bytes().all(|b| b.is_ascii_digit()))
+    {
+        return Err(format!(
+            "{s:?} is neither an IP address nor a host name (all-numeric last label)"
+        ));
     }
     Ok(n)
+}
+
+/// `host:port` or `[v6]:port`: the host part, when `text` has that shape.
+fn without_port(text: &str) -> Option<&str> {
+    let (host, port) = text.rsplit_once(':')?;
+    if port.is_empty() || !port.bytes().all(|b| b.is_ascii_digit()) || port.parse::<u16>().is_err()
+    {
+        return None;
+    }
+    match host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
+        Some(v6) => Some(v6),
+        None if !host.contains(':') && !host.is_empty() => Some(host),
+        None => None,
+    }
 }
 
 /// The host of a URL (`scheme://[user@]host[:port][/path]`), as a target.
@@ -152,11 +173,29 @@ pub fn classify(raw: &str) -> Result<(Target, String), String> {
     if text.contains('/') {
         return text.parse::<Net>().map(|n| (Target::Net(n), text));
     }
+    if let Some(host) = without_port(&text) {
+        // `host:port` (as IOC feeds write C2 endpoints): the host is matched; the port stays in
+        // the indicator's text but does not narrow the match (docs/intel.md).
+        let target = match host.parse::<IpAddr>() {
+            Ok(ip) => Target::Net(Net::host(ip)),
+            Err(_) => Target::Name(normalize_name(host)?),
+        };
+        return Ok((target, text));
+    }
+    let suffix = |s: &str| {
+        let n = normalize_name(s)?;
+        if !n.contains('.') {
+            return Err(format!(
+                "{text:?} would match a whole top-level domain; write the names to match"
+            ));
+        }
+        Ok((Target::Suffix(n), text.clone()))
+    };
     if let Some(s) = text.strip_prefix("*.") {
-        return normalize_name(s).map(|n| (Target::Suffix(n), text));
+        return suffix(s);
     }
     if let Some(s) = text.strip_prefix('.') {
-        return normalize_name(s).map(|n| (Target::Suffix(n), text));
+        return suffix(s);
     }
     normalize_name(&text).map(|n| (Target::Name(n), text))
 }
@@ -187,6 +226,25 @@ mod tests {
     }
 
     #[test]
+    fn single_labels_and_host_port_forms_are_indicators() {
+        let t = |s: &str| classify(s).map(|x| x.0.to_string());
+        assert_eq!(t("localhost").unwrap(), "localhost");
+        assert_eq!(t("FILESRV01").unwrap(), "filesrv01");
+        assert_eq!(t("203.0.113.7:8443").unwrap(), "203.0.113.7");
+        assert_eq!(t("c2.example.com:443").unwrap(), "c2.example.com");
+        assert_eq!(t("[2001:db8::7]:443").unwrap(), "2001:db8::7");
+        assert_eq!(
+            classify("c2.example.com:443").unwrap().1,
+            "c2.example.com:443"
+        );
+        // Still refused: a port out of range, numbers that are not addresses, a TLD suffix.
+        assert!(classify("c2.example.com:70000").is_err());
+        assert!(classify("10.0.0.300").is_err());
+        assert!(classify("12345").is_err());
+        assert!(classify("*.com").is_err());
+    }
+
+    #[test]
     fn defanged_indicators_are_refanged() {
         assert_eq!(
             classify("203.0.113[.]10").unwrap().0.to_string(),
@@ -205,7 +263,6 @@ mod tests {
     fn malformed_indicators_are_errors() {
         for bad in [
             "",
-            "localhost",
             "exa mple.com",
             "10.0.0.0/40",
             "http://",

@@ -132,8 +132,16 @@ pub(crate) fn parse_text(content: &str, sink: &mut Sink<'_>) -> Result<(), Intel
         if body.is_empty() {
             continue;
         }
-        let token = body.split_whitespace().next().unwrap_or("");
+        let mut tokens = body.split_whitespace();
+        let token = tokens.next().unwrap_or("");
         match classify(token) {
+            // A lone word followed by more words is prose, not a host name.
+            Ok((Target::Name(n), _)) if !n.contains('.') && tokens.next().is_some() => sink.bad(
+                line,
+                format!(
+                    "{body:?}: a single-label host name followed by text (comments start with #)"
+                ),
+            )?,
             Ok((target, text)) => sink.out.push(Indicator {
                 target,
                 text,

@@ -256,3 +256,24 @@ fn scenario_ioc_files_load_and_name_their_hosts() {
         assert!(s.match_ip("198.51.100.23".parse().unwrap(), T0).is_some());
     }
 }
+
+#[test]
+fn single_label_names_and_host_port_entries_load_from_text() {
+    let content =
+        "localhost\nFILESRV01   # internal file server\n203.0.113.7:8443\nc2.example.com:443\n";
+    let s = set("names.txt", content, Format::Text, false).unwrap();
+    let targets: Vec<String> = s
+        .indicators()
+        .iter()
+        .map(|i| i.target.to_string())
+        .collect();
+    assert_eq!(
+        targets,
+        ["localhost", "filesrv01", "203.0.113.7", "c2.example.com"]
+    );
+    assert_eq!(
+        s.match_ip("203.0.113.7".parse().unwrap(), T0)
+            .map(|i| s.indicators()[i].text.as_str()),
+        Some("203.0.113.7:8443")
+    );
+}

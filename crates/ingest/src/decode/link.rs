@@ -317,7 +317,9 @@ mod tests {
         let (_, l3) = strip(LinkType::ETHERNET, &f).unwrap();
         assert_eq!(l3, IP);
         // SNAP with a VLAN tag behind it.
-        let mut s = vec![0xAA, 0xAA, 0x03, 0x00, 0x00, 0xF8, 0x81, 0x00, 0x00, 0x07, 0x86, 0xDD];
+        let mut s = vec![
+            0xAA, 0xAA, 0x03, 0x00, 0x00, 0xF8, 0x81, 0x00, 0x00, 0x07, 0x86, 0xDD,
+        ];
         s.push(0x60);
         let f = eth(s.len() as u16, &s);
         let (vlan, l3) = strip(LinkType::ETHERNET, &f).unwrap();
