@@ -27,7 +27,7 @@ pub struct Run<'a> {
     /// Records staged in total, when known (caps `records_high`).
     pub staged: Option<u64>,
     /// The local days covered by the captures ([`covered_days`]).
-    pub range: Option<(i32, i32)>,
+    pub covered: Vec<(i32, i32)>,
     /// Time zone of the case.
     pub tz: chrono_tz::Tz,
     /// Each input's file name by file index.
@@ -36,15 +36,32 @@ pub struct Run<'a> {
     pub sweep: bool,
 }
 
-/// The local days from the first to the last frame of all inputs.
-pub fn covered_days(read: &Read, tz: chrono_tz::Tz) -> Option<(i32, i32)> {
+/// The local days the captures cover: each file's first to last plausibly stamped frame
+/// (from 1990 on, [`exfilmeter_ingest::PLAUSIBLE_FROM`]), merged into disjoint spans in day
+/// order. A file stamped 1970 beside 2008 traffic adds no decades of empty days.
+pub fn covered_days(read: &Read, tz: chrono_tz::Tz) -> Vec<(i32, i32)> {
     let mut clock = DayClock::new(tz);
-    read.span()
+    let mut spans: Vec<(i32, i32)> = read
+        .files
+        .iter()
+        .filter_map(|f| f.summary.plausible_span)
         .map(|(a, b)| (clock.local_day(a).0, clock.local_day(b).0))
+        .collect();
+    spans.sort_unstable();
+    let mut merged: Vec<(i32, i32)> = Vec::with_capacity(spans.len());
+    for (a, b) in spans {
+        match merged.last_mut() {
+            // Overlapping or on consecutive days: one span.
+            Some(last) if a <= last.1.saturating_add(1) => last.1 = last.1.max(b),
+            _ => merged.push((a, b)),
+        }
+    }
+    merged
 }
 
 /// The analyst's periods, or one period `capture` over the covered days when none was given.
-pub fn periods_or_capture(periods: Option<Vec<Period>>, range: Option<(i32, i32)>) -> Vec<Period> {
+pub fn periods_or_capture(periods: Option<Vec<Period>>, covered: &[(i32, i32)]) -> Vec<Period> {
+    let range = covered.first().zip(covered.last()).map(|(a, b)| (a.0, b.1));
     match periods {
         Some(p) => p,
         None => match range {
@@ -70,7 +87,7 @@ impl Run<'_> {
             &c.units,
             self.model,
             self.staged,
-            self.range,
+            &self.covered,
             recon.as_ref(),
         )?;
         write_csv(&mut daily, &out.join("daily.csv"))?;
@@ -150,6 +167,10 @@ pub fn counters(
             content.stats.ioc_flows,
         ),
         ("flows evicted at the flow cap".into(), st.evicted),
+        (
+            "frames stamped before 1990 (outside the covered days)".into(),
+            files.iter().map(|f| f.summary.implausible_ts).sum(),
+        ),
         ("gaps from out-of-order buffer caps".into(), st.cap_gaps),
         (
             "input files with damage".into(),
@@ -277,6 +298,50 @@ pub fn periods_from_tables(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::pipeline::FileRead;
+    use exfilmeter_ingest::{FileSummary, Frame, FrameRef, LinkType, Timestamp};
+
+    #[test]
+    fn covered_days_merge_per_file_spans_and_ignore_epoch_stamps() {
+        const DAY: i64 = 86_400 * 1_000_000_000;
+        let file = |frames: &[i64]| {
+            let mut summary = FileSummary::new("x.pcap");
+            for &d in frames {
+                summary.add_frame(&Frame {
+                    ts: Timestamp(d * DAY + 3_600 * 1_000_000_000),
+                    ts_known: true,
+                    frame: FrameRef::default(),
+                    interface: 0,
+                    link: LinkType::ETHERNET,
+                    orig_len: 0,
+                    data: &[],
+                });
+            }
+            FileRead {
+                name: "x.pcap".into(),
+                summary,
+            }
+        };
+        let read = Read {
+            files: vec![
+                file(&[14_000, 14_001]),
+                file(&[0, 14_002]), // one frame stamped 1970-01-01
+                file(&[0]),
+                file(&[14_010]),
+            ],
+            partial: false,
+        };
+        assert_eq!(
+            covered_days(&read, chrono_tz::UTC),
+            vec![(14_000, 14_002), (14_010, 14_010)]
+        );
+        assert_eq!(read.files[1].summary.implausible_ts, 1);
+        let p = periods_or_capture(None, &covered_days(&read, chrono_tz::UTC));
+        assert_eq!(
+            (p[0].start, p[0].end),
+            (Day(14_000).date(), Day(14_010).date())
+        );
+    }
 
     #[test]
     fn sightings_read_back_and_a_bad_row_names_its_line() {

@@ -61,10 +61,11 @@ pub const SUMS: [&str; 10] = [
 
 /// Client→server volume per day and host, sorted by day then host. Columns: `day` (date),
 /// `host`, `indicator`, `server_name` and `server_ips` (over all the host's flows,
-/// `;`-joined, sorted), `flows`, and the sums of [`SUMS`]. Every day of `range` (first and
-/// last day, inclusive; default: the host's own first and last day) without traffic to a
-/// host appears with zeros, so gaps in the capture stay visible.
-pub fn daily_volume(rows: &[FlowDay], range: Option<(i32, i32)>) -> PolarsResult<DataFrame> {
+/// `;`-joined, sorted), `flows`, and the sums of [`SUMS`]. Every day of the `covered` spans
+/// (first and last day, inclusive; empty: the host's own first to last day) without traffic
+/// to a host appears with zeros, so gaps in the capture stay visible; a host's days outside
+/// them (frames stamped before 1990) appear as they are, never spread into a grid.
+pub fn daily_volume(rows: &[FlowDay], covered: &[(i32, i32)]) -> PolarsResult<DataFrame> {
     let out: Vec<&FlowDay> = rows.iter().filter(|r| r.c2s).collect();
     let u = |f: fn(&FlowDay) -> u64| -> Vec<u64> { out.iter().map(|r| f(r)).collect() };
     let df = df!(
@@ -97,6 +98,7 @@ pub fn daily_volume(rows: &[FlowDay], range: Option<(i32, i32)>) -> PolarsResult
     type Sets<'a> = (BTreeSet<&'a str>, BTreeSet<&'a str>, BTreeSet<&'a str>);
     let mut names: BTreeMap<&str, Sets> = BTreeMap::new();
     let mut span: BTreeMap<&str, (i32, i32)> = BTreeMap::new();
+    let mut own: BTreeMap<&str, BTreeSet<i32>> = BTreeMap::new();
     for r in &out {
         let e = names.entry(r.host.as_str()).or_default();
         e.0.extend(r.indicator.split(';').filter(|s| !s.is_empty()));
@@ -104,13 +106,10 @@ pub fn daily_volume(rows: &[FlowDay], range: Option<(i32, i32)>) -> PolarsResult
             e.1.insert(r.server_name.as_str());
         }
         e.2.insert(r.server_ip.as_str());
-        let s = span
-            .entry(r.host.as_str())
-            .or_insert(range.unwrap_or((r.day, r.day)));
-        if range.is_none() {
-            s.0 = s.0.min(r.day);
-            s.1 = s.1.max(r.day);
-        }
+        let s = span.entry(r.host.as_str()).or_insert((r.day, r.day));
+        s.0 = s.0.min(r.day);
+        s.1 = s.1.max(r.day);
+        own.entry(r.host.as_str()).or_default().insert(r.day);
     }
     // Fill the zero days, then rebuild in order.
     let days = grouped.column("day")?.i32()?.clone();
@@ -123,9 +122,13 @@ pub fn daily_volume(rows: &[FlowDay], range: Option<(i32, i32)>) -> PolarsResult
     }
     let mut keys: Vec<(i32, String)> = Vec::new();
     for (ind, (lo, hi)) in &span {
-        for d in *lo..=*hi {
-            keys.push((d, ind.to_string()));
+        if covered.is_empty() {
+            keys.extend((*lo..=*hi).map(|d| (d, ind.to_string())));
+            continue;
         }
+        let mut days: BTreeSet<i32> = covered.iter().flat_map(|&(a, b)| a..=b).collect();
+        days.extend(own.get(ind).into_iter().flatten().copied());
+        keys.extend(days.into_iter().map(|d| (d, ind.to_string())));
     }
     keys.sort();
     let sums: Vec<&UInt64Chunked> = std::iter::once("flows")
@@ -192,6 +195,40 @@ mod tests {
     }
 
     #[test]
+    fn zero_days_only_inside_covered_spans_and_early_days_kept_as_they_are() {
+        // Covered: days 16,330–16,331 and 16,340 (two sensors' files); the host also has
+        // traffic stamped 1970-01-02 (day 1) from a clock that was never set.
+        let rows = vec![
+            row(1, "a", 1, true, 5),
+            row(16_330, "a", 2, true, 100),
+            row(16_340, "a", 3, true, 7),
+        ];
+        let df = daily_volume(&rows, &[(16_330, 16_331), (16_340, 16_340)]).unwrap();
+        let days: Vec<i32> = df
+            .column("day")
+            .unwrap()
+            .cast(&DataType::Int32)
+            .unwrap()
+            .i32()
+            .unwrap()
+            .into_no_null_iter()
+            .collect();
+        assert_eq!(days, vec![1, 16_330, 16_331, 16_340]);
+        let stream: Vec<_> = df
+            .column(layer::STREAM_BYTES)
+            .unwrap()
+            .u64()
+            .unwrap()
+            .into_no_null_iter()
+            .collect();
+        assert_eq!(
+            stream,
+            vec![5, 100, 0, 7],
+            "nothing dropped, nothing spread"
+        );
+    }
+
+    #[test]
     fn sums_per_day_and_indicator_with_zero_days_filled() {
         let rows = vec![
             row(16_330, "a", 1, true, 100),
@@ -201,7 +238,7 @@ mod tests {
             row(16_333, "a", 3, true, 7),
             row(16_331, "b", 4, true, 1),
         ];
-        let df = daily_volume(&rows, None).unwrap();
+        let df = daily_volume(&rows, &[]).unwrap();
         let s = df.column("host").unwrap().str().unwrap();
         let ind: Vec<String> = (0..df.height())
             .map(|i| s.get(i).unwrap().to_string())

@@ -69,8 +69,8 @@ pub fn status(recon: Option<&Recon>, high: Option<u64>, decoded: u64, volume: u6
 }
 
 /// The daily table: [`daily_volume`] of the IOC flows' ledger rows, joined with the
-/// estimate of each day and host from its units. `range` is the covered range of local
-/// days (every day of it appears for every host).
+/// estimate of each day and host from its units. `covered` holds the covered spans of local
+/// days (every day of them appears for every host; empty: each host's own first to last day).
 ///
 /// `recon` (present when recovered files were indexed) adds the reconciliation: records
 /// `confirmed`, `partial` and `key_only` that day, `residual = max(0, point − confirmed)`
@@ -80,10 +80,10 @@ pub fn daily_table(
     units: &[Unit],
     model: Option<&RecordModel>,
     staged: Option<u64>,
-    range: Option<(i32, i32)>,
+    covered: &[(i32, i32)],
     recon: Option<&BTreeMap<(i32, String), Recon>>,
 ) -> PolarsResult<DataFrame> {
-    let vol = daily_volume(days, range)?;
+    let vol = daily_volume(days, covered)?;
     let mut by: BTreeMap<(i32, &str), Vec<&Unit>> = BTreeMap::new();
     for u in units {
         by.entry((u.day, u.host.as_str())).or_default().push(u);

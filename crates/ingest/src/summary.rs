@@ -8,6 +8,10 @@ use crate::reader::{Interface, ReaderOutcome};
 use crate::Timestamp;
 use std::collections::BTreeMap;
 
+/// 1990-01-01T00:00:00Z: frames stamped earlier (a clock never set, 1970 from epoch zero) are
+/// kept and counted, but do not extend the days a capture covers.
+pub const PLAUSIBLE_FROM: Timestamp = Timestamp(631_152_000 * 1_000_000_000);
+
 /// What one capture file holds, and what was skipped or damaged in it.
 #[derive(Debug, Clone, Default)]
 pub struct FileSummary {
@@ -37,6 +41,10 @@ pub struct FileSummary {
     pub out_of_order: u64,
     /// Frames without a timestamp of their own (pcapng simple packet blocks).
     pub untimed: u64,
+    /// Frames stamped before [`PLAUSIBLE_FROM`] (1990): a sensor clock that was never set.
+    pub implausible_ts: u64,
+    /// Earliest and latest frame time from [`PLAUSIBLE_FROM`] on: the span the file covers.
+    pub plausible_span: Option<(Timestamp, Timestamp)>,
     /// pcap file-header snaplen.
     pub snaplen: Option<u32>,
     /// Interfaces.
@@ -85,6 +93,14 @@ impl FileSummary {
             return;
         }
         let ts = frame.ts;
+        if ts < PLAUSIBLE_FROM {
+            self.implausible_ts += 1;
+        } else {
+            self.plausible_span = Some(match self.plausible_span {
+                Some((a, b)) => (a.min(ts), b.max(ts)),
+                None => (ts, ts),
+            });
+        }
         if self.first_ts.is_none_or(|f| ts < f) {
             self.first_ts = Some(ts);
         }

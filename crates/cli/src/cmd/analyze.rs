@@ -288,18 +288,18 @@ pub fn run(args: Args) -> Result<Outcome> {
     } = attr.inner;
     content.finish();
     rows.close()?;
-    let range = covered_days(&read, tz);
+    let covered = covered_days(&read, tz);
     let tables = Run {
         content: &content,
         index: rec.index.as_ref(),
         model: rec.model.as_ref(),
         staged: s.case.staged,
-        range,
+        covered: covered.clone(),
         tz,
         names: &names,
         sweep,
     };
-    let day_rows = tables.write_tables(&s.out, &periods_or_capture(periods, range))?;
+    let day_rows = tables.write_tables(&s.out, &periods_or_capture(periods, &covered))?;
     let mut counters = counters(&read, &pipeline, &content, sweep);
     counters.push((
         "IOC entries skipped (--lenient)".into(),
