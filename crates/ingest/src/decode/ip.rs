@@ -1,7 +1,7 @@
 //! IPv4/IPv6 (via etherparse, lax so snaplen-truncated packets still decode), tunnels
 //! (GRE, IP-in-IP), fragments (handed to the reassembler), and transport headers.
 
-use super::{link, Decoded, Packet, SkipReason, VlanTags, Wire};
+use super::{link, udptun, Decoded, Packet, SkipReason, VlanTags, Wire};
 use crate::defrag::{Defragmenter, FragKey, FragPiece, Push};
 use crate::frame::Frame;
 use etherparse::{LaxIpSlice, TcpHeaderSlice};
@@ -357,6 +357,14 @@ fn transport<'a>(
             } else {
                 0
             };
+            let (sport, dport) = (
+                u16::from_be_bytes([p[0], p[1]]),
+                u16::from_be_bytes([p[2], p[3]]),
+            );
+            let body = p.get(8..p.len().min(declared as usize)).unwrap_or(&[]);
+            if let Some((inner, vlan)) = udptun::decapsulate(sport, dport, body, vlan) {
+                return Ok(Inner::Tunnel(inner, vlan));
+            }
             Ok(Inner::Done(
                 Transport::Udp {
                     src_port: u16::from_be_bytes([p[0], p[1]]),

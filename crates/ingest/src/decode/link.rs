@@ -154,10 +154,12 @@ fn ethertype(
                 if rest.len() < 8 {
                     return Err(SkipReason::TruncatedLinkHeader(LinkType::ETHERNET));
                 }
-                // The PPP protocol may be compressed to one byte (RFC 1661 §6.5). The IP
-                // packet runs to the frame's end: its own total length decides where it ends,
-                // as on every other link (the PPPoE length field is not trusted over it).
-                let (proto, ip) = ppp_protocol(&rest[6..])
+                // The PPPoE length bounds the PPP frame; what follows is Ethernet padding (an
+                // IP header claiming more is cut to what PPPoE carried: decision 0004). The
+                // PPP protocol may be compressed to one byte (RFC 1661 §6.5).
+                let plen = usize::from(u16::from_be_bytes([rest[4], rest[5]]));
+                let end = (6 + plen).clamp(7, rest.len());
+                let (proto, ip) = ppp_protocol(&rest[6..end])
                     .ok_or(SkipReason::TruncatedLinkHeader(LinkType::ETHERNET))?;
                 return match proto {
                     0x0021 | 0x0057 => Ok((vlan, ip)),
@@ -300,12 +302,12 @@ mod tests {
     }
 
     #[test]
-    fn pppoe_length_shorter_than_the_ip_packet_does_not_cut_it() {
-        // PPPoE says 4 bytes of PPP (2 protocol + 2 of IP); the frame holds the whole packet.
+    fn the_pppoe_length_bounds_the_packet_and_the_rest_is_padding() {
+        // PPPoE says 4 bytes of PPP (2 protocol + 2 of IP); what follows is not IP.
         let mut s = vec![0x11, 0x00, 0x12, 0x34, 0x00, 0x04, 0x00, 0x21];
         s.extend_from_slice(IP);
         let f = eth(0x8864, &s);
-        assert_eq!(strip(LinkType::ETHERNET, &f).unwrap().1, IP);
+        assert_eq!(strip(LinkType::ETHERNET, &f).unwrap().1, &IP[..2]);
     }
 
     #[test]

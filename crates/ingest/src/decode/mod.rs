@@ -7,6 +7,7 @@
 
 mod ip;
 mod link;
+mod udptun;
 
 use crate::defrag::{DefragConfig, DefragStats, Defragmenter};
 use crate::frame::{Frame, FrameRef, LinkType};
