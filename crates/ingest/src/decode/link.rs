@@ -1,4 +1,5 @@
-//! Link layers: Ethernet with 802.1Q/802.1ad/QinQ, PPPoE sessions, Linux SLL and SLL2,
+//! Link layers: Ethernet with 802.1Q/802.1ad/QinQ, 802.3 LLC/SNAP, PPPoE sessions, MPLS, PBB,
+//! Linux SLL and SLL2,
 //! BSD null/loopback, raw IP, PPP. Each yields the VLAN tags and the IP bytes.
 
 use super::{SkipReason, VlanTags};
@@ -11,6 +12,11 @@ const ETH_QINQ: u16 = 0x88A8;
 const ETH_QINQ_OLD: u16 = 0x9100;
 const ETH_PPPOE_DISC: u16 = 0x8863;
 const ETH_PPPOE_SESS: u16 = 0x8864;
+const ETH_MPLS: u16 = 0x8847;
+const ETH_MPLS_MC: u16 = 0x8848;
+const ETH_PBB: u16 = 0x88E7;
+/// MPLS labels followed before giving up on a frame.
+const MAX_MPLS_LABELS: usize = 16;
 /// VLAN tags followed before giving up on a frame.
 const MAX_VLAN_TAGS: usize = 8;
 
@@ -167,6 +173,20 @@ fn ethertype(
                 };
             }
             ETH_PPPOE_DISC => return Err(SkipReason::PppoeDiscovery),
+            ETH_MPLS | ETH_MPLS_MC => return mpls(rest, vlan, t),
+            ETH_PBB => {
+                // 802.1ah: the I-TAG (4 bytes), then the customer's destination and source
+                // MACs and EtherType.
+                if rest.len() < 18 {
+                    return Err(SkipReason::TruncatedLinkHeader(LinkType::ETHERNET));
+                }
+                t = u16::from_be_bytes([rest[16], rest[17]]);
+                rest = &rest[18..];
+                tags += 1;
+                if tags > MAX_VLAN_TAGS {
+                    return Err(SkipReason::TruncatedLinkHeader(LinkType::ETHERNET));
+                }
+            }
             len if len < 0x0600 => {
                 // IEEE 802.3 length field: an 802.2 LLC header follows. LLC/SNAP (DSAP = SSAP =
                 // 0xAA, UI) with an EtherType OUI (00-00-00 or 00-00-F8) carries an EtherType;
@@ -184,6 +204,26 @@ fn ethertype(
             other => return Err(SkipReason::EtherType(other)),
         }
     }
+}
+
+/// An MPLS label stack (RFC 3032) up to its bottom-of-stack label, then IPv4/IPv6 by the
+/// version nibble, or an Ethernet pseudowire behind a zero control word (RFC 4448).
+fn mpls(mut rest: &[u8], vlan: VlanTags, t: u16) -> Result<(VlanTags, &[u8]), SkipReason> {
+    for _ in 0..MAX_MPLS_LABELS {
+        let [_, _, s, _, inner @ ..] = rest else {
+            return Err(SkipReason::TruncatedLinkHeader(LinkType::ETHERNET));
+        };
+        rest = inner;
+        if s & 0x01 == 0 {
+            continue;
+        }
+        return match rest.first().map(|b| b >> 4) {
+            Some(4) | Some(6) => Ok((vlan, rest)),
+            Some(0) if rest.len() >= 4 + 14 => ethernet(&rest[4..], vlan),
+            _ => Err(SkipReason::EtherType(t)),
+        };
+    }
+    Err(SkipReason::EtherType(t))
 }
 
 /// PPP with optional HDLC address/control bytes and a 1- or 2-byte protocol field.
@@ -337,6 +377,37 @@ mod tests {
             strip(LinkType::ETHERNET, &eth(6, &s)).unwrap_err(),
             SkipReason::Llc
         );
+    }
+
+    #[test]
+    fn mpls_label_stacks_carry_ip_or_an_ethernet_pseudowire() {
+        // Two labels, the second with the bottom-of-stack bit, then IPv4.
+        let mut s = vec![0x00, 0x01, 0x00, 0x40, 0x00, 0x02, 0x01, 0x40];
+        s.extend_from_slice(IP);
+        let f = eth(0x8847, &s);
+        assert_eq!(strip(LinkType::ETHERNET, &f).unwrap().1, IP);
+        // Pseudowire: label, zero control word, Ethernet with a VLAN tag, then IPv6.
+        let mut s = vec![0x00, 0x03, 0x01, 0x40, 0, 0, 0, 0];
+        s.extend_from_slice(&[0u8; 12]);
+        s.extend_from_slice(&[0x81, 0x00, 0x00, 0x09, 0x86, 0xDD, 0x60]);
+        let f = eth(0x8847, &s);
+        let (vlan, l3) = strip(LinkType::ETHERNET, &f).unwrap();
+        assert_eq!((vlan.ids(), l3), (&[9u16][..], &[0x60u8][..]));
+        // A stack that never ends: a truncated header, not a panic.
+        let f = eth(0x8847, &[0x00, 0x01, 0x00, 0x40, 0x00]);
+        assert!(strip(LinkType::ETHERNET, &f).is_err());
+    }
+
+    #[test]
+    fn pbb_backbone_frame_carries_the_customer_frame() {
+        // B-TAG (802.1ad), then the I-TAG and the customer's MACs and EtherType.
+        let mut s = vec![0x00, 0x64, 0x88, 0xE7, 0x00, 0x01, 0x02, 0x03];
+        s.extend_from_slice(&[0u8; 12]);
+        s.extend_from_slice(&[0x08, 0x00]);
+        s.extend_from_slice(IP);
+        let f = eth(0x88A8, &s);
+        let (vlan, l3) = strip(LinkType::ETHERNET, &f).unwrap();
+        assert_eq!((vlan.ids(), l3), (&[100u16][..], IP));
     }
 
     #[test]

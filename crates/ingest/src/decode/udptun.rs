@@ -1,6 +1,7 @@
 //! Tunnels carried in UDP, recognised by their registered port and decapsulated when what they
 //! carry is an IP packet (or an Ethernet frame holding one): VXLAN (RFC 7348, port 4789),
-//! Geneve (RFC 8926, 6081), GTP-U (3GPP TS 29.281, 2152) and Teredo (RFC 4380, 3544).
+//! Geneve (RFC 8926, 6081), GTP-U (3GPP TS 29.281, 2152), Teredo (RFC 4380, 3544) and AYIYA
+//! (5072).
 //!
 //! A datagram on one of these ports whose content does not parse as the tunnel, or whose inner
 //! packet does not look like IP, stays an ordinary UDP datagram: nothing is lost by guessing.
@@ -12,6 +13,7 @@ const VXLAN: u16 = 4789;
 const GENEVE: u16 = 6081;
 const GTP_U: u16 = 2152;
 const TEREDO: u16 = 3544;
+const AYIYA: u16 = 5072;
 
 /// The inner IP packet and the VLAN tags seen on the way, when `payload` (a UDP payload
 /// between `sport` and `dport`) is a tunnel this module knows.
@@ -29,6 +31,8 @@ pub(crate) fn decapsulate(
         gtp_u(payload).map(|ip| (ip, vlan))
     } else if dport == TEREDO || sport == TEREDO {
         teredo(payload).map(|ip| (ip, vlan))
+    } else if dport == AYIYA || sport == AYIYA {
+        ayiya(payload).map(|ip| (ip, vlan))
     } else {
         None
     };
@@ -99,6 +103,20 @@ fn teredo(p: &[u8]) -> Option<&[u8]> {
         p = p.get(8..)?;
     }
     (p.first()? >> 4 == 6).then_some(p)
+}
+
+/// AYIYA ("anything in anything"): identity length (2^n bytes) and type, signature length (n ×
+/// 4 bytes) and hash, authentication and opcode (1 = forward), next header (4 = IPv4, 41 =
+/// IPv6), epoch (4); then the identity and the signature, then the packet.
+fn ayiya(p: &[u8]) -> Option<&[u8]> {
+    let [id, sig, op, next, _, _, _, _, rest @ ..] = p else {
+        return None;
+    };
+    if op & 0x0F != 1 || !matches!(next, 4 | 41) || id >> 4 > 8 {
+        return None;
+    }
+    let skip = (1usize << (id >> 4)) + usize::from(sig >> 4) * 4;
+    rest.get(skip..)
 }
 
 /// A plausible IPv4 or IPv6 header at the start of `b` (checked before a tunnel is trusted).
@@ -182,6 +200,20 @@ mod tests {
             ip6
         );
         assert!(decapsulate(3544, 40000, b"not ipv6 at all", VlanTags::default()).is_none());
+    }
+
+    #[test]
+    fn ayiya_forward_skips_identity_and_signature() {
+        // Identity 2^4 = 16 bytes, signature 5 × 4 = 20 bytes, forward, IPv4.
+        let mut p = vec![0x41, 0x52, 0x11, 4, 0, 0, 0, 0];
+        p.extend_from_slice(&[0xAA; 36]);
+        p.extend(ipv4());
+        assert_eq!(
+            decapsulate(40000, 5072, &p, VlanTags::default()).unwrap().0,
+            ipv4()
+        );
+        p[2] = 0x10; // opcode 0: a heartbeat, not a packet
+        assert!(decapsulate(40000, 5072, &p, VlanTags::default()).is_none());
     }
 
     #[test]
