@@ -97,7 +97,6 @@ pub fn daily_volume(rows: &[FlowDay], covered: &[(i32, i32)]) -> PolarsResult<Da
     // Indicators, names and addresses per host (kept out of the group-by: string sets).
     type Sets<'a> = (BTreeSet<&'a str>, BTreeSet<&'a str>, BTreeSet<&'a str>);
     let mut names: BTreeMap<&str, Sets> = BTreeMap::new();
-    let mut span: BTreeMap<&str, (i32, i32)> = BTreeMap::new();
     let mut own: BTreeMap<&str, BTreeSet<i32>> = BTreeMap::new();
     for r in &out {
         let e = names.entry(r.host.as_str()).or_default();
@@ -106,9 +105,6 @@ pub fn daily_volume(rows: &[FlowDay], covered: &[(i32, i32)]) -> PolarsResult<Da
             e.1.insert(r.server_name.as_str());
         }
         e.2.insert(r.server_ip.as_str());
-        let s = span.entry(r.host.as_str()).or_insert((r.day, r.day));
-        s.0 = s.0.min(r.day);
-        s.1 = s.1.max(r.day);
         own.entry(r.host.as_str()).or_default().insert(r.day);
     }
     // Fill the zero days, then rebuild in order.
@@ -120,14 +116,13 @@ pub fn daily_volume(rows: &[FlowDay], covered: &[(i32, i32)]) -> PolarsResult<Da
             have.insert((d, n.to_string()), i);
         }
     }
+    let covered_days: BTreeSet<i32> = covered.iter().flat_map(|&(a, b)| a..=b).collect();
     let mut keys: Vec<(i32, String)> = Vec::new();
-    for (ind, (lo, hi)) in &span {
-        if covered.is_empty() {
-            keys.extend((*lo..=*hi).map(|d| (d, ind.to_string())));
-            continue;
-        }
-        let mut days: BTreeSet<i32> = covered.iter().flat_map(|&(a, b)| a..=b).collect();
-        days.extend(own.get(ind).into_iter().flatten().copied());
+    for (ind, seen) in &own {
+        let days: BTreeSet<i32> = match (seen.first(), seen.last()) {
+            (Some(&lo), Some(&hi)) if covered.is_empty() => (lo..=hi).collect(),
+            _ => covered_days.union(seen).copied().collect(),
+        };
         keys.extend(days.into_iter().map(|d| (d, ind.to_string())));
     }
     keys.sort();
@@ -194,6 +189,16 @@ mod tests {
         }
     }
 
+    /// A u64 column of `df` as a vector.
+    fn u64s(df: &DataFrame, name: &str) -> Vec<u64> {
+        df.column(name)
+            .unwrap()
+            .u64()
+            .unwrap()
+            .into_no_null_iter()
+            .collect()
+    }
+
     #[test]
     fn zero_days_only_inside_covered_spans_and_early_days_kept_as_they_are() {
         // Covered: days 16,330–16,331 and 16,340 (two sensors' files); the host also has
@@ -214,13 +219,7 @@ mod tests {
             .into_no_null_iter()
             .collect();
         assert_eq!(days, vec![1, 16_330, 16_331, 16_340]);
-        let stream: Vec<_> = df
-            .column(layer::STREAM_BYTES)
-            .unwrap()
-            .u64()
-            .unwrap()
-            .into_no_null_iter()
-            .collect();
+        let stream = u64s(&df, layer::STREAM_BYTES);
         assert_eq!(
             stream,
             vec![5, 100, 0, 7],
@@ -248,29 +247,11 @@ mod tests {
             vec!["a", "a", "b", "a", "a"],
             "sorted by day then indicator"
         );
-        let stream: Vec<_> = df
-            .column(layer::STREAM_BYTES)
-            .unwrap()
-            .u64()
-            .unwrap()
-            .into_no_null_iter()
-            .collect();
+        let stream = u64s(&df, layer::STREAM_BYTES);
         assert_eq!(stream, vec![160, 0, 1, 0, 7]);
-        let flows: Vec<_> = df
-            .column("flows")
-            .unwrap()
-            .u64()
-            .unwrap()
-            .into_no_null_iter()
-            .collect();
+        let flows = u64s(&df, "flows");
         assert_eq!(flows, vec![2, 0, 1, 0, 1]);
-        let app: Vec<_> = df
-            .column("app_bytes")
-            .unwrap()
-            .u64()
-            .unwrap()
-            .into_no_null_iter()
-            .collect();
+        let app = u64s(&df, "app_bytes");
         assert_eq!(app, vec![80, 0, 0, 0, 3]);
         assert_eq!(df.column("day").unwrap().dtype(), &DataType::Date);
         let ips = df

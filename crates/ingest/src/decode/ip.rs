@@ -310,24 +310,13 @@ fn transport<'a>(
                     // A data offset below 20 bytes is no TCP header at all: where the payload
                     // starts is unknowable, so none of it is counted as payload (the frame still
                     // counts in frames and ip_bytes, and as an incomplete header).
-                    let Some(hl) = (match hl {
-                        Some(h) if h < 20 => None,
-                        Some(h) => Some(h),
-                        // Cut before the data offset: assume the minimal header.
-                        None => Some(20),
-                    }) else {
-                        let view = TcpView {
-                            src_port,
-                            dst_port,
-                            seq: 0,
-                            ack: 0,
-                            flags: TcpFlags(0),
-                            window: 0,
-                            header_len: 0,
-                            options: &[],
-                            complete: false,
-                        };
-                        return Ok(Inner::Done(Transport::Tcp(view), &[], 0));
+                    let (hl, declared) = match hl {
+                        Some(h) if h < 20 => (0, 0),
+                        // Cut before the data offset (None): assume the minimal header.
+                        h => {
+                            let h = h.unwrap_or(20);
+                            (h, declared.saturating_sub(h as u32))
+                        }
                     };
                     let view = TcpView {
                         src_port,
@@ -340,11 +329,7 @@ fn transport<'a>(
                         options: &[],
                         complete: false,
                     };
-                    Ok(Inner::Done(
-                        Transport::Tcp(view),
-                        &[],
-                        declared.saturating_sub(hl as u32),
-                    ))
+                    Ok(Inner::Done(Transport::Tcp(view), &[], declared))
                 }
             }
         }
