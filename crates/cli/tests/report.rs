@@ -125,13 +125,15 @@ fn check_against_tables(out: &Path, reconciled: bool) -> Headline {
         assert_eq!(num(&row[2]), Some(sum("records_low")), "{row:?}");
         assert_eq!(num(&row[3]), Some(sum("records_point")), "{row:?}");
         assert_eq!(num(&row[4]), Some(sum("records_high")), "{row:?}");
+        assert_eq!(num(&row[5]), Some(sum("counted_records")), "{row:?}");
         if reconciled {
-            assert_eq!(num(&row[5]), Some(sum("confirmed")), "{row:?}");
-            assert_eq!(num(&row[6]), Some(sum("residual")), "{row:?}");
+            assert_eq!(num(&row[6]), Some(sum("confirmed")), "{row:?}");
+            assert_eq!(num(&row[7]), Some(sum("explained")), "{row:?}");
+            assert_eq!(num(&row[8]), Some(sum("residual")), "{row:?}");
         } else {
-            assert_eq!(num(&row[5]), None);
+            assert_eq!(num(&row[6]), None);
         }
-        assert!(row[7].starts_with(&format!("On {}", row[0])), "{row:?}");
+        assert!(row[9].starts_with(&format!("On {}", row[0])), "{row:?}");
     }
     let periods = csv(&out.join("periods.csv"));
     let all: Vec<_> = periods.iter().filter(|p| p["host"] == "(all)").collect();
@@ -146,9 +148,11 @@ fn check_against_tables(out: &Path, reconciled: bool) -> Headline {
         assert_eq!(num(&row[4]), Some(u(p, "records_low")), "{row:?}");
         assert_eq!(num(&row[5]), Some(u(p, "records_point")), "{row:?}");
         assert_eq!(num(&row[6]), Some(u(p, "records_high")), "{row:?}");
+        assert_eq!(num(&row[7]), Some(u(p, "counted_records")), "{row:?}");
         if reconciled {
-            assert_eq!(num(&row[7]), Some(u(p, "confirmed")), "{row:?}");
-            assert_eq!(num(&row[8]), Some(u(p, "residual")), "{row:?}");
+            assert_eq!(num(&row[8]), Some(u(p, "confirmed")), "{row:?}");
+            assert_eq!(num(&row[9]), Some(u(p, "explained")), "{row:?}");
+            assert_eq!(num(&row[10]), Some(u(p, "residual")), "{row:?}");
         }
     }
     h
@@ -426,7 +430,7 @@ fn scenario_report_equals_tables_and_truth() {
             num(&row[2]).unwrap() <= sent && sent <= num(&row[4]).unwrap(),
             "{row:?} sent {sent}"
         );
-        assert_eq!(num(&row[5]), Some(confirmable), "{row:?}");
+        assert_eq!(num(&row[6]), Some(confirmable), "{row:?}");
         checked += 1;
     }
     assert!(checked >= 5, "only {checked} days checked");
@@ -477,9 +481,10 @@ fn damage_and_missing_inputs_are_reported_not_hidden() {
         (
             periods[0][4].as_str(),
             periods[0][5].as_str(),
-            periods[0][7].as_str()
+            periods[0][7].as_str(),
+            periods[0][8].as_str()
         ),
-        ("–", "–", "–"),
+        ("–", "–", "–", "–"),
         "{periods:?}"
     );
     let html = std::fs::read_to_string(out.join("report.html")).unwrap();

@@ -41,6 +41,6 @@ pub use index::{headers_of, row_hash, IndexError, IndexedFile, KeyCarry, Recover
 pub use lines::{Counted, Line, Lines, RecordCounter, RecordShape, Seen};
 pub use matcher::{compact, Cursor, Level, Matcher, Merge, Pending, Sightings};
 pub use model::{CodecRatio, FileModel, ModelError, RecordModel};
-pub use parts::{Form, Multipart, PartEvent};
+pub use parts::{form_like, multipart_like, Form, Multipart, PartEvent, LEAD};
 pub use records::{fields, split, Header, KeySpec, RecordFormat};
 pub use sniff::entropy;

@@ -161,6 +161,44 @@ impl Multipart {
     }
 }
 
+/// Body bytes looked at before a declared split is believed ([`form_like`],
+/// [`multipart_like`]).
+pub const LEAD: usize = 64;
+
+/// Whether a body's first bytes (`lead`: [`LEAD`] bytes, or the whole body when shorter)
+/// parse as `application/x-www-form-urlencoded`: a field name, `=`, and nothing outside
+/// the printable ASCII a form encoder leaves (no space, no line break, no binary). A CSV
+/// file, a gzip stream or a base64 blob posted under curl's default form Content-Type is
+/// not split into fields.
+pub fn form_like(lead: &[u8]) -> bool {
+    if lead.is_empty() || !lead.iter().all(|b| (0x21..=0x7e).contains(b)) {
+        return false;
+    }
+    // The first field: a name before `=`, of the characters encoders leave in names; a
+    // long run ending in `=` or `==` with nothing after is base64 padding, not a field.
+    let Some(i) = lead.iter().position(|&b| b == b'=' || b == b'&') else {
+        return false;
+    };
+    let name = &lead[..i];
+    let named = lead[i] == b'='
+        && (1..=64).contains(&name.len())
+        && name
+            .iter()
+            .all(|&b| b.is_ascii_alphanumeric() || b"_.-[]%*+".contains(&b));
+    let padding = name.len() >= 16 && lead[i + 1..].iter().all(|&b| b == b'=');
+    named && !padding
+}
+
+/// Whether a body's first bytes may be the declared multipart body: not a compressed
+/// stream or archive (those are decoded as what they are, the declared type second), and
+/// text up to the first delimiter.
+pub fn multipart_like(lead: &[u8]) -> bool {
+    let compressed = crate::sniff::gzip_header(lead)
+        || lead.starts_with(b"PK\x03\x04")
+        || (crate::sniff::zlib_header(lead) && !crate::sniff::text_like(lead));
+    !compressed && (lead.starts_with(b"--") || crate::sniff::text_like(lead))
+}
+
 fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
     if needle.is_empty() || hay.len() < needle.len() {
         return None;
@@ -285,6 +323,39 @@ mod tests {
     }
 
     const BODY: &[u8] = b"--XyZ\r\nContent-Disposition: form-data; name=\"id\"\r\n\r\n42\r\n--XyZ\r\nContent-Disposition: form-data; name=\"f\"; filename=\"s.csv\"\r\nContent-Type: text/csv\r\n\r\n1,a\r\n2,b\n--XyZ is not a delimiter here\n\r\n--XyZ--\r\n";
+
+    #[test]
+    fn a_declared_form_is_split_only_when_its_bytes_are_a_form() {
+        assert!(form_like(b"id=42&file=1%2Ca%0A2%2Cb"));
+        assert!(form_like(b"data=SGVsbG8gd29ybGQ="));
+        assert!(form_like(b"a="));
+        // curl --data-binary @file under the default form Content-Type.
+        assert!(!form_like(
+            b"member_no,name,card_last4\n400000001,Taro Sato,1234\n"
+        ));
+        assert!(!form_like(b"400000001,Taro Sato,x=1\n"));
+        assert!(!form_like(&[0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3]));
+        assert!(!form_like(&[0x78, 0x9c, 0x4b, 0x4c, 0x4a, 0x06, 0x00]));
+        // Base64 without a field name; prose; empty.
+        assert!(!form_like(b"SGVsbG8gd29ybGQgaGVsbG8gd29ybGQ="));
+        assert!(!form_like(b"hello world"));
+        assert!(!form_like(b"=value"));
+        assert!(!form_like(b"&a=b"));
+        assert!(!form_like(b""));
+    }
+
+    #[test]
+    fn a_declared_multipart_body_is_split_unless_its_bytes_are_a_stream() {
+        assert!(multipart_like(BODY));
+        assert!(multipart_like(b"preamble text\r\n--XyZ\r\n"));
+        assert!(!multipart_like(&[
+            0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3, 0xff, 0x10
+        ]));
+        assert!(!multipart_like(b"PK\x03\x04\x14\x00\x00\x00\x08\x00"));
+        assert!(!multipart_like(&[
+            0x78, 0x9c, 0x03, 0x00, 0x00, 0x00, 0x00, 0x01, 0xff
+        ]));
+    }
 
     #[test]
     fn multipart_parts_at_any_split_with_their_offsets() {

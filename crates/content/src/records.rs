@@ -250,18 +250,127 @@ pub(crate) fn field_count(rec: &[u8]) -> usize {
     n
 }
 
-/// Decides whether the first record is a header (see [`Header::Auto`]).
+/// What a field's text is, for telling a header line from records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum FieldClass {
+    /// Digits only (a sign and one decimal point allowed): numbers, keys, codes.
+    Number,
+    /// Digits with punctuation and no letter: dates, times, phone numbers.
+    Numeric,
+    /// Anything with a letter.
+    Text,
+}
+
+fn classify(v: &[u8]) -> Option<FieldClass> {
+    let v = v.trim_ascii();
+    if v.is_empty() {
+        return None;
+    }
+    if v.iter().any(u8::is_ascii_alphabetic) || !v.iter().any(u8::is_ascii_digit) {
+        return Some(FieldClass::Text);
+    }
+    let body = v.strip_prefix(b"-").or(v.strip_prefix(b"+")).unwrap_or(v);
+    let dots = body.iter().filter(|&&b| b == b'.').count();
+    if dots <= 1 && body.iter().all(|b| b.is_ascii_digit() || *b == b'.') {
+        Some(FieldClass::Number)
+    } else {
+        Some(FieldClass::Numeric)
+    }
+}
+
+/// The fields of a line for header detection: CSV fields, else the separator (tab, `|`,
+/// `;`, `,`) that splits the first lines into the same number of fields, else the line.
+fn header_fields(lines: &[&[u8]], csv: bool) -> Vec<Vec<Vec<u8>>> {
+    if csv {
+        return lines.iter().map(|l| fields(l)).collect();
+    }
+    for sep in [b'\t', b'|', b';', b','] {
+        let counts: Vec<usize> = lines
+            .iter()
+            .map(|l| l.iter().filter(|&&b| b == sep).count())
+            .collect();
+        if counts[0] > 0 && counts.iter().all(|&c| c == counts[0]) {
+            return lines
+                .iter()
+                .map(|l| l.split(|&b| b == sep).map(<[u8]>::to_vec).collect())
+                .collect();
+        }
+    }
+    lines.iter().map(|l| vec![l.to_vec()]).collect()
+}
+
+/// Lines after the first compared with it in [`has_header`].
+const HEADER_SAMPLE: usize = 50;
+
+/// Whether the first of `recs` (records of `data`) is a header line. `Auto` compares the
+/// first line's fields with the same columns of the next records (up to 50): a column whose
+/// values are consistently numbers, or digits with punctuation (dates, phone numbers), votes
+/// for a header when the first line's value is text and against it when it is of the same
+/// class; a text column of values of one length (codes, flags) votes for a header when the
+/// first value's length differs. A header has more votes for than against; with no vote
+/// (every column text of varying length) the first line is a header when it holds no digit
+/// and the second does. Names with digits (`card_last4`, `address2`) do not hide a header.
 pub fn has_header(data: &[u8], recs: &[std::ops::Range<usize>], header: Header) -> bool {
     match header {
         Header::Yes => true,
         Header::No => false,
-        Header::Auto => match recs {
-            [a, b, ..] => {
-                !data[a.clone()].iter().any(u8::is_ascii_digit)
-                    && data[b.clone()].iter().any(u8::is_ascii_digit)
+        Header::Auto => {
+            if recs.len() < 2 {
+                return false;
             }
-            _ => false,
-        },
+            let strip = |r: &std::ops::Range<usize>| {
+                let l = data.get(r.clone()).unwrap_or_default();
+                let l = l.strip_suffix(b"\n").unwrap_or(l);
+                l.strip_suffix(b"\r").unwrap_or(l)
+            };
+            let lines: Vec<&[u8]> = recs.iter().take(HEADER_SAMPLE + 1).map(strip).collect();
+            let csv =
+                lines.iter().any(|l| l.contains(&b'"')) || lines.iter().all(|l| l.contains(&b','));
+            let rows = header_fields(&lines, csv);
+            let (first, rest) = (&rows[0], &rows[1..]);
+            let (mut votes, mut any) = (0i64, false);
+            for (c, v) in first.iter().enumerate() {
+                let vals: Vec<&Vec<u8>> = rest.iter().filter_map(|r| r.get(c)).collect();
+                let classes: Vec<FieldClass> = vals.iter().filter_map(|v| classify(v)).collect();
+                let Some(&top) = classes.first() else {
+                    continue;
+                };
+                if classes.iter().filter(|&&k| k == top).count() * 10 < classes.len() * 9 {
+                    continue;
+                }
+                let own = classify(v);
+                match (top, own) {
+                    (_, None) => {}
+                    (FieldClass::Text, Some(FieldClass::Text)) => {
+                        let len = vals[0].trim_ascii().len();
+                        let same = vals.iter().all(|x| x.trim_ascii().len() == len);
+                        if same && vals.len() >= 2 && v.trim_ascii().len() != len {
+                            votes += 1;
+                            any = true;
+                        }
+                    }
+                    (FieldClass::Text, Some(_)) => {
+                        votes -= 1;
+                        any = true;
+                    }
+                    (t, Some(o)) => {
+                        any = true;
+                        votes += if o == FieldClass::Text {
+                            1
+                        } else if o == t {
+                            -1
+                        } else {
+                            0
+                        };
+                    }
+                }
+            }
+            if any {
+                votes > 0
+            } else {
+                !lines[0].iter().any(u8::is_ascii_digit) && lines[1].iter().any(u8::is_ascii_digit)
+            }
+        }
     }
 }
 
@@ -403,5 +512,30 @@ mod tests {
         let d = b"100000001,A\n100000002,B\n";
         let r = split(d, &RecordFormat::Csv);
         assert!(!has_header(d, &r, Header::Auto));
+    }
+
+    #[test]
+    fn header_detection_by_column_types() {
+        let auto = |d: &[u8], f: RecordFormat| has_header(d, &split(d, &f), Header::Auto);
+        // Digits in the header's names.
+        let d = b"member_no,name,address2,card_last4\n\
+                  400000001,Taro Sato,\"1-2 Chuo, Tokyo\",1234\n\
+                  400000002,Ken Ito,,0042\n";
+        assert!(auto(d, RecordFormat::Csv));
+        assert!(auto(d, RecordFormat::Lines));
+        // Dates and phone numbers against text; one-letter flags against a long name.
+        let d = b"enrolled,phone,gender\n2014-01-02,03-1234-5678,M\n2013-11-30,03-9876-5432,F\n";
+        assert!(auto(d, RecordFormat::Csv));
+        // Records only, with text columns and digits everywhere: no header.
+        let d = b"400000001,Taro Sato,M,1234\n400000002,Ken Ito,F,0042\n400000003,Aiko,F,7\n";
+        assert!(!auto(d, RecordFormat::Csv));
+        // Tab-separated lines with a header.
+        let d = b"id\tname\tzip2\n17\tA\t100-0001\n18\tB\t100-0002\n";
+        assert!(auto(d, RecordFormat::Lines));
+        // Text-only records of varying length: the digit rule decides.
+        let d = b"Taro Sato\nKen Ito\n";
+        assert!(!auto(d, RecordFormat::Lines));
+        // One line.
+        assert!(!auto(b"member_no,name\n", RecordFormat::Csv));
     }
 }

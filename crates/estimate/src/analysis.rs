@@ -227,6 +227,8 @@ pub struct SightingRow {
     pub host: String,
     /// Bytes matched.
     pub bytes: u64,
+    /// Sightings the row stands for.
+    pub count: u64,
 }
 
 /// Reads a run's `sightings.csv` back (every cell as text); a row whose level or day does not
@@ -246,12 +248,13 @@ pub fn read_sightings(path: &Path) -> PolarsResult<Vec<SightingRow>> {
             .map(|v| v.unwrap_or_default().to_string())
             .collect())
     };
-    let (record, level, day, host, bytes) = (
+    let (record, level, day, host, bytes, count) = (
         col("record")?,
         col("level")?,
         col("day")?,
         col("host")?,
         col("matched_bytes")?,
+        col("sightings")?,
     );
     let bad = |i: usize, what: &str, v: &str| {
         PolarsError::ComputeError(format!("{}:{}: {what} {v:?}", path.display(), i + 2).into())
@@ -270,6 +273,9 @@ pub fn read_sightings(path: &Path) -> PolarsResult<Vec<SightingRow>> {
             day: Day::of(date).0,
             host: host[i].clone(),
             bytes: bytes[i].parse().unwrap_or(0),
+            count: count[i]
+                .parse()
+                .map_err(|_| bad(i, "sightings", &count[i]))?,
         });
     }
     Ok(out)
@@ -288,7 +294,7 @@ pub fn periods_from_tables(
                 .into_iter()
                 .flatten()
                 .filter(|s| s.day >= lo && s.day <= hi && host.is_none_or(|h| s.host == h))
-                .map(|s| (s.record.as_str(), s.level, s.bytes)),
+                .map(|s| (s.record.as_str(), s.level, s.bytes, s.count)),
         )
     };
     let span_ref: &dyn Fn(i32, i32, Option<&str>) -> Recon = &span;
@@ -362,6 +368,7 @@ mod tests {
                 day: 16_335,
                 host: "a.example, b".into(),
                 bytes: 40,
+                count: 2,
             }]
         );
         std::fs::write(

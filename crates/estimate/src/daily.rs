@@ -43,10 +43,13 @@ pub struct FlowDay {
     pub app_bytes: u64,
     /// Bytes of control traffic (see `Rules`).
     pub control_bytes: u64,
+    /// Bytes of HTTP bodies declared (Content-Length) but never sent: the flow ended first
+    /// (reset, FIN, capture end). Not in `app_bytes`, never counted as missing content.
+    pub unsent_declared_bytes: u64,
 }
 
 /// The summed columns, in output order.
-pub const SUMS: [&str; 10] = [
+pub const SUMS: [&str; 11] = [
     layer::FRAMES,
     layer::FRAME_BYTES,
     layer::IP_BYTES,
@@ -57,6 +60,7 @@ pub const SUMS: [&str; 10] = [
     layer::GAP_BYTES,
     "app_bytes",
     "control_bytes",
+    "unsent_declared_bytes",
 ];
 
 /// Client→server volume per day and host, sorted by day then host. Columns: `day` (date),
@@ -82,6 +86,7 @@ pub fn daily_volume(rows: &[FlowDay], covered: &[(i32, i32)]) -> PolarsResult<Da
         layer::GAP_BYTES => u(|r| r.gap_bytes),
         "app_bytes" => u(|r| r.app_bytes),
         "control_bytes" => u(|r| r.control_bytes),
+        "unsent_declared_bytes" => u(|r| r.unsent_declared_bytes),
     )?;
     let mut aggs = vec![col("flow_id")
         .n_unique()
@@ -186,6 +191,7 @@ mod tests {
             gap_bytes: 0,
             app_bytes: stream / 2,
             control_bytes: 0,
+            unsent_declared_bytes: 0,
         }
     }
 

@@ -3,7 +3,7 @@
 
 use exfilmeter_ingest::Timestamp;
 use parquet::basic::{Compression, ZstdLevel};
-use parquet::data_type::{ByteArray, ByteArrayType, Int32Type, Int64Type};
+use parquet::data_type::{BoolType, ByteArray, ByteArrayType, DoubleType, Int32Type, Int64Type};
 use parquet::file::properties::WriterProperties;
 use parquet::file::writer::SerializedFileWriter;
 use parquet::schema::parser::parse_message_type;
@@ -35,6 +35,12 @@ pub enum Col {
     Date(Vec<i32>),
     /// UTC timestamps in nanoseconds (CSV: RFC 3339 with 9 fractional digits).
     TsNs(Vec<i64>),
+    /// Nullable UTF-8 strings.
+    OptStr(Vec<Option<String>>),
+    /// Nullable 64-bit floats.
+    OptF64(Vec<Option<f64>>),
+    /// Nullable booleans.
+    OptBool(Vec<Option<bool>>),
 }
 
 impl Col {
@@ -44,6 +50,9 @@ impl Col {
             Col::OptI64(v) => v.len(),
             Col::Str(v) => v.len(),
             Col::Date(v) => v.len(),
+            Col::OptStr(v) => v.len(),
+            Col::OptF64(v) => v.len(),
+            Col::OptBool(v) => v.len(),
         }
     }
 
@@ -54,6 +63,9 @@ impl Col {
             Col::Str(_) => format!("REQUIRED BYTE_ARRAY {name} (STRING);"),
             Col::Date(_) => format!("REQUIRED INT32 {name} (DATE);"),
             Col::TsNs(_) => format!("REQUIRED INT64 {name} (TIMESTAMP(NANOS,true));"),
+            Col::OptStr(_) => format!("OPTIONAL BYTE_ARRAY {name} (STRING);"),
+            Col::OptF64(_) => format!("OPTIONAL DOUBLE {name};"),
+            Col::OptBool(_) => format!("OPTIONAL BOOLEAN {name};"),
         }
     }
 
@@ -84,19 +96,45 @@ impl Col {
             Col::TsNs(v) => {
                 let _ = write!(out, "{}", Timestamp(v[i]));
             }
+            // (Polars tables are written as CSV by polars; these cells are for completeness.)
+            Col::OptStr(v) => {
+                if let Some(s) = &v[i] {
+                    Col::Str(vec![s.clone()]).csv_cell(0, out);
+                }
+            }
+            Col::OptF64(v) => {
+                if let Some(x) = v[i] {
+                    let _ = write!(out, "{x:.4}");
+                }
+            }
+            Col::OptBool(v) => {
+                if let Some(x) = v[i] {
+                    let _ = write!(out, "{x}");
+                }
+            }
         }
     }
 }
 
+/// Definition levels of a nullable column: 1 present, 0 null.
+fn defs<T>(v: &[Option<T>]) -> Vec<i16> {
+    v.iter().map(|x| i16::from(x.is_some())).collect()
+}
+
 /// A table: named columns of equal length.
 pub struct Table {
-    names: Vec<&'static str>,
+    names: Vec<String>,
     cols: Vec<Col>,
 }
 
 impl Table {
     /// A table from (name, column) pairs.
     pub fn new(cols: Vec<(&'static str, Col)>) -> Result<Table> {
+        Table::named(cols.into_iter().map(|(n, c)| (n.to_string(), c)).collect())
+    }
+
+    /// A table from (name, column) pairs with names made at run time.
+    pub fn named(cols: Vec<(String, Col)>) -> Result<Table> {
         let n = cols.first().map_or(0, |c| c.1.len());
         if cols.iter().any(|c| c.1.len() != n) {
             return Err(io::Error::other(
@@ -152,6 +190,28 @@ impl Table {
                 Col::Date(v) => {
                     col.typed::<Int32Type>()
                         .write_batch(v, None, None)
+                        .map_err(pq)?;
+                }
+                Col::OptStr(v) => {
+                    let vals: Vec<ByteArray> = v
+                        .iter()
+                        .flatten()
+                        .map(|s| ByteArray::from(s.as_str()))
+                        .collect();
+                    col.typed::<ByteArrayType>()
+                        .write_batch(&vals, Some(&defs(v)), None)
+                        .map_err(pq)?;
+                }
+                Col::OptF64(v) => {
+                    let vals: Vec<f64> = v.iter().flatten().copied().collect();
+                    col.typed::<DoubleType>()
+                        .write_batch(&vals, Some(&defs(v)), None)
+                        .map_err(pq)?;
+                }
+                Col::OptBool(v) => {
+                    let vals: Vec<bool> = v.iter().flatten().copied().collect();
+                    col.typed::<BoolType>()
+                        .write_batch(&vals, Some(&defs(v)), None)
                         .map_err(pq)?;
                 }
             }

@@ -44,6 +44,9 @@ pub struct Recon {
     pub key_only: u64,
     /// Bytes of the confirmed sightings (every sighting).
     pub matched_bytes: u64,
+    /// Record transmissions the confirmed records explain: every confirmed sighting, a
+    /// record sent three times counting three (distinct records are `confirmed`).
+    pub explained: u64,
 }
 
 /// The identity a record is counted by: its key, else its row.
@@ -59,20 +62,25 @@ pub fn recon_of<'a>(
     index: &RecoveredIndex,
     sightings: impl Iterator<Item = &'a Sighting>,
 ) -> Recon {
-    recon_by_identity(sightings.map(|s| (identity(index, s.seen.row), s.seen.level, s.seen.bytes)))
+    recon_by_identity(sightings.map(|s| {
+        let id = identity(index, s.seen.row);
+        (id, s.seen.level, s.seen.bytes, s.seen.count)
+    }))
 }
 
-/// Reconciles sightings given as (record identity, level, bytes matched): each record counts
-/// once, at the best level it reached; matched bytes are summed over confirmed sightings.
+/// Reconciles sightings given as (record identity, level, bytes matched, sightings it stands
+/// for): each record counts once, at the best level it reached; matched bytes and explained
+/// transmissions are summed over confirmed sightings.
 /// (`recon_of` on the index, and the same on the rows of `sightings.csv`.)
-pub fn recon_by_identity<I: Ord>(sightings: impl Iterator<Item = (I, Level, u64)>) -> Recon {
+pub fn recon_by_identity<I: Ord>(sightings: impl Iterator<Item = (I, Level, u64, u64)>) -> Recon {
     let mut best: BTreeMap<I, Level> = BTreeMap::new();
-    let mut matched = 0;
-    for (id, level, bytes) in sightings {
+    let (mut matched, mut explained) = (0, 0);
+    for (id, level, bytes, count) in sightings {
         let e = best.entry(id).or_insert(level);
         *e = (*e).min(level);
         if level == Level::Confirmed {
             matched += bytes;
+            explained += count;
         }
     }
     let count = |l: Level| best.values().filter(|&&v| v == l).count() as u64;
@@ -81,6 +89,7 @@ pub fn recon_by_identity<I: Ord>(sightings: impl Iterator<Item = (I, Level, u64)
         partial: count(Level::Partial),
         key_only: count(Level::KeyOnly),
         matched_bytes: matched,
+        explained,
     }
 }
 

@@ -16,7 +16,7 @@ use std::path::Path;
 
 /// Columns of the daily table, in order (the estimate columns are null without a record
 /// model).
-pub const DAILY_COLUMNS: [&str; 37] = [
+pub const DAILY_COLUMNS: [&str; 39] = [
     "day",
     "indicator",
     "server_name",
@@ -54,6 +54,8 @@ pub const DAILY_COLUMNS: [&str; 37] = [
     "residual",
     "matched_bytes",
     "status",
+    "unsent_declared_bytes",
+    "explained",
 ];
 
 /// The reconciliation status of a row: `no_recovered_file` (no index), `confirmed_exceeds_high`
@@ -73,7 +75,7 @@ pub fn status(recon: Option<&Recon>, high: Option<u64>, decoded: u64, volume: u6
 /// days (every day of them appears for every host; empty: each host's own first to last day).
 ///
 /// `recon` (present when recovered files were indexed) adds the reconciliation: records
-/// `confirmed`, `partial` and `key_only` that day, `residual = max(0, point − confirmed)`
+/// `confirmed`, `partial` and `key_only` that day, `residual = max(0, point − explained)`
 /// (sent by volume, not attributable to a record), `matched_bytes` and the [`status`].
 pub fn daily_table(
     days: &[FlowDay],
@@ -135,7 +137,7 @@ pub fn daily_table(
     };
     let residual: Vec<Option<u64>> = (0..n)
         .map(|i| match (&est[i], &rec[i]) {
-            (Some(e), Some(r)) => Some(e.point.saturating_sub(r.confirmed)),
+            (Some(e), Some(r)) => Some(e.point.saturating_sub(r.explained)),
             (Some(e), None) => Some(e.point),
             _ => None,
         })
@@ -173,6 +175,7 @@ pub fn daily_table(
             "key_only" => Column::new(name.into(), rec_u(|r| r.key_only)),
             "residual" => Column::new(name.into(), residual.clone()),
             "matched_bytes" => Column::new(name.into(), rec_u(|r| r.matched_bytes)),
+            "explained" => Column::new(name.into(), rec_u(|r| r.explained)),
             "status" => Column::new(name.into(), statuses.clone()),
             "capped_by_staged" => Column::new(
                 name.into(),
@@ -191,7 +194,7 @@ pub fn daily_table(
 pub type SpanRecon<'a> = &'a dyn Fn(i32, i32, Option<&str>) -> Recon;
 
 /// Columns of the periods table, in order.
-pub const PERIOD_SUMS: [&str; 19] = [
+pub const PERIOD_SUMS: [&str; 20] = [
     "flows",
     layer::FRAMES,
     layer::FRAME_BYTES,
@@ -202,6 +205,7 @@ pub const PERIOD_SUMS: [&str; 19] = [
     layer::GAP_BYTES,
     "app_bytes",
     "control_bytes",
+    "unsent_declared_bytes",
     "basis_bytes",
     "records_low",
     "records_point",
@@ -340,13 +344,14 @@ pub fn periods_table(
     cols.push(Column::new("key_only".into(), ru(|r| r.key_only)));
     let residual: Vec<Option<u64>> = (0..height)
         .map(|i| match (point[i], &recs[i]) {
-            (Some(p), Some(r)) => Some(p.saturating_sub(r.confirmed)),
+            (Some(p), Some(r)) => Some(p.saturating_sub(r.explained)),
             (Some(p), None) => Some(p),
             _ => None,
         })
         .collect();
     cols.push(Column::new("residual".into(), residual));
     cols.push(Column::new("matched_bytes".into(), ru(|r| r.matched_bytes)));
+    cols.push(Column::new("explained".into(), ru(|r| r.explained)));
     let st: Vec<&str> = (0..height)
         .map(|i| {
             status(
@@ -364,20 +369,82 @@ pub fn periods_table(
 /// Writes `df` as CSV (header line, `YYYY-MM-DD` dates, floats with 4 decimals, empty
 /// cells for nulls) — byte-identical for the same table.
 pub fn write_csv(df: &mut DataFrame, path: &Path) -> PolarsResult<()> {
+    // An empty text cell is written as an empty field, like a null: one way for every
+    // empty cell (polars would quote empty strings).
+    let mut cols = Vec::with_capacity(df.width());
+    for c in df.columns() {
+        if c.dtype() == &DataType::String {
+            let s = c.as_materialized_series();
+            let v: Vec<Option<&str>> = s
+                .str()?
+                .iter()
+                .map(|x| x.filter(|t| !t.is_empty()))
+                .collect();
+            cols.push(Column::new(s.name().clone(), v));
+        } else {
+            cols.push(c.clone());
+        }
+    }
+    let mut out = DataFrame::new(df.height(), cols)?;
     let f = std::fs::File::create(path)?;
     CsvWriter::new(std::io::BufWriter::new(f))
         .include_header(true)
         .with_float_precision(Some(4))
-        .finish(df)
+        .finish(&mut out)
 }
 
-/// Writes `df` as Parquet (zstd).
+/// Writes `df` as Parquet (zstd) with the types every reader takes the same way (pandas,
+/// polars, Spark, DuckDB, Excel's Power Query): integers as signed 64-bit, text as plain
+/// UTF-8 strings, dates as DATE, nulls where the CSV has empty cells — the same writer as
+/// `flows.parquet`.
 pub fn write_parquet(df: &mut DataFrame, path: &Path) -> PolarsResult<()> {
-    let f = std::fs::File::create(path)?;
-    ParquetWriter::new(f)
-        .with_compression(ParquetCompression::Zstd(None))
-        .finish(df)?;
-    Ok(())
+    use crate::flowtable::{Col, Table, TableWriter};
+    let mut cols = Vec::with_capacity(df.width());
+    for c in df.columns() {
+        let s = c.as_materialized_series();
+        let name = s.name().to_string();
+        let col = match s.dtype() {
+            DataType::Date => {
+                let v = s.cast(&DataType::Int32)?;
+                let v = v.i32()?;
+                if v.null_count() > 0 {
+                    Col::OptI64(v.iter().map(|x| x.map(i64::from)).collect())
+                } else {
+                    Col::Date(v.into_no_null_iter().collect())
+                }
+            }
+            DataType::UInt64 => Col::OptI64(
+                s.u64()?
+                    .iter()
+                    .map(|x| x.map(|u| i64::try_from(u).unwrap_or(i64::MAX)))
+                    .collect(),
+            ),
+            DataType::UInt32 | DataType::Int32 | DataType::Int64 | DataType::UInt16 => {
+                Col::OptI64(s.cast(&DataType::Int64)?.i64()?.iter().collect())
+            }
+            DataType::Float64 | DataType::Float32 => {
+                Col::OptF64(s.cast(&DataType::Float64)?.f64()?.iter().collect())
+            }
+            DataType::Boolean => Col::OptBool(s.bool()?.iter().collect()),
+            DataType::String => {
+                Col::OptStr(s.str()?.iter().map(|x| x.map(str::to_string)).collect())
+            }
+            other => {
+                return Err(PolarsError::ComputeError(
+                    format!("column {name}: no Parquet mapping for {other}").into(),
+                ))
+            }
+        };
+        cols.push((name, col));
+    }
+    let io = |e: std::io::Error| PolarsError::IO {
+        error: std::sync::Arc::new(e),
+        msg: None,
+    };
+    let t = Table::named(cols).map_err(io)?;
+    let mut w = TableWriter::create(Some(path)).map_err(io)?;
+    w.write(&t).map_err(io)?;
+    w.finish(&t).map_err(io)
 }
 
 /// Display cells of `columns` of `df`, row by row: integers as digits, floats with two

@@ -115,6 +115,16 @@ fn records_per_day_and_host_lie_within_the_interval_and_plain_days_are_exact() {
         let mut missing: BTreeMap<(String, String), u64> = BTreeMap::new();
         let mut cut = std::collections::BTreeSet::new();
         for r in r.days.iter().filter(|r| r.c2s) {
+            // Never more application bytes than the flow sent that day.
+            assert!(
+                r.app_bytes <= r.stream_bytes + r.gap_bytes,
+                "{name}: flow {} on {}: app {} > stream {} + gap {}",
+                r.flow_id,
+                date(r.day),
+                r.app_bytes,
+                r.stream_bytes,
+                r.gap_bytes
+            );
             let k = (date(r.day), r.host.clone());
             *app.entry(k.clone()).or_default() += r.app_bytes;
             *missing.entry(k.clone()).or_default() += r.gap_bytes + r.truncated_bytes;

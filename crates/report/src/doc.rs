@@ -41,13 +41,15 @@ fn table(id: &str, head: &[&str], numeric: &[usize], rows: Vec<Vec<String>>) -> 
 }
 
 /// Columns of the two headline tables after the label column(s).
-pub const HEADLINE: [&str; 7] = [
+pub const HEADLINE: [&str; 9] = [
     "bytes sent",
-    "records low",
-    "records point",
-    "records high",
-    "confirmed by content",
-    "residual (not attributable)",
+    "transmissions low",
+    "transmissions point",
+    "transmissions high",
+    "counted (decoded)",
+    "distinct records confirmed",
+    "transmissions explained by confirmed",
+    "transmissions not explained",
     "reading",
 ];
 
@@ -57,7 +59,9 @@ fn headline_cells(l: &Line) -> Vec<String> {
         opt(l.low),
         opt(l.point),
         opt(l.high),
+        opt(l.counted),
         opt(l.confirmed),
+        opt(l.explained),
         opt(l.residual),
         l.reading.clone(),
     ]
@@ -159,10 +163,14 @@ pub fn blocks(r: &Report, reproducible: bool, charts: usize) -> Vec<Block> {
     // 2. Headline.
     b.push(Block::Heading(2, "2. Data sent to malicious hosts".into()));
     b.push(Block::Para(
-        "Records are estimated from traffic volume as a range (low–point–high); records \
-         confirmed by content are recovered records found byte for byte in the decoded \
-         traffic; the residual is the point estimate minus the confirmed records (per host, \
-         never below zero): sent by volume but not attributable to an individual record."
+        "Two kinds of number, kept apart. Record transmissions: every record sent, a record \
+         sent twice counting twice — counted exactly where the content was decoded, \
+         estimated from traffic volume as a range (low–point–high) where it stayed opaque; \
+         low, point and high include the counted ones. Distinct records: recovered records \
+         found byte for byte in the decoded traffic (confirmed by content), each counted \
+         once; the transmissions they explain count every time one was seen. Transmissions \
+         not explained are the point estimate minus the explained transmissions (per host, \
+         never below zero)."
             .into(),
     ));
     let mut head = vec!["period", "first day", "last day"];
@@ -170,7 +178,7 @@ pub fn blocks(r: &Report, reproducible: bool, charts: usize) -> Vec<Block> {
     b.push(table(
         "headline-periods",
         &head,
-        &[3, 4, 5, 6, 7, 8],
+        &[3, 4, 5, 6, 7, 8, 9, 10],
         r.period_lines
             .iter()
             .map(|l| {
@@ -192,7 +200,7 @@ pub fn blocks(r: &Report, reproducible: bool, charts: usize) -> Vec<Block> {
     b.push(table(
         "headline-days",
         &head,
-        &[1, 2, 3, 4, 5, 6],
+        &[1, 2, 3, 4, 5, 6, 7, 8],
         r.day_lines
             .iter()
             .map(|l| {
@@ -209,7 +217,9 @@ pub fn blocks(r: &Report, reproducible: bool, charts: usize) -> Vec<Block> {
         "records_low",
         "records_point",
         "records_high",
+        "counted_records",
         "confirmed",
+        "explained",
         "residual",
         "codec",
         "status",
@@ -217,11 +227,13 @@ pub fn blocks(r: &Report, reproducible: bool, charts: usize) -> Vec<Block> {
     let titles = [
         "host",
         "bytes sent",
-        "records low",
-        "records point",
-        "records high",
-        "confirmed by content",
-        "residual (not attributable)",
+        "transmissions low",
+        "transmissions point",
+        "transmissions high",
+        "counted (decoded)",
+        "distinct records confirmed",
+        "transmissions explained by confirmed",
+        "transmissions not explained",
         "content (codec)",
         "status",
     ];
@@ -230,7 +242,7 @@ pub fn blocks(r: &Report, reproducible: bool, charts: usize) -> Vec<Block> {
         out.extend(cols.iter().enumerate().map(|(i, c)| {
             let v = t.get(row, c);
             match (i, v.parse::<u64>()) {
-                (1..=6, Ok(n)) => group(n),
+                (1..=8, Ok(n)) => group(n),
                 _ if v.is_empty() => "–".to_string(),
                 _ => v.to_string(),
             }
@@ -262,7 +274,7 @@ pub fn blocks(r: &Report, reproducible: bool, charts: usize) -> Vec<Block> {
             b.push(Block::Para(caption.into()));
             let mut head = vec![first];
             head.extend(titles);
-            b.push(table(id, &head, &[2, 3, 4, 5, 6, 7], rows));
+            b.push(table(id, &head, &[2, 3, 4, 5, 6, 7, 8, 9], rows));
         }
     }
 

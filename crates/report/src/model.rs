@@ -25,9 +25,14 @@ pub struct Line {
     pub point: Option<u64>,
     /// See `low`.
     pub high: Option<u64>,
-    /// Records confirmed by content (absent without recovered files).
+    /// Record transmissions counted in decoded content (part of `low`, `point`, `high`).
+    pub counted: Option<u64>,
+    /// Distinct records confirmed by content (absent without recovered files).
     pub confirmed: Option<u64>,
-    /// Sent by volume but not attributable: point − confirmed, never below zero, per host.
+    /// Record transmissions the confirmed records explain (every confirmed sighting).
+    pub explained: Option<u64>,
+    /// Transmissions not explained by confirmed records: point − explained, never below
+    /// zero, per host.
     pub residual: Option<u64>,
     /// Reconciliation statuses of the hosts with traffic, `;`-joined.
     pub status: String,
@@ -154,14 +159,29 @@ pub fn reading(l: &Line, period: bool) -> String {
     );
     match (l.low, l.point, l.high) {
         (Some(lo), Some(p), Some(hi)) => {
-            if lo == hi {
+            let counted = l.counted.unwrap_or(0).min(lo);
+            if lo == hi && counted == p {
                 s.push_str(&format!(
-                    "; {} records, counted in the decoded content",
+                    "; {} record transmissions, all counted in the decoded content",
                     group(p)
+                ));
+            } else if counted > 0 {
+                s.push_str(&format!(
+                    "; about {} record transmissions (between {} and {}): {} counted in the \
+                     decoded content and about {} estimated from traffic volume (between {} \
+                     and {})",
+                    group(p),
+                    group(lo),
+                    group(hi),
+                    group(counted),
+                    group(p - counted),
+                    group(lo - counted),
+                    group(hi - counted)
                 ));
             } else {
                 s.push_str(&format!(
-                    "; about {} records estimated from traffic volume (between {} and {})",
+                    "; about {} record transmissions estimated from traffic volume (between \
+                     {} and {})",
                     group(p),
                     group(lo),
                     group(hi)
@@ -169,11 +189,15 @@ pub fn reading(l: &Line, period: bool) -> String {
             }
             if let (Some(c), Some(r)) = (l.confirmed, l.residual) {
                 if c == 0 && l.status.split(';').all(|x| x == "opaque") {
-                    s.push_str(", none confirmable: the content was encrypted or undecodable");
+                    s.push_str("; none confirmable: the content was encrypted or undecodable");
                 } else {
+                    let e = l.explained.unwrap_or(0);
                     s.push_str(&format!(
-                        ", of which {} confirmed by content and {} not attributable to individual records",
+                        "; {} distinct records confirmed by content, which explain {} of the \
+                         transmissions (repeats included); {} transmissions not explained by a \
+                         confirmed record",
                         group(c),
+                        group(e),
                         group(r)
                     ));
                 }
@@ -272,8 +296,16 @@ impl Report {
                     .then(|| opt_sum(t, rows, "records_point"))
                     .flatten(),
                 high: modelled.then(|| opt_sum(t, rows, "records_high")).flatten(),
+                counted: modelled
+                    .then(|| opt_sum(t, rows, "counted_records"))
+                    .flatten(),
                 confirmed: if reconciled {
                     opt_sum(t, rows, "confirmed")
+                } else {
+                    None
+                },
+                explained: if reconciled {
+                    opt_sum(t, rows, "explained")
                 } else {
                     None
                 },

@@ -4,7 +4,8 @@
 //! cut between consecutive requests joined; one `Unit` per body or part when the flow ends.
 
 use super::{ContentLedger, ContentStats, FlowContent, Rules, Source, Unit};
-use exfilmeter_content::{BodyResult, BodyScan, Cursor, Form, Matcher, Multipart, PartEvent};
+use exfilmeter_content::{form_like, multipart_like, Form, Multipart, PartEvent, LEAD};
+use exfilmeter_content::{BodyResult, BodyScan, Cursor, Matcher};
 use exfilmeter_content::{Pending, RecordShape, Sightings};
 use exfilmeter_flow::{Direction, FlowId};
 use exfilmeter_ingest::{FrameRef, Timestamp};
@@ -29,6 +30,42 @@ pub(super) struct Req {
 enum Split {
     Multipart(Multipart),
     Form(Form),
+}
+
+/// The split a request's headers declare.
+#[derive(Clone)]
+enum Declared {
+    Multipart(String),
+    Form,
+}
+
+impl Declared {
+    fn of(r: &Req) -> Option<Self> {
+        match (&r.boundary, r.form) {
+            (Some(b), _) => Some(Declared::Multipart(b.clone())),
+            (None, true) => Some(Declared::Form),
+            _ => None,
+        }
+    }
+
+    /// The splitter, when the body's first bytes (`lead`, `None` when they were not
+    /// captured) agree with the declaration: the bytes decide first.
+    fn split(self, lead: Option<&[u8]>) -> Option<Split> {
+        match self {
+            Declared::Multipart(b) if lead.is_none_or(multipart_like) => {
+                Some(Split::Multipart(Multipart::new(&b)))
+            }
+            Declared::Form if lead.is_none_or(form_like) => Some(Split::Form(Form::default())),
+            _ => None,
+        }
+    }
+}
+
+/// A body whose declared split waits for its first bytes.
+struct Lead {
+    declared: Declared,
+    bytes: Vec<u8>,
+    seen: exfilmeter_content::Seen,
 }
 
 impl Split {
@@ -58,6 +95,10 @@ pub(super) struct OpenBody<'s> {
     scan: BodyScan<'s>,
     /// Parts of a multipart or form body, each scanned (and matched) on its own.
     split: Option<(Split, Parts<'s>)>,
+    /// Body bytes given to the splitter so far.
+    split_end: u64,
+    /// A declared split waiting for the body's first bytes to confirm it.
+    lead: Option<Lead>,
     end: u64,
     last_ts: Timestamp,
     last_day: i32,
@@ -82,7 +123,9 @@ pub(super) struct Suspended<'s> {
 
 impl<'s> ContentLedger<'s> {
     /// The flow ended: every open body ends (a suspended one too: nothing continues it now).
-    pub(super) fn end_bodies(&mut self, f: &mut FlowContent<'s>, flow: FlowId) {
+    /// `sent`: the client→server bytes the flow is known to have sent (stream bytes and
+    /// proven gaps); a body declared longer than what is left of them was cut short.
+    pub(super) fn end_bodies(&mut self, f: &mut FlowContent<'s>, flow: FlowId, sent: u64) {
         finish_bodies(
             f,
             self.shape,
@@ -90,6 +133,7 @@ impl<'s> ContentLedger<'s> {
             flow,
             &mut self.stats,
             self.matcher.as_mut(),
+            Some(sent),
         );
         if let Some(s) = f.suspended.take() {
             end_suspended(f, s, self.matcher.as_mut());
@@ -121,16 +165,12 @@ impl<'s> ContentLedger<'s> {
             return;
         };
         let list = usize::from(f.connect);
-        let mut split = None;
+        let mut declared = None;
         let mut encoding = None;
         if let Some(r) = f.reqs[list].get_mut(message as usize) {
             r.has_body = true;
             encoding.clone_from(&r.encoding);
-            split = match (&r.boundary, r.form) {
-                (Some(b), _) => Some(Split::Multipart(Multipart::new(b))),
-                (None, true) => Some(Split::Form(Form::default())),
-                _ => None,
-            };
+            declared = Declared::of(r);
         }
         if !f.bodies.contains_key(&message) {
             // The previous request's body ended inside a compressed stream: this one goes on
@@ -139,7 +179,7 @@ impl<'s> ContentLedger<'s> {
             let mut go_on = None;
             if let Some(s) = f.suspended.take() {
                 if s.m + 1 == message
-                    && split.is_none()
+                    && declared.is_none()
                     && encoding.is_none()
                     && offset == 0
                     && s.scan.continues_with(bytes)
@@ -148,7 +188,7 @@ impl<'s> ContentLedger<'s> {
                     let mut scan = s.scan;
                     scan.resume();
                     go_on = Some((scan, s.prev.carried()));
-                } else if s.m + 1 == message && split.is_some() {
+                } else if s.m + 1 == message && declared.is_some() {
                     // One of its parts may go on with the stream.
                     f.suspended = Some(s);
                 } else {
@@ -161,11 +201,27 @@ impl<'s> ContentLedger<'s> {
                     Cursor::default(),
                 )
             });
+            // A declared split is believed once the first bytes agree; without them (the
+            // body's start not captured) as declared.
+            let (split, lead) = match declared {
+                Some(d) if offset == 0 => (
+                    None,
+                    Some(Lead {
+                        declared: d,
+                        bytes: Vec::new(),
+                        seen: (ts, frame),
+                    }),
+                ),
+                Some(d) => (d.split(None).map(|s| (s, BTreeMap::new())), None),
+                None => (None, None),
+            };
             f.bodies.insert(
                 message,
                 OpenBody {
                     scan,
-                    split: split.map(|s| (s, BTreeMap::new())),
+                    split,
+                    split_end: 0,
+                    lead,
                     end: 0,
                     last_ts: ts,
                     last_day: day,
@@ -180,7 +236,6 @@ impl<'s> ContentLedger<'s> {
             return;
         };
         let new_end = offset + bytes.len() as u64;
-        let old_end = b.end;
         if new_end > b.end {
             *f.app.entry(day).or_default() += new_end - b.end;
             b.end = new_end;
@@ -188,8 +243,90 @@ impl<'s> ContentLedger<'s> {
         b.last_ts = ts;
         b.last_day = day;
         b.last_frame = frame;
-        if let Some((sp, parts)) = b.split.as_mut() {
+        let cont = (&mut f.suspended, message, &mut self.stats.continued_bodies);
+        if let Some(lead) = b.lead.as_mut() {
+            let have = lead.bytes.len() as u64;
+            if offset <= have {
+                let skip = usize::try_from(have - offset).unwrap_or(usize::MAX);
+                lead.bytes
+                    .extend_from_slice(bytes.get(skip..).unwrap_or_default());
+                if lead.bytes.len() < LEAD {
+                    return;
+                }
+                b.decide(shape, cont, self.matcher.as_mut());
+                return;
+            }
+            // A gap before enough bytes: decided on what there is.
+            b.decide(
+                shape,
+                (&mut *cont.0, cont.1, &mut *cont.2),
+                self.matcher.as_mut(),
+            );
+            b.feed(
+                shape,
+                offset,
+                bytes,
+                (ts, frame),
+                cont,
+                self.matcher.as_mut(),
+            );
+            return;
+        }
+        b.feed(
+            shape,
+            offset,
+            bytes,
+            (ts, frame),
+            cont,
+            self.matcher.as_mut(),
+        );
+    }
+}
+
+/// The suspended body a part may continue: the slot, the message the part belongs to, and
+/// the counter of continued bodies.
+type Cont<'a, 's> = (&'a mut Option<Suspended<'s>>, u32, &'a mut u64);
+
+impl<'s> OpenBody<'s> {
+    /// Decides a declared split from the first bytes held, and feeds them.
+    fn decide(&mut self, shape: &'s RecordShape, cont: Cont<'_, 's>, m: Option<&mut Matcher<'_>>) {
+        let Some(lead) = self.lead.take() else {
+            return;
+        };
+        self.split = lead
+            .declared
+            .split(Some(lead.bytes.get(..LEAD).unwrap_or(&lead.bytes)))
+            .map(|s| (s, BTreeMap::new()));
+        if self.split.is_none() {
+            // Not split after all: it may go on with the previous request's stream.
+            if let Some(s) = cont.0.take_if(|s| s.m + 1 == cont.1) {
+                if s.scan.continues_with(&lead.bytes) {
+                    *cont.2 += 1;
+                    let mut scan = s.scan;
+                    scan.resume();
+                    self.scan = scan;
+                    self.prev = s.prev.carried();
+                } else {
+                    *cont.0 = Some(s);
+                }
+            }
+        }
+        self.feed(shape, 0, &lead.bytes, lead.seen, cont, m);
+    }
+
+    /// Feeds body bytes at `offset` to the body's scan, or to its splitter and parts.
+    fn feed(
+        &mut self,
+        shape: &'s RecordShape,
+        offset: u64,
+        bytes: &[u8],
+        seen: exfilmeter_content::Seen,
+        cont: Cont<'_, 's>,
+        matcher: Option<&mut Matcher<'_>>,
+    ) {
+        if let Some((sp, parts)) = self.split.as_mut() {
             let mut ev = Vec::new();
+            let old_end = self.split_end;
             if offset > old_end {
                 sp.gap(offset - old_end, &mut ev);
             }
@@ -197,31 +334,30 @@ impl<'s> ContentLedger<'s> {
             if let Some(fresh) = bytes.get(skip..) {
                 sp.feed(fresh, &mut ev);
             }
-            feed_parts(
-                parts,
-                shape,
-                ev,
-                (ts, frame),
-                (&mut f.suspended, message, &mut self.stats.continued_bodies),
-            );
-            if let Some(m) = self.matcher.as_mut() {
+            self.split_end = self.split_end.max(offset + bytes.len() as u64);
+            feed_parts(parts, shape, ev, seen, cont);
+            if let Some(m) = matcher {
                 for (scan, cur) in parts.values_mut() {
-                    m.drain(scan, cur, &mut b.pending.list);
-                    Matcher::settle_ready(cur, scan, &mut b.pending.list);
-                    b.pending.check();
+                    m.drain(scan, cur, &mut self.pending.list);
+                    Matcher::settle_ready(cur, scan, &mut self.pending.list);
+                    self.pending.check();
                 }
             }
             return;
         }
-        b.scan.feed_at(offset, bytes, (ts, frame));
-        if let Some(m) = self.matcher.as_mut() {
-            m.drain(&mut b.scan, &mut b.prev, &mut b.pending.list);
-            Matcher::settle_ready(&mut b.prev, &b.scan, &mut b.pending.list);
-            b.pending.check();
+        self.scan.feed_at(offset, bytes, seen);
+        if let Some(m) = matcher {
+            m.drain(&mut self.scan, &mut self.prev, &mut self.pending.list);
+            Matcher::settle_ready(&mut self.prev, &self.scan, &mut self.pending.list);
+            self.pending.check();
         }
     }
 }
 
+/// Ends the open bodies of a flow: at the next request's head (`sent` None: each body is
+/// as long as declared), or at the flow's end (`sent`: the client→server bytes known sent;
+/// a body declared longer than what is left of them after the heads and bodies before it
+/// counts only what was sent, the rest as `unsent_declared_bytes`).
 pub(super) fn finish_bodies<'s>(
     f: &mut FlowContent<'s>,
     _shape: &'s RecordShape,
@@ -229,12 +365,24 @@ pub(super) fn finish_bodies<'s>(
     flow: FlowId,
     stats: &mut ContentStats,
     mut matcher: Option<&mut Matcher<'_>>,
+    sent: Option<u64>,
 ) {
     let list = usize::from(f.connect);
     for (m, mut b) in std::mem::take(&mut f.bodies) {
+        // A body shorter than the lead: decided on all of it.
+        let cont = (&mut f.suspended, m, &mut stats.continued_bodies);
+        b.decide(_shape, cont, matcher.as_deref_mut());
         let req = f.reqs[list].get(m as usize);
-        let declared = req.and_then(|q| q.content_length);
+        let mut declared = req.and_then(|q| q.content_length);
         let head = req.map_or(0, |q| q.head_bytes);
+        if let (Some(d), Some(sent)) = (declared, sent) {
+            let left = b.end.max(sent.saturating_sub(f.accounted));
+            if d > left {
+                *f.unsent.entry(b.last_day).or_default() += d - left;
+                stats.cut_bodies += 1;
+                declared = Some(left);
+            }
+        }
         if let Some((mut sp, mut parts)) = b.split.take() {
             let mut ev = Vec::new();
             let total = declared.unwrap_or(b.end).max(b.end);

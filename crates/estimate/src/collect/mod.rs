@@ -104,6 +104,8 @@ struct FlowContent<'s> {
     tls: BTreeMap<i32, (u64, u64, Timestamp, FrameRef, FrameRef)>,
     app: BTreeMap<i32, u64>,
     control: BTreeMap<i32, u64>,
+    /// Per day: declared body bytes the client never sent (the flow ended first).
+    unsent: BTreeMap<i32, u64>,
     saw_app: bool,
     /// Client→server stream bytes accounted for by parsed heads, bodies and TLS records.
     accounted: u64,
@@ -149,6 +151,9 @@ pub struct ContentStats {
     /// Bodies decoded as the continuation of the compressed stream the previous request's
     /// body ended in (an archive posted in pieces).
     pub continued_bodies: u64,
+    /// Bodies (seen or not) declared longer than what their flow sent before it ended (a
+    /// reset, FIN or the capture's end): only the sent bytes count.
+    pub cut_bodies: u64,
 }
 
 /// The content ledger of IOC flows.
@@ -307,6 +312,7 @@ impl<'s> ContentLedger<'s> {
                         flow,
                         &mut self.stats,
                         self.matcher.as_mut(),
+                        None,
                     );
                 }
                 f.accounted += r.head_bytes;
@@ -384,13 +390,22 @@ impl<'s> ContentLedger<'s> {
             return;
         }
         self.stats.ioc_flows += 1;
-        self.end_bodies(&mut f, r.id);
+        let total_out = r.ledger.total(Direction::C2s);
+        let sent = total_out.stream_bytes + total_out.gap_bytes;
+        self.end_bodies(&mut f, r.id, sent);
         let (host, indicators) = host_of(v, self.set);
-        // Requests whose body never showed (known length, nothing captured): unseen bodies.
+        // Requests whose body never showed (known length, nothing captured): unseen bodies,
+        // as long as what the flow sent after the heads and bodies it holds.
         let list = usize::from(f.connect);
         for q in &f.reqs[list] {
             if !q.has_body {
-                match q.content_length {
+                let declared = q.content_length.unwrap_or(0);
+                let left = sent.saturating_sub(f.accounted);
+                if declared > left {
+                    *f.unsent.entry(q.day).or_default() += declared - left;
+                    self.stats.cut_bodies += 1;
+                }
+                match q.content_length.map(|n| n.min(left)) {
                     Some(n) if n > 0 => {
                         *f.app.entry(q.day).or_default() += n;
                         f.accounted += n;
@@ -443,7 +458,6 @@ impl<'s> ContentLedger<'s> {
                 frames: (*first, *last),
             });
         }
-        let total_out = r.ledger.total(Direction::C2s);
         let raw = !f.saw_app;
         self.flows.push(IocFlow {
             flow: r.id,
@@ -509,6 +523,11 @@ impl<'s> ContentLedger<'s> {
                 gap_bytes: c.gap_bytes,
                 app_bytes: if c2s { app } else { 0 },
                 control_bytes: if c2s { control } else { 0 },
+                unsent_declared_bytes: if c2s {
+                    f.unsent.get(&day).copied().unwrap_or(0)
+                } else {
+                    0
+                },
             });
         }
         for mut u in f.units {

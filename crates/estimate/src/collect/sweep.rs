@@ -32,7 +32,8 @@ pub struct SweepHit {
 
 impl<'s> ContentLedger<'s> {
     pub(super) fn sweep_close(&mut self, r: &FlowRecord, v: &Verdict, mut f: Box<FlowContent<'s>>) {
-        self.end_bodies(&mut f, r.id);
+        let c2s = r.ledger.total(exfilmeter_flow::Direction::C2s);
+        self.end_bodies(&mut f, r.id, c2s.stream_bytes + c2s.gap_bytes);
         let mut rows: Vec<u32> = f
             .sightings
             .list

@@ -1,0 +1,185 @@
+//! Real uploads on loopback: the Linux TCP stack, curl clients and a Python server on
+//! 127.0.0.1, captured by `tcpdump -i lo` (tests/loopback/uploads.py). The truth comes from
+//! the client side (the rows each client posted) and, for the upload the server reset, from
+//! the wire as tcpflow reassembles it — not from exfilmeter.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+mod common;
+
+use common::{bin, csv, skip, tool};
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::process::Command;
+
+/// Rows (1-based data rows) and bytes sent by one upload, by the truth.
+struct Sent {
+    name: String,
+    rows: (u64, u64),
+}
+
+/// The client→server stream of the connection to `port`, as tcpflow reassembles it.
+fn tcpflow_c2s(pcap: &Path, port: u64, dir: &Path) -> Vec<u8> {
+    let out = dir.join("tcpflow");
+    std::fs::create_dir_all(&out).unwrap();
+    let st = Command::new("tcpflow")
+        .arg("-r")
+        .arg(pcap)
+        .arg("-o")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(st.status.success(), "tcpflow failed");
+    let suffix = format!("-127.000.000.001.{port:05}");
+    let f = std::fs::read_dir(&out)
+        .unwrap()
+        .flatten()
+        .find(|e| e.file_name().to_string_lossy().ends_with(&suffix))
+        .expect("tcpflow wrote the reset connection's client stream");
+    std::fs::read(f.path()).unwrap()
+}
+
+#[test]
+fn real_uploads_on_loopback_are_counted_as_sent_and_named_whose() {
+    if !(tool("tcpdump", "--version")
+        && tool("curl", "--version")
+        && tool("python3", "--version")
+        && tool("tcpflow", "-V"))
+    {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/loopback/uploads.py");
+    let run = Command::new("timeout")
+        .arg("120")
+        .arg("python3")
+        .arg(&script)
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    if !run.status.success() {
+        let err = String::from_utf8_lossy(&run.stderr);
+        if err.contains("tcpdump did not start") {
+            // No capture permission on lo (not root, no CAP_NET_RAW).
+            skip(&format!("capturing on lo: {}", err.trim()));
+            return;
+        }
+        panic!("uploads.py failed: {err}");
+    }
+    let truth: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("truth.json")).unwrap())
+            .unwrap();
+    let pcap = dir.path().join("uploads.pcap");
+
+    // The reset upload: what reached the wire is the truth of what was sent.
+    let reset_port = truth["reset_port"].as_u64().unwrap();
+    let wire = tcpflow_c2s(&pcap, reset_port, dir.path());
+    let head_end = wire
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("a request head")
+        + 4;
+    let body = &wire[head_end..];
+    let reset_rows = body.iter().filter(|&&b| b == b'\n').count() as u64;
+    let declared = truth["uploads"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["name"] == "reset")
+        .and_then(|u| u["body_bytes"].as_u64())
+        .unwrap();
+    assert!(
+        (body.len() as u64) < declared / 2,
+        "the reset must leave most of the body unsent ({} of {declared})",
+        body.len()
+    );
+    let mut sent: Vec<Sent> = Vec::new();
+    for u in truth["uploads"].as_array().unwrap() {
+        let name = u["name"].as_str().unwrap().to_string();
+        let rows = match u["rows"].as_array() {
+            Some(r) => (r[0].as_u64().unwrap(), r[1].as_u64().unwrap()),
+            None => (901, 900 + reset_rows),
+        };
+        if name != "reset" {
+            assert_eq!(u["curl_exit"], 0, "{name}: curl failed");
+        }
+        sent.push(Sent { name, rows });
+    }
+    let transmissions: u64 = sent.iter().map(|s| s.rows.1 - s.rows.0 + 1).sum();
+    let distinct: BTreeSet<u64> = sent.iter().flat_map(|s| s.rows.0..=s.rows.1).collect();
+
+    let out = dir.path().join("out");
+    let st = bin()
+        .arg("analyze")
+        .arg(&pcap)
+        .arg("--iocs")
+        .arg(dir.path().join("iocs.txt"))
+        .arg("--recovered")
+        .arg(dir.path().join("staged.csv"))
+        .args([
+            "--record-format",
+            "csv",
+            "--header",
+            "auto",
+            "-q",
+            "--reproducible",
+        ])
+        .arg("-o")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(
+        st.status.success(),
+        "{}",
+        String::from_utf8_lossy(&st.stderr)
+    );
+    let daily = csv(&out.join("daily.csv"));
+    let active: Vec<_> = daily.iter().filter(|r| r["stream_bytes"] != "0").collect();
+    assert!(!active.is_empty());
+    let n = |r: &std::collections::BTreeMap<String, String>, c: &str| -> u64 {
+        r[c].parse().unwrap_or_else(|_| panic!("{c}: {:?}", r[c]))
+    };
+    let sum = |c: &str| -> u64 { active.iter().map(|r| n(r, c)).sum() };
+    // Every upload decodes (plain, gzip under the form Content-Type, zlib as octet-stream,
+    // the reset one's sent part, the repeat, the multipart file part): counted = truth, and
+    // the header line of the two uploads that carried it is not a record.
+    assert_eq!(
+        sum("counted_records"),
+        transmissions,
+        "counted transmissions"
+    );
+    assert_eq!(sum("records_low"), transmissions);
+    assert_eq!(sum("records_high"), transmissions);
+    // No day has application bytes above what was sent; the declared rest is reported.
+    for r in &active {
+        assert!(
+            n(r, "app_bytes") <= n(r, "stream_bytes") + n(r, "gap_bytes"),
+            "app_bytes above sent on {}",
+            r["day"]
+        );
+    }
+    assert_eq!(
+        sum("unsent_declared_bytes"),
+        declared - body.len() as u64,
+        "unsent declared bytes of the reset upload"
+    );
+    // Whose: the distinct confirmed records are exactly the rows sent whole (line = row + 1,
+    // the header being line 1), none of them the header.
+    let confirmed: BTreeSet<u64> = csv(&out.join("confirmed_records.csv"))
+        .iter()
+        .filter(|r| r["level"] == "confirmed")
+        .map(|r| r["row"].parse::<u64>().unwrap() - 1)
+        .collect();
+    assert!(!confirmed.contains(&0), "the header line was confirmed");
+    assert_eq!(
+        confirmed.len(),
+        distinct.len(),
+        "distinct confirmed; uploads: {:?}",
+        sent.iter().map(|s| &s.name).collect::<Vec<_>>()
+    );
+    assert_eq!(confirmed, distinct);
+    assert_eq!(sum("confirmed"), distinct.len() as u64);
+    // Repeats are explained by the confirmed records: no transmission left unexplained.
+    assert_eq!(sum("explained"), transmissions);
+    assert_eq!(sum("residual"), 0);
+}
