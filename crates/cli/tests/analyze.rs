@@ -447,3 +447,166 @@ fn sweep_finds_the_exfiltration_server_missing_from_the_ioc_list() {
     assert!(summary.contains("| 203.0.113.77 |"), "{summary}");
     assert!(summary.contains("bytes searched by --sweep"));
 }
+
+/// Runs `analyze` with `args` (captures included) into `out`; its exit code and stderr.
+fn analyze_into(out: &std::path::Path, args: &[&std::ffi::OsStr]) -> (Option<i32>, String) {
+    let o = bin()
+        .args(["analyze", "-q", "--reproducible", "--out"])
+        .arg(out)
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        o.status.code(),
+        String::from_utf8_lossy(&o.stderr).to_string(),
+    )
+}
+
+#[test]
+fn unusable_input_exits_2_naming_the_file_and_writes_no_report() {
+    let dir = tempfile::tempdir().unwrap();
+    let os = |s: &str| std::ffi::OsString::from(s);
+    let cap = testdata("example/capture.pcap").into_os_string();
+    let iocs = testdata("example/iocs.txt").into_os_string();
+    let staged = testdata("example/recovered/stage.csv").into_os_string();
+    let empty_dir = dir.path().join("no-captures");
+    std::fs::create_dir_all(&empty_dir).unwrap();
+    let text_dir = dir.path().join("notes");
+    std::fs::create_dir_all(&text_dir).unwrap();
+    std::fs::write(text_dir.join("README.txt"), "not a capture\n").unwrap();
+    let missing = dir.path().join("nope.pcap").into_os_string();
+    let cases: Vec<(&str, Vec<std::ffi::OsString>, &str)> = vec![
+        (
+            "missing capture",
+            vec![missing.clone(), os("--iocs"), iocs.clone()],
+            "nope.pcap",
+        ),
+        (
+            "folder without captures",
+            vec![
+                empty_dir.clone().into_os_string(),
+                os("--iocs"),
+                iocs.clone(),
+            ],
+            "no capture file found",
+        ),
+        (
+            "folder of files that are not captures",
+            vec![
+                text_dir.clone().into_os_string(),
+                os("--iocs"),
+                iocs.clone(),
+            ],
+            "README.txt: not a capture",
+        ),
+        (
+            "a capture given as the recovered file",
+            vec![
+                cap.clone(),
+                os("--iocs"),
+                iocs.clone(),
+                os("--recovered"),
+                cap.clone(),
+            ],
+            "capture.pcap: at byte offset",
+        ),
+        (
+            "--key beyond the columns",
+            vec![
+                cap.clone(),
+                os("--iocs"),
+                iocs.clone(),
+                os("--recovered"),
+                staged.clone(),
+                os("--record-format"),
+                os("csv"),
+                os("--key"),
+                os("42"),
+            ],
+            "--key 42",
+        ),
+    ];
+    for (what, args, says) in cases {
+        let out = dir.path().join(what.replace(' ', "-"));
+        let refs: Vec<&std::ffi::OsStr> = args.iter().map(|a| a.as_os_str()).collect();
+        let (code, err) = analyze_into(&out, &refs);
+        assert_eq!(code, Some(2), "{what}: {err}");
+        assert!(err.contains(says), "{what}: {err}");
+        assert!(!out.exists(), "{what}: an output folder was written");
+    }
+    // One missing capture beside a readable one: the run goes on, partial (exit 1).
+    let out = dir.path().join("partial");
+    let (code, err) = analyze_into(&out, &[&missing, &cap, &os("--iocs"), &iocs]);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("nope.pcap"), "{err}");
+    assert!(out.join("report.md").exists());
+    // A recovered folder is taken like a capture folder.
+    let rec_dir = testdata("example/recovered").into_os_string();
+    let out = dir.path().join("recovered-dir");
+    let (code, err) = analyze_into(
+        &out,
+        &[
+            &cap,
+            &os("--iocs"),
+            &iocs,
+            &os("--recovered"),
+            &rec_dir,
+            &os("--record-format"),
+            &os("csv"),
+        ],
+    );
+    assert_eq!(code, Some(0), "{err}");
+    assert!(out.join("confirmed_records.csv").exists());
+}
+
+#[test]
+fn rerunning_into_an_out_folder_never_leaves_a_stale_file_listed() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let os = |s: &str| std::ffi::OsString::from(s);
+    let cap = testdata("example/capture.pcap").into_os_string();
+    let iocs = testdata("example/iocs.txt").into_os_string();
+    let rec = testdata("example/recovered/stage.csv").into_os_string();
+    let with_rec = [
+        &cap,
+        &os("--iocs"),
+        &iocs,
+        &os("--recovered"),
+        &rec,
+        &os("--record-format"),
+        &os("csv"),
+    ];
+    let (code, err) = analyze_into(&out, &with_rec.map(|a| a.as_os_str()));
+    assert_eq!(code, Some(0), "{err}");
+    assert!(out.join("confirmed_records.csv").exists());
+    // Again without recovered files: the earlier run's confirmed_records.csv goes.
+    let (code, err) = analyze_into(&out, &[&cap, &os("--iocs"), &iocs]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(!out.join("confirmed_records.csv").exists());
+    let manifest = std::fs::read_to_string(out.join("manifest.json")).unwrap();
+    assert!(!manifest.contains("confirmed_records.csv"), "{manifest}");
+    // A file no run wrote: refused, untouched; with --force kept and not listed.
+    std::fs::write(out.join("notes.txt"), "analyst notes\n").unwrap();
+    let (code, err) = analyze_into(&out, &[&cap, &os("--iocs"), &iocs]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.contains("notes.txt") && err.contains("--force"),
+        "{err}"
+    );
+    let (code, err) = analyze_into(&out, &[&cap, &os("--iocs"), &iocs, &os("--force")]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(out.join("notes.txt").exists());
+    let m: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("manifest.json")).unwrap()).unwrap();
+    let listed: Vec<&str> = m["outputs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|o| o["file"].as_str())
+        .collect();
+    assert!(!listed.contains(&"notes.txt"), "{listed:?}");
+    assert_eq!(m["foreign"][0], "notes.txt");
+    // Files an earlier run kept as foreign are still not ours: the next run refuses again.
+    let (code, _) = analyze_into(&out, &[&cap, &os("--iocs"), &iocs]);
+    assert_eq!(code, Some(2));
+}

@@ -31,6 +31,16 @@ pub enum ModelError {
         /// Why.
         message: String,
     },
+    /// It is not text records of the record format (binary data, or CSV whose records do
+    /// not share a field count).
+    NotRecords {
+        /// The file.
+        path: PathBuf,
+        /// Byte offset (in the decoded content, for an archive) where it shows.
+        offset: u64,
+        /// Why.
+        message: String,
+    },
 }
 
 impl fmt::Display for ModelError {
@@ -39,6 +49,11 @@ impl fmt::Display for ModelError {
             ModelError::Io { path, source } => write!(f, "{}: {source}", path.display()),
             ModelError::Empty { path } => write!(f, "{}: no records found", path.display()),
             ModelError::Key { path, message } => write!(f, "{}: {message}", path.display()),
+            ModelError::NotRecords {
+                path,
+                offset,
+                message,
+            } => write!(f, "{}: at byte offset {offset}: {message}", path.display()),
         }
     }
 }
@@ -262,6 +277,9 @@ fn ratios(sample: &[&[u8]]) -> Vec<CodecRatio> {
         .collect()
 }
 
+/// Decoded bytes of each recovered file checked for binary data.
+const BINARY_CHECK: u64 = 1 << 20;
+
 impl RecordModel {
     /// Builds the model from recovered files.
     pub fn build<P: AsRef<Path>>(
@@ -305,10 +323,29 @@ impl RecordModel {
             };
             let (mut size, mut records, mut missing) = (0u64, 0u64, 0u64);
             let mut rec = Vec::new();
+            let mut counts: std::collections::BTreeMap<usize, u64> = Default::default();
+            let text = !matches!(format, RecordFormat::Fixed(_));
             loop {
                 let n = read_record(&mut reader, format, &mut rec).map_err(io)?;
                 if n == 0 {
                     break;
+                }
+                if text && size < BINARY_CHECK {
+                    if let Some(i) = rec
+                        .iter()
+                        .position(|&b| b == 0 || (b < 0x20 && !b"\t\r\n\x0c".contains(&b)))
+                    {
+                        return Err(ModelError::NotRecords {
+                            path: path.to_path_buf(),
+                            offset: size + i as u64,
+                            message: format!(
+                                "binary data (byte 0x{:02x}), not text records of the {format} \
+                                 format (an archive of them — zip, gzip, zlib — is decoded; fixed:N \
+                                 takes binary records)",
+                                rec[i]
+                            ),
+                        });
+                    }
                 }
                 size += n as u64;
                 if hdr && size == n as u64 {
@@ -320,7 +357,9 @@ impl RecordModel {
                 }
                 records += 1;
                 if *format == RecordFormat::Csv {
-                    *field_counts.entry(field_count(&rec)).or_default() += 1;
+                    let c = field_count(&rec);
+                    *field_counts.entry(c).or_default() += 1;
+                    *counts.entry(c).or_default() += 1;
                 }
                 sizes.push(u32::try_from(n).unwrap_or(u32::MAX));
                 sample.push(&rec);
@@ -336,6 +375,35 @@ impl RecordModel {
             if records == 0 {
                 return Err(ModelError::Empty {
                     path: path.to_path_buf(),
+                });
+            }
+            if let Some((&fields, &most)) = counts.iter().max_by_key(|(_, c)| **c) {
+                if records >= 20 && most * 2 < records {
+                    return Err(ModelError::NotRecords {
+                        path: path.to_path_buf(),
+                        offset: 0,
+                        message: format!(
+                            "not CSV records: only {most} of {records} records have the most \
+                             common field count ({fields}); give the record format (--record-format \
+                             lines or fixed:N)"
+                        ),
+                    });
+                }
+            }
+            if let (Some(k), true) = (key, records > 0 && missing == records) {
+                let why = match k {
+                    KeySpec::Column(c) => {
+                        let widest = counts.keys().next_back().copied().unwrap_or(1);
+                        format!(
+                            "--key {c}: no record has that column (its records have {widest} \
+                             field(s))"
+                        )
+                    }
+                    _ => "--key: no record has the key".to_string(),
+                };
+                return Err(ModelError::Key {
+                    path: path.to_path_buf(),
+                    message: why,
                 });
             }
             files.push(FileModel {
@@ -649,5 +717,52 @@ mod tests {
             RecordModel::build(&[&p], &RecordFormat::Csv, Header::Auto, Some(&k)),
             Err(ModelError::Key { .. })
         ));
+    }
+
+    #[test]
+    fn binary_files_ragged_csv_and_a_key_beyond_the_columns_are_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let csv = RecordFormat::Csv;
+        // A capture (or any binary file) given as a recovered file: named with its offset.
+        let mut bin = b"100000001,A\n".to_vec();
+        bin.extend_from_slice(&[0xd4, 0xc3, 0xb2, 0xa1, 2, 0, 4, 0, 0, 0]);
+        let b = dir.path().join("b.csv");
+        std::fs::write(&b, &bin).unwrap();
+        let e = RecordModel::build(&[&b], &csv, Header::No, None).unwrap_err();
+        assert!(
+            matches!(e, ModelError::NotRecords { offset: 16, .. }),
+            "{e}"
+        );
+        assert!(e.to_string().contains("b.csv: at byte offset 16"), "{e}");
+        // The same bytes as fixed-width records are accepted.
+        assert!(RecordModel::build(&[&b], &RecordFormat::Fixed(11), Header::No, None).is_ok());
+        // Prose given as CSV: field counts all over the place.
+        let prose: String = (0..40)
+            .map(|i| format!("{}\n", vec!["word"; i % 7 + 1].join(", ")))
+            .collect();
+        let p = file(&dir, "p.csv", &prose);
+        let e = RecordModel::build(&[&p], &csv, Header::No, None).unwrap_err();
+        assert!(e.to_string().contains("not CSV records"), "{e}");
+        // 40 records of 3 fields with a few ragged ones: accepted.
+        let ok: String = (0..40)
+            .map(|i| {
+                if i % 10 == 0 {
+                    format!("{i},a\n")
+                } else {
+                    format!("{i},a,b\n")
+                }
+            })
+            .collect();
+        let o = file(&dir, "o.csv", &ok);
+        assert!(RecordModel::build(&[&o], &csv, Header::No, None).is_ok());
+        // --key 42 on 3 columns: an error naming the column count, not a warning.
+        let k = KeySpec::parse("42").unwrap();
+        let e = RecordModel::build(&[&o], &csv, Header::No, Some(&k)).unwrap_err();
+        assert!(matches!(e, ModelError::Key { .. }), "{e}");
+        assert!(e.to_string().contains("--key 42"), "{e}");
+        // A key some records lack stays a warning (counted per file).
+        let k = KeySpec::parse("3").unwrap();
+        let m = RecordModel::build(&[&o], &csv, Header::No, Some(&k)).unwrap();
+        assert_eq!(m.files[0].missing_keys, 4);
     }
 }

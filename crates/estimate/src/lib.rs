@@ -34,7 +34,9 @@ pub use exfilmeter_flow::Day;
 pub use flowtable::{Col, Table, TableWriter};
 pub use ledger::Rows;
 pub use periods::{load_periods, Period, PeriodError};
-pub use pipeline::{input_names, FileRead, NoRows, Pipeline, Progress, Read, Tee};
+pub use pipeline::{
+    input_names, probe, readable_inputs, FileRead, NoRows, Pipeline, Progress, Read, Tee,
+};
 pub use polars::prelude::DataFrame;
 pub use reconcile::{
     identity_text, recon_by_day, recon_by_identity, recon_of, records_seen, Recon, RecordSeen,

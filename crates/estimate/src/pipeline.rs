@@ -62,6 +62,49 @@ impl Read {
     }
 }
 
+/// Checks before a run that `input` can be read as a capture: it opens, and it starts as
+/// pcap or pcapng (compressed or not). `Err` says why not. Standard input (`-`) is not probed
+/// (it can be read only once). A capture damaged later on is not an error here: the run
+/// reads what comes before the damage.
+pub fn probe(input: &Input) -> Result<(), String> {
+    if input.path.as_os_str() == "-" {
+        return Ok(());
+    }
+    let mut r =
+        CaptureReader::open(&input.path, FileId(0), HashAlgo::None).map_err(|e| e.to_string())?;
+    if r.next_frame().is_some() {
+        return Ok(());
+    }
+    match r.errors().first() {
+        Some(e)
+            if matches!(
+                e.kind,
+                exfilmeter_ingest::DamageKind::BadMagic | exfilmeter_ingest::DamageKind::Empty
+            ) =>
+        {
+            Err(format!("not a capture ({e})"))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// The capture inputs of a run that can be read, or an error naming every input and why
+/// none can: no file found, none opens, none is a capture. Inputs that cannot be read beside
+/// readable ones are left to the run, which reports them and goes on.
+pub fn readable_inputs(specs: &[String], inputs: &[Input]) -> Result<(), String> {
+    if inputs.is_empty() {
+        return Err(format!("no capture file found in {}", specs.join(", ")));
+    }
+    let problems: Vec<String> = inputs
+        .iter()
+        .filter_map(|i| probe(i).err().map(|e| format!("{}: {e}", i.path.display())))
+        .collect();
+    if problems.len() == inputs.len() {
+        return Err(format!("no readable capture:\n  {}", problems.join("\n  ")));
+    }
+    Ok(())
+}
+
 /// The file name of every input, indexed by its [`FileId`] (frames refer to their file by
 /// that index, whether the file could be read or not).
 pub fn input_names(inputs: &[Input]) -> Vec<String> {

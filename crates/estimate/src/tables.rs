@@ -60,14 +60,47 @@ pub const DAILY_COLUMNS: [&str; 39] = [
 
 /// The reconciliation status of a row: `no_recovered_file` (no index), `confirmed_exceeds_high`
 /// (more records confirmed than the volume allows: an assumption of the model is wrong),
-/// `opaque` (volume but nothing decodable, so nothing confirmable), `consistent`.
-pub fn status(recon: Option<&Recon>, high: Option<u64>, decoded: u64, volume: u64) -> &'static str {
+/// `incomplete` (volume but nothing decoded because part of the content is missing from the
+/// capture: snaplen, capture gaps, bodies never captured — see [`incomplete`]), `opaque`
+/// (volume but nothing decodable), `consistent`.
+pub fn status(
+    recon: Option<&Recon>,
+    high: Option<u64>,
+    decoded: u64,
+    volume: u64,
+    incomplete: bool,
+) -> &'static str {
     match recon {
         None => "no_recovered_file",
         Some(r) if high.is_some_and(|h| r.confirmed > h) => "confirmed_exceeds_high",
+        Some(r) if r.confirmed == 0 && decoded == 0 && volume > 0 && incomplete => "incomplete",
         Some(r) if r.confirmed == 0 && decoded == 0 && volume > 0 => "opaque",
         Some(_) => "consistent",
     }
+}
+
+/// Whether a row's content was cut in the capture rather than opaque: some of its bytes are
+/// missing (`missing`: truncated and gap bytes) or a body was never captured, and it is of a
+/// kind that decodes (plain, base64, zlib, gzip, zip, deflate, br).
+pub fn incomplete(codec: &str, missing: u64) -> bool {
+    let kinds = || codec.split(';');
+    let decodable = kinds().any(|k| {
+        matches!(
+            k,
+            "plain"
+                | "base64"
+                | "zlib"
+                | "base64+zlib"
+                | "gzip"
+                | "base64+gzip"
+                | "zip"
+                | "base64+zip"
+                | "deflate"
+                | "br"
+                | "unseen"
+        )
+    });
+    decodable && (missing > 0 || kinds().any(|k| k == "unseen"))
 }
 
 /// The daily table: [`daily_volume`] of the IOC flows' ledger rows, joined with the
@@ -129,6 +162,9 @@ pub fn daily_table(
                 est[i].as_ref().map(|e| e.high),
                 decoded[i],
                 volume_of(i),
+                est[i]
+                    .as_ref()
+                    .is_some_and(|e| incomplete(&e.codec, gap[i] + trunc[i])),
             )
         })
         .collect();
@@ -321,6 +357,22 @@ pub fn periods_table(
         }
         cols.push(Column::new(c.into(), v));
     }
+    let missing = {
+        let (mut g, mut t) = (Vec::with_capacity(height), Vec::with_capacity(height));
+        for f in &frames {
+            g.extend(f.column(layer::GAP_BYTES)?.u64()?.iter());
+            t.extend(f.column(layer::TRUNCATED_BYTES)?.u64()?.iter());
+        }
+        g.into_iter()
+            .zip(t)
+            .map(|(a, b)| a.unwrap_or(0) + b.unwrap_or(0))
+            .collect::<Vec<u64>>()
+    };
+    let cut: Vec<bool> = codecs
+        .iter()
+        .zip(&missing)
+        .map(|(c, m)| incomplete(c, *m))
+        .collect();
     cols.push(Column::new("codec".into(), codecs));
     cols.push(Column::new("r_min".into(), rmin));
     cols.push(Column::new("r_max".into(), rmax));
@@ -359,6 +411,7 @@ pub fn periods_table(
                 high[i],
                 dec[i].unwrap_or(0),
                 vol[i].unwrap_or(0),
+                cut[i],
             )
         })
         .collect();

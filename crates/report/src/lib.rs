@@ -18,8 +18,8 @@ pub mod model;
 pub mod svg;
 
 pub use manifest::{
-    sha256_file, Capture, Counter, InputFile, Manifest, Model, OutputFile, Ratio, Rules, Span,
-    MANIFEST,
+    files_under, sha256_file, Capture, Counter, InputFile, Manifest, Model, OutputFile, Ratio,
+    Rules, Span, MANIFEST,
 };
 pub use model::Report;
 

@@ -49,6 +49,10 @@ pub struct Manifest {
     pub counters: Vec<Counter>,
     /// Every other file of the run folder with its size and SHA-256 (filled last).
     pub outputs: Vec<OutputFile>,
+    /// Files that were in the run folder before the run and are not its outputs (kept with
+    /// `analyze --force`), never listed in `outputs`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub foreign: Vec<String>,
 }
 
 /// First and last frame time.
@@ -200,15 +204,15 @@ impl Manifest {
         serde_json::from_str(&text).map_err(|e| format(&p, e))
     }
 
-    /// Lists every file of `dir` but the manifest (sorted by path) with size and SHA-256 into
-    /// `outputs`, then writes `DIR/manifest.json`.
+    /// Lists every file of `dir` but the manifest and the `foreign` files (sorted by path)
+    /// with size and SHA-256 into `outputs`, then writes `DIR/manifest.json`.
     pub fn write(&mut self, dir: &Path) -> Result<()> {
         let mut files = Vec::new();
         walk(dir, dir, &mut files)?;
         files.sort();
         self.outputs.clear();
         for rel in files {
-            if rel == MANIFEST {
+            if rel == MANIFEST || self.foreign.contains(&rel) {
                 continue;
             }
             let (size, sha256) = sha256_file(&dir.join(&rel))?;
@@ -223,6 +227,14 @@ impl Manifest {
         text.push('\n');
         std::fs::write(&p, text).map_err(io("writing", &p))
     }
+}
+
+/// Every file under `dir`, as `/`-separated paths relative to it, sorted.
+pub fn files_under(dir: &Path) -> Result<Vec<String>> {
+    let mut files = Vec::new();
+    walk(dir, dir, &mut files)?;
+    files.sort();
+    Ok(files)
 }
 
 fn walk(root: &Path, dir: &Path, out: &mut Vec<String>) -> Result<()> {

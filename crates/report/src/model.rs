@@ -188,8 +188,20 @@ pub fn reading(l: &Line, period: bool) -> String {
                 ));
             }
             if let (Some(c), Some(r)) = (l.confirmed, l.residual) {
-                if c == 0 && l.status.split(';').all(|x| x == "opaque") {
+                let all = |w: &[&str]| l.status.split(';').all(|x| w.contains(&x));
+                if c == 0 && all(&["opaque"]) {
                     s.push_str("; none confirmable: the content was encrypted or undecodable");
+                } else if c == 0 && all(&["incomplete"]) {
+                    s.push_str(
+                        "; none confirmable: part of the content is missing from the capture \
+                         (cut by the snapshot length, capture gaps, or bodies never captured), \
+                         so it could not be decoded",
+                    );
+                } else if c == 0 && all(&["incomplete", "opaque"]) {
+                    s.push_str(
+                        "; none confirmable: the content was encrypted, undecodable, or partly \
+                         missing from the capture",
+                    );
                 } else {
                     let e = l.explained.unwrap_or(0);
                     s.push_str(&format!(

@@ -115,6 +115,11 @@ pub struct Args {
     /// same inputs give byte-identical files (report, manifest, tables).
     #[arg(long)]
     pub reproducible: bool,
+    /// Write into an --out folder that holds files no earlier run wrote (they are left in
+    /// place and kept out of the manifest's outputs). An earlier run's outputs, as its
+    /// manifest lists them, are always removed first.
+    #[arg(long)]
+    pub force: bool,
 }
 
 /// Everything resolved from the case and the command line.
@@ -156,6 +161,8 @@ fn resolve(args: &Args) -> Result<Settings> {
     if case.iocs.is_empty() {
         bail!("no IOC source given (--iocs FILE or `iocs` in the case file)");
     }
+    let mut case = case;
+    case.recovered = recovered_files(&case.recovered)?;
     let format: RecordFormat = case
         .record_format
         .as_deref()
@@ -192,6 +199,79 @@ fn resolve(args: &Args) -> Result<Settings> {
         out,
         rules,
     })
+}
+
+/// The recovered files: folders (and glob patterns) taken like capture folders, every file
+/// in them in sorted order; a path that does not exist is an error.
+fn recovered_files(given: &[PathBuf]) -> Result<Vec<PathBuf>> {
+    let mut out = Vec::new();
+    for p in given {
+        let spec = p.display().to_string();
+        let found =
+            expand_inputs(std::slice::from_ref(&spec)).map_err(|e| anyhow!("--recovered {e}"))?;
+        if found.is_empty() {
+            bail!("--recovered {spec}: no file found in it");
+        }
+        for i in found {
+            if !i.path.exists() {
+                bail!("--recovered {}: no such file", i.path.display());
+            }
+            if !out.contains(&i.path) {
+                out.push(i.path);
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Makes the output folder ready: an earlier run's outputs (what its manifest lists, and
+/// the manifest) are removed, so no stale file is ever listed as this run's; files no run
+/// wrote refuse the run unless `force` (they are then left in place and returned, to be kept
+/// out of the new manifest's outputs).
+fn prepare_out(out: &Path, force: bool) -> Result<Vec<String>> {
+    if !out.exists() {
+        std::fs::create_dir_all(out)
+            .with_context(|| format!("creating the output folder {}", out.display()))?;
+        return Ok(Vec::new());
+    }
+    if !out.is_dir() {
+        bail!("--out {}: not a folder", out.display());
+    }
+    let manifest = out.join(exfilmeter_report::MANIFEST);
+    let earlier: Vec<String> = if manifest.exists() {
+        let m = exfilmeter_report::Manifest::read(out).map_err(|e| {
+            anyhow!("{e}: an earlier run's manifest that does not read; remove it or choose another --out")
+        })?;
+        let mut v: Vec<String> = m.outputs.into_iter().map(|o| o.file).collect();
+        v.push(exfilmeter_report::MANIFEST.to_string());
+        v
+    } else {
+        Vec::new()
+    };
+    // (Files an earlier run kept as foreign are not among its outputs: foreign still.)
+    let files = exfilmeter_report::files_under(out)?;
+    let foreign: Vec<String> = files
+        .iter()
+        .filter(|f| !earlier.contains(f))
+        .cloned()
+        .collect();
+    if !foreign.is_empty() && !force {
+        let shown: Vec<&str> = foreign.iter().take(5).map(String::as_str).collect();
+        bail!(
+            "--out {}: holds {} file(s) no earlier exfilmeter run wrote ({}{}); choose a new or \
+             empty folder, or add --force to write there anyway",
+            out.display(),
+            foreign.len(),
+            shown.join(", "),
+            if foreign.len() > 5 { ", …" } else { "" }
+        );
+    }
+    for f in files.iter().filter(|f| !foreign.contains(f)) {
+        let p = out.join(f);
+        std::fs::remove_file(&p)
+            .with_context(|| format!("removing the earlier run's {}", p.display()))?;
+    }
+    Ok(foreign)
 }
 
 /// The recovered files read: the record model, the index of their rows, and what a record
@@ -255,8 +335,8 @@ pub fn run(args: Args) -> Result<Outcome> {
     let set = load_iocs(&s.case.iocs, s.case.lenient.unwrap_or(false))?;
     let internal = internal_nets(&s.case.internal)?;
     let inputs = expand_inputs(&s.case.captures)?;
-    std::fs::create_dir_all(&s.out)
-        .with_context(|| format!("creating the output folder {}", s.out.display()))?;
+    exfilmeter_estimate::readable_inputs(&s.case.captures, &inputs).map_err(|e| anyhow!(e))?;
+    let foreign = prepare_out(&s.out, args.force)?;
     let cfg = TrackerConfig {
         tz,
         max_flows: args.max_flows.max(1),
@@ -318,7 +398,9 @@ pub fn run(args: Args) -> Result<Outcome> {
         counters,
         tz,
     };
-    manifest(&args, &s, &facts, rel)?.write(&s.out)?;
+    let mut m = manifest(&args, &s, &facts, rel)?;
+    m.foreign = foreign;
+    m.write(&s.out)?;
     exfilmeter_report::render_dir(&s.out, stamp)?;
     if !args.quiet {
         eprintln!(
@@ -399,6 +481,7 @@ fn manifest(
             })
             .collect(),
         outputs: Vec::new(),
+        foreign: Vec::new(),
     })
 }
 

@@ -133,8 +133,15 @@ impl Case {
         if !text.ends_with('\n') {
             text.push('\n');
         }
+        let stdin = if self.captures.iter().any(|s| s == "-") {
+            "# captures: \"-\" is standard input: pipe the same capture in again to re-run (the\n\
+             # manifest holds its SHA-256 to check it is the same)\n"
+        } else {
+            ""
+        };
         Ok(format!(
-            "# exfilmeter case: re-run with `exfilmeter analyze --case case.toml --out DIR`\n{text}"
+            "# exfilmeter case: re-run with `exfilmeter analyze --case case.toml --out DIR`\n\
+             {stdin}{text}"
         ))
     }
 
@@ -142,10 +149,17 @@ impl Case {
     /// into a run folder.
     pub fn relative(&self, rel: impl Fn(&Path) -> PathBuf) -> Case {
         let mut c = self.clone();
+        // `-` is standard input, not a file named `-`: it stays `-`.
         c.captures = c
             .captures
             .iter()
-            .map(|s| rel(Path::new(s)).display().to_string())
+            .map(|s| {
+                if s == "-" {
+                    s.clone()
+                } else {
+                    rel(Path::new(s)).display().to_string()
+                }
+            })
             .collect();
         for list in [&mut c.iocs, &mut c.recovered] {
             for p in list.iter_mut() {

@@ -78,6 +78,7 @@ pub struct Args {
 /// Runs `flows`.
 pub fn run(args: Args) -> Result<Outcome> {
     let inputs = expand_inputs(&args.paths)?;
+    exfilmeter_estimate::readable_inputs(&args.paths, &inputs).map_err(|e| anyhow::anyhow!(e))?;
     let cfg = TrackerConfig {
         tz: parse_zone(&args.tz)?,
         tcp_idle_ns: args.tcp_idle.saturating_mul(NANOS_PER_SEC),
