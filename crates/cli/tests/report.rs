@@ -677,3 +677,147 @@ fn the_report_renders_in_a_real_browser_offline_and_complete() {
     assert_eq!(html_table(&dom, "headline-periods").len(), 3);
     assert_eq!(html_table(&dom, "headline-days").len(), 3);
 }
+
+/// Whether `s` holds a Japanese character (kana, CJK ideographs, full-width forms).
+fn has_japanese(s: &str) -> bool {
+    s.chars()
+        .any(|c| matches!(c as u32, 0x3000..=0x30FF | 0x4E00..=0x9FFF | 0xFF00..=0xFFEF))
+}
+
+/// The prose lines of a Markdown report: headings, paragraphs, list items, image captions
+/// (tables and code blocks left out).
+fn prose(md: &str) -> Vec<&str> {
+    let mut code = false;
+    md.lines()
+        .filter(|l| {
+            if l.starts_with("```") {
+                code = !code;
+                return false;
+            }
+            !code && !l.trim().is_empty() && !l.starts_with('|')
+        })
+        .collect()
+}
+
+#[test]
+fn the_publication_table_and_the_report_in_japanese() {
+    let dir = tempfile::tempdir().unwrap();
+    let (en, ja) = (dir.path().join("en"), dir.path().join("ja"));
+    example(&en, &["--reproducible"]);
+    example(&ja, &["--reproducible", "--lang", "ja"]);
+    // publication.csv: per period, the periods table's numbers and the staged records.
+    let publ = csv(&en.join("publication.csv"));
+    let periods = csv(&en.join("periods.csv"));
+    let all: Vec<_> = periods.iter().filter(|p| p["host"] == "(all)").collect();
+    assert_eq!(publ.len(), all.len());
+    let manifest: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(en.join("manifest.json")).unwrap()).unwrap();
+    let staged = manifest["model"]["records"].as_u64().unwrap();
+    for (p, a) in publ.iter().zip(&all) {
+        assert_eq!(p["period"], a["period"]);
+        assert_eq!(u(p, "records_possibly_taken"), staged);
+        assert_eq!(p["possibly_taken_source"], "recovered");
+        for (x, y) in [
+            ("transmissions_low", "records_low"),
+            ("transmissions_point", "records_point"),
+            ("transmissions_high", "records_high"),
+            ("counted", "counted_records"),
+            ("confirmed_distinct", "confirmed"),
+            ("explained", "explained"),
+            ("not_explained", "residual"),
+        ] {
+            assert_eq!(p[x], a[y], "{x} of {}", p["period"]);
+        }
+    }
+    // The report's publication table: one column per period, the same numbers.
+    let html = std::fs::read_to_string(en.join("report.html")).unwrap();
+    let rows = html_table(&html, "publication");
+    assert_eq!(rows.len(), 5, "{rows:?}");
+    assert!(rows[1][0].starts_with("Records possibly taken"));
+    for (i, a) in all.iter().enumerate() {
+        assert_eq!(num(&rows[1][i + 1]), Some(staged));
+        assert!(
+            rows[2][i + 1].contains(&format!("at most {}", group_n(u(a, "records_high")))),
+            "{:?}",
+            rows[2]
+        );
+        assert_eq!(
+            num(&rows[4][i + 1]),
+            Some(u(a, "confirmed")),
+            "{:?}",
+            rows[4]
+        );
+    }
+    // Japanese: every heading, paragraph, list item and caption is in Japanese, dates as
+    // 2014年9月19日, and the same numbers; the English report has no Japanese.
+    let md_ja = std::fs::read_to_string(ja.join("report.md")).unwrap();
+    let md_en = std::fs::read_to_string(en.join("report.md")).unwrap();
+    for l in prose(&md_ja) {
+        assert!(has_japanese(l), "not in Japanese: {l}");
+    }
+    assert!(!has_japanese(&md_en));
+    assert!(md_ja.contains("2014年9月19日"), "dates");
+    assert!(md_ja.contains("通信量から推定した送信件数"));
+    assert!(md_ja.contains("うち、ファイル内容と通信内容の一致により確認できた件数"));
+    let html_ja = std::fs::read_to_string(ja.join("report.html")).unwrap();
+    assert!(html_ja.contains("<html lang=\"ja\">"));
+    let rows_ja = html_table(&html_ja, "publication");
+    for (a, b) in rows.iter().zip(&rows_ja).skip(1) {
+        // Same cells but the label and the wording of the range: the numbers agree.
+        let digits = |s: &str| s.chars().filter(char::is_ascii_digit).collect::<String>();
+        for (x, y) in a.iter().zip(b).skip(1) {
+            assert_eq!(digits(x), digits(y), "{a:?} / {b:?}");
+        }
+    }
+    // The tables are the same in both languages.
+    for f in [
+        "daily.csv",
+        "periods.csv",
+        "publication.csv",
+        "confirmed_records.csv",
+    ] {
+        assert_eq!(
+            std::fs::read(en.join(f)).unwrap(),
+            std::fs::read(ja.join(f)).unwrap(),
+            "{f}"
+        );
+    }
+    // Rendered by a real browser, the Japanese text is drawn with a CJK font (Debian's
+    // fonts-noto-cjk): the printed PDF embeds it.
+    let Some(browser) = chromium() else {
+        return;
+    };
+    let pdf = dir.path().join("ja.pdf");
+    let (_, urls) = visit(
+        &browser,
+        dir.path(),
+        "ja-pdf",
+        &ja.join("report.html"),
+        &[
+            format!("--print-to-pdf={}", pdf.display()),
+            "--no-pdf-header-footer".into(),
+        ],
+    );
+    assert!(urls.is_empty(), "{urls:?}");
+    let bytes = std::fs::read(&pdf).unwrap();
+    let text = String::from_utf8_lossy(&bytes);
+    assert!(
+        text.contains("NotoSansCJK")
+            || text.contains("NotoSerifCJK")
+            || text.contains("NotoSansJP"),
+        "no CJK font embedded in the printed Japanese report (install fonts-noto-cjk)"
+    );
+}
+
+/// `1234` → `1,234`.
+fn group_n(n: u64) -> String {
+    let s = n.to_string();
+    let mut out = String::new();
+    for (i, c) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}

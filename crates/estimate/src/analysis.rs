@@ -212,6 +212,10 @@ fn content_counters(c: &ContentStats, out: &mut Vec<(String, u64)>) {
         "bodies decoded as the continuation of the previous request's compressed stream".into(),
         c.continued_bodies,
     ));
+    out.push((
+        "bodies declared longer than their connection sent (only the sent bytes count)".into(),
+        c.cut_bodies,
+    ));
 }
 
 /// One row of `sightings.csv` read back: what reconciling other periods needs.

@@ -3,6 +3,7 @@
 //! numbers.
 
 use crate::fmt::{bytes, group, opt, time};
+use crate::lang::Lang;
 use crate::model::{Line, Report, LAYERS};
 
 /// One block of the report.
@@ -67,20 +68,226 @@ fn headline_cells(l: &Line) -> Vec<String> {
     ]
 }
 
-/// Builds the report's blocks.
+/// The publication table: the headline per period in the shape responders publish (the
+/// model case's table), one column per period.
+fn publication(r: &Report, lg: Lang, b: &mut Vec<Block>) {
+    let rows = crate::model::publication_rows(r);
+    if rows.is_empty() {
+        return;
+    }
+    b.push(Block::Heading(3, "Publication table".into()));
+    b.push(Block::Para(match lg {
+        Lang::En => "The headline per period as it is published: the records that may have \
+                     been taken, the record transmissions estimated from traffic volume (a range, \
+                     with the point estimate), and of them the records confirmed because the \
+                     captured traffic matched the contents of the recovered files (each person \
+                     once). publication.csv holds the same numbers."
+            .into(),
+        Lang::Ja => "公表する形の期間別の集計です。持ち出された可能性のある件数、通信量から推定した送\
+                     信件数（範囲と推定値）、そのうち通信内容が回収ファイルの内容と一致したことで確認で\
+                     きた件数（1人1件）を示します。同じ数値は publication.csv にあります。"
+            .into(),
+    }));
+    let mut head = vec![String::new()];
+    head.extend(rows.iter().map(|p| p.period.clone()));
+    let taken_label = match rows.first().map(|p| p.taken_source) {
+        Some("staged") => "Records possibly taken (--staged)",
+        _ => "Records possibly taken (staged in the recovered files)",
+    };
+    let range = |p: &crate::model::PublicationRow| match (p.low, p.point, p.high) {
+        (Some(lo), Some(pt), Some(hi)) => match lg {
+            Lang::En => format!(
+                "at most {} (point {}, at least {})",
+                group(hi),
+                group(pt),
+                group(lo)
+            ),
+            Lang::Ja => format!(
+                "最大 {} 件（推定値 {} 件、最小 {} 件）",
+                group(hi),
+                group(pt),
+                group(lo)
+            ),
+        },
+        _ => "–".into(),
+    };
+    let count = |v: Option<u64>| match (v, lg) {
+        (Some(n), Lang::Ja) => format!("{} 件", group(n)),
+        (v, _) => opt(v),
+    };
+    let mut table_rows: Vec<Vec<String>> = Vec::new();
+    let mut row = |label: &str, f: &dyn Fn(&crate::model::PublicationRow) -> String| {
+        let mut v = vec![lg.dynamic(label)];
+        v.extend(rows.iter().map(f));
+        table_rows.push(v);
+    };
+    row("period", &|p| {
+        if p.start == p.end {
+            lg.day(&p.start)
+        } else {
+            format!("{} – {}", lg.day(&p.start), lg.day(&p.end))
+        }
+    });
+    row(taken_label, &|p| count(p.taken));
+    row("Record transmissions estimated from traffic volume", &|p| {
+        range(p)
+    });
+    row("of which counted in the decoded content", &|p| {
+        count(p.counted)
+    });
+    row("of which confirmed by content (distinct records)", &|p| {
+        count(p.confirmed)
+    });
+    let n = head.len();
+    b.push(Block::Table {
+        id: "publication".into(),
+        head,
+        rows: table_rows,
+        numeric: (0..n).map(|i| i > 0).collect(),
+    });
+}
+
+/// Whose records: how many distinct records were confirmed, and where the notification list
+/// is; a short list of the first records by key (no other personal data).
+fn whose(r: &Report, lg: Lang, b: &mut Vec<Block>) {
+    let Some(t) = &r.records else {
+        return;
+    };
+    let level = |l: &str| t.rows.iter().filter(|row| t.get(row, "level") == l).count() as u64;
+    let (c, p, k) = (level("confirmed"), level("partial"), level("key_only"));
+    b.push(Block::Heading(
+        3,
+        "Whose records: the notification list".into(),
+    ));
+    b.push(Block::Para(match lg {
+        Lang::En => format!(
+            "{} distinct records were confirmed by content, {} more seen cut (partial) and {} by \
+             their key only. confirmed_records.csv is the notification list: one line per \
+             record with its key, the recovered file and line (`file`, `row`: the line number, \
+             header line included, so the record is read straight from the file), its level, \
+             the first day and host it was seen, and the frames that carried it. This report \
+             shows keys and lines only, no other personal data.",
+            group(c),
+            group(p),
+            group(k)
+        ),
+        Lang::Ja => format!(
+            "ファイル内容との一致により確認できたのは {} 件（重複なし）で、ほかに途中で切れた形で見\
+             つかったもの（部分一致）が {} 件、キーのみ見つかったものが {} 件あります。通知対象の\
+             一覧は confirmed_records.csv です。1件につき1行で、キー、回収ファイルと行番号（`file`、\
+             `row`：見出し行を含む行番号。ファイルから直接そのレコードを読めます）、確認レベル、最初\
+             に見つかった日とホスト、運んだフレームを示します。この報告書にはキーと行番号のみを載せ、\
+             その他の個人情報は載せません。",
+            group(c),
+            group(p),
+            group(k)
+        ),
+    }));
+    const SHOWN: usize = 20;
+    let rows: Vec<Vec<String>> = t
+        .rows
+        .iter()
+        .filter(|row| t.get(row, "level") == "confirmed")
+        .take(SHOWN)
+        .map(|row| {
+            vec![
+                t.get(row, "key").to_string(),
+                t.get(row, "file").to_string(),
+                t.get(row, "row").to_string(),
+                lg.day(t.get(row, "day")),
+                t.get(row, "host").to_string(),
+            ]
+        })
+        .collect();
+    if rows.is_empty() {
+        return;
+    }
+    b.push(table(
+        "records",
+        &["key", "file", "line", "first seen", "host"],
+        &[2],
+        rows,
+    ));
+    if c as usize > SHOWN {
+        b.push(Block::Para(match lg {
+            Lang::En => format!(
+                "The first {SHOWN} of {} confirmed records; confirmed_records.csv has all.",
+                group(c)
+            ),
+            Lang::Ja => format!(
+                "確認できた {} 件のうち最初の {SHOWN} 件です。全件は confirmed_records.csv にあります。",
+                group(c)
+            ),
+        }));
+    }
+}
+
+/// The assumption item of a recovered file's header decision.
+fn header_item(h: &crate::manifest::HeaderLine, lg: Lang) -> String {
+    let how = match (h.setting.as_str(), lg) {
+        ("auto", Lang::En) => "decided by --header auto from the column types",
+        ("auto", Lang::Ja) => "--header auto により列の型から判定",
+        (_, Lang::En) => "as given by --header",
+        (_, Lang::Ja) => "--header の指定による",
+    };
+    match (h.header, lg) {
+        (true, Lang::En) => format!(
+            "{}: its first line is a header ({how}), not counted or matched as a record.",
+            h.file
+        ),
+        (false, Lang::En) => format!("{}: no header line ({how}).", h.file),
+        (true, Lang::Ja) => format!(
+            "{}：1行目は見出し行（{how}）で、レコードとして数えず照合もしません。",
+            h.file
+        ),
+        (false, Lang::Ja) => format!("{}：見出し行なし（{how}）。", h.file),
+    }
+}
+
+/// Builds the report's blocks, in the manifest's language.
 pub fn blocks(r: &Report, reproducible: bool, charts: usize) -> Vec<Block> {
+    let lg = r.manifest.lang;
+    let mut b = blocks_of(r, reproducible, charts, lg);
+    // Fixed texts and table heads, translated where the language has them.
+    for x in &mut b {
+        match x {
+            Block::Heading(_, t) | Block::Para(t) => *t = lg.dynamic(t),
+            // (The publication table's head names the periods: data, not labels.)
+            Block::Table { id, head, .. } if id != "publication" => {
+                for h in head.iter_mut() {
+                    *h = lg.dynamic(h);
+                }
+            }
+            _ => {}
+        }
+    }
+    b
+}
+
+fn blocks_of(r: &Report, reproducible: bool, charts: usize, lg: Lang) -> Vec<Block> {
     let m = &r.manifest;
     let mut b = Vec::new();
     b.push(Block::Heading(1, "Exfiltration report".into()));
-    b.push(Block::Para(format!(
-        "{} {} · time zone {} · every day in this report is a local calendar day in that zone; \
-         “bytes sent” are the unique client→server bytes of the flows attributed to an \
-         indicator (TCP stream bytes after reassembly, UDP payload).",
-        m.tool, m.version, m.time_zone
-    )));
+    b.push(Block::Para(match lg {
+        Lang::En => format!(
+            "{} {} · time zone {} · every day in this report is a local calendar day in that \
+             zone; “bytes sent” are the unique client→server bytes of the flows attributed to \
+             an indicator (TCP stream bytes after reassembly, UDP payload).",
+            m.tool, m.version, m.time_zone
+        ),
+        Lang::Ja => format!(
+            "{} {} · タイムゾーン {} · この報告書の日付はすべてこのタイムゾーンの暦日です。「送信\
+             バイト数」は、IOCに該当した通信のクライアント→サーバー方向の重複のないバイト数\
+             （TCP は再構成後のストリーム、UDP はペイロード）です。",
+            m.tool, m.version, m.time_zone
+        ),
+    }));
     if !reproducible {
         if let Some(g) = &m.generated_at {
-            b.push(Block::Para(format!("Generated at: {g} (UTC).")));
+            b.push(Block::Para(match lg {
+                Lang::En => format!("Generated at: {g} (UTC)."),
+                Lang::Ja => format!("作成日時：{g}（UTC）"),
+            }));
         }
     }
 
@@ -88,26 +295,52 @@ pub fn blocks(r: &Report, reproducible: bool, charts: usize) -> Vec<Block> {
     b.push(Block::Heading(2, "1. The case".into()));
     let total: u64 = m.captures.iter().map(|c| c.size).sum();
     let frames: u64 = m.captures.iter().map(|c| c.frames).sum();
-    let mut s = format!(
-        "{} capture file(s), {} ({} bytes), {} frames",
-        m.captures.len(),
-        bytes(total),
-        group(total),
-        group(frames)
-    );
-    if let Some(sp) = &m.span {
-        s.push_str(&format!(
-            ", from {} to {}",
-            time(&sp.first_local),
-            time(&sp.last_local)
-        ));
-    }
-    s.push_str(&format!(
-        "; {} indicator(s) from {} IOC source(s); {} recovered file(s).",
-        group(m.indicators),
-        m.iocs.len(),
-        m.recovered.len()
-    ));
+    let span = m.span.as_ref().map(|sp| {
+        (
+            lg.time(&time(&sp.first_local)),
+            lg.time(&time(&sp.last_local)),
+        )
+    });
+    let s = match lg {
+        Lang::En => {
+            let mut s = format!(
+                "{} capture file(s), {} ({} bytes), {} frames",
+                m.captures.len(),
+                bytes(total),
+                group(total),
+                group(frames)
+            );
+            if let Some((a, z)) = &span {
+                s.push_str(&format!(", from {a} to {z}"));
+            }
+            s.push_str(&format!(
+                "; {} indicator(s) from {} IOC source(s); {} recovered file(s).",
+                group(m.indicators),
+                m.iocs.len(),
+                m.recovered.len()
+            ));
+            s
+        }
+        Lang::Ja => {
+            let mut s = format!(
+                "キャプチャファイル {} 個、{}（{} バイト）、{} フレーム",
+                m.captures.len(),
+                bytes(total),
+                group(total),
+                group(frames)
+            );
+            if let Some((a, z)) = &span {
+                s.push_str(&format!("、{a}から{z}まで"));
+            }
+            s.push_str(&format!(
+                "。IOCファイル {} 個から IOC {} 件。回収ファイル {} 個。",
+                m.iocs.len(),
+                group(m.indicators),
+                m.recovered.len()
+            ));
+            s
+        }
+    };
     b.push(Block::Para(s));
     b.push(table(
         "captures",
@@ -129,9 +362,18 @@ pub fn blocks(r: &Report, reproducible: bool, charts: usize) -> Vec<Block> {
                     c.format.clone(),
                     group(c.size),
                     group(c.frames),
-                    c.first_local.as_deref().map(time).unwrap_or_default(),
-                    c.last_local.as_deref().map(time).unwrap_or_default(),
-                    c.sha256.clone().unwrap_or_else(|| "(not hashed)".into()),
+                    c.first_local
+                        .as_deref()
+                        .map(|t| lg.time(&time(t)))
+                        .unwrap_or_default(),
+                    c.last_local
+                        .as_deref()
+                        .map(|t| lg.time(&time(t)))
+                        .unwrap_or_default(),
+                    c.sha256.clone().unwrap_or_else(|| match lg {
+                        Lang::En => "(not hashed)".into(),
+                        Lang::Ja => "（ハッシュなし）".into(),
+                    }),
                 ]
             })
             .collect(),
@@ -139,7 +381,7 @@ pub fn blocks(r: &Report, reproducible: bool, charts: usize) -> Vec<Block> {
     let mut files: Vec<Vec<String>> = Vec::new();
     for f in &m.iocs {
         files.push(vec![
-            "IOC source".into(),
+            lg.t("IOC source").into(),
             f.path.clone(),
             group(f.size),
             f.sha256.clone(),
@@ -147,7 +389,7 @@ pub fn blocks(r: &Report, reproducible: bool, charts: usize) -> Vec<Block> {
     }
     for f in &m.recovered {
         files.push(vec![
-            "recovered file".into(),
+            lg.t("recovered file").into(),
             f.path.clone(),
             group(f.size),
             f.sha256.clone(),
@@ -182,7 +424,7 @@ pub fn blocks(r: &Report, reproducible: bool, charts: usize) -> Vec<Block> {
         r.period_lines
             .iter()
             .map(|l| {
-                let mut row = vec![l.label.clone(), l.start.clone(), l.end.clone()];
+                let mut row = vec![l.label.clone(), lg.day(&l.start), lg.day(&l.end)];
                 row.extend(headline_cells(l));
                 row
             })
@@ -204,7 +446,7 @@ pub fn blocks(r: &Report, reproducible: bool, charts: usize) -> Vec<Block> {
         r.day_lines
             .iter()
             .map(|l| {
-                let mut row = vec![l.label.clone()];
+                let mut row = vec![lg.day(&l.label)];
                 row.extend(headline_cells(l));
                 row
             })
@@ -238,7 +480,17 @@ pub fn blocks(r: &Report, reproducible: bool, charts: usize) -> Vec<Block> {
         "status",
     ];
     let cells = |t: &crate::csv::Table, row: &[String], first: &[&str]| -> Vec<String> {
-        let mut out: Vec<String> = first.iter().map(|c| t.get(row, c).to_string()).collect();
+        let mut out: Vec<String> = first
+            .iter()
+            .map(|c| {
+                let v = t.get(row, c);
+                if *c == "day" {
+                    lg.day(v)
+                } else {
+                    v.to_string()
+                }
+            })
+            .collect();
         out.extend(cols.iter().enumerate().map(|(i, c)| {
             let v = t.get(row, c);
             match (i, v.parse::<u64>()) {
@@ -277,6 +529,9 @@ pub fn blocks(r: &Report, reproducible: bool, charts: usize) -> Vec<Block> {
             b.push(table(id, &head, &[2, 3, 4, 5, 6, 7, 8, 9], rows));
         }
     }
+
+    publication(r, lg, &mut b);
+    whose(r, lg, &mut b);
 
     // 3. Charts.
     b.push(Block::Heading(2, "3. Charts".into()));
@@ -326,8 +581,8 @@ pub fn blocks(r: &Report, reproducible: bool, charts: usize) -> Vec<Block> {
                         .join(", "),
                     h.ips.join(", "),
                     group(h.flows),
-                    time(&h.first),
-                    time(&h.last),
+                    lg.time(&time(&h.first)),
+                    lg.time(&time(&h.last)),
                     group(h.active_days),
                 ]
             })
@@ -394,27 +649,50 @@ pub fn blocks(r: &Report, reproducible: bool, charts: usize) -> Vec<Block> {
     let mut items = Vec::new();
     match &m.model {
         Some(md) => {
-            items.push(format!(
-                "Record model: {} records in {} recovered file(s), format {}; size as stored \
-                 mean {:.2} B, sd {:.2} B, min {} B, max {} B.",
-                group(md.records),
-                m.recovered.len(),
-                md.format,
-                md.mean,
-                md.sd,
-                md.min,
-                md.max
-            ));
-            items.push(format!(
-                "Compression ratios measured on the recovered bytes: r from {:.2} to {:.2} ({}).",
-                md.r_min,
-                md.r_max,
-                md.ratios
-                    .iter()
-                    .map(|x| format!("{} {:.2}", x.codec, x.ratio))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ));
+            let ratios = md
+                .ratios
+                .iter()
+                .map(|x| format!("{} {:.2}", x.codec, x.ratio))
+                .collect::<Vec<_>>()
+                .join(", ");
+            items.push(match lg {
+                Lang::En => format!(
+                    "Record model: {} records in {} recovered file(s), format {}; size as \
+                     stored mean {:.2} B, sd {:.2} B, min {} B, max {} B.",
+                    group(md.records),
+                    m.recovered.len(),
+                    md.format,
+                    md.mean,
+                    md.sd,
+                    md.min,
+                    md.max
+                ),
+                Lang::Ja => format!(
+                    "レコードモデル：回収ファイル {} 個の {} 件、形式 {}。保存時のサイズは平均 \
+                     {:.2} バイト、標準偏差 {:.2} バイト、最小 {} バイト、最大 {} バイト。",
+                    m.recovered.len(),
+                    group(md.records),
+                    md.format,
+                    md.mean,
+                    md.sd,
+                    md.min,
+                    md.max
+                ),
+            });
+            items.push(match lg {
+                Lang::En => format!(
+                    "Compression ratios measured on the recovered bytes: r from {:.2} to {:.2} \
+                     ({ratios}).",
+                    md.r_min, md.r_max
+                ),
+                Lang::Ja => format!(
+                    "回収ファイルで測定した圧縮率：r は {:.2} から {:.2}（{ratios}）。",
+                    md.r_min, md.r_max
+                ),
+            });
+            for h in &md.headers {
+                items.push(header_item(h, lg));
+            }
             items.push(
                 "Content that decoded to records (plain, base64, zlib, gzip) is counted record \
                  by record. Opaque content (encrypted, unknown codec, TLS, raw streams) is \
@@ -437,21 +715,42 @@ pub fn blocks(r: &Report, reproducible: bool, charts: usize) -> Vec<Block> {
         ),
     }
     if let Some(s) = m.rules.staged {
-        items.push(format!(
-            "Every high estimate is capped at {} staged records.",
-            group(s)
-        ));
+        items.push(match lg {
+            Lang::En => format!(
+                "Every high estimate is capped at {} staged records.",
+                group(s)
+            ),
+            Lang::Ja => format!(
+                "すべての上限は、格納されていた件数 {} 件で頭打ちにしています。",
+                group(s)
+            ),
+        });
     }
-    items.push(format!(
-        "Control traffic: HTTP requests and TLS records with fewer than {} content bytes and \
-         no decoded record (beacons, keep-alives) are excluded from the basis.",
-        m.rules.control_max
-    ));
-    items.push(format!(
-        "TLS application data: plaintext = record length − {} bytes; up to {} bytes per record \
-         may be inner protocol framing and are left out of the low basis.",
-        m.rules.tls_overhead, m.rules.tls_framing
-    ));
+    items.push(match lg {
+        Lang::En => format!(
+            "Control traffic: HTTP requests and TLS records with fewer than {} content bytes \
+             and no decoded record (beacons, keep-alives) are excluded from the basis.",
+            m.rules.control_max
+        ),
+        Lang::Ja => format!(
+            "制御通信：内容が {} バイト未満でレコードを含まない HTTP 要求と TLS レコード（ビーコン、\
+             キープアライブ）は推定の基礎から除外します。",
+            m.rules.control_max
+        ),
+    });
+    items.push(match lg {
+        Lang::En => format!(
+            "TLS application data: plaintext = record length − {} bytes; up to {} bytes per \
+             record may be inner protocol framing and are left out of the low basis.",
+            m.rules.tls_overhead, m.rules.tls_framing
+        ),
+        Lang::Ja => format!(
+            "TLS アプリケーションデータ：平文 = レコード長 − {} バイト。1レコードあたり最大 {} \
+             バイトは内側のプロトコルの枠組みである可能性があるため、下限の基礎から除きます。",
+            m.rules.tls_overhead, m.rules.tls_framing
+        ),
+    });
+    let items: Vec<String> = items.into_iter().map(|i| lg.dynamic(&i)).collect();
     b.push(Block::List(items));
     if !r.assumptions.is_empty() {
         b.push(Block::Para(
@@ -527,7 +826,7 @@ pub fn blocks(r: &Report, reproducible: bool, charts: usize) -> Vec<Block> {
         &[1],
         m.counters
             .iter()
-            .map(|c| vec![c.name.clone(), group(c.value)])
+            .map(|c| vec![lg.dynamic(&c.name), group(c.value)])
             .collect(),
     ));
 

@@ -6,7 +6,7 @@ use crate::fmt::{esc, md};
 use crate::svg::Chart;
 use std::fmt::Write as _;
 
-const CSS: &str = "body{font-family:sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;\
+const CSS: &str = "body{font-family:sans-serif,\"Noto Sans CJK JP\",\"Noto Sans JP\";max-width:1100px;margin:2em auto;padding:0 1em;\
 color:#111;line-height:1.45}h1{font-size:1.7em}h2{margin-top:1.8em;border-bottom:1px solid #ccc}\
 table{border-collapse:collapse;margin:.8em 0;font-size:.82em}\
 th,td{border:1px solid #ccc;padding:.25em .5em;vertical-align:top}th{background:#f2f2f2;text-align:left}\
@@ -42,10 +42,13 @@ fn is_date(s: &str) -> bool {
             .all(|(i, c)| i == 4 || i == 7 || c.is_ascii_digit())
 }
 
-/// The HTML document.
-pub fn html(blocks: &[Block], charts: &[Chart]) -> String {
+/// The HTML document, its `lang` attribute `lang`.
+pub fn html(blocks: &[Block], charts: &[Chart], lang: &str) -> String {
     let mut o = String::new();
-    o.push_str("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n");
+    let _ = write!(
+        o,
+        "<!DOCTYPE html>\n<html lang=\"{lang}\">\n<head>\n<meta charset=\"utf-8\">\n"
+    );
     o.push_str("<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n");
     let title = blocks
         .iter()

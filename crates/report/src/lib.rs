@@ -12,14 +12,16 @@ pub mod csv;
 pub mod doc;
 pub mod error;
 pub mod fmt;
+pub mod lang;
 pub mod layout;
 pub mod manifest;
 pub mod model;
 pub mod svg;
 
+pub use lang::Lang;
 pub use manifest::{
-    files_under, sha256_file, Capture, Counter, InputFile, Manifest, Model, OutputFile, Ratio,
-    Rules, Span, MANIFEST,
+    files_under, sha256_file, Capture, Counter, HeaderLine, InputFile, Manifest, Model, OutputFile,
+    Ratio, Rules, Span, MANIFEST,
 };
 pub use model::Report;
 
@@ -52,8 +54,12 @@ pub fn render_dir(dir: &Path, generated_at: Option<String>) -> Result<()> {
         std::fs::write(&p, &c.svg).map_err(io("writing", &p))?;
     }
     for (name, text) in [
-        ("report.html", layout::html(&blocks, &charts)),
+        (
+            "report.html",
+            layout::html(&blocks, &charts, report.manifest.lang.code()),
+        ),
         ("report.md", layout::markdown(&blocks, &charts)),
+        ("publication.csv", model::publication_csv(&report)),
     ] {
         let p = dir.join(name);
         std::fs::write(&p, text).map_err(io("writing", &p))?;

@@ -29,6 +29,9 @@ pub struct Manifest {
     pub generated_at: Option<String>,
     /// IANA zone of the case; every day is a local day in it.
     pub time_zone: String,
+    /// Language of report.html and report.md (absent: English).
+    #[serde(default, skip_serializing_if = "crate::lang::is_en")]
+    pub lang: crate::lang::Lang,
     /// The resolved case settings (as in `case.toml`).
     pub case: serde_json::Value,
     /// First and last frame of all captures, local time.
@@ -135,6 +138,20 @@ pub struct Model {
     pub r_max: f64,
     /// Ratio per codec.
     pub ratios: Vec<Ratio>,
+    /// Whether each recovered file starts with a header line, and how that was decided.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub headers: Vec<HeaderLine>,
+}
+
+/// A recovered file's header decision.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HeaderLine {
+    /// The file's name.
+    pub file: String,
+    /// Whether its first line is a header.
+    pub header: bool,
+    /// The `--header` setting that decided it: `auto`, `yes` or `no`.
+    pub setting: String,
 }
 
 /// A compression ratio measured on the recovered bytes.

@@ -4,6 +4,7 @@
 use crate::csv::Table;
 use crate::error::{format, Result};
 use crate::fmt::{bytes, group};
+use crate::lang::Lang;
 use crate::manifest::Manifest;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -123,6 +124,8 @@ pub struct Report {
     /// Per host over the whole capture: host, content kinds (codec), r range, mean record
     /// size, excluded control bytes, basis bytes, the records range (low–high) they give.
     pub assumptions: Vec<Vec<String>>,
+    /// `confirmed_records.csv`, when the run had recovered files.
+    pub records: Option<Table>,
 }
 
 fn opt_sum(t: &Table, rows: &[&Vec<String>], col: &str) -> Option<u64> {
@@ -138,8 +141,115 @@ fn opt_sum(t: &Table, rows: &[&Vec<String>], col: &str) -> Option<u64> {
     any.then_some(s)
 }
 
-/// One plain-language sentence for a headline row.
-pub fn reading(l: &Line, period: bool) -> String {
+/// One period of the publication table (and of `publication.csv`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PublicationRow {
+    /// Period name.
+    pub period: String,
+    /// First and last day.
+    pub start: String,
+    /// See `start`.
+    pub end: String,
+    /// Records that may have been taken: `--staged`, else the records in the recovered files.
+    pub taken: Option<u64>,
+    /// `staged` or `recovered`.
+    pub taken_source: &'static str,
+    /// Record transmissions low / point / high.
+    pub low: Option<u64>,
+    /// See `low`.
+    pub point: Option<u64>,
+    /// See `low`.
+    pub high: Option<u64>,
+    /// Transmissions counted in decoded content.
+    pub counted: Option<u64>,
+    /// Distinct records confirmed by content.
+    pub confirmed: Option<u64>,
+    /// Transmissions the confirmed records explain.
+    pub explained: Option<u64>,
+    /// Transmissions not explained by a confirmed record.
+    pub not_explained: Option<u64>,
+}
+
+/// The publication rows: one per period of the headline.
+pub fn publication_rows(r: &Report) -> Vec<PublicationRow> {
+    let m = &r.manifest;
+    let (taken, source) = match (m.rules.staged, &m.model) {
+        (Some(s), _) => (Some(s), "staged"),
+        (None, Some(md)) => (Some(md.records), "recovered"),
+        (None, None) => (None, "recovered"),
+    };
+    r.period_lines
+        .iter()
+        .map(|l| PublicationRow {
+            period: l.label.clone(),
+            start: l.start.clone(),
+            end: l.end.clone(),
+            taken,
+            taken_source: source,
+            low: l.low,
+            point: l.point,
+            high: l.high,
+            counted: l.counted,
+            confirmed: l.confirmed,
+            explained: l.explained,
+            not_explained: l.residual,
+        })
+        .collect()
+}
+
+/// `publication.csv`: the publication rows as a table.
+pub fn publication_csv(r: &Report) -> String {
+    let mut out = String::from(
+        "period,start,end,records_possibly_taken,possibly_taken_source,transmissions_low,\
+         transmissions_point,transmissions_high,counted,confirmed_distinct,explained,\
+         not_explained\n",
+    );
+    let cell = |v: Option<u64>| v.map(|n| n.to_string()).unwrap_or_default();
+    for p in publication_rows(r) {
+        let name = if p.period.contains([',', '"', '\n', '\r']) {
+            format!("\"{}\"", p.period.replace('"', "\"\""))
+        } else {
+            p.period.clone()
+        };
+        out.push_str(&format!(
+            "{name},{},{},{},{},{},{},{},{},{},{},{}\n",
+            p.start,
+            p.end,
+            cell(p.taken),
+            p.taken_source,
+            cell(p.low),
+            cell(p.point),
+            cell(p.high),
+            cell(p.counted),
+            cell(p.confirmed),
+            cell(p.explained),
+            cell(p.not_explained)
+        ));
+    }
+    out
+}
+
+/// One plain-language sentence for a headline row, in `lang`.
+pub fn reading(l: &Line, period: bool, lang: Lang) -> String {
+    match lang {
+        Lang::En => reading_en(l, period),
+        Lang::Ja => reading_ja(l, period),
+    }
+}
+
+/// What a headline row's reconciliation says when nothing was confirmed because the content
+/// could not be read: encrypted/undecodable, missing from the capture, or both.
+fn unreadable(l: &Line) -> Option<&'static str> {
+    let all = |w: &[&str]| l.status.split(';').all(|x| w.contains(&x));
+    match l.confirmed {
+        Some(0) if all(&["opaque"]) => Some("opaque"),
+        Some(0) if all(&["incomplete"]) => Some("incomplete"),
+        Some(0) if all(&["incomplete", "opaque"]) => Some("both"),
+        _ => None,
+    }
+}
+
+fn reading_en(l: &Line, period: bool) -> String {
     let when = if period {
         if l.start == l.end {
             format!("In “{}” ({})", l.label, l.start)
@@ -188,30 +298,27 @@ pub fn reading(l: &Line, period: bool) -> String {
                 ));
             }
             if let (Some(c), Some(r)) = (l.confirmed, l.residual) {
-                let all = |w: &[&str]| l.status.split(';').all(|x| w.contains(&x));
-                if c == 0 && all(&["opaque"]) {
-                    s.push_str("; none confirmable: the content was encrypted or undecodable");
-                } else if c == 0 && all(&["incomplete"]) {
-                    s.push_str(
+                match unreadable(l) {
+                    Some("opaque") => {
+                        s.push_str("; none confirmable: the content was encrypted or undecodable")
+                    }
+                    Some("incomplete") => s.push_str(
                         "; none confirmable: part of the content is missing from the capture \
                          (cut by the snapshot length, capture gaps, or bodies never captured), \
                          so it could not be decoded",
-                    );
-                } else if c == 0 && all(&["incomplete", "opaque"]) {
-                    s.push_str(
+                    ),
+                    Some(_) => s.push_str(
                         "; none confirmable: the content was encrypted, undecodable, or partly \
                          missing from the capture",
-                    );
-                } else {
-                    let e = l.explained.unwrap_or(0);
-                    s.push_str(&format!(
+                    ),
+                    None => s.push_str(&format!(
                         "; {} distinct records confirmed by content, which explain {} of the \
                          transmissions (repeats included); {} transmissions not explained by a \
                          confirmed record",
                         group(c),
-                        group(e),
+                        group(l.explained.unwrap_or(0)),
                         group(r)
-                    ));
+                    )),
                 }
             }
             if l.status.contains("confirmed_exceeds_high") {
@@ -221,6 +328,92 @@ pub fn reading(l: &Line, period: bool) -> String {
         _ => s.push_str("; no record estimate (no recovered file gave a record model)"),
     }
     s.push('.');
+    s
+}
+
+fn reading_ja(l: &Line, period: bool) -> String {
+    let lang = Lang::Ja;
+    let when = if period {
+        if l.start == l.end {
+            format!("期間「{}」（{}）", l.label, lang.day(&l.start))
+        } else {
+            format!(
+                "期間「{}」（{}～{}）",
+                l.label,
+                lang.day(&l.start),
+                lang.day(&l.end)
+            )
+        }
+    } else {
+        lang.day(&l.label)
+    };
+    if l.bytes == 0 {
+        return format!("{when}、不正なサーバーへ送信されたデータはありません。");
+    }
+    let mut s = format!(
+        "{when}、不正なサーバーへ {}（{} バイト）が送信されました。",
+        bytes(l.bytes),
+        group(l.bytes)
+    );
+    match (l.low, l.point, l.high) {
+        (Some(lo), Some(p), Some(hi)) => {
+            let counted = l.counted.unwrap_or(0).min(lo);
+            if lo == hi && counted == p {
+                s.push_str(&format!(
+                    "送信件数は {} 件で、すべて復号した通信内容で数えました。",
+                    group(p)
+                ));
+            } else if counted > 0 {
+                s.push_str(&format!(
+                    "送信件数は約 {} 件（{}～{} 件）で、うち {} 件は復号した通信内容で数え、約 {} \
+                     件（{}～{} 件）は通信量から推定しました。",
+                    group(p),
+                    group(lo),
+                    group(hi),
+                    group(counted),
+                    group(p - counted),
+                    group(lo - counted),
+                    group(hi - counted)
+                ));
+            } else {
+                s.push_str(&format!(
+                    "通信量から推定した送信件数は約 {} 件（{}～{} 件）です。",
+                    group(p),
+                    group(lo),
+                    group(hi)
+                ));
+            }
+            if let (Some(c), Some(r)) = (l.confirmed, l.residual) {
+                match unreadable(l) {
+                    Some("opaque") => s.push_str(
+                        "内容は暗号化されているか復号できなかったため、確認できた件数はありません。",
+                    ),
+                    Some("incomplete") => s.push_str(
+                        "内容の一部がキャプチャにない（スナップ長による切り詰め、捕捉の欠落、捕捉\
+                         されなかった本文）ため復号できず、確認できた件数はありません。",
+                    ),
+                    Some(_) => s.push_str(
+                        "内容が暗号化されている、復号できない、または一部がキャプチャにないため、確\
+                         認できた件数はありません。",
+                    ),
+                    None => s.push_str(&format!(
+                        "ファイル内容との一致により確認できたのは {} 件（重複なし）で、重複を含め \
+                         {} 件の送信を説明します。確認済みレコードで説明されない送信は {} 件です。",
+                        group(c),
+                        group(l.explained.unwrap_or(0)),
+                        group(r)
+                    )),
+                }
+            }
+            if l.status.contains("confirmed_exceeds_high") {
+                s.push_str(
+                    "確認できた件数が推定の上限を超えています。レコードモデルの前提が誤っています\
+                     （前提条件を参照）。",
+                );
+            }
+        }
+        _ => s.push_str("回収ファイルがないため、件数の推定はありません。"),
+    }
     s
 }
 
@@ -249,7 +442,15 @@ impl Report {
         } else {
             None
         };
-        Report::build(manifest, daily, periods, &flows, sweep)
+        let records_path = dir.join("confirmed_records.csv");
+        let records = if records_path.exists() {
+            Some(Table::read(&records_path)?)
+        } else {
+            None
+        };
+        let mut r = Report::build(manifest, daily, periods, &flows, sweep)?;
+        r.records = records;
+        Ok(r)
     }
 
     /// Computes the report's content from the tables.
@@ -334,7 +535,7 @@ impl Report {
         let mut bytes_by_day = Vec::new();
         for (day, rows) in &by_day {
             let mut l = line(&daily, day.clone(), day.clone(), day.clone(), rows);
-            l.reading = reading(&l, false);
+            l.reading = reading(&l, false, manifest.lang);
             day_lines.push(l);
             let per_host = host_list
                 .iter()
@@ -362,7 +563,7 @@ impl Report {
                 periods.get(r, "end").to_string(),
                 &[r],
             );
-            l.reading = reading(&l, true);
+            l.reading = reading(&l, true, manifest.lang);
             period_lines.push(l);
         }
         // Hosts.
@@ -512,6 +713,7 @@ impl Report {
             spans,
             bytes_by_day,
             assumptions,
+            records: None,
         })
     }
 }

@@ -127,8 +127,10 @@ fn legend(out: &mut String, items: &[(String, &str)]) -> f64 {
 
 /// Bytes sent per day, stacked by malicious host.
 pub fn bytes_per_day(r: &Report) -> Chart {
-    let title =
-        "Bytes sent to malicious hosts per day (client→server stream bytes, stacked by host)";
+    let title = r
+        .manifest
+        .lang
+        .t("Bytes sent to malicious hosts per day (client→server stream bytes, stacked by host)");
     let mut o = String::new();
     open(title, &mut o);
     let days: Vec<String> = r.bytes_by_day.iter().map(|(d, _)| d.clone()).collect();
@@ -187,7 +189,8 @@ pub fn bytes_per_day(r: &Report) -> Chart {
 /// Records per day: the estimate's low–high range as a bar with whiskers, the point estimate
 /// as a tick, and the records confirmed by content as a dot.
 pub fn records_per_day(r: &Report) -> Chart {
-    let title = "Records per day: estimated from traffic volume (bar low–high, tick point) and confirmed by content (dot)";
+    let lg = r.manifest.lang;
+    let title = lg.t("Records per day: estimated from traffic volume (bar low–high, tick point) and confirmed by content (dot)");
     let mut o = String::new();
     open(title, &mut o);
     let max = r
@@ -199,8 +202,11 @@ pub fn records_per_day(r: &Report) -> Chart {
     let top_y = legend(
         &mut o,
         &[
-            ("estimated from traffic volume (low–high)".into(), "#0072B2"),
-            ("confirmed by content".into(), "#D55E00"),
+            (
+                lg.t("estimated from traffic volume (low–high)").into(),
+                "#0072B2",
+            ),
+            (lg.t("confirmed by content").into(), "#D55E00"),
         ],
     );
     let (top, step) = axis(max as f64);
@@ -271,7 +277,7 @@ pub fn records_per_day(r: &Report) -> Chart {
 
 /// Flows to malicious hosts over time: one row per host, one mark per flow.
 pub fn timeline(r: &Report) -> Chart {
-    let title = "Timeline of flows to malicious hosts (one mark per flow, or per group of flows too close to draw apart; local time)";
+    let title = r.manifest.lang.t("Timeline of flows to malicious hosts (one mark per flow, or per group of flows too close to draw apart; local time)");
     let rows = r.hosts.len().max(1);
     let left = 220.0;
     let height = TOP + 22.0 * rows as f64 + 50.0;
@@ -447,6 +453,7 @@ mod tests {
             spans,
             bytes_by_day: Vec::new(),
             assumptions: Vec::new(),
+            records: None,
         };
         let svg = timeline(&r).svg;
         let marks = svg.matches("<rect x=").count();

@@ -115,6 +115,9 @@ pub struct Args {
     /// same inputs give byte-identical files (report, manifest, tables).
     #[arg(long)]
     pub reproducible: bool,
+    /// Language of report.html and report.md: en or ja [default: en].
+    #[arg(long, value_name = "LANG", value_parser = ["en", "ja"])]
+    pub lang: Option<String>,
     /// Write into an --out folder that holds files no earlier run wrote (they are left in
     /// place and kept out of the manifest's outputs). An earlier run's outputs, as its
     /// manifest lists them, are always removed first.
@@ -149,6 +152,7 @@ fn resolve(args: &Args) -> Result<Settings> {
         dns_grace: args.dns_grace,
         lenient: args.lenient.then_some(true),
         sweep: args.sweep.then_some(true),
+        lang: args.lang.clone(),
         out: args.out.clone(),
     };
     let case = match &args.case {
@@ -400,6 +404,28 @@ pub fn run(args: Args) -> Result<Outcome> {
     };
     let mut m = manifest(&args, &s, &facts, rel)?;
     m.foreign = foreign;
+    m.lang = s
+        .case
+        .lang
+        .as_deref()
+        .unwrap_or("en")
+        .parse()
+        .map_err(|e: String| anyhow!("--lang {e}"))?;
+    if let (Some(md), Some(model)) = (m.model.as_mut(), rec.model.as_ref()) {
+        let setting = s.case.header.clone().unwrap_or_else(|| "auto".into());
+        md.headers = model
+            .files
+            .iter()
+            .map(|f| exfilmeter_report::HeaderLine {
+                file: f
+                    .path
+                    .file_name()
+                    .map_or_else(String::new, |n| n.to_string_lossy().to_string()),
+                header: f.header,
+                setting: setting.clone(),
+            })
+            .collect();
+    }
     m.write(&s.out)?;
     exfilmeter_report::render_dir(&s.out, stamp)?;
     if !args.quiet {
@@ -482,6 +508,7 @@ fn manifest(
             .collect(),
         outputs: Vec::new(),
         foreign: Vec::new(),
+        lang: exfilmeter_report::Lang::En,
     })
 }
 
@@ -521,5 +548,6 @@ fn report_model(m: &RecordModel) -> ReportModel {
                 ratio: r.ratio,
             })
             .collect(),
+        headers: Vec::new(),
     }
 }

@@ -55,6 +55,9 @@ pub struct Case {
     /// Search all outbound flows for recovered records.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sweep: Option<bool>,
+    /// Report language: en or ja.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lang: Option<String>,
     /// Output folder.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub out: Option<PathBuf>,
@@ -119,6 +122,7 @@ impl Case {
             dns_grace,
             lenient,
             sweep,
+            lang,
             out
         );
         take_list!(captures, iocs, recovered, internal);

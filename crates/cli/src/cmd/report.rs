@@ -35,6 +35,9 @@ pub struct Args {
     /// No summary on stderr (warnings are still printed).
     #[arg(long, short)]
     pub quiet: bool,
+    /// Language of report.html and report.md: en or ja [default: the run's].
+    #[arg(long, value_name = "LANG", value_parser = ["en", "ja"])]
+    pub lang: Option<String>,
 }
 
 /// Recomputes DIR/periods.csv for `periods_file` and records the file in case.toml and the
@@ -91,6 +94,13 @@ pub fn run(args: Args) -> Result<Outcome> {
     }
     if let Some(p) = &args.periods {
         repartition(&args.from, p)?;
+    }
+    if let Some(l) = &args.lang {
+        let mut m = Manifest::read(&args.from)?;
+        m.lang = l
+            .parse()
+            .map_err(|e: String| anyhow::anyhow!("--lang {e}"))?;
+        m.write(&args.from)?;
     }
     let stamp = (!args.reproducible)
         .then(|| chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
