@@ -41,7 +41,7 @@ enum Command {
     /// Record model of recovered files: record sizes, compression ratios per codec
     Calibrate(cmd::calibrate::Args),
     /// Everything: flows, IOC attribution, daily volume and record estimates, periods, report
-    Analyze(cmd::analyze::Args),
+    Analyze(Box<cmd::analyze::Args>),
     /// Re-render report.html, report.md and the manifest from a previous analyze folder
     Report(cmd::report::Args),
     /// Print a shell completion script (bash, zsh, fish, powershell, elvish)
@@ -90,7 +90,7 @@ fn main() -> ExitCode {
         Command::Inspect(args) => cmd::inspect::run(args),
         Command::Flows(args) => cmd::flows::run(args),
         Command::Calibrate(args) => cmd::calibrate::run(args),
-        Command::Analyze(args) => cmd::analyze::run(args),
+        Command::Analyze(args) => cmd::analyze::run(*args),
         Command::Report(args) => cmd::report::run(args),
         Command::Completions(args) => cmd::shell::completions(&args, command()),
         Command::Man(args) => cmd::shell::man(&args, command()),

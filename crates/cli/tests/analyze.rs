@@ -610,3 +610,96 @@ fn rerunning_into_an_out_folder_never_leaves_a_stale_file_listed() {
     let (code, _) = analyze_into(&out, &[&cap, &os("--iocs"), &iocs]);
     assert_eq!(code, Some(2));
 }
+
+#[test]
+fn an_analyst_assumption_on_a_tls_host_narrows_its_range_around_the_truth() {
+    let Some(d) = scenario("small-s1") else {
+        return;
+    };
+    let truth: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(d.join("truth.json")).unwrap()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let host = "api.cloud-telemetry.example.net";
+    let run = |name: &str, extra: &[&str]| -> Vec<BTreeMap<String, String>> {
+        let out = dir.path().join(name);
+        let o = bin()
+            .args(["analyze", "-q", "--reproducible", "--record-format", "csv"])
+            .args([
+                "--key",
+                "1",
+                "--header",
+                "no",
+                "--tz",
+                "Asia/Tokyo",
+                "--iocs",
+            ])
+            .arg(d.join("iocs.txt"))
+            .arg("--recovered")
+            .arg(d.join("recovered"))
+            .arg("--out")
+            .arg(&out)
+            .arg(d.join("captures"))
+            .args(extra)
+            .output()
+            .unwrap();
+        assert_eq!(
+            o.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        if !extra.is_empty() {
+            let md = std::fs::read_to_string(out.join("report.md")).unwrap();
+            assert!(md.contains(&format!("Analyst assumption (--assume {host}=plain)")));
+        }
+        csv(&out.join("daily.csv"))
+            .into_iter()
+            .filter(|r| r["host"] == host && r["stream_bytes"] != "0")
+            .collect()
+    };
+    // The TLS channel of the scenario carries the records as stored (plain inside TLS).
+    let wide = run("wide", &[]);
+    let narrow = run("narrow", &["--assume", &format!("{host}=plain")]);
+    assert!(!wide.is_empty());
+    assert_eq!(wide.len(), narrow.len());
+    for (w, a) in wide.iter().zip(&narrow) {
+        let sent: u64 = truth["uploads"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|u| u["channel"] == "tls" && u["day"] == w["day"].as_str())
+            .map(|u| u["records"].as_u64().unwrap())
+            .sum();
+        let (lo, hi) = (n(a, "records_low"), n(a, "records_high"));
+        assert!(
+            lo <= sent && sent <= hi,
+            "{}: {lo}..{hi} vs truth {sent}",
+            a["day"]
+        );
+        assert!(
+            hi - lo < (n(w, "records_high") - n(w, "records_low")) / 3,
+            "the assumption narrows the range: {a:?} vs {w:?}"
+        );
+        assert_eq!(a["r_max"], "1.0000");
+    }
+    // A codec nobody measured, or no `=`: exit 2 before anything is written.
+    for bad in [
+        format!("{host}=snappy"),
+        host.to_string(),
+        format!("{host}=0.5"),
+    ] {
+        let out = dir.path().join("bad");
+        let o = bin()
+            .args(["analyze", "-q", "--iocs"])
+            .arg(d.join("iocs.txt"))
+            .arg("--out")
+            .arg(&out)
+            .arg(d.join("captures"))
+            .args(["--assume", &bad])
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), Some(2), "{bad}");
+        assert!(String::from_utf8_lossy(&o.stderr).contains("--assume"));
+        assert!(!out.exists());
+    }
+}

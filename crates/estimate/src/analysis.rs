@@ -34,6 +34,8 @@ pub struct Run<'a> {
     pub names: &'a [String],
     /// `--sweep` was asked for.
     pub sweep: bool,
+    /// `--assume HOST=CODEC`: how the analyst knows a host's opaque channel packs records.
+    pub assumed: BTreeMap<String, crate::estimator::Content>,
 }
 
 /// The local days the captures cover: each file's first to last plausibly stamped frame
@@ -89,6 +91,7 @@ impl Run<'_> {
             self.staged,
             &self.covered,
             recon.as_ref(),
+            &self.assumed,
         )?;
         write_csv(&mut daily, &out.join("daily.csv"))?;
         write_parquet(&mut daily, &out.join("daily.parquet"))?;

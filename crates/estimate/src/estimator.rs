@@ -45,6 +45,33 @@ pub enum Content {
     Compressed,
     /// Opaque (encrypted; maybe compressed first): r ∈ [1, r_max].
     Opaque,
+    /// Packed with a compression ratio the analyst measured (`--assume HOST=3.2`), in
+    /// thousandths: r = this / 1000.
+    Ratio(u64),
+}
+
+impl Content {
+    /// An analyst's assumption on how a host's opaque channel packs records (`--assume
+    /// HOST=CODEC`): `plain` (r = 1), `deflate`/`zlib`/`gzip` (the deflate range measured on
+    /// the recovered files), `zstd`, `xz` (that codec's measured ratios), or a measured
+    /// ratio (a number ≥ 1, e.g. `3.2`).
+    pub fn assumed(codec: &str) -> Result<Content, String> {
+        let c = codec.trim().to_ascii_lowercase();
+        match c.as_str() {
+            "plain" | "none" => Ok(Content::Plain),
+            "deflate" | "zlib" => Ok(Content::Codec("deflate-6".into())),
+            "gzip" => Ok(Content::Codec("gzip-6".into())),
+            "zstd" => Ok(Content::Codec("zstd-3".into())),
+            "xz" | "lzma" => Ok(Content::Codec("xz-6".into())),
+            _ => match c.parse::<f64>() {
+                Ok(r) if r.is_finite() && r >= 1.0 => Ok(Content::Ratio((r * 1000.0).round() as u64)),
+                Ok(r) => Err(format!("a compression ratio is at least 1 (got {r})")),
+                Err(_) => Err(format!(
+                    "unknown codec {codec:?}: plain, deflate, zlib, gzip, zstd, xz, or a measured ratio such as 3.2"
+                )),
+            },
+        }
+    }
 }
 
 /// The byte basis of one day and host.
@@ -140,6 +167,10 @@ pub fn estimate(
             )
         }
         Content::Opaque => (1.0, all_max.sqrt(), all_max, "opaque".to_string()),
+        Content::Ratio(m) => {
+            let r = *m as f64 / 1000.0;
+            (r, r, r, format!("ratio {r:.3}"))
+        }
     };
     let mu = model.mean.max(1.0);
     let point_of = |m: f64| basis.point as f64 * r_point / m;
@@ -219,11 +250,14 @@ struct Class {
 
 /// Estimates one day and host from its units. `unexplained_missing` is the client→server
 /// gap and truncated bytes of its flows that no unit accounts for (they widen `high`).
+/// `assumed`: how the analyst knows the host's opaque channel packs records
+/// ([`Content::assumed`]), instead of r ∈ [1, r_max].
 pub fn estimate_day(
     units: &[&Unit],
     unexplained_missing: u64,
     model: &RecordModel,
     staged: Option<u64>,
+    assumed: Option<&Content>,
 ) -> DayEstimate {
     let mu = model.mean.max(1.0);
     let min = f64::from(model.min.max(1));
@@ -280,7 +314,7 @@ pub fn estimate_day(
     let mut volume = 0;
     let mut classes = Vec::new();
     for (basis, content) in [
-        (opaque, Content::Opaque),
+        (opaque, assumed.cloned().unwrap_or(Content::Opaque)),
         (deflate, Content::Codec("deflate-6".into())),
     ] {
         if basis.high == 0 {
@@ -564,7 +598,7 @@ mod tests {
             }),
         );
         let sealed = unit(Kind::Opaque, 10_000, 10_000, None);
-        let e = estimate_day(&[&plain, &sealed], 0, &m, None);
+        let e = estimate_day(&[&plain, &sealed], 0, &m, None, None);
         // plain: low 47, point 47 + 300/100 = 50, high 47 + max(2, 3) = 50
         // opaque 10,000 B: r in [1, 4], r̂ = 2 → low 100, point 200, high 400
         assert_eq!((e.low, e.point, e.high), (147, 250, 450));
@@ -579,7 +613,7 @@ mod tests {
     fn base64_deflate_that_did_not_decode_uses_the_deflate_range() {
         let m = day_model();
         let u = unit(Kind::Base64Zlib, 4000, 4000, None);
-        let e = estimate_day(&[&u], 0, &m, None);
+        let e = estimate_day(&[&u], 0, &m, None, None);
         // 3,000 compressed bytes × [2, 3] / 100 → 60..90
         assert_eq!((e.low, e.high), (60, 90));
         assert_eq!((e.r_min, e.r_max), (Some(2.0), Some(3.0)));
@@ -590,7 +624,7 @@ mod tests {
         let m = day_model();
         let mut beacon = unit(Kind::Unrecognised, 40, 40, None);
         beacon.control = true;
-        let e = estimate_day(&[&beacon], 1000, &m, Some(5));
+        let e = estimate_day(&[&beacon], 1000, &m, Some(5), None);
         assert_eq!(e.excluded_control_bytes, 40);
         assert_eq!(e.low, 0);
         // 1,000 missing bytes × 4 / 100 = 40, capped by 5 staged records

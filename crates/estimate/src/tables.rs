@@ -117,6 +117,7 @@ pub fn daily_table(
     staged: Option<u64>,
     covered: &[(i32, i32)],
     recon: Option<&BTreeMap<(i32, String), Recon>>,
+    assumed: &BTreeMap<String, crate::estimator::Content>,
 ) -> PolarsResult<DataFrame> {
     let vol = daily_volume(days, covered)?;
     let mut by: BTreeMap<(i32, &str), Vec<&Unit>> = BTreeMap::new();
@@ -147,7 +148,8 @@ pub fn daily_table(
                 .filter_map(|u| u.body.counted.map(|c| c.decoded_bytes))
                 .sum::<u64>(),
         );
-        est.push(model.map(|m| estimate_day(&us, extra, m, staged)));
+        let a = assumed.get(key.1);
+        est.push(model.map(|m| estimate_day(&us, extra, m, staged, a)));
         rec.push(recon.map(|r| {
             r.get(&(key.0, key.1.to_string()))
                 .copied()

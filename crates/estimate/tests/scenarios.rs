@@ -170,7 +170,7 @@ fn records_per_day_and_host_lie_within_the_interval_and_plain_days_are_exact() {
                     .copied()
                     .unwrap_or(0)
                     .saturating_sub(explained);
-                let e = estimate_day(&us, extra, model, None);
+                let e = estimate_day(&us, extra, model, None, None);
                 eprintln!(
                     "{name} {day} {host}: truth {sent}, estimate {}..{}..{} ({}, counted {}, volume {} B)",
                     e.low, e.point, e.high, e.codec, e.counted, e.volume_bytes

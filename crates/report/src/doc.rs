@@ -726,6 +726,21 @@ fn blocks_of(r: &Report, reproducible: bool, charts: usize, lg: Lang) -> Vec<Blo
             ),
         });
     }
+    for a in &m.rules.assumed {
+        let (host, codec) = a.split_once('=').unwrap_or((a.as_str(), ""));
+        items.push(match lg {
+            Lang::En => format!(
+                "Analyst assumption (--assume {a}): the opaque content sent to {host} (TLS, \
+                 unknown codec) is taken as packed {codec}, instead of any ratio in [1, r_max]; \
+                 its range is as narrow as that knowledge, and as good."
+            ),
+            Lang::Ja => format!(
+                "分析者による前提（--assume {a}）：{host} へ送られた復号できない内容（TLS、不明な形\
+                 式）は、[1, r_max] の任意の圧縮率ではなく {codec} で格納されたものとして扱います。\
+                 範囲の狭さも正しさも、この知見に依存します。"
+            ),
+        });
+    }
     items.push(match lg {
         Lang::En => format!(
             "Control traffic: HTTP requests and TLS records with fewer than {} content bytes \

@@ -174,6 +174,10 @@ pub struct Rules {
     pub tls_framing: u64,
     /// Records staged in total, capping every high estimate.
     pub staged: Option<u64>,
+    /// Analyst assumptions `HOST=CODEC` (`--assume`): how a host's opaque channel packs
+    /// records, narrowing its range.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub assumed: Vec<String>,
 }
 
 /// One counter.

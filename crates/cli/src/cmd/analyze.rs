@@ -115,6 +115,12 @@ pub struct Args {
     /// same inputs give byte-identical files (report, manifest, tables).
     #[arg(long)]
     pub reproducible: bool,
+    /// The analyst's knowledge of how a host's opaque channel (TLS, an unknown codec) packs
+    /// records, as HOST=CODEC (repeatable): plain, deflate, zlib, gzip, zstd, xz, or a
+    /// measured ratio such as 3.2. Replaces r in [1, r_max] for that host; stated in the
+    /// report.
+    #[arg(long, value_name = "HOST=CODEC")]
+    pub assume: Vec<String>,
     /// Language of report.html and report.md: en or ja [default: en].
     #[arg(long, value_name = "LANG", value_parser = ["en", "ja"])]
     pub lang: Option<String>,
@@ -153,6 +159,7 @@ fn resolve(args: &Args) -> Result<Settings> {
         lenient: args.lenient.then_some(true),
         sweep: args.sweep.then_some(true),
         lang: args.lang.clone(),
+        assume: args.assume.clone(),
         out: args.out.clone(),
     };
     let case = match &args.case {
@@ -203,6 +210,24 @@ fn resolve(args: &Args) -> Result<Settings> {
         out,
         rules,
     })
+}
+
+/// `--assume HOST=CODEC` entries by host.
+fn assumptions(
+    given: &[String],
+) -> Result<std::collections::BTreeMap<String, exfilmeter_estimate::Content>> {
+    let mut out = std::collections::BTreeMap::new();
+    for a in given {
+        let (host, codec) = a.split_once('=').ok_or_else(|| {
+            anyhow!("--assume {a:?}: expected HOST=CODEC (e.g. api.example.net=zstd)")
+        })?;
+        let c = exfilmeter_estimate::Content::assumed(codec)
+            .map_err(|e| anyhow!("--assume {a:?}: {e}"))?;
+        if out.insert(host.trim().to_string(), c).is_some() {
+            bail!("--assume {host}: given twice");
+        }
+    }
+    Ok(out)
 }
 
 /// The recovered files: folders (and glob patterns) taken like capture folders, every file
@@ -320,6 +345,7 @@ fn load_recovered(s: &Settings) -> Result<Recovered> {
 /// Runs `analyze`.
 pub fn run(args: Args) -> Result<Outcome> {
     let s = resolve(&args)?;
+    let assumed = assumptions(&s.case.assume)?;
     if let Some(n) = args.threads {
         if n == 0 {
             bail!("--threads must be at least 1");
@@ -382,8 +408,17 @@ pub fn run(args: Args) -> Result<Outcome> {
         tz,
         names: &names,
         sweep,
+        assumed: assumed.clone(),
     };
     let day_rows = tables.write_tables(&s.out, &periods_or_capture(periods, &covered))?;
+    for h in assumed.keys() {
+        if !content.days.iter().any(|d| &d.host == h) {
+            eprintln!(
+                "exfilmeter: warning: --assume {h}: no traffic to a host of that name in this run \
+                 (hosts are named as in daily.csv's host column)"
+            );
+        }
+    }
     let mut counters = counters(&read, &pipeline, &content, sweep);
     counters.push((
         "IOC entries skipped (--lenient)".into(),
@@ -497,6 +532,7 @@ fn manifest(
             tls_overhead: s.rules.tls_overhead,
             tls_framing: s.rules.tls_framing,
             staged: s.case.staged,
+            assumed: s.case.assume.clone(),
         },
         counters: f
             .counters

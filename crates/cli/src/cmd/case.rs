@@ -55,6 +55,9 @@ pub struct Case {
     /// Search all outbound flows for recovered records.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sweep: Option<bool>,
+    /// Analyst assumptions `HOST=CODEC` on how a host's opaque channel packs records.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub assume: Vec<String>,
     /// Report language: en or ja.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lang: Option<String>,
@@ -125,7 +128,7 @@ impl Case {
             lang,
             out
         );
-        take_list!(captures, iocs, recovered, internal);
+        take_list!(captures, iocs, recovered, internal, assume);
         self
     }
 
