@@ -214,11 +214,11 @@ impl<R: VerdictSink> FlowSink for Tee<'_, R> {
         flow: FlowId,
         dir: Direction,
         offset: u64,
-        _ts: Timestamp,
-        _frame: FrameRef,
+        ts: Timestamp,
+        frame: FrameRef,
         bytes: &[u8],
     ) {
-        self.content.data(flow, dir, offset, bytes);
+        self.content.data(flow, dir, offset, (ts, frame), bytes);
     }
     fn body(
         &mut self,

@@ -7,7 +7,7 @@ usage: uploads.py OUTDIR
 Writes into OUTDIR:
   staged.csv    the "recovered" file: a header line (with a digit in a column name) and
                 2,000 member records
-  iocs.txt      the upload host
+  iocs.txt      the upload host and its address
   uploads.pcap  the capture (tcpdump -i lo, the server's port only)
   truth.json    what each client sent: rows, encoding, whether the server read it all
 
@@ -19,6 +19,8 @@ The uploads, each a connection of its own:
              16 KiB, then resets: most of the declared body is never sent
   repeat     rows 1-300 again, as `plain`
   multipart  rows 1401-1700 as a file part (curl -F)
+  raw-plain  rows 1701-1800 over a bare TCP socket (no HTTP)
+  raw-gzip   rows 1801-1900 gzip'd over a bare TCP socket
 Rows sent by `reset` are not known from the client side: the test takes them from the
 reassembled wire (tcpflow).
 """
@@ -96,6 +98,20 @@ def resetting(listener):
     conn.close()
 
 
+def sink(listener, n):
+    """Accepts `n` raw TCP connections and reads each to its end (a bare-socket upload)."""
+    for _ in range(n):
+        conn, _ = listener.accept()
+        got = 0
+        while True:
+            chunk = conn.recv(65536)
+            if not chunk:
+                break
+            got += len(chunk)
+        Handler.received.setdefault("raw", []).append(got)
+        conn.close()
+
+
 def main():
     out = sys.argv[1]
     os.makedirs(out, exist_ok=True)
@@ -105,7 +121,8 @@ def main():
     with open(os.path.join(out, "staged.csv"), "w") as f:
         f.write(header + "\n" + "".join(r + "\n" for r in rows))
     with open(os.path.join(out, "iocs.txt"), "w") as f:
-        f.write(HOST + "\n")
+        # The name (HTTP Host) and the address (the bare-socket uploads carry no name).
+        f.write(HOST + "\n127.0.0.1\n")
 
     def text(lo, hi, head=False):
         return ((header + "\n") if head else "") + "".join(r + "\n" for r in rows[lo:hi])
@@ -122,9 +139,16 @@ def main():
     rthread = threading.Thread(target=resetting, args=(lst,), daemon=True)
     rthread.start()
 
+    raw = socket.socket()
+    raw.bind(("127.0.0.1", 0))
+    raw.listen(2)
+    raw_port = raw.getsockname()[1]
+    raw_thread = threading.Thread(target=sink, args=(raw, 2), daemon=True)
+    raw_thread.start()
+
     pcap = os.path.join(out, "uploads.pcap")
     dump = subprocess.Popen(
-        ["tcpdump", "-i", "lo", "-U", "--immediate-mode", "-n", "-s", "0", "-w", pcap, f"tcp port {port} or tcp port {rport}"],
+        ["tcpdump", "-i", "lo", "-U", "--immediate-mode", "-n", "-s", "0", "-w", pcap, f"tcp port {port} or tcp port {rport} or tcp port {raw_port}"],
         stderr=subprocess.PIPE,
         text=True,
     )
@@ -171,6 +195,20 @@ def main():
     truth["uploads"].append(
         {"name": "multipart", "rows": (1401, 1700), "body_bytes": None, "curl_exit": rc}
     )
+    # Bare-socket uploads (no HTTP): plain rows, then gzip'd rows.
+    for name, body, span in [
+        ("raw-plain", text(1700, 1800).encode(), (1701, 1800)),
+        ("raw-gzip", gzip.compress(text(1800, 1900).encode(), mtime=0), (1801, 1900)),
+    ]:
+        c = socket.create_connection(("127.0.0.1", raw_port), timeout=10)
+        c.sendall(body)
+        c.shutdown(socket.SHUT_WR)
+        c.close()
+        truth["uploads"].append(
+            {"name": name, "rows": span, "body_bytes": len(body), "curl_exit": 0}
+        )
+    raw_thread.join(timeout=5.0)
+    truth["raw_port"] = raw_port
     truth["server_received"] = Handler.received
 
     time.sleep(1.0)

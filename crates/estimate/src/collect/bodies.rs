@@ -513,7 +513,7 @@ fn push_body_unit(
 }
 
 /// How the scan of a body (or of one of its parts) ended.
-enum ScanEnd<'s> {
+pub(super) enum ScanEnd<'s> {
     /// Inside a compressed stream: counted as a sent prefix and kept for the next request's
     /// body to continue ([`BodyScan::suspend`]).
     Suspended(BodyResult, Box<Suspended<'s>>),
@@ -524,7 +524,7 @@ enum ScanEnd<'s> {
 /// Ends the scan of message `m`'s body or part (`declared`: its declared length), matches its
 /// last lines and the rows it may continue from the previous request (`before`); sightings go
 /// to `pending`.
-fn end_scan<'s>(
+pub(super) fn end_scan<'s>(
     mut scan: BodyScan<'s>,
     mut cur: Cursor,
     declared: Option<u64>,
@@ -566,6 +566,21 @@ fn end_suspended(f: &mut FlowContent<'_>, s: Suspended<'_>, matcher: Option<&mut
         mt.lines(&end.lines, &mut prev, &mut out);
         Matcher::settle(&mut prev, end.whole_until, &mut out);
         f.sightings.extend(out.into_iter().map(|p| (day, p)));
+    }
+}
+
+/// Ends a suspended scan that nothing will continue, its sightings into `out` (the day is
+/// the caller's).
+pub(super) fn finish_suspended(
+    s: Suspended<'_>,
+    matcher: Option<&mut Matcher<'_>>,
+    out: &mut Sightings<Pending>,
+) {
+    let Suspended { scan, mut prev, .. } = s;
+    let end = scan.finish_end(None);
+    if let Some(mt) = matcher {
+        mt.lines(&end.lines, &mut prev, &mut out.list);
+        Matcher::settle(&mut prev, end.whole_until, &mut out.list);
     }
 }
 

@@ -127,6 +127,40 @@ struct FlowContent<'s> {
     before: Option<(u32, Vec<Cursor>)>,
     /// The last request body, if it ended inside a compressed stream.
     suspended: Option<Suspended<'s>>,
+    /// The client→server stream scanned as one upload, for a flow whose first bytes are
+    /// neither an HTTP request nor TLS (a raw socket, an FTP data connection); used when no
+    /// HTTP or TLS was parsed in it.
+    raw: Option<Box<RawScan<'s>>>,
+}
+
+/// A raw client→server stream scanned like an upload body.
+struct RawScan<'s> {
+    scan: exfilmeter_content::BodyScan<'s>,
+    prev: Cursor,
+    pending: Sightings<Pending>,
+    first_frame: FrameRef,
+    last_frame: FrameRef,
+    last_ts: Timestamp,
+}
+
+/// Whether a stream's first bytes start an HTTP request or a TLS record (parsed by the app
+/// layer, not scanned raw).
+fn parsed_start(first: &[u8]) -> bool {
+    const METHODS: [&[u8]; 9] = [
+        b"GET ",
+        b"POST ",
+        b"PUT ",
+        b"HEAD ",
+        b"OPTIONS ",
+        b"DELETE ",
+        b"PATCH ",
+        b"CONNECT ",
+        b"TRACE ",
+    ];
+    METHODS
+        .iter()
+        .any(|m| first.starts_with(m) || m.starts_with(first))
+        || (first.first() == Some(&0x16) && first.get(1).is_none_or(|&b| b == 3))
 }
 
 /// Request methods that carry no body: a raw flow starting with one is control traffic.
@@ -355,10 +389,47 @@ impl<'s> ContentLedger<'s> {
         }
     }
 
-    /// Reassembled stream content of a flow (only its first client bytes are kept).
-    pub fn data(&mut self, flow: FlowId, dir: Direction, offset: u64, bytes: &[u8]) {
+    /// Reassembled stream content of a flow: its first client bytes are kept, and the
+    /// client→server stream of an attributed flow that starts as neither HTTP nor TLS is
+    /// scanned as one upload.
+    pub fn data(
+        &mut self,
+        flow: FlowId,
+        dir: Direction,
+        offset: u64,
+        seen: exfilmeter_content::Seen,
+        bytes: &[u8],
+    ) {
         if dir != Direction::C2s {
             return;
+        }
+        let shape = self.shape;
+        if let Some(f) = self.live.get_mut(&flow) {
+            if !f.sweep_only && !f.saw_app {
+                if f.raw.is_none() && offset == 0 && !bytes.is_empty() && !parsed_start(bytes) {
+                    f.raw = Some(Box::new(RawScan {
+                        scan: exfilmeter_content::BodyScan::new(shape),
+                        prev: Cursor::default(),
+                        pending: Sightings::default(),
+                        first_frame: seen.1,
+                        last_frame: seen.1,
+                        last_ts: seen.0,
+                    }));
+                }
+                if let Some(r) = f.raw.as_mut() {
+                    r.scan.feed_at(offset, bytes, seen);
+                    r.last_frame = seen.1;
+                    r.last_ts = seen.0;
+                    if let Some(m) = self.matcher.as_mut() {
+                        m.drain(&mut r.scan, &mut r.prev, &mut r.pending.list);
+                        Matcher::settle_ready(&mut r.prev, &r.scan, &mut r.pending.list);
+                        r.pending.check();
+                    }
+                }
+            } else if f.saw_app {
+                // Parsed after all: not a raw upload.
+                f.raw = None;
+            }
         }
         if self.sweep {
             if let (Some(f), Some(m)) = (self.live.get_mut(&flow), self.matcher.as_ref()) {
@@ -471,6 +542,54 @@ impl<'s> ContentLedger<'s> {
             frames: (r.first_frame, r.last_frame),
             c2s: total_out,
         });
+        // A raw stream that decoded to records is one upload, counted (on the day of its last
+        // byte); one that did not stays opaque volume, per day, below.
+        let mut raw_decoded = false;
+        if let Some(rs) = f.raw.take().filter(|_| raw) {
+            let RawScan {
+                scan,
+                prev,
+                mut pending,
+                first_frame,
+                last_frame,
+                last_ts,
+            } = *rs;
+            let last_day = self.clock.local_day(last_ts).0;
+            let result = match bodies::end_scan(
+                scan,
+                prev,
+                None,
+                (0, last_day, None),
+                self.matcher.as_mut(),
+                &mut pending,
+            ) {
+                bodies::ScanEnd::Finished(result, _) => Some(result),
+                // Ended inside a compressed stream (the sender stopped there): its sent
+                // prefix counts, and the rows it decoded to in full are matched.
+                bodies::ScanEnd::Suspended(result, s) => {
+                    bodies::finish_suspended(*s, self.matcher.as_mut(), &mut pending);
+                    Some(result)
+                }
+            };
+            if let Some(result) = result {
+                if result.counted.is_some_and(|c| c.complete + c.partial > 0) {
+                    raw_decoded = true;
+                    f.sightings
+                        .extend(pending.list.drain(..).map(|p| (last_day, p)));
+                    f.units.push(Unit {
+                        day: last_day,
+                        ts: last_ts,
+                        flow: r.id,
+                        host: String::new(),
+                        source: Source::Raw,
+                        body: result,
+                        control: false,
+                        framing: 0,
+                        frames: (first_frame, last_frame),
+                    });
+                }
+            }
+        }
         let residual = (total_out.stream_bytes + total_out.gap_bytes).saturating_sub(f.accounted);
         if !raw && residual > RESIDUAL_MIN {
             let day = r
@@ -501,7 +620,7 @@ impl<'s> ContentLedger<'s> {
                     || total_out.stream_bytes + total_out.payload_bytes < self.rules.control_max
                 {
                     control = content;
-                } else if content > 0 {
+                } else if content > 0 && !raw_decoded {
                     self.units_raw(&mut f, r, day, content, c.gap_bytes + c.truncated_bytes);
                 }
             }
