@@ -703,3 +703,86 @@ fn an_analyst_assumption_on_a_tls_host_narrows_its_range_around_the_truth() {
         assert!(!out.exists());
     }
 }
+
+#[test]
+fn json_summary_equals_the_tables_and_states_the_exit_status() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let o = bin()
+        .args(["analyze", "-q", "--reproducible", "--json", "--case"])
+        .arg(testdata("example/case.toml"))
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let printed: serde_json::Value = serde_json::from_slice(&o.stdout).expect("stdout is JSON");
+    let written: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(printed, written);
+    assert_eq!(written["exit_status"], 0);
+    assert_eq!(written["outcome"], "complete");
+    let periods = csv(&out.join("periods.csv"));
+    let all: Vec<_> = periods.iter().filter(|p| p["host"] == "(all)").collect();
+    let ps = written["periods"].as_array().unwrap();
+    assert_eq!(ps.len(), all.len());
+    for (p, a) in ps.iter().zip(&all) {
+        assert_eq!(p["period"], a["period"].as_str());
+        for (j, c) in [
+            ("bytes_sent", "stream_bytes"),
+            ("transmissions_low", "records_low"),
+            ("transmissions_point", "records_point"),
+            ("transmissions_high", "records_high"),
+            ("counted", "counted_records"),
+            ("confirmed_distinct", "confirmed"),
+            ("explained", "explained"),
+            ("not_explained", "residual"),
+        ] {
+            assert_eq!(p[j].as_u64(), Some(n(a, c)), "{j}");
+        }
+    }
+    let daily = csv(&out.join("daily.csv"));
+    for d in written["days"].as_array().unwrap() {
+        let day = d["day"].as_str().unwrap();
+        let sum: u64 = daily
+            .iter()
+            .filter(|r| r["day"] == day)
+            .map(|r| n(r, "stream_bytes"))
+            .sum();
+        assert_eq!(d["bytes_sent"].as_u64(), Some(sum), "{day}");
+    }
+    for f in written["outputs"].as_array().unwrap() {
+        assert!(out.join(f.as_str().unwrap()).exists(), "{f}");
+    }
+    let manifest = std::fs::read_to_string(out.join("manifest.json")).unwrap();
+    assert!(
+        manifest.contains("\"summary.json\""),
+        "summary.json listed with its digest"
+    );
+    // A damaged capture: partial, with the damage named.
+    let Some(d) = common::shared("damaged") else {
+        return;
+    };
+    let out = dir.path().join("damaged");
+    let o = bin()
+        .args(["analyze", "-q", "--json", "--iocs"])
+        .arg(testdata("example/iocs.txt"))
+        .arg("--out")
+        .arg(&out)
+        .arg(d.join("garbage-middle.pcap"))
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    let s: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(s["exit_status"], 1);
+    assert_eq!(s["outcome"], "partial");
+    assert!(s["errors"][0]
+        .as_str()
+        .unwrap()
+        .contains("garbage-middle.pcap: at byte offset"));
+}

@@ -4,7 +4,10 @@
 //! - [`IocSet::load`] reads plain text (IP, CIDR, domain, `*.suffix`, URL per line, `#`
 //!   comments, defanged forms), CSV (`indicator,type,label,valid_from,valid_until`) and
 //!   STIX 2.1 bundles (patterns on `ipv4-addr`, `ipv6-addr`, `domain-name`, `url`, with
-//!   `OR`). Malformed entries are errors naming file and line, or warnings when lenient.
+//!   `OR`), MISP event and feed exports (network attributes with `to_ids`, first/last seen)
+//!   and Zeek Intel framework files. Malformed entries are errors naming file and line, or
+//!   warnings when lenient; well-formed entries that are not network indicators are counted
+//!   as ignored.
 //! - [`IocSet::match_ip`] (longest prefix) and [`IocSet::match_name`] (exact, then the
 //!   longest `*.suffix`) honour validity windows.
 //! - [`PassiveDns`] remembers the capture's own DNS answers (TTL + grace, CNAME chains).
@@ -22,6 +25,7 @@
 //! ```
 
 mod attribute;
+mod exchange;
 mod indicator;
 mod load;
 mod net;

@@ -1,4 +1,5 @@
-//! Reading IOC sources: plain text, CSV and STIX 2.1 bundles.
+//! Reading IOC sources: plain text, CSV, STIX 2.1 bundles, MISP exports and Zeek Intel files
+//! (the last two in [`crate::exchange`]).
 
 use crate::indicator::{classify, normalize_name, url_host, Indicator, Origin, Target};
 use crate::net::Net;
@@ -17,6 +18,10 @@ pub enum Format {
     Csv,
     /// A STIX 2.1 bundle (JSON).
     Stix,
+    /// A MISP event or feed export (JSON).
+    Misp,
+    /// A Zeek Intel framework file (tab-separated, `#fields indicator indicator_type …`).
+    ZeekIntel,
 }
 
 /// A problem in an IOC source, naming the file and line.
@@ -73,22 +78,28 @@ pub struct Warning {
     pub message: String,
 }
 
-/// Picks the format from the extension, then from the content.
+/// Picks the format from the content and the extension: JSON is a MISP export when it holds
+/// `Event` objects, else STIX; a `#fields` line naming `indicator` and `indicator_type` is
+/// Zeek Intel; `.csv` or an `indicator,` header is CSV; anything else one indicator per line.
 pub fn detect_format(path: &Path, content: &str) -> Format {
-    match path
+    let ext = path
         .extension()
         .and_then(|e| e.to_str())
-        .map(str::to_ascii_lowercase)
-        .as_deref()
-    {
-        Some("json") | Some("stix") => return Format::Stix,
-        Some("csv") => return Format::Csv,
-        _ => {}
-    }
+        .map(str::to_ascii_lowercase);
     let head = content.trim_start();
-    if head.starts_with('{') {
-        Format::Stix
-    } else if head.to_ascii_lowercase().starts_with("indicator,") {
+    let json = matches!(ext.as_deref(), Some("json") | Some("stix"))
+        || head.starts_with('{')
+        || head.starts_with('[');
+    if json {
+        return match serde_json::from_str::<serde_json::Value>(content) {
+            Ok(doc) if crate::exchange::is_misp(&doc) => Format::Misp,
+            _ => Format::Stix,
+        };
+    }
+    if crate::exchange::is_zeek_intel(content) {
+        return Format::ZeekIntel;
+    }
+    if ext.as_deref() == Some("csv") || head.to_ascii_lowercase().starts_with("indicator,") {
         Format::Csv
     } else {
         Format::Text
@@ -102,10 +113,23 @@ pub(crate) struct Sink<'a> {
     pub(crate) lenient: bool,
     pub(crate) out: &'a mut Vec<Indicator>,
     pub(crate) warnings: &'a mut Vec<Warning>,
+    /// Well-formed entries left out on purpose (not network indicators, not for detection).
+    pub(crate) ignored: &'a mut Vec<Warning>,
 }
 
 impl Sink<'_> {
-    fn bad(&mut self, line: u32, message: String) -> Result<(), IntelError> {
+    /// A well-formed entry that is not used (counted, never an error).
+    pub(crate) fn ignore(&mut self, line: u32, message: String) {
+        self.ignored.push(Warning {
+            origin: Origin {
+                source: self.source,
+                line,
+            },
+            message,
+        });
+    }
+
+    pub(crate) fn bad(&mut self, line: u32, message: String) -> Result<(), IntelError> {
         if self.lenient {
             self.warnings.push(Warning {
                 origin: Origin {
@@ -185,7 +209,7 @@ fn csv_fields(line: &str) -> Result<Vec<String>, String> {
 }
 
 /// RFC 3339, or a bare date (midnight UTC).
-fn parse_time(s: &str) -> Result<Option<Timestamp>, String> {
+pub(crate) fn parse_time(s: &str) -> Result<Option<Timestamp>, String> {
     let s = s.trim();
     if s.is_empty() {
         return Ok(None);

@@ -20,6 +20,7 @@ pub struct IocSet {
     sources: Vec<PathBuf>,
     indicators: Vec<Indicator>,
     warnings: Vec<Warning>,
+    ignored: Vec<Warning>,
     /// (is_v6, prefix) → masked network → indicators. Prefixes kept longest first.
     nets: FxHashMap<(bool, u8), FxHashMap<u128, Vec<IocId>>>,
     prefixes_v4: Vec<u8>,
@@ -64,11 +65,22 @@ impl IocSet {
                 lenient,
                 out: &mut found,
                 warnings: &mut self.warnings,
+                ignored: &mut self.ignored,
             };
             match format {
                 Format::Text => parse_text(content, &mut sink)?,
                 Format::Csv => parse_csv(content, &mut sink)?,
                 Format::Stix => parse_stix(content, &mut sink)?,
+                Format::ZeekIntel => crate::exchange::parse_zeek_intel(content, &mut sink)?,
+                Format::Misp => {
+                    let doc: serde_json::Value =
+                        serde_json::from_str(content).map_err(|e| IntelError::Parse {
+                            path: path.to_path_buf(),
+                            line: e.line() as u32,
+                            message: format!("not valid JSON: {e}"),
+                        })?;
+                    crate::exchange::parse_misp(&doc, &mut sink)?
+                }
             }
         }
         if found.is_empty() {
@@ -119,6 +131,12 @@ impl IocSet {
     /// Entries skipped in lenient mode.
     pub fn warnings(&self) -> &[Warning] {
         &self.warnings
+    }
+
+    /// Well-formed entries left out on purpose: not network indicators (file hashes, e-mail
+    /// addresses…), or marked not for detection (MISP `to_ids: false`, deleted).
+    pub fn ignored(&self) -> &[Warning] {
+        &self.ignored
     }
 
     /// Indicator `id`.

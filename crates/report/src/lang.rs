@@ -303,6 +303,9 @@ fn ja(en: &str) -> Option<&'static str> {
         }
         "IOC entries skipped (--lenient)" => "読み飛ばしたIOCの項目数（--lenient）",
         "period warnings" => "期間の警告数",
+        "IOC entries not used (not network indicators, or not for detection)" => {
+            "使用しなかったIOCの項目数（ネットワークの指標でない、または検知用でない）"
+        }
         _ => return None,
     })
 }

@@ -16,6 +16,7 @@ pub mod lang;
 pub mod layout;
 pub mod manifest;
 pub mod model;
+pub mod summary;
 pub mod svg;
 
 pub use lang::Lang;
@@ -24,6 +25,7 @@ pub use manifest::{
     Ratio, Rules, Span, MANIFEST,
 };
 pub use model::Report;
+pub use summary::{write_summary, SUMMARY};
 
 use error::io;
 pub use error::{ReportError, Result};

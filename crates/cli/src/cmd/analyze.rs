@@ -121,6 +121,10 @@ pub struct Args {
     /// report.
     #[arg(long, value_name = "HOST=CODEC")]
     pub assume: Vec<String>,
+    /// Also print summary.json (the headline per period and day, hosts, counters, exit
+    /// status, outputs) on standard output, for automation.
+    #[arg(long)]
+    pub json: bool,
     /// Language of report.html and report.md: en or ja [default: en].
     #[arg(long, value_name = "LANG", value_parser = ["en", "ja"])]
     pub lang: Option<String>,
@@ -425,6 +429,10 @@ pub fn run(args: Args) -> Result<Outcome> {
         set.warnings().len() as u64,
     ));
     counters.push(("period warnings".into(), period_warnings.len() as u64));
+    counters.push((
+        "IOC entries not used (not network indicators, or not for detection)".into(),
+        set.ignored().len() as u64,
+    ));
     let out_abs = std::path::absolute(&s.out).unwrap_or_else(|_| s.out.clone());
     let rel = |p: &Path| relative_to(&out_abs, p);
     std::fs::write(s.out.join("case.toml"), s.case.to_toml(rel)?)?;
@@ -463,6 +471,10 @@ pub fn run(args: Args) -> Result<Outcome> {
     }
     m.write(&s.out)?;
     exfilmeter_report::render_dir(&s.out, stamp)?;
+    let summary = exfilmeter_report::write_summary(&s.out, i32::from(read.partial))?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&summary)?);
+    }
     if !args.quiet {
         eprintln!(
             "exfilmeter analyze: {} files, {} flows ({} to indicators), {} day×host rows → {}",

@@ -16,8 +16,8 @@ use std::path::{Path, PathBuf};
 #[derive(clap::Args, Debug)]
 #[command(
     after_help = "Reads DIR/manifest.json, daily.csv, periods.csv, ioc_flows.csv and \
-sweep_hosts.csv (when present); writes DIR/report.html, report.md, charts/*.svg and rewrites \
-manifest.json with the SHA-256 of every file in DIR. The numbers shown are the tables' own. \
+sweep_hosts.csv (when present); writes DIR/report.html, report.md, publication.csv, \
+summary.json, charts/*.svg and rewrites manifest.json with the SHA-256 of every file in DIR. The numbers shown are the tables' own. \
 With --periods, periods.csv is first recomputed for the new periods from daily.parquet and \
 sightings.csv (exactly as `analyze --periods` would), and case.toml and the manifest name the \
 new periods file."
@@ -105,6 +105,13 @@ pub fn run(args: Args) -> Result<Outcome> {
     let stamp = (!args.reproducible)
         .then(|| chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
     exfilmeter_report::render_dir(&args.from, stamp)?;
+    // summary.json follows the re-rendered headline; the run's exit status stays its own.
+    let status = std::fs::read_to_string(args.from.join(exfilmeter_report::SUMMARY))
+        .ok()
+        .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+        .and_then(|v| v["exit_status"].as_i64())
+        .unwrap_or(0);
+    exfilmeter_report::write_summary(&args.from, i32::try_from(status).unwrap_or(0))?;
     if !args.quiet {
         eprintln!(
             "exfilmeter report: re-rendered from the tables → {}",
