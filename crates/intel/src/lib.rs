@@ -31,6 +31,7 @@ mod load;
 mod net;
 mod pdns;
 mod set;
+mod sighting;
 mod stix;
 
 pub use attribute::{Attributor, Reason, Verdict, VerdictSink, Via};
@@ -39,4 +40,5 @@ pub use load::{detect_format, Format, IntelError, Warning};
 pub use net::{Internal, Net};
 pub use pdns::{PassiveDns, Resolution};
 pub use set::{IocId, IocSet};
+pub use sighting::{pattern, sightings_bundle, Seen};
 pub use stix::{parse_pattern, Comparison};

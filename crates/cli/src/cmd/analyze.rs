@@ -216,6 +216,42 @@ fn resolve(args: &Args) -> Result<Settings> {
     })
 }
 
+/// `sightings.stix.json`: the indicators seen, each with its sighting (flows, first and
+/// last seen, hosts), as a STIX 2.1 bundle.
+fn write_sightings(out: &Path, set: &IocSet, flows: &[exfilmeter_estimate::IocFlow]) -> Result<()> {
+    let mut by: std::collections::BTreeMap<usize, exfilmeter_intel::Seen> = Default::default();
+    for f in flows {
+        for &ioc in &f.iocs {
+            let e = by.entry(ioc).or_insert_with(|| exfilmeter_intel::Seen {
+                ioc,
+                first: f.first_ts,
+                last: f.last_ts,
+                flows: 0,
+                hosts: Vec::new(),
+            });
+            e.first = e.first.min(f.first_ts);
+            e.last = e.last.max(f.last_ts);
+            e.flows += 1;
+            if !e.hosts.contains(&f.host) {
+                e.hosts.push(f.host.clone());
+            }
+        }
+    }
+    let seen: Vec<exfilmeter_intel::Seen> = by
+        .into_values()
+        .map(|mut s| {
+            s.hosts.sort();
+            s
+        })
+        .collect();
+    let bundle = exfilmeter_intel::sightings_bundle(set, &seen);
+    let p = out.join("sightings.stix.json");
+    let mut text = serde_json::to_string_pretty(&bundle)?;
+    text.push('\n');
+    std::fs::write(&p, text).with_context(|| format!("writing {}", p.display()))?;
+    Ok(())
+}
+
 /// `--assume HOST=CODEC` entries by host.
 fn assumptions(
     given: &[String],
@@ -423,6 +459,7 @@ pub fn run(args: Args) -> Result<Outcome> {
             );
         }
     }
+    write_sightings(&s.out, &set, &content.flows)?;
     let mut counters = counters(&read, &pipeline, &content, sweep);
     counters.push((
         "IOC entries skipped (--lenient)".into(),

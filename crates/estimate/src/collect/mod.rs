@@ -226,6 +226,8 @@ pub struct IocFlow {
     pub host: String,
     /// Indicators matched, `;`-joined.
     pub indicator: String,
+    /// The matched indicators by id, sorted, distinct.
+    pub iocs: Vec<exfilmeter_intel::IocId>,
     /// Every reason: kind of evidence and the frame that carried it, in the order found.
     pub evidence: Vec<(Via, FrameRef)>,
     /// Server address and port.
@@ -534,6 +536,12 @@ impl<'s> ContentLedger<'s> {
             flow: r.id,
             host: host.clone(),
             indicator: indicators.clone(),
+            iocs: {
+                let mut ids: Vec<_> = v.reasons.iter().map(|x| x.ioc).collect();
+                ids.sort_unstable();
+                ids.dedup();
+                ids
+            },
             evidence: v.reasons.iter().map(|x| (x.via, x.frame)).collect(),
             server: r.server.ip.to_string(),
             port: r.server.port,
