@@ -821,3 +821,42 @@ fn group_n(n: u64) -> String {
     }
     out
 }
+
+#[test]
+fn the_report_names_whose_records_by_key_and_shows_their_contents_only_when_asked() {
+    let dir = tempfile::tempdir().unwrap();
+    let (keys, rows) = (dir.path().join("keys"), dir.path().join("rows"));
+    example(&keys, &["--reproducible"]);
+    example(&rows, &["--reproducible", "--report-rows"]);
+    let records = csv(&keys.join("confirmed_records.csv"));
+    let confirmed: Vec<_> = records
+        .iter()
+        .filter(|r| r["level"] == "confirmed")
+        .collect();
+    assert!(!confirmed.is_empty());
+    let staged = std::fs::read_to_string(testdata("example/recovered/stage.csv")).unwrap();
+    let lines: Vec<&str> = staged.lines().collect();
+    let first = confirmed[0];
+    let row_text = lines[first["row"].parse::<usize>().unwrap() - 1];
+    // The row is the record: the notification list points at it without a join.
+    assert!(
+        row_text.starts_with(&first["key"]),
+        "{row_text} / {first:?}"
+    );
+    for (dir, shown) in [(&keys, false), (&rows, true)] {
+        let md = std::fs::read_to_string(dir.join("report.md")).unwrap();
+        let html = std::fs::read_to_string(dir.join("report.html")).unwrap();
+        assert!(md.contains(&format!(
+            "{} distinct records were confirmed by content",
+            confirmed.len()
+        )));
+        assert!(md.contains("confirmed_records.csv is the notification list"));
+        let t = html_table(&html, "records");
+        assert_eq!(t[0][0], first["key"]);
+        assert_eq!(t[0][2], first["row"]);
+        // Personal data beyond the key (the e-mail address of the row) only with --report-rows.
+        let email = row_text.rsplit(',').next().unwrap();
+        assert!(email.contains('@'));
+        assert_eq!(html.contains(email), shown, "{email} shown={shown}");
+    }
+}

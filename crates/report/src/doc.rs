@@ -166,7 +166,8 @@ fn whose(r: &Report, lg: Lang, b: &mut Vec<Block>) {
              record with its key, the recovered file and line (`file`, `row`: the line number, \
              header line included, so the record is read straight from the file), its level, \
              the first day and host it was seen, and the frames that carried it. This report \
-             shows keys and lines only, no other personal data.",
+             shows keys and lines only, no other personal data, unless the run asked for the \
+             records' contents (--report-rows).",
             group(c),
             group(p),
             group(k)
@@ -177,37 +178,42 @@ fn whose(r: &Report, lg: Lang, b: &mut Vec<Block>) {
              一覧は confirmed_records.csv です。1件につき1行で、キー、回収ファイルと行番号（`file`、\
              `row`：見出し行を含む行番号。ファイルから直接そのレコードを読めます）、確認レベル、最初\
              に見つかった日とホスト、運んだフレームを示します。この報告書にはキーと行番号のみを載せ、\
-             その他の個人情報は載せません。",
+             その他の個人情報は載せません（--report-rows を指定した場合を除く）。",
             group(c),
             group(p),
             group(k)
         ),
     }));
     const SHOWN: usize = 20;
+    let with_rows = r.manifest.report_rows;
+    let mut lines = RecoveredLines::new(&r.manifest);
     let rows: Vec<Vec<String>> = t
         .rows
         .iter()
         .filter(|row| t.get(row, "level") == "confirmed")
         .take(SHOWN)
         .map(|row| {
-            vec![
+            let mut v = vec![
                 t.get(row, "key").to_string(),
                 t.get(row, "file").to_string(),
                 t.get(row, "row").to_string(),
                 lg.day(t.get(row, "day")),
                 t.get(row, "host").to_string(),
-            ]
+            ];
+            if with_rows {
+                v.push(lines.line(t.get(row, "file"), t.get(row, "row"), lg));
+            }
+            v
         })
         .collect();
     if rows.is_empty() {
         return;
     }
-    b.push(table(
-        "records",
-        &["key", "file", "line", "first seen", "host"],
-        &[2],
-        rows,
-    ));
+    let mut head = vec!["key", "file", "line", "first seen", "host"];
+    if with_rows {
+        head.push("record");
+    }
+    b.push(table("records", &head, &[2], rows));
     if c as usize > SHOWN {
         b.push(Block::Para(match lg {
             Lang::En => format!(
@@ -219,6 +225,63 @@ fn whose(r: &Report, lg: Lang, b: &mut Vec<Block>) {
                 group(c)
             ),
         }));
+    }
+}
+
+/// Lines of the recovered files, read for `--report-rows` (the files as the run named
+/// them; an archive's lines are in its decoded content, not shown).
+struct RecoveredLines {
+    files: Vec<(String, String)>,
+    cache: std::collections::BTreeMap<String, Option<Vec<String>>>,
+}
+
+impl RecoveredLines {
+    fn new(m: &crate::Manifest) -> Self {
+        let files = m
+            .recovered
+            .iter()
+            .map(|f| {
+                let name = std::path::Path::new(&f.path)
+                    .file_name()
+                    .map_or_else(String::new, |n| n.to_string_lossy().to_string());
+                (name, f.path.clone())
+            })
+            .collect();
+        RecoveredLines {
+            files,
+            cache: Default::default(),
+        }
+    }
+
+    fn line(&mut self, file: &str, row: &str, lg: Lang) -> String {
+        let missing = match lg {
+            Lang::En => "(not readable here: see the recovered file)",
+            Lang::Ja => "（ここでは読めません：回収ファイルを参照）",
+        };
+        let Some(path) = self
+            .files
+            .iter()
+            .find(|(n, _)| n == file)
+            .map(|x| x.1.clone())
+        else {
+            return missing.into();
+        };
+        let lines = self.cache.entry(path.clone()).or_insert_with(|| {
+            let bytes = std::fs::read(&path).ok()?;
+            let archive = bytes.starts_with(&[0x1f, 0x8b]) || bytes.starts_with(b"PK\x03\x04");
+            (!archive).then(|| {
+                String::from_utf8_lossy(&bytes)
+                    .lines()
+                    .map(str::to_string)
+                    .collect()
+            })
+        });
+        let n: usize = row.parse().unwrap_or(0);
+        lines
+            .as_ref()
+            .and_then(|l| n.checked_sub(1).and_then(|i| l.get(i)))
+            .cloned()
+            .unwrap_or_else(|| missing.into())
     }
 }
 

@@ -157,6 +157,7 @@ fn ja(en: &str) -> Option<&'static str> {
         "level" => "確認レベル",
         "first seen" => "初回検出",
         "record" => "レコード",
+        "records" => "レコード",
         // Publication table rows.
         "Records possibly taken (staged in the recovered files)" => {
             "持ち出された可能性のある件数（回収ファイルに格納されていた件数）"

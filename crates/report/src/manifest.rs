@@ -29,6 +29,10 @@ pub struct Manifest {
     pub generated_at: Option<String>,
     /// IANA zone of the case; every day is a local day in it.
     pub time_zone: String,
+    /// The report lists the confirmed records' contents, not only their keys
+    /// (`--report-rows`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub report_rows: bool,
     /// Language of report.html and report.md (absent: English).
     #[serde(default, skip_serializing_if = "crate::lang::is_en")]
     pub lang: crate::lang::Lang,

@@ -121,6 +121,10 @@ pub struct Args {
     /// report.
     #[arg(long, value_name = "HOST=CODEC")]
     pub assume: Vec<String>,
+    /// Show the confirmed records' contents (the recovered rows) in the report's list of
+    /// whose records, not only their keys and lines: personal data in report.html.
+    #[arg(long)]
+    pub report_rows: bool,
     /// Also print summary.json (the headline per period and day, hosts, counters, exit
     /// status, outputs) on standard output, for automation.
     #[arg(long)]
@@ -484,6 +488,7 @@ pub fn run(args: Args) -> Result<Outcome> {
     };
     let mut m = manifest(&args, &s, &facts, rel)?;
     m.foreign = foreign;
+    m.report_rows = args.report_rows;
     m.lang = s
         .case
         .lang
@@ -594,6 +599,7 @@ fn manifest(
         outputs: Vec::new(),
         foreign: Vec::new(),
         lang: exfilmeter_report::Lang::En,
+        report_rows: false,
     })
 }
 
