@@ -856,3 +856,149 @@ fn sightings_bundle_is_valid_stix_and_counts_the_flows_of_each_indicator() {
         std::fs::read(again.join("sightings.stix.json")).unwrap()
     );
 }
+
+#[test]
+fn since_and_until_equal_analysing_the_capture_editcap_cut_to_the_window() {
+    if !common::tool("editcap", "-h") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let t = |f: &str| testdata(&format!("example/{f}"));
+    let full = t("capture.pcap");
+    // (window in the case's zone or RFC 3339; editcap's -A/-B in UTC)
+    let cases = [
+        (
+            vec!["--since", "2014-09-18", "--until", "2014-09-19 12:00"],
+            "2014-09-17 15:00:00",
+            Some("2014-09-19 03:00:00"),
+            (0, 0),
+        ),
+        // Inside the first flow: it is cut there, and seen mid-stream like in the cut file.
+        (
+            vec!["--since", "2014-09-16T23:30:00.1Z"],
+            "2014-09-16 23:30:00.1",
+            None,
+            (1, 0),
+        ),
+    ];
+    for (i, (flags, from, to, cuts)) in cases.iter().enumerate() {
+        let cut = dir.path().join(format!("cut{i}.pcap"));
+        let mut e = std::process::Command::new("editcap");
+        e.env("TZ", "UTC").arg("-A").arg(from);
+        if let Some(to) = to {
+            e.arg("-B").arg(to);
+        }
+        assert!(e.arg(&full).arg(&cut).status().unwrap().success());
+        let run = |name: &str, cap: &Path, extra: &[&str]| -> std::path::PathBuf {
+            let out = dir.path().join(format!("{name}{i}"));
+            let o = bin()
+                .args(["analyze", "-q", "--reproducible", "--record-format", "csv"])
+                .args([
+                    "--key",
+                    "1",
+                    "--header",
+                    "no",
+                    "--tz",
+                    "Asia/Tokyo",
+                    "--iocs",
+                ])
+                .arg(t("iocs.txt"))
+                .arg("--recovered")
+                .arg(t("recovered/stage.csv"))
+                .arg("--periods")
+                .arg(t("periods.csv"))
+                .arg("--out")
+                .arg(&out)
+                .arg(cap)
+                .args(extra)
+                .output()
+                .unwrap();
+            assert_eq!(
+                o.status.code(),
+                Some(0),
+                "{}",
+                String::from_utf8_lossy(&o.stderr)
+            );
+            out
+        };
+        let windowed = run("window", &full, flags);
+        let oracle = run("editcap", &cut, &[]);
+        for f in ["daily.csv", "periods.csv", "confirmed_records.csv"] {
+            let (a, b) = (
+                std::fs::read_to_string(windowed.join(f)).unwrap(),
+                std::fs::read_to_string(oracle.join(f)).unwrap(),
+            );
+            if f == "confirmed_records.csv" {
+                // Frame numbers (and flow ids, a flow's first frame) restart in the cut file:
+                // compare rows without them.
+                let strip = |s: &str| -> Vec<String> {
+                    let head: Vec<&str> = s.lines().next().unwrap_or("").split(',').collect();
+                    let keep: Vec<bool> = head
+                        .iter()
+                        .map(|h| !matches!(*h, "flow_id" | "first_frame" | "last_frame"))
+                        .collect();
+                    s.lines()
+                        .map(|l| {
+                            l.split(',')
+                                .zip(&keep)
+                                .filter(|(_, k)| **k)
+                                .map(|(c, _)| c)
+                                .collect::<Vec<_>>()
+                                .join(",")
+                        })
+                        .collect()
+                };
+                assert_eq!(strip(&a), strip(&b), "{flags:?}: {f}");
+            } else {
+                assert_eq!(a, b, "{flags:?}: {f}");
+            }
+        }
+        // Every packet is accounted for: analysed, before or after the window.
+        let m: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(windowed.join("summary.json")).unwrap())
+                .unwrap();
+        let c = &m["counters"];
+        let cut_packets = serde_json::from_str::<serde_json::Value>(
+            &std::fs::read_to_string(oracle.join("summary.json")).unwrap(),
+        )
+        .unwrap()["counters"]["packets decoded"]
+            .as_u64()
+            .unwrap();
+        let before = c["packets before --since (not analysed)"].as_u64().unwrap();
+        let after = c["packets at or after --until (not analysed)"]
+            .as_u64()
+            .unwrap();
+        assert_eq!(before + after + cut_packets, 596, "{flags:?}");
+        assert_eq!(
+            (
+                c["flows cut at --since (their earlier packets left out)"]
+                    .as_u64()
+                    .unwrap(),
+                c["flows cut at --until (their later packets left out)"]
+                    .as_u64()
+                    .unwrap()
+            ),
+            *cuts,
+            "{flags:?}"
+        );
+    }
+    // An empty window is an error.
+    let o = bin()
+        .args([
+            "analyze",
+            "-q",
+            "--since",
+            "2014-09-19",
+            "--until",
+            "2014-09-18",
+            "--iocs",
+        ])
+        .arg(t("iocs.txt"))
+        .arg("--out")
+        .arg(dir.path().join("empty"))
+        .arg(&full)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("window is empty"));
+}

@@ -35,7 +35,8 @@ pub use flowtable::{Col, Table, TableWriter};
 pub use ledger::Rows;
 pub use periods::{load_periods, Period, PeriodError};
 pub use pipeline::{
-    input_names, probe, readable_inputs, FileRead, NoRows, Pipeline, Progress, Read, Tee,
+    input_names, probe, readable_inputs, FileRead, NoRows, Pipeline, Progress, Read, Tee, Window,
+    Windowed,
 };
 pub use polars::prelude::DataFrame;
 pub use reconcile::{

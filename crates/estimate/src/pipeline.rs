@@ -126,6 +126,103 @@ pub struct Pipeline {
     /// Flows and TCP reassembly.
     pub tracker: Tracker,
     hash: HashAlgo,
+    /// `--since`/`--until`: packets outside are left out (counted), flows crossing an edge
+    /// are cut there (counted).
+    pub window: Window,
+    /// What the window left out.
+    pub windowed: Windowed,
+}
+
+/// A capture-time window: packets at or after `since` and before `until` are analysed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Window {
+    /// First instant analysed.
+    pub since: Option<Timestamp>,
+    /// First instant no longer analysed.
+    pub until: Option<Timestamp>,
+}
+
+impl Window {
+    /// Whether the window leaves anything out at all.
+    pub fn is_open(&self) -> bool {
+        self.since.is_none() && self.until.is_none()
+    }
+}
+
+/// Counters of what a [`Window`] left out.
+#[derive(Debug, Clone, Default)]
+pub struct Windowed {
+    /// Packets before `since` / at or after `until`.
+    pub before: u64,
+    /// See `before`.
+    pub after: u64,
+    /// Flows with packets before `since` and inside the window: cut at `since`.
+    pub cut_since: u64,
+    /// Flows with packets inside the window and at or after `until`: cut at `until`.
+    pub cut_until: u64,
+    /// Flows whose crossing could not be told because the sets of keys were full.
+    pub untracked: u64,
+    outside: std::collections::HashSet<u64>,
+    inside: std::collections::HashSet<u64>,
+    counted: std::collections::HashSet<u64>,
+}
+
+/// Distinct flow keys remembered per side of a window edge (beyond: counted as untracked).
+const WINDOW_KEYS: usize = 1 << 20;
+
+/// A direction-independent hash of a packet's flow (addresses, ports, protocol).
+fn flow_hash(p: &exfilmeter_ingest::Packet<'_>) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let (sp, dp) = match p.transport {
+        exfilmeter_ingest::Transport::Tcp(t) => (t.src_port, t.dst_port),
+        exfilmeter_ingest::Transport::Udp {
+            src_port, dst_port, ..
+        } => (src_port, dst_port),
+        _ => (0, 0),
+    };
+    let a = (p.src(), sp);
+    let b = (p.dst(), dp);
+    let (lo, hi) = if a <= b { (a, b) } else { (b, a) };
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    (lo, hi, p.ip.protocol).hash(&mut h);
+    h.finish()
+}
+
+impl Windowed {
+    fn remember(set: &mut std::collections::HashSet<u64>, k: u64, untracked: &mut u64) {
+        if set.len() < WINDOW_KEYS {
+            set.insert(k);
+        } else if !set.contains(&k) {
+            *untracked += 1;
+        }
+    }
+
+    /// A packet outside the window (`before`: ahead of `since`).
+    fn outside(&mut self, k: u64, before: bool) {
+        if before {
+            self.before += 1;
+            Windowed::remember(&mut self.outside, k, &mut self.untracked);
+        } else {
+            self.after += 1;
+            if self.inside.contains(&k)
+                && self.counted.len() < WINDOW_KEYS
+                && self.counted.insert(k)
+            {
+                self.cut_until += 1;
+            }
+        }
+    }
+
+    /// A packet inside the window.
+    fn inside(&mut self, k: u64) {
+        if self.inside.len() < WINDOW_KEYS || self.inside.contains(&k) {
+            if self.inside.insert(k) && self.outside.contains(&k) {
+                self.cut_since += 1;
+            }
+        } else {
+            self.untracked += 1;
+        }
+    }
 }
 
 impl Pipeline {
@@ -135,6 +232,8 @@ impl Pipeline {
             decoder: Decoder::default(),
             tracker: Tracker::new(cfg),
             hash,
+            window: Window::default(),
+            windowed: Windowed::default(),
         }
     }
 
@@ -168,7 +267,17 @@ impl Pipeline {
             while let Some(frame) = reader.next_frame() {
                 summary.add_frame(&frame);
                 if let Decoded::Packet(p) = self.decoder.decode(&frame) {
-                    self.tracker.packet(&p, sink);
+                    let w = self.window;
+                    if w.is_open() {
+                        self.tracker.packet(&p, sink);
+                    } else if w.since.is_some_and(|s| p.ts < s) {
+                        self.windowed.outside(flow_hash(&p), true);
+                    } else if w.until.is_some_and(|u| p.ts >= u) {
+                        self.windowed.outside(flow_hash(&p), false);
+                    } else {
+                        self.windowed.inside(flow_hash(&p));
+                        self.tracker.packet(&p, sink);
+                    }
                 }
                 offset = frame.frame.offset;
                 if summary.packets % TICK == 0 {

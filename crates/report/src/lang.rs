@@ -304,6 +304,17 @@ fn ja(en: &str) -> Option<&'static str> {
         }
         "IOC entries skipped (--lenient)" => "読み飛ばしたIOCの項目数（--lenient）",
         "period warnings" => "期間の警告数",
+        "packets before --since (not analysed)" => "--since より前のパケット数（分析対象外）",
+        "packets at or after --until (not analysed)" => "--until 以降のパケット数（分析対象外）",
+        "flows cut at --since (their earlier packets left out)" => {
+            "--since で切られた通信数（それより前のパケットを除外）"
+        }
+        "flows cut at --until (their later packets left out)" => {
+            "--until で切られた通信数（それ以降のパケットを除外）"
+        }
+        "window packets whose flow crossing was not tracked (key cap)" => {
+            "期間の境界をまたぐか判定できなかったパケット数（キー数の上限）"
+        }
         "IOC entries not used (not network indicators, or not for detection)" => {
             "使用しなかったIOCの項目数（ネットワークの指標でない、または検知用でない）"
         }

@@ -125,6 +125,15 @@ pub struct Args {
     /// whose records, not only their keys and lines: personal data in report.html.
     #[arg(long)]
     pub report_rows: bool,
+    /// Analyse only packets from this time on: RFC 3339, or a local date/time in --tz
+    /// (2014-09-18, "2014-09-18 09:30"). Packets before are counted, not analysed; flows
+    /// crossing it are cut there (counted).
+    #[arg(long, value_name = "TIME")]
+    pub since: Option<String>,
+    /// Analyse only packets before this time (a bare date: through the end of that local
+    /// day). Same forms and counting as --since.
+    #[arg(long, value_name = "TIME")]
+    pub until: Option<String>,
     /// Also print summary.json (the headline per period and day, hosts, counters, exit
     /// status, outputs) on standard output, for automation.
     #[arg(long)]
@@ -168,6 +177,8 @@ fn resolve(args: &Args) -> Result<Settings> {
         sweep: args.sweep.then_some(true),
         lang: args.lang.clone(),
         assume: args.assume.clone(),
+        since: args.since.clone(),
+        until: args.until.clone(),
         out: args.out.clone(),
     };
     let case = match &args.case {
@@ -398,6 +409,7 @@ pub fn run(args: Args) -> Result<Outcome> {
         std::env::set_var("POLARS_MAX_THREADS", n.to_string());
     }
     let tz = parse_zone(s.case.tz.as_deref().unwrap_or("UTC"))?;
+    let window = super::flows::window(s.case.since.as_deref(), s.case.until.as_deref(), tz)?;
     let (periods, period_warnings) = match &s.case.periods {
         Some(p) => load_periods(p).map(|(p, w)| (Some(p), w))?,
         None => (None, Vec::new()),
@@ -433,6 +445,7 @@ pub fn run(args: Args) -> Result<Outcome> {
     let tee = Tee { rows, content };
     let mut attr = Attributor::new(&set, internal, s.case.dns_grace.unwrap_or(3600), tee);
     let mut pipeline = Pipeline::new(cfg, args.hash);
+    pipeline.window = window;
     let mut display = Display::new(args.quiet, total_size(&inputs));
     let read = pipeline.run(&inputs, &mut attr, &mut display);
     display.done();
@@ -442,7 +455,7 @@ pub fn run(args: Args) -> Result<Outcome> {
     } = attr.inner;
     content.finish();
     rows.close()?;
-    let covered = covered_days(&read, tz);
+    let covered = super::flows::clip_covered(covered_days(&read, tz), window, tz);
     let tables = Run {
         content: &content,
         index: rec.index.as_ref(),
@@ -470,6 +483,7 @@ pub fn run(args: Args) -> Result<Outcome> {
         set.warnings().len() as u64,
     ));
     counters.push(("period warnings".into(), period_warnings.len() as u64));
+    counters.extend(super::flows::window_counters(&pipeline));
     counters.push((
         "IOC entries not used (not network indicators, or not for detection)".into(),
         set.ignored().len() as u64,

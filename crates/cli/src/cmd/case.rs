@@ -58,6 +58,12 @@ pub struct Case {
     /// Analyst assumptions `HOST=CODEC` on how a host's opaque channel packs records.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub assume: Vec<String>,
+    /// `--since`: first instant analysed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub since: Option<String>,
+    /// `--until`: first instant no longer analysed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub until: Option<String>,
     /// Report language: en or ja.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lang: Option<String>,
@@ -126,6 +132,8 @@ impl Case {
             lenient,
             sweep,
             lang,
+            since,
+            until,
             out
         );
         take_list!(captures, iocs, recovered, internal, assume);

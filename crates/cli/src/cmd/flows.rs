@@ -73,14 +73,92 @@ pub struct Args {
     /// No progress display.
     #[arg(long, short)]
     pub quiet: bool,
+    /// Only packets from this time on: RFC 3339, or a local date/time in --tz (2014-09-18,
+    /// "2014-09-18 09:30"); packets before are counted, flows crossing it cut there.
+    #[arg(long, value_name = "TIME")]
+    pub since: Option<String>,
+    /// Only packets before this time (a bare date: through the end of that local day).
+    #[arg(long, value_name = "TIME")]
+    pub until: Option<String>,
+}
+
+/// The capture-time window of `--since`/`--until` in zone `tz`; an empty window is an error.
+pub(crate) fn window(
+    since: Option<&str>,
+    until: Option<&str>,
+    tz: chrono_tz::Tz,
+) -> Result<exfilmeter_estimate::Window> {
+    let w = exfilmeter_estimate::Window {
+        since: since
+            .map(|s| crate::tz::parse_instant(s, tz, false))
+            .transpose()
+            .map_err(|e| anyhow::anyhow!("--since {e}"))?,
+        until: until
+            .map(|s| crate::tz::parse_instant(s, tz, true))
+            .transpose()
+            .map_err(|e| anyhow::anyhow!("--until {e}"))?,
+    };
+    if let (Some(a), Some(b)) = (w.since, w.until) {
+        if b <= a {
+            anyhow::bail!("--until is not after --since: the window is empty");
+        }
+    }
+    Ok(w)
+}
+
+/// The covered days, clipped to the window's days.
+pub(crate) fn clip_covered(
+    covered: Vec<(i32, i32)>,
+    w: exfilmeter_estimate::Window,
+    tz: chrono_tz::Tz,
+) -> Vec<(i32, i32)> {
+    let mut clock = exfilmeter_flow::DayClock::new(tz);
+    let lo = w.since.map(|t| clock.local_day(t).0);
+    // `until` is exclusive: the last day is the one of the instant before it.
+    let hi = w
+        .until
+        .map(|t| clock.local_day(exfilmeter_ingest::Timestamp(t.0 - 1)).0);
+    covered
+        .into_iter()
+        .filter_map(|(a, b)| {
+            let (a, b) = (lo.map_or(a, |l| a.max(l)), hi.map_or(b, |h| b.min(h)));
+            (a <= b).then_some((a, b))
+        })
+        .collect()
+}
+
+/// What the window left out, as report counters (none without a window).
+pub(crate) fn window_counters(p: &Pipeline) -> Vec<(String, u64)> {
+    if p.window.is_open() {
+        return Vec::new();
+    }
+    let w = &p.windowed;
+    vec![
+        ("packets before --since (not analysed)".into(), w.before),
+        ("packets at or after --until (not analysed)".into(), w.after),
+        (
+            "flows cut at --since (their earlier packets left out)".into(),
+            w.cut_since,
+        ),
+        (
+            "flows cut at --until (their later packets left out)".into(),
+            w.cut_until,
+        ),
+        (
+            "window packets whose flow crossing was not tracked (key cap)".into(),
+            w.untracked,
+        ),
+    ]
 }
 
 /// Runs `flows`.
 pub fn run(args: Args) -> Result<Outcome> {
     let inputs = expand_inputs(&args.paths)?;
     exfilmeter_estimate::readable_inputs(&args.paths, &inputs).map_err(|e| anyhow::anyhow!(e))?;
+    let tz = parse_zone(&args.tz)?;
+    let win = window(args.since.as_deref(), args.until.as_deref(), tz)?;
     let cfg = TrackerConfig {
-        tz: parse_zone(&args.tz)?,
+        tz,
         tcp_idle_ns: args.tcp_idle.saturating_mul(NANOS_PER_SEC),
         udp_idle_ns: args.udp_idle.saturating_mul(NANOS_PER_SEC),
         max_flows: args.max_flows.max(1),
@@ -102,6 +180,7 @@ pub fn run(args: Args) -> Result<Outcome> {
     );
     let mut display = Display::new(args.quiet, total_size(&inputs));
     let mut pipeline = Pipeline::new(cfg, args.hash);
+    pipeline.window = win;
     let (read, mut rows) = match iocs.as_ref() {
         Some(set) => {
             let internal = internal_nets(&args.internal)?;
@@ -132,6 +211,9 @@ pub fn run(args: Args) -> Result<Outcome> {
             st.peak_ooo_bytes,
             st.peak_flows
         );
+        for (name, v) in window_counters(&pipeline) {
+            eprintln!("exfilmeter flows: {name}: {v}");
+        }
     }
     Ok(if read.partial {
         Outcome::Partial
