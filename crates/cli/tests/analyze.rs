@@ -1002,3 +1002,56 @@ fn since_and_until_equal_analysing_the_capture_editcap_cut_to_the_window() {
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("window is empty"));
 }
+
+#[test]
+fn an_edited_earlier_output_or_a_link_is_not_removed_and_force_keeps_what_it_rewrites_listed() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let cap = testdata("example/capture.pcap").into_os_string();
+    let iocs = testdata("example/iocs.txt").into_os_string();
+    let os = |s: &str| std::ffi::OsString::from(s);
+    let args = [&cap, &os("--iocs"), &iocs];
+    let (code, err) = analyze_into(&out, &args.map(|a| a.as_os_str()));
+    assert_eq!(code, Some(0), "{err}");
+    // The analyst annotates report.md: it is not the earlier run's file any more.
+    let md = out.join("report.md");
+    std::fs::write(&md, "my notes\n").unwrap();
+    let (code, err) = analyze_into(&out, &args.map(|a| a.as_os_str()));
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("report.md"), "{err}");
+    assert_eq!(std::fs::read_to_string(&md).unwrap(), "my notes\n");
+    // A link to a folder of evidence is never followed (nor emptied).
+    let evidence = dir.path().join("evidence");
+    std::fs::create_dir_all(&evidence).unwrap();
+    std::fs::write(evidence.join("daily.csv"), "keep me\n").unwrap();
+    #[cfg(unix)]
+    std::os::unix::fs::symlink(&evidence, out.join("linked")).unwrap();
+    // With --force: report.md is written over (this run's now, listed), the link is kept.
+    let (code, err) = analyze_into(
+        &out,
+        &[&cap, &os("--iocs"), &iocs, &os("--force")].map(|a| a.as_os_str()),
+    );
+    assert_eq!(code, Some(0), "{err}");
+    assert_ne!(std::fs::read_to_string(&md).unwrap(), "my notes\n");
+    assert_eq!(
+        std::fs::read_to_string(evidence.join("daily.csv")).unwrap(),
+        "keep me\n"
+    );
+    let m: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("manifest.json")).unwrap()).unwrap();
+    let listed: Vec<&str> = m["outputs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|o| o["file"].as_str())
+        .collect();
+    assert!(listed.contains(&"report.md"), "{listed:?}");
+    #[cfg(unix)]
+    {
+        assert!(
+            !listed.iter().any(|f| f.starts_with("linked")),
+            "{listed:?}"
+        );
+        assert_eq!(m["foreign"], serde_json::json!(["linked"]));
+    }
+}

@@ -330,11 +330,22 @@ impl RecordModel {
                 if n == 0 {
                     break;
                 }
+                let utf16 = rec.starts_with(&[0xff, 0xfe]) || rec.starts_with(&[0xfe, 0xff]);
+                if text && size == 0 && utf16 {
+                    return Err(ModelError::NotRecords {
+                        path: path.to_path_buf(),
+                        offset: 0,
+                        message: "UTF-16 text (a byte-order mark): convert it to UTF-8 first \
+                                  (iconv -f UTF-16 -t UTF-8)"
+                            .into(),
+                    });
+                }
                 if text && size < BINARY_CHECK {
-                    if let Some(i) = rec
-                        .iter()
-                        .position(|&b| b == 0 || (b < 0x20 && !b"\t\r\n\x0c".contains(&b)))
-                    {
+                    // Tab, line ends, vertical tab and form feed (in-field breaks of some
+                    // exports) and a DOS end-of-file mark are text.
+                    let binary =
+                        |b: u8| b == 0 || (b < 0x20 && !b"\t\r\n\x0b\x0c\x1a".contains(&b));
+                    if let Some(i) = rec.iter().position(|&b| binary(b)) {
                         return Err(ModelError::NotRecords {
                             path: path.to_path_buf(),
                             offset: size + i as u64,
@@ -395,8 +406,8 @@ impl RecordModel {
                     KeySpec::Column(c) => {
                         let widest = counts.keys().next_back().copied().unwrap_or(1);
                         format!(
-                            "--key {c}: no record has that column (its records have {widest} \
-                             field(s))"
+                            "--key {c}: no record has a value in that column (its records have \
+                             up to {widest} field(s))"
                         )
                     }
                     _ => "--key: no record has the key".to_string(),

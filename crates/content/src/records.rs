@@ -368,7 +368,12 @@ pub fn has_header(data: &[u8], recs: &[std::ops::Range<usize>], header: Header) 
             if any {
                 votes > 0
             } else {
-                !lines[0].iter().any(u8::is_ascii_digit) && lines[1].iter().any(u8::is_ascii_digit)
+                // No column tells: a header has no field of digits alone (names may hold
+                // digits, `address2`), and the next line has a digit somewhere.
+                let numeric = first
+                    .iter()
+                    .any(|v| matches!(classify(v), Some(FieldClass::Number | FieldClass::Numeric)));
+                !numeric && lines[1].iter().any(u8::is_ascii_digit)
             }
         }
     }
@@ -535,6 +540,10 @@ mod tests {
         // Text-only records of varying length: the digit rule decides.
         let d = b"Taro Sato\nKen Ito\n";
         assert!(!auto(d, RecordFormat::Lines));
+        // No column votes, a digit in a name: still a header.
+        let d =
+            b"name,email,address2\nTaro Sato,taro@x.jp,1-2 Chuo Tokyo\nKen Ito,ken@x.jp,3 Ginza\n";
+        assert!(auto(d, RecordFormat::Csv));
         // One line.
         assert!(!auto(b"member_no,name\n", RecordFormat::Csv));
     }

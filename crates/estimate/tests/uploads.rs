@@ -799,3 +799,45 @@ fn declared_content_encodings_brotli_and_bare_deflate_are_decoded() {
     assert!(confirmed.len() < 25, "{confirmed:?}");
     assert!(units[0].body.broken || units[0].body.counted.is_none_or(|c| c.complete < 25));
 }
+
+#[test]
+fn a_body_lost_in_a_gap_before_a_body_cut_short_keeps_its_bytes_and_the_cut_one_only_what_was_sent()
+{
+    let rows = rows();
+    // Request 1: its head fills segment 0 exactly, its 2,920-byte body segments 1 and 2,
+    // both lost; request 2 declares 50,000 body bytes and the connection ends after 2,000.
+    let all: Vec<u8> = rows.concat().repeat(2).into_bytes();
+    let body1: Vec<u8> = all[..2920].to_vec();
+    let mut head1 = format!(
+        "POST /a HTTP/1.1\r\nHost: x.example\r\nContent-Type: text/csv\r\nContent-Length: {}\r\nX-Pad: ",
+        body1.len()
+    )
+    .into_bytes();
+    let pad = 1460 - head1.len() - 4;
+    head1.extend(std::iter::repeat_n(b'p', pad));
+    head1.extend_from_slice(b"\r\n\r\n");
+    assert_eq!(head1.len(), 1460);
+    let body2: Vec<u8> = all[..2000].to_vec();
+    let head2 = "POST /b HTTP/1.1\r\nHost: x.example\r\nContent-Type: text/csv\r\nContent-Length: 50000\r\n\r\n";
+    let mut stream = head1;
+    stream.extend_from_slice(&body1);
+    stream.extend_from_slice(head2.as_bytes());
+    stream.extend_from_slice(&body2);
+    let (units, _, _) = run_lossy(
+        &stream,
+        rows.concat().into_bytes(),
+        RecordFormat::Csv,
+        None,
+        &[1, 2],
+    );
+    let http: Vec<&Unit> = units
+        .iter()
+        .filter(|u| u.source == exfilmeter_estimate::Source::HttpBody)
+        .collect();
+    assert_eq!(http.len(), 2, "{units:?}");
+    // The lost body: unseen, all of it missing content (it was sent: later bytes prove it).
+    assert_eq!(http[0].body.kind, exfilmeter_content::Kind::Unseen);
+    assert_eq!((http[0].body.length, http[0].body.missing), (2920, 2920));
+    // The cut body: as long as what was sent, nothing missing.
+    assert_eq!((http[1].body.length, http[1].body.missing), (2000, 0));
+}

@@ -158,6 +158,10 @@ pub(crate) fn parse_misp(doc: &Value, sink: &mut Sink<'_>) -> Result<(), IntelEr
             }
             let times = misp_time(a.get("first_seen").unwrap_or(&Value::Null))
                 .and_then(|f| Ok((f, misp_time(a.get("last_seen").unwrap_or(&Value::Null))?)));
+            let times = times.and_then(|(f, u)| match (f, u) {
+                (Some(a), Some(b)) if b < a => Err("last_seen is before first_seen".to_string()),
+                t => Ok(t),
+            });
             let (from, until) = match times {
                 Ok(t) => t,
                 Err(e) => {

@@ -63,7 +63,24 @@ pub fn pattern(t: &Target) -> String {
             }
         }
         Target::Name(s) => format!("[domain-name:value = {}]", lit(s)),
-        Target::Suffix(s) => format!("[domain-name:value LIKE {}]", lit(&format!("%.{s}"))),
+        // Every name below the suffix (not the suffix itself), as a regex: LIKE's `_` would
+        // be a wildcard in names such as `_dmarc.example.com`.
+        Target::Suffix(s) => {
+            let re: String = s
+                .chars()
+                .map(|c| {
+                    if c.is_ascii_alphanumeric() || c == '-' {
+                        c.to_string()
+                    } else {
+                        format!("\\{c}")
+                    }
+                })
+                .collect();
+            format!(
+                "[domain-name:value MATCHES {}]",
+                lit(&format!("^.+\\.{re}$"))
+            )
+        }
     }
 }
 
@@ -86,7 +103,35 @@ pub fn sightings_bundle(set: &IocSet, seen: &[Seen]) -> Value {
         "identity_class": "system",
         "description": "Network-traffic forensics of the captures of this case (exfilmeter).",
     })];
+    // Indicators with the same pattern (one IOC in two sources, or in two validity windows)
+    // are one STIX indicator with one sighting.
+    let mut merged: Vec<Seen> = Vec::new();
+    let mut by_pattern: std::collections::BTreeMap<String, usize> = Default::default();
     for s in seen {
+        let Some(ind) = set.get(s.ioc) else {
+            continue;
+        };
+        let pat = pattern(&ind.target);
+        match by_pattern.get(&pat) {
+            Some(&i) => {
+                let m = &mut merged[i];
+                m.first = m.first.min(s.first);
+                m.last = m.last.max(s.last);
+                m.flows += s.flows;
+                for h in &s.hosts {
+                    if !m.hosts.contains(h) {
+                        m.hosts.push(h.clone());
+                    }
+                }
+                m.hosts.sort();
+            }
+            None => {
+                by_pattern.insert(pat, merged.len());
+                merged.push(s.clone());
+            }
+        }
+    }
+    for s in &merged {
         let Some(ind) = set.get(s.ioc) else {
             continue;
         };
@@ -168,7 +213,7 @@ mod tests {
         );
         assert_eq!(
             pattern(&Target::Suffix("example.org".into())),
-            "[domain-name:value LIKE '%.example.org']"
+            "[domain-name:value MATCHES '^.+\\\\.example\\\\.org$']"
         );
         assert_eq!(lit("it's"), "'it\\'s'");
         assert_eq!(

@@ -269,7 +269,10 @@ fn walk(root: &Path, dir: &Path, out: &mut Vec<String>) -> Result<()> {
         .collect();
     entries.sort();
     for p in entries {
-        if p.is_dir() {
+        // A symbolic link is listed as a file, never followed: a link to another folder (or
+        // to the folder itself) neither leaks other files into the run nor loops.
+        let link = std::fs::symlink_metadata(&p).is_ok_and(|m| m.file_type().is_symlink());
+        if p.is_dir() && !link {
             walk(root, &p, out)?;
         } else if let Ok(rel) = p.strip_prefix(root) {
             let parts: Vec<String> = rel

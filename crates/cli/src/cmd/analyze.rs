@@ -308,10 +308,11 @@ fn recovered_files(given: &[PathBuf]) -> Result<Vec<PathBuf>> {
     Ok(out)
 }
 
-/// Makes the output folder ready: an earlier run's outputs (what its manifest lists, and
-/// the manifest) are removed, so no stale file is ever listed as this run's; files no run
-/// wrote refuse the run unless `force` (they are then left in place and returned, to be kept
-/// out of the new manifest's outputs).
+/// Makes the output folder ready: the earlier run's outputs — the files its manifest lists,
+/// still with the size and SHA-256 it recorded — are removed, so no stale file is ever listed
+/// as this run's; any other file (one no run wrote, an output edited since, a symbolic link)
+/// refuses the run unless `force`, and is then left in place and returned, to be kept out of
+/// the new manifest's outputs unless this run writes it anew.
 fn prepare_out(out: &Path, force: bool) -> Result<Vec<String>> {
     if !out.exists() {
         std::fs::create_dir_all(out)
@@ -322,35 +323,40 @@ fn prepare_out(out: &Path, force: bool) -> Result<Vec<String>> {
         bail!("--out {}: not a folder", out.display());
     }
     let manifest = out.join(exfilmeter_report::MANIFEST);
-    let earlier: Vec<String> = if manifest.exists() {
+    let mut earlier: std::collections::BTreeMap<String, (u64, String)> = Default::default();
+    if manifest.exists() {
         let m = exfilmeter_report::Manifest::read(out).map_err(|e| {
             anyhow!("{e}: an earlier run's manifest that does not read; remove it or choose another --out")
         })?;
-        let mut v: Vec<String> = m.outputs.into_iter().map(|o| o.file).collect();
-        v.push(exfilmeter_report::MANIFEST.to_string());
-        v
-    } else {
-        Vec::new()
-    };
-    // (Files an earlier run kept as foreign are not among its outputs: foreign still.)
+        for o in m.outputs {
+            earlier.insert(o.file, (o.size, o.sha256));
+        }
+    }
     let files = exfilmeter_report::files_under(out)?;
-    let foreign: Vec<String> = files
-        .iter()
-        .filter(|f| !earlier.contains(f))
-        .cloned()
-        .collect();
+    let ours = |f: &String| -> bool {
+        if f == exfilmeter_report::MANIFEST {
+            return manifest.exists();
+        }
+        let p = out.join(f);
+        let plain = std::fs::symlink_metadata(&p).is_ok_and(|m| m.file_type().is_file());
+        plain
+            && earlier.get(f).is_some_and(|(size, sha)| {
+                exfilmeter_report::sha256_file(&p).is_ok_and(|(s, h)| s == *size && h == *sha)
+            })
+    };
+    let (mine, foreign): (Vec<String>, Vec<String>) = files.into_iter().partition(|f| ours(f));
     if !foreign.is_empty() && !force {
         let shown: Vec<&str> = foreign.iter().take(5).map(String::as_str).collect();
         bail!(
-            "--out {}: holds {} file(s) no earlier exfilmeter run wrote ({}{}); choose a new or \
-             empty folder, or add --force to write there anyway",
+            "--out {}: holds {} file(s) no earlier exfilmeter run wrote, or changed since ({}{}); \
+             choose a new or empty folder, or add --force to write there anyway",
             out.display(),
             foreign.len(),
             shown.join(", "),
             if foreign.len() > 5 { ", …" } else { "" }
         );
     }
-    for f in files.iter().filter(|f| !foreign.contains(f)) {
+    for f in &mine {
         let p = out.join(f);
         std::fs::remove_file(&p)
             .with_context(|| format!("removing the earlier run's {}", p.display()))?;
@@ -422,6 +428,7 @@ pub fn run(args: Args) -> Result<Outcome> {
     let internal = internal_nets(&s.case.internal)?;
     let inputs = expand_inputs(&s.case.captures)?;
     exfilmeter_estimate::readable_inputs(&s.case.captures, &inputs).map_err(|e| anyhow!(e))?;
+    let started = std::time::SystemTime::now();
     let foreign = prepare_out(&s.out, args.force)?;
     let cfg = TrackerConfig {
         tz,
@@ -501,7 +508,15 @@ pub fn run(args: Args) -> Result<Outcome> {
         tz,
     };
     let mut m = manifest(&args, &s, &facts, rel)?;
-    m.foreign = foreign;
+    // A foreign file this run wrote over (same name as an output) is this run's now.
+    m.foreign = foreign
+        .into_iter()
+        .filter(|f| {
+            std::fs::symlink_metadata(s.out.join(f))
+                .and_then(|md| md.modified())
+                .is_ok_and(|t| t < started)
+        })
+        .collect();
     m.report_rows = args.report_rows;
     m.lang = s
         .case
@@ -528,6 +543,16 @@ pub fn run(args: Args) -> Result<Outcome> {
     m.write(&s.out)?;
     exfilmeter_report::render_dir(&s.out, stamp)?;
     let summary = exfilmeter_report::write_summary(&s.out, i32::from(read.partial))?;
+    let mut m = exfilmeter_report::Manifest::read(&s.out)?;
+    if !m.foreign.is_empty() {
+        // The report files were written after the manifest: the same rule once more.
+        m.foreign.retain(|f| {
+            std::fs::symlink_metadata(s.out.join(f))
+                .and_then(|md| md.modified())
+                .is_ok_and(|t| t < started)
+        });
+        m.write(&s.out)?;
+    }
     if args.json {
         println!("{}", serde_json::to_string_pretty(&summary)?);
     }

@@ -66,6 +66,8 @@ struct Lead {
     declared: Declared,
     bytes: Vec<u8>,
     seen: exfilmeter_content::Seen,
+    /// It declared a Content-Encoding (then it never continues a previous stream).
+    encoded: bool,
 }
 
 impl Split {
@@ -210,6 +212,7 @@ impl<'s> ContentLedger<'s> {
                         declared: d,
                         bytes: Vec::new(),
                         seen: (ts, frame),
+                        encoded: encoding.is_some(),
                     }),
                 ),
                 Some(d) => (d.split(None).map(|s| (s, BTreeMap::new())), None),
@@ -297,7 +300,7 @@ impl<'s> OpenBody<'s> {
             .declared
             .split(Some(lead.bytes.get(..LEAD).unwrap_or(&lead.bytes)))
             .map(|s| (s, BTreeMap::new()));
-        if self.split.is_none() {
+        if self.split.is_none() && !lead.encoded {
             // Not split after all: it may go on with the previous request's stream.
             if let Some(s) = cont.0.take_if(|s| s.m + 1 == cont.1) {
                 if s.scan.continues_with(&lead.bytes) {

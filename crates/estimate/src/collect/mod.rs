@@ -465,46 +465,13 @@ impl<'s> ContentLedger<'s> {
         self.stats.ioc_flows += 1;
         let total_out = r.ledger.total(Direction::C2s);
         let sent = total_out.stream_bytes + total_out.gap_bytes;
+        // In message order: the unseen bodies of requests before the open ones were sent
+        // before them (a body lost in a gap), then the open bodies, then the unseen after.
+        let first_open = f.bodies.keys().next().copied().unwrap_or(u32::MAX);
+        self.unseen_bodies(&mut f, r.id, sent, 0..first_open);
         self.end_bodies(&mut f, r.id, sent);
+        self.unseen_bodies(&mut f, r.id, sent, first_open..u32::MAX);
         let (host, indicators) = host_of(v, self.set);
-        // Requests whose body never showed (known length, nothing captured): unseen bodies,
-        // as long as what the flow sent after the heads and bodies it holds.
-        let list = usize::from(f.connect);
-        for q in &f.reqs[list] {
-            if !q.has_body {
-                let declared = q.content_length.unwrap_or(0);
-                let left = sent.saturating_sub(f.accounted);
-                if declared > left {
-                    *f.unsent.entry(q.day).or_default() += declared - left;
-                    self.stats.cut_bodies += 1;
-                }
-                match q.content_length.map(|n| n.min(left)) {
-                    Some(n) if n > 0 => {
-                        *f.app.entry(q.day).or_default() += n;
-                        f.accounted += n;
-                        f.units.push(Unit {
-                            day: q.day,
-                            ts: q.ts,
-                            flow: r.id,
-                            host: String::new(),
-                            source: Source::HttpBody,
-                            body: BodyResult {
-                                kind: Kind::Unseen,
-                                length: n,
-                                seen: 0,
-                                missing: n,
-                                counted: None,
-                                broken: false,
-                            },
-                            control: n < self.rules.control_max,
-                            framing: 0,
-                            frames: (q.frame, q.frame),
-                        });
-                    }
-                    _ => *f.control.entry(q.day).or_default() += q.head_bytes,
-                }
-            }
-        }
         if f.connect {
             // The CONNECT itself is control traffic.
             for q in &f.reqs[0] {
@@ -624,8 +591,10 @@ impl<'s> ContentLedger<'s> {
                 let bodiless = BODILESS.iter().any(|m| f.first_bytes.starts_with(m));
                 // Requests without a body carry no application content, like parsed GETs.
                 app = if bodiless { 0 } else { content };
-                if bodiless
-                    || total_out.stream_bytes + total_out.payload_bytes < self.rules.control_max
+                if !raw_decoded
+                    && (bodiless
+                        || total_out.stream_bytes + total_out.payload_bytes
+                            < self.rules.control_max)
                 {
                     control = content;
                 } else if content > 0 && !raw_decoded {
@@ -668,6 +637,58 @@ impl<'s> ContentLedger<'s> {
                 host: host.clone(),
                 flow: r.id,
             }));
+    }
+
+    /// Requests of `messages` whose body never showed (known length, nothing captured):
+    /// unseen bodies, as long as what the flow sent after the heads and bodies before them.
+    fn unseen_bodies(
+        &mut self,
+        f: &mut FlowContent<'s>,
+        flow: FlowId,
+        sent: u64,
+        messages: std::ops::Range<u32>,
+    ) {
+        let list = usize::from(f.connect);
+        let (lo, hi) = (messages.start as usize, messages.end as usize);
+        let reqs: Vec<Req> = f.reqs[list]
+            .iter()
+            .enumerate()
+            .filter(|(i, q)| *i >= lo && *i < hi && !q.has_body)
+            .map(|(_, q)| q.clone())
+            .collect();
+        for q in &reqs {
+            let declared = q.content_length.unwrap_or(0);
+            let left = sent.saturating_sub(f.accounted);
+            if declared > left {
+                *f.unsent.entry(q.day).or_default() += declared - left;
+                self.stats.cut_bodies += 1;
+            }
+            match q.content_length.map(|n| n.min(left)) {
+                Some(n) if n > 0 => {
+                    *f.app.entry(q.day).or_default() += n;
+                    f.accounted += n;
+                    f.units.push(Unit {
+                        day: q.day,
+                        ts: q.ts,
+                        flow,
+                        host: String::new(),
+                        source: Source::HttpBody,
+                        body: BodyResult {
+                            kind: Kind::Unseen,
+                            length: n,
+                            seen: 0,
+                            missing: n,
+                            counted: None,
+                            broken: false,
+                        },
+                        control: n < self.rules.control_max,
+                        framing: 0,
+                        frames: (q.frame, q.frame),
+                    });
+                }
+                _ => *f.control.entry(q.day).or_default() += q.head_bytes,
+            }
+        }
     }
 
     /// Ends the run: a flow that was attributed without learning a server name (e.g. a

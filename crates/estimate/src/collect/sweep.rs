@@ -33,7 +33,10 @@ pub struct SweepHit {
 impl<'s> ContentLedger<'s> {
     pub(super) fn sweep_close(&mut self, r: &FlowRecord, v: &Verdict, mut f: Box<FlowContent<'s>>) {
         let c2s = r.ledger.total(exfilmeter_flow::Direction::C2s);
+        // (Not an IOC flow: its bodies are not counted in the content counters.)
+        let stats = self.stats;
         self.end_bodies(&mut f, r.id, c2s.stream_bytes + c2s.gap_bytes);
+        self.stats = stats;
         let mut rows: Vec<u32> = f
             .sightings
             .list
