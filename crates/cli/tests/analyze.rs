@@ -1055,3 +1055,90 @@ fn an_edited_earlier_output_or_a_link_is_not_removed_and_force_keeps_what_it_rew
         assert_eq!(m["foreign"], serde_json::json!(["linked"]));
     }
 }
+
+#[test]
+fn capture_filters_select_the_packets_tcpdump_selects() {
+    if !common::tool("tcpdump", "--version") {
+        return;
+    }
+    let mut caps = vec![testdata("example/capture.pcap")];
+    if let Some(r) = common::shared("realpcaps") {
+        for f in [
+            "ppp_example.pcap",
+            "cs_dns.pcap",
+            "cs_cryptowall4_c2.pcapng",
+        ] {
+            caps.push(r.join(f));
+        }
+    }
+    let filters = [
+        "tcp port 80",
+        "host 198.51.100.23",
+        "udp port 53",
+        "not tcp",
+        "net 198.51.100.0/25 and tcp",
+        "src host 10.1.2.3 or dst port 443",
+        "host 10.0.0.1 or port 80",
+        "not port 443 and ip",
+        "(tcp or udp) and portrange 1-1023",
+        "ip6 or icmp",
+    ];
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let mut nonzero = 0;
+    for cap in &caps {
+        for f in filters {
+            let oracle = std::process::Command::new("tcpdump")
+                .args(["-nn", "-r"])
+                .arg(cap)
+                .arg(f)
+                .output()
+                .unwrap();
+            assert!(oracle.status.success(), "tcpdump {f}");
+            let want = oracle.stdout.iter().filter(|&&b| b == b'\n').count() as u64;
+            let o = bin()
+                .args([
+                    "analyze",
+                    "-q",
+                    "--force",
+                    "--reproducible",
+                    "-f",
+                    f,
+                    "--iocs",
+                ])
+                .arg(testdata("example/iocs.txt"))
+                .arg("--out")
+                .arg(&out)
+                .arg(cap)
+                .output()
+                .unwrap();
+            assert!(
+                o.status.code().is_some_and(|c| c < 2),
+                "{}",
+                String::from_utf8_lossy(&o.stderr)
+            );
+            let s: serde_json::Value =
+                serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap())
+                    .unwrap();
+            let c = &s["counters"];
+            let got = c["packets decoded"].as_u64().unwrap()
+                - c["packets not matching --filter (not analysed)"]
+                    .as_u64()
+                    .unwrap();
+            assert_eq!(got, want, "{} '{f}'", cap.display());
+            nonzero += u64::from(want > 0);
+        }
+    }
+    assert!(nonzero >= 10, "the filters select something: {nonzero}");
+    // A filter that does not parse: exit 2 naming it.
+    let o = bin()
+        .args(["analyze", "-q", "-f", "host example.com", "--iocs"])
+        .arg(testdata("example/iocs.txt"))
+        .arg("--out")
+        .arg(dir.path().join("bad"))
+        .arg(&caps[0])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("--filter"));
+}

@@ -131,6 +131,10 @@ pub struct Pipeline {
     pub window: Window,
     /// What the window left out.
     pub windowed: Windowed,
+    /// `-f/--filter`: only matching packets are analysed.
+    pub filter: Option<exfilmeter_ingest::Filter>,
+    /// Packets the filter left out.
+    pub filtered: u64,
 }
 
 /// A capture-time window: packets at or after `since` and before `until` are analysed.
@@ -234,6 +238,8 @@ impl Pipeline {
             hash,
             window: Window::default(),
             windowed: Windowed::default(),
+            filter: None,
+            filtered: 0,
         }
     }
 
@@ -268,7 +274,9 @@ impl Pipeline {
                 summary.add_frame(&frame);
                 if let Decoded::Packet(p) = self.decoder.decode(&frame) {
                     let w = self.window;
-                    if w.is_open() {
+                    if self.filter.as_ref().is_some_and(|f| !f.matches(&p)) {
+                        self.filtered += 1;
+                    } else if w.is_open() {
                         self.tracker.packet(&p, sink);
                     } else if w.since.is_some_and(|s| p.ts < s) {
                         self.windowed.outside(flow_hash(&p), true);

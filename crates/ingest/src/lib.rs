@@ -30,6 +30,7 @@
 mod decode;
 mod defrag;
 mod error;
+mod filter;
 mod frame;
 mod inputs;
 pub mod reader;
@@ -43,6 +44,7 @@ pub use decode::{
 };
 pub use defrag::{DefragConfig, DefragStats};
 pub use error::{CaptureError, DamageKind, IngestError};
+pub use filter::Filter;
 pub use frame::{FileId, Frame, FrameRef, LinkType};
 pub use inputs::{expand_inputs, Input, InputOrigin};
 pub use reader::{ByteOrder, CaptureReader, Format, Interface, ReaderOutcome, ReaderStats};

@@ -304,6 +304,7 @@ fn ja(en: &str) -> Option<&'static str> {
         }
         "IOC entries skipped (--lenient)" => "読み飛ばしたIOCの項目数（--lenient）",
         "period warnings" => "期間の警告数",
+        "packets not matching --filter (not analysed)" => "--filter に一致しないパケット数（分析対象外）",
         "packets before --since (not analysed)" => "--since より前のパケット数（分析対象外）",
         "packets at or after --until (not analysed)" => "--until 以降のパケット数（分析対象外）",
         "flows cut at --since (their earlier packets left out)" => {

@@ -125,6 +125,11 @@ pub struct Args {
     /// whose records, not only their keys and lines: personal data in report.html.
     #[arg(long)]
     pub report_rows: bool,
+    /// Analyse only packets matching this capture filter, in tcpdump's syntax (host, net,
+    /// port, portrange, src/dst, tcp/udp/icmp/ip/ip6, proto, and/or/not, parentheses);
+    /// the others are counted.
+    #[arg(long, short = 'f', value_name = "EXPR")]
+    pub filter: Option<String>,
     /// Analyse only packets from this time on: RFC 3339, or a local date/time in --tz
     /// (2014-09-18, "2014-09-18 09:30"). Packets before are counted, not analysed; flows
     /// crossing it are cut there (counted).
@@ -179,6 +184,7 @@ fn resolve(args: &Args) -> Result<Settings> {
         assume: args.assume.clone(),
         since: args.since.clone(),
         until: args.until.clone(),
+        filter: args.filter.clone(),
         out: args.out.clone(),
     };
     let case = match &args.case {
@@ -416,6 +422,7 @@ pub fn run(args: Args) -> Result<Outcome> {
     }
     let tz = parse_zone(s.case.tz.as_deref().unwrap_or("UTC"))?;
     let window = super::flows::window(s.case.since.as_deref(), s.case.until.as_deref(), tz)?;
+    let compiled = super::flows::filter(s.case.filter.as_deref())?;
     let (periods, period_warnings) = match &s.case.periods {
         Some(p) => load_periods(p).map(|(p, w)| (Some(p), w))?,
         None => (None, Vec::new()),
@@ -453,6 +460,7 @@ pub fn run(args: Args) -> Result<Outcome> {
     let mut attr = Attributor::new(&set, internal, s.case.dns_grace.unwrap_or(3600), tee);
     let mut pipeline = Pipeline::new(cfg, args.hash);
     pipeline.window = window;
+    pipeline.filter = compiled;
     let mut display = Display::new(args.quiet, total_size(&inputs));
     let read = pipeline.run(&inputs, &mut attr, &mut display);
     display.done();

@@ -64,6 +64,9 @@ pub struct Case {
     /// `--until`: first instant no longer analysed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub until: Option<String>,
+    /// `--filter`: capture filter (tcpdump syntax).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub filter: Option<String>,
     /// Report language: en or ja.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lang: Option<String>,
@@ -134,6 +137,7 @@ impl Case {
             lang,
             since,
             until,
+            filter,
             out
         );
         take_list!(captures, iocs, recovered, internal, assume);

@@ -80,6 +80,10 @@ pub struct Args {
     /// Only packets before this time (a bare date: through the end of that local day).
     #[arg(long, value_name = "TIME")]
     pub until: Option<String>,
+    /// Only packets matching this capture filter, in tcpdump's syntax (host, net, port,
+    /// portrange, src/dst, tcp/udp/icmp/ip/ip6, proto, and/or/not, parentheses).
+    #[arg(long, short = 'f', value_name = "EXPR")]
+    pub filter: Option<String>,
 }
 
 /// The capture-time window of `--since`/`--until` in zone `tz`; an empty window is an error.
@@ -127,13 +131,28 @@ pub(crate) fn clip_covered(
         .collect()
 }
 
-/// What the window left out, as report counters (none without a window).
+/// The compiled `--filter`.
+pub(crate) fn filter(expr: Option<&str>) -> Result<Option<exfilmeter_ingest::Filter>> {
+    expr.map(|e| {
+        exfilmeter_ingest::Filter::parse(e).map_err(|m| anyhow::anyhow!("--filter {e:?}: {m}"))
+    })
+    .transpose()
+}
+
+/// What the window and the filter left out, as report counters (none without them).
 pub(crate) fn window_counters(p: &Pipeline) -> Vec<(String, u64)> {
+    let mut out = Vec::new();
+    if p.filter.is_some() {
+        out.push((
+            "packets not matching --filter (not analysed)".into(),
+            p.filtered,
+        ));
+    }
     if p.window.is_open() {
-        return Vec::new();
+        return out;
     }
     let w = &p.windowed;
-    vec![
+    out.extend([
         ("packets before --since (not analysed)".into(), w.before),
         ("packets at or after --until (not analysed)".into(), w.after),
         (
@@ -148,7 +167,8 @@ pub(crate) fn window_counters(p: &Pipeline) -> Vec<(String, u64)> {
             "window packets whose flow crossing was not tracked (key cap)".into(),
             w.untracked,
         ),
-    ]
+    ]);
+    out
 }
 
 /// Runs `flows`.
@@ -157,6 +177,7 @@ pub fn run(args: Args) -> Result<Outcome> {
     exfilmeter_estimate::readable_inputs(&args.paths, &inputs).map_err(|e| anyhow::anyhow!(e))?;
     let tz = parse_zone(&args.tz)?;
     let win = window(args.since.as_deref(), args.until.as_deref(), tz)?;
+    let compiled = filter(args.filter.as_deref())?;
     let cfg = TrackerConfig {
         tz,
         tcp_idle_ns: args.tcp_idle.saturating_mul(NANOS_PER_SEC),
@@ -181,6 +202,7 @@ pub fn run(args: Args) -> Result<Outcome> {
     let mut display = Display::new(args.quiet, total_size(&inputs));
     let mut pipeline = Pipeline::new(cfg, args.hash);
     pipeline.window = win;
+    pipeline.filter = compiled;
     let (read, mut rows) = match iocs.as_ref() {
         Some(set) => {
             let internal = internal_nets(&args.internal)?;
