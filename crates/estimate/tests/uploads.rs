@@ -841,3 +841,30 @@ fn a_body_lost_in_a_gap_before_a_body_cut_short_keeps_its_bytes_and_the_cut_one_
     // The cut body: as long as what was sent, nothing missing.
     assert_eq!((http[1].body.length, http[1].body.missing), (2000, 0));
 }
+
+#[test]
+fn a_body_cut_exactly_at_a_record_end_counts_that_record() {
+    let rows = rows();
+    let sent: String = rows[..30].concat();
+    assert!(sent.ends_with('\n'));
+    let head = format!(
+        "POST /b HTTP/1.1\r\nHost: x.example\r\nContent-Type: text/csv\r\nContent-Length: {}\r\n\r\n",
+        sent.len() * 3
+    );
+    let mut stream = head.into_bytes();
+    stream.extend_from_slice(sent.as_bytes());
+    let (units, confirmed, _) = run_lossy(
+        &stream,
+        rows.concat().into_bytes(),
+        RecordFormat::Csv,
+        Some(KeySpec::Column(1)),
+        &[],
+    );
+    let c = units
+        .iter()
+        .filter_map(|u| u.body.counted)
+        .map(|c| c.complete)
+        .sum::<u64>();
+    assert_eq!(c, 30, "{units:?}");
+    assert_eq!(confirmed.len(), 30);
+}

@@ -148,7 +148,7 @@ def main():
 
     pcap = os.path.join(out, "uploads.pcap")
     dump = subprocess.Popen(
-        ["tcpdump", "-i", "lo", "-U", "--immediate-mode", "-n", "-s", "0", "-w", pcap, f"tcp port {port} or tcp port {rport} or tcp port {raw_port}"],
+        ["tcpdump", "-i", "lo", "-U", "--immediate-mode", "-B", "16384", "-n", "-s", "0", "-w", pcap, f"tcp port {port} or tcp port {rport} or tcp port {raw_port}"],
         stderr=subprocess.PIPE,
         text=True,
     )
@@ -214,9 +214,16 @@ def main():
     time.sleep(1.0)
     dump.send_signal(signal.SIGINT)
     try:
-        dump.wait(timeout=max(1.0, DEADLINE - (time.monotonic() - start)))
+        rest = dump.communicate(timeout=max(1.0, DEADLINE - (time.monotonic() - start)))[1]
     except subprocess.TimeoutExpired:
         dump.kill()
+        rest = ""
+    # tcpdump's last words: "N packets dropped by kernel" (a capture with losses is retried).
+    dropped = 0
+    for line in (rest or "").splitlines():
+        if "dropped by kernel" in line:
+            dropped = int(line.split()[0])
+    truth["dropped_by_kernel"] = dropped
     srv.shutdown()
     rthread.join(timeout=1.0)
     with open(os.path.join(out, "truth.json"), "w") as f:
