@@ -10,6 +10,19 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::Output;
 
+/// The record settings of the example and of the scenarios (their recovered files are CSV
+/// keyed by the member number in column 1, without header, in Tokyo time).
+const EXAMPLE_RECORDS: [&str; 8] = [
+    "--record-format",
+    "csv",
+    "--key",
+    "1",
+    "--header",
+    "no",
+    "--tz",
+    "Asia/Tokyo",
+];
+
 fn n(r: &BTreeMap<String, String>, k: &str) -> u64 {
     r[k].parse().unwrap_or_else(|_| panic!("{k}={:?}", r[k]))
 }
@@ -623,16 +636,9 @@ fn an_analyst_assumption_on_a_tls_host_narrows_its_range_around_the_truth() {
     let run = |name: &str, extra: &[&str]| -> Vec<BTreeMap<String, String>> {
         let out = dir.path().join(name);
         let o = bin()
-            .args(["analyze", "-q", "--reproducible", "--record-format", "csv"])
-            .args([
-                "--key",
-                "1",
-                "--header",
-                "no",
-                "--tz",
-                "Asia/Tokyo",
-                "--iocs",
-            ])
+            .args(["analyze", "-q", "--reproducible"])
+            .args(EXAMPLE_RECORDS)
+            .arg("--iocs")
             .arg(d.join("iocs.txt"))
             .arg("--recovered")
             .arg(d.join("recovered"))
@@ -892,16 +898,9 @@ fn since_and_until_equal_analysing_the_capture_editcap_cut_to_the_window() {
         let run = |name: &str, cap: &Path, extra: &[&str]| -> std::path::PathBuf {
             let out = dir.path().join(format!("{name}{i}"));
             let o = bin()
-                .args(["analyze", "-q", "--reproducible", "--record-format", "csv"])
-                .args([
-                    "--key",
-                    "1",
-                    "--header",
-                    "no",
-                    "--tz",
-                    "Asia/Tokyo",
-                    "--iocs",
-                ])
+                .args(["analyze", "-q", "--reproducible"])
+                .args(EXAMPLE_RECORDS)
+                .arg("--iocs")
                 .arg(t("iocs.txt"))
                 .arg("--recovered")
                 .arg(t("recovered/stage.csv"))

@@ -259,21 +259,13 @@ impl<'s> ContentLedger<'s> {
                 b.decide(shape, cont, self.matcher.as_mut());
                 return;
             }
-            // A gap before enough bytes: decided on what there is.
+            // A gap before enough bytes: decided on what there is; the bytes after the gap
+            // are fed below.
             b.decide(
                 shape,
                 (&mut *cont.0, cont.1, &mut *cont.2),
                 self.matcher.as_mut(),
             );
-            b.feed(
-                shape,
-                offset,
-                bytes,
-                (ts, frame),
-                cont,
-                self.matcher.as_mut(),
-            );
-            return;
         }
         b.feed(
             shape,
