@@ -51,6 +51,7 @@ fn csv_has_the_documented_columns_and_is_identical_on_rerun() {
         "server_port",
         "proto",
         "vlan",
+        "vni",
         "first_ts",
         "last_ts",
         "frames",

@@ -189,6 +189,14 @@ fn ledger_table(
             ),
         ),
         (
+            "vni",
+            Col::OptI64(
+                rows.iter()
+                    .map(|r| recs[r.rec].0.key.vni.map(i64::from))
+                    .collect(),
+            ),
+        ),
+        (
             "first_ts",
             Col::TsNs(rows.iter().map(|r| recs[r.rec].0.first_ts.0).collect()),
         ),

@@ -54,6 +54,9 @@ pub struct FlowKey {
     pub proto: Proto,
     /// Outer VLAN id, if tagged.
     pub vlan: Option<u16>,
+    /// The VNI of the VXLAN/Geneve tunnel carrying the flow: tenants of one overlay may reuse
+    /// the same inner addresses (decision 0004).
+    pub vni: Option<u32>,
     /// The lower endpoint.
     pub lo: Endpoint,
     /// The higher endpoint.
@@ -105,16 +108,20 @@ pub enum RoleRule {
     /// No ports, equal ports on both ends, or a multicast/broadcast destination: the first
     /// packet's sender is the client.
     FirstPacket,
+    /// Equal ports, and the first datagram's content names its sender's role (NTP mode, the
+    /// DNS QR bit).
+    Content,
 }
 
 impl RoleRule {
-    /// `syn`, `synack`, `port`, `first`.
+    /// `syn`, `synack`, `port`, `first`, `content`.
     pub fn as_str(self) -> &'static str {
         match self {
             RoleRule::Syn => "syn",
             RoleRule::SynAck => "synack",
             RoleRule::Port => "port",
             RoleRule::FirstPacket => "first",
+            RoleRule::Content => "content",
         }
     }
 }
@@ -149,6 +156,7 @@ pub(crate) fn ends(p: &Packet<'_>) -> PacketEnds {
         key: FlowKey {
             proto,
             vlan: p.vlan.outer(),
+            vni: p.vni,
             lo,
             hi,
         },

@@ -326,6 +326,14 @@ impl Tracker {
                 Some(t) if t.complete && t.flags.has(TcpFlags::SYN | TcpFlags::ACK) => {
                     (e.dst, e.src, RoleRule::SynAck)
                 }
+                _ if e.key.proto == Proto::Udp && e.src.port == e.dst.port => {
+                    // Same port on both ends: the first datagram may say which end it is.
+                    match sender_is_server(e.src.port, p.payload) {
+                        Some(true) => (e.dst, e.src, RoleRule::Content),
+                        Some(false) => (e.src, e.dst, RoleRule::Content),
+                        None => (e.src, e.dst, RoleRule::FirstPacket),
+                    }
+                }
                 _ if is_group(e.dst.ip) || e.src.port == e.dst.port => {
                     // To a multicast/broadcast group, or the same port on both ends (NTP
                     // 123↔123, mDNS, BACnet): ports say nothing; the first sender is the client.
@@ -628,3 +636,20 @@ impl Tracker {
 #[cfg(test)]
 #[path = "tracker_tests.rs"]
 mod tests;
+
+/// Whether a UDP datagram between two equal ports was sent by the server, when its content
+/// says so: NTP (port 123) by its mode (3 client, 4 server; RFC 5905 §7.3), DNS (53) by the
+/// QR bit of its header (RFC 1035 §4.1.1). `None` when the content does not decide.
+pub(crate) fn sender_is_server(port: u16, payload: &[u8]) -> Option<bool> {
+    match (port, payload) {
+        (123, [b, ..]) if payload.len() >= 48 && (1..=4).contains(&((b >> 3) & 0x07)) => {
+            match b & 0x07 {
+                3 => Some(false),
+                4 => Some(true),
+                _ => None,
+            }
+        }
+        (53, [_, _, flags, ..]) if payload.len() >= 12 => Some(flags & 0x80 != 0),
+        _ => None,
+    }
+}

@@ -84,6 +84,39 @@ impl T {
             panic!("test frame did not decode");
         }
     }
+    /// One UDP datagram.
+    fn udp(&mut self, ts_s: i64, src: [u8; 4], sport: u16, dst: [u8; 4], dport: u16, data: &[u8]) {
+        self.n += 1;
+        let total = (28 + data.len()) as u16;
+        let mut v = vec![0u8; 12];
+        v.extend_from_slice(&[0x08, 0x00, 0x45, 0]);
+        v.extend_from_slice(&total.to_be_bytes());
+        v.extend_from_slice(&[0, 1, 0x40, 0, 64, 17, 0, 0]);
+        v.extend_from_slice(&src);
+        v.extend_from_slice(&dst);
+        v.extend_from_slice(&sport.to_be_bytes());
+        v.extend_from_slice(&dport.to_be_bytes());
+        v.extend_from_slice(&(total - 20).to_be_bytes());
+        v.extend_from_slice(&[0, 0]);
+        v.extend_from_slice(data);
+        let f = Frame {
+            ts: Timestamp(ts_s * NANOS_PER_SEC),
+            ts_known: true,
+            frame: FrameRef {
+                file: FileId(0),
+                index: self.n,
+                offset: self.n * 100,
+            },
+            interface: 0,
+            link: LinkType::ETHERNET,
+            orig_len: v.len() as u32,
+            data: &v,
+        };
+        match self.decoder.decode(&f) {
+            Decoded::Packet(p) => self.tracker.packet(&p, &mut self.sink),
+            other => panic!("test datagram did not decode: {other:?}"),
+        }
+    }
     fn c2s(&mut self, ts: i64, flags: u8, seq: u32, ack: u32, data: &[u8]) {
         self.send(ts, C, 50000, S, 80, flags, seq, ack, data);
     }
@@ -140,6 +173,45 @@ fn equal_ports_without_handshake_make_the_first_sender_the_client() {
         assert_eq!(r[0].role_rule, RoleRule::FirstPacket);
         assert_eq!(r[0].ledger.total(Direction::C2s).payload_bytes, 5);
     }
+}
+
+#[test]
+fn equal_ports_with_an_ntp_or_dns_answer_first_make_its_sender_the_server() {
+    // misordered NTP: the server's mode-4 answer is captured before the mode-3 request.
+    let ntp = |mode: u8| {
+        let mut m = vec![0u8; 48];
+        m[0] = (4 << 3) | mode;
+        m
+    };
+    let mut t = T::new(TrackerConfig::default());
+    t.udp(0, S, 123, C, 123, &ntp(4));
+    t.udp(1, C, 123, S, 123, &ntp(3));
+    let r = t.finish();
+    assert_eq!(r.len(), 1);
+    assert_eq!(r[0].client.ip, std::net::IpAddr::from(C));
+    assert_eq!(r[0].role_rule, RoleRule::Content);
+    assert_eq!(r[0].ledger.total(Direction::S2c).frames, 1);
+    // A request first keeps the first sender the client; symmetric modes decide nothing.
+    let mut t = T::new(TrackerConfig::default());
+    t.udp(0, S, 123, C, 123, &ntp(3));
+    let r = t.finish();
+    assert_eq!(
+        (r[0].client.ip, r[0].role_rule),
+        (std::net::IpAddr::from(S), RoleRule::Content)
+    );
+    let mut t = T::new(TrackerConfig::default());
+    t.udp(0, S, 123, C, 123, &ntp(1));
+    assert_eq!(t.finish()[0].role_rule, RoleRule::FirstPacket);
+    // DNS between two servers (53↔53): a response's sender is the server.
+    let mut resp = vec![0u8; 12];
+    resp[2] = 0x81;
+    let mut t = T::new(TrackerConfig::default());
+    t.udp(0, S, 53, C, 53, &resp);
+    let r = t.finish();
+    assert_eq!(
+        (r[0].client.ip, r[0].role_rule),
+        (std::net::IpAddr::from(C), RoleRule::Content)
+    );
 }
 
 #[test]

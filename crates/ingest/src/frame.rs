@@ -52,6 +52,14 @@ impl LinkType {
     pub const IPV6: LinkType = LinkType(229);
     /// Linux cooked capture v2.
     pub const LINUX_SLL2: LinkType = LinkType(276);
+    /// Cisco HDLC.
+    pub const C_HDLC: LinkType = LinkType(104);
+    /// IEEE 802.11 without radio information.
+    pub const IEEE802_11: LinkType = LinkType(105);
+    /// IEEE 802.11 behind a radiotap header.
+    pub const IEEE802_11_RADIOTAP: LinkType = LinkType(127);
+    /// Linux netfilter NFLOG.
+    pub const NFLOG: LinkType = LinkType(239);
 
     /// Short name as tshark/libpcap print it, or `unknown`.
     pub fn name(self) -> &'static str {
@@ -61,12 +69,14 @@ impl LinkType {
             9 => "ppp",
             12 | 14 | 101 => "rawip",
             50 => "ppp-hdlc",
+            104 => "c-hdlc",
             105 => "ieee-802-11",
             108 => "loop",
             113 => "linux-sll",
             127 => "ieee-802-11-radiotap",
             228 => "rawip4",
             229 => "rawip6",
+            239 => "nflog",
             276 => "linux-sll2",
             _ => "unknown",
         }

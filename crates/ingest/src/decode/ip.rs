@@ -1,5 +1,5 @@
 //! IPv4/IPv6 (via etherparse, lax so snaplen-truncated packets still decode), tunnels
-//! (GRE, IP-in-IP), fragments (handed to the reassembler), and transport headers.
+//! (GRE with ERSPAN I/II/III and NSH, IP-in-IP), fragments (handed to the reassembler), and transport headers.
 
 use super::{link, udptun, Decoded, Packet, SkipReason, VlanTags, Wire};
 use crate::defrag::{Defragmenter, FragKey, FragPiece, Push};
@@ -15,6 +15,8 @@ const PROTO_TCP: u8 = 6;
 const PROTO_UDP: u8 = 17;
 const PROTO_IPV6: u8 = 41;
 const PROTO_GRE: u8 = 47;
+/// GRE-in-UDP port (RFC 8086).
+const GRE_IN_UDP: u16 = 4754;
 const PROTO_ICMPV6: u8 = 58;
 
 /// IP version.
@@ -268,8 +270,9 @@ fn ipv6_fragment_header(b: &[u8]) -> Option<(u32, u32, bool)> {
 /// What a transport payload turned into.
 enum Inner<'a> {
     Done(Transport<'a>, &'a [u8], u32),
-    /// An encapsulated IP packet (with VLAN tags found inside, e.g. GRE-carried Ethernet).
-    Tunnel(&'a [u8], VlanTags),
+    /// An encapsulated IP packet (with VLAN tags found inside, e.g. GRE-carried Ethernet), and
+    /// the virtual network id when the tunnel has one (VXLAN/Geneve VNI).
+    Tunnel(&'a [u8], VlanTags, Option<u32>),
 }
 
 fn transport<'a>(
@@ -347,8 +350,15 @@ fn transport<'a>(
                 u16::from_be_bytes([p[2], p[3]]),
             );
             let body = p.get(8..p.len().min(declared as usize)).unwrap_or(&[]);
-            if let Some((inner, vlan)) = udptun::decapsulate(sport, dport, body, vlan) {
-                return Ok(Inner::Tunnel(inner, vlan));
+            if let Some((inner, vlan, vni)) = udptun::decapsulate(sport, dport, body, vlan) {
+                return Ok(Inner::Tunnel(inner, vlan, vni));
+            }
+            if dport == GRE_IN_UDP || sport == GRE_IN_UDP {
+                // GRE in UDP (RFC 8086): a GRE header, then what GRE carries; a datagram that
+                // is not such stays ordinary UDP.
+                if let Ok(t @ Inner::Tunnel(..)) = gre(body, vlan) {
+                    return Ok(t);
+                }
             }
             Ok(Inner::Done(
                 Transport::Udp {
@@ -377,7 +387,7 @@ fn transport<'a>(
                 declared.saturating_sub(8),
             ))
         }
-        PROTO_IPIP | PROTO_IPV6 => Ok(Inner::Tunnel(p, vlan)),
+        PROTO_IPIP | PROTO_IPV6 => Ok(Inner::Tunnel(p, vlan, None)),
         PROTO_GRE => gre(p, vlan),
         _ => Ok(Inner::Done(Transport::Other, p, declared)),
     }
@@ -407,10 +417,37 @@ fn gre(p: &[u8], vlan: VlanTags) -> Result<Inner<'_>, SkipReason> {
         return Err(SkipReason::TruncatedTransportHeader);
     };
     match (ver, proto) {
-        (0, 0x0800) | (0, 0x86DD) => Ok(Inner::Tunnel(inner, vlan)),
+        (0, 0x0800) | (0, 0x86DD) => Ok(Inner::Tunnel(inner, vlan, None)),
         (0, 0x6558) => {
             let (vlan, ip) = link::ethernet(inner, vlan)?;
-            Ok(Inner::Tunnel(ip, vlan))
+            Ok(Inner::Tunnel(ip, vlan, None))
+        }
+        (0, 0x88BE) | (0, 0x22EB) => {
+            // ERSPAN: type I has no header of its own (and no GRE sequence number); type II an
+            // 8-byte header; type III (0x22EB) 12 bytes, plus an 8-byte platform-specific
+            // subheader when its O bit (the last bit of the 12) is set. Then the mirrored frame.
+            let skip = match proto {
+                0x22EB => match inner.get(11) {
+                    Some(b) if b & 0x01 != 0 => 20,
+                    _ => 12,
+                },
+                _ if flags & 0x10 != 0 => 8,
+                _ => 0,
+            };
+            let frame = inner
+                .get(skip..)
+                .ok_or(SkipReason::TruncatedTransportHeader)?;
+            let (vlan, ip) = link::ethernet(frame, vlan)?;
+            Ok(Inner::Tunnel(ip, vlan, None))
+        }
+        (0, 0x8200..=0x8350) => {
+            // Aruba WLAN: an 802.11 frame from an access point to its controller.
+            let (vlan, ip) = super::wlan::frame(inner, false)?;
+            Ok(Inner::Tunnel(ip, vlan, None))
+        }
+        (0, 0x894F) => {
+            let (vlan, ip) = link::nsh(inner, vlan)?;
+            Ok(Inner::Tunnel(ip, vlan, None))
         }
         (1, 0x880B) => {
             if inner.is_empty() {
@@ -419,7 +456,7 @@ fn gre(p: &[u8], vlan: VlanTags) -> Result<Inner<'_>, SkipReason> {
                 ));
             }
             let ip = link::ppp(crate::frame::LinkType::PPP, inner)?;
-            Ok(Inner::Tunnel(ip, vlan))
+            Ok(Inner::Tunnel(ip, vlan, None))
         }
         (v, pr) => Err(SkipReason::Tunnel(format!(
             "GRE version {v} protocol 0x{pr:04x}"
@@ -439,6 +476,7 @@ pub(crate) fn decode_ip<'a>(
     let mut depth = 0u8;
     let mut outer_ip_total: Option<u32> = None;
     let mut wire: Option<Wire> = None;
+    let mut vni: Option<u32> = None;
     loop {
         let parsed = match parse_ip(bytes, depth) {
             Ok(p) => p,
@@ -502,7 +540,8 @@ pub(crate) fn decode_ip<'a>(
         };
         match transport(view.protocol, payload, declared, vlan) {
             Err(r) => return Decoded::Skipped(r),
-            Ok(Inner::Tunnel(inner, v)) => {
+            Ok(Inner::Tunnel(inner, v, id)) => {
+                vni = id.or(vni);
                 if depth + 1 > MAX_TUNNEL_DEPTH {
                     return Decoded::Skipped(SkipReason::TunnelTooDeep);
                 }
@@ -533,6 +572,7 @@ pub(crate) fn decode_ip<'a>(
                     frame: frame.frame,
                     link: frame.link,
                     vlan,
+                    vni,
                     orig_len: frame.orig_len,
                     cap_len: frame.cap_len(),
                     wire,

@@ -1,5 +1,6 @@
 //! Link layers: Ethernet with 802.1Q/802.1ad/QinQ, 802.3 LLC/SNAP, PPPoE sessions, MPLS, PBB,
-//! Linux SLL and SLL2,
+//! the data-centre tags (Cisco VN-Tag, IEEE 802.1BR E-Tag, Cisco FabricPath/DCE), NSH,
+//! Linux SLL and SLL2, Cisco HDLC, Linux NFLOG, IEEE 802.11 (with or without radiotap),
 //! BSD null/loopback, raw IP, PPP. Each yields the VLAN tags and the IP bytes.
 
 use super::{SkipReason, VlanTags};
@@ -15,6 +16,10 @@ const ETH_PPPOE_SESS: u16 = 0x8864;
 const ETH_MPLS: u16 = 0x8847;
 const ETH_MPLS_MC: u16 = 0x8848;
 const ETH_PBB: u16 = 0x88E7;
+const ETH_VNTAG: u16 = 0x8926;
+const ETH_ETAG: u16 = 0x893F;
+const ETH_FABRICPATH: u16 = 0x8903;
+const ETH_NSH: u16 = 0x894F;
 /// MPLS labels followed before giving up on a frame.
 const MAX_MPLS_LABELS: usize = 16;
 /// VLAN tags followed before giving up on a frame.
@@ -109,6 +114,17 @@ pub(crate) fn strip(link: LinkType, data: &[u8]) -> Result<(VlanTags, &[u8]), Sk
             }
         }
         LinkType::PPP | LinkType::PPP_HDLC => ppp(link, data).map(|d| (VlanTags::default(), d)),
+        LinkType::C_HDLC => {
+            // Cisco HDLC: address (0x0F unicast, 0x8F broadcast), control, EtherType.
+            if data.len() < 4 {
+                return Err(SkipReason::TruncatedLinkHeader(link));
+            }
+            let t = u16::from_be_bytes([data[2], data[3]]);
+            ethertype(t, &data[4..], VlanTags::default())
+        }
+        LinkType::NFLOG => nflog(data).map(|d| (VlanTags::default(), d)),
+        LinkType::IEEE802_11 => super::wlan::frame(data, false),
+        LinkType::IEEE802_11_RADIOTAP => super::wlan::radiotap(data),
         other => Err(SkipReason::UnsupportedLinkType(other)),
     }
 }
@@ -137,7 +153,7 @@ pub(crate) fn ethernet(data: &[u8], vlan: VlanTags) -> Result<(VlanTags, &[u8]),
     ethertype(t, &data[14..], vlan)
 }
 
-fn ethertype(
+pub(crate) fn ethertype(
     mut t: u16,
     mut rest: &[u8],
     mut vlan: VlanTags,
@@ -173,6 +189,27 @@ fn ethertype(
                 };
             }
             ETH_PPPOE_DISC => return Err(SkipReason::PppoeDiscovery),
+            ETH_VNTAG | ETH_ETAG => {
+                // Cisco VN-Tag: 4 bytes of tag; IEEE 802.1BR E-Tag: 6 bytes. Then the EtherType.
+                let n = if t == ETH_VNTAG { 4 } else { 6 };
+                if rest.len() < n + 2 || tags >= MAX_VLAN_TAGS {
+                    return Err(SkipReason::TruncatedLinkHeader(LinkType::ETHERNET));
+                }
+                t = u16::from_be_bytes([rest[n], rest[n + 1]]);
+                rest = &rest[n + 2..];
+                tags += 1;
+            }
+            ETH_FABRICPATH => {
+                // Cisco FabricPath (Suricata's "DCE"): FTag and TTL (2 bytes), then the
+                // original Ethernet frame with its own MACs and EtherType.
+                if rest.len() < 2 + 14 || tags >= MAX_VLAN_TAGS {
+                    return Err(SkipReason::TruncatedLinkHeader(LinkType::ETHERNET));
+                }
+                t = u16::from_be_bytes([rest[14], rest[15]]);
+                rest = &rest[16..];
+                tags += 1;
+            }
+            ETH_NSH => return nsh(rest, vlan),
             ETH_MPLS | ETH_MPLS_MC => return mpls(rest, vlan, t),
             ETH_PBB => {
                 // 802.1ah: the I-TAG (4 bytes), then the customer's destination and source
@@ -224,6 +261,64 @@ fn mpls(mut rest: &[u8], vlan: VlanTags, t: u16) -> Result<(VlanTags, &[u8]), Sk
         };
     }
     Err(SkipReason::EtherType(t))
+}
+
+/// Network Service Header (RFC 8300): base header (version, O bit, TTL, length in 4-byte words,
+/// MD type, next protocol), service path header and context headers; then IPv4 (1), IPv6 (2),
+/// Ethernet (3), another NSH (4) or MPLS (5).
+pub(crate) fn nsh(data: &[u8], vlan: VlanTags) -> Result<(VlanTags, &[u8]), SkipReason> {
+    let mut d = data;
+    for _ in 0..MAX_VLAN_TAGS {
+        let [b0, b1, _, next, ..] = d else {
+            return Err(SkipReason::TruncatedLinkHeader(LinkType::ETHERNET));
+        };
+        let len = usize::from(b1 & 0x3F) * 4;
+        if b0 >> 6 != 0 || len < 8 {
+            return Err(SkipReason::Tunnel(format!(
+                "NSH version {} length {len}",
+                b0 >> 6
+            )));
+        }
+        let next = *next;
+        let inner = d
+            .get(len..)
+            .ok_or(SkipReason::TruncatedLinkHeader(LinkType::ETHERNET))?;
+        return match next {
+            1 | 2 => Ok((vlan, inner)),
+            3 => ethernet(inner, vlan),
+            4 => {
+                d = inner;
+                continue;
+            }
+            5 => mpls(inner, vlan, ETH_NSH),
+            p => Err(SkipReason::Tunnel(format!("NSH next protocol {p}"))),
+        };
+    }
+    Err(SkipReason::TunnelTooDeep)
+}
+
+/// Linux NFLOG (`LINKTYPE_NFLOG`): family, version, resource id, then type-length-value
+/// attributes in host byte order (little-endian on the captures seen), each padded to 4 bytes;
+/// the packet is attribute 9 (`NFULA_PAYLOAD`), starting at its IP header.
+fn nflog(data: &[u8]) -> Result<&[u8], SkipReason> {
+    let link = LinkType::NFLOG;
+    if data.len() < 4 {
+        return Err(SkipReason::TruncatedLinkHeader(link));
+    }
+    let mut at = 4usize;
+    while let Some(h) = data.get(at..at + 4) {
+        let len = usize::from(u16::from_le_bytes([h[0], h[1]]));
+        let kind = u16::from_le_bytes([h[2], h[3]]) & 0x7FFF;
+        if len < 4 {
+            return Err(SkipReason::TruncatedLinkHeader(link));
+        }
+        if kind == 9 {
+            let end = (at + len).min(data.len());
+            return Ok(&data[at + 4..end.max(at + 4)]);
+        }
+        at += (len + 3) & !3;
+    }
+    Err(SkipReason::Tunnel("NFLOG record without a packet".into()))
 }
 
 /// PPP with optional HDLC address/control bytes and a 1- or 2-byte protocol field.
@@ -408,6 +503,73 @@ mod tests {
         let f = eth(0x88A8, &s);
         let (vlan, l3) = strip(LinkType::ETHERNET, &f).unwrap();
         assert_eq!((vlan.ids(), l3), (&[100u16][..], IP));
+    }
+
+    #[test]
+    fn vn_tag_e_tag_and_fabricpath_are_followed_to_the_packet() {
+        // VN-Tag (4 bytes), then an 802.1Q tag, then IPv4 (Zeek's vntag.pcap).
+        let mut s = vec![0, 0, 0, 0, 0x81, 0x00, 0x00, 0x0B, 0x08, 0x00];
+        s.extend_from_slice(IP);
+        let f = eth(0x8926, &s);
+        let (vlan, l3) = strip(LinkType::ETHERNET, &f).unwrap();
+        assert_eq!((vlan.ids(), l3), (&[11u16][..], IP));
+        // E-Tag (6 bytes), then IPv4.
+        let mut s = vec![0x10, 0x00, 0x00, 0xD3, 0x00, 0x00, 0x08, 0x00];
+        s.extend_from_slice(IP);
+        assert_eq!(strip(LinkType::ETHERNET, &eth(0x893F, &s)).unwrap().1, IP);
+        // FabricPath: FTag/TTL, then the original frame's MACs and EtherType.
+        let mut s = vec![0x00, 0x20];
+        s.extend_from_slice(&[0u8; 12]);
+        s.extend_from_slice(&[0x86, 0xDD, 0x60]);
+        assert_eq!(
+            strip(LinkType::ETHERNET, &eth(0x8903, &s)).unwrap().1,
+            &[0x60]
+        );
+        // Cut inside the tag: a truncated header, not a panic.
+        assert_eq!(
+            strip(LinkType::ETHERNET, &eth(0x8903, &[0, 0, 1])).unwrap_err(),
+            SkipReason::TruncatedLinkHeader(LinkType::ETHERNET)
+        );
+    }
+
+    #[test]
+    fn nsh_carries_ip_ethernet_or_another_nsh() {
+        // MD type 1: length 6 words (base, service path, 4 context words), next IPv4.
+        let mut s = vec![0x00, 0x06, 0x01, 0x01, 0, 0, 1, 2];
+        s.extend_from_slice(&[0u8; 16]);
+        s.extend_from_slice(IP);
+        assert_eq!(strip(LinkType::ETHERNET, &eth(0x894F, &s)).unwrap().1, IP);
+        // MD type 2 with no context (2 words), next Ethernet with IPv6.
+        let mut s = vec![0x00, 0x02, 0x02, 0x03, 0, 0, 1, 2];
+        s.extend_from_slice(&[0u8; 12]);
+        s.extend_from_slice(&[0x86, 0xDD, 0x60]);
+        assert_eq!(
+            strip(LinkType::ETHERNET, &eth(0x894F, &s)).unwrap().1,
+            &[0x60]
+        );
+        // An unknown next protocol is a named skip; a length below the base headers too.
+        let s = [0x00, 0x02, 0x02, 0x09, 0, 0, 1, 2, 0];
+        assert!(matches!(
+            strip(LinkType::ETHERNET, &eth(0x894F, &s)).unwrap_err(),
+            SkipReason::Tunnel(_)
+        ));
+        let s = [0x00, 0x01, 0x02, 0x01, 0, 0, 1, 2, 0];
+        assert!(strip(LinkType::ETHERNET, &eth(0x894F, &s)).is_err());
+    }
+
+    #[test]
+    fn cisco_hdlc_and_nflog_carry_ip() {
+        let mut h = vec![0x0F, 0x00, 0x08, 0x00];
+        h.extend_from_slice(IP);
+        assert_eq!(strip(LinkType::C_HDLC, &h).unwrap().1, IP);
+        // NFLOG: header, a prefix attribute (type 10, 7 bytes padded to 8), then the payload.
+        let mut n = vec![0x02, 0x00, 0x00, 0x2A];
+        n.extend_from_slice(&[7, 0, 10, 0, b'a', b'b', b'c', 0]);
+        n.extend_from_slice(&[(4 + IP.len()) as u8, 0, 9, 0]);
+        n.extend_from_slice(IP);
+        assert_eq!(strip(LinkType::NFLOG, &n).unwrap().1, IP);
+        assert!(strip(LinkType::NFLOG, &n[..12]).is_err());
+        assert!(strip(LinkType::C_HDLC, &h[..3]).is_err());
     }
 
     #[test]

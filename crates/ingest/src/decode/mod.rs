@@ -8,6 +8,7 @@
 mod ip;
 mod link;
 mod udptun;
+mod wlan;
 
 use crate::defrag::{DefragConfig, DefragStats, Defragmenter};
 use crate::frame::{Frame, FrameRef, LinkType};
@@ -74,6 +75,9 @@ pub struct Packet<'a> {
     pub link: LinkType,
     /// VLAN tags (802.1Q / 802.1ad / QinQ), outer first.
     pub vlan: VlanTags,
+    /// The virtual network id of the innermost VXLAN / VXLAN-GPE / Geneve tunnel carrying the
+    /// packet (`None` outside such tunnels).
+    pub vni: Option<u32>,
     /// Original length of the completing frame on the wire (bytes).
     pub orig_len: u32,
     /// Captured length of the completing frame (bytes).
@@ -137,6 +141,8 @@ pub enum SkipReason {
     TunnelTooDeep,
     /// A fragment rejected by the reassembler (see its counters for why).
     FragmentRejected,
+    /// An IEEE 802.11 frame without a readable IP packet (management, null data, encrypted).
+    Wlan(&'static str),
 }
 
 impl fmt::Display for SkipReason {
@@ -162,11 +168,15 @@ impl fmt::Display for SkipReason {
             SkipReason::Tunnel(why) => write!(f, "tunnel: {why}"),
             SkipReason::TunnelTooDeep => f.write_str("tunnels nested too deep"),
             SkipReason::FragmentRejected => f.write_str("IP fragment rejected"),
+            SkipReason::Wlan(why) => write!(f, "802.11 {why}"),
         }
     }
 }
 
 /// The result of decoding one frame.
+// Returned by value once per frame and consumed at once: boxing the packet would cost an
+// allocation per frame to save a few bytes of stack on the rare skipped frame.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 pub enum Decoded<'a> {
     /// A packet (possibly a reassembled datagram).

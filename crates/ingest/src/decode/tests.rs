@@ -257,3 +257,111 @@ fn nested_tunnels_beyond_the_limit_are_skipped() {
         Decoded::Skipped(SkipReason::TunnelTooDeep)
     ));
 }
+
+/// A GRE packet with `flags`/`proto` and `header` between the GRE header and the mirrored
+/// Ethernet frame carrying `inner`.
+fn gre_frame(flags: [u8; 2], proto: u16, header: &[u8], inner: &[u8]) -> Vec<u8> {
+    let mut gre = flags.to_vec();
+    gre.extend_from_slice(&proto.to_be_bytes());
+    if flags[0] & 0x10 != 0 {
+        gre.extend_from_slice(&77u32.to_be_bytes()); // sequence number
+    }
+    gre.extend_from_slice(header);
+    gre.extend_from_slice(&eth(inner));
+    eth(&ipv4(47, &gre, 6, 0, false, None))
+}
+
+#[test]
+fn erspan_types_one_two_and_three_carry_the_mirrored_frame() {
+    let inner = ipv4(6, &tcp(443, 50000, 9, 0x10, b"tls"), 5, 0, false, None);
+    let cases: [(&str, Vec<u8>); 4] = [
+        ("type I", gre_frame([0, 0], 0x88BE, &[], &inner)),
+        (
+            "type II",
+            gre_frame(
+                [0x10, 0],
+                0x88BE,
+                &[0x10, 0x17, 0x08, 0x64, 0, 0, 0, 0],
+                &inner,
+            ),
+        ),
+        (
+            "type III",
+            gre_frame(
+                [0x10, 0],
+                0x22EB,
+                &[0x20, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0],
+                &inner,
+            ),
+        ),
+        (
+            "type III with its platform subheader",
+            gre_frame(
+                [0x10, 0],
+                0x22EB,
+                &[[0x20, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 1], [9; 12]].concat()[..20],
+                &inner,
+            ),
+        ),
+    ];
+    for (what, f) in cases {
+        let mut d = Decoder::default();
+        let p = packet(d.decode(&frame(LinkType::ETHERNET, &f, f.len() as u32, 1)));
+        assert_eq!(p.payload, b"tls", "{what}");
+        assert_eq!(p.ip.tunnel_depth, 1, "{what}");
+        assert_eq!(
+            p.wire.ip_bytes,
+            (f.len() - 14) as u64,
+            "{what}: the outer IP length"
+        );
+    }
+}
+
+#[test]
+fn aruba_gre_carries_an_802_11_frame_and_nsh_in_gre_its_packet() {
+    let inner = ipv4(17, &[0, 53, 0, 53, 0, 9, 0, 0, b'q'], 5, 0, false, None);
+    // Aruba: an 802.11 data frame (FromDS), LLC/SNAP, then IPv4.
+    let mut wlan = vec![0x08, 0x02, 0, 0];
+    wlan.extend_from_slice(&[0u8; 20]);
+    wlan.extend_from_slice(&[0xAA, 0xAA, 0x03, 0, 0, 0, 0x08, 0x00]);
+    wlan.extend_from_slice(&inner);
+    let mut gre = vec![0, 0, 0x82, 0x40];
+    gre.extend_from_slice(&wlan);
+    let f = eth(&ipv4(47, &gre, 6, 0, false, None));
+    let mut d = Decoder::default();
+    let p = packet(d.decode(&frame(LinkType::ETHERNET, &f, f.len() as u32, 1)));
+    assert_eq!(p.payload, b"q");
+    // NSH (MD type 2, no context: 8 bytes) naming IPv4, in GRE.
+    let mut gre = vec![0, 0, 0x89, 0x4F, 0x00, 0x02, 0x02, 0x01, 0, 0, 1, 255];
+    gre.extend_from_slice(&inner);
+    let f = eth(&ipv4(47, &gre, 6, 0, false, None));
+    let mut d = Decoder::default();
+    let p = packet(d.decode(&frame(LinkType::ETHERNET, &f, f.len() as u32, 1)));
+    assert_eq!(p.payload, b"q");
+}
+
+#[test]
+fn gre_in_udp_and_vxlan_vni_reach_the_packet() {
+    let inner = ipv4(6, &tcp(80, 36518, 9, 0x10, b"http"), 5, 0, false, None);
+    let mut udp = vec![0xC0, 0x00, 0x12, 0x92, 0, 0, 0, 0]; // 49152 → 4754
+    udp.extend_from_slice(&[0, 0, 0x08, 0x00]);
+    udp.extend_from_slice(&inner);
+    let len = udp.len() as u16;
+    udp[4..6].copy_from_slice(&len.to_be_bytes());
+    let f = eth(&ipv4(17, &udp, 6, 0, false, None));
+    let mut d = Decoder::default();
+    let p = packet(d.decode(&frame(LinkType::ETHERNET, &f, f.len() as u32, 1)));
+    assert_eq!(
+        (p.payload, p.ip.tunnel_depth, p.vni),
+        (&b"http"[..], 1, None)
+    );
+    // VXLAN with VNI 5001: the packet carries it.
+    let mut udp = vec![0xC0, 0x00, 0x12, 0xB5, 0, 0, 0, 0]; // → 4789
+    udp.extend_from_slice(&[0x08, 0, 0, 0, 0x00, 0x13, 0x89, 0]);
+    udp.extend_from_slice(&eth(&inner));
+    let len = udp.len() as u16;
+    udp[4..6].copy_from_slice(&len.to_be_bytes());
+    let f = eth(&ipv4(17, &udp, 6, 0, false, None));
+    let p = packet(d.decode(&frame(LinkType::ETHERNET, &f, f.len() as u32, 2)));
+    assert_eq!((p.payload, p.vni), (&b"http"[..], Some(5001)));
+}

@@ -1,7 +1,9 @@
 //! Tunnels carried in UDP, recognised by their registered port and decapsulated when what they
 //! carry is an IP packet (or an Ethernet frame holding one): VXLAN (RFC 7348, port 4789),
-//! Geneve (RFC 8926, 6081), GTP-U (3GPP TS 29.281, 2152), Teredo (RFC 4380, 3544) and AYIYA
-//! (5072).
+//! VXLAN-GPE (4790),
+//! Geneve (RFC 8926, 6081), GTP-U (3GPP TS 29.281, 2152), Teredo (RFC 4380, 3544, and between
+//! a client and a relay on any port when the datagram is exactly an IPv6 packet to or from a
+//! Teredo address) and AYIYA (5072). GRE in UDP (RFC 8086, 4754) is decoded by the GRE code.
 //!
 //! A datagram on one of these ports whose content does not parse as the tunnel, or whose inner
 //! packet does not look like IP, stays an ordinary UDP datagram: nothing is lost by guessing.
@@ -10,33 +12,45 @@ use super::link;
 use super::VlanTags;
 
 const VXLAN: u16 = 4789;
+const VXLAN_GPE: u16 = 4790;
 const GENEVE: u16 = 6081;
 const GTP_U: u16 = 2152;
 const TEREDO: u16 = 3544;
 const AYIYA: u16 = 5072;
 
-/// The inner IP packet and the VLAN tags seen on the way, when `payload` (a UDP payload
-/// between `sport` and `dport`) is a tunnel this module knows.
+/// The inner IP packet, the VLAN tags seen on the way and the virtual network's id (the VNI of
+/// VXLAN, VXLAN-GPE and Geneve: the same in both directions, and what keeps two tenants' equal
+/// addresses apart), when `payload` (a UDP payload between `sport` and `dport`) is a tunnel
+/// this module knows.
 pub(crate) fn decapsulate(
     sport: u16,
     dport: u16,
     payload: &[u8],
     vlan: VlanTags,
-) -> Option<(&[u8], VlanTags)> {
+) -> Option<(&[u8], VlanTags, Option<u32>)> {
+    let vni = || {
+        payload
+            .get(4..7)
+            .map(|b| u32::from_be_bytes([0, b[0], b[1], b[2]]))
+    };
     let inner = if dport == VXLAN {
-        vxlan(payload, vlan)
+        vxlan(payload, vlan).map(|(ip, v)| (ip, v, vni()))
+    } else if dport == VXLAN_GPE {
+        vxlan_gpe(payload, vlan).map(|(ip, v)| (ip, v, vni()))
     } else if dport == GENEVE {
-        geneve(payload, vlan)
+        geneve(payload, vlan).map(|(ip, v)| (ip, v, vni()))
     } else if dport == GTP_U || sport == GTP_U {
-        gtp_u(payload).map(|ip| (ip, vlan))
+        gtp_u(payload).map(|ip| (ip, vlan, None))
     } else if dport == TEREDO || sport == TEREDO {
-        teredo(payload).map(|ip| (ip, vlan))
+        teredo(payload).map(|ip| (ip, vlan, None))
+    } else if let Some(ip) = teredo_relayed(payload) {
+        Some((ip, vlan, None))
     } else if dport == AYIYA || sport == AYIYA {
-        ayiya(payload).map(|ip| (ip, vlan))
+        ayiya(payload).map(|ip| (ip, vlan, None))
     } else {
         None
     };
-    inner.filter(|(ip, _)| looks_like_ip(ip))
+    inner.filter(|(ip, _, _)| looks_like_ip(ip))
 }
 
 /// VXLAN: flags (I bit 0x08 = VNI valid), 3 reserved, VNI (3), reserved; then Ethernet.
@@ -58,6 +72,22 @@ fn geneve(p: &[u8], vlan: VlanTags) -> Option<(&[u8], VlanTags)> {
     match u16::from_be_bytes([p[2], p[3]]) {
         0x6558 => link::ethernet(inner, vlan).ok().map(|(v, ip)| (ip, v)),
         0x0800 | 0x86DD => Some((inner, vlan)),
+        0x894F => link::nsh(inner, vlan).ok().map(|(v, ip)| (ip, v)),
+        _ => None,
+    }
+}
+
+/// VXLAN-GPE (draft-ietf-nvo3-vxlan-gpe, port 4790): flags (P bit 0x04: next protocol
+/// present), 2 reserved, next protocol (1 IPv4, 2 IPv6, 3 Ethernet, 4 NSH), VNI (3), reserved.
+fn vxlan_gpe(p: &[u8], vlan: VlanTags) -> Option<(&[u8], VlanTags)> {
+    if p.len() < 8 || p[0] & 0x08 == 0 {
+        return None;
+    }
+    let inner = &p[8..];
+    match (p[0] & 0x04 != 0, p[3]) {
+        (false, _) | (true, 3) => link::ethernet(inner, vlan).ok().map(|(v, ip)| (ip, v)),
+        (true, 1 | 2) => Some((inner, vlan)),
+        (true, 4) => link::nsh(inner, vlan).ok().map(|(v, ip)| (ip, v)),
         _ => None,
     }
 }
@@ -103,6 +133,16 @@ fn teredo(p: &[u8]) -> Option<&[u8]> {
         p = p.get(8..)?;
     }
     (p.first()? >> 4 == 6).then_some(p)
+}
+
+/// Teredo between a client and a relay, on whatever ports they use (only the server speaks on
+/// 3544): taken only when the datagram is exactly one IPv6 packet (its payload length + 40 is
+/// the UDP payload) with a Teredo address (2001:0::/32, RFC 4380 §4) at one end.
+fn teredo_relayed(p: &[u8]) -> Option<&[u8]> {
+    let ip = teredo(p)?;
+    let exact = ip.len() >= 40 && usize::from(u16::from_be_bytes([ip[4], ip[5]])) + 40 == ip.len();
+    let teredo_addr = |a: &[u8]| a[..4] == [0x20, 0x01, 0x00, 0x00];
+    (exact && (teredo_addr(&ip[8..24]) || teredo_addr(&ip[24..40]))).then_some(ip)
 }
 
 /// AYIYA ("anything in anything"): identity length (2^n bytes) and type, signature length (n ×
@@ -153,8 +193,8 @@ mod tests {
     fn vxlan_carries_an_ethernet_frame() {
         let mut p = vec![0x08, 0, 0, 0, 0, 0, 42, 0];
         p.extend(ether(&ipv4()));
-        let (ip, _) = decapsulate(50000, 4789, &p, VlanTags::default()).unwrap();
-        assert_eq!(ip, ipv4());
+        let (ip, _, vni) = decapsulate(50000, 4789, &p, VlanTags::default()).unwrap();
+        assert_eq!((ip, vni), (&ipv4()[..], Some(42)));
         p[0] = 0; // VNI flag clear: not VXLAN
         assert!(decapsulate(50000, 4789, &p, VlanTags::default()).is_none());
     }
@@ -163,8 +203,8 @@ mod tests {
     fn geneve_skips_its_options() {
         let mut p = vec![0x01, 0, 0x65, 0x58, 0, 0, 7, 0, 1, 2, 3, 4];
         p.extend(ether(&ipv4()));
-        let (ip, _) = decapsulate(1, 6081, &p, VlanTags::default()).unwrap();
-        assert_eq!(ip, ipv4());
+        let (ip, _, vni) = decapsulate(1, 6081, &p, VlanTags::default()).unwrap();
+        assert_eq!((ip, vni), (&ipv4()[..], Some(7)));
         let mut p = vec![0x00, 0, 0x08, 0x00, 0, 0, 7, 0];
         p.extend(ipv4());
         assert_eq!(
@@ -200,6 +240,30 @@ mod tests {
             ip6
         );
         assert!(decapsulate(3544, 40000, b"not ipv6 at all", VlanTags::default()).is_none());
+    }
+
+    #[test]
+    fn teredo_to_a_relay_on_any_port_needs_an_exact_ipv6_packet_with_a_teredo_address() {
+        // 2001:0:4137:9e50:… → 2001:4860::68, no next header, 0 bytes of payload.
+        let mut ip6 = vec![0x60, 0, 0, 0, 0, 0, 59, 64];
+        ip6.extend_from_slice(&[0x20, 0x01, 0, 0, 0x41, 0x37, 0x9e, 0x50]);
+        ip6.extend_from_slice(&[0; 8]);
+        ip6.extend_from_slice(&[0x20, 0x01, 0x48, 0x60]);
+        ip6.extend_from_slice(&[0; 12]);
+        assert_eq!(
+            decapsulate(3797, 32900, &ip6, VlanTags::default())
+                .unwrap()
+                .0,
+            ip6
+        );
+        // One byte more than the IPv6 header declares: not taken.
+        let mut long = ip6.clone();
+        long.push(0);
+        assert!(decapsulate(3797, 32900, &long, VlanTags::default()).is_none());
+        // No Teredo address at either end: ordinary UDP.
+        let mut other = ip6.clone();
+        other[8..12].copy_from_slice(&[0x20, 0x01, 0x0d, 0xb8]);
+        assert!(decapsulate(3797, 32900, &other, VlanTags::default()).is_none());
     }
 
     #[test]

@@ -1,0 +1,651 @@
+//! Acceptance against Zeek's own test expectations (`../shared/peer-suites/zeek`): every
+//! `conn.log` baseline with address columns (and the `.cut` ones that name them), compared per
+//! connection with what the tracker reports on the same trace. A connection is Zeek's rows of
+//! one 5-tuple summed (Zeek splits one connection into several rows after an unanswered SYN,
+//! after a RST, or per ICMP type; we split on port reuse), each endpoint's counts being what
+//! that endpoint sent.
+//!
+//! Per field (found, client, pkts ↔ frames, ip_bytes, bytes ↔ stream+gap for TCP, payload
+//! otherwise) a connection agrees, or differs for one of the reasons of
+//! `docs/peer-differences.md` — each reason with its own check on the packets (below) — or the
+//! test fails and lists it.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+mod common;
+
+use common::shared;
+use exfilmeter_flow::{
+    Collect, Direction, Endpoint, FlowRecord, Proto, RoleRule, Tracker, TrackerConfig,
+};
+use exfilmeter_ingest::{CaptureReader, Decoded, Decoder, FileId, HashAlgo, Packet, Transport};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::fmt::Write as _;
+use std::net::IpAddr;
+use std::path::Path;
+
+type Dir = (Proto, Endpoint, Endpoint);
+
+/// What the packets of one direction (sender → receiver) amounted to, read from the decoder
+/// beside the tracker: the evidence each difference's check uses.
+#[derive(Debug, Default, Clone, Copy)]
+struct Facts {
+    packets: u64,
+    /// IP bytes as we count them (the outermost IP header: what the link carried).
+    wire_ip: u64,
+    /// The innermost IP packets' total lengths.
+    inner_ip: u64,
+    /// Packets inside a tunnel.
+    tunnelled: u64,
+    /// Frames cut by the snapshot length inside their headers or payload.
+    truncated: u64,
+    /// IP bytes of packets longer than 1,500 bytes.
+    over_1500: u64,
+    /// The outermost IPv4 headers' own total length (before the link layer bounded it).
+    declared_ip: u64,
+    /// Index of the first frame of this direction.
+    first_frame: u64,
+}
+
+struct Trace {
+    records: Vec<FlowRecord>,
+    facts: HashMap<Dir, Facts>,
+    /// What tunnelled packets amounted to as their outer UDP/IP flow (sender → receiver):
+    /// packets, outer IP bytes, outer UDP payload bytes.
+    outer: HashMap<Dir, Sent>,
+    /// Frames skipped, by reason.
+    skipped: BTreeMap<String, u64>,
+}
+
+fn transport_ends(p: &Packet<'_>) -> Dir {
+    let (proto, sp, dp) = match p.transport {
+        Transport::Tcp(t) => (Proto::Tcp, t.src_port, t.dst_port),
+        Transport::Udp {
+            src_port, dst_port, ..
+        } => (Proto::Udp, src_port, dst_port),
+        Transport::Icmp { .. } => (Proto::Icmp, 0, 0),
+        Transport::Other => (Proto::Other(p.ip.protocol), 0, 0),
+    };
+    (
+        proto,
+        Endpoint {
+            ip: p.ip.src,
+            port: sp,
+        },
+        Endpoint {
+            ip: p.ip.dst,
+            port: dp,
+        },
+    )
+}
+
+/// The outermost IP header of a frame (from the packet's layer-3 offset): its UDP/IP ends and
+/// IPv4 total length.
+fn outer_header(data: &[u8]) -> Option<(Dir, Option<u64>)> {
+    let v = data.first()? >> 4;
+    let (proto, src, dst, l4, total): (u8, IpAddr, IpAddr, usize, Option<u64>) = match v {
+        4 => {
+            let ihl = usize::from(data[0] & 0x0F) * 4;
+            let a: [u8; 4] = data.get(12..16)?.try_into().ok()?;
+            let b: [u8; 4] = data.get(16..20)?.try_into().ok()?;
+            let total = u64::from(u16::from_be_bytes([*data.get(2)?, *data.get(3)?]));
+            (*data.get(9)?, a.into(), b.into(), ihl, Some(total))
+        }
+        6 => {
+            let a: [u8; 16] = data.get(8..24)?.try_into().ok()?;
+            let b: [u8; 16] = data.get(24..40)?.try_into().ok()?;
+            (*data.get(6)?, a.into(), b.into(), 40, None)
+        }
+        _ => return None,
+    };
+    let port = |at: usize| {
+        data.get(at..at + 2)
+            .map(|b| u16::from_be_bytes([b[0], b[1]]))
+            .unwrap_or(0)
+    };
+    let (pr, sp, dp) = match proto {
+        17 => (Proto::Udp, port(l4), port(l4 + 2)),
+        6 => (Proto::Tcp, port(l4), port(l4 + 2)),
+        n => (Proto::Other(n), 0, 0),
+    };
+    Some((
+        (
+            pr,
+            Endpoint { ip: src, port: sp },
+            Endpoint { ip: dst, port: dp },
+        ),
+        total,
+    ))
+}
+
+fn read_trace(path: &Path) -> Trace {
+    let mut sink = Collect::default();
+    let mut tracker = Tracker::new(TrackerConfig::default());
+    let mut decoder = Decoder::default();
+    let mut facts: HashMap<Dir, Facts> = HashMap::new();
+    let mut outer: HashMap<Dir, Sent> = HashMap::new();
+    let mut skipped = BTreeMap::new();
+    let mut r = CaptureReader::open(path, FileId(0), HashAlgo::None).unwrap();
+    while let Some(frame) = r.next_frame() {
+        match decoder.decode(&frame) {
+            Decoded::Packet(p) => {
+                let d = transport_ends(&p);
+                let f = facts.entry(d).or_insert(Facts {
+                    first_frame: p.frame.index,
+                    ..Facts::default()
+                });
+                f.packets += 1;
+                f.wire_ip += p.wire.ip_bytes;
+                f.inner_ip += u64::from(p.ip.total_len);
+                f.truncated += u64::from(p.truncated);
+                if p.ip.total_len > 1500 {
+                    f.over_1500 += p.wire.ip_bytes;
+                }
+                let l3 = frame.data.get(p.l3_offset as usize..).unwrap_or(&[]);
+                let head = outer_header(l3);
+                f.declared_ip += match head {
+                    Some((_, Some(t))) if p.wire.frames == 1 => t,
+                    _ => p.wire.ip_bytes,
+                };
+                if p.ip.tunnel_depth > 0 {
+                    f.tunnelled += 1;
+                    if let Some((o, total)) = head {
+                        let hl = match l3.first() {
+                            Some(b) if b >> 4 == 4 => u64::from(b & 0x0F) * 4,
+                            _ => 40,
+                        };
+                        let ip = total.unwrap_or(p.wire.ip_bytes);
+                        let s = outer.entry(o).or_default();
+                        s.pkts += 1;
+                        s.ip += p.wire.ip_bytes;
+                        s.bytes += ip.saturating_sub(hl + 8);
+                    }
+                }
+                tracker.packet(&p, &mut sink);
+            }
+            Decoded::Skipped(why) => *skipped.entry(why.to_string()).or_insert(0) += 1,
+            _ => {}
+        }
+    }
+    decoder.finish();
+    tracker.finish(&mut sink);
+    Trace {
+        records: sink.records,
+        facts,
+        outer,
+        skipped,
+    }
+}
+
+/// One Zeek log: its column names and rows.
+fn read_log(path: &Path) -> Option<(Vec<String>, Vec<Vec<String>>)> {
+    let text = std::fs::read_to_string(path).ok()?;
+    let mut cols: Option<Vec<String>> = None;
+    let mut rows = Vec::new();
+    for line in text.lines().filter(|l| !l.starts_with("###")) {
+        if let Some(f) = line.strip_prefix("#fields\t") {
+            cols = Some(f.split('\t').map(str::to_string).collect());
+        } else if line.starts_with('#') {
+            continue;
+        } else if cols.is_none() {
+            // A zeek-cut file: a plain header line naming the columns, or none at all.
+            if line.split('\t').any(|c| c == "id.orig_h") {
+                cols = Some(line.split('\t').map(str::to_string).collect());
+            } else {
+                return None;
+            }
+        } else {
+            rows.push(line.split('\t').map(str::to_string).collect());
+        }
+    }
+    Some((cols?, rows))
+}
+
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+struct Sent {
+    pkts: u64,
+    ip: u64,
+    bytes: u64,
+}
+
+/// Zeek's rows of one connection (5-tuple), summed per sending endpoint.
+#[derive(Debug, Default)]
+struct ZConn {
+    proto: Option<Proto>,
+    sent: BTreeMap<Endpoint, Sent>,
+    origs: BTreeSet<Endpoint>,
+    has_pkts: bool,
+    has_ip: bool,
+    has_bytes: bool,
+    service: String,
+    history: String,
+    rows: usize,
+}
+
+fn proto_of(s: &str) -> Option<Proto> {
+    match s {
+        "tcp" => Some(Proto::Tcp),
+        "udp" => Some(Proto::Udp),
+        "icmp" => Some(Proto::Icmp),
+        _ => None,
+    }
+}
+
+/// Reasons a field may differ; each has its check in `explain`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+enum Why {
+    /// Zeek logs the outer UDP flow of a tunnel; we report only the inner flows, with the outer
+    /// frames' bytes (and, as UDP, the outer flow's packets that did not decapsulate). Check: per
+    /// end, Zeek's counts = ours for that 5-tuple + the decapsulated packets' outer counts.
+    OuterTunnelFlow,
+    /// Zeek's ip_bytes are the inner IP lengths; ours the outer (what the link carried). Check:
+    /// ours = the outer lengths, Zeek's = the inner lengths, every packet tunnelled.
+    TunnelIpBytes,
+    /// Zeek leaves IP packets over 1,500 bytes (offloaded segments) out of ip_bytes but counts
+    /// them in pkts. Check: Zeek's = ours − those packets' bytes.
+    ZeekIpBytesOver1500,
+    /// An IPv4 header claims more than the PPPoE payload carried: we count what the link
+    /// carried (decision 0004). Check: Zeek's = the headers' own total lengths.
+    PppoeBoundsIp,
+    /// Zeek counts nothing of a connection whose only frames were cut inside their headers.
+    /// Check: Zeek's counts are all zero and every one of our packets is truncated.
+    ZeekCountedTruncatedNothing,
+    /// No handshake and both ports ≥ 1024: we take the lower port as the server, Zeek the first
+    /// sender as the originator. Check: our rule is `port` and Zeek's originator sent first.
+    PortRuleVersusFirstSender,
+    /// Zeek's GridFTP script stops analysing a data channel once detected
+    /// (`skip_further_processing`): its counts stop there. Check: service `gridftp-data`, and
+    /// Zeek's counts are at most ours.
+    ZeekStoppedProcessing,
+    /// Zeek verifies checksums in this test and ignored packets with a bad one (history `C`,
+    /// no packet counted); we count every packet. Check: Zeek's history has `C` and zero
+    /// packets, and we decapsulated the packets of that outer flow.
+    ZeekDroppedBadChecksum,
+    /// Zeek flipped the originator after the first packet (history `^`) and credited that
+    /// packet to the wrong end. Check: Zeek's totals over both ends equal ours, and ours per end
+    /// equal the packets each end sent.
+    ZeekFlipMiscount,
+    /// One 802.11 frame carrying several A-MSDU subframes is one frame to us: skipped and
+    /// counted (`802.11 A-MSDU of several subframes`); Zeek decodes each subframe. Check: the
+    /// trace has such skips.
+    AmsduSkipped,
+}
+
+impl Why {
+    fn name(self) -> &'static str {
+        match self {
+            Why::OuterTunnelFlow => "outer tunnel flow not reported",
+            Why::TunnelIpBytes => "tunnelled: outer vs inner ip_bytes",
+            Why::ZeekIpBytesOver1500 => "Zeek leaves IP packets > 1500 bytes out of ip_bytes",
+            Why::PppoeBoundsIp => "PPPoE length bounds the IP packet",
+            Why::ZeekCountedTruncatedNothing => "Zeek counts nothing of truncated frames",
+            Why::PortRuleVersusFirstSender => "both ports ≥ 1024: lower port vs first sender",
+            Why::ZeekStoppedProcessing => "Zeek stops counting a GridFTP data channel",
+            Why::AmsduSkipped => "802.11 A-MSDU of several subframes skipped",
+            Why::ZeekDroppedBadChecksum => "Zeek ignored packets with bad checksums",
+            Why::ZeekFlipMiscount => "Zeek's role flip credited a packet to the wrong end",
+        }
+    }
+}
+
+#[derive(Default)]
+struct Tally {
+    total: u64,
+    agree: u64,
+    explained: BTreeMap<Why, u64>,
+    unexplained: Vec<String>,
+}
+
+impl Tally {
+    fn add(&mut self, ok: bool, why: Option<Why>, what: impl FnOnce() -> String) {
+        self.total += 1;
+        if ok {
+            self.agree += 1;
+        } else if let Some(w) = why {
+            *self.explained.entry(w).or_insert(0) += 1;
+        } else {
+            self.unexplained.push(what());
+        }
+    }
+}
+
+/// Our flows of one connection (5-tuple, whatever the VLAN or VNI), summed per sender.
+#[derive(Debug, Default)]
+struct Ours {
+    sent: BTreeMap<Endpoint, Sent>,
+    clients: BTreeSet<Endpoint>,
+    rules: Vec<RoleRule>,
+}
+
+fn ours(records: &[FlowRecord]) -> HashMap<(Proto, Endpoint, Endpoint), Ours> {
+    let mut m: HashMap<(Proto, Endpoint, Endpoint), Ours> = HashMap::new();
+    for r in records {
+        let (lo, hi) = (r.key.lo, r.key.hi);
+        let o = m.entry((r.proto, lo, hi)).or_default();
+        o.clients.insert(r.client);
+        o.rules.push(r.role_rule);
+        for (dir, from) in [(Direction::C2s, r.client), (Direction::S2c, r.server)] {
+            let c = r.ledger.total(dir);
+            let s = o.sent.entry(from).or_default();
+            s.pkts += c.frames;
+            s.ip += c.ip_bytes;
+            s.bytes += if r.proto == Proto::Tcp {
+                c.stream_bytes + c.gap_bytes
+            } else {
+                c.payload_bytes
+            };
+        }
+    }
+    m
+}
+
+fn key_of(proto: Proto, a: Endpoint, b: Endpoint) -> (Proto, Endpoint, Endpoint) {
+    if a <= b {
+        (proto, a, b)
+    } else {
+        (proto, b, a)
+    }
+}
+
+#[test]
+fn connections_agree_with_zeek_conn_log_or_differ_for_a_documented_reason() {
+    let Some(root) = shared("peer-suites") else {
+        return;
+    };
+    let z = root.join("zeek");
+    let tests = std::fs::read_to_string(z.join("tests.tsv")).unwrap();
+    let mut traces: HashMap<String, Trace> = HashMap::new();
+    let fields = ["found", "client", "pkts", "ip_bytes", "bytes"];
+    let mut tally: BTreeMap<&str, Tally> = fields.iter().map(|f| (*f, Tally::default())).collect();
+    let mut logs = 0;
+    for line in tests.lines().skip(1) {
+        let cols: Vec<&str> = line.split('\t').collect();
+        let (test, trace, baselines) = (cols[0], cols[1], cols[2]);
+        let Some(log) = ["conn.log", "conn.log.cut", "conn.cut"]
+            .into_iter()
+            .find(|b| baselines.split(',').any(|x| x == *b))
+        else {
+            continue;
+        };
+        let Some((names, rows)) = read_log(&z.join("baselines").join(test).join(log)) else {
+            continue;
+        };
+        let col = |n: &str| names.iter().position(|c| c == n);
+        let (Some(oh), Some(op), Some(rh), Some(rp)) = (
+            col("id.orig_h"),
+            col("id.orig_p"),
+            col("id.resp_h"),
+            col("id.resp_p"),
+        ) else {
+            continue;
+        };
+        logs += 1;
+        let t = traces
+            .entry(trace.to_string())
+            .or_insert_with(|| read_trace(&z.join("traces").join(trace)));
+        // Zeek's connections.
+        let mut conns: BTreeMap<(Proto, Endpoint, Endpoint), ZConn> = BTreeMap::new();
+        for r in &rows {
+            let proto = match col("proto") {
+                Some(i) => proto_of(&r[i]),
+                None => Some(Proto::Tcp).filter(|_| false),
+            };
+            let Some(proto) = proto.or_else(|| {
+                // `.cut` files without a proto column: the trace's flow with these ends.
+                let ip = |i: usize| r[i].parse::<IpAddr>().ok();
+                let (a, b) = (ip(oh)?, ip(rh)?);
+                let (pa, pb) = (r[op].parse().ok()?, r[rp].parse().ok()?);
+                let a = Endpoint { ip: a, port: pa };
+                let b = Endpoint { ip: b, port: pb };
+                [Proto::Tcp, Proto::Udp].into_iter().find(|p| {
+                    t.facts.contains_key(&(*p, a, b)) || t.facts.contains_key(&(*p, b, a))
+                })
+            }) else {
+                continue;
+            };
+            let (Ok(a), Ok(b)) = (r[oh].parse::<IpAddr>(), r[rh].parse::<IpAddr>()) else {
+                continue;
+            };
+            let port = |i: usize| -> u16 {
+                if proto == Proto::Icmp {
+                    0
+                } else {
+                    r[i].parse().unwrap_or(0)
+                }
+            };
+            let orig = Endpoint {
+                ip: a,
+                port: port(op),
+            };
+            let resp = Endpoint {
+                ip: b,
+                port: port(rp),
+            };
+            let c = conns.entry(key_of(proto, orig, resp)).or_default();
+            c.proto = Some(proto);
+            c.rows += 1;
+            c.origs.insert(orig);
+            let num = |n: &str| col(n).and_then(|i| r[i].parse::<u64>().ok());
+            for (ep, pk, ipb, by) in [
+                (orig, "orig_pkts", "orig_ip_bytes", "orig_bytes"),
+                (resp, "resp_pkts", "resp_ip_bytes", "resp_bytes"),
+            ] {
+                let s = c.sent.entry(ep).or_default();
+                if let Some(v) = num(pk) {
+                    s.pkts += v;
+                    c.has_pkts = true;
+                }
+                if let Some(v) = num(ipb) {
+                    s.ip += v;
+                    c.has_ip = true;
+                }
+                if let Some(v) = num(by) {
+                    s.bytes += v;
+                    c.has_bytes = true;
+                }
+            }
+            if let Some(i) = col("service") {
+                c.service.push_str(&r[i]);
+            }
+            if let Some(i) = col("history") {
+                c.history.push_str(&r[i]);
+            }
+        }
+        let mine = ours(&t.records);
+        for (key, zc) in &conns {
+            let (proto, lo, hi) = *key;
+            let label = || format!("{test}: {} {lo} {hi}", proto.name());
+            let facts = |from: Endpoint, to: Endpoint| {
+                t.facts.get(&(proto, from, to)).copied().unwrap_or_default()
+            };
+            // The outer flow of a tunnel whose packets we decapsulated: Zeek's counts are ours
+            // (what did not decapsulate) plus the decapsulated packets' outer bytes.
+            let outer_side = |a: Endpoint, b: Endpoint| t.outer.get(&(proto, a, b)).copied();
+            let is_outer = outer_side(lo, hi).is_some() || outer_side(hi, lo).is_some();
+            let outer_sums = |o: Option<&Ours>| {
+                [(lo, hi), (hi, lo)].iter().all(|(a, b)| {
+                    let z = zc.sent.get(a).copied().unwrap_or_default();
+                    let m = o.and_then(|o| o.sent.get(a)).copied().unwrap_or_default();
+                    let x = outer_side(*a, *b).unwrap_or_default();
+                    (!zc.has_pkts || z.pkts == m.pkts + x.pkts)
+                        && (!zc.has_ip || z.ip == m.ip + x.ip)
+                        && (!zc.has_bytes || z.bytes == m.bytes + x.bytes)
+                })
+            };
+            let bad_checksum =
+                zc.history.contains('C') && zc.has_pkts && zc.sent.values().all(|s| s.pkts == 0);
+            let Some(o) = mine.get(key) else {
+                let why = if is_outer && bad_checksum {
+                    Some(Why::ZeekDroppedBadChecksum)
+                } else if is_outer && outer_sums(None) {
+                    Some(Why::OuterTunnelFlow)
+                } else if t.skipped.contains_key("802.11 A-MSDU of several subframes") {
+                    Some(Why::AmsduSkipped)
+                } else {
+                    None
+                };
+                tally.get_mut("found").unwrap().add(false, why, label);
+                continue;
+            };
+            let partly_outer = is_outer && outer_sums(Some(o));
+            let flipped = zc.history.contains('^')
+                && [|s: &Sent| s.pkts, |s: &Sent| s.ip, |s: &Sent| s.bytes]
+                    .iter()
+                    .all(|f| {
+                        zc.sent.values().map(f).sum::<u64>() == o.sent.values().map(f).sum::<u64>()
+                    })
+                && [(lo, hi), (hi, lo)].iter().all(|(a, b)| {
+                    o.sent.get(a).map_or(0, |s| s.pkts)
+                        == t.facts.get(&(proto, *a, *b)).map_or(0, |f| f.packets)
+                });
+            tally.get_mut("found").unwrap().add(true, None, label);
+            let zsent = |e: Endpoint| zc.sent.get(&e).copied().unwrap_or_default();
+            let osent = |e: Endpoint| o.sent.get(&e).copied().unwrap_or_default();
+            let both = [(lo, hi), (hi, lo)];
+            let zeek_nothing = zc.has_pkts
+                && both.iter().all(|(a, _)| zsent(*a).pkts == 0)
+                && both
+                    .iter()
+                    .all(|(a, b)| facts(*a, *b).truncated == facts(*a, *b).packets);
+            let stopped = zc.service.contains("gridftp-data")
+                && both.iter().all(|(a, _)| {
+                    let (zs, os) = (zsent(*a), osent(*a));
+                    zs.pkts <= os.pkts && zs.ip <= os.ip && zs.bytes <= os.bytes
+                });
+            // client
+            if zc.origs.len() == 1 && o.clients.len() == 1 {
+                let zo = *zc.origs.iter().next().unwrap();
+                let oc = *o.clients.iter().next().unwrap();
+                let why = if zeek_nothing {
+                    Some(Why::ZeekCountedTruncatedNothing)
+                } else {
+                    let other = if zo == lo { hi } else { lo };
+                    let first = |a: Endpoint, b: Endpoint| {
+                        t.facts.get(&(proto, a, b)).map(|f| f.first_frame)
+                    };
+                    let zeek_first = match (first(zo, other), first(other, zo)) {
+                        (Some(x), Some(y)) => x < y,
+                        (Some(_), None) => true,
+                        _ => false,
+                    };
+                    (o.rules.contains(&RoleRule::Port)
+                        && lo.port >= 1024
+                        && hi.port >= 1024
+                        && zeek_first)
+                        .then_some(Why::PortRuleVersusFirstSender)
+                };
+                tally.get_mut("client").unwrap().add(zo == oc, why, || {
+                    format!("{}: Zeek {zo}, ours {oc}", label())
+                });
+            }
+            if zc.has_pkts {
+                let ok = both.iter().all(|(a, _)| zsent(*a).pkts == osent(*a).pkts);
+                let why = if zeek_nothing {
+                    Some(Why::ZeekCountedTruncatedNothing)
+                } else if stopped {
+                    Some(Why::ZeekStoppedProcessing)
+                } else if partly_outer {
+                    Some(Why::OuterTunnelFlow)
+                } else if flipped {
+                    Some(Why::ZeekFlipMiscount)
+                } else {
+                    None
+                };
+                tally.get_mut("pkts").unwrap().add(ok, why, || {
+                    format!("{}: Zeek {:?}, ours {:?}", label(), zc.sent, o.sent)
+                });
+            }
+            if zc.has_ip {
+                let ok = both.iter().all(|(a, _)| zsent(*a).ip == osent(*a).ip);
+                let each =
+                    |f: &dyn Fn(Endpoint, Endpoint) -> bool| both.iter().all(|(a, b)| f(*a, *b));
+                let why = if zeek_nothing {
+                    Some(Why::ZeekCountedTruncatedNothing)
+                } else if stopped {
+                    Some(Why::ZeekStoppedProcessing)
+                } else if partly_outer {
+                    Some(Why::OuterTunnelFlow)
+                } else if flipped {
+                    Some(Why::ZeekFlipMiscount)
+                } else if each(&|a, b| {
+                    let f = facts(a, b);
+                    f.tunnelled == f.packets
+                        && zsent(a).ip == f.inner_ip
+                        && osent(a).ip == f.wire_ip
+                }) {
+                    Some(Why::TunnelIpBytes)
+                } else if each(&|a, b| zsent(a).ip + facts(a, b).over_1500 == osent(a).ip) {
+                    Some(Why::ZeekIpBytesOver1500)
+                } else if each(&|a, b| zsent(a).ip == facts(a, b).declared_ip) {
+                    Some(Why::PppoeBoundsIp)
+                } else {
+                    None
+                };
+                tally.get_mut("ip_bytes").unwrap().add(ok, why, || {
+                    format!("{}: Zeek {:?}, ours {:?}", label(), zc.sent, o.sent)
+                });
+            }
+            if zc.has_bytes {
+                let ok = both.iter().all(|(a, _)| zsent(*a).bytes == osent(*a).bytes);
+                let why = if zeek_nothing {
+                    Some(Why::ZeekCountedTruncatedNothing)
+                } else if stopped {
+                    Some(Why::ZeekStoppedProcessing)
+                } else if partly_outer {
+                    Some(Why::OuterTunnelFlow)
+                } else if flipped {
+                    Some(Why::ZeekFlipMiscount)
+                } else {
+                    None
+                };
+                tally.get_mut("bytes").unwrap().add(ok, why, || {
+                    format!("{}: Zeek {:?}, ours {:?}", label(), zc.sent, o.sent)
+                });
+            }
+        }
+    }
+    let mut report = format!("Zeek conn baselines compared: {logs}\n");
+    let mut unexplained = Vec::new();
+    for (f, t) in &tally {
+        let _ = writeln!(
+            report,
+            "{f:9} agree {}/{} ({:.1} %); explained {}",
+            t.agree,
+            t.total,
+            100.0 * t.agree as f64 / t.total.max(1) as f64,
+            t.explained
+                .iter()
+                .map(|(w, n)| format!("{n} {}", w.name()))
+                .collect::<Vec<_>>()
+                .join("; ")
+        );
+        for u in &t.unexplained {
+            unexplained.push(format!("{f}: {u}"));
+        }
+    }
+    eprintln!("{report}");
+    assert!(logs >= 80, "{logs} conn baselines");
+    // Raw agreement, before the documented differences (a floor against regressions; see
+    // docs/peer-differences.md for why ip_bytes and found cannot reach 99 % by definition).
+    for (f, floor) in [
+        ("found", 0.90),
+        ("client", 0.98),
+        ("pkts", 0.97),
+        ("ip_bytes", 0.80),
+        ("bytes", 0.97),
+    ] {
+        let t = &tally[f];
+        assert!(
+            t.agree as f64 >= floor * t.total as f64,
+            "{f}: {}/{} agree, below {floor}",
+            t.agree,
+            t.total
+        );
+    }
+    assert!(
+        unexplained.is_empty(),
+        "{} differences with no documented reason:\n{}",
+        unexplained.len(),
+        unexplained.join("\n")
+    );
+}
