@@ -265,6 +265,15 @@ enum Why {
     /// packet to the wrong end. Check: Zeek's totals over both ends equal ours, and ours per end
     /// equal the packets each end sent.
     ZeekFlipMiscount,
+    /// No handshake: we take the well-known (or lower) port as the server, Suricata the first
+    /// packet's sender as the client (`to_server`). Check: our rule is `port`, Suricata's client
+    /// sent first, and the counts agree once the directions are swapped.
+    SuricataFirstSender,
+    /// Suricata decodes Teredo on port 3544 only; we also between a client and its relay (any
+    /// port, decision 0004), so we see packets of the inner connection Suricata does not. Check:
+    /// every packet of ours on the connection is tunnelled and Suricata's packet counts are at
+    /// most ours.
+    SuricataTeredoByPort,
     /// One 802.11 frame carrying several A-MSDU subframes is one frame to us: skipped and
     /// counted (`802.11 A-MSDU of several subframes`); Zeek decodes each subframe. Check: the
     /// trace has such skips.
@@ -282,6 +291,8 @@ impl Why {
             Why::PortRuleVersusFirstSender => "both ports ≥ 1024: lower port vs first sender",
             Why::ZeekStoppedProcessing => "Zeek stops counting a GridFTP data channel",
             Why::AmsduSkipped => "802.11 A-MSDU of several subframes skipped",
+            Why::SuricataTeredoByPort => "Suricata decodes Teredo on port 3544 only",
+            Why::SuricataFirstSender => "no handshake: port rule vs Suricata's first sender",
             Why::ZeekDroppedBadChecksum => "Zeek ignored packets with bad checksums",
             Why::ZeekFlipMiscount => "Zeek's role flip credited a packet to the wrong end",
         }
@@ -647,5 +658,211 @@ fn connections_agree_with_zeek_conn_log_or_differ_for_a_documented_reason() {
         "{} differences with no documented reason:\n{}",
         unexplained.len(),
         unexplained.join("\n")
+    );
+}
+
+/// Suricata's `pkts_toserver`, `pkts_toclient`, `bytes_toserver`, `bytes_toclient`.
+type SuricataCounts = [Option<u64>; 4];
+
+/// The `match:` maps of a suricata-verify `test.yaml`'s checks (the plain subset its checks use:
+/// `- filter:` blocks, `match:` with one `key: value` per line).
+fn suricata_matches(yaml: &str) -> Vec<HashMap<String, String>> {
+    let mut out = Vec::new();
+    let mut cur: Option<(usize, HashMap<String, String>)> = None;
+    for line in yaml.lines() {
+        let indent = line.len() - line.trim_start().len();
+        let t = line.trim();
+        if let Some((ind, m)) = &mut cur {
+            if indent > *ind && !t.is_empty() {
+                if let Some((k, v)) = t.split_once(": ") {
+                    m.insert(
+                        k.to_string(),
+                        v.trim_matches(|c| c == '"' || c == '\'').to_string(),
+                    );
+                }
+                continue;
+            }
+            out.push(std::mem::take(m));
+            cur = None;
+        }
+        if t == "match:" {
+            cur = Some((indent, HashMap::new()));
+        }
+    }
+    if let Some((_, m)) = cur {
+        out.push(m);
+    }
+    out
+}
+
+#[test]
+fn flows_agree_with_suricata_verify_flow_checks_or_differ_for_a_documented_reason() {
+    let Some(root) = shared("peer-suites") else {
+        return;
+    };
+    let s = root.join("suricata-verify");
+    let tests = std::fs::read_to_string(s.join("tests.tsv")).unwrap();
+    let mut tally = Tally::default();
+    let mut checked_tests = 0u64;
+    let mut traces: HashMap<std::path::PathBuf, Trace> = HashMap::new();
+    for line in tests.lines().skip(1) {
+        let cols: Vec<&str> = line.split('\t').collect();
+        let (name, pcap) = (cols[0], cols[1]);
+        let dir = s.join("tests").join(name);
+        let Ok(yaml) = std::fs::read_to_string(dir.join("test.yaml")) else {
+            continue;
+        };
+        // Suricata's flow events of this test, summed per 5-tuple and direction (it keys ESP
+        // by SPI and ICMP by type: several events, one flow of ours).
+        let mut conns: BTreeMap<Dir, (Endpoint, SuricataCounts)> = BTreeMap::new();
+        for m in suricata_matches(&yaml) {
+            if m.get("event_type").map(String::as_str) != Some("flow")
+                || !m.contains_key("flow.pkts_toserver")
+            {
+                continue;
+            }
+            let proto = match m.get("proto").map(String::as_str) {
+                Some("TCP") => Proto::Tcp,
+                Some("UDP") => Proto::Udp,
+                Some(p) if p.to_ascii_uppercase().contains("ICMP") => Proto::Icmp,
+                _ if m.contains_key("icmp_type") => Proto::Icmp,
+                _ => match m.get("proto").and_then(|p| p.parse::<u8>().ok()) {
+                    Some(n) => Proto::Other(n),
+                    None => Proto::Other(50),
+                },
+            };
+            let ep = |ip: &str, port: &str| -> Option<Endpoint> {
+                Some(Endpoint {
+                    ip: m.get(ip)?.parse().ok()?,
+                    port: match proto {
+                        Proto::Tcp | Proto::Udp => m.get(port).and_then(|p| p.parse().ok())?,
+                        _ => 0,
+                    },
+                })
+            };
+            let (Some(src), Some(dst)) = (ep("src_ip", "src_port"), ep("dest_ip", "dest_port"))
+            else {
+                continue;
+            };
+            let c = conns
+                .entry(key_of(proto, src, dst))
+                .or_insert((src, [None; 4]));
+            let flipped = c.0 != src;
+            for (i, k) in [
+                "flow.pkts_toserver",
+                "flow.pkts_toclient",
+                "flow.bytes_toserver",
+                "flow.bytes_toclient",
+            ]
+            .iter()
+            .enumerate()
+            {
+                if let Some(v) = m.get(*k).and_then(|v| v.parse::<u64>().ok()) {
+                    let j = if flipped { i ^ 1 } else { i };
+                    c.1[j] = Some(c.1[j].unwrap_or(0) + v);
+                }
+            }
+        }
+        if conns.is_empty() {
+            continue;
+        }
+        checked_tests += 1;
+        let path = dir.join(pcap);
+        let t = traces
+            .entry(path.clone())
+            .or_insert_with(|| read_trace(&path));
+        let mine = ours(&t.records);
+        let frame_bytes = |proto: Proto, from: Endpoint, to: Endpoint| -> u64 {
+            t.records
+                .iter()
+                .filter(|r| r.proto == proto)
+                .map(|r| {
+                    if (r.client, r.server) == (from, to) {
+                        r.ledger.total(Direction::C2s).frame_bytes
+                    } else if (r.server, r.client) == (from, to) {
+                        r.ledger.total(Direction::S2c).frame_bytes
+                    } else {
+                        0
+                    }
+                })
+                .sum()
+        };
+        for (key, (src, v)) in &conns {
+            let (proto, lo, hi) = *key;
+            let dst = if *src == lo { hi } else { lo };
+            let label = || format!("{name}: {} {src} → {dst} {v:?}", proto.name());
+            let facts =
+                |a: Endpoint, b: Endpoint| t.facts.get(&(proto, a, b)).copied().unwrap_or_default();
+            let outer =
+                |a: Endpoint, b: Endpoint| t.outer.get(&(proto, a, b)).copied().unwrap_or_default();
+            let o = mine.get(key);
+            let pk = |e: Endpoint| o.and_then(|o| o.sent.get(&e)).map_or(0, |x| x.pkts);
+            let ours_v = [
+                Some(pk(*src)),
+                Some(pk(dst)),
+                Some(frame_bytes(proto, *src, dst)),
+                Some(frame_bytes(proto, dst, *src)),
+            ];
+            let same = |a: &[Option<u64>; 4]| v.iter().zip(a).all(|(x, y)| x.is_none() || x == y);
+            let client_ok = o.is_some_and(|o| o.clients.len() == 1 && o.clients.contains(src));
+            if client_ok && same(&ours_v) {
+                tally.add(true, None, label);
+                continue;
+            }
+            let is_outer = outer(*src, dst).pkts + outer(dst, *src).pkts > 0;
+            let why = if is_outer
+                && v[0] == Some(pk(*src) + outer(*src, dst).pkts)
+                && v[1].is_none_or(|x| x == pk(dst) + outer(dst, *src).pkts)
+            {
+                // The outer flow of a tunnel: Suricata's packets = ours + decapsulated ones.
+                Some(Why::OuterTunnelFlow)
+            } else if o.is_some_and(|o| o.rules.contains(&RoleRule::Port))
+                && facts(*src, dst).first_frame
+                    < t.facts
+                        .get(&(proto, dst, *src))
+                        .map_or(u64::MAX, |f| f.first_frame)
+                && same(&ours_v)
+            {
+                Some(Why::SuricataFirstSender)
+            } else if [(*src, dst), (dst, *src)].iter().all(|(a, b)| {
+                let f = facts(*a, *b);
+                f.tunnelled == f.packets
+            }) && v[0].is_some_and(|x| x <= pk(*src))
+                && v[1].is_none_or(|x| x <= pk(dst))
+            {
+                Some(Why::SuricataTeredoByPort)
+            } else {
+                None
+            };
+            tally.add(false, why, || {
+                format!(
+                    "{}; ours {:?} clients {:?}",
+                    label(),
+                    ours_v,
+                    o.map(|o| &o.clients)
+                )
+            });
+        }
+    }
+    eprintln!(
+        "suricata-verify flow checks ({checked_tests} tests): agree {}/{}; explained {}",
+        tally.agree,
+        tally.total,
+        tally
+            .explained
+            .iter()
+            .map(|(w, n)| format!("{n} {}", w.name()))
+            .collect::<Vec<_>>()
+            .join("; ")
+    );
+    assert!(
+        checked_tests >= 20,
+        "{checked_tests} tests with flow checks"
+    );
+    assert!(
+        tally.unexplained.is_empty(),
+        "{} flow checks differ with no documented reason:\n{}",
+        tally.unexplained.len(),
+        tally.unexplained.join("\n")
     );
 }
