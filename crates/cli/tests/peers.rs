@@ -9,27 +9,6 @@
 mod common;
 
 use common::{bin, shared, testdata, tool};
-use std::path::{Path, PathBuf};
-
-fn captures(dir: &Path, out: &mut Vec<PathBuf>) {
-    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
-        .unwrap()
-        .flatten()
-        .map(|e| e.path())
-        .collect();
-    entries.sort();
-    for p in entries {
-        let name = p.file_name().unwrap().to_string_lossy().to_string();
-        if p.is_dir() {
-            captures(&p, out);
-        } else if [".pcap", ".pcapng", ".pcap.gz", ".cap"]
-            .iter()
-            .any(|e| name.ends_with(e))
-        {
-            out.push(p);
-        }
-    }
-}
 
 #[test]
 fn no_peer_capture_makes_any_command_panic_fail_or_exceed_200_mb() {
@@ -39,8 +18,7 @@ fn no_peer_capture_makes_any_command_panic_fail_or_exceed_200_mb() {
     if !tool("/usr/bin/time", "true") {
         return;
     }
-    let mut files = Vec::new();
-    captures(&root, &mut files);
+    let files = exfilmeter_testkit::capture_files(&root);
     assert!(files.len() > 600, "{} captures", files.len());
     let dir = tempfile::tempdir().unwrap();
     let iocs = dir.path().join("all.txt");

@@ -10,37 +10,13 @@ use exfilmeter_estimate::{ContentLedger, NoRows, Pipeline, RecordFormat, RecordS
 use exfilmeter_flow::{DayClock, TrackerConfig};
 use exfilmeter_ingest::{expand_inputs, HashAlgo};
 use exfilmeter_intel::{Attributor, Internal, IocSet};
-use std::path::{Path, PathBuf};
-
-fn captures(dir: &Path, out: &mut Vec<PathBuf>) {
-    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
-        .unwrap()
-        .flatten()
-        .map(|e| e.path())
-        .collect();
-    entries.sort();
-    for p in entries {
-        if p.is_dir() {
-            captures(&p, out);
-        } else {
-            let name = p.file_name().unwrap().to_string_lossy().to_string();
-            if [".pcap", ".pcapng", ".pcap.gz"]
-                .iter()
-                .any(|e| name.ends_with(e))
-            {
-                out.push(p);
-            }
-        }
-    }
-}
 
 #[test]
 fn no_flow_day_of_any_peer_capture_counts_more_app_bytes_than_were_sent() {
     let Some(root) = exfilmeter_testkit::shared("peer-suites") else {
         return;
     };
-    let mut files = Vec::new();
-    captures(&root, &mut files);
+    let files = exfilmeter_testkit::capture_files(&root);
     assert!(files.len() > 600, "{} captures", files.len());
     let dir = tempfile::tempdir().unwrap();
     let iocs = dir.path().join("all.txt");

@@ -134,7 +134,9 @@ pub(crate) struct PacketEnds {
     pub(crate) dst: Endpoint,
 }
 
-pub(crate) fn ends(p: &Packet<'_>) -> PacketEnds {
+/// A packet's protocol, sender and receiver as flows key them (ICMP and other protocols
+/// without ports have port 0).
+pub fn endpoints(p: &Packet<'_>) -> (Proto, Endpoint, Endpoint) {
     let (proto, sport, dport) = match p.transport {
         Transport::Tcp(t) => (Proto::Tcp, t.src_port, t.dst_port),
         Transport::Udp {
@@ -151,6 +153,11 @@ pub(crate) fn ends(p: &Packet<'_>) -> PacketEnds {
         ip: p.ip.dst,
         port: dport,
     };
+    (proto, src, dst)
+}
+
+pub(crate) fn ends(p: &Packet<'_>) -> PacketEnds {
+    let (proto, src, dst) = endpoints(p);
     let (lo, hi) = if src <= dst { (src, dst) } else { (dst, src) };
     PacketEnds {
         key: FlowKey {

@@ -63,8 +63,12 @@ impl T {
         ack: u32,
         data: &[u8],
     ) {
-        self.n += 1;
         let bytes = frame_bytes(src, sport, dst, dport, flags, seq, ack, data);
+        self.feed(ts_s, &bytes);
+    }
+    /// Decodes one Ethernet frame and hands its packet to the tracker.
+    fn feed(&mut self, ts_s: i64, bytes: &[u8]) {
+        self.n += 1;
         let f = Frame {
             ts: Timestamp(ts_s * NANOS_PER_SEC),
             ts_known: true,
@@ -76,17 +80,15 @@ impl T {
             interface: 0,
             link: LinkType::ETHERNET,
             orig_len: bytes.len() as u32,
-            data: &bytes,
+            data: bytes,
         };
-        if let Decoded::Packet(p) = self.decoder.decode(&f) {
-            self.tracker.packet(&p, &mut self.sink);
-        } else {
-            panic!("test frame did not decode");
+        match self.decoder.decode(&f) {
+            Decoded::Packet(p) => self.tracker.packet(&p, &mut self.sink),
+            other => panic!("test frame did not decode: {other:?}"),
         }
     }
     /// One UDP datagram.
     fn udp(&mut self, ts_s: i64, src: [u8; 4], sport: u16, dst: [u8; 4], dport: u16, data: &[u8]) {
-        self.n += 1;
         let total = (28 + data.len()) as u16;
         let mut v = vec![0u8; 12];
         v.extend_from_slice(&[0x08, 0x00, 0x45, 0]);
@@ -99,23 +101,7 @@ impl T {
         v.extend_from_slice(&(total - 20).to_be_bytes());
         v.extend_from_slice(&[0, 0]);
         v.extend_from_slice(data);
-        let f = Frame {
-            ts: Timestamp(ts_s * NANOS_PER_SEC),
-            ts_known: true,
-            frame: FrameRef {
-                file: FileId(0),
-                index: self.n,
-                offset: self.n * 100,
-            },
-            interface: 0,
-            link: LinkType::ETHERNET,
-            orig_len: v.len() as u32,
-            data: &v,
-        };
-        match self.decoder.decode(&f) {
-            Decoded::Packet(p) => self.tracker.packet(&p, &mut self.sink),
-            other => panic!("test datagram did not decode: {other:?}"),
-        }
+        self.feed(ts_s, &v);
     }
     fn c2s(&mut self, ts: i64, flags: u8, seq: u32, ack: u32, data: &[u8]) {
         self.send(ts, C, 50000, S, 80, flags, seq, ack, data);

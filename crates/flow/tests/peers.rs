@@ -16,9 +16,9 @@ mod common;
 
 use common::shared;
 use exfilmeter_flow::{
-    Collect, Direction, Endpoint, FlowRecord, Proto, RoleRule, Tracker, TrackerConfig,
+    endpoints, Collect, Direction, Endpoint, FlowRecord, Proto, RoleRule, Tracker, TrackerConfig,
 };
-use exfilmeter_ingest::{CaptureReader, Decoded, Decoder, FileId, HashAlgo, Packet, Transport};
+use exfilmeter_ingest::{CaptureReader, Decoded, Decoder, FileId, HashAlgo};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt::Write as _;
 use std::net::IpAddr;
@@ -55,28 +55,6 @@ struct Trace {
     outer: HashMap<Dir, Sent>,
     /// Frames skipped, by reason.
     skipped: BTreeMap<String, u64>,
-}
-
-fn transport_ends(p: &Packet<'_>) -> Dir {
-    let (proto, sp, dp) = match p.transport {
-        Transport::Tcp(t) => (Proto::Tcp, t.src_port, t.dst_port),
-        Transport::Udp {
-            src_port, dst_port, ..
-        } => (Proto::Udp, src_port, dst_port),
-        Transport::Icmp { .. } => (Proto::Icmp, 0, 0),
-        Transport::Other => (Proto::Other(p.ip.protocol), 0, 0),
-    };
-    (
-        proto,
-        Endpoint {
-            ip: p.ip.src,
-            port: sp,
-        },
-        Endpoint {
-            ip: p.ip.dst,
-            port: dp,
-        },
-    )
 }
 
 /// The outermost IP header of a frame (from the packet's layer-3 offset): its UDP/IP ends and
@@ -129,7 +107,7 @@ fn read_trace(path: &Path) -> Trace {
     while let Some(frame) = r.next_frame() {
         match decoder.decode(&frame) {
             Decoded::Packet(p) => {
-                let d = transport_ends(&p);
+                let d = endpoints(&p);
                 let f = facts.entry(d).or_insert(Facts {
                     first_frame: p.frame.index,
                     ..Facts::default()
@@ -177,6 +155,19 @@ fn read_trace(path: &Path) -> Trace {
     }
 }
 
+impl Trace {
+    /// Whether `a` sent packets to `b` and its first came before `b`'s first to `a`.
+    fn sent_first(&self, proto: Proto, a: Endpoint, b: Endpoint) -> bool {
+        let first =
+            |x: Endpoint, y: Endpoint| self.facts.get(&(proto, x, y)).map(|f| f.first_frame);
+        match (first(a, b), first(b, a)) {
+            (Some(x), Some(y)) => x < y,
+            (Some(_), None) => true,
+            _ => false,
+        }
+    }
+}
+
 /// One Zeek log: its column names and rows.
 fn read_log(path: &Path) -> Option<(Vec<String>, Vec<Vec<String>>)> {
     let text = std::fs::read_to_string(path).ok()?;
@@ -206,6 +197,8 @@ struct Sent {
     pkts: u64,
     ip: u64,
     bytes: u64,
+    /// Frame bytes (ours only: Zeek does not log them, Suricata's `bytes_to*` are these).
+    frame: u64,
 }
 
 /// Zeek's rows of one connection (5-tuple), summed per sending endpoint.
@@ -340,6 +333,7 @@ fn ours(records: &[FlowRecord]) -> HashMap<(Proto, Endpoint, Endpoint), Ours> {
             let s = o.sent.entry(from).or_default();
             s.pkts += c.frames;
             s.ip += c.ip_bytes;
+            s.frame += c.frame_bytes;
             s.bytes += if r.proto == Proto::Tcp {
                 c.stream_bytes + c.gap_bytes
             } else {
@@ -397,11 +391,7 @@ fn connections_agree_with_zeek_conn_log_or_differ_for_a_documented_reason() {
         // Zeek's connections.
         let mut conns: BTreeMap<(Proto, Endpoint, Endpoint), ZConn> = BTreeMap::new();
         for r in &rows {
-            let proto = match col("proto") {
-                Some(i) => proto_of(&r[i]),
-                None => Some(Proto::Tcp).filter(|_| false),
-            };
-            let Some(proto) = proto.or_else(|| {
+            let Some(proto) = col("proto").and_then(|i| proto_of(&r[i])).or_else(|| {
                 // `.cut` files without a proto column: the trace's flow with these ends.
                 let ip = |i: usize| r[i].parse::<IpAddr>().ok();
                 let (a, b) = (ip(oh)?, ip(rh)?);
@@ -523,6 +513,18 @@ fn connections_agree_with_zeek_conn_log_or_differ_for_a_documented_reason() {
                     let (zs, os) = (zsent(*a), osent(*a));
                     zs.pkts <= os.pkts && zs.ip <= os.ip && zs.bytes <= os.bytes
                 });
+            // The reasons that hold for every counted field of the connection, in order.
+            let counts_why = if zeek_nothing {
+                Some(Why::ZeekCountedTruncatedNothing)
+            } else if stopped {
+                Some(Why::ZeekStoppedProcessing)
+            } else if partly_outer {
+                Some(Why::OuterTunnelFlow)
+            } else if flipped {
+                Some(Why::ZeekFlipMiscount)
+            } else {
+                None
+            };
             // client
             if zc.origs.len() == 1 && o.clients.len() == 1 {
                 let zo = *zc.origs.iter().next().unwrap();
@@ -531,14 +533,7 @@ fn connections_agree_with_zeek_conn_log_or_differ_for_a_documented_reason() {
                     Some(Why::ZeekCountedTruncatedNothing)
                 } else {
                     let other = if zo == lo { hi } else { lo };
-                    let first = |a: Endpoint, b: Endpoint| {
-                        t.facts.get(&(proto, a, b)).map(|f| f.first_frame)
-                    };
-                    let zeek_first = match (first(zo, other), first(other, zo)) {
-                        (Some(x), Some(y)) => x < y,
-                        (Some(_), None) => true,
-                        _ => false,
-                    };
+                    let zeek_first = t.sent_first(proto, zo, other);
                     (o.rules.contains(&RoleRule::Port)
                         && lo.port >= 1024
                         && hi.port >= 1024
@@ -551,18 +546,7 @@ fn connections_agree_with_zeek_conn_log_or_differ_for_a_documented_reason() {
             }
             if zc.has_pkts {
                 let ok = both.iter().all(|(a, _)| zsent(*a).pkts == osent(*a).pkts);
-                let why = if zeek_nothing {
-                    Some(Why::ZeekCountedTruncatedNothing)
-                } else if stopped {
-                    Some(Why::ZeekStoppedProcessing)
-                } else if partly_outer {
-                    Some(Why::OuterTunnelFlow)
-                } else if flipped {
-                    Some(Why::ZeekFlipMiscount)
-                } else {
-                    None
-                };
-                tally.get_mut("pkts").unwrap().add(ok, why, || {
+                tally.get_mut("pkts").unwrap().add(ok, counts_why, || {
                     format!("{}: Zeek {:?}, ours {:?}", label(), zc.sent, o.sent)
                 });
             }
@@ -570,14 +554,8 @@ fn connections_agree_with_zeek_conn_log_or_differ_for_a_documented_reason() {
                 let ok = both.iter().all(|(a, _)| zsent(*a).ip == osent(*a).ip);
                 let each =
                     |f: &dyn Fn(Endpoint, Endpoint) -> bool| both.iter().all(|(a, b)| f(*a, *b));
-                let why = if zeek_nothing {
-                    Some(Why::ZeekCountedTruncatedNothing)
-                } else if stopped {
-                    Some(Why::ZeekStoppedProcessing)
-                } else if partly_outer {
-                    Some(Why::OuterTunnelFlow)
-                } else if flipped {
-                    Some(Why::ZeekFlipMiscount)
+                let why = if counts_why.is_some() {
+                    counts_why
                 } else if each(&|a, b| {
                     let f = facts(a, b);
                     f.tunnelled == f.packets
@@ -598,18 +576,7 @@ fn connections_agree_with_zeek_conn_log_or_differ_for_a_documented_reason() {
             }
             if zc.has_bytes {
                 let ok = both.iter().all(|(a, _)| zsent(*a).bytes == osent(*a).bytes);
-                let why = if zeek_nothing {
-                    Some(Why::ZeekCountedTruncatedNothing)
-                } else if stopped {
-                    Some(Why::ZeekStoppedProcessing)
-                } else if partly_outer {
-                    Some(Why::OuterTunnelFlow)
-                } else if flipped {
-                    Some(Why::ZeekFlipMiscount)
-                } else {
-                    None
-                };
-                tally.get_mut("bytes").unwrap().add(ok, why, || {
+                tally.get_mut("bytes").unwrap().add(ok, counts_why, || {
                     format!("{}: Zeek {:?}, ours {:?}", label(), zc.sent, o.sent)
                 });
             }
@@ -772,21 +739,6 @@ fn flows_agree_with_suricata_verify_flow_checks_or_differ_for_a_documented_reaso
             .entry(path.clone())
             .or_insert_with(|| read_trace(&path));
         let mine = ours(&t.records);
-        let frame_bytes = |proto: Proto, from: Endpoint, to: Endpoint| -> u64 {
-            t.records
-                .iter()
-                .filter(|r| r.proto == proto)
-                .map(|r| {
-                    if (r.client, r.server) == (from, to) {
-                        r.ledger.total(Direction::C2s).frame_bytes
-                    } else if (r.server, r.client) == (from, to) {
-                        r.ledger.total(Direction::S2c).frame_bytes
-                    } else {
-                        0
-                    }
-                })
-                .sum()
-        };
         for (key, (src, v)) in &conns {
             let (proto, lo, hi) = *key;
             let dst = if *src == lo { hi } else { lo };
@@ -796,12 +748,13 @@ fn flows_agree_with_suricata_verify_flow_checks_or_differ_for_a_documented_reaso
             let outer =
                 |a: Endpoint, b: Endpoint| t.outer.get(&(proto, a, b)).copied().unwrap_or_default();
             let o = mine.get(key);
-            let pk = |e: Endpoint| o.and_then(|o| o.sent.get(&e)).map_or(0, |x| x.pkts);
+            let sent = |e: Endpoint| o.and_then(|o| o.sent.get(&e)).copied().unwrap_or_default();
+            let pk = |e: Endpoint| sent(e).pkts;
             let ours_v = [
                 Some(pk(*src)),
                 Some(pk(dst)),
-                Some(frame_bytes(proto, *src, dst)),
-                Some(frame_bytes(proto, dst, *src)),
+                Some(sent(*src).frame),
+                Some(sent(dst).frame),
             ];
             let same = |a: &[Option<u64>; 4]| v.iter().zip(a).all(|(x, y)| x.is_none() || x == y);
             let client_ok = o.is_some_and(|o| o.clients.len() == 1 && o.clients.contains(src));
@@ -817,10 +770,7 @@ fn flows_agree_with_suricata_verify_flow_checks_or_differ_for_a_documented_reaso
                 // The outer flow of a tunnel: Suricata's packets = ours + decapsulated ones.
                 Some(Why::OuterTunnelFlow)
             } else if o.is_some_and(|o| o.rules.contains(&RoleRule::Port))
-                && facts(*src, dst).first_frame
-                    < t.facts
-                        .get(&(proto, dst, *src))
-                        .map_or(u64::MAX, |f| f.first_frame)
+                && t.sent_first(proto, *src, dst)
                 && same(&ours_v)
             {
                 Some(Why::SuricataFirstSender)

@@ -47,6 +47,32 @@ pub fn shared(sub: &str) -> Option<PathBuf> {
     }
 }
 
+/// Every capture file (`.pcap`, `.pcapng`, `.pcap.gz`, `.cap`) under `dir`, folders walked
+/// in sorted order.
+pub fn capture_files(dir: &std::path::Path) -> Vec<PathBuf> {
+    fn walk(dir: &std::path::Path, out: &mut Vec<PathBuf>) {
+        let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
+            .map(|d| d.flatten().map(|e| e.path()).collect())
+            .unwrap_or_default();
+        entries.sort();
+        for p in entries {
+            let name = p.file_name().map(|n| n.to_string_lossy().to_string());
+            if p.is_dir() {
+                walk(&p, out);
+            } else if name.is_some_and(|n| {
+                [".pcap", ".pcapng", ".pcap.gz", ".cap"]
+                    .iter()
+                    .any(|e| n.ends_with(e))
+            }) {
+                out.push(p);
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(dir, &mut out);
+    out
+}
+
 /// The generated incident scenarios of `../shared/scenarios`, or none after [`skip`].
 pub fn scenarios() -> Vec<PathBuf> {
     match shared("scenarios") {
