@@ -24,6 +24,10 @@ const ETH_NSH: u16 = 0x894F;
 const MAX_MPLS_LABELS: usize = 16;
 /// VLAN tags followed before giving up on a frame.
 const MAX_VLAN_TAGS: usize = 8;
+/// Ethernet frames nested inside one another at the link layer (an MPLS pseudowire or NSH
+/// carrying Ethernet carrying …) followed before a frame is skipped as too deep: without a
+/// bound, a crafted frame would recurse once per 22 bytes.
+const MAX_NESTED_FRAMES: u8 = 4;
 
 /// Human name of a common non-IP EtherType.
 pub(crate) fn ethertype_name(t: u16) -> Option<&'static str> {
@@ -146,17 +150,39 @@ fn sll_payload(
 
 /// Ethernet II (or 802.3) frame.
 pub(crate) fn ethernet(data: &[u8], vlan: VlanTags) -> Result<(VlanTags, &[u8]), SkipReason> {
+    nested_ethernet(data, vlan, 0)
+}
+
+/// An Ethernet frame `depth` frames deep inside the outermost one.
+fn nested_ethernet(
+    data: &[u8],
+    vlan: VlanTags,
+    depth: u8,
+) -> Result<(VlanTags, &[u8]), SkipReason> {
+    if depth > MAX_NESTED_FRAMES {
+        return Err(SkipReason::TunnelTooDeep);
+    }
     if data.len() < 14 {
         return Err(SkipReason::TruncatedLinkHeader(LinkType::ETHERNET));
     }
     let t = u16::from_be_bytes([data[12], data[13]]);
-    ethertype(t, &data[14..], vlan)
+    nested_ethertype(t, &data[14..], vlan, depth)
 }
 
+/// What follows an EtherType, up to the IP packet.
 pub(crate) fn ethertype(
+    t: u16,
+    rest: &[u8],
+    vlan: VlanTags,
+) -> Result<(VlanTags, &[u8]), SkipReason> {
+    nested_ethertype(t, rest, vlan, 0)
+}
+
+fn nested_ethertype(
     mut t: u16,
     mut rest: &[u8],
     mut vlan: VlanTags,
+    depth: u8,
 ) -> Result<(VlanTags, &[u8]), SkipReason> {
     let mut tags = 0;
     loop {
@@ -209,8 +235,8 @@ pub(crate) fn ethertype(
                 rest = &rest[16..];
                 tags += 1;
             }
-            ETH_NSH => return nsh(rest, vlan),
-            ETH_MPLS | ETH_MPLS_MC => return mpls(rest, vlan, t),
+            ETH_NSH => return nested_nsh(rest, vlan, depth),
+            ETH_MPLS | ETH_MPLS_MC => return mpls(rest, vlan, t, depth),
             ETH_PBB => {
                 // 802.1ah: the I-TAG (4 bytes), then the customer's destination and source
                 // MACs and EtherType.
@@ -245,7 +271,12 @@ pub(crate) fn ethertype(
 
 /// An MPLS label stack (RFC 3032) up to its bottom-of-stack label, then IPv4/IPv6 by the
 /// version nibble, or an Ethernet pseudowire behind a zero control word (RFC 4448).
-fn mpls(mut rest: &[u8], vlan: VlanTags, t: u16) -> Result<(VlanTags, &[u8]), SkipReason> {
+fn mpls(
+    mut rest: &[u8],
+    vlan: VlanTags,
+    t: u16,
+    depth: u8,
+) -> Result<(VlanTags, &[u8]), SkipReason> {
     for _ in 0..MAX_MPLS_LABELS {
         let [_, _, s, _, inner @ ..] = rest else {
             return Err(SkipReason::TruncatedLinkHeader(LinkType::ETHERNET));
@@ -256,7 +287,7 @@ fn mpls(mut rest: &[u8], vlan: VlanTags, t: u16) -> Result<(VlanTags, &[u8]), Sk
         }
         return match rest.first().map(|b| b >> 4) {
             Some(4) | Some(6) => Ok((vlan, rest)),
-            Some(0) if rest.len() >= 4 + 14 => ethernet(&rest[4..], vlan),
+            Some(0) if rest.len() >= 4 + 14 => nested_ethernet(&rest[4..], vlan, depth + 1),
             _ => Err(SkipReason::EtherType(t)),
         };
     }
@@ -267,6 +298,10 @@ fn mpls(mut rest: &[u8], vlan: VlanTags, t: u16) -> Result<(VlanTags, &[u8]), Sk
 /// MD type, next protocol), service path header and context headers; then IPv4 (1), IPv6 (2),
 /// Ethernet (3), another NSH (4) or MPLS (5).
 pub(crate) fn nsh(data: &[u8], vlan: VlanTags) -> Result<(VlanTags, &[u8]), SkipReason> {
+    nested_nsh(data, vlan, 0)
+}
+
+fn nested_nsh(data: &[u8], vlan: VlanTags, depth: u8) -> Result<(VlanTags, &[u8]), SkipReason> {
     let mut d = data;
     for _ in 0..MAX_VLAN_TAGS {
         let [b0, b1, _, next, ..] = d else {
@@ -285,12 +320,12 @@ pub(crate) fn nsh(data: &[u8], vlan: VlanTags) -> Result<(VlanTags, &[u8]), Skip
             .ok_or(SkipReason::TruncatedLinkHeader(LinkType::ETHERNET))?;
         return match next {
             1 | 2 => Ok((vlan, inner)),
-            3 => ethernet(inner, vlan),
+            3 => nested_ethernet(inner, vlan, depth + 1),
             4 => {
                 d = inner;
                 continue;
             }
-            5 => mpls(inner, vlan, ETH_NSH),
+            5 => mpls(inner, vlan, ETH_NSH, depth),
             p => Err(SkipReason::Tunnel(format!("NSH next protocol {p}"))),
         };
     }
@@ -555,6 +590,41 @@ mod tests {
         ));
         let s = [0x00, 0x01, 0x02, 0x01, 0, 0, 1, 2, 0];
         assert!(strip(LinkType::ETHERNET, &eth(0x894F, &s)).is_err());
+    }
+
+    #[test]
+    fn link_layer_nesting_is_bounded_not_recursed_without_end() {
+        // 20,000 levels of NSH carrying Ethernet carrying NSH …: a named skip, no stack overflow.
+        let level = [
+            &[0x00u8, 0x02, 0x02, 0x03, 0, 0, 1, 2][..],
+            &[0u8; 12][..],
+            &[0x89, 0x4F][..],
+        ]
+        .concat();
+        let mut s = level.repeat(20_000);
+        s.extend_from_slice(IP);
+        assert_eq!(
+            strip(LinkType::ETHERNET, &eth(0x894F, &s)).unwrap_err(),
+            SkipReason::TunnelTooDeep
+        );
+        // The same through MPLS pseudowires; and a few levels are still followed.
+        let level = [
+            &[0x00u8, 0x03, 0x01, 0x40, 0, 0, 0, 0][..],
+            &[0u8; 12][..],
+            &[0x88, 0x47][..],
+        ]
+        .concat();
+        let mut s = level.repeat(20_000);
+        s.extend_from_slice(IP);
+        assert_eq!(
+            strip(LinkType::ETHERNET, &eth(0x8847, &s)).unwrap_err(),
+            SkipReason::TunnelTooDeep
+        );
+        let mut s = level.repeat(3);
+        let n = s.len();
+        s[n - 2..].copy_from_slice(&[0x08, 0x00]);
+        s.extend_from_slice(IP);
+        assert_eq!(strip(LinkType::ETHERNET, &eth(0x8847, &s)).unwrap().1, IP);
     }
 
     #[test]
