@@ -36,9 +36,17 @@ fn frames_only(p: &Path) -> u64 {
 
 fn decode_all(p: &Path, hash: HashAlgo) -> u64 {
     let mut d = Decoder::default();
-    FileSummary::read(p, "bench", FileId(0), hash, &mut d, |_| {})
-        .expect("read")
-        .packets
+    FileSummary::read(
+        p,
+        "bench",
+        FileId(0),
+        hash,
+        Default::default(),
+        &mut d,
+        |_| {},
+    )
+    .expect("read")
+    .packets
 }
 
 fn sha_alone(p: &Path) -> [u8; 32] {

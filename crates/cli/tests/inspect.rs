@@ -291,3 +291,100 @@ fn text_output_shows_local_time_and_totals() {
     assert!(s.contains("Asia/Tokyo 2014-09-19T09:00:00"), "{s}");
     assert!(s.contains("TOTAL (1 files, 0 with errors)"), "{s}");
 }
+
+/// Nanoseconds since the epoch from tshark's `frame.time_epoch` ("1506883716.995391962").
+fn epoch_ns(s: &str) -> i128 {
+    let (a, b) = s.split_once('.').unwrap_or((s, "0"));
+    let frac = format!("{b:0<9}");
+    a.parse::<i128>().unwrap() * 1_000_000_000 + frac[..9].parse::<i128>().unwrap()
+}
+
+fn rfc3339(ns: i128) -> String {
+    let secs = ns.div_euclid(1_000_000_000) as i64;
+    let frac = ns.rem_euclid(1_000_000_000) as u32;
+    chrono::DateTime::from_timestamp(secs, frac)
+        .unwrap()
+        .to_rfc3339_opts(chrono::SecondsFormat::Nanos, true)
+}
+
+#[test]
+fn since_until_summarise_exactly_the_frames_tshark_times_put_inside() {
+    let Some(p) = shared("realpcaps/pcapparser_wireshark_samples-test.pcapng") else {
+        return;
+    };
+    if !common::tool("tshark", "-v") {
+        return;
+    }
+    let out = Command::new("tshark")
+        .arg("-r")
+        .arg(&p)
+        .args(["-T", "fields", "-e", "frame.time_epoch", "-e", "frame.len"])
+        .output()
+        .unwrap();
+    let frames: Vec<(i128, u64)> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| {
+            let (t, n) = l.split_once('\t').unwrap();
+            (epoch_ns(t), n.parse().unwrap())
+        })
+        .collect();
+    assert!(frames.len() > 4000, "{} frames", frames.len());
+    // Edges exactly on frame times: `since` is inclusive, `until` exclusive.
+    let (lo, hi) = (frames[999].0, frames[3999].0);
+    let inside: Vec<_> = frames.iter().filter(|f| f.0 >= lo && f.0 < hi).collect();
+    let before = frames.iter().filter(|f| f.0 < lo).count() as u64;
+    let after = frames.iter().filter(|f| f.0 >= hi).count() as u64;
+    let path = p.to_str().unwrap();
+    let (since, until) = (rfc3339(lo), rfc3339(hi));
+    let o = run(&[
+        "inspect", "--json", "--since", &since, "--until", &until, path,
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let v = json(&o);
+    let f = &v["files"][0];
+    assert_eq!(f["packets"].as_u64().unwrap(), inside.len() as u64);
+    assert_eq!(
+        f["orig_bytes"].as_u64().unwrap(),
+        inside.iter().map(|f| f.1).sum::<u64>()
+    );
+    assert_eq!(f["first_ts"].as_str().unwrap(), since);
+    let last = inside.iter().map(|f| f.0).max().unwrap();
+    assert_eq!(f["last_ts"].as_str().unwrap(), rfc3339(last));
+    assert_eq!(f["window"]["frames_before"].as_u64().unwrap(), before);
+    assert_eq!(f["window"]["frames_after"].as_u64().unwrap(), after);
+    assert_eq!(
+        v["total"]["window"]["frames_before"].as_u64().unwrap(),
+        before
+    );
+    // The digest stays the whole file's.
+    assert_eq!(f["sha256"].as_str().unwrap(), sha256_hex(&p));
+
+    // Local forms are read in --tz: 04:00 in Tokyo is 19:00 UTC the day before.
+    let edge = epoch_ns("1506884400");
+    let o = run(&[
+        "inspect",
+        "--json",
+        "--tz",
+        "Asia/Tokyo",
+        "--until",
+        "2017-10-02 04:00",
+        path,
+    ]);
+    let v = json(&o);
+    let want = frames.iter().filter(|f| f.0 < edge).count() as u64;
+    assert!(want > 0 && want < frames.len() as u64);
+    assert_eq!(v["files"][0]["packets"].as_u64().unwrap(), want);
+    assert_eq!(
+        v["files"][0]["window"]["frames_after"].as_u64().unwrap(),
+        frames.len() as u64 - want
+    );
+    // The text output states the window; an empty window is a usage error.
+    let o = run(&["inspect", "--since", &since, "--until", &until, path]);
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        text.contains(&format!("{before} frames before and {after} at or after")),
+        "{text}"
+    );
+    let o = run(&["inspect", "--since", &until, "--until", &since, path]);
+    assert_eq!(o.status.code(), Some(2));
+}

@@ -11,7 +11,7 @@ use exfilmeter_flow::{
 };
 use exfilmeter_ingest::{
     CaptureReader, Decoded, Decoder, FileId, FileSummary, FrameRef, HashAlgo, Input, InputOrigin,
-    Timestamp,
+    Side, Timestamp,
 };
 use exfilmeter_intel::{Verdict, VerdictSink};
 
@@ -138,20 +138,7 @@ pub struct Pipeline {
 }
 
 /// A capture-time window: packets at or after `since` and before `until` are analysed.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Window {
-    /// First instant analysed.
-    pub since: Option<Timestamp>,
-    /// First instant no longer analysed.
-    pub until: Option<Timestamp>,
-}
-
-impl Window {
-    /// Whether the window leaves anything out at all.
-    pub fn is_open(&self) -> bool {
-        self.since.is_none() && self.until.is_none()
-    }
-}
+pub use exfilmeter_ingest::Window;
 
 /// Counters of what a [`Window`] left out.
 #[derive(Debug, Clone, Default)]
@@ -278,13 +265,15 @@ impl Pipeline {
                         self.filtered += 1;
                     } else if w.is_open() {
                         self.tracker.packet(&p, sink);
-                    } else if w.since.is_some_and(|s| p.ts < s) {
-                        self.windowed.outside(flow_hash(&p), true);
-                    } else if w.until.is_some_and(|u| p.ts >= u) {
-                        self.windowed.outside(flow_hash(&p), false);
                     } else {
-                        self.windowed.inside(flow_hash(&p));
-                        self.tracker.packet(&p, sink);
+                        match w.side(p.ts) {
+                            Side::Before => self.windowed.outside(flow_hash(&p), true),
+                            Side::After => self.windowed.outside(flow_hash(&p), false),
+                            Side::Inside => {
+                                self.windowed.inside(flow_hash(&p));
+                                self.tracker.packet(&p, sink);
+                            }
+                        }
                     }
                 }
                 offset = frame.frame.offset;

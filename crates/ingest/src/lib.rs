@@ -49,5 +49,5 @@ pub use frame::{FileId, Frame, FrameRef, LinkType};
 pub use inputs::{expand_inputs, Input, InputOrigin};
 pub use reader::{ByteOrder, CaptureReader, Format, Interface, ReaderOutcome, ReaderStats};
 pub use stream::{ByteStream, Compression, FileDigest, HashAlgo};
-pub use summary::{FileSummary, Totals, PLAUSIBLE_FROM};
+pub use summary::{FileSummary, Side, Totals, Window, PLAUSIBLE_FROM};
 pub use timestamp::{Timestamp, NANOS_PER_SEC};

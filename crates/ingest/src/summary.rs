@@ -12,6 +12,46 @@ use std::collections::BTreeMap;
 /// kept and counted, but do not extend the days a capture covers.
 pub const PLAUSIBLE_FROM: Timestamp = Timestamp(631_152_000 * 1_000_000_000);
 
+/// A capture-time window (`--since`/`--until`): frames at or after `since` and before `until`
+/// are inside.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Window {
+    /// First instant inside.
+    pub since: Option<Timestamp>,
+    /// First instant no longer inside.
+    pub until: Option<Timestamp>,
+}
+
+/// Where a time falls with respect to a [`Window`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Side {
+    /// Before `since`.
+    Before,
+    /// Inside.
+    Inside,
+    /// At or after `until`.
+    After,
+}
+
+impl Window {
+    /// Whether the window leaves anything out at all.
+    pub fn is_open(&self) -> bool {
+        self.since.is_none() && self.until.is_none()
+    }
+
+    /// Where `ts` falls.
+    #[inline]
+    pub fn side(&self, ts: Timestamp) -> Side {
+        if self.since.is_some_and(|s| ts < s) {
+            Side::Before
+        } else if self.until.is_some_and(|u| ts >= u) {
+            Side::After
+        } else {
+            Side::Inside
+        }
+    }
+}
+
 /// What one capture file holds, and what was skipped or damaged in it.
 #[derive(Debug, Clone, Default)]
 pub struct FileSummary {
@@ -67,6 +107,10 @@ pub struct FileSummary {
     pub decode: DecoderStats,
     /// Reassembly counters.
     pub defrag: DefragStats,
+    /// Frames before the window's `since` (read and hashed, not summarised).
+    pub before_window: u64,
+    /// Frames at or after the window's `until` (read and hashed, not summarised).
+    pub after_window: u64,
     last_seen: Option<Timestamp>,
 }
 
@@ -113,24 +157,40 @@ impl FileSummary {
         self.last_seen = Some(ts);
     }
 
-    /// Reads a whole file: the convenience loop used by `inspect`.
+    /// Reads a whole file: the convenience loop used by `inspect`. Frames outside `window`
+    /// are read (and hashed) but only counted in `before_window`/`after_window`: the rest of
+    /// the summary — packets, bytes, times, decoding, skips — is of the frames inside it.
+    /// Damage, pcapng blocks and per-interface packet counts stay those of the whole file.
     pub fn read(
         path: &std::path::Path,
         shown: &str,
         file: crate::FileId,
         hash: crate::HashAlgo,
+        window: Window,
         decoder: &mut Decoder,
         mut progress: impl FnMut(u64),
     ) -> Result<FileSummary, std::io::Error> {
         let mut reader = crate::CaptureReader::open(path, file, hash)?;
         let mut s = FileSummary::new(shown);
+        let mut seen = 0u64;
         while let Some(frame) = reader.next_frame() {
-            s.add_frame(&frame);
-            let n = s.packets;
-            let _: Decoded<'_> = decoder.decode(&frame);
-            if n % 65_536 == 0 {
+            seen += 1;
+            if seen % 65_536 == 0 {
                 progress(frame.frame.offset);
             }
+            match window.side(frame.ts) {
+                Side::Inside => {}
+                Side::Before => {
+                    s.before_window += 1;
+                    continue;
+                }
+                Side::After => {
+                    s.after_window += 1;
+                    continue;
+                }
+            }
+            s.add_frame(&frame);
+            let _: Decoded<'_> = decoder.decode(&frame);
         }
         decoder.finish();
         s.finish(reader.finish(), decoder);
@@ -250,6 +310,10 @@ pub struct Totals {
     pub errors: u64,
     /// Decoded packets.
     pub decoded_packets: u64,
+    /// Frames before the window.
+    pub before_window: u64,
+    /// Frames at or after the window's end.
+    pub after_window: u64,
 }
 
 impl Totals {
@@ -274,6 +338,8 @@ impl Totals {
             }
         }
         self.truncated += f.truncated;
+        self.before_window += f.before_window;
+        self.after_window += f.after_window;
         for l in f.link_types() {
             if !self.link_types.contains(&l) {
                 self.link_types.push(l);

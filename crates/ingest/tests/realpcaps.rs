@@ -9,7 +9,7 @@ mod common;
 
 use common::{capinfos_ns, shared};
 use exfilmeter_ingest::{
-    CaptureReader, Decoded, Decoder, FileId, FileSummary, HashAlgo, Transport,
+    CaptureReader, Decoded, Decoder, FileId, FileSummary, HashAlgo, Transport, Window,
 };
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -29,7 +29,16 @@ fn ts_exempt(name: &str) -> Option<&'static str> {
 
 fn summarize(path: &Path) -> FileSummary {
     let mut d = Decoder::default();
-    FileSummary::read(path, "x", FileId(0), HashAlgo::Sha256, &mut d, |_| {}).unwrap()
+    FileSummary::read(
+        path,
+        "x",
+        FileId(0),
+        HashAlgo::Sha256,
+        Window::default(),
+        &mut d,
+        |_| {},
+    )
+    .unwrap()
 }
 
 #[test]

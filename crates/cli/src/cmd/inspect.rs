@@ -6,7 +6,7 @@ use crate::Outcome;
 use anyhow::Result;
 use chrono_tz::Tz;
 use exfilmeter_ingest::{
-    expand_inputs, Decoder, FileId, FileSummary, HashAlgo, InputOrigin, Timestamp, Totals,
+    expand_inputs, Decoder, FileId, FileSummary, HashAlgo, InputOrigin, Timestamp, Totals, Window,
 };
 use serde_json::{json, Map, Value};
 use std::io::{IsTerminal, Write};
@@ -31,6 +31,13 @@ pub struct Args {
     /// No progress display.
     #[arg(long, short)]
     pub quiet: bool,
+    /// Summarise only frames from this time on: RFC 3339, or a local date/time in --tz (UTC
+    /// without it). Frames outside are read and hashed, and counted as outside the window.
+    #[arg(long, value_name = "TIME")]
+    pub since: Option<String>,
+    /// Summarise only frames before this time (a bare date: through the end of that local day).
+    #[arg(long, value_name = "TIME")]
+    pub until: Option<String>,
 }
 
 /// A file that could not be summarised at all (could not be opened).
@@ -42,6 +49,11 @@ struct Unopened {
 /// Runs `inspect`.
 pub fn run(args: Args) -> Result<Outcome> {
     let zone = args.tz.as_deref().map(parse_zone).transpose()?;
+    let window = super::flows::window(
+        args.since.as_deref(),
+        args.until.as_deref(),
+        zone.unwrap_or(chrono_tz::UTC),
+    )?;
     let hash = args.hash;
     let inputs = expand_inputs(&args.paths)?;
     let progress = !args.quiet && std::io::stderr().is_terminal();
@@ -63,6 +75,7 @@ pub fn run(args: Args) -> Result<Outcome> {
             &shown,
             FileId(i as u32),
             hash,
+            window,
             &mut decoder,
             report,
         ) {
@@ -90,11 +103,13 @@ pub fn run(args: Args) -> Result<Outcome> {
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     if args.json {
-        let doc = json_document(&summaries, &totals, &unopened, &ignored, zone);
+        let doc = json_document(&summaries, &totals, &unopened, &ignored, zone, window);
         serde_json::to_writer_pretty(&mut out, &doc)?;
         writeln!(out)?;
     } else {
-        write_text(&mut out, &summaries, &totals, &unopened, &ignored, zone)?;
+        write_text(
+            &mut out, &summaries, &totals, &unopened, &ignored, zone, window,
+        )?;
     }
     out.flush()?;
     for s in &summaries {
@@ -124,7 +139,17 @@ fn counts(m: &std::collections::BTreeMap<String, u64>) -> Value {
     )
 }
 
-fn file_json(s: &FileSummary, zone: Option<Tz>) -> Value {
+/// The window and what it left out (only with `--since`/`--until`).
+fn window_json(w: Window, before: u64, after: u64) -> Value {
+    json!({
+        "since": ts_json(w.since),
+        "until": ts_json(w.until),
+        "frames_before": before,
+        "frames_after": after,
+    })
+}
+
+fn file_json(s: &FileSummary, zone: Option<Tz>, window: Window) -> Value {
     let mut v = json!({
         "path": s.path,
         "format": s.format,
@@ -176,6 +201,12 @@ fn file_json(s: &FileSummary, zone: Option<Tz>) -> Value {
         })).collect::<Vec<_>>(),
         "errors_suppressed": s.errors_suppressed,
     });
+    if let (false, Value::Object(m)) = (window.is_open(), &mut v) {
+        m.insert(
+            "window".into(),
+            window_json(window, s.before_window, s.after_window),
+        );
+    }
     if let (Some(z), Value::Object(m)) = (zone, &mut v) {
         m.insert(
             "first_local".into(),
@@ -195,6 +226,7 @@ fn json_document(
     unopened: &[Unopened],
     ignored: &[FileSummary],
     zone: Option<Tz>,
+    window: Window,
 ) -> Value {
     let mut total = json!({
         "files": t.files,
@@ -213,6 +245,12 @@ fn json_document(
         "anomalies": counts(&t.anomalies),
         "errors": t.errors,
     });
+    if let (false, Value::Object(m)) = (window.is_open(), &mut total) {
+        m.insert(
+            "window".into(),
+            window_json(window, t.before_window, t.after_window),
+        );
+    }
     if let (Some(z), Value::Object(m)) = (zone, &mut total) {
         m.insert("time_zone".into(), json!(z.name()));
         m.insert(
@@ -225,7 +263,7 @@ fn json_document(
         );
     }
     json!({
-        "files": files.iter().map(|s| file_json(s, zone)).collect::<Vec<_>>(),
+        "files": files.iter().map(|s| file_json(s, zone, window)).collect::<Vec<_>>(),
         "total": total,
         "unreadable": unopened.iter().map(|u| json!({"path": u.path, "message": u.message})).collect::<Vec<_>>(),
         "ignored": ignored.iter().map(|s| json!({
@@ -271,6 +309,26 @@ fn write_counts(
     Ok(())
 }
 
+/// The window line (only with `--since`/`--until`).
+fn write_window(
+    out: &mut impl Write,
+    w: Window,
+    before: u64,
+    after: u64,
+    zone: Option<Tz>,
+) -> std::io::Result<()> {
+    if w.is_open() {
+        return Ok(());
+    }
+    let edge = |t: Option<Timestamp>| t.map_or("open".to_string(), |t| time_text(Some(t), zone));
+    writeln!(
+        out,
+        "  window       from {} to {} (exclusive): {before} frames before and {after} at or after it not summarised",
+        edge(w.since),
+        edge(w.until)
+    )
+}
+
 fn write_text(
     out: &mut impl Write,
     files: &[FileSummary],
@@ -278,6 +336,7 @@ fn write_text(
     unopened: &[Unopened],
     ignored: &[FileSummary],
     zone: Option<Tz>,
+    window: Window,
 ) -> std::io::Result<()> {
     for s in files {
         writeln!(out, "{}", s.path)?;
@@ -330,6 +389,7 @@ fn write_text(
         writeln!(out, "  first        {}", time_text(s.first_ts, zone))?;
         writeln!(out, "  last         {}", time_text(s.last_ts, zone))?;
         writeln!(out, "  duration     {}", duration_text(s.duration_ns()))?;
+        write_window(out, window, s.before_window, s.after_window, zone)?;
         writeln!(
             out,
             "  protocols    ipv4 {} ipv6 {} tcp {} udp {} icmp {} other {} (tunnelled {}, vlan-tagged {}, fragments {}, reassembled {})",
@@ -396,6 +456,7 @@ fn write_text(
     writeln!(out, "  first        {}", time_text(t.first_ts, zone))?;
     writeln!(out, "  last         {}", time_text(t.last_ts, zone))?;
     writeln!(out, "  duration     {}", duration_text(t.duration_ns()))?;
+    write_window(out, window, t.before_window, t.after_window, zone)?;
     writeln!(out, "  link types   {}", t.link_types.join(", "))?;
     write_counts(out, "skipped", &t.skipped)?;
     write_counts(out, "anomalies", &t.anomalies)?;
