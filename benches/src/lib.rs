@@ -366,3 +366,190 @@ pub fn write_iocs<W: Write>(mut out: W, n: u64, seed: u64) -> io::Result<()> {
     }
     out.flush()
 }
+
+/// Family names, given names (with their romanisation for the e-mail address), places,
+/// companies, departments and titles of [`write_member_records`].
+const FAMILY: [(&str, &str); 24] = [
+    ("田中", "tanaka"),
+    ("鈴木", "suzuki"),
+    ("佐藤", "sato"),
+    ("高橋", "takahashi"),
+    ("伊藤", "ito"),
+    ("渡辺", "watanabe"),
+    ("山本", "yamamoto"),
+    ("中村", "nakamura"),
+    ("小林", "kobayashi"),
+    ("加藤", "kato"),
+    ("吉田", "yoshida"),
+    ("山田", "yamada"),
+    ("佐々木", "sasaki"),
+    ("山口", "yamaguchi"),
+    ("松本", "matsumoto"),
+    ("井上", "inoue"),
+    ("木村", "kimura"),
+    ("林", "hayashi"),
+    ("清水", "shimizu"),
+    ("斎藤", "saito"),
+    ("Smith", "smith"),
+    ("Brown", "brown"),
+    ("Garcia", "garcia"),
+    ("Lee", "lee"),
+];
+const GIVEN: [(&str, &str, &str); 20] = [
+    ("健一", "kenichi", "M"),
+    ("大輔", "daisuke", "M"),
+    ("翔太", "shota", "M"),
+    ("拓也", "takuya", "M"),
+    ("直樹", "naoki", "M"),
+    ("誠", "makoto", "M"),
+    ("浩", "hiroshi", "M"),
+    ("John", "john", "M"),
+    ("David", "david", "M"),
+    ("Michael", "michael", "M"),
+    ("恵子", "keiko", "F"),
+    ("陽子", "yoko", "F"),
+    ("美咲", "misaki", "F"),
+    ("由美", "yumi", "F"),
+    ("直美", "naomi", "F"),
+    ("愛", "ai", "F"),
+    ("裕子", "yuko", "F"),
+    ("Mary", "mary", "F"),
+    ("Emma", "emma", "F"),
+    ("Sarah", "sarah", "F"),
+];
+const CITY: [(&str, &str); 12] = [
+    ("東京都千代田区", "03"),
+    ("東京都品川区", "03"),
+    ("東京都世田谷区", "03"),
+    ("大阪府大阪市北区", "06"),
+    ("愛知県名古屋市中村区", "052"),
+    ("北海道札幌市中央区", "011"),
+    ("福岡県福岡市博多区", "092"),
+    ("神奈川県横浜市西区", "045"),
+    ("埼玉県さいたま市大宮区", "048"),
+    ("京都府京都市中京区", "075"),
+    ("兵庫県神戸市中央区", "078"),
+    ("宮城県仙台市青葉区", "022"),
+];
+const TOWN: [&str; 10] = [
+    "桜木町",
+    "本町",
+    "緑町",
+    "幸町",
+    "栄町",
+    "中央",
+    "旭町",
+    "若葉",
+    "港町",
+    "東町",
+];
+const COMPANY: [&str; 10] = [
+    "中央精機",
+    "大空物産",
+    "青葉フーズ",
+    "日本通商",
+    "東洋システム",
+    "富士商事",
+    "北斗電機",
+    "光和建設",
+    "三和化学",
+    "朝日運輸",
+];
+const DEPT: [&str; 6] = [
+    "営業部",
+    "総務部",
+    "経理部",
+    "情報システム部",
+    "企画部",
+    "人事部",
+];
+const TITLE: [&str; 5] = ["担当", "主任", "係長", "課長", "部長"];
+const MAIL: [&str; 4] = [
+    "example.co.jp",
+    "example.com",
+    "example.ne.jp",
+    "example.jp",
+];
+
+fn pick<'a, T>(rng: &mut Rng, list: &'a [T]) -> &'a T {
+    &list[rng.below(list.len() as u64) as usize]
+}
+
+/// Writes `n` member records of the model case's shape (member number, enrolment date, name,
+/// birth date, gender, home postcode/address/phone/mobile, company, work
+/// postcode/address/phone, department, title, e-mail; UTF-8, ~240 bytes each, LF-terminated),
+/// deterministic for a seed. Member numbers are distinct. Returns the bytes written.
+pub fn write_member_records<W: Write>(mut out: W, n: u64, seed: u64) -> io::Result<u64> {
+    let mut rng = Rng::new(seed);
+    let mut written = 0u64;
+    let mut line = String::with_capacity(512);
+    for i in 0..n {
+        use std::fmt::Write as _;
+        line.clear();
+        // Distinct: a random high part and the index.
+        let member = 100_000_000 + (rng.below(9) * 100_000_000 / 10) + i % 10_000_000;
+        let (fam, fam_r) = *pick(&mut rng, &FAMILY);
+        let (giv, giv_r, sex) = *pick(&mut rng, &GIVEN);
+        let (city, area) = *pick(&mut rng, &CITY);
+        let (wcity, warea) = *pick(&mut rng, &CITY);
+        let _ = write!(
+            line,
+            "{member},{}/{:02}/{:02},{fam} {giv},{}/{:02}/{:02},{sex},{:03}-{:04},{city}{}{}-{}-{}",
+            1995 + rng.below(20),
+            1 + rng.below(12),
+            1 + rng.below(28),
+            1940 + rng.below(60),
+            1 + rng.below(12),
+            1 + rng.below(28),
+            100 + rng.below(900),
+            rng.below(10_000),
+            pick(&mut rng, &TOWN),
+            1 + rng.below(9),
+            1 + rng.below(30),
+            1 + rng.below(20),
+        );
+        if rng.below(4) == 0 {
+            let _ = write!(
+                line,
+                "{}ハイツ{}",
+                pick(&mut rng, &TOWN),
+                101 + rng.below(1200)
+            );
+        }
+        let _ = write!(
+            line,
+            ",{area}-{:04}-{:04},",
+            rng.below(10_000),
+            rng.below(10_000)
+        );
+        if rng.below(2) == 0 {
+            let _ = write!(
+                line,
+                "090-{:04}-{:04}",
+                rng.below(10_000),
+                rng.below(10_000)
+            );
+        }
+        let _ = writeln!(
+            line,
+            ",株式会社{},{:03}-{:04},{wcity}{}{}-{}-{},{warea}-{:04}-{:04},{},{},{giv_r}.{fam_r}{}@{}",
+            pick(&mut rng, &COMPANY),
+            100 + rng.below(900),
+            rng.below(10_000),
+            pick(&mut rng, &TOWN),
+            1 + rng.below(9),
+            1 + rng.below(30),
+            1 + rng.below(20),
+            rng.below(10_000),
+            rng.below(10_000),
+            pick(&mut rng, &DEPT),
+            pick(&mut rng, &TITLE),
+            rng.below(1000),
+            pick(&mut rng, &MAIL),
+        );
+        out.write_all(line.as_bytes())?;
+        written += line.len() as u64;
+    }
+    out.flush()?;
+    Ok(written)
+}

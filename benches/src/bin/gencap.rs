@@ -2,8 +2,11 @@
 //! `gencap --synflood OUT.pcap N`: N half-open flows.
 //! `gencap --hole OUT.pcap SIZE_MB`: one flow with SIZE_MB of data behind a missing segment.
 //! `gencap --iocs OUT.txt N`: N synthetic indicators.
+//! `gencap --records OUT.csv N [SEED]`: N member records of the model case's shape.
 
-use exfilmeter_benches::{write_capture, write_hole, write_iocs, write_synflood, GenConfig};
+use exfilmeter_benches::{
+    write_capture, write_hole, write_iocs, write_member_records, write_synflood, GenConfig,
+};
 use std::io::BufWriter;
 
 const START: u32 = 1_411_084_800; // 2014-09-19 00:00:00 UTC
@@ -11,7 +14,7 @@ const START: u32 = 1_411_084_800; // 2014-09-19 00:00:00 UTC
 fn main() -> std::io::Result<()> {
     let args: Vec<String> = std::env::args().collect();
     let usage = || {
-        eprintln!("usage: gencap OUT.pcap SIZE_MB [SEED] | gencap --synflood OUT.pcap N | gencap --hole OUT.pcap SIZE_MB | gencap --iocs OUT.txt N");
+        eprintln!("usage: gencap OUT.pcap SIZE_MB [SEED] | gencap --synflood OUT.pcap N | gencap --hole OUT.pcap SIZE_MB | gencap --iocs OUT.txt N | gencap --records OUT.csv N [SEED]");
         std::process::exit(2);
     };
     if args.len() < 3 {
@@ -33,6 +36,10 @@ fn main() -> std::io::Result<()> {
             (rest[1].parse::<f64>().unwrap_or(1.0) * 1e6) as u64,
             START,
         )?,
+        "--records" => {
+            let seed = rest.get(2).and_then(|s| s.parse().ok()).unwrap_or(1);
+            write_member_records(file, rest[1].parse().unwrap_or(36_082), seed)?
+        }
         "--iocs" => {
             write_iocs(file, rest[1].parse().unwrap_or(10_000), 7)?;
             0
