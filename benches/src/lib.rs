@@ -475,6 +475,36 @@ fn pick<'a, T>(rng: &mut Rng, list: &'a [T]) -> &'a T {
     &list[rng.below(list.len() as u64) as usize]
 }
 
+/// A date `yyyy/mm/dd` in `years` years from `first`.
+fn date(rng: &mut Rng, line: &mut String, first: u64, years: u64) {
+    use std::fmt::Write as _;
+    let y = first + rng.below(years);
+    let m = 1 + rng.below(12);
+    let _ = write!(line, "{y}/{m:02}/{:02}", 1 + rng.below(28));
+}
+
+/// A phone number `area-nnnn-nnnn`.
+fn phone(rng: &mut Rng, line: &mut String, area: &str) {
+    use std::fmt::Write as _;
+    let a = rng.below(10_000);
+    let _ = write!(line, "{area}-{a:04}-{:04}", rng.below(10_000));
+}
+
+/// A postcode and an address in `city`: `nnn-nnnn,<city><town>c-b-h`.
+fn address(rng: &mut Rng, line: &mut String, city: &str) {
+    use std::fmt::Write as _;
+    let post = (100 + rng.below(900), rng.below(10_000));
+    let town = pick(rng, &TOWN);
+    let (c, b) = (1 + rng.below(9), 1 + rng.below(30));
+    let _ = write!(
+        line,
+        "{:03}-{:04},{city}{town}{c}-{b}-{}",
+        post.0,
+        post.1,
+        1 + rng.below(20)
+    );
+}
+
 /// Writes `n` member records of the model case's shape (member number, enrolment date, name,
 /// birth date, gender, home postcode/address/phone/mobile, company, work
 /// postcode/address/phone, department, title, e-mail; UTF-8, ~240 bytes each, LF-terminated),
@@ -492,22 +522,12 @@ pub fn write_member_records<W: Write>(mut out: W, n: u64, seed: u64) -> io::Resu
         let (giv, giv_r, sex) = *pick(&mut rng, &GIVEN);
         let (city, area) = *pick(&mut rng, &CITY);
         let (wcity, warea) = *pick(&mut rng, &CITY);
-        let _ = write!(
-            line,
-            "{member},{}/{:02}/{:02},{fam} {giv},{}/{:02}/{:02},{sex},{:03}-{:04},{city}{}{}-{}-{}",
-            1995 + rng.below(20),
-            1 + rng.below(12),
-            1 + rng.below(28),
-            1940 + rng.below(60),
-            1 + rng.below(12),
-            1 + rng.below(28),
-            100 + rng.below(900),
-            rng.below(10_000),
-            pick(&mut rng, &TOWN),
-            1 + rng.below(9),
-            1 + rng.below(30),
-            1 + rng.below(20),
-        );
+        let _ = write!(line, "{member},");
+        date(&mut rng, &mut line, 1995, 20);
+        let _ = write!(line, ",{fam} {giv},");
+        date(&mut rng, &mut line, 1940, 60);
+        let _ = write!(line, ",{sex},");
+        address(&mut rng, &mut line, city);
         if rng.below(4) == 0 {
             let _ = write!(
                 line,
@@ -516,32 +536,19 @@ pub fn write_member_records<W: Write>(mut out: W, n: u64, seed: u64) -> io::Resu
                 101 + rng.below(1200)
             );
         }
-        let _ = write!(
-            line,
-            ",{area}-{:04}-{:04},",
-            rng.below(10_000),
-            rng.below(10_000)
-        );
+        let _ = write!(line, ",");
+        phone(&mut rng, &mut line, area);
+        let _ = write!(line, ",");
         if rng.below(2) == 0 {
-            let _ = write!(
-                line,
-                "090-{:04}-{:04}",
-                rng.below(10_000),
-                rng.below(10_000)
-            );
+            phone(&mut rng, &mut line, "090");
         }
+        let _ = write!(line, ",株式会社{},", pick(&mut rng, &COMPANY));
+        address(&mut rng, &mut line, wcity);
+        let _ = write!(line, ",");
+        phone(&mut rng, &mut line, warea);
         let _ = writeln!(
             line,
-            ",株式会社{},{:03}-{:04},{wcity}{}{}-{}-{},{warea}-{:04}-{:04},{},{},{giv_r}.{fam_r}{}@{}",
-            pick(&mut rng, &COMPANY),
-            100 + rng.below(900),
-            rng.below(10_000),
-            pick(&mut rng, &TOWN),
-            1 + rng.below(9),
-            1 + rng.below(30),
-            1 + rng.below(20),
-            rng.below(10_000),
-            rng.below(10_000),
+            ",{},{},{giv_r}.{fam_r}{}@{}",
             pick(&mut rng, &DEPT),
             pick(&mut rng, &TITLE),
             rng.below(1000),

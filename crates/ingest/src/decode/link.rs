@@ -594,32 +594,24 @@ mod tests {
 
     #[test]
     fn link_layer_nesting_is_bounded_not_recursed_without_end() {
+        // One level: a header, inner MACs, the ethertype of the next level's header.
+        let level = |head: &[u8], next: [u8; 2]| [head, &[0u8; 12][..], &next[..]].concat();
+        let too_deep = |level: &[u8], ethertype: u16| {
+            let mut s = level.repeat(20_000);
+            s.extend_from_slice(IP);
+            assert_eq!(
+                strip(LinkType::ETHERNET, &eth(ethertype, &s)).unwrap_err(),
+                SkipReason::TunnelTooDeep
+            );
+        };
         // 20,000 levels of NSH carrying Ethernet carrying NSH …: a named skip, no stack overflow.
-        let level = [
-            &[0x00u8, 0x02, 0x02, 0x03, 0, 0, 1, 2][..],
-            &[0u8; 12][..],
-            &[0x89, 0x4F][..],
-        ]
-        .concat();
-        let mut s = level.repeat(20_000);
-        s.extend_from_slice(IP);
-        assert_eq!(
-            strip(LinkType::ETHERNET, &eth(0x894F, &s)).unwrap_err(),
-            SkipReason::TunnelTooDeep
+        too_deep(
+            &level(&[0x00, 0x02, 0x02, 0x03, 0, 0, 1, 2], [0x89, 0x4F]),
+            0x894F,
         );
         // The same through MPLS pseudowires; and a few levels are still followed.
-        let level = [
-            &[0x00u8, 0x03, 0x01, 0x40, 0, 0, 0, 0][..],
-            &[0u8; 12][..],
-            &[0x88, 0x47][..],
-        ]
-        .concat();
-        let mut s = level.repeat(20_000);
-        s.extend_from_slice(IP);
-        assert_eq!(
-            strip(LinkType::ETHERNET, &eth(0x8847, &s)).unwrap_err(),
-            SkipReason::TunnelTooDeep
-        );
+        let level = level(&[0x00, 0x03, 0x01, 0x40, 0, 0, 0, 0], [0x88, 0x47]);
+        too_deep(&level, 0x8847);
         let mut s = level.repeat(3);
         let n = s.len();
         s[n - 2..].copy_from_slice(&[0x08, 0x00]);
