@@ -5,11 +5,12 @@
 //! are verified by positional reads, so recovered files larger than memory work: about 70
 //! bytes per row and 60 per key.
 
-use crate::records::{key_column, read_full, read_record, record_key, KeySpec, RecordFormat};
+use crate::records::{key_column, read_record, record_key, KeySpec, RecordFormat};
+use crate::recovered::RecoveredFile;
 use aho_corasick::AhoCorasick;
 use rustc_hash::FxHashMap as HashMap;
 use std::fs::File;
-use std::io::{BufRead, BufReader, Read, Seek};
+use std::io::Read;
 use std::path::{Path, PathBuf};
 
 /// A problem indexing a recovered file.
@@ -129,7 +130,7 @@ pub struct RecoveredIndex {
 mod held;
 mod tokens;
 
-use held::Held;
+pub(crate) use held::Held;
 pub(crate) use tokens::Roll;
 use tokens::*;
 pub use tokens::{KeyCarry, ANCHOR};
@@ -165,7 +166,26 @@ impl RecoveredIndex {
         key: Option<&KeySpec>,
         memory: u64,
     ) -> Result<RecoveredIndex, IndexError> {
-        let mut held = 0u64;
+        let mut files =
+            crate::recovered::open(paths, format, crate::Header::No, memory).map_err(|e| {
+                IndexError {
+                    path: e.path,
+                    message: e.source.to_string(),
+                }
+            })?;
+        for (f, h) in files.iter_mut().zip(header) {
+            f.header = *h;
+        }
+        Self::from_files(files, format, key)
+    }
+
+    /// Indexes recovered files already read ([`crate::recovered::open`]); the index keeps
+    /// their bytes.
+    pub fn from_files(
+        files: Vec<RecoveredFile>,
+        format: &RecordFormat,
+        key: Option<&KeySpec>,
+    ) -> Result<RecoveredIndex, IndexError> {
         let mut idx = RecoveredIndex {
             files: Vec::new(),
             rows: Vec::new(),
@@ -191,39 +211,14 @@ impl RecoveredIndex {
             },
             unanchored_rows: 0,
         };
-        for (fi, path) in paths.iter().enumerate() {
+        for (fi, file) in files.into_iter().enumerate() {
+            let path = &file.path;
             let err = |m: String| IndexError {
                 path: path.clone(),
                 message: m,
             };
-            let f = File::open(path).map_err(|e| err(e.to_string()))?;
-            let handle = f.try_clone().map_err(|e| err(e.to_string()))?;
-            let mut size = f.metadata().map_err(|e| err(e.to_string()))?.len();
-            let mut head = [0u8; 512];
-            let n = read_full(&mut &f, &mut head).map_err(|e| err(e.to_string()))?;
-            let archive = crate::inflate::sniff_archive(&head[..n]);
-            (&f).rewind().map_err(|e| err(e.to_string()))?;
-            let mut raw = None;
-            let data = if archive.is_some() {
-                // An archive is indexed as its decoded records, held in memory (positional
-                // reads would land in the compressed bytes), and kept as stored too.
-                let (v, _) =
-                    crate::inflate::recovered_bytes(path).map_err(|e| err(e.to_string()))?;
-                raw = Some(std::fs::read(path).map_err(|e| err(e.to_string()))?.into());
-                size = v.len() as u64;
-                held += size;
-                Some(Held::new(v))
-            } else if held + size <= memory {
-                held += size;
-                Some(Held::read(&f, size).map_err(|e| err(e.to_string()))?)
-            } else {
-                None
-            };
-            let mut source: Box<dyn BufRead + '_> = match &data {
-                Some(v) => Box::new(&v[..]),
-                None => Box::new(BufReader::with_capacity(1 << 20, f)),
-            };
-            let has_header = header.get(fi).copied().unwrap_or(false);
+            let mut source = file.reader().map_err(|e| err(e.to_string()))?;
+            let has_header = file.header;
             let mut column: Option<usize> = match key {
                 Some(k @ KeySpec::Column(_)) => key_column(k, None).map_err(err)?,
                 _ => None,
@@ -288,8 +283,15 @@ impl RecoveredIndex {
                 rows += 1;
             }
             drop(source);
+            let RecoveredFile {
+                path,
+                handle,
+                data,
+                raw,
+                ..
+            } = file;
             idx.files.push(IndexedFile {
-                path: path.clone(),
+                path,
                 size: pos,
                 rows,
                 duplicate_rows: dups,
@@ -705,13 +707,13 @@ impl RecoveredIndex {
 }
 
 #[cfg(unix)]
-fn read_at(f: &File, buf: &mut [u8], offset: u64) -> std::io::Result<()> {
+pub(crate) fn read_at(f: &File, buf: &mut [u8], offset: u64) -> std::io::Result<()> {
     use std::os::unix::fs::FileExt;
     f.read_exact_at(buf, offset)
 }
 
 #[cfg(not(unix))]
-fn read_at(f: &File, buf: &mut [u8], offset: u64) -> std::io::Result<()> {
+pub(crate) fn read_at(f: &File, buf: &mut [u8], offset: u64) -> std::io::Result<()> {
     use std::io::{Seek, SeekFrom};
     let mut f = f.try_clone()?;
     f.seek(SeekFrom::Start(offset))?;
@@ -724,30 +726,23 @@ pub fn headers_of(paths: &[PathBuf], format: &RecordFormat, header: crate::Heade
 }
 
 pub(crate) fn header_of(p: &Path, format: &RecordFormat, header: crate::Header) -> bool {
-    if matches!(format, RecordFormat::Fixed(_)) {
-        return false;
-    }
-    match header {
-        crate::Header::Yes => true,
-        crate::Header::No => false,
-        crate::Header::Auto => {
-            let Ok(f) = File::open(p) else {
-                return false;
-            };
-            let mut head = Vec::new();
-            let _ = f.take(1 << 16).read_to_end(&mut head);
-            if crate::inflate::sniff_archive(&head).is_some() {
-                head = crate::inflate::recovered_bytes(p)
-                    .map(|(mut v, _)| {
-                        v.truncate(1 << 16);
-                        v
-                    })
-                    .unwrap_or_default();
-            }
-            let recs = crate::records::split(&head, format);
-            crate::records::has_header(&head, &recs, header)
+    if matches!(header, crate::Header::Auto) && !matches!(format, RecordFormat::Fixed(_)) {
+        let Ok(f) = File::open(p) else {
+            return false;
+        };
+        let mut head = Vec::new();
+        let _ = f.take(1 << 16).read_to_end(&mut head);
+        if crate::inflate::sniff_archive(&head).is_some() {
+            head = crate::inflate::recovered_bytes(p)
+                .map(|(mut v, _)| {
+                    v.truncate(1 << 16);
+                    v
+                })
+                .unwrap_or_default();
         }
+        return crate::recovered::header_in(&head, format, header);
     }
+    crate::recovered::header_in(&[], format, header)
 }
 
 #[cfg(test)]

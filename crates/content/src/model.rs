@@ -4,8 +4,8 @@
 use crate::records::{
     field_count, key_column, read_record, record_key, Header, KeySpec, RecordFormat,
 };
+use crate::recovered::RecoveredFile;
 use std::fmt;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 /// A problem with a recovered file.
@@ -60,17 +60,7 @@ impl fmt::Display for ModelError {
 
 impl std::error::Error for ModelError {}
 
-/// One compression codec's ratio on the recovered bytes (`raw / compressed`).
-#[derive(Debug, Clone, PartialEq)]
-pub struct CodecRatio {
-    /// e.g. `deflate-6`, `gzip-6`, `zstd-3`, `xz-6`.
-    pub codec: String,
-    /// Compressed size of the records compressed (all of them, or the sample of
-    /// [`RecordModel::ratio_sample`] bytes).
-    pub compressed: u64,
-    /// raw / compressed.
-    pub ratio: f64,
-}
+pub use crate::ratios::{CodecRatio, RatioSource};
 
 /// Per-file facts.
 #[derive(Debug, Clone, PartialEq)]
@@ -108,9 +98,8 @@ pub struct RecordModel {
     pub quantiles: Vec<(f64, f64)>,
     /// Compression ratios by codec.
     pub ratios: Vec<CodecRatio>,
-    /// Bytes of records the ratios were measured on: all of them up to [`RATIO_SAMPLE`],
-    /// else that many in evenly spaced blocks.
-    pub ratio_sample: u64,
+    /// Where the ratios came from (measured, or the cache).
+    pub ratio_source: RatioSource,
     /// Most common number of CSV fields per record (csv format only).
     pub fields: Option<usize>,
     /// Header lines of the files that have one (without terminator).
@@ -127,174 +116,64 @@ fn quantile(sorted: &[u32], q: f64) -> f64 {
     f64::from(sorted[lo]) * (1.0 - w) + f64::from(sorted[hi]) * w
 }
 
-/// Recovered content up to this size is compressed whole to measure the ratios; larger content
-/// by [`RATIO_BLOCKS`] blocks of this total size, evenly spaced from its start to its end
-/// (deterministic). A block is twice the largest window of the codecs measured (8 MiB for
-/// zstd-19 and xz-6), so few of its bytes lack the history they would have in the whole
-/// file: on 1 M customer-like rows, xz-6 gives 5.11 on 1 MiB, 5.39 on 8 MiB, 5.45 on 16 MiB and
-/// 5.49 on 32 MiB of contiguous rows (decision 0018).
-pub const RATIO_SAMPLE: usize = 32 << 20;
-/// Blocks of a ratio sample.
-const RATIO_BLOCKS: usize = 2;
-
-/// The bytes the ratios are measured on, gathered as the records stream by: all of them up to
-/// `total` bytes, else the first and the last `block` bytes (`total` = 2 × `block`).
-struct RatioSample {
-    total: usize,
-    block: usize,
-    /// The first `total` bytes.
-    head: Vec<u8>,
-    /// The last bytes seen (at least `block` of them once that many were seen).
-    tail: Vec<u8>,
-    seen: u64,
-}
-
-impl RatioSample {
-    fn new(total: usize, block: usize) -> Self {
-        RatioSample {
-            total,
-            block,
-            head: Vec::new(),
-            tail: Vec::new(),
-            seen: 0,
-        }
-    }
-
-    fn push(&mut self, rec: &[u8]) {
-        self.seen += rec.len() as u64;
-        let room = self.total.saturating_sub(self.head.len());
-        self.head.extend_from_slice(&rec[..rec.len().min(room)]);
-        self.tail.extend_from_slice(rec);
-        if self.tail.len() > 2 * self.block {
-            let cut = self.tail.len() - self.block;
-            self.tail.drain(..cut);
-        }
-    }
-
-    /// The blocks to compress.
-    fn blocks(&self) -> Vec<&[u8]> {
-        if self.seen <= self.total as u64 {
-            return vec![&self.head];
-        }
-        let tail = &self.tail[self.tail.len().saturating_sub(self.block)..];
-        vec![&self.head[..self.block.min(self.head.len())], tail]
-    }
-}
-
-/// The codecs measured, in report order.
-const CODECS: [&str; 14] = [
-    "deflate-1",
-    "deflate-2",
-    "deflate-3",
-    "deflate-4",
-    "deflate-5",
-    "deflate-6",
-    "deflate-7",
-    "deflate-8",
-    "deflate-9",
-    "gzip-6",
-    "zstd-1",
-    "zstd-3",
-    "zstd-19",
-    // xz stands in for rar (LZMA-family archivers).
-    "xz-6",
-];
-
-/// Compressed size of `raw` with `codec` (0: the codec failed).
-fn compressed_size(codec: &str, raw: &[u8]) -> usize {
-    let (name, level) = codec.split_once('-').unwrap_or((codec, "6"));
-    let level: u32 = level.parse().unwrap_or(6);
-    let out = match name {
-        "deflate" => {
-            let mut e =
-                flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::new(level));
-            e.write_all(raw).ok().and_then(|()| e.finish().ok())
-        }
-        "gzip" => {
-            let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::new(level));
-            e.write_all(raw).ok().and_then(|()| e.finish().ok())
-        }
-        "zstd" => i32::try_from(level)
-            .ok()
-            .and_then(|l| zstd::encode_all(raw, l).ok()),
-        "xz" => {
-            let mut e = xz2::write::XzEncoder::new(Vec::new(), level);
-            e.write_all(raw).ok().and_then(|()| e.finish().ok())
-        }
-        _ => None,
-    };
-    out.map_or(0, |v| v.len())
-}
-
 /// A record without its line terminator.
 fn content(rec: &[u8]) -> &[u8] {
     let r = rec.strip_suffix(b"\n").unwrap_or(rec);
     r.strip_suffix(b"\r").unwrap_or(r)
 }
 
-/// Compressed sizes by codec.
-type Sizes = Vec<(&'static str, usize)>;
+/// How the model is built.
+#[derive(Debug, Clone)]
+pub struct ModelOptions {
+    /// Threads the compression ratios are measured on (the result is the same for any).
+    pub threads: usize,
+    /// Folder of the ratio cache (None: no cache).
+    pub cache: Option<PathBuf>,
+}
 
-/// Compression ratio of every codec on `raw` (or on a sample of it: [`RATIO_SAMPLE`]), the
-/// codecs shared between two threads. The result does not depend on the threads: each
-/// codec's sizes are computed on the same bytes and listed in [`CODECS`] order.
-fn ratios(sample: &[&[u8]]) -> Vec<CodecRatio> {
-    let n: usize = sample.iter().map(|b| b.len()).sum();
-    let size = |codec: &str| -> usize { sample.iter().map(|b| compressed_size(codec, b)).sum() };
-    // xz-6 and zstd-19 take most of the time (about as long as each other on 32 MiB): one
-    // thread takes xz-6 and the fast deflate levels, the other zstd-19 and the rest.
-    let slow = |c: &str| {
-        matches!(
-            c,
-            "xz-6" | "deflate-1" | "deflate-2" | "deflate-3" | "deflate-4" | "zstd-1"
-        )
-    };
-    let (a, b): (Sizes, Sizes) = std::thread::scope(|s| {
-        let t = s.spawn(|| {
-            CODECS
-                .iter()
-                .filter(|c| slow(c))
-                .map(|c| (*c, size(c)))
-                .collect::<Vec<_>>()
-        });
-        let rest: Sizes = CODECS
-            .iter()
-            .filter(|c| !slow(c))
-            .map(|c| (*c, size(c)))
-            .collect();
-        let heavy = t.join().unwrap_or_default();
-        (rest, heavy)
-    });
-    CODECS
-        .iter()
-        .filter_map(|c| a.iter().chain(&b).find(|(k, _)| k == c))
-        .filter(|(_, z)| *z > 0)
-        .map(|&(codec, z)| CodecRatio {
-            codec: codec.to_string(),
-            compressed: z as u64,
-            ratio: n as f64 / z as f64,
-        })
-        .collect()
+impl Default for ModelOptions {
+    fn default() -> Self {
+        ModelOptions {
+            threads: std::thread::available_parallelism().map_or(1, std::num::NonZero::get),
+            cache: None,
+        }
+    }
 }
 
 /// Decoded bytes of each recovered file checked for binary data.
 const BINARY_CHECK: u64 = 1 << 20;
 
 impl RecordModel {
-    /// Builds the model from recovered files.
+    /// Builds the model from recovered files (read here; no cache).
     pub fn build<P: AsRef<Path>>(
         paths: &[P],
         format: &RecordFormat,
         header: Header,
         key: Option<&KeySpec>,
     ) -> Result<RecordModel, ModelError> {
+        let paths: Vec<PathBuf> = paths.iter().map(|p| p.as_ref().to_path_buf()).collect();
+        let files = crate::recovered::open(&paths, format, header, crate::index::DEFAULT_MEMORY)
+            .map_err(|e| ModelError::Io {
+                path: e.path,
+                source: e.source,
+            })?;
+        Self::of(&files, format, key, &ModelOptions::default())
+    }
+
+    /// Builds the model from recovered files already read ([`crate::recovered::open`]).
+    pub fn of(
+        recovered: &[RecoveredFile],
+        format: &RecordFormat,
+        key: Option<&KeySpec>,
+        opts: &ModelOptions,
+    ) -> Result<RecordModel, ModelError> {
         let mut files = Vec::new();
         let mut sizes = Vec::new();
-        let mut sample = RatioSample::new(RATIO_SAMPLE, RATIO_SAMPLE / RATIO_BLOCKS);
+        let mut regions = Vec::new();
         let mut headers = Vec::new();
         let mut field_counts: std::collections::BTreeMap<usize, u64> = Default::default();
-        for p in paths {
-            let path = p.as_ref();
+        for file in recovered {
+            let path = file.path.as_path();
             let io = |source| ModelError::Io {
                 path: path.to_path_buf(),
                 source,
@@ -303,25 +182,15 @@ impl RecordModel {
                 path: path.to_path_buf(),
                 message,
             };
-            // The same header decision as the index's (the first 64 KiB).
-            let hdr = crate::index::header_of(path, format, header);
-            // Read streaming (an archive is decoded in memory, as the index holds it).
-            let mut reader: Box<dyn std::io::BufRead> =
-                match crate::inflate::sniff_file(path).map_err(io)? {
-                    Some(_) => Box::new(std::io::Cursor::new(
-                        crate::inflate::recovered_bytes(path).map_err(io)?.0,
-                    )),
-                    None => Box::new(std::io::BufReader::with_capacity(
-                        1 << 20,
-                        std::fs::File::open(path).map_err(io)?,
-                    )),
-                };
+            let hdr = file.header;
+            let mut reader = file.reader().map_err(io)?;
             let mut column = match key {
                 Some(KeySpec::Name(_)) if hdr => None,
                 Some(k) => key_column(k, None).map_err(key_err)?,
                 None => None,
             };
             let (mut size, mut records, mut missing) = (0u64, 0u64, 0u64);
+            let mut header_len = 0u64;
             let mut rec = Vec::new();
             let mut counts: std::collections::BTreeMap<usize, u64> = Default::default();
             let text = !matches!(format, RecordFormat::Fixed(_));
@@ -364,6 +233,7 @@ impl RecordModel {
                         column = key_column(k, Some(&rec)).map_err(key_err)?;
                     }
                     headers.push(content(&rec).to_vec());
+                    header_len = n as u64;
                     continue;
                 }
                 records += 1;
@@ -373,7 +243,6 @@ impl RecordModel {
                     *counts.entry(c).or_default() += 1;
                 }
                 sizes.push(u32::try_from(n).unwrap_or(u32::MAX));
-                sample.push(&rec);
                 if let Some(k) = key {
                     let c = if matches!(format, RecordFormat::Fixed(_)) {
                         &rec[..]
@@ -417,6 +286,7 @@ impl RecordModel {
                     message: why,
                 });
             }
+            regions.push((header_len, size - header_len));
             files.push(FileModel {
                 path: path.to_path_buf(),
                 size,
@@ -425,6 +295,20 @@ impl RecordModel {
                 missing_keys: missing,
             });
         }
+        let stream = crate::ratios::Stream::new(recovered, &regions);
+        let (ratios, ratio_source) = crate::ratios::ratios(
+            recovered,
+            &stream,
+            &format.to_string(),
+            opts.threads,
+            opts.cache.as_deref(),
+        )
+        .map_err(|source| ModelError::Io {
+            path: recovered
+                .first()
+                .map_or_else(PathBuf::new, |f| f.path.clone()),
+            source,
+        })?;
         let n = sizes.len() as f64;
         let mean = sizes.iter().map(|&s| f64::from(s)).sum::<f64>() / n;
         let var = sizes
@@ -446,8 +330,8 @@ impl RecordModel {
             min: sorted.first().copied().unwrap_or(0),
             max: sorted.last().copied().unwrap_or(0),
             quantiles,
-            ratio_sample: sample.blocks().iter().map(|b| b.len() as u64).sum(),
-            ratios: ratios(&sample.blocks()),
+            ratios,
+            ratio_source,
             sizes,
             fields: field_counts
                 .iter()
@@ -474,9 +358,9 @@ impl RecordModel {
         self.sizes.len() as u64
     }
 
-    /// The ratios were measured on a sample of the records ([`RATIO_SAMPLE`]), not all.
+    /// Some ratio was measured on blocks of the records, not all of them.
     pub fn ratios_sampled(&self) -> bool {
-        self.sizes.iter().map(|&s| u64::from(s)).sum::<u64>() > self.ratio_sample
+        self.ratios.iter().any(|r| r.blocks > 0)
     }
 
     /// Smallest and largest compression ratio over the codecs (1.0 when none).
@@ -627,52 +511,6 @@ mod tests {
     }
 
     #[test]
-    fn large_content_is_measured_on_evenly_spaced_blocks_close_to_the_whole() {
-        let mut next = crate::testkit::xorshift(0x2545_F491_4F6C_DD1D);
-        let body: Vec<u8> = (0..40_000)
-            .flat_map(|i| {
-                let x = next();
-                format!(
-                    "{:09},2014-07-{:02},Name {},Tokyo {}-{},03-{:04}-{:04}\n",
-                    100_000_000 + i,
-                    1 + x % 28,
-                    x % 100_000,
-                    x % 9,
-                    x % 13,
-                    x % 10_000,
-                    (x >> 20) % 10_000
-                )
-                .into_bytes()
-            })
-            .collect();
-        // The real sizes are 32 MiB in 2 blocks of 16; the rule is the same at any size.
-        let (total, block) = (1 << 20, 1 << 19);
-        assert!(body.len() > total, "{} bytes", body.len());
-        // Streamed record by record, the sample is the first and the last block.
-        let mut s = RatioSample::new(total, block);
-        for rec in body.split_inclusive(|&b| b == b'\n') {
-            s.push(rec);
-        }
-        let sample = s.blocks();
-        assert_eq!(sample, vec![&body[..block], &body[body.len() - block..]]);
-        // The ratio measured on the blocks is within 2 % of the whole content's (deflate's
-        // window is 32 KiB: blocks of 256 KiB lose little history).
-        let whole = body.len() as f64 / compressed_size("deflate-1", &body) as f64;
-        let part = total as f64
-            / sample
-                .iter()
-                .map(|b| compressed_size("deflate-1", b))
-                .sum::<usize>() as f64;
-        assert!((part / whole - 1.0).abs() < 0.02, "{part} vs {whole}");
-        // Content up to the sample size is measured whole.
-        let mut s = RatioSample::new(body.len(), body.len() / 2);
-        for rec in body.split_inclusive(|&b| b == b'\n') {
-            s.push(rec);
-        }
-        assert_eq!(s.blocks(), vec![&body[..]]);
-    }
-
-    #[test]
     fn huge_samples_scale_the_interval_instead_of_resampling() {
         let sizes: Vec<u32> = (0..5000).map(|i| 100 + (i * 37 % 90)).collect();
         let n = sizes.len() as f64;
@@ -686,7 +524,7 @@ mod tests {
             quantiles: vec![],
             mean,
             ratios: vec![],
-            ratio_sample: 0,
+            ratio_source: RatioSource::default(),
             sizes,
             fields: None,
             headers: vec![],

@@ -401,9 +401,10 @@ mod tests {
                     codec: (*c).into(),
                     compressed: 1,
                     ratio: *r,
+                    ..Default::default()
                 })
                 .collect(),
-            ratio_sample: 0,
+            ratio_source: Default::default(),
             sizes,
             fields: None,
             headers: vec![],
@@ -534,19 +535,22 @@ mod tests {
                     codec: "deflate-1".into(),
                     compressed: 1,
                     ratio: 2.0,
+                    ..Default::default()
                 },
                 CodecRatio {
                     codec: "deflate-9".into(),
                     compressed: 1,
                     ratio: 3.0,
+                    ..Default::default()
                 },
                 CodecRatio {
                     codec: "xz-6".into(),
                     compressed: 1,
                     ratio: 4.0,
+                    ..Default::default()
                 },
             ],
-            ratio_sample: 0,
+            ratio_source: Default::default(),
             sizes,
             fields: None,
             headers: vec![],

@@ -30,6 +30,9 @@ pub use exfilmeter_content::{
     KeySpec, Kind, Level, Line, Lines, Matcher, Merge, ModelError, Multipart, PartEvent, Pending,
     RecordCounter, RecordFormat, RecordModel, RecordShape, RecoveredIndex, Row, Seen, Sightings,
 };
+pub use exfilmeter_content::{
+    default_cache_dir, index::DEFAULT_MEMORY, recovered, ModelOptions, RatioSource, RecoveredFile,
+};
 pub use exfilmeter_flow::Day;
 pub use flowtable::{Col, Table, TableWriter};
 pub use ledger::Rows;

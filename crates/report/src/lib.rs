@@ -22,7 +22,7 @@ pub mod svg;
 pub use lang::Lang;
 pub use manifest::{
     files_under, sha256_file, Capture, Counter, HeaderLine, InputFile, Manifest, Model, OutputFile,
-    Ratio, Rules, Span, MANIFEST,
+    Ratio, RatiosFrom, Rules, Span, MANIFEST,
 };
 pub use model::Report;
 pub use summary::{write_summary, SUMMARY};

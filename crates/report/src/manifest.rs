@@ -145,6 +145,28 @@ pub struct Model {
     /// Whether each recovered file starts with a header line, and how that was decided.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub headers: Vec<HeaderLine>,
+    /// Where the compression ratios came from: measured by this run, or read from the
+    /// record-model cache (how the run was made, not a result: outputs are the same).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ratios_from: Option<RatiosFrom>,
+}
+
+/// The record-model cache entry a run's compression ratios were read from or written to.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RatiosFrom {
+    /// true: read from the cache (nothing compressed); false: measured by this run (left out
+    /// with `--reproducible`, like the rest of how the run was made).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cached: Option<bool>,
+    /// The cache key: SHA-256 of the recovered files' digests, record format, header
+    /// decisions and the measurement rules' version.
+    pub key: String,
+    /// The cache entry's path, when a cache was used (not with `--reproducible`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub entry: Option<String>,
+    /// SHA-256 of the cache entry's bytes (not with `--reproducible`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub entry_sha256: Option<String>,
 }
 
 /// A recovered file's header decision.

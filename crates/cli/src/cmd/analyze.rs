@@ -9,7 +9,7 @@ use crate::Outcome;
 use anyhow::{anyhow, bail, Context, Result};
 use exfilmeter_estimate::analysis::{counters, covered_days, periods_or_capture, Run};
 use exfilmeter_estimate::{
-    headers_of, input_names, load_periods, ContentLedger, Header, KeySpec, Pipeline, Read,
+    input_names, load_periods, ContentLedger, Header, KeySpec, ModelOptions, Pipeline, Read,
     RecordFormat, RecordModel, RecordShape, RecoveredIndex, Rows, Rules, TableWriter, Tee,
 };
 use exfilmeter_flow::{DayClock, TrackerConfig};
@@ -77,9 +77,12 @@ pub struct Args {
     /// Case file (TOML) with these settings; the command line overrides it.
     #[arg(long, value_name = "FILE")]
     pub case: Option<PathBuf>,
-    /// Worker threads for the table stage (results are identical for any value).
+    /// Worker threads for the record model's compression ratios and the table stage
+    /// (results are identical for any value) [default: every core].
     #[arg(long, value_name = "N")]
     pub threads: Option<usize>,
+    #[command(flatten)]
+    pub cache: super::CacheArgs,
     /// Records staged in total, when known: caps every `records_high`.
     #[arg(long, value_name = "N")]
     pub staged: Option<u64>,
@@ -370,24 +373,45 @@ fn prepare_out(out: &Path, force: bool) -> Result<Vec<String>> {
     Ok(foreign)
 }
 
-/// The recovered files read: the record model, the index of their rows, and what a record
-/// looks like in traffic.
+/// The recovered files read: the record model, the index of their rows, what a record
+/// looks like in traffic, and each file's size and SHA-256 for the manifest.
 struct Recovered {
     model: Option<RecordModel>,
     index: Option<RecoveredIndex>,
     shape: RecordShape,
+    inputs: Vec<InputFile>,
 }
 
-fn load_recovered(s: &Settings) -> Result<Recovered> {
+/// Reads each recovered file once: model, header decisions, index and digests from the same
+/// bytes.
+fn load_recovered(s: &Settings, opts: &ModelOptions) -> Result<Recovered> {
     let files = &s.case.recovered;
     if files.is_empty() {
         return Ok(Recovered {
             model: None,
             index: None,
             shape: RecordShape::default(),
+            inputs: Vec::new(),
         });
     }
-    let model = RecordModel::build(files, &s.format, s.header, s.key.as_ref())?;
+    let read = exfilmeter_estimate::recovered::open(
+        files,
+        &s.format,
+        s.header,
+        exfilmeter_estimate::DEFAULT_MEMORY,
+    )?;
+    let inputs = read
+        .iter()
+        .map(|f| InputFile {
+            path: f.path.display().to_string(),
+            size: f.stored_size,
+            sha256: f.sha256_hex(),
+        })
+        .collect();
+    let model = RecordModel::of(&read, &s.format, s.key.as_ref(), opts)?;
+    if let Some(w) = &model.ratio_source.warning {
+        eprintln!("exfilmeter: warning: {w}");
+    }
     for f in &model.files {
         if f.missing_keys > 0 {
             eprintln!(
@@ -398,14 +422,14 @@ fn load_recovered(s: &Settings) -> Result<Recovered> {
             );
         }
     }
-    let headers = headers_of(files, &s.format, s.header);
-    let index = RecoveredIndex::build(files, &s.format, &headers, s.key.as_ref())?;
+    let index = RecoveredIndex::from_files(read, &s.format, s.key.as_ref())?;
     let mut shape = model.shape(&s.format);
     shape.match_against(&index);
     Ok(Recovered {
         model: Some(model),
         index: Some(index),
         shape,
+        inputs,
     })
 }
 
@@ -430,7 +454,11 @@ pub fn run(args: Args) -> Result<Outcome> {
     for w in &period_warnings {
         eprintln!("exfilmeter: warning: {w}");
     }
-    let rec = load_recovered(&s)?;
+    let opts = ModelOptions {
+        threads: super::model_threads(args.threads)?,
+        cache: args.cache.dir(),
+    };
+    let rec = load_recovered(&s, &opts)?;
     let set = load_iocs(&s.case.iocs, s.case.lenient.unwrap_or(false))?;
     let internal = internal_nets(&s.case.internal)?;
     let inputs = expand_inputs(&s.case.captures)?;
@@ -512,6 +540,7 @@ pub fn run(args: Args) -> Result<Outcome> {
         read: &read,
         set: &set,
         model: rec.model.as_ref(),
+        recovered: &rec.inputs,
         counters,
         tz,
     };
@@ -586,6 +615,7 @@ struct Facts<'a> {
     read: &'a Read,
     set: &'a IocSet,
     model: Option<&'a RecordModel>,
+    recovered: &'a [InputFile],
     counters: Vec<(String, u64)>,
     tz: chrono_tz::Tz,
 }
@@ -626,8 +656,20 @@ fn manifest(
         captures: f.read.files.iter().map(|f| capture(f, tz)).collect(),
         iocs: files(&s.case.iocs)?,
         indicators: f.set.len() as u64,
-        recovered: files(&s.case.recovered)?,
-        model: f.model.map(report_model),
+        recovered: f.recovered.to_vec(),
+        model: f.model.map(|m| {
+            let mut r = report_model(m);
+            if let (Some(from), false) = (r.ratios_from.as_mut(), args.reproducible) {
+                from.cached = Some(m.ratio_source.hit);
+                from.entry = m
+                    .ratio_source
+                    .cache
+                    .as_ref()
+                    .map(|p| p.display().to_string());
+                from.entry_sha256 = m.ratio_source.entry_sha256.clone();
+            }
+            r
+        }),
         rules: ReportRules {
             control_max: s.rules.control_max,
             tls_overhead: s.rules.tls_overhead,
@@ -687,5 +729,9 @@ fn report_model(m: &RecordModel) -> ReportModel {
             })
             .collect(),
         headers: Vec::new(),
+        ratios_from: Some(exfilmeter_report::RatiosFrom {
+            key: m.ratio_source.key.clone(),
+            ..exfilmeter_report::RatiosFrom::default()
+        }),
     }
 }

@@ -3,7 +3,7 @@
 
 use crate::Outcome;
 use anyhow::{anyhow, Result};
-use exfilmeter_estimate::{Header, KeySpec, RecordFormat, RecordModel};
+use exfilmeter_estimate::{Header, KeySpec, ModelOptions, RecordFormat, RecordModel};
 use serde_json::json;
 use std::io::Write;
 use std::path::PathBuf;
@@ -27,6 +27,12 @@ pub struct Args {
     /// Write JSON instead of a table.
     #[arg(long)]
     pub json: bool,
+    /// Threads the compression ratios are measured on [default: every core]; the result is
+    /// the same for any value.
+    #[arg(long, value_name = "N")]
+    pub threads: Option<usize>,
+    #[command(flatten)]
+    pub cache: super::CacheArgs,
 }
 
 /// Sample sizes for which the bootstrap interval of the mean record size is shown.
@@ -45,7 +51,20 @@ pub fn run(args: Args) -> Result<Outcome> {
         .map(KeySpec::parse)
         .transpose()
         .map_err(|e| anyhow!("--key {e}"))?;
-    let m = RecordModel::build(&args.recovered, &format, header, key.as_ref())?;
+    let files = exfilmeter_estimate::recovered::open(
+        &args.recovered,
+        &format,
+        header,
+        exfilmeter_estimate::DEFAULT_MEMORY,
+    )?;
+    let opts = ModelOptions {
+        threads: super::model_threads(args.threads)?,
+        cache: args.cache.dir(),
+    };
+    let m = RecordModel::of(&files, &format, key.as_ref(), &opts)?;
+    if let Some(w) = &m.ratio_source.warning {
+        eprintln!("exfilmeter: warning: {w}");
+    }
     let intervals: Vec<(u64, (f64, f64))> = SAMPLES
         .iter()
         .map(|&n| (n, m.mean_interval(n, 1000)))
@@ -81,8 +100,20 @@ fn json_doc(m: &RecordModel, intervals: &[(u64, (f64, f64))]) -> serde_json::Val
             "mean": m.mean, "sd": m.sd, "min": m.min, "max": m.max,
             "quantiles": m.quantiles.iter().map(|(q, v)| json!({"q": q, "bytes": v})).collect::<Vec<_>>(),
         },
-        "compression": m.ratios.iter().map(|r| json!({"codec": r.codec, "compressed": r.compressed, "ratio": r.ratio})).collect::<Vec<_>>(),
-        "compression_sample_bytes": m.ratio_sample,
+        "compression": m.ratios.iter().map(|r| json!({
+            "codec": r.codec,
+            "ratio": r.ratio,
+            "half_width_95": r.half_width,
+            "measured_bytes": r.measured,
+            "compressed": r.compressed,
+            "blocks": r.blocks,
+        })).collect::<Vec<_>>(),
+        "compression_source": {
+            "cached": m.ratio_source.hit,
+            "cache_entry": m.ratio_source.cache.as_ref().map(|p| p.display().to_string()),
+            "cache_key": m.ratio_source.key,
+            "entry_sha256": m.ratio_source.entry_sha256,
+        },
         "r_min": r_min,
         "r_max": r_max,
         "mean_interval_95": intervals.iter().map(|(n, (lo, hi))| json!({"records": n, "low": lo, "high": hi})).collect::<Vec<_>>(),
@@ -132,21 +163,27 @@ fn write_text(
         .map(|(q, v)| format!("p{}={v:.1}", (q * 100.0).round()))
         .collect();
     writeln!(out, "  quantiles: {}", q.join(" "))?;
-    if m.ratios_sampled() {
-        writeln!(
-            out,
-            "compression ratio (raw / compressed), measured on {} bytes in blocks from the start and the end of the records:",
-            m.ratio_sample
-        )?;
-    } else {
-        writeln!(out, "compression ratio (raw / compressed):")?;
-    }
+    writeln!(
+        out,
+        "compression ratio (raw / compressed){}:",
+        if m.ratio_source.hit {
+            ", from the model cache"
+        } else {
+            ""
+        }
+    )?;
     for r in &m.ratios {
-        writeln!(
-            out,
-            "  {:<10} {:>12} bytes  r = {:.3}",
-            r.codec, r.compressed, r.ratio
-        )?;
+        let how = if r.blocks == 0 {
+            "all records".to_string()
+        } else {
+            format!(
+                "{} blocks, {} bytes, 95 % ±{:.2} %",
+                r.blocks,
+                r.measured,
+                r.half_width * 100.0
+            )
+        };
+        writeln!(out, "  {:<10} r = {:.3}  ({how})", r.codec, r.ratio)?;
     }
     writeln!(out, "  r range {r_min:.3} .. {r_max:.3}")?;
     writeln!(

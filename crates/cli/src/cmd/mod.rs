@@ -19,3 +19,37 @@ pub(crate) fn hash_parser() -> impl clap::builder::TypedValueParser<Value = Hash
         }
     })
 }
+
+/// Where the record model's compression ratios are cached (shared by `calibrate` and
+/// `analyze`).
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct CacheArgs {
+    /// Folder of the record-model cache: the compression ratios of recovered files, keyed by
+    /// their SHA-256 [default: $XDG_CACHE_HOME/exfilmeter, else ~/.cache/exfilmeter].
+    #[arg(long, value_name = "DIR")]
+    pub cache_dir: Option<std::path::PathBuf>,
+    /// Measure the compression ratios anew and neither read nor write the cache.
+    #[arg(long, conflicts_with = "cache_dir")]
+    pub no_cache: bool,
+}
+
+impl CacheArgs {
+    /// The cache folder to use (None: no cache).
+    pub(crate) fn dir(&self) -> Option<std::path::PathBuf> {
+        if self.no_cache {
+            return None;
+        }
+        self.cache_dir
+            .clone()
+            .or_else(exfilmeter_estimate::default_cache_dir)
+    }
+}
+
+/// Threads for the record model's compression ratios: `--threads`, else every core.
+pub(crate) fn model_threads(threads: Option<usize>) -> anyhow::Result<usize> {
+    match threads {
+        Some(0) => anyhow::bail!("--threads must be at least 1"),
+        Some(n) => Ok(n),
+        None => Ok(std::thread::available_parallelism().map_or(1, std::num::NonZero::get)),
+    }
+}

@@ -13,17 +13,17 @@ use std::io::Read;
 /// the kernel gives no huge pages, the mapping is ordinary memory; where the mapping fails,
 /// a heap buffer.
 #[derive(Debug)]
-pub(super) enum Held {
+pub(crate) enum Held {
     Heap(Vec<u8>),
     Huge(memmap2::MmapMut),
 }
 
 /// Files smaller than this stay on the heap (they fit in the caches).
-pub(super) const HUGE_FROM: usize = 4 << 20;
+pub(crate) const HUGE_FROM: usize = 4 << 20;
 
 impl Held {
     /// Bytes already read (an archive's decoded records).
-    pub(super) fn new(v: Vec<u8>) -> Held {
+    pub(crate) fn new(v: Vec<u8>) -> Held {
         if v.len() < HUGE_FROM {
             return Held::Heap(v);
         }
@@ -38,7 +38,7 @@ impl Held {
 
     /// The rest of file `f`, `size` bytes by its metadata (read to its end whatever its size
     /// turns out to be).
-    pub(super) fn read(mut f: &File, size: u64) -> std::io::Result<Held> {
+    pub(crate) fn read(mut f: &File, size: u64) -> std::io::Result<Held> {
         let len = usize::try_from(size).unwrap_or(0);
         if len >= HUGE_FROM {
             if let Some(mut m) = Held::mapping(len) {
