@@ -35,6 +35,10 @@ pub struct Args {
     pub cache: super::CacheArgs,
 }
 
+/// Bytes of recovered files `calibrate` holds in memory: it builds no index, so larger files
+/// are streamed (read once for the hash, once for the model) instead of held.
+const CALIBRATE_MEMORY: u64 = 64 << 20;
+
 /// Sample sizes for which the bootstrap interval of the mean record size is shown.
 const SAMPLES: [u64; 4] = [10, 100, 1_000, 10_000];
 
@@ -51,12 +55,8 @@ pub fn run(args: Args) -> Result<Outcome> {
         .map(KeySpec::parse)
         .transpose()
         .map_err(|e| anyhow!("--key {e}"))?;
-    let files = exfilmeter_estimate::recovered::open(
-        &args.recovered,
-        &format,
-        header,
-        exfilmeter_estimate::DEFAULT_MEMORY,
-    )?;
+    let files =
+        exfilmeter_estimate::recovered::open(&args.recovered, &format, header, CALIBRATE_MEMORY)?;
     let opts = ModelOptions {
         threads: super::model_threads(args.threads)?,
         cache: args.cache.dir(),
