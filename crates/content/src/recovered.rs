@@ -118,7 +118,7 @@ fn open_one(
     let archive = sniff_archive(&head);
     let mut sha = Sha256::new();
     let (data, raw, stored) = if let Some(framing) = archive {
-        let mut raw = head;
+        let mut raw = std::mem::take(&mut head);
         (&f).read_to_end(&mut raw)?;
         sha.update(&raw);
         let mut d = Inflate::new(framing, Vec::new());
@@ -144,21 +144,12 @@ fn open_one(
             sha.update(&buf[..k]);
             stored += k as u64;
         }
-        let hdr = header_in(&head, format, header);
-        return Ok(RecoveredFile {
-            path: path.to_path_buf(),
-            stored_size: stored,
-            sha256: sha.finalize().into(),
-            archive,
-            header: hdr,
-            handle: f,
-            data: None,
-            raw: None,
-        });
+        (None, None, stored)
     };
+    // The decoded records' start when held, else the bytes read first.
     let look = data
         .as_deref()
-        .map_or(&[][..], |d| &d[..d.len().min(HEADER_LOOK)]);
+        .map_or(&head[..], |d| &d[..d.len().min(HEADER_LOOK)]);
     let hdr = header_in(look, format, header);
     Ok(RecoveredFile {
         path: path.to_path_buf(),
