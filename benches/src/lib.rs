@@ -33,6 +33,11 @@ impl Rng {
     pub fn below(&mut self, n: u64) -> u64 {
         self.next_u64() % n.max(1)
     }
+    /// In `0..n`, small values most often (uniform below a uniform bound).
+    pub fn skewed(&mut self, n: u64) -> u64 {
+        let bound = 1 + self.below(n);
+        self.below(bound)
+    }
 }
 
 /// What to generate.
@@ -101,6 +106,59 @@ impl<W: Write> Writer<W> {
         payload: usize,
         fill: u8,
     ) -> io::Result<()> {
+        self.headers(
+            vlan, src, dst, proto, sport, dport, seq, ack, flags, payload,
+        );
+        let f = &mut self.frame;
+        f.resize(f.len() + payload, fill);
+        self.record()
+    }
+
+    /// Like [`Writer::ipv4`] with these payload bytes.
+    #[allow(clippy::too_many_arguments)]
+    fn ipv4_data(
+        &mut self,
+        src: [u8; 4],
+        dst: [u8; 4],
+        proto: u8,
+        sport: u16,
+        dport: u16,
+        seq: u32,
+        ack: u32,
+        flags: u8,
+        data: &[u8],
+    ) -> io::Result<()> {
+        self.headers(
+            None,
+            src,
+            dst,
+            proto,
+            sport,
+            dport,
+            seq,
+            ack,
+            flags,
+            data.len(),
+        );
+        self.frame.extend_from_slice(data);
+        self.record()
+    }
+
+    /// Ethernet, IPv4 and TCP/UDP headers for `payload` bytes into `self.frame`.
+    #[allow(clippy::too_many_arguments)]
+    fn headers(
+        &mut self,
+        vlan: Option<u16>,
+        src: [u8; 4],
+        dst: [u8; 4],
+        proto: u8,
+        sport: u16,
+        dport: u16,
+        seq: u32,
+        ack: u32,
+        flags: u8,
+        payload: usize,
+    ) {
         let f = &mut self.frame;
         f.clear();
         f.extend_from_slice(&[
@@ -131,8 +189,6 @@ impl<W: Write> Writer<W> {
             f.extend_from_slice(&((8 + payload) as u16).to_be_bytes());
             f.extend_from_slice(&[0, 0]);
         }
-        f.resize(f.len() + payload, fill);
-        self.record()
     }
 }
 
@@ -341,6 +397,285 @@ pub fn write_capture<W: Write>(out: W, cfg: &GenConfig) -> io::Result<u64> {
             0,
         )?;
         w.ts_us += rng.below(2_000_000);
+    }
+    w.out.flush()?;
+    Ok(w.written)
+}
+
+/// The IOC network of [`write_many_flows`]: half of its servers are in it.
+pub const MANY_FLOWS_IOC: &str = "198.51.100.0/25";
+
+/// Server `i` of [`write_many_flows`] (0..640): 0..320 inside [`MANY_FLOWS_IOC`] (its 128
+/// addresses, each taken by several `i`), the rest in 198.51.100.128/25, 203.0.113.0/24 and
+/// 192.0.2.0/26.
+fn many_server(i: u64) -> [u8; 4] {
+    match i {
+        0..=319 => [198, 51, 100, (i % 128) as u8],
+        320..=447 => [198, 51, 100, (i - 320 + 128) as u8],
+        448..=575 => [203, 0, 113, (i - 448) as u8],
+        _ => [192, 0, 2, (i - 576) as u8],
+    }
+}
+
+/// The Host / SNI name `n` (0..1000) of [`write_many_flows`].
+fn many_host(n: u64, out: &mut Vec<u8>) {
+    use std::io::Write as _;
+    let _ = write!(out, "api{n}.svc{}.example.com", n % 37);
+}
+
+/// A DNS query (`answer == None`) or an A-record response for `name`.
+fn dns_message(id: u16, name: &[u8], answer: Option<[u8; 4]>) -> Vec<u8> {
+    let mut m = Vec::with_capacity(64 + name.len());
+    m.extend_from_slice(&id.to_be_bytes());
+    m.extend_from_slice(if answer.is_some() {
+        &[0x81, 0x80]
+    } else {
+        &[0x01, 0x00]
+    });
+    m.extend_from_slice(&[0, 1, 0, u8::from(answer.is_some()), 0, 0, 0, 0]);
+    for label in name.split(|&b| b == b'.') {
+        m.push(label.len() as u8);
+        m.extend_from_slice(label);
+    }
+    m.extend_from_slice(&[0, 0, 1, 0, 1]);
+    if let Some(a) = answer {
+        m.extend_from_slice(&[0xc0, 0x0c, 0, 1, 0, 1, 0, 0, 0x0e, 0x10, 0, 4]);
+        m.extend_from_slice(&a);
+    }
+    m
+}
+
+/// A TLS 1.2 ClientHello record naming `sni`.
+fn client_hello(sni: &[u8], rng: &mut Rng) -> Vec<u8> {
+    let mut body = vec![0x03, 0x03];
+    for _ in 0..32 {
+        body.push(rng.below(256) as u8);
+    }
+    body.push(0); // session id
+    body.extend_from_slice(&[0, 4, 0x13, 0x01, 0xc0, 0x2f, 1, 0]); // suites, compression
+    let name_len = sni.len() as u16;
+    let mut ext = Vec::new();
+    ext.extend_from_slice(&[0, 0]);
+    ext.extend_from_slice(&(name_len + 5).to_be_bytes());
+    ext.extend_from_slice(&(name_len + 3).to_be_bytes());
+    ext.push(0);
+    ext.extend_from_slice(&name_len.to_be_bytes());
+    ext.extend_from_slice(sni);
+    body.extend_from_slice(&(ext.len() as u16).to_be_bytes());
+    body.extend_from_slice(&ext);
+    let mut hs = vec![1, 0];
+    hs.extend_from_slice(&(body.len() as u16).to_be_bytes());
+    hs.extend_from_slice(&body);
+    let mut rec = vec![22, 3, 1];
+    rec.extend_from_slice(&(hs.len() as u16).to_be_bytes());
+    rec.extend_from_slice(&hs);
+    rec
+}
+
+/// A TLS record of `content` type with `n` bytes of filler.
+fn tls_record(content: u8, n: usize, fill: u8, out: &mut Vec<u8>) {
+    out.extend_from_slice(&[content, 3, 3]);
+    out.extend_from_slice(&(n as u16).to_be_bytes());
+    out.resize(out.len() + n, fill);
+}
+
+/// One short connection of [`write_many_flows`]: its packets, produced one at a time.
+struct ShortFlow {
+    client: [u8; 4],
+    server: [u8; 4],
+    sport: u16,
+    dport: u16,
+    cseq: u32,
+    sseq: u32,
+    /// Application messages still to send: (from client, bytes).
+    msgs: std::collections::VecDeque<(bool, Vec<u8>)>,
+    /// 0 SYN, 1 SYN-ACK, 2 ACK, 3 messages, 4 FIN, 5 FIN, 6 ACK, 7 done.
+    stage: u8,
+    /// Only a SYN (nobody answers).
+    unanswered: bool,
+    /// Ends with a client RST instead of the FIN exchange.
+    reset: bool,
+}
+
+impl ShortFlow {
+    /// Writes the next packet; false when the flow is finished.
+    fn step<W: Write>(&mut self, w: &mut Writer<W>) -> io::Result<bool> {
+        let (c, s, sp, dp) = (self.client, self.server, self.sport, self.dport);
+        match self.stage {
+            0 => {
+                w.ipv4_data(c, s, 6, sp, dp, self.cseq, 0, 0x02, &[])?;
+                self.cseq = self.cseq.wrapping_add(1);
+                self.stage = if self.unanswered { 7 } else { 1 };
+            }
+            1 => {
+                w.ipv4_data(s, c, 6, dp, sp, self.sseq, self.cseq, 0x12, &[])?;
+                self.sseq = self.sseq.wrapping_add(1);
+                self.stage = 2;
+            }
+            2 => {
+                w.ipv4_data(c, s, 6, sp, dp, self.cseq, self.sseq, 0x10, &[])?;
+                self.stage = 3;
+            }
+            3 => match self.msgs.pop_front() {
+                Some((from_client, mut data)) => {
+                    let n = data.len().min(1460);
+                    let rest = data.split_off(n);
+                    if from_client {
+                        w.ipv4_data(c, s, 6, sp, dp, self.cseq, self.sseq, 0x18, &data)?;
+                        self.cseq = self.cseq.wrapping_add(n as u32);
+                    } else {
+                        w.ipv4_data(s, c, 6, dp, sp, self.sseq, self.cseq, 0x18, &data)?;
+                        self.sseq = self.sseq.wrapping_add(n as u32);
+                    }
+                    if rest.is_empty() {
+                        // The peer acknowledges each message.
+                        if from_client {
+                            w.ipv4_data(s, c, 6, dp, sp, self.sseq, self.cseq, 0x10, &[])?;
+                        } else {
+                            w.ipv4_data(c, s, 6, sp, dp, self.cseq, self.sseq, 0x10, &[])?;
+                        }
+                    } else {
+                        self.msgs.push_front((from_client, rest));
+                    }
+                }
+                None if self.reset => {
+                    w.ipv4_data(c, s, 6, sp, dp, self.cseq, self.sseq, 0x14, &[])?;
+                    self.stage = 7;
+                }
+                None => {
+                    w.ipv4_data(c, s, 6, sp, dp, self.cseq, self.sseq, 0x11, &[])?;
+                    self.cseq = self.cseq.wrapping_add(1);
+                    self.stage = 5;
+                }
+            },
+            5 => {
+                w.ipv4_data(s, c, 6, dp, sp, self.sseq, self.cseq, 0x11, &[])?;
+                self.sseq = self.sseq.wrapping_add(1);
+                self.stage = 6;
+            }
+            6 => {
+                w.ipv4_data(c, s, 6, sp, dp, self.cseq, self.sseq, 0x10, &[])?;
+                self.stage = 7;
+            }
+            _ => {}
+        }
+        Ok(self.stage != 7)
+    }
+}
+
+/// Writes a synthetic pcap of many short connections, the shape of enterprise egress:
+/// HTTP requests (GET, POST bodies of 0–1,200 bytes, keep-alive with 1–3 exchanges) and
+/// responses of 60–2,900 bytes (small ones most often), TLS sessions with a ClientHello naming the host, DNS
+/// lookups with A answers before a third of the connections, 2 % SYNs never answered and
+/// 5 % connections ended by RST. Half the connections go to the 128 servers of
+/// [`MANY_FLOWS_IOC`], the rest to 320 others; 1,000
+/// Host/SNI names; 4,000 clients. Connections run interleaved, between 1 and 256 at a
+/// time (the concurrency changes every 5,000 connections), so some stretches are serial.
+/// Returns the bytes written; `flows` receives the number of TCP connections.
+pub fn write_many_flows<W: Write>(out: W, cfg: &GenConfig, flows: &mut u64) -> io::Result<u64> {
+    let mut w = start(out, cfg.start_secs)?;
+    let mut rng = Rng::new(cfg.seed);
+    let mut active: Vec<ShortFlow> = Vec::new();
+    let mut concurrency = 64usize;
+    let mut started = 0u64;
+    let mut name = Vec::with_capacity(64);
+    let resolver = [10, 2, 0, 53];
+    while w.written < cfg.target_bytes || !active.is_empty() {
+        let want_more = w.written < cfg.target_bytes;
+        if want_more && active.len() < concurrency {
+            started += 1;
+            if started % 5_000 == 0 {
+                concurrency = 1 + rng.below(256) as usize;
+            }
+            let ci = rng.below(4_000);
+            let client = [10, 2, 1 + (ci / 250) as u8, (ci % 250) as u8 + 1];
+            let si = rng.below(640);
+            let server = many_server(si);
+            let host_n = (si * 7 + rng.below(3) * 331) % 1_000;
+            name.clear();
+            many_host(host_n, &mut name);
+            let sport = 1_024 + (rng.below(64_000)) as u16;
+            if rng.below(3) == 0 {
+                let id = rng.below(65_536) as u16;
+                w.ts_us += 100;
+                let q = dns_message(id, &name, None);
+                w.ipv4_data(client, resolver, 17, sport ^ 0x5a5a, 53, 0, 0, 0, &q)?;
+                w.ts_us += 400 + rng.below(2_000);
+                let a = dns_message(id, &name, Some(server));
+                w.ipv4_data(resolver, client, 17, 53, sport ^ 0x5a5a, 0, 0, 0, &a)?;
+            }
+            let tls = rng.below(10) < 3;
+            let mut msgs = std::collections::VecDeque::new();
+            if tls {
+                msgs.push_back((true, client_hello(&name, &mut rng)));
+                let mut hello = Vec::new();
+                let n = 300 + rng.skewed(2_600) as usize;
+                tls_record(22, n, b's', &mut hello);
+                msgs.push_back((false, hello));
+                for _ in 0..1 + u64::from(rng.below(4) == 0) {
+                    let mut up = Vec::new();
+                    tls_record(23, 20 + rng.below(900) as usize, b'e', &mut up);
+                    msgs.push_back((true, up));
+                    let mut down = Vec::new();
+                    tls_record(23, 40 + rng.skewed(1_400) as usize, b'f', &mut down);
+                    msgs.push_back((false, down));
+                }
+            } else {
+                let exchanges = 1 + u64::from(rng.below(4) == 0) + u64::from(rng.below(20) == 0);
+                for _ in 0..exchanges {
+                    use std::io::Write as _;
+                    let mut req = Vec::with_capacity(1_400);
+                    if rng.below(5) < 3 {
+                        let _ = write!(
+                            req,
+                            "GET /v1/item/{} HTTP/1.1\r\nHost: ",
+                            rng.below(100_000)
+                        );
+                        req.extend_from_slice(&name);
+                        req.extend_from_slice(b"\r\nUser-Agent: bench/1.0\r\nAccept: */*\r\n\r\n");
+                    } else {
+                        let body = rng.skewed(1_200) as usize;
+                        let _ = write!(req, "POST /v1/events HTTP/1.1\r\nHost: ");
+                        req.extend_from_slice(&name);
+                        let _ = write!(
+                            req,
+                            "\r\nContent-Type: application/json\r\nContent-Length: {body}\r\n\r\n"
+                        );
+                        req.resize(req.len() + body, b'p');
+                    }
+                    msgs.push_back((true, req));
+                    let body = 60 + rng.skewed(2_840) as usize;
+                    let mut resp = Vec::with_capacity(body + 80);
+                    let _ = write!(
+                        resp,
+                        "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: {body}\r\n\r\n"
+                    );
+                    resp.resize(resp.len() + body, b'r');
+                    msgs.push_back((false, resp));
+                }
+            }
+            active.push(ShortFlow {
+                client,
+                server,
+                sport,
+                dport: if tls { 443 } else { 80 },
+                cseq: rng.next_u64() as u32,
+                sseq: rng.next_u64() as u32,
+                msgs,
+                stage: 0,
+                unanswered: rng.below(50) == 0,
+                reset: rng.below(20) == 0,
+            });
+            *flows += 1;
+        }
+        if active.is_empty() {
+            continue;
+        }
+        let i = rng.below(active.len() as u64) as usize;
+        w.ts_us += 5 + rng.below(200);
+        if !active[i].step(&mut w)? {
+            active.swap_remove(i);
+        }
     }
     w.out.flush()?;
     Ok(w.written)

@@ -1,11 +1,13 @@
 //! `gencap OUT.pcap SIZE_MB [SEED]`: writes a deterministic synthetic capture.
+//! `gencap --many-flows OUT.pcap SIZE_MB [SEED]`: many short connections (HTTP, TLS, DNS).
 //! `gencap --synflood OUT.pcap N`: N half-open flows.
 //! `gencap --hole OUT.pcap SIZE_MB`: one flow with SIZE_MB of data behind a missing segment.
 //! `gencap --iocs OUT.txt N`: N synthetic indicators.
 //! `gencap --records OUT.csv N [SEED]`: N member records of the model case's shape.
 
 use exfilmeter_benches::{
-    write_capture, write_hole, write_iocs, write_member_records, write_synflood, GenConfig,
+    write_capture, write_hole, write_iocs, write_many_flows, write_member_records, write_synflood,
+    GenConfig,
 };
 use std::io::BufWriter;
 
@@ -14,7 +16,7 @@ const START: u32 = 1_411_084_800; // 2014-09-19 00:00:00 UTC
 fn main() -> std::io::Result<()> {
     let args: Vec<String> = std::env::args().collect();
     let usage = || {
-        eprintln!("usage: gencap OUT.pcap SIZE_MB [SEED] | gencap --synflood OUT.pcap N | gencap --hole OUT.pcap SIZE_MB | gencap --iocs OUT.txt N | gencap --records OUT.csv N [SEED]");
+        eprintln!("usage: gencap OUT.pcap SIZE_MB [SEED] | gencap --many-flows OUT.pcap SIZE_MB [SEED] | gencap --synflood OUT.pcap N | gencap --hole OUT.pcap SIZE_MB | gencap --iocs OUT.txt N | gencap --records OUT.csv N [SEED]");
         std::process::exit(2);
     };
     if args.len() < 3 {
@@ -36,6 +38,22 @@ fn main() -> std::io::Result<()> {
             (rest[1].parse::<f64>().unwrap_or(1.0) * 1e6) as u64,
             START,
         )?,
+        "--many-flows" => {
+            let mb: f64 = rest[1].parse().unwrap_or(1.0);
+            let seed: u64 = rest.get(2).and_then(|s| s.parse().ok()).unwrap_or(1);
+            let cfg = GenConfig {
+                target_bytes: (mb * 1_000_000.0) as u64,
+                seed,
+                start_secs: START,
+            };
+            let mut flows = 0;
+            let n = write_many_flows(file, &cfg, &mut flows)?;
+            eprintln!(
+                "{flows} TCP connections ({:.0} per GB)",
+                flows as f64 * 1e9 / n.max(1) as f64
+            );
+            n
+        }
         "--records" => {
             let seed = rest.get(2).and_then(|s| s.parse().ok()).unwrap_or(1);
             write_member_records(file, rest[1].parse().unwrap_or(36_082), seed)?

@@ -23,6 +23,50 @@ fn creating(path: &Path) -> impl FnOnce(io::Error) -> io::Error + '_ {
     move |e| io::Error::new(e.kind(), format!("creating {}: {e}", path.display()))
 }
 
+/// UTF-8 strings stored end to end: one allocation per column instead of one per value
+/// (the flow ledger writes ten text columns per row).
+#[derive(Debug, Clone, Default)]
+pub struct Text {
+    data: String,
+    ends: Vec<usize>,
+}
+
+impl Text {
+    /// Room for `n` values of about `avg` bytes.
+    pub fn with_capacity(n: usize, avg: usize) -> Text {
+        Text {
+            data: String::with_capacity(n * avg),
+            ends: Vec::with_capacity(n),
+        }
+    }
+    /// Appends a value.
+    pub fn push(&mut self, s: &str) {
+        self.data.push_str(s);
+        self.ends.push(self.data.len());
+    }
+    /// The buffer to write the next value into; [`Text::end`] closes it.
+    pub fn buf(&mut self) -> &mut String {
+        &mut self.data
+    }
+    /// Closes the value written into [`Text::buf`] since the last one.
+    pub fn end(&mut self) {
+        self.ends.push(self.data.len());
+    }
+    /// Values held.
+    pub fn len(&self) -> usize {
+        self.ends.len()
+    }
+    /// No value held.
+    pub fn is_empty(&self) -> bool {
+        self.ends.is_empty()
+    }
+    /// Value `i`.
+    pub fn get(&self, i: usize) -> &str {
+        let start = if i == 0 { 0 } else { self.ends[i - 1] };
+        &self.data[start..self.ends[i]]
+    }
+}
+
 /// One column's values.
 pub enum Col {
     /// 64-bit integers.
@@ -31,6 +75,8 @@ pub enum Col {
     OptI64(Vec<Option<i64>>),
     /// UTF-8 strings.
     Str(Vec<String>),
+    /// UTF-8 strings, stored end to end (same output as `Str`).
+    Text(Text),
     /// Calendar dates as days since 1970-01-01 (CSV: `YYYY-MM-DD`).
     Date(Vec<i32>),
     /// UTC timestamps in nanoseconds (CSV: RFC 3339 with 9 fractional digits).
@@ -49,6 +95,7 @@ impl Col {
             Col::I64(v) | Col::TsNs(v) => v.len(),
             Col::OptI64(v) => v.len(),
             Col::Str(v) => v.len(),
+            Col::Text(t) => t.len(),
             Col::Date(v) => v.len(),
             Col::OptStr(v) => v.len(),
             Col::OptF64(v) => v.len(),
@@ -60,7 +107,7 @@ impl Col {
         match self {
             Col::I64(_) => format!("REQUIRED INT64 {name};"),
             Col::OptI64(_) => format!("OPTIONAL INT64 {name};"),
-            Col::Str(_) => format!("REQUIRED BYTE_ARRAY {name} (STRING);"),
+            Col::Str(_) | Col::Text(_) => format!("REQUIRED BYTE_ARRAY {name} (STRING);"),
             Col::Date(_) => format!("REQUIRED INT32 {name} (DATE);"),
             Col::TsNs(_) => format!("REQUIRED INT64 {name} (TIMESTAMP(NANOS,true));"),
             Col::OptStr(_) => format!("OPTIONAL BYTE_ARRAY {name} (STRING);"),
@@ -80,16 +127,8 @@ impl Col {
                     let _ = write!(out, "{x}");
                 }
             }
-            Col::Str(v) => {
-                let s = &v[i];
-                if s.contains([',', '"', '\n', '\r']) {
-                    out.push('"');
-                    out.push_str(&s.replace('"', "\"\""));
-                    out.push('"');
-                } else {
-                    out.push_str(s);
-                }
-            }
+            Col::Str(v) => csv_text(&v[i], out),
+            Col::Text(t) => csv_text(t.get(i), out),
             Col::Date(v) => {
                 let _ = write!(out, "{}", exfilmeter_flow::Day(v[i]));
             }
@@ -99,7 +138,7 @@ impl Col {
             // (Polars tables are written as CSV by polars; these cells are for completeness.)
             Col::OptStr(v) => {
                 if let Some(s) = &v[i] {
-                    Col::Str(vec![s.clone()]).csv_cell(0, out);
+                    csv_text(s, out);
                 }
             }
             Col::OptF64(v) => {
@@ -113,6 +152,17 @@ impl Col {
                 }
             }
         }
+    }
+}
+
+/// A CSV cell for a string: quoted when it holds a comma, quote or line break.
+fn csv_text(s: &str, out: &mut String) {
+    if s.contains([',', '"', '\n', '\r']) {
+        out.push('"');
+        out.push_str(&s.replace('"', "\"\""));
+        out.push('"');
+    } else {
+        out.push_str(s);
     }
 }
 
@@ -183,6 +233,23 @@ impl Table {
                 Col::Str(v) => {
                     let vals: Vec<ByteArray> =
                         v.iter().map(|s| ByteArray::from(s.as_str())).collect();
+                    col.typed::<ByteArrayType>()
+                        .write_batch(&vals, None, None)
+                        .map_err(pq)?;
+                }
+                Col::Text(t) => {
+                    // One copy of the column's bytes; every value is a slice of it.
+                    let all = bytes::Bytes::copy_from_slice(t.data.as_bytes());
+                    let mut start = 0;
+                    let vals: Vec<ByteArray> = t
+                        .ends
+                        .iter()
+                        .map(|&end| {
+                            let v = ByteArray::from(all.slice(start..end));
+                            start = end;
+                            v
+                        })
+                        .collect();
                     col.typed::<ByteArrayType>()
                         .write_batch(&vals, None, None)
                         .map_err(pq)?;

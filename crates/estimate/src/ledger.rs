@@ -3,8 +3,8 @@
 //! verdict — `flows.parquet` of `analyze`, and the output of `flows`. Rows are written in
 //! batches in the order flows end, so memory stays bounded on any capture.
 
-use crate::flowtable::{Col, Table, TableWriter};
-use exfilmeter_flow::{Counters, Day, Direction, FlowRecord, FlowSink};
+use crate::flowtable::{Col, Table, TableWriter, Text};
+use exfilmeter_flow::{Counters, Day, Direction, FlowRecord, FlowSink, Proto};
 use exfilmeter_ingest::FrameRef;
 use exfilmeter_intel::{IocSet, Verdict, VerdictSink};
 use std::io::Result;
@@ -129,9 +129,10 @@ impl Rows<'_> {
 }
 
 /// Non-zero anomaly counters of a flow direction as `name=value;…` (empty when none).
-fn anomaly_text(dir: Direction, f: &FlowRecord) -> String {
+fn anomaly_text(dir: Direction, f: &FlowRecord, out: &mut String) {
+    use std::fmt::Write as _;
     let a = f.anomalies.tcp[dir.index()];
-    let mut parts = Vec::new();
+    let mut first = true;
     for (name, v) in [
         ("cap_gaps", a.cap_gaps),
         ("before_start_bytes", a.before_start_bytes),
@@ -140,15 +141,19 @@ fn anomaly_text(dir: Direction, f: &FlowRecord) -> String {
         ("incomplete_tcp_headers", f.anomalies.incomplete_tcp_headers),
     ] {
         if v > 0 {
-            parts.push(format!("{name}={v}"));
+            if !first {
+                out.push(';');
+            }
+            first = false;
+            let _ = write!(out, "{name}={v}");
         }
     }
-    parts.join(";")
 }
 
-fn frame_text(f: FrameRef, names: &[String]) -> String {
+fn frame_text(f: FrameRef, names: &[String], out: &mut String) {
+    use std::fmt::Write as _;
     let name = names.get(f.file.0 as usize).map_or("?", String::as_str);
-    format!("{name}#{}", f.index)
+    let _ = write!(out, "{name}#{}", f.index);
 }
 
 fn ledger_table(
@@ -160,26 +165,46 @@ fn ledger_table(
     let get = |f: &dyn Fn(&Row, &FlowRecord) -> i64| -> Col {
         Col::I64(rows.iter().map(|r| f(r, &recs[r.rec].0)).collect())
     };
-    let s = |f: &dyn Fn(&Row, &FlowRecord) -> String| -> Col {
-        Col::Str(rows.iter().map(|r| f(r, &recs[r.rec].0)).collect())
+    // Text columns are written end to end into one buffer each (no allocation per value).
+    let s = |avg: usize, f: &dyn Fn(&Row, &FlowRecord, &mut String)| -> Col {
+        let mut t = Text::with_capacity(rows.len(), avg);
+        for r in rows {
+            f(r, &recs[r.rec].0, t.buf());
+            t.end();
+        }
+        Col::Text(t)
     };
-    let v = |f: &dyn Fn(&Verdict) -> String| -> Col {
-        Col::Str(
-            rows.iter()
-                .map(|r| recs[r.rec].1.as_ref().map(f).unwrap_or_default())
-                .collect(),
-        )
+    let v = |avg: usize, f: &dyn Fn(&Verdict, &mut String)| -> Col {
+        let mut t = Text::with_capacity(rows.len(), avg);
+        for r in rows {
+            if let Some(x) = recs[r.rec].1.as_ref() {
+                f(x, t.buf());
+            }
+            t.end();
+        }
+        Col::Text(t)
+    };
+    let ip = |a: std::net::IpAddr, out: &mut String| {
+        use std::fmt::Write as _;
+        let _ = write!(out, "{a}");
     };
     let u = |x: u64| i64::try_from(x).unwrap_or(i64::MAX);
     let mut cols = vec![
         ("flow_id", get(&|r, _| u(r.flow))),
         ("day", Col::Date(rows.iter().map(|r| r.day).collect())),
-        ("direction", s(&|r, _| r.dir.as_str().to_string())),
-        ("client_ip", s(&|_, f| f.client.ip.to_string())),
+        ("direction", s(3, &|r, _, o| o.push_str(r.dir.as_str()))),
+        ("client_ip", s(12, &|_, f, o| ip(f.client.ip, o))),
         ("client_port", get(&|_, f| i64::from(f.client.port))),
-        ("server_ip", s(&|_, f| f.server.ip.to_string())),
+        ("server_ip", s(12, &|_, f, o| ip(f.server.ip, o))),
         ("server_port", get(&|_, f| i64::from(f.server.port))),
-        ("proto", s(&|_, f| f.proto.name())),
+        (
+            "proto",
+            s(3, &|_, f, o| match f.proto {
+                Proto::Tcp => o.push_str("tcp"),
+                Proto::Udp => o.push_str("udp"),
+                p => o.push_str(&p.name()),
+            }),
+        ),
         (
             "vlan",
             Col::OptI64(
@@ -209,39 +234,69 @@ fn ledger_table(
         cols.push((name, get(&|r, _| u(r.c.values()[i]))));
     }
     cols.extend([
-        ("history", s(&|_, f| f.history.clone())),
-        ("close_reason", s(&|_, f| f.close.as_str().to_string())),
-        ("first_frame", s(&|_, f| frame_text(f.first_frame, names))),
-        ("last_frame", s(&|_, f| frame_text(f.last_frame, names))),
-        ("role_rule", s(&|_, f| f.role_rule.as_str().to_string())),
-        ("anomalies", s(&|r, f| anomaly_text(r.dir, f))),
+        ("history", s(8, &|_, f, o| o.push_str(&f.history))),
+        (
+            "close_reason",
+            s(3, &|_, f, o| o.push_str(f.close.as_str())),
+        ),
+        (
+            "first_frame",
+            s(24, &|_, f, o| frame_text(f.first_frame, names, o)),
+        ),
+        (
+            "last_frame",
+            s(24, &|_, f, o| frame_text(f.last_frame, names, o)),
+        ),
+        (
+            "role_rule",
+            s(3, &|_, f, o| o.push_str(f.role_rule.as_str())),
+        ),
+        ("anomalies", s(0, &|r, f, o| anomaly_text(r.dir, f, o))),
     ]);
     if let Some(set) = iocs {
-        let join = |v: &Verdict, f: &dyn Fn(&exfilmeter_intel::Reason) -> String| {
-            v.reasons.iter().map(f).collect::<Vec<_>>().join(";")
-        };
+        let join =
+            |x: &Verdict, o: &mut String, f: &dyn Fn(&exfilmeter_intel::Reason, &mut String)| {
+                for (i, r) in x.reasons.iter().enumerate() {
+                    if i > 0 {
+                        o.push(';');
+                    }
+                    f(r, o);
+                }
+            };
         cols.extend([
             (
                 "ioc",
-                v(&|x| {
-                    join(x, &|r| {
-                        set.get(r.ioc).map_or_else(String::new, |i| i.text.clone())
+                v(16, &|x, o| {
+                    join(x, o, &|r, o| {
+                        if let Some(i) = set.get(r.ioc) {
+                            o.push_str(&i.text);
+                        }
                     })
                 }),
             ),
-            ("ioc_via", v(&|x| join(x, &|r| r.via.as_str().to_string()))),
-            ("ioc_source", v(&|x| join(x, &|r| set.origin_text(r.ioc)))),
+            (
+                "ioc_via",
+                v(3, &|x, o| join(x, o, &|r, o| o.push_str(r.via.as_str()))),
+            ),
+            (
+                "ioc_source",
+                v(16, &|x, o| {
+                    join(x, o, &|r, o| o.push_str(&set.origin_text(r.ioc)))
+                }),
+            ),
             (
                 "evidence_frame",
-                v(&|x| {
-                    x.reasons
-                        .first()
-                        .map_or_else(String::new, |r| frame_text(r.frame, names))
+                v(16, &|x, o| {
+                    if let Some(r) = x.reasons.first() {
+                        frame_text(r.frame, names, o);
+                    }
                 }),
             ),
             (
                 "server_name",
-                v(&|x| x.server_name.clone().unwrap_or_default()),
+                v(8, &|x, o| {
+                    o.push_str(x.server_name.as_deref().unwrap_or_default())
+                }),
             ),
         ]);
     }

@@ -52,7 +52,13 @@ pub struct Budget {
     pub win_size: usize,
     /// Highest `ooo_used` seen.
     pub ooo_peak: usize,
+    /// Released window buffers (empty, `win_size` capacity), reused by the next flows: a
+    /// short flow costs no allocation for its window.
+    pub(crate) spare_windows: Vec<VecDeque<u8>>,
 }
+
+/// Released window buffers kept for reuse at most (16 MiB at the default window size).
+const SPARE_WINDOWS: usize = 1024;
 
 /// Per-direction anomaly counters.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -147,6 +153,10 @@ impl Window {
             }
             budget.win_used += budget.win_size;
             self.cap = budget.win_size;
+            self.buf = budget
+                .spare_windows
+                .pop()
+                .unwrap_or_else(|| VecDeque::with_capacity(self.cap));
         }
         if offset != self.end {
             self.buf.clear();
@@ -183,9 +193,16 @@ impl Window {
     }
 
     fn release(&mut self, budget: &mut Budget) {
+        if self.cap == 0 {
+            return;
+        }
         budget.win_used -= self.cap;
+        let mut buf = std::mem::take(&mut self.buf);
+        if self.cap == budget.win_size && budget.spare_windows.len() < SPARE_WINDOWS {
+            buf.clear();
+            budget.spare_windows.push(buf);
+        }
         self.cap = 0;
-        self.buf = VecDeque::new();
     }
 }
 
@@ -542,6 +559,15 @@ impl Half {
             None => {}
         }
         self.prove(end, ts);
+    }
+
+    /// The connection is closing (both FINs, or a RST): the retransmission window goes back
+    /// to the budget for live flows. A retransmission after this is still counted in
+    /// `retrans_bytes`, as unverified (`unverified_retrans_bytes`).
+    pub(crate) fn release_window(&mut self, budget: &mut Budget) {
+        if let Some(e) = self.extra.as_mut() {
+            e.win.release(budget);
+        }
     }
 
     /// End of the flow: buffered data behind holes is delivered, holes and proven

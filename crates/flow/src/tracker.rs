@@ -490,6 +490,9 @@ impl Tracker {
                 }
                 if st.closing_since.is_none() && (st.rst || (st.fin[0] && st.fin[1])) {
                     st.closing_since = Some(p.ts);
+                    for h in &mut st.half {
+                        h.release_window(&mut self.budget);
+                    }
                 }
             }
             _ => {

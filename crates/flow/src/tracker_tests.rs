@@ -411,3 +411,36 @@ fn new_york_dst_days_of_23_and_25_hours_bucket_by_local_day() {
         vec![("2014-11-02".to_string(), 3), ("2014-11-03".to_string(), 3)]
     );
 }
+
+#[test]
+fn a_closing_connection_gives_its_windows_back_and_late_copies_count_as_unverified() {
+    // A window budget of exactly one window: while the first connection is open, a second
+    // one gets none; once the first has exchanged both FINs its window is free again.
+    let cfg = TrackerConfig {
+        window: 1 << 10,
+        window_total: 1 << 10,
+        ..TrackerConfig::default()
+    };
+    let mut t = T::new(cfg);
+    handshake(&mut t, 0);
+    t.c2s(1, ACK | PSH, 101, 501, b"first");
+    t.c2s(2, ACK | FIN, 106, 501, b"");
+    t.s2c(2, ACK | FIN, 501, 107, b"");
+    assert_eq!(t.tracker.budget.win_used, 0, "released at the second FIN");
+    // A late copy of the data after close: retransmitted, not compared (no window).
+    t.c2s(3, ACK | PSH, 101, 502, b"first");
+    // The next connection can take the window and compares its own retransmission.
+    t.send(4, C, 50001, S, 80, SYN, 900, 0, b"");
+    t.send(4, S, 80, C, 50001, SYN | ACK, 70, 901, b"");
+    t.send(4, C, 50001, S, 80, ACK | PSH, 901, 71, b"second");
+    t.send(5, C, 50001, S, 80, ACK | PSH, 901, 71, b"sEcond");
+    assert_eq!(t.tracker.budget.win_used, 1 << 10);
+    let r = t.finish();
+    assert_eq!(r.len(), 2);
+    let first = r[0].ledger.total(Direction::C2s);
+    assert_eq!((first.stream_bytes, first.retrans_bytes), (5, 5));
+    assert_eq!(r[0].anomalies.tcp[0].unverified_retrans_bytes, 5);
+    let second = r[1].ledger.total(Direction::C2s);
+    assert_eq!((second.retrans_bytes, second.conflict_bytes), (6, 1));
+    assert_eq!(r[1].anomalies.tcp[0].unverified_retrans_bytes, 0);
+}

@@ -234,69 +234,69 @@ fn feed(p: &mut Parser, mut bytes: &[u8], f: &mut Feed<'_, '_>) {
             Parser::Off => return,
             Parser::Sniff(buf) => {
                 let take = bytes.len().min(SNIFF - buf.len().min(SNIFF));
-                buf.extend_from_slice(&bytes[..take]);
-                let head = std::mem::take(buf);
-                if tls::looks_like_tls(&head) {
-                    *p = Parser::Tls(Vec::new());
-                    feed(p, &head, f);
-                    bytes = &bytes[take..];
-                    if matches!(p, Parser::Off) {
-                        return;
-                    }
-                    continue;
+                let all_taken = take == bytes.len();
+                // Usually the first segment decides: it is looked at where it lies; only a
+                // head too short to decide is copied.
+                let direct = buf.is_empty();
+                if !direct {
+                    buf.extend_from_slice(&bytes[..take]);
                 }
-                if http::looks_like_request(&head) && f.dir == Direction::C2s {
-                    *p = Parser::http();
-                    feed(p, &head, f);
-                    bytes = &bytes[take..];
-                    continue;
-                }
-                if f.dir == Direction::S2c
+                let head: &[u8] = if direct { &bytes[..take] } else { buf };
+                let next = if tls::looks_like_tls(head) {
+                    Some(Parser::Tls(Vec::new()))
+                } else if http::looks_like_request(head) && f.dir == Direction::C2s {
+                    Some(Parser::http())
+                } else if f.dir == Direction::S2c
                     && (head.starts_with(b"HTTP/")
-                        || (head.len() < 5 && b"HTTP/".starts_with(&head)))
+                        || (head.len() < 5 && b"HTTP/".starts_with(head)))
                 {
-                    if head.len() < 5 && take == bytes.len() {
-                        *buf = head;
+                    if head.len() < 5 && all_taken {
+                        None
+                    } else if *f.connect_pending {
+                        Some(Parser::ConnectReply(Vec::new()))
+                    } else {
+                        Some(Parser::http())
+                    }
+                } else if head.len() < 8 && all_taken {
+                    // Too little to decide: wait for more.
+                    None
+                } else {
+                    *p = Parser::Off;
+                    return;
+                };
+                match next {
+                    None => {
+                        if direct {
+                            buf.extend_from_slice(&bytes[..take]);
+                        }
                         return;
                     }
-                    *p = if *f.connect_pending {
-                        Parser::ConnectReply(Vec::new())
-                    } else {
-                        Parser::http()
-                    };
-                    feed(p, &head, f);
-                    bytes = &bytes[take..];
-                    continue;
+                    Some(next) if direct => {
+                        // The new parser reads the same bytes from where they lie.
+                        *p = next;
+                    }
+                    Some(next) => {
+                        let head = std::mem::take(buf);
+                        *p = next;
+                        feed(p, &head, f);
+                        bytes = &bytes[take..];
+                    }
                 }
-                if head.len() < 8 && take == bytes.len() {
-                    // Too little to decide: wait for more.
-                    *buf = head;
-                    return;
-                }
-                *p = Parser::Off;
-                return;
             }
             Parser::Tls(buf) => {
                 // Handshake records: a ClientHello may come twice (after a
                 // HelloRetryRequest). The first other record starts the record walk.
                 let take = bytes.len().min(SNIFF.saturating_sub(buf.len()));
-                buf.extend_from_slice(&bytes[..take]);
-                bytes = &bytes[take..];
-                while let Some(n) = tls::first_record_len(buf) {
-                    if buf.len() < n || !matches!(buf[0], 0x14..=0x16) {
-                        break;
-                    }
-                    if buf[0] == 0x16 {
-                        match tls::client_hello(&buf[..n]) {
-                            Some(h) => f.meta(Metadata::TlsClientHello(h)),
-                            None if f.dir == Direction::C2s && buf.get(5) == Some(&1) => {
-                                *f.malformed += 1
-                            }
-                            None => {}
-                        }
-                    }
-                    buf.drain(..n);
+                if buf.is_empty() {
+                    // Whole records are read where they lie; only a partial one is copied.
+                    let used = handshake_records(&bytes[..take], f);
+                    buf.extend_from_slice(&bytes[used..take]);
+                } else {
+                    buf.extend_from_slice(&bytes[..take]);
+                    let used = handshake_records(buf, f);
+                    buf.drain(..used);
                 }
+                bytes = &bytes[take..];
                 let walk =
                     buf.first().is_some_and(|&t| !matches!(t, 0x14..=0x16)) || buf.len() >= SNIFF;
                 if walk || (take == 0 && !bytes.is_empty()) {
@@ -401,21 +401,35 @@ fn feed(p: &mut Parser, mut bytes: &[u8], f: &mut Feed<'_, '_>) {
                 messages,
             } => match body {
                 Body::None => {
-                    let start = head.len().saturating_sub(3);
                     let take = bytes.len().min(MAX_HEAD.saturating_sub(head.len()));
-                    head.extend_from_slice(&bytes[..take]);
-                    let Some(end) = find_head_end(&head[start..]).map(|e| start + e) else {
-                        if head.len() >= MAX_HEAD {
-                            *f.malformed += 1;
-                            *p = Parser::Off;
-                        }
-                        return;
+                    // A head inside one segment is parsed where it lies; only a head split
+                    // across segments is copied.
+                    let direct = if head.is_empty() {
+                        find_head_end(&bytes[..take])
+                    } else {
+                        None
                     };
-                    let head_len = end;
-                    let over = head.len() - head_len; // bytes after the head taken from `bytes`
+                    let (head_bytes, rest): (&[u8], usize) = match direct {
+                        Some(end) => (&bytes[..end], end),
+                        None => {
+                            let start = head.len().saturating_sub(3);
+                            head.extend_from_slice(&bytes[..take]);
+                            let Some(end) = find_head_end(&head[start..]).map(|e| start + e) else {
+                                if head.len() >= MAX_HEAD {
+                                    *f.malformed += 1;
+                                    *p = Parser::Off;
+                                }
+                                return;
+                            };
+                            // Bytes after the head taken from `bytes`.
+                            let over = head.len() - end;
+                            (&head[..end], take - over.min(take))
+                        }
+                    };
+                    let head_len = head_bytes.len();
                     if f.dir == Direction::S2c {
-                        let parsed = http::parse_response(&head[..head_len]);
-                        bytes = &bytes[take - over.min(take)..];
+                        let parsed = http::parse_response(head_bytes);
+                        bytes = &bytes[rest..];
                         head.clear();
                         let Head::Complete(resp, _) = parsed else {
                             *f.malformed += 1;
@@ -448,8 +462,8 @@ fn feed(p: &mut Parser, mut bytes: &[u8], f: &mut Feed<'_, '_>) {
                         }
                         continue;
                     }
-                    let parsed = http::parse_request(&head[..head_len]);
-                    bytes = &bytes[take - over.min(take)..];
+                    let parsed = http::parse_request(head_bytes);
+                    bytes = &bytes[rest..];
                     head.clear();
                     match parsed {
                         Head::Complete(mut req, _) => {
@@ -520,6 +534,27 @@ fn feed(p: &mut Parser, mut bytes: &[u8], f: &mut Feed<'_, '_>) {
             },
         }
     }
+}
+
+/// Reads the complete TLS handshake-phase records (types 20–22) at the start of `data`,
+/// emitting each ClientHello; returns the bytes they take.
+fn handshake_records(data: &[u8], f: &mut Feed<'_, '_>) -> usize {
+    let mut used = 0;
+    while let Some(n) = tls::first_record_len(&data[used..]) {
+        let r = &data[used..];
+        if r.len() < n || !matches!(r[0], 0x14..=0x16) {
+            break;
+        }
+        if r[0] == 0x16 {
+            match tls::client_hello(&r[..n]) {
+                Some(h) => f.meta(Metadata::TlsClientHello(h)),
+                None if f.dir == Direction::C2s && r.get(5) == Some(&1) => *f.malformed += 1,
+                None => {}
+            }
+        }
+        used += n;
+    }
+    used
 }
 
 /// Feeds `data` through a TCP flow's parsers as two interleaved directions (split by the

@@ -292,3 +292,30 @@ fn tls_application_data_records_are_reported_with_their_lengths() {
             .any(|(_, _, m)| matches!(m, Metadata::TlsClientHello(_))));
     }
 }
+
+#[test]
+fn metadata_is_the_same_whether_heads_lie_in_one_segment_or_are_split() {
+    // Heads read where they lie (one segment) and heads copied across segments must give
+    // the same events: requests, responses, and TLS records with a partial one at the end.
+    let req = b"GET /x HTTP/1.1\r\nHost: a.example\r\n\r\nPOST /y HTTP/1.1\r\nHost: b.example\r\nContent-Length: 3\r\n\r\nabc";
+    let resp = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nokHTTP/1.1 204 No Content\r\n\r\n";
+    let mut tls_c = tls::tests_support::hello("c.example");
+    tls_c.extend(tls::tests_support::hello("d.example"));
+    tls_c.extend([0x17, 3, 3, 0, 4, 1, 2, 3, 4]);
+    let whole = |n: usize| {
+        let mut app = App::tcp(false);
+        let mut chunks = split_every(Direction::C2s, req, n);
+        chunks.extend(split_every(Direction::S2c, resp, n));
+        let mut tls_app = App::tcp(false);
+        let a = run(&mut app, &chunks);
+        let b = run(&mut tls_app, &split_every(Direction::C2s, &tls_c, n));
+        (a.meta, a.bodies, b.meta, app.malformed + tls_app.malformed)
+    };
+    let reference = whole(100_000);
+    assert_eq!(reference.0.len(), 4, "two requests, two responses");
+    assert_eq!(reference.2.len(), 3, "two ClientHellos and one record");
+    assert_eq!(reference.3, 0);
+    for n in [1, 2, 5, 16, 40, 41, 77] {
+        assert_eq!(whole(n), reference, "split {n}");
+    }
+}
