@@ -5,7 +5,7 @@
 use crate::collect::{ContentLedger, ContentStats};
 use crate::periods::Period;
 use crate::pipeline::{Pipeline, Read};
-use crate::reconcile::{recon_by_day, recon_of, records_seen, Recon};
+use crate::reconcile::{recon_by_day, recon_of, records_seen, Recon, Sighting};
 use crate::tables::{
     daily_table, ioc_flows_table, periods_table, records_table, sightings_table, sweep_table,
     write_csv, write_parquet,
@@ -95,15 +95,30 @@ impl Run<'_> {
         )?;
         write_csv(&mut daily, &out.join("daily.csv"))?;
         write_parquet(&mut daily, &out.join("daily.parquet"))?;
+        // Sightings by host, found once (a period is reconciled per host and for all).
+        let mut sightings_of: std::collections::HashMap<&str, Vec<&Sighting>> =
+            std::collections::HashMap::new();
+        if self.index.is_some() {
+            for x in c.sightings.iter() {
+                sightings_of.entry(x.host.as_str()).or_default().push(x);
+            }
+        }
         let span = |lo: i32, hi: i32, host: Option<&str>| -> Recon {
-            match self.index {
-                Some(ix) => recon_of(
+            let Some(ix) = self.index else {
+                return Recon::default();
+            };
+            let inside = |x: &&Sighting| x.day >= lo && x.day <= hi;
+            match host {
+                None => recon_of(ix, c.sightings.iter().filter(inside)),
+                Some(h) => recon_of(
                     ix,
-                    c.sightings
-                        .iter()
-                        .filter(|x| x.day >= lo && x.day <= hi && host.is_none_or(|h| x.host == h)),
+                    sightings_of
+                        .get(h)
+                        .into_iter()
+                        .flatten()
+                        .copied()
+                        .filter(inside),
                 ),
-                None => Recon::default(),
             }
         };
         let span_ref: &dyn Fn(i32, i32, Option<&str>) -> Recon = &span;

@@ -309,18 +309,25 @@ pub fn periods_table(
             .select(aggs)
             .with_column(lit("(all)").alias("host"))
             .collect()?;
-        let codec_of = |host: Option<&str>| -> PolarsResult<String> {
-            let h = inside.column("host")?.str()?;
-            let c = inside.column("codec")?.str()?;
-            let mut set = BTreeSet::new();
-            for i in 0..inside.height() {
-                if host.is_none_or(|x| h.get(i) == Some(x)) {
-                    if let Some(v) = c.get(i) {
-                        set.extend(v.split(';').filter(|s| !s.is_empty()).map(str::to_string));
-                    }
+        // The codecs of each host and of all, in one pass over the period's rows.
+        let mut codec_sets: BTreeMap<Option<&str>, BTreeSet<&str>> = BTreeMap::new();
+        let (h, c) = (
+            inside.column("host")?.str()?,
+            inside.column("codec")?.str()?,
+        );
+        for i in 0..inside.height() {
+            if let Some(v) = c.get(i) {
+                for codec in v.split(';').filter(|s| !s.is_empty()) {
+                    codec_sets.entry(h.get(i)).or_default().insert(codec);
+                    codec_sets.entry(None).or_default().insert(codec);
                 }
             }
-            Ok(set.into_iter().collect::<Vec<_>>().join(";"))
+        }
+        let codec_of = |host: Option<&str>| -> PolarsResult<String> {
+            Ok(codec_sets
+                .get(&host)
+                .map(|set| set.iter().copied().collect::<Vec<_>>().join(";"))
+                .unwrap_or_default())
         };
         for part in [&per_host, &all] {
             let hs = part.column("host")?.str()?;

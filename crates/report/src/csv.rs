@@ -19,6 +19,48 @@ impl Table {
         Table::parse(&text).map_err(|e| format(path, e))
     }
 
+    /// Reads a CSV file keeping only the columns named in `keep` (those present, in the
+    /// file's order): a large table costs memory for what is used only.
+    pub fn read_columns(path: &Path, keep: &[&str]) -> Result<Table> {
+        let text = std::fs::read_to_string(path).map_err(io("reading", path))?;
+        Table::parse_columns(&text, keep).map_err(|e| format(path, e))
+    }
+
+    /// [`Table::parse`] keeping only the columns named in `keep`.
+    pub fn parse_columns(text: &str, keep: &[&str]) -> std::result::Result<Table, String> {
+        let mut header: Option<Vec<String>> = None;
+        let mut index: Vec<usize> = Vec::new();
+        let mut rows = Vec::new();
+        let mut line = 1;
+        each_record(text, |mut r| {
+            match &header {
+                None => {
+                    index = (0..r.len())
+                        .filter(|&i| keep.contains(&r[i].as_str()))
+                        .collect();
+                    header = Some(r);
+                }
+                Some(h) => {
+                    line += 1;
+                    if r.len() != h.len() {
+                        return Err(format!(
+                            "line {line}: {} cells, the header has {}",
+                            r.len(),
+                            h.len()
+                        ));
+                    }
+                    rows.push(index.iter().map(|&i| std::mem::take(&mut r[i])).collect());
+                }
+            }
+            Ok(())
+        })?;
+        let header = header.unwrap_or_default();
+        Ok(Table {
+            header: index.iter().map(|&i| header[i].clone()).collect(),
+            rows,
+        })
+    }
+
     /// Parses CSV text; every row must have as many cells as the header.
     pub fn parse(text: &str) -> std::result::Result<Table, String> {
         let mut records = records(text)?.into_iter();
@@ -58,6 +100,18 @@ impl Table {
 
 fn records(text: &str) -> std::result::Result<Vec<Vec<String>>, String> {
     let mut out = Vec::new();
+    each_record(text, |r| {
+        out.push(r);
+        Ok(())
+    })?;
+    Ok(out)
+}
+
+/// Calls `f` with each record of `text`, in order.
+fn each_record(
+    text: &str,
+    mut f: impl FnMut(Vec<String>) -> std::result::Result<(), String>,
+) -> std::result::Result<(), String> {
     let mut row: Vec<String> = Vec::new();
     let mut cell = String::new();
     let mut chars = text.chars().peekable();
@@ -84,7 +138,7 @@ fn records(text: &str) -> std::result::Result<Vec<Vec<String>>, String> {
             '\r' if chars.peek() == Some(&'\n') => {}
             '\n' => {
                 row.push(std::mem::take(&mut cell));
-                out.push(std::mem::take(&mut row));
+                f(std::mem::take(&mut row))?;
                 any = false;
             }
             _ => cell.push(c),
@@ -95,9 +149,9 @@ fn records(text: &str) -> std::result::Result<Vec<Vec<String>>, String> {
     }
     if any {
         row.push(cell);
-        out.push(row);
+        f(row)?;
     }
-    Ok(out)
+    Ok(())
 }
 
 #[cfg(test)]
@@ -121,5 +175,15 @@ mod tests {
         assert!(Table::parse("a,b\n1\n").is_err());
         assert!(Table::parse("a\n\"open\n").is_err());
         assert_eq!(Table::parse("").unwrap(), Table::default());
+        assert!(Table::parse_columns("a,b\n1\n", &["a"]).is_err());
+    }
+
+    #[test]
+    fn a_projection_keeps_the_named_columns_in_file_order() {
+        let text = "a,b,c\n1,\"x,y\",3\n4,5,6\n";
+        let t = Table::parse_columns(text, &["c", "a", "zz"]).unwrap();
+        assert_eq!(t.header, ["a", "c"]);
+        assert_eq!(t.rows, [["1", "3"], ["4", "6"]]);
+        assert_eq!(t.get(&t.rows[0], "c"), "3");
     }
 }

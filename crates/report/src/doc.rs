@@ -54,6 +54,69 @@ pub const HEADLINE: [&str; 9] = [
     "reading",
 ];
 
+/// What the report does when more hosts matched than it names one by one.
+fn top_hosts_note(r: &Report, lg: Lang) -> String {
+    let shown = r.hosts.len().saturating_sub(1);
+    let all = shown + r.other_hosts.len();
+    match lg {
+        Lang::En => format!(
+            "{} hosts received traffic: this report names the {shown} that received the most \
+             bytes (stream bytes over the whole capture) and sums the other {} in one row, \
+             “{}”, per day and per period (a record confirmed at two of those hosts counts \
+             twice in that row). Every host is in daily.csv, periods.csv, ioc_flows.csv and \
+             their Parquet versions.",
+            group(all as u64),
+            group(r.other_hosts.len() as u64),
+            crate::model::other_label(lg, r.other_hosts.len())
+        ),
+        Lang::Ja => format!(
+            "通信を受けたホストは {} 件です。この報告書では受信バイト数（キャプチャ全体のストリーム\
+             バイト数）の多い {shown} 件を個別に示し、残りの {} 件は日ごと・期間ごとに1行「{}」に\
+             合計しています（その中の2つのホストで確認された記録はその行で2回数えます）。すべての\
+             ホストは daily.csv、periods.csv、ioc_flows.csv とその Parquet 版にあります。",
+            group(all as u64),
+            group(r.other_hosts.len() as u64),
+            crate::model::other_label(lg, r.other_hosts.len())
+        ),
+    }
+}
+
+/// Adds `row` into the summed row `sum` of the "other hosts": the byte and record columns
+/// (cells left empty stay empty until a value comes), the statuses joined; the codec is
+/// left blank (the hosts differ).
+fn add_row(t: &crate::csv::Table, sum: &mut [String], row: &[String]) {
+    const SUMMED: [&str; 9] = [
+        "stream_bytes",
+        "gap_bytes",
+        "records_low",
+        "records_point",
+        "records_high",
+        "counted_records",
+        "confirmed",
+        "explained",
+        "residual",
+    ];
+    for c in SUMMED {
+        let (Some(i), v) = (t.col(c), t.get(row, c)) else {
+            continue;
+        };
+        if v.is_empty() {
+            continue;
+        }
+        let have: u64 = sum[i].parse().unwrap_or(0);
+        sum[i] = (have + v.parse::<u64>().unwrap_or(0)).to_string();
+    }
+    if let Some(i) = t.col("status") {
+        let v = t.get(row, "status");
+        if !v.is_empty() && !sum[i].split(';').any(|s| s == v) {
+            if !sum[i].is_empty() {
+                sum[i].push(';');
+            }
+            sum[i].push_str(v);
+        }
+    }
+}
+
 fn headline_cells(l: &Line) -> Vec<String> {
     vec![
         group(l.bytes),
@@ -564,6 +627,9 @@ fn blocks_of(r: &Report, reproducible: bool, charts: usize, lg: Lang) -> Vec<Blo
         }));
         out
     };
+    if !r.other_hosts.is_empty() {
+        b.push(Block::Para(top_hosts_note(r, lg)));
+    }
     for (t, first, id, caption) in [
         (
             &r.periods,
@@ -578,13 +644,49 @@ fn blocks_of(r: &Report, reproducible: bool, charts: usize, lg: Lang) -> Vec<Blo
             "Per day and host (days with traffic only; daily.csv has every day):",
         ),
     ] {
-        let rows: Vec<Vec<String>> = t
-            .rows
-            .iter()
-            .filter(|row| t.get(row, "host") != "(all)")
-            .filter(|row| t.u64(row, "stream_bytes") + t.u64(row, "gap_bytes") > 0)
-            .map(|row| cells(t, row, &[first]))
-            .collect();
+        let active = |row: &&Vec<String>| {
+            t.get(row, "host") != "(all)"
+                && t.u64(row, "stream_bytes") + t.u64(row, "gap_bytes") > 0
+        };
+        let rows: Vec<Vec<String>> = if r.other_hosts.is_empty() {
+            t.rows
+                .iter()
+                .filter(active)
+                .map(|row| cells(t, row, &[first]))
+                .collect()
+        } else {
+            // The top hosts one by one, then one row per day/period summing the others.
+            let hidden: std::collections::HashSet<&str> =
+                r.other_hosts.iter().map(String::as_str).collect();
+            let label = crate::model::other_label(lg, r.other_hosts.len());
+            let mut out = Vec::new();
+            let mut pending: Option<Vec<String>> = None;
+            for row in t.rows.iter().filter(active) {
+                let key = t.get(row, first);
+                if pending.as_ref().is_some_and(|p| t.get(p, first) != key) {
+                    if let Some(p) = pending.take() {
+                        out.push(cells(t, &p, &[first]));
+                    }
+                }
+                if !hidden.contains(t.get(row, "host")) {
+                    out.push(cells(t, row, &[first]));
+                    continue;
+                }
+                let sum = pending.get_or_insert_with(|| {
+                    let mut p = vec![String::new(); t.header.len()];
+                    if let (Some(i), Some(h)) = (t.col(first), t.col("host")) {
+                        p[i] = key.to_string();
+                        p[h] = label.clone();
+                    }
+                    p
+                });
+                add_row(t, sum, row);
+            }
+            if let Some(p) = pending.take() {
+                out.push(cells(t, &p, &[first]));
+            }
+            out
+        };
         if !rows.is_empty() {
             b.push(Block::Para(caption.into()));
             let mut head = vec![first];
@@ -618,6 +720,9 @@ fn blocks_of(r: &Report, reproducible: bool, charts: usize, lg: Lang) -> Vec<Blo
          list of flows is ioc_flows.csv."
             .into(),
     ));
+    if !r.other_hosts.is_empty() {
+        b.push(Block::Para(top_hosts_note(r, lg)));
+    }
     b.push(table(
         "hosts",
         &[

@@ -25,7 +25,7 @@ pub use manifest::{
     Ratio, RatiosFrom, Rules, Span, MANIFEST,
 };
 pub use model::Report;
-pub use summary::{write_summary, SUMMARY};
+pub use summary::{write_summary, write_summary_of, SUMMARY};
 
 use error::io;
 pub use error::{ReportError, Result};
@@ -38,8 +38,9 @@ pub const REPORT_FILES: [&str; 2] = ["report.html", "report.md"];
 /// `manifest.json`, `daily.csv`, `periods.csv` (and `ioc_flows.csv`, `sweep_hosts.csv` when
 /// present), then rewrites `manifest.json` with the digest of every output. `generated_at`
 /// (UTC, RFC 3339) is written into the report and the manifest; `None` is the reproducible
-/// mode: no wall-clock time and no literal command line anywhere.
-pub fn render_dir(dir: &Path, generated_at: Option<String>) -> Result<()> {
+/// mode: no wall-clock time and no literal command line anywhere. Returns the report, with
+/// the manifest as written (for [`write_summary_of`], without reading the tables again).
+pub fn render_dir(dir: &Path, generated_at: Option<String>) -> Result<Report> {
     let mut report = Report::load(dir)?;
     let reproducible = generated_at.is_none();
     report.manifest.generated_at = generated_at;
@@ -66,5 +67,7 @@ pub fn render_dir(dir: &Path, generated_at: Option<String>) -> Result<()> {
         let p = dir.join(name);
         std::fs::write(&p, text).map_err(io("writing", &p))?;
     }
-    manifest.write(dir)
+    manifest.write(dir)?;
+    report.manifest = Manifest::read(dir)?;
+    Ok(report)
 }

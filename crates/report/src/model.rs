@@ -6,6 +6,7 @@ use crate::error::{format, Result};
 use crate::fmt::{bytes, group};
 use crate::lang::Lang;
 use crate::manifest::Manifest;
+use std::collections::HashMap;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
@@ -115,8 +116,11 @@ pub struct Report {
     pub period_lines: Vec<Line>,
     /// Headline rows per day.
     pub day_lines: Vec<Line>,
-    /// Hosts, sorted by name.
+    /// Hosts shown: all of them sorted by name, or — beyond [`TOP_HOSTS`] — the top hosts
+    /// by bytes sent followed by one "other hosts" entry that sums the rest.
     pub hosts: Vec<Host>,
+    /// Hosts summed in the "other hosts" entry (by name; empty when every host is shown).
+    pub other_hosts: Vec<String>,
     /// Flows to malicious hosts, in time order.
     pub spans: Vec<Span>,
     /// Per day and host: stream bytes (days in order, hosts in `hosts` order).
@@ -139,6 +143,42 @@ fn opt_sum(t: &Table, rows: &[&Vec<String>], col: &str) -> Option<u64> {
         }
     }
     any.then_some(s)
+}
+
+/// The columns of ioc_flows.csv the report reads.
+const FLOW_COLUMNS: [&str; 6] = [
+    "flow_id",
+    "host",
+    "evidence",
+    "first_seen_local",
+    "last_seen_local",
+    "stream_bytes",
+];
+
+/// Hosts the report names one by one; beyond, the rest are summed in one "other hosts" row
+/// (the CSV and Parquet tables always have every host).
+pub const TOP_HOSTS: usize = 25;
+
+/// The label of the "other hosts" entry summing `n` hosts.
+pub fn other_label(lang: crate::lang::Lang, n: usize) -> String {
+    match lang {
+        crate::lang::Lang::En => format!("other hosts ({})", group(n as u64)),
+        crate::lang::Lang::Ja => format!("その他のホスト（{} 件）", group(n as u64)),
+    }
+}
+
+/// At most `n` entries of a list, then how many there are in all.
+fn capped(list: Vec<String>, n: usize, lang: crate::lang::Lang) -> Vec<String> {
+    if list.len() <= n {
+        return list;
+    }
+    let total = list.len();
+    let mut v: Vec<String> = list.into_iter().take(n).collect();
+    v.push(match lang {
+        crate::lang::Lang::En => format!("… ({} in all)", group(total as u64)),
+        crate::lang::Lang::Ja => format!("…（全 {} 件）", group(total as u64)),
+    });
+    v
 }
 
 /// One period of the publication table (and of `publication.csv`).
@@ -432,7 +472,8 @@ impl Report {
         let periods = Table::read(&dir.join("periods.csv"))?;
         let flows_path = dir.join("ioc_flows.csv");
         let flows = if flows_path.exists() {
-            Table::read(&flows_path)?
+            // One row per flow: only the columns the report uses are kept in memory.
+            Table::read_columns(&flows_path, &FLOW_COLUMNS)?
         } else {
             Table::default()
         };
@@ -475,15 +516,55 @@ impl Report {
         let modelled = manifest.model.is_some();
         // Days in order, each with its host rows.
         let mut by_day: BTreeMap<String, Vec<&Vec<String>>> = BTreeMap::new();
-        let mut host_names: BTreeSet<String> = BTreeSet::new();
+        // Rows of each host, found once (a report may name thousands of hosts).
+        let mut daily_of: BTreeMap<&str, Vec<&Vec<String>>> = BTreeMap::new();
         for r in &daily.rows {
             by_day
                 .entry(daily.get(r, "day").to_string())
                 .or_default()
                 .push(r);
-            host_names.insert(daily.get(r, "host").to_string());
+            daily_of.entry(daily.get(r, "host")).or_default().push(r);
         }
-        let host_list: Vec<String> = host_names.into_iter().collect();
+        let mut flows_of: HashMap<&str, Vec<&Vec<String>>> = HashMap::new();
+        for r in &flows.rows {
+            flows_of.entry(flows.get(r, "host")).or_default().push(r);
+        }
+        // Hosts shown: all, or the top ones by bytes sent and one entry for the rest.
+        let sent = |h: &str| -> u64 {
+            daily_of.get(h).map_or(0, |rows| {
+                rows.iter().map(|r| daily.u64(r, "stream_bytes")).sum()
+            })
+        };
+        let mut names: Vec<&str> = daily_of.keys().copied().collect();
+        let mut other_hosts: Vec<String> = Vec::new();
+        let mut groups: Vec<(String, Vec<&str>)> = if names.len() > TOP_HOSTS {
+            names.sort_by(|a, b| sent(b).cmp(&sent(a)).then_with(|| a.cmp(b)));
+            let mut rest: Vec<&str> = names.split_off(TOP_HOSTS);
+            rest.sort_unstable();
+            other_hosts = rest.iter().map(|h| h.to_string()).collect();
+            let mut g: Vec<(String, Vec<&str>)> =
+                names.iter().map(|h| (h.to_string(), vec![*h])).collect();
+            g.push((other_label(manifest.lang, rest.len()), rest));
+            g
+        } else {
+            names.iter().map(|h| (h.to_string(), vec![*h])).collect()
+        };
+        groups.retain(|(_, members)| !members.is_empty());
+        let group_of: HashMap<&str, usize> = groups
+            .iter()
+            .enumerate()
+            .flat_map(|(i, (_, members))| members.iter().map(move |h| (*h, i)))
+            .collect();
+        let rows_of = |members: &[&str]| -> Vec<&Vec<String>> {
+            let mut rows: Vec<&Vec<String>> = members
+                .iter()
+                .flat_map(|h| daily_of.get(h).into_iter().flatten().copied())
+                .collect();
+            if members.len() > 1 {
+                rows.sort_by(|a, b| daily.get(a, "day").cmp(daily.get(b, "day")));
+            }
+            rows
+        };
         let line = |t: &Table, label: String, start: String, end: String, rows: &[&Vec<String>]| {
             let active: Vec<&Vec<String>> = rows
                 .iter()
@@ -537,15 +618,12 @@ impl Report {
             let mut l = line(&daily, day.clone(), day.clone(), day.clone(), rows);
             l.reading = reading(&l, false, manifest.lang);
             day_lines.push(l);
-            let per_host = host_list
-                .iter()
-                .map(|h| {
-                    rows.iter()
-                        .filter(|r| daily.get(r, "host") == h)
-                        .map(|r| daily.u64(r, "stream_bytes"))
-                        .sum()
-                })
-                .collect();
+            let mut per_host = vec![0u64; groups.len()];
+            for r in rows {
+                if let Some(&g) = group_of.get(daily.get(r, "host")) {
+                    per_host[g] += daily.u64(r, "stream_bytes");
+                }
+            }
             bytes_by_day.push((day.clone(), per_host));
         }
         // Periods: the `(all)` row of each period; confirmed counts there are distinct records
@@ -568,12 +646,9 @@ impl Report {
         }
         // Hosts.
         let mut hosts = Vec::new();
-        for h in &host_list {
-            let rows: Vec<&Vec<String>> = daily
-                .rows
-                .iter()
-                .filter(|r| daily.get(r, "host") == h)
-                .collect();
+        let lang = manifest.lang;
+        for (label, members) in &groups {
+            let rows = rows_of(members);
             let mut indicators: BTreeSet<String> = BTreeSet::new();
             let mut ips: BTreeSet<String> = BTreeSet::new();
             for r in &rows {
@@ -592,10 +667,9 @@ impl Report {
                     ips.insert(i.to_string());
                 }
             }
-            let fl: Vec<&Vec<String>> = flows
-                .rows
+            let fl: Vec<&Vec<String>> = members
                 .iter()
-                .filter(|r| flows.get(r, "host") == h)
+                .flat_map(|h| flows_of.get(h).into_iter().flatten().copied())
                 .collect();
             let mut evidence: Vec<(String, String)> = Vec::new();
             for r in &fl {
@@ -610,15 +684,24 @@ impl Report {
                     }
                 }
             }
+            let days: BTreeSet<&str> = rows
+                .iter()
+                .filter(|r| daily.u64(r, "stream_bytes") > 0)
+                .map(|r| daily.get(r, "day"))
+                .collect();
+            let list_cap = if members.len() > 1 { 5 } else { usize::MAX };
             hosts.push(Host {
-                host: h.clone(),
-                indicators: indicators.into_iter().collect(),
-                ips: ips.into_iter().collect(),
+                host: label.clone(),
+                indicators: capped(indicators.into_iter().collect(), list_cap, lang),
+                ips: capped(ips.into_iter().collect(), list_cap, lang),
                 evidence,
                 flows: fl.len() as u64,
-                first: fl.first().map_or_else(String::new, |r| {
-                    flows.get(r, "first_seen_local").to_string()
-                }),
+                first: fl
+                    .iter()
+                    .map(|r| flows.get(r, "first_seen_local"))
+                    .filter_map(|s| parse_time(s).map(|t| (t, s)))
+                    .min_by_key(|(t, _)| *t)
+                    .map_or_else(String::new, |(_, s)| s.to_string()),
                 last: fl
                     .iter()
                     .map(|r| flows.get(r, "last_seen_local"))
@@ -629,18 +712,16 @@ impl Report {
                     .iter()
                     .map(|c| rows.iter().map(|r| daily.u64(r, c)).sum())
                     .collect(),
-                active_days: rows
-                    .iter()
-                    .filter(|r| daily.u64(r, "stream_bytes") > 0)
-                    .count() as u64,
+                active_days: days.len() as u64,
             });
         }
         let mut spans: Vec<Span> = flows
             .rows
             .iter()
             .filter_map(|r| {
+                let g = *group_of.get(flows.get(r, "host"))?;
                 Some(Span {
-                    host: flows.get(r, "host").to_string(),
+                    host: groups[g].0.clone(),
                     start: parse_time(flows.get(r, "first_seen_local"))?,
                     end: parse_time(flows.get(r, "last_seen_local"))?,
                     start_local: flows.get(r, "first_seen_local").to_string(),
@@ -652,14 +733,10 @@ impl Report {
             .collect();
         spans.sort_by(|a, b| (a.start, &a.flow).cmp(&(b.start, &b.flow)));
         // Assumptions per host over the whole capture, from the daily rows.
-        let assumptions = host_list
+        let assumptions = groups
             .iter()
-            .map(|h| {
-                let rows: Vec<&Vec<String>> = daily
-                    .rows
-                    .iter()
-                    .filter(|r| daily.get(r, "host") == h)
-                    .collect();
+            .map(|(h, members)| {
+                let rows = rows_of(members);
                 let mut codecs: Vec<&str> = Vec::new();
                 for r in &rows {
                     let c = daily.get(r, "codec");
@@ -710,6 +787,7 @@ impl Report {
             period_lines,
             day_lines,
             hosts,
+            other_hosts,
             spans,
             bytes_by_day,
             assumptions,
@@ -717,3 +795,7 @@ impl Report {
         })
     }
 }
+
+#[cfg(test)]
+#[path = "model_tests.rs"]
+mod tests;

@@ -115,8 +115,17 @@ pub fn summary(r: &Report, exit_status: i32) -> Value {
 /// Writes `DIR/summary.json` for a rendered run folder and lists it in the manifest; returns
 /// the summary (what `analyze --json` prints).
 pub fn write_summary(dir: &std::path::Path, exit_status: i32) -> crate::Result<Value> {
-    let r = Report::load(dir)?;
-    let v = summary(&r, exit_status);
+    write_summary_of(dir, &Report::load(dir)?, exit_status)
+}
+
+/// [`write_summary`] for the report of `dir` already in memory (as [`crate::render_dir`]
+/// returns it).
+pub fn write_summary_of(
+    dir: &std::path::Path,
+    r: &Report,
+    exit_status: i32,
+) -> crate::Result<Value> {
+    let v = summary(r, exit_status);
     let p = dir.join(SUMMARY);
     let mut text = serde_json::to_string_pretty(&v).map_err(|e| crate::error::format(&p, e))?;
     text.push('\n');

@@ -125,6 +125,15 @@ fn legend(out: &mut String, items: &[(String, &str)]) -> f64 {
     TOP + (y - 8.0)
 }
 
+/// The colour of host entry `i`: the palette, grey for the "other hosts" entry.
+fn host_colour(r: &Report, i: usize) -> &'static str {
+    if !r.other_hosts.is_empty() && i + 1 == r.hosts.len() {
+        "#999999"
+    } else {
+        PALETTE[i % PALETTE.len()]
+    }
+}
+
 /// Bytes sent per day, stacked by malicious host.
 pub fn bytes_per_day(r: &Report) -> Chart {
     let title = r
@@ -144,7 +153,7 @@ pub fn bytes_per_day(r: &Report) -> Chart {
         .hosts
         .iter()
         .enumerate()
-        .map(|(i, h)| (h.host.clone(), PALETTE[i % PALETTE.len()]))
+        .map(|(i, h)| (h.host.clone(), host_colour(r, i)))
         .collect();
     let top_y = legend(&mut o, &items);
     let (top, step) = axis(max as f64);
@@ -168,7 +177,7 @@ pub fn bytes_per_day(r: &Report) -> Chart {
                 "<rect x=\"{x:.1}\" y=\"{y1:.1}\" width=\"{bar:.1}\" height=\"{:.1}\" fill=\"{}\">\
                  <title>{} {}: {} bytes</title></rect>",
                 (y0 - y1).max(0.5),
-                PALETTE[h % PALETTE.len()],
+                host_colour(r, h),
                 esc(day),
                 esc(host),
                 group(*v)
@@ -351,10 +360,22 @@ pub fn timeline(r: &Report) -> Chart {
     // Flows whose marks would touch on screen are drawn as one mark (its title says how many
     // flows and bytes), so a host with a hundred thousand beacons stays a few hundred marks.
     o.push_str("<g class=\"flows\">");
-    for (i, h) in r.hosts.iter().enumerate() {
+    let row_of: std::collections::HashMap<&str, usize> = r
+        .hosts
+        .iter()
+        .enumerate()
+        .map(|(i, h)| (h.host.as_str(), i))
+        .collect();
+    let mut spans_of: Vec<Vec<&crate::model::Span>> = vec![Vec::new(); r.hosts.len()];
+    for s in &r.spans {
+        if let Some(&i) = row_of.get(s.host.as_str()) {
+            spans_of[i].push(s);
+        }
+    }
+    for (i, spans) in spans_of.iter().enumerate() {
         let y = TOP + 22.0 * i as f64 + 3.0;
         let mut marks: Vec<(f64, f64, u64, u64, &str)> = Vec::new();
-        for s in r.spans.iter().filter(|s| s.host == h.host) {
+        for s in spans {
             let (a, b) = (x(s.start), x(s.end).max(x(s.start) + 1.5));
             match marks.last_mut() {
                 Some(m) if a <= m.1 + 1.0 => {
@@ -376,7 +397,7 @@ pub fn timeline(r: &Report) -> Chart {
                 "<rect x=\"{a:.1}\" y=\"{y:.1}\" width=\"{:.1}\" height=\"14\" fill=\"{}\" \
                  fill-opacity=\"0.7\"><title>{title}</title></rect>",
                 b - a,
-                PALETTE[i % PALETTE.len()],
+                host_colour(r, i),
             );
         }
     }
@@ -452,6 +473,7 @@ mod tests {
             }],
             spans,
             bytes_by_day: Vec::new(),
+            other_hosts: Vec::new(),
             assumptions: Vec::new(),
             records: None,
         };

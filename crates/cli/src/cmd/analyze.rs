@@ -578,8 +578,9 @@ pub fn run(args: Args) -> Result<Outcome> {
             .collect();
     }
     m.write(&s.out)?;
-    exfilmeter_report::render_dir(&s.out, stamp)?;
-    let summary = exfilmeter_report::write_summary(&s.out, i32::from(read.partial))?;
+    let report = exfilmeter_report::render_dir(&s.out, stamp)?;
+    let summary = exfilmeter_report::write_summary_of(&s.out, &report, i32::from(read.partial))?;
+    drop(report);
     let mut m = exfilmeter_report::Manifest::read(&s.out)?;
     if !m.foreign.is_empty() {
         // The report files were written after the manifest: the same rule once more.

@@ -104,14 +104,14 @@ pub fn run(args: Args) -> Result<Outcome> {
     }
     let stamp = (!args.reproducible)
         .then(|| chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
-    exfilmeter_report::render_dir(&args.from, stamp)?;
+    let report = exfilmeter_report::render_dir(&args.from, stamp)?;
     // summary.json follows the re-rendered headline; the run's exit status stays its own.
     let status = std::fs::read_to_string(args.from.join(exfilmeter_report::SUMMARY))
         .ok()
         .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
         .and_then(|v| v["exit_status"].as_i64())
         .unwrap_or(0);
-    exfilmeter_report::write_summary(&args.from, i32::try_from(status).unwrap_or(0))?;
+    exfilmeter_report::write_summary_of(&args.from, &report, i32::try_from(status).unwrap_or(0))?;
     if !args.quiet {
         eprintln!(
             "exfilmeter report: re-rendered from the tables → {}",

@@ -1,0 +1,117 @@
+//! Report model tests: many hosts are shown as the top ones and one "other hosts" entry,
+//! with every byte still accounted for; the rendered report stays small.
+
+#![allow(clippy::unwrap_used)]
+
+use super::*;
+use crate::csv::Table;
+
+/// `hosts` hosts over `days` days: host `i` sends `(i + 1) * 1000` bytes a day in
+/// `flows_per_day` flows; daily.csv, periods.csv (one period) and ioc_flows.csv.
+fn tables(hosts: usize, days: usize, flows_per_day: usize) -> (Table, Table, Table) {
+    let mut daily = String::from(
+        "day,host,stream_bytes,gap_bytes,records_low,records_point,records_high,status\n",
+    );
+    let mut periods = String::from("period,start,end,host,stream_bytes,gap_bytes,records_low,records_point,records_high,status\n");
+    let mut flows =
+        String::from("flow_id,host,evidence,first_seen_local,last_seen_local,stream_bytes\n");
+    let mut all = 0u64;
+    for d in 0..days {
+        for i in 0..hosts {
+            let b = (i as u64 + 1) * 1000;
+            daily.push_str(&format!(
+                "2014-09-{:02},h{i:04}.example,{b},0,1,2,3,ok\n",
+                d + 1
+            ));
+            for f in 0..flows_per_day {
+                flows.push_str(&format!(
+                    "{d}{i}{f},h{i:04}.example,ip:f#1,2014-09-{:02}T10:{:02}:00+09:00,2014-09-{:02}T10:{:02}:30+09:00,{}\n",
+                    d + 1,
+                    f % 60,
+                    d + 1,
+                    f % 60,
+                    b / flows_per_day as u64
+                ));
+            }
+        }
+    }
+    for i in 0..hosts {
+        let b = (i as u64 + 1) * 1000 * days as u64;
+        all += b;
+        periods.push_str(&format!(
+            "capture,2014-09-01,2014-09-{days:02},h{i:04}.example,{b},0,{days},{},{},ok\n",
+            2 * days,
+            3 * days
+        ));
+    }
+    periods.push_str(&format!(
+        "capture,2014-09-01,2014-09-{days:02},(all),{all},0,0,0,0,ok\n"
+    ));
+    (
+        Table::parse(&daily).unwrap(),
+        Table::parse(&periods).unwrap(),
+        Table::parse(&flows).unwrap(),
+    )
+}
+
+#[test]
+fn beyond_the_top_hosts_the_rest_are_summed_in_one_entry_with_every_byte_kept() {
+    let (daily, periods, flows) = tables(40, 2, 3);
+    let r = Report::build(Manifest::default(), daily, periods, &flows, None).unwrap();
+    assert_eq!(r.hosts.len(), TOP_HOSTS + 1);
+    assert_eq!(r.other_hosts.len(), 40 - TOP_HOSTS);
+    // The top host first (by bytes), the other entry last and grey in the charts.
+    assert_eq!(r.hosts[0].host, "h0039.example");
+    assert_eq!(r.hosts[TOP_HOSTS - 1].host, "h0015.example");
+    let other = &r.hosts[TOP_HOSTS];
+    assert_eq!(other.host, "other hosts (15)");
+    assert!(r.other_hosts.contains(&"h0000.example".to_string()));
+    // h0000..h0014 send 1..15 kB a day for two days.
+    let stream = LAYERS.iter().position(|c| *c == "stream_bytes").unwrap();
+    assert_eq!(other.layers[stream], (1..=15).sum::<u64>() * 1000 * 2);
+    assert_eq!(other.flows, 15 * 2 * 3);
+    assert_eq!(other.active_days, 2);
+    let total: u64 = r.hosts.iter().map(|h| h.layers[stream]).sum();
+    assert_eq!(total, (1..=40).sum::<u64>() * 1000 * 2);
+    for (_, per_host) in &r.bytes_by_day {
+        assert_eq!(per_host.len(), r.hosts.len());
+        assert_eq!(per_host.iter().sum::<u64>(), (1..=40).sum::<u64>() * 1000);
+    }
+    // Timeline rows: one per entry, the other hosts' flows on the last.
+    assert!(r
+        .spans
+        .iter()
+        .all(|s| r.hosts.iter().any(|h| h.host == s.host)));
+    assert_eq!(r.spans.iter().filter(|s| s.host == other.host).count(), 90);
+    // The report's per-day table: the top hosts and one summed row per day.
+    let md = crate::layout::markdown(&crate::doc::blocks(&r, true, 0), &[]);
+    assert!(!md.contains("| h0000.example"), "a hidden host has no row");
+    let rows: Vec<&str> = md
+        .lines()
+        .filter(|l| l.starts_with("| 2014-09-01 | other hosts (15) |"))
+        .collect();
+    assert_eq!(rows.len(), 1, "{md}");
+    assert!(rows[0].contains("| 120,000 |"), "{}", rows[0]);
+    assert!(md.contains("| capture | other hosts (15) | 240,000 |"));
+    assert!(md.contains("40 hosts received traffic"));
+}
+
+#[test]
+fn up_to_the_top_hosts_every_host_is_shown_by_name() {
+    let (daily, periods, flows) = tables(TOP_HOSTS, 1, 1);
+    let r = Report::build(Manifest::default(), daily, periods, &flows, None).unwrap();
+    assert_eq!(r.hosts.len(), TOP_HOSTS);
+    assert!(r.other_hosts.is_empty());
+    assert_eq!(r.hosts[0].host, "h0000.example", "sorted by name");
+}
+
+#[test]
+fn the_report_of_thousands_of_hosts_stays_small() {
+    let (daily, periods, flows) = tables(3_000, 3, 10);
+    let r = Report::build(Manifest::default(), daily, periods, &flows, None).unwrap();
+    let charts = crate::svg::charts(&r);
+    let blocks = crate::doc::blocks(&r, true, charts.len());
+    let html = crate::layout::html(&blocks, &charts, "en");
+    assert!(html.len() < 3 << 20, "report.html {} bytes", html.len());
+    assert!(html.contains("other hosts (2,975)"));
+}
