@@ -216,7 +216,7 @@ impl Half {
         self.extra.as_ref().map(|e| e.anomalies).unwrap_or_default()
     }
 
-    fn ooo_empty(&self) -> bool {
+    pub(crate) fn ooo_empty(&self) -> bool {
         self.extra.as_ref().is_none_or(|e| e.ooo.is_empty())
     }
 
@@ -567,6 +567,10 @@ impl Half {
     pub(crate) fn release_window(&mut self, budget: &mut Budget) {
         if let Some(e) = self.extra.as_mut() {
             e.win.release(budget);
+            // With nothing buffered and nothing odd to report, the box itself goes too.
+            if e.ooo.is_empty() && e.isns.is_empty() && e.anomalies == HalfAnomalies::default() {
+                self.extra = None;
+            }
         }
     }
 

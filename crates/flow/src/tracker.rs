@@ -75,6 +75,8 @@ struct TcpState {
     /// Application-layer state, created with the first payload (most half-open or
     /// ACK-only flows never need it).
     app: Option<Box<App>>,
+    /// The application layer was dropped at close (late data is not parsed).
+    app_done: bool,
     dns_port: bool,
     fin: [bool; 2],
     rst: bool,
@@ -369,6 +371,7 @@ impl Tracker {
                         Box::new(TcpState {
                             half: [Half::default(), Half::default()],
                             app: None,
+                            app_done: false,
                             dns_port: e.src.port == 53 || e.dst.port == 53,
                             fin: [false; 2],
                             rst: false,
@@ -436,10 +439,11 @@ impl Tracker {
                 let TcpState {
                     half,
                     app,
+                    app_done,
                     dns_port,
                     ..
                 } = st;
-                if len > 0 && app.is_none() {
+                if len > 0 && app.is_none() && !*app_done {
                     *app = Some(Box::new(App::tcp(*dns_port)));
                 }
                 let gaps = on_stream(
@@ -492,6 +496,15 @@ impl Tracker {
                     st.closing_since = Some(p.ts);
                     for h in &mut st.half {
                         h.release_window(&mut self.budget);
+                    }
+                    // Nothing is left for the application layer unless data waits behind a
+                    // hole: its state goes now, not after the linger time (many short
+                    // connections linger at once).
+                    if st.half.iter().all(Half::ooo_empty) {
+                        if let Some(a) = st.app.take() {
+                            f.malformed_app += a.malformed;
+                        }
+                        st.app_done = true;
                     }
                 }
             }
