@@ -93,6 +93,10 @@ impl Rows<'_> {
 }
 
 impl FlowSink for Rows<'_> {
+    /// The ledger alone (no indicators) needs no application layer.
+    fn wants_app(&self) -> bool {
+        false
+    }
     fn closed(&mut self, r: FlowRecord) {
         self.push(r, None);
     }

@@ -98,6 +98,12 @@ pub struct FlowRecord {
 
 /// Receives the tracker's output. Every method has a no-op default.
 pub trait FlowSink {
+    /// Whether this sink uses the application layer ([`FlowSink::metadata`] and
+    /// [`FlowSink::body`]). A sink that does not (the flow ledger alone) spares the tracker
+    /// parsing DNS, HTTP and TLS; the ledger, history and anomalies are the same either way.
+    fn wants_app(&self) -> bool {
+        true
+    }
     /// A new flow.
     fn opened(&mut self, _flow: FlowId, _key: &FlowKey, _client: Endpoint, _ts: Timestamp) {}
     /// Reassembled TCP content (in order), or a UDP datagram's payload.

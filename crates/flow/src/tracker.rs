@@ -287,7 +287,9 @@ impl Tracker {
         });
         // An existing flow may have to end first: idle, or a new connection on the same ports.
         let mut end_old = None;
+        let mut known = false;
         if let Some(f) = self.table.get(&e.key) {
+            known = true;
             if let Some(r) = self.expired(f, p.ts) {
                 end_old = Some(r);
             } else if pure_syn {
@@ -311,11 +313,12 @@ impl Tracker {
             }
         }
         if let Some(reason) = end_old {
+            known = false;
             if let Some(f) = self.table.remove(&e.key) {
                 self.close(f, reason, sink);
             }
         }
-        if !self.table.contains_key(&e.key) {
+        if !known {
             if self.table.len() >= self.cfg.max_flows.max(1) {
                 self.evict(sink);
             }
@@ -443,7 +446,7 @@ impl Tracker {
                     dns_port,
                     ..
                 } = st;
-                if len > 0 && app.is_none() && !*app_done {
+                if len > 0 && app.is_none() && !*app_done && sink.wants_app() {
                     *app = Some(Box::new(App::tcp(*dns_port)));
                 }
                 let gaps = on_stream(
@@ -510,7 +513,10 @@ impl Tracker {
             }
             _ => {
                 if !p.payload.is_empty() {
-                    if f.key.proto == Proto::Udp && (e.src.port == 53 || e.dst.port == 53) {
+                    if f.key.proto == Proto::Udp
+                        && (e.src.port == 53 || e.dst.port == 53)
+                        && sink.wants_app()
+                    {
                         match dns::parse(p.payload) {
                             Some(m) => sink.metadata(
                                 f.id,

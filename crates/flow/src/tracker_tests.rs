@@ -444,3 +444,94 @@ fn a_closing_connection_gives_its_windows_back_and_late_copies_count_as_unverifi
     assert_eq!((second.retrans_bytes, second.conflict_bytes), (6, 1));
     assert_eq!(r[1].anomalies.tcp[0].unverified_retrans_bytes, 0);
 }
+
+/// Collects like [`Collect`], counting metadata, and says whether it wants the app layer.
+struct Counting {
+    inner: Collect,
+    app: bool,
+    meta: usize,
+}
+
+impl FlowSink for Counting {
+    fn wants_app(&self) -> bool {
+        self.app
+    }
+    fn metadata(&mut self, _flow: FlowId, _e: &crate::app::MetaEvent) {
+        self.meta += 1;
+    }
+    fn closed(&mut self, r: FlowRecord) {
+        self.inner.closed(r);
+    }
+}
+
+#[test]
+fn a_sink_without_use_for_the_app_layer_gets_the_same_ledger_without_parsing() {
+    let run = |app: bool| {
+        let mut t = T::new(TrackerConfig::default());
+        let mut sink = Counting {
+            inner: Collect::default(),
+            app,
+            meta: 0,
+        };
+        let frames = [
+            frame_bytes(C, 50000, S, 80, SYN, 100, 0, b""),
+            frame_bytes(S, 80, C, 50000, SYN | ACK, 500, 101, b""),
+            frame_bytes(
+                C,
+                50000,
+                S,
+                80,
+                ACK | PSH,
+                101,
+                501,
+                b"GET / HTTP/1.1\r\nHost: a.example\r\n\r\n",
+            ),
+            frame_bytes(
+                S,
+                80,
+                C,
+                50000,
+                ACK | PSH,
+                501,
+                137,
+                b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok",
+            ),
+            frame_bytes(C, 50000, S, 80, ACK | FIN, 137, 541, b""),
+            frame_bytes(S, 80, C, 50000, ACK | FIN, 541, 138, b""),
+        ];
+        for (i, bytes) in frames.iter().enumerate() {
+            let f = Frame {
+                ts: Timestamp(i as i64 * NANOS_PER_SEC),
+                ts_known: true,
+                frame: FrameRef {
+                    file: FileId(0),
+                    index: i as u64 + 1,
+                    offset: i as u64 * 100,
+                },
+                interface: 0,
+                link: LinkType::ETHERNET,
+                data: bytes,
+                orig_len: bytes.len() as u32,
+            };
+            if let Decoded::Packet(p) = t.decoder.decode(&f) {
+                t.tracker.packet(&p, &mut sink);
+            }
+        }
+        t.tracker.finish(&mut sink);
+        let r = sink
+            .inner
+            .records
+            .pop()
+            .map(|r| (r.ledger, r.history, r.close));
+        (r, sink.meta)
+    };
+    let (with, meta_with) = run(true);
+    let (without, meta_without) = run(false);
+    assert_eq!(
+        (meta_with, meta_without),
+        (2, 0),
+        "request and response heads"
+    );
+    assert!(with.is_some());
+    assert_eq!(with, without);
+}

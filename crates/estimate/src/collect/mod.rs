@@ -199,7 +199,8 @@ pub struct ContentLedger<'s> {
     live: HashMap<FlowId, Box<FlowContent<'s>>>,
     /// Units of closed IOC flows, in close order.
     pub units: Vec<Unit>,
-    /// Ledger rows of closed IOC flows (both directions), in close order.
+    /// Ledger rows of closed IOC flows, in close order: client→server, and server→client only
+    /// for flows that sent nothing client→server.
     pub days: Vec<FlowDay>,
     /// Counters.
     pub stats: ContentStats,
@@ -577,9 +578,16 @@ impl<'s> ContentLedger<'s> {
                 .unwrap_or_default();
             self.units_raw(&mut f, r, day, residual, 0);
         }
+        // Server→client rows are kept only for a flow that sent nothing the other way (its
+        // host and server name still count for the end-of-run naming): the daily volume is
+        // client→server, and a row per direction doubled what many short flows held.
+        let has_c2s = r.ledger.rows().iter().any(|(d, _, _)| *d == Direction::C2s);
         for (dir, d, c) in r.ledger.rows() {
             let day = Day::of(*d).0;
             let c2s = *dir == Direction::C2s;
+            if !c2s && has_c2s {
+                continue;
+            }
             let mut app = f.app.get(&day).copied().unwrap_or(0);
             let mut control = f.control.get(&day).copied().unwrap_or(0);
             if c2s && raw {
