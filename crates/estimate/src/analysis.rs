@@ -147,7 +147,7 @@ impl Run<'_> {
             if d.indicator.is_empty() {
                 continue;
             }
-            let e = indicators.entry(d.host.clone()).or_default();
+            let e = indicators.entry(d.host.to_string()).or_default();
             for i in d.indicator.split(';') {
                 if !e.split(';').any(|x| x == i) {
                     if !e.is_empty() {

@@ -12,13 +12,13 @@ pub struct FlowDay {
     /// Local day as days since 1970-01-01.
     pub day: i32,
     /// The host the flow talked to: its server name, else the indicator.
-    pub host: String,
+    pub host: crate::collect::Name,
     /// The indicators the flow matched (as written in the IOC source, `;`-joined).
-    pub indicator: String,
+    pub indicator: crate::collect::Name,
     /// Best server name known for the flow.
-    pub server_name: String,
+    pub server_name: crate::collect::Name,
     /// Server address.
-    pub server_ip: String,
+    pub server_ip: crate::collect::Name,
     /// Flow id.
     pub flow_id: u64,
     /// Client→server direction (the volume that left).
@@ -74,7 +74,7 @@ pub fn daily_volume(rows: &[FlowDay], covered: &[(i32, i32)]) -> PolarsResult<Da
     let u = |f: fn(&FlowDay) -> u64| -> Vec<u64> { out.iter().map(|r| f(r)).collect() };
     let df = df!(
         "day" => out.iter().map(|r| r.day).collect::<Vec<i32>>(),
-        "host" => out.iter().map(|r| r.host.as_str()).collect::<Vec<&str>>(),
+        "host" => out.iter().map(|r| &*r.host).collect::<Vec<&str>>(),
         "flow_id" => u(|r| r.flow_id),
         layer::FRAMES => u(|r| r.frames),
         layer::FRAME_BYTES => u(|r| r.frame_bytes),
@@ -104,13 +104,13 @@ pub fn daily_volume(rows: &[FlowDay], covered: &[(i32, i32)]) -> PolarsResult<Da
     let mut names: BTreeMap<&str, Sets> = BTreeMap::new();
     let mut own: BTreeMap<&str, BTreeSet<i32>> = BTreeMap::new();
     for r in &out {
-        let e = names.entry(r.host.as_str()).or_default();
+        let e = names.entry(&*r.host).or_default();
         e.0.extend(r.indicator.split(';').filter(|s| !s.is_empty()));
         if !r.server_name.is_empty() {
-            e.1.insert(r.server_name.as_str());
+            e.1.insert(&*r.server_name);
         }
-        e.2.insert(r.server_ip.as_str());
-        own.entry(r.host.as_str()).or_default().insert(r.day);
+        e.2.insert(&*r.server_ip);
+        own.entry(&*r.host).or_default().insert(r.day);
     }
     // Fill the zero days, then rebuild in order.
     let days = grouped.column("day")?.i32()?.clone();
@@ -177,8 +177,8 @@ mod tests {
             day,
             host: ind.into(),
             indicator: ind.into(),
-            server_name: format!("{ind}.name"),
-            server_ip: format!("203.0.113.{}", flow % 3),
+            server_name: format!("{ind}.name").into(),
+            server_ip: format!("203.0.113.{}", flow % 3).into(),
             flow_id: flow,
             c2s,
             frames: 1,

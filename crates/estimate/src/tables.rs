@@ -122,7 +122,7 @@ pub fn daily_table(
     let vol = daily_volume(days, covered)?;
     let mut by: BTreeMap<(i32, &str), Vec<&Unit>> = BTreeMap::new();
     for u in units {
-        by.entry((u.day, u.host.as_str())).or_default().push(u);
+        by.entry((u.day, &*u.host)).or_default().push(u);
     }
     let n = vol.height();
     let day_col = vol.column("day")?.cast(&DataType::Int32)?;
@@ -754,15 +754,15 @@ pub fn ioc_flows_table(
         }
         let vals = [
             f.flow.0.to_string(),
-            f.host.clone(),
-            f.indicator.clone(),
+            f.host.to_string(),
+            f.indicator.to_string(),
             via.join(";"),
             f.evidence
                 .iter()
                 .map(|(v, fr)| format!("{}:{}", v.as_str(), frame(*fr)))
                 .collect::<Vec<_>>()
                 .join(";"),
-            f.server.clone(),
+            f.server.to_string(),
             f.port.to_string(),
             rfc3339(f.first_ts, chrono_tz::UTC).replace("+00:00", "Z"),
             rfc3339(f.first_ts, tz),

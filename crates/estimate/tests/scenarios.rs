@@ -103,7 +103,7 @@ fn records_per_day_and_host_lie_within_the_interval_and_plain_days_are_exact() {
         let mut units: BTreeMap<(String, String), Vec<&Unit>> = BTreeMap::new();
         for u in &r.units {
             units
-                .entry((date(u.day), u.host.clone()))
+                .entry((date(u.day), u.host.to_string()))
                 .or_default()
                 .push(u);
         }
@@ -125,7 +125,7 @@ fn records_per_day_and_host_lie_within_the_interval_and_plain_days_are_exact() {
                 r.stream_bytes,
                 r.gap_bytes
             );
-            let k = (date(r.day), r.host.clone());
+            let k = (date(r.day), r.host.to_string());
             *app.entry(k.clone()).or_default() += r.app_bytes;
             *missing.entry(k.clone()).or_default() += r.gap_bytes + r.truncated_bytes;
             if r.truncated_bytes > 0 {

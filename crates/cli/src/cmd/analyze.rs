@@ -256,8 +256,8 @@ fn write_sightings(out: &Path, set: &IocSet, flows: &[exfilmeter_estimate::IocFl
             e.first = e.first.min(f.first_ts);
             e.last = e.last.max(f.last_ts);
             e.flows += 1;
-            if !e.hosts.contains(&f.host) {
-                e.hosts.push(f.host.clone());
+            if !e.hosts.iter().any(|h| **h == *f.host) {
+                e.hosts.push(f.host.to_string());
             }
         }
     }
@@ -512,7 +512,7 @@ pub fn run(args: Args) -> Result<Outcome> {
     };
     let day_rows = tables.write_tables(&s.out, &periods_or_capture(periods, &covered))?;
     for h in assumed.keys() {
-        if !content.days.iter().any(|d| &d.host == h) {
+        if !content.days.iter().any(|d| *d.host == **h) {
             eprintln!(
                 "exfilmeter: warning: --assume {h}: no traffic to a host of that name in this run \
                  (hosts are named as in daily.csv's host column)"

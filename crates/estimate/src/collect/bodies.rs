@@ -498,7 +498,7 @@ fn push_body_unit(
         day: b.last_day,
         ts: b.last_ts,
         flow,
-        host: String::new(),
+        host: crate::collect::Name::from(""),
         source: Source::HttpBody,
         body: result,
         control,

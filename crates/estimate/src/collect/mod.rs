@@ -69,6 +69,25 @@ impl Source {
     }
 }
 
+/// A host, indicator or server name shared by every row that names it (a run with 100,000
+/// flows to one host holds the name once, not once per flow, day and upload).
+pub type Name = std::sync::Arc<str>;
+
+/// The names of a run, each held once.
+#[derive(Debug, Default)]
+struct Names(std::collections::HashSet<Name>);
+
+impl Names {
+    fn get(&mut self, s: &str) -> Name {
+        if let Some(n) = self.0.get(s) {
+            return n.clone();
+        }
+        let n: Name = Name::from(s);
+        self.0.insert(n.clone());
+        n
+    }
+}
+
 /// One upload of a flow to an indicator.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Unit {
@@ -80,7 +99,7 @@ pub struct Unit {
     /// Flow.
     pub flow: FlowId,
     /// Host the flow talked to (server name, else the indicator).
-    pub host: String,
+    pub host: Name,
     /// Source.
     pub source: Source,
     /// What the content was, how long, what was missing, what it held.
@@ -215,6 +234,7 @@ pub struct ContentLedger<'s> {
     /// One fact per closed IOC flow (how it was identified, when, how much left), in close
     /// order.
     pub flows: Vec<IocFlow>,
+    names: Names,
 }
 
 /// How an IOC flow was identified and what it carried out: one line of the report's host
@@ -224,15 +244,15 @@ pub struct IocFlow {
     /// Flow id.
     pub flow: FlowId,
     /// Host (as in the daily table).
-    pub host: String,
+    pub host: Name,
     /// Indicators matched, `;`-joined.
-    pub indicator: String,
+    pub indicator: Name,
     /// The matched indicators by id, sorted, distinct.
     pub iocs: Vec<exfilmeter_intel::IocId>,
     /// Every reason: kind of evidence and the frame that carried it, in the order found.
     pub evidence: Vec<(Via, FrameRef)>,
     /// Server address and port.
-    pub server: String,
+    pub server: Name,
     /// Server port.
     pub port: u16,
     /// First and last frame time.
@@ -286,6 +306,7 @@ impl<'s> ContentLedger<'s> {
             sweep_hits: Vec::new(),
             sweep_bytes: 0,
             flows: Vec::new(),
+            names: Names::default(),
         }
     }
 
@@ -473,6 +494,9 @@ impl<'s> ContentLedger<'s> {
         self.end_bodies(&mut f, r.id, sent);
         self.unseen_bodies(&mut f, r.id, sent, first_open..u32::MAX);
         let (host, indicators) = host_of(v, self.set);
+        let (host, indicators) = (self.names.get(&host), self.names.get(&indicators));
+        let server_ip = self.names.get(&r.server.ip.to_string());
+        let server_name = self.names.get(v.server_name.as_deref().unwrap_or_default());
         if f.connect {
             // The CONNECT itself is control traffic.
             for q in &f.reqs[0] {
@@ -484,7 +508,7 @@ impl<'s> ContentLedger<'s> {
                 day: *day,
                 ts: *ts,
                 flow: r.id,
-                host: String::new(),
+                host: Name::from(""),
                 source: Source::Tls,
                 body: BodyResult {
                     kind: Kind::Opaque,
@@ -511,7 +535,7 @@ impl<'s> ContentLedger<'s> {
                 ids
             },
             evidence: v.reasons.iter().map(|x| (x.via, x.frame)).collect(),
-            server: r.server.ip.to_string(),
+            server: server_ip.clone(),
             port: r.server.port,
             first_ts: r.first_ts,
             last_ts: r.last_ts,
@@ -556,7 +580,7 @@ impl<'s> ContentLedger<'s> {
                         day: last_day,
                         ts: last_ts,
                         flow: r.id,
-                        host: String::new(),
+                        host: Name::from(""),
                         source: Source::Raw,
                         body: result,
                         control: false,
@@ -613,8 +637,8 @@ impl<'s> ContentLedger<'s> {
                 day,
                 host: host.clone(),
                 indicator: indicators.clone(),
-                server_name: v.server_name.clone().unwrap_or_default(),
-                server_ip: r.server.ip.to_string(),
+                server_name: server_name.clone(),
+                server_ip: server_ip.clone(),
                 flow_id: r.id.0,
                 c2s,
                 frames: c.frames,
@@ -635,14 +659,14 @@ impl<'s> ContentLedger<'s> {
             });
         }
         for mut u in f.units {
-            u.host.clone_from(&host);
+            u.host = host.clone();
             self.units.push(u);
         }
         self.sightings
             .extend(f.sightings.list.into_iter().map(|(day, seen)| Sighting {
                 seen,
                 day,
-                host: host.clone(),
+                host: host.to_string(),
                 flow: r.id,
             }));
     }
@@ -679,7 +703,7 @@ impl<'s> ContentLedger<'s> {
                         day: q.day,
                         ts: q.ts,
                         flow,
-                        host: String::new(),
+                        host: Name::from(""),
                         source: Source::HttpBody,
                         body: BodyResult {
                             kind: Kind::Unseen,
@@ -704,22 +728,19 @@ impl<'s> ContentLedger<'s> {
     /// length cut) takes the name other attributed flows to the same server address
     /// learned, when there is exactly one.
     pub fn finish(&mut self) {
-        let mut names: BTreeMap<&str, std::collections::BTreeSet<&str>> = BTreeMap::new();
+        let mut names: BTreeMap<&str, std::collections::BTreeSet<&Name>> = BTreeMap::new();
         for d in &self.days {
             if !d.server_name.is_empty() {
-                names
-                    .entry(d.server_ip.as_str())
-                    .or_default()
-                    .insert(d.host.as_str());
+                names.entry(&d.server_ip).or_default().insert(&d.host);
             }
         }
-        let mut renamed: HashMap<u64, String> = HashMap::new();
+        let mut renamed: HashMap<u64, Name> = HashMap::new();
         for d in &self.days {
             if d.server_name.is_empty() {
-                if let Some(set) = names.get(d.server_ip.as_str()) {
+                if let Some(set) = names.get(&*d.server_ip) {
                     if set.len() == 1 {
                         if let Some(h) = set.iter().next() {
-                            renamed.insert(d.flow_id, (*h).to_string());
+                            renamed.insert(d.flow_id, Name::clone(h));
                         }
                     }
                 }
@@ -727,22 +748,22 @@ impl<'s> ContentLedger<'s> {
         }
         for d in &mut self.days {
             if let Some(h) = renamed.get(&d.flow_id) {
-                d.host.clone_from(h);
+                d.host = h.clone();
             }
         }
         for u in &mut self.units {
             if let Some(h) = renamed.get(&u.flow.0) {
-                u.host.clone_from(h);
+                u.host = h.clone();
             }
         }
         for s in &mut self.sightings.list {
             if let Some(h) = renamed.get(&s.flow.0) {
-                s.host.clone_from(h);
+                s.host = h.to_string();
             }
         }
         for f in &mut self.flows {
             if let Some(h) = renamed.get(&f.flow.0) {
-                f.host.clone_from(h);
+                f.host = h.clone();
             }
         }
     }
@@ -752,7 +773,7 @@ impl<'s> ContentLedger<'s> {
             day,
             ts: r.last_ts,
             flow: r.id,
-            host: String::new(),
+            host: Name::from(""),
             source: Source::Raw,
             body: BodyResult {
                 kind: Kind::Opaque,
