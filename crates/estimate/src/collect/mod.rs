@@ -6,6 +6,7 @@
 //! Only flagged flows (see `VerdictSink::flagged`) pay for any of this.
 
 mod bodies;
+mod small_map;
 mod sweep;
 
 pub use sweep::SweepHit;
@@ -19,6 +20,7 @@ use exfilmeter_content::{KeyCarry, RecoveredIndex};
 use exfilmeter_flow::{Day, DayClock, Direction, FlowId, FlowRecord, MetaEvent, Metadata};
 use exfilmeter_ingest::{FrameRef, Timestamp};
 use exfilmeter_intel::{IocSet, Verdict, Via};
+use small_map::SmallMap;
 use std::collections::{BTreeMap, HashMap};
 
 /// The rules that separate control traffic from bulk transfer.
@@ -117,14 +119,14 @@ pub struct Unit {
 struct FlowContent<'s> {
     reqs: [Vec<Req>; 2],
     connect: bool,
-    bodies: BTreeMap<u32, OpenBody<'s>>,
+    bodies: SmallMap<u32, OpenBody<'s>>,
     units: Vec<Unit>,
     /// Per day: plaintext bytes, framing allowance, last time, first and last frame.
-    tls: BTreeMap<i32, (u64, u64, Timestamp, FrameRef, FrameRef)>,
-    app: BTreeMap<i32, u64>,
-    control: BTreeMap<i32, u64>,
+    tls: SmallMap<i32, (u64, u64, Timestamp, FrameRef, FrameRef)>,
+    app: SmallMap<i32, u64>,
+    control: SmallMap<i32, u64>,
     /// Per day: declared body bytes the client never sent (the flow ended first).
-    unsent: BTreeMap<i32, u64>,
+    unsent: SmallMap<i32, u64>,
     saw_app: bool,
     /// Client→server stream bytes accounted for by parsed heads, bodies and TLS records.
     accounted: u64,
