@@ -7,8 +7,8 @@ use crate::periods::Period;
 use crate::pipeline::{Pipeline, Read};
 use crate::reconcile::{recon_by_day, recon_of, records_seen, Recon, Sighting};
 use crate::tables::{
-    daily_table, ioc_flows_table, periods_table, records_table, sightings_table, sweep_table,
-    write_csv, write_parquet,
+    daily_table, periods_table, records_table, sightings_table, sweep_table, write_csv,
+    write_ioc_flows, write_parquet,
 };
 use exfilmeter_content::{RecordModel, RecoveredIndex};
 use exfilmeter_flow::{Day, DayClock};
@@ -135,8 +135,7 @@ impl Run<'_> {
                 write_csv(&mut t, &out.join("sweep_hosts.csv"))?;
             }
         }
-        let mut t = ioc_flows_table(&c.flows, self.tz, self.names)?;
-        write_csv(&mut t, &out.join("ioc_flows.csv"))?;
+        write_ioc_flows(&c.flows, self.tz, self.names, &out.join("ioc_flows.csv"))?;
         Ok(daily.height())
     }
 

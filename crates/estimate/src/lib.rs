@@ -48,6 +48,6 @@ pub use reconcile::{
 };
 pub use tables::{
     cells, daily_table, ioc_flows_table, periods_table, read_parquet, records_table,
-    sightings_table, status, sweep_table, write_csv, write_parquet, SpanRecon, DAILY_COLUMNS,
-    IOC_FLOW_COLUMNS, PERIOD_SUMS, RECORD_COLUMNS, SIGHTING_COLUMNS,
+    sightings_table, status, sweep_table, write_csv, write_ioc_flows, write_parquet, SpanRecon,
+    DAILY_COLUMNS, IOC_FLOW_COLUMNS, PERIOD_SUMS, RECORD_COLUMNS, SIGHTING_COLUMNS,
 };
