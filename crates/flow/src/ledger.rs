@@ -111,9 +111,10 @@ impl Ledger {
         let i = match pos {
             Some(i) => i,
             None => {
-                // Most flows have one row per direction: grow one row at a time
-                // (a default Vec would reserve four 80-byte rows per flow).
-                self.rows.reserve_exact(1);
+                // Most flows have one row per direction: room for both at the first row,
+                // then one at a time (a default Vec would reserve four 80-byte rows).
+                self.rows
+                    .reserve_exact(if self.rows.is_empty() { 2 } else { 1 });
                 let i = self.rows.partition_point(|(d, y, _)| (*d, *y) < (dir, day));
                 self.rows.insert(i, (dir, day, Counters::default()));
                 i

@@ -101,10 +101,12 @@ struct Flow {
 }
 
 /// Zeek-like history: each letter once, in order of first occurrence; upper case for
-/// the client, lower case for the server.
+/// the client, lower case for the server. Held inline (at most 2 × 9 letters), so a flow
+/// costs no allocation for it until its record is written.
 #[derive(Default)]
 struct History {
-    s: String,
+    letters: [u8; 18],
+    len: u8,
 }
 
 impl History {
@@ -113,10 +115,19 @@ impl History {
             c.to_ascii_uppercase()
         } else {
             c.to_ascii_lowercase()
-        };
-        if !self.s.contains(c) {
-            self.s.push(c);
+        } as u8;
+        let n = usize::from(self.len);
+        if !self.letters[..n].contains(&c) && n < self.letters.len() {
+            self.letters[n] = c;
+            self.len += 1;
         }
+    }
+
+    fn text(&self) -> String {
+        self.letters[..usize::from(self.len)]
+            .iter()
+            .map(|&b| char::from(b))
+            .collect()
     }
 }
 
@@ -597,7 +608,7 @@ impl Tracker {
             last_ts: f.last_ts,
             first_frame: f.first_frame,
             last_frame: f.last_frame,
-            history: f.history.s,
+            history: f.history.text(),
             close: reason,
             ledger: f.ledger,
             anomalies,
