@@ -418,58 +418,8 @@ fn many_server(i: u64) -> [u8; 4] {
 }
 
 /// The Host / SNI name `n` (0..1000) of [`write_many_flows`].
-fn many_host(n: u64, out: &mut Vec<u8>) {
-    use std::io::Write as _;
-    let _ = write!(out, "api{n}.svc{}.example.com", n % 37);
-}
-
-/// A DNS query (`answer == None`) or an A-record response for `name`.
-fn dns_message(id: u16, name: &[u8], answer: Option<[u8; 4]>) -> Vec<u8> {
-    let mut m = Vec::with_capacity(64 + name.len());
-    m.extend_from_slice(&id.to_be_bytes());
-    m.extend_from_slice(if answer.is_some() {
-        &[0x81, 0x80]
-    } else {
-        &[0x01, 0x00]
-    });
-    m.extend_from_slice(&[0, 1, 0, u8::from(answer.is_some()), 0, 0, 0, 0]);
-    for label in name.split(|&b| b == b'.') {
-        m.push(label.len() as u8);
-        m.extend_from_slice(label);
-    }
-    m.extend_from_slice(&[0, 0, 1, 0, 1]);
-    if let Some(a) = answer {
-        m.extend_from_slice(&[0xc0, 0x0c, 0, 1, 0, 1, 0, 0, 0x0e, 0x10, 0, 4]);
-        m.extend_from_slice(&a);
-    }
-    m
-}
-
-/// A TLS 1.2 ClientHello record naming `sni`.
-fn client_hello(sni: &[u8], rng: &mut Rng) -> Vec<u8> {
-    let mut body = vec![0x03, 0x03];
-    for _ in 0..32 {
-        body.push(rng.below(256) as u8);
-    }
-    body.push(0); // session id
-    body.extend_from_slice(&[0, 4, 0x13, 0x01, 0xc0, 0x2f, 1, 0]); // suites, compression
-    let name_len = sni.len() as u16;
-    let mut ext = Vec::new();
-    ext.extend_from_slice(&[0, 0]);
-    ext.extend_from_slice(&(name_len + 5).to_be_bytes());
-    ext.extend_from_slice(&(name_len + 3).to_be_bytes());
-    ext.push(0);
-    ext.extend_from_slice(&name_len.to_be_bytes());
-    ext.extend_from_slice(sni);
-    body.extend_from_slice(&(ext.len() as u16).to_be_bytes());
-    body.extend_from_slice(&ext);
-    let mut hs = vec![1, 0];
-    hs.extend_from_slice(&(body.len() as u16).to_be_bytes());
-    hs.extend_from_slice(&body);
-    let mut rec = vec![22, 3, 1];
-    rec.extend_from_slice(&(hs.len() as u16).to_be_bytes());
-    rec.extend_from_slice(&hs);
-    rec
+fn many_host(n: u64) -> String {
+    format!("api{n}.svc{}.example.com", n % 37)
 }
 
 /// A TLS record of `content` type with `n` bytes of filler.
@@ -578,7 +528,6 @@ pub fn write_many_flows<W: Write>(out: W, cfg: &GenConfig, flows: &mut u64) -> i
     let mut active: Vec<ShortFlow> = Vec::new();
     let mut concurrency = 64usize;
     let mut started = 0u64;
-    let mut name = Vec::with_capacity(64);
     let resolver = [10, 2, 0, 53];
     while w.written < cfg.target_bytes || !active.is_empty() {
         let want_more = w.written < cfg.target_bytes;
@@ -592,22 +541,21 @@ pub fn write_many_flows<W: Write>(out: W, cfg: &GenConfig, flows: &mut u64) -> i
             let si = rng.below(640);
             let server = many_server(si);
             let host_n = (si * 7 + rng.below(3) * 331) % 1_000;
-            name.clear();
-            many_host(host_n, &mut name);
+            let name = many_host(host_n);
             let sport = 1_024 + (rng.below(64_000)) as u16;
             if rng.below(3) == 0 {
                 let id = rng.below(65_536) as u16;
                 w.ts_us += 100;
-                let q = dns_message(id, &name, None);
+                let q = exfilmeter_synth::dns_message(id, &name, None);
                 w.ipv4_data(client, resolver, 17, sport ^ 0x5a5a, 53, 0, 0, 0, &q)?;
                 w.ts_us += 400 + rng.below(2_000);
-                let a = dns_message(id, &name, Some(server));
+                let a = exfilmeter_synth::dns_message(id, &name, Some(server));
                 w.ipv4_data(resolver, client, 17, 53, sport ^ 0x5a5a, 0, 0, 0, &a)?;
             }
             let tls = rng.below(10) < 3;
             let mut msgs = std::collections::VecDeque::new();
             if tls {
-                msgs.push_back((true, client_hello(&name, &mut rng)));
+                msgs.push_back((true, exfilmeter_synth::client_hello(&name)));
                 let mut hello = Vec::new();
                 let n = 300 + rng.skewed(2_600) as usize;
                 tls_record(22, n, b's', &mut hello);
@@ -631,12 +579,12 @@ pub fn write_many_flows<W: Write>(out: W, cfg: &GenConfig, flows: &mut u64) -> i
                             "GET /v1/item/{} HTTP/1.1\r\nHost: ",
                             rng.below(100_000)
                         );
-                        req.extend_from_slice(&name);
+                        req.extend_from_slice(name.as_bytes());
                         req.extend_from_slice(b"\r\nUser-Agent: bench/1.0\r\nAccept: */*\r\n\r\n");
                     } else {
                         let body = rng.skewed(1_200) as usize;
                         let _ = write!(req, "POST /v1/events HTTP/1.1\r\nHost: ");
-                        req.extend_from_slice(&name);
+                        req.extend_from_slice(name.as_bytes());
                         let _ = write!(
                             req,
                             "\r\nContent-Type: application/json\r\nContent-Length: {body}\r\n\r\n"

@@ -181,20 +181,8 @@ impl Pcap {
     }
 
     fn dns(&mut self, id: u16, name: &str, ip: [u8; 4], sport: u16) {
-        let mut q = Vec::new();
-        for l in name.split('.') {
-            q.push(l.len() as u8);
-            q.extend_from_slice(l.as_bytes());
-        }
-        q.extend_from_slice(&[0, 0, 1, 0, 1]);
-        let mut query = id.to_be_bytes().to_vec();
-        query.extend_from_slice(&[1, 0, 0, 1, 0, 0, 0, 0, 0, 0]);
-        query.extend_from_slice(&q);
-        let mut resp = id.to_be_bytes().to_vec();
-        resp.extend_from_slice(&[0x81, 0x80, 0, 1, 0, 1, 0, 0, 0, 0]);
-        resp.extend_from_slice(&q);
-        resp.extend_from_slice(&[0xC0, 12, 0, 1, 0, 1, 0, 0, 0x0E, 0x10, 0, 4]);
-        resp.extend_from_slice(&ip);
+        let query = dns_message(id, name, None);
+        let resp = dns_message(id, name, Some(ip));
         for (src, sp, dst, dp, body) in [(PC, sport, DNS, 53, &query), (DNS, 53, PC, sport, &resp)]
         {
             let mut u = Vec::new();
@@ -209,7 +197,28 @@ impl Pcap {
     }
 }
 
-fn client_hello(sni: &str) -> Vec<u8> {
+/// A DNS query for `name` (class IN, type A), or with `answer` the response giving that
+/// address (TTL 3600, name compressed to the question).
+pub fn dns_message(id: u16, name: &str, answer: Option<[u8; 4]>) -> Vec<u8> {
+    let mut m = id.to_be_bytes().to_vec();
+    match answer {
+        None => m.extend_from_slice(&[1, 0, 0, 1, 0, 0, 0, 0, 0, 0]),
+        Some(_) => m.extend_from_slice(&[0x81, 0x80, 0, 1, 0, 1, 0, 0, 0, 0]),
+    }
+    for l in name.split('.') {
+        m.push(l.len() as u8);
+        m.extend_from_slice(l.as_bytes());
+    }
+    m.extend_from_slice(&[0, 0, 1, 0, 1]);
+    if let Some(ip) = answer {
+        m.extend_from_slice(&[0xC0, 12, 0, 1, 0, 1, 0, 0, 0x0E, 0x10, 0, 4]);
+        m.extend_from_slice(&ip);
+    }
+    m
+}
+
+/// A TLS 1.3 ClientHello record naming `sni` (server_name extension only).
+pub fn client_hello(sni: &str) -> Vec<u8> {
     let name = sni.as_bytes();
     let mut sn = vec![0u8];
     sn.extend_from_slice(&(name.len() as u16).to_be_bytes());
