@@ -13,6 +13,17 @@ use std::io::BufWriter;
 
 const START: u32 = 1_411_084_800; // 2014-09-19 00:00:00 UTC
 
+/// `SIZE_MB [SEED]` (after the output path) as a capture to generate.
+fn capture_config(rest: &[String]) -> GenConfig {
+    let mb: f64 = rest[1].parse().unwrap_or(1.0);
+    let seed: u64 = rest.get(2).and_then(|s| s.parse().ok()).unwrap_or(1);
+    GenConfig {
+        target_bytes: (mb * 1_000_000.0) as u64,
+        seed,
+        start_secs: START,
+    }
+}
+
 fn main() -> std::io::Result<()> {
     let args: Vec<String> = std::env::args().collect();
     let usage = || {
@@ -39,15 +50,8 @@ fn main() -> std::io::Result<()> {
             START,
         )?,
         "--many-flows" => {
-            let mb: f64 = rest[1].parse().unwrap_or(1.0);
-            let seed: u64 = rest.get(2).and_then(|s| s.parse().ok()).unwrap_or(1);
-            let cfg = GenConfig {
-                target_bytes: (mb * 1_000_000.0) as u64,
-                seed,
-                start_secs: START,
-            };
             let mut flows = 0;
-            let n = write_many_flows(file, &cfg, &mut flows)?;
+            let n = write_many_flows(file, &capture_config(rest), &mut flows)?;
             eprintln!(
                 "{flows} TCP connections ({:.0} per GB)",
                 flows as f64 * 1e9 / n.max(1) as f64
@@ -62,16 +66,7 @@ fn main() -> std::io::Result<()> {
             write_iocs(file, rest[1].parse().unwrap_or(10_000), 7)?;
             0
         }
-        "" => {
-            let mb: f64 = rest[1].parse().unwrap_or(1.0);
-            let seed: u64 = rest.get(2).and_then(|s| s.parse().ok()).unwrap_or(1);
-            let cfg = GenConfig {
-                target_bytes: (mb * 1_000_000.0) as u64,
-                seed,
-                start_secs: START,
-            };
-            write_capture(file, &cfg)?
-        }
+        "" => write_capture(file, &capture_config(rest))?,
         _ => {
             usage();
             0
