@@ -81,22 +81,11 @@ fn top_hosts_note(r: &Report, lg: Lang) -> String {
     }
 }
 
-/// Adds `row` into the summed row `sum` of the "other hosts": the byte and record columns
-/// (cells left empty stay empty until a value comes), the statuses joined; the codec is
-/// left blank (the hosts differ).
-fn add_row(t: &crate::csv::Table, sum: &mut [String], row: &[String]) {
-    const SUMMED: [&str; 9] = [
-        "stream_bytes",
-        "gap_bytes",
-        "records_low",
-        "records_point",
-        "records_high",
-        "counted_records",
-        "confirmed",
-        "explained",
-        "residual",
-    ];
-    for c in SUMMED {
+/// Adds `row` into the summed row `sum` of the "other hosts": the `summed` (byte and record)
+/// columns (cells left empty stay empty until a value comes), the statuses joined; the codec
+/// is left blank (the hosts differ).
+fn add_row(t: &crate::csv::Table, sum: &mut [String], row: &[String], summed: &[&str]) {
+    for &c in summed {
         let (Some(i), v) = (t.col(c), t.get(row, c)) else {
             continue;
         };
@@ -680,7 +669,8 @@ fn blocks_of(r: &Report, reproducible: bool, charts: usize, lg: Lang) -> Vec<Blo
                     }
                     p
                 });
-                add_row(t, sum, row);
+                // The table's numeric columns: bytes sent to transmissions not explained.
+                add_row(t, sum, row, &cols[1..=8]);
             }
             if let Some(p) = pending.take() {
                 out.push(cells(t, &p, &[first]));

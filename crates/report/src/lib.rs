@@ -25,7 +25,7 @@ pub use manifest::{
     Ratio, RatiosFrom, Rules, Span, MANIFEST,
 };
 pub use model::Report;
-pub use summary::{write_summary, write_summary_of, SUMMARY};
+pub use summary::{write_summary_of, SUMMARY};
 
 use error::io;
 pub use error::{ReportError, Result};

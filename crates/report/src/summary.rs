@@ -112,14 +112,9 @@ pub fn summary(r: &Report, exit_status: i32) -> Value {
     })
 }
 
-/// Writes `DIR/summary.json` for a rendered run folder and lists it in the manifest; returns
-/// the summary (what `analyze --json` prints).
-pub fn write_summary(dir: &std::path::Path, exit_status: i32) -> crate::Result<Value> {
-    write_summary_of(dir, &Report::load(dir)?, exit_status)
-}
-
-/// [`write_summary`] for the report of `dir` already in memory (as [`crate::render_dir`]
-/// returns it).
+/// Writes `DIR/summary.json` for a rendered run folder from its report (as
+/// [`crate::render_dir`] returns it) and lists it in the manifest; returns the summary (what
+/// `analyze --json` prints).
 pub fn write_summary_of(
     dir: &std::path::Path,
     r: &Report,
