@@ -123,6 +123,18 @@ impl<T> Default for Sightings<T> {
     }
 }
 
+impl<T> Sightings<T> {
+    /// A list that never merges repeats: the sightings exactly as added, to be added to a
+    /// merging list later in one order (a shard's, handed to the run's list in the order one
+    /// pass would have added them).
+    pub fn unmerged() -> Self {
+        Sightings {
+            list: Vec::new(),
+            mark: usize::MAX,
+        }
+    }
+}
+
 impl<T> std::ops::Deref for Sightings<T> {
     type Target = [T];
     fn deref(&self) -> &[T] {

@@ -169,7 +169,7 @@ pub fn counters(
     content: &ContentLedger<'_>,
     sweep: bool,
 ) -> Vec<(String, u64)> {
-    let st = pipeline.tracker.stats();
+    let st = pipeline.tracker_stats();
     let dstats = pipeline.decoder.stats();
     let files = &read.files;
     let mut out: Vec<(String, u64)> = vec![

@@ -297,7 +297,7 @@ pub enum TableWriter {
     /// CSV with one header line.
     Csv {
         /// Destination.
-        out: Box<dyn Write>,
+        out: Box<dyn Write + Send>,
         /// Header written yet.
         header: bool,
     },

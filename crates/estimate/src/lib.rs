@@ -16,10 +16,12 @@ mod ledger;
 mod periods;
 pub mod pipeline;
 mod reconcile;
+pub mod shard;
 mod tables;
 
 pub use collect::{
-    host_of, ContentLedger, ContentStats, IocFlow, Rules, Source, SweepHit, Unit, RESIDUAL_MIN,
+    host_of, Closed, ContentLedger, ContentStats, IocFlow, Rules, Source, SweepHit, Unit,
+    RESIDUAL_MIN,
 };
 pub use daily::{daily_volume, FlowDay, SUMS};
 pub use estimator::{estimate, Basis, Content, Estimate};
@@ -46,6 +48,7 @@ pub use reconcile::{
     identity_text, recon_by_day, recon_by_identity, recon_of, records_seen, Recon, RecordSeen,
     Sighting,
 };
+pub use shard::{ClosedFlow, Collector, Gather, ShardSink};
 pub use tables::{
     cells, daily_table, ioc_flows_table, periods_table, read_parquet, records_table,
     sightings_table, status, sweep_table, write_csv, write_ioc_flows, write_parquet, SpanRecon,

@@ -8,6 +8,7 @@
 use crate::collect::ContentLedger;
 use exfilmeter_flow::{
     Direction, Endpoint, FlowId, FlowKey, FlowRecord, FlowSink, MetaEvent, Tracker, TrackerConfig,
+    TrackerStats,
 };
 use exfilmeter_ingest::{
     CaptureReader, Decoded, Decoder, FileId, FileSummary, FrameRef, HashAlgo, Input, InputOrigin,
@@ -135,6 +136,10 @@ pub struct Pipeline {
     pub filter: Option<exfilmeter_ingest::Filter>,
     /// Packets the filter left out.
     pub filtered: u64,
+    /// The tracker settings (each shard's are derived from them).
+    pub(crate) cfg: TrackerConfig,
+    /// The shards' counters added up, after a sharded run.
+    pub(crate) sharded: Option<TrackerStats>,
 }
 
 /// A capture-time window: packets at or after `since` and before `until` are analysed.
@@ -221,7 +226,9 @@ impl Pipeline {
     pub fn new(cfg: TrackerConfig, hash: HashAlgo) -> Self {
         Pipeline {
             decoder: Decoder::default(),
-            tracker: Tracker::new(cfg),
+            tracker: Tracker::new(cfg.clone()),
+            cfg,
+            sharded: None,
             hash,
             window: Window::default(),
             windowed: Windowed::default(),
@@ -238,6 +245,83 @@ impl Pipeline {
         &mut self,
         inputs: &[Input],
         sink: &mut S,
+        progress: &mut dyn Progress,
+    ) -> Read {
+        struct Inline<'t, S> {
+            tracker: &'t mut Tracker,
+            sink: &'t mut S,
+        }
+        impl<S: FlowSink> Feed for Inline<'_, S> {
+            fn packet(&mut self, p: &exfilmeter_ingest::Packet<'_>) {
+                self.tracker.packet(p, self.sink);
+            }
+            fn flows(&self) -> u64 {
+                self.tracker.stats().flows
+            }
+        }
+        let mut feed = Inline {
+            tracker: &mut self.tracker,
+            sink,
+        };
+        let mut front = Front {
+            decoder: &mut self.decoder,
+            hash: self.hash,
+            window: self.window,
+            windowed: &mut self.windowed,
+            filter: self.filter.as_ref(),
+            filtered: &mut self.filtered,
+        };
+        let read = front.read(inputs, &mut feed, progress);
+        self.tracker.finish(sink);
+        read
+    }
+
+    /// The reading half of the pipeline (inputs, decoding, window and filter), apart from
+    /// the flow stage it feeds.
+    pub(crate) fn front(&mut self) -> Front<'_> {
+        Front {
+            decoder: &mut self.decoder,
+            hash: self.hash,
+            window: self.window,
+            windowed: &mut self.windowed,
+            filter: self.filter.as_ref(),
+            filtered: &mut self.filtered,
+        }
+    }
+
+    /// The tracker's counters over the run: the tracker's own, or every shard's added up
+    /// after [`Pipeline::run_sharded`](crate::shard).
+    pub fn tracker_stats(&self) -> TrackerStats {
+        self.sharded
+            .clone()
+            .unwrap_or_else(|| self.tracker.stats().clone())
+    }
+}
+
+/// Where the reader loop hands each packet that passed the filter and window.
+pub(crate) trait Feed {
+    /// A packet, in capture order.
+    fn packet(&mut self, p: &exfilmeter_ingest::Packet<'_>);
+    /// Flows so far (for the progress display).
+    fn flows(&self) -> u64;
+}
+
+/// The reading half of a [`Pipeline`].
+pub(crate) struct Front<'p> {
+    decoder: &'p mut Decoder,
+    hash: HashAlgo,
+    window: Window,
+    windowed: &'p mut Windowed,
+    filter: Option<&'p exfilmeter_ingest::Filter>,
+    filtered: &'p mut u64,
+}
+
+impl Front<'_> {
+    /// Reads `inputs` in order as one sensor, handing each packet to `feed`.
+    pub(crate) fn read(
+        &mut self,
+        inputs: &[Input],
+        feed: &mut dyn Feed,
         progress: &mut dyn Progress,
     ) -> Read {
         let names = input_names(inputs);
@@ -261,28 +345,28 @@ impl Pipeline {
                 summary.add_frame(&frame);
                 if let Decoded::Packet(p) = self.decoder.decode(&frame) {
                     let w = self.window;
-                    if self.filter.as_ref().is_some_and(|f| !f.matches(&p)) {
-                        self.filtered += 1;
+                    if self.filter.is_some_and(|f| !f.matches(&p)) {
+                        *self.filtered += 1;
                     } else if w.is_open() {
-                        self.tracker.packet(&p, sink);
+                        feed.packet(&p);
                     } else {
                         match w.side(p.ts) {
                             Side::Before => self.windowed.outside(flow_hash(&p), true),
                             Side::After => self.windowed.outside(flow_hash(&p), false),
                             Side::Inside => {
                                 self.windowed.inside(flow_hash(&p));
-                                self.tracker.packet(&p, sink);
+                                feed.packet(&p);
                             }
                         }
                     }
                 }
                 offset = frame.frame.offset;
                 if summary.packets % TICK == 0 {
-                    progress.advanced(done + offset, self.tracker.stats().flows);
+                    progress.advanced(done + offset, feed.flows());
                 }
             }
             done += offset;
-            summary.finish(reader.finish(), &self.decoder);
+            summary.finish(reader.finish(), self.decoder);
             if input.origin == InputOrigin::Directory && summary.not_a_capture() {
                 progress.ignored(&shown);
                 continue;
@@ -294,7 +378,6 @@ impl Pipeline {
             read.files.push(FileRead { name, summary });
         }
         self.decoder.finish();
-        self.tracker.finish(sink);
         read
     }
 }

@@ -156,6 +156,47 @@ pub fn endpoints(p: &Packet<'_>) -> (Proto, Endpoint, Endpoint) {
     (proto, src, dst)
 }
 
+/// The shard, of `n`, that a packet's flow belongs to: a hash of the protocol and both
+/// endpoints (inner ones for a tunnelled packet) that does not depend on the direction, so
+/// both directions of every flow reach the same shard. VLAN and tunnel ids are left out
+/// (flows that differ only in them share a shard). The hash is fixed (not seeded, the same
+/// on every machine), so a capture is split the same way wherever it is split.
+pub fn shard_of(p: &Packet<'_>, n: usize) -> usize {
+    if n <= 1 {
+        return 0;
+    }
+    let (proto, src, dst) = endpoints(p);
+    let (lo, hi) = if src <= dst { (src, dst) } else { (dst, src) };
+    let proto = match proto {
+        Proto::Tcp => 6,
+        Proto::Udp => 17,
+        Proto::Icmp => 1,
+        Proto::Other(n) => u64::from(n),
+    };
+    let mut h = proto ^ 0x9E37_79B9_7F4A_7C15;
+    let mut mix = |w: u64| {
+        h = (h ^ w).wrapping_mul(0xBF58_476D_1CE4_E5B9).rotate_left(31);
+    };
+    for e in [lo, hi] {
+        match e.ip {
+            IpAddr::V4(a) => mix(u64::from(u32::from(a)) << 16 | u64::from(e.port)),
+            IpAddr::V6(a) => {
+                let v = u128::from(a);
+                mix(v as u64);
+                mix((v >> 64) as u64);
+                mix(u64::from(e.port) | 1 << 32);
+            }
+        }
+    }
+    // splitmix64's finaliser: every input bit reaches every output bit.
+    h ^= h >> 30;
+    h = h.wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    h ^= h >> 27;
+    h = h.wrapping_mul(0x94D0_49BB_1331_11EB);
+    h ^= h >> 31;
+    ((u128::from(h) * n as u128) >> 64) as usize
+}
+
 pub(crate) fn ends(p: &Packet<'_>) -> PacketEnds {
     let (proto, src, dst) = endpoints(p);
     let (lo, hi) = if src <= dst { (src, dst) } else { (dst, src) };

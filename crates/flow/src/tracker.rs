@@ -36,6 +36,20 @@ pub struct TrackerConfig {
     pub window_total: usize,
 }
 
+impl TrackerConfig {
+    /// The settings of one of `n` shards that share these limits: the flow cap and the
+    /// memory caps divided between them (rounded up), everything else the same.
+    pub fn shard(&self, n: usize) -> TrackerConfig {
+        let n = n.max(1);
+        TrackerConfig {
+            max_flows: self.max_flows.div_ceil(n).max(1),
+            ooo_total: self.ooo_total.div_ceil(n),
+            window_total: self.window_total.div_ceil(n),
+            ..self.clone()
+        }
+    }
+}
+
 impl Default for TrackerConfig {
     fn default() -> Self {
         TrackerConfig {
@@ -68,6 +82,19 @@ pub struct TrackerStats {
     pub peak_ooo_bytes: u64,
     /// Gaps declared because a buffer cap was reached.
     pub cap_gaps: u64,
+}
+
+impl TrackerStats {
+    /// Adds the counters of another shard of the same run; the peaks add up to what the
+    /// shards held at most together.
+    pub fn add(&mut self, o: &TrackerStats) {
+        self.packets += o.packets;
+        self.flows += o.flows;
+        self.evicted += o.evicted;
+        self.peak_flows += o.peak_flows;
+        self.peak_ooo_bytes += o.peak_ooo_bytes;
+        self.cap_gaps += o.cap_gaps;
+    }
 }
 
 struct TcpState {
@@ -280,14 +307,44 @@ impl Tracker {
 
     /// Accounts one packet.
     pub fn packet<S: FlowSink>(&mut self, p: &Packet<'_>, sink: &mut S) {
-        self.stats.packets += 1;
         if p.ts > self.now {
             self.now = p.ts;
         }
-        if self.now.0.saturating_sub(self.last_sweep.0) > SWEEP_NS {
-            self.last_sweep = self.now;
+        if Tracker::sweep_due(self.now, &mut self.last_sweep) {
             self.sweep(sink);
         }
+        self.account(p, sink);
+    }
+
+    /// Accounts one packet of a shard: `now` is the latest capture time over every shard's
+    /// packets so far (this one's included), and idle flows are looked for only at
+    /// [`Tracker::tick`] — so each shard ends flows at the same points as one tracker seeing
+    /// every packet.
+    pub fn packet_at<S: FlowSink>(&mut self, p: &Packet<'_>, now: Timestamp, sink: &mut S) {
+        self.now = self.now.max(now);
+        self.account(p, sink);
+    }
+
+    /// Whether a tracker that has seen capture time up to `now` looks for idle flows before
+    /// its next packet; `last` is when it last did (updated when it is due).
+    pub fn sweep_due(now: Timestamp, last: &mut Timestamp) -> bool {
+        let due = now.0.saturating_sub(last.0) > SWEEP_NS;
+        if due {
+            *last = now;
+        }
+        due
+    }
+
+    /// Closes, at capture time `now`, the flows that are idle or done lingering (in flow-id
+    /// order): what [`Tracker::packet`] does every 10 s of capture time.
+    pub fn tick<S: FlowSink>(&mut self, now: Timestamp, sink: &mut S) {
+        self.now = self.now.max(now);
+        self.last_sweep = self.now;
+        self.sweep(sink);
+    }
+
+    fn account<S: FlowSink>(&mut self, p: &Packet<'_>, sink: &mut S) {
+        self.stats.packets += 1;
         let e = ends(p);
         let tcp = match p.transport {
             Transport::Tcp(t) => Some(t),

@@ -109,6 +109,9 @@ pub struct Attributor<'a, S: VerdictSink> {
     internal: Internal,
     pdns: PassiveDns,
     live: FxHashMap<FlowId, Live>,
+    /// DNS answers come from [`Attributor::learn`] only (a shard of a run whose answers are
+    /// read once for every shard), not from the flows this attributor sees.
+    shared_dns: bool,
     /// The wrapped sink.
     pub inner: S,
 }
@@ -121,7 +124,30 @@ impl<'a, S: VerdictSink> Attributor<'a, S> {
             internal,
             pdns: PassiveDns::new(dns_grace_secs),
             live: FxHashMap::default(),
+            shared_dns: false,
             inner,
+        }
+    }
+
+    /// An attributor of one shard of a run: it learns DNS answers only from
+    /// [`Attributor::learn`], which is given every answer of the run at the point where one
+    /// attributor seeing every flow would have met it.
+    pub fn shared_dns(mut self) -> Self {
+        self.shared_dns = true;
+        self
+    }
+
+    /// Learns the answers of a DNS response (other metadata is ignored).
+    pub fn learn(&mut self, e: &MetaEvent) {
+        if let Metadata::Dns(m) = &e.meta {
+            if m.response {
+                for a in &m.answers {
+                    match &a.data {
+                        DnsData::Addr(ip) => self.pdns.answer(&a.name, *ip, a.ttl, e.ts, e.frame),
+                        DnsData::Cname(t) => self.pdns.cname(&a.name, t),
+                    }
+                }
+            }
         }
     }
 
@@ -231,14 +257,7 @@ impl<S: VerdictSink> FlowSink for Attributor<'_, S> {
     fn metadata(&mut self, flow: FlowId, e: &MetaEvent) {
         // Evidence first, so a flow flagged by this event sees the event itself.
         match &e.meta {
-            Metadata::Dns(m) if m.response => {
-                for a in &m.answers {
-                    match &a.data {
-                        DnsData::Addr(ip) => self.pdns.answer(&a.name, *ip, a.ttl, e.ts, e.frame),
-                        DnsData::Cname(t) => self.pdns.cname(&a.name, t),
-                    }
-                }
-            }
+            Metadata::Dns(_) if !self.shared_dns => self.learn(e),
             Metadata::TlsClientHello(h) if e.dir == Direction::C2s => {
                 if let Some(sni) = &h.sni {
                     // Inside a CONNECT tunnel the SNI names the real server: still evidence.

@@ -302,6 +302,47 @@ pub fn single_connection_lossy(
     p.out
 }
 
+/// A classic pcap for tests of attribution by DNS: `before` connections from the infected
+/// PC to `server`, then a DNS answer giving `name` → `server` (over UDP, or over TCP when
+/// `tcp_dns`), then `after` connections, each from its own client port and one second after
+/// the previous one, starting at `start_secs` (UTC seconds). Each connection uploads
+/// `upload`.
+pub fn dns_then_connections(
+    server: [u8; 4],
+    name: &str,
+    (before, after): (u16, u16),
+    tcp_dns: bool,
+    upload: &[u8],
+    start_secs: u64,
+) -> Vec<u8> {
+    let mut p = Pcap::new();
+    p.ts_us = start_secs * 1_000_000;
+    let mut at = start_secs;
+    for i in 0..before {
+        p.connection(server, 80, 40_000 + i, upload, b"HTTP/1.1 200 OK\r\n\r\n");
+        at += 1;
+        p.ts_us = at * 1_000_000;
+    }
+    if tcp_dns {
+        let framed = |m: Vec<u8>| {
+            let mut v = (m.len() as u16).to_be_bytes().to_vec();
+            v.extend(m);
+            v
+        };
+        let q = framed(dns_message(7, name, None));
+        let r = framed(dns_message(7, name, Some(server)));
+        p.connection(DNS, 53, 39_999, &q, &r);
+    } else {
+        p.dns(7, name, server, 39_999);
+    }
+    for i in 0..after {
+        at += 1;
+        p.ts_us = at * 1_000_000;
+        p.connection(server, 80, 50_000 + i, upload, b"HTTP/1.1 200 OK\r\n\r\n");
+    }
+    p.out
+}
+
 /// Generates the incident for `seed`: three local days, 300 staged records.
 pub fn generate(seed: u64) -> Incident {
     let mut rng = Rng(seed | 1);

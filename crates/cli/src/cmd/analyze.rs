@@ -9,8 +9,9 @@ use crate::Outcome;
 use anyhow::{anyhow, bail, Context, Result};
 use exfilmeter_estimate::analysis::{counters, covered_days, periods_or_capture, Run};
 use exfilmeter_estimate::{
-    input_names, load_periods, ContentLedger, Header, KeySpec, ModelOptions, Pipeline, Read,
-    RecordFormat, RecordModel, RecordShape, RecoveredIndex, Rows, Rules, TableWriter, Tee,
+    input_names, load_periods, Collector, ContentLedger, Gather, Header, KeySpec, ModelOptions,
+    Pipeline, Read, RecordFormat, RecordModel, RecordShape, RecoveredIndex, Rows, Rules,
+    TableWriter, Tee,
 };
 use exfilmeter_flow::{DayClock, TrackerConfig};
 use exfilmeter_ingest::{expand_inputs, HashAlgo};
@@ -77,8 +78,9 @@ pub struct Args {
     /// Case file (TOML) with these settings; the command line overrides it.
     #[arg(long, value_name = "FILE")]
     pub case: Option<PathBuf>,
-    /// Worker threads for the record model's compression ratios and the table stage
-    /// (results are identical for any value) [default: every core].
+    /// Threads for the flow stage (shards by flow; the caps are divided between them), the
+    /// record model's compression ratios and the table stage (results are identical for any
+    /// value) [default: every core].
     #[arg(long, value_name = "N")]
     pub threads: Option<usize>,
     #[command(flatten)]
@@ -478,24 +480,51 @@ pub fn run(args: Args) -> Result<Outcome> {
         names.clone(),
         TableWriter::create(Some(&s.out.join("flows.parquet")))?,
     );
-    let content = ContentLedger::new(&rec.shape, s.rules, DayClock::new(tz), &set);
-    let content = match &rec.index {
-        Some(ix) if sweep => content.with_index(ix).with_sweep(),
-        Some(ix) => content.with_index(ix),
-        None => content,
+    let ledger = || {
+        let content = ContentLedger::new(&rec.shape, s.rules, DayClock::new(tz), &set);
+        match &rec.index {
+            Some(ix) if sweep => content.with_index(ix).with_sweep(),
+            Some(ix) => content.with_index(ix),
+            None => content,
+        }
     };
-    let tee = Tee { rows, content };
-    let mut attr = Attributor::new(&set, internal, s.case.dns_grace.unwrap_or(3600), tee);
+    let grace = s.case.dns_grace.unwrap_or(3600);
     let mut pipeline = Pipeline::new(cfg, args.hash);
     pipeline.window = window;
     pipeline.filter = compiled;
     let mut display = Display::new(args.quiet, total_size(&inputs));
-    let read = pipeline.run(&inputs, &mut attr, &mut display);
+    let shards = super::model_threads(args.threads)?;
+    let (read, mut rows, mut content) = if shards > 1 {
+        let sinks: Vec<_> = (0..shards)
+            .map(|_| {
+                let c = Collector::new(Some(ledger().for_shard()), true);
+                Attributor::new(&set, internal.clone(), grace, c).shared_dns()
+            })
+            .collect();
+        let mut gather = Gather {
+            rows,
+            content: Some(ledger()),
+        };
+        let (read, sinks) = pipeline.run_sharded(&inputs, sinks, true, &mut gather, &mut display);
+        let Gather { rows, content } = gather;
+        let mut content = content.unwrap_or_else(ledger);
+        for s in &sinks {
+            if let Some(c) = s.inner.content.as_ref() {
+                content.add_counts(c);
+            }
+        }
+        (read, rows, content)
+    } else {
+        let tee = Tee {
+            rows,
+            content: ledger(),
+        };
+        let mut attr = Attributor::new(&set, internal, grace, tee);
+        let read = pipeline.run(&inputs, &mut attr, &mut display);
+        let Tee { rows, content } = attr.inner;
+        (read, rows, content)
+    };
     display.done();
-    let Tee {
-        mut rows,
-        mut content,
-    } = attr.inner;
     content.finish();
     rows.close()?;
     let covered = super::flows::clip_covered(covered_days(&read, tz), window, tz);
@@ -598,7 +627,7 @@ pub fn run(args: Args) -> Result<Outcome> {
         eprintln!(
             "exfilmeter analyze: {} files, {} flows ({} to indicators), {} day×host rows → {}",
             read.files.len(),
-            pipeline.tracker.stats().flows,
+            pipeline.tracker_stats().flows,
             content.stats.ioc_flows,
             day_rows,
             s.out.join("report.html").display()

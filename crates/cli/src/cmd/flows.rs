@@ -4,7 +4,7 @@ use crate::progress::{total_size, Display};
 use crate::tz::parse_zone;
 use crate::Outcome;
 use anyhow::Result;
-use exfilmeter_estimate::{input_names, Pipeline, Rows, TableWriter};
+use exfilmeter_estimate::{input_names, Collector, Gather, Pipeline, Rows, TableWriter};
 use exfilmeter_flow::TrackerConfig;
 use exfilmeter_ingest::{expand_inputs, HashAlgo, NANOS_PER_SEC};
 use exfilmeter_intel::{Attributor, Internal, IocSet, Net};
@@ -33,9 +33,14 @@ pub struct Args {
     /// Digest of each input file: sha256 (default) or none.
     #[arg(long, value_name = "ALGO", default_value = "sha256", value_parser = super::hash_parser())]
     pub hash: HashAlgo,
-    /// Flows held at once before the least recently active are evicted.
+    /// Flows held at once before the least recently active are evicted (over all threads).
     #[arg(long, value_name = "N", default_value_t = 1_000_000)]
     pub max_flows: usize,
+    /// Threads for the flow stage: flows are spread over them by a hash of their addresses
+    /// and ports, and the output is the same for any number (the caps are divided between
+    /// them) [default: every core].
+    #[arg(long, value_name = "N")]
+    pub threads: Option<usize>,
     /// Out-of-order bytes buffered per flow direction (MiB).
     #[arg(long, value_name = "MIB", default_value_t = 8)]
     pub ooo_per_flow: usize,
@@ -203,11 +208,41 @@ pub fn run(args: Args) -> Result<Outcome> {
     let mut pipeline = Pipeline::new(cfg, args.hash);
     pipeline.window = win;
     pipeline.filter = compiled;
+    let shards = super::model_threads(args.threads)?;
     let (read, mut rows) = match iocs.as_ref() {
+        Some(set) if shards > 1 => {
+            let internal = internal_nets(&args.internal)?;
+            let sinks: Vec<_> = (0..shards)
+                .map(|_| {
+                    Attributor::new(
+                        set,
+                        internal.clone(),
+                        args.dns_grace,
+                        Collector::new(None, true),
+                    )
+                    .shared_dns()
+                })
+                .collect();
+            let mut gather = Gather {
+                rows,
+                content: None,
+            };
+            let (read, _) = pipeline.run_sharded(&inputs, sinks, true, &mut gather, &mut display);
+            (read, gather.rows)
+        }
         Some(set) => {
             let internal = internal_nets(&args.internal)?;
             let mut a = Attributor::new(set, internal, args.dns_grace, rows);
             (pipeline.run(&inputs, &mut a, &mut display), a.inner)
+        }
+        None if shards > 1 => {
+            let sinks: Vec<_> = (0..shards).map(|_| Collector::new(None, false)).collect();
+            let mut gather = Gather {
+                rows,
+                content: None,
+            };
+            let (read, _) = pipeline.run_sharded(&inputs, sinks, false, &mut gather, &mut display);
+            (read, gather.rows)
         }
         None => {
             let mut rows = rows;
@@ -217,7 +252,7 @@ pub fn run(args: Args) -> Result<Outcome> {
     display.done();
     rows.close()?;
     if !args.quiet {
-        let st = pipeline.tracker.stats();
+        let st = pipeline.tracker_stats();
         let skipped: u64 = pipeline.decoder.stats().skipped.values().sum();
         eprintln!(
             "exfilmeter flows: {} files, {} frames, {} packets, {} skipped frames, {} flows, {} ledger rows; \

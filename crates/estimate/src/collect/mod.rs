@@ -239,6 +239,27 @@ pub struct ContentLedger<'s> {
     names: Names,
 }
 
+/// What closed flows added to a shard's ledger ([`ContentLedger::take_closed`]).
+#[derive(Debug, Default)]
+pub struct Closed {
+    units: Vec<Unit>,
+    days: Vec<FlowDay>,
+    flows: Vec<IocFlow>,
+    sightings: Vec<Sighting>,
+    sweep_hits: Vec<SweepHit>,
+}
+
+impl Closed {
+    /// Nothing was added.
+    pub fn is_empty(&self) -> bool {
+        self.units.is_empty()
+            && self.days.is_empty()
+            && self.flows.is_empty()
+            && self.sightings.is_empty()
+            && self.sweep_hits.is_empty()
+    }
+}
+
 /// How an IOC flow was identified and what it carried out: one line of the report's host
 /// section and timeline.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -723,6 +744,46 @@ impl<'s> ContentLedger<'s> {
                 _ => *f.control.entry(q.day).or_default() += q.head_bytes,
             }
         }
+    }
+
+    /// A ledger of one shard of a run: what each closed flow adds is taken with
+    /// [`ContentLedger::take_closed`] and handed to the run's ledger
+    /// ([`ContentLedger::absorb`]) in the order one pass would have closed the flows.
+    pub fn for_shard(mut self) -> Self {
+        self.sightings = Sightings::unmerged();
+        self
+    }
+
+    /// What the flows closed since the last call added (a shard's ledger).
+    pub fn take_closed(&mut self) -> Closed {
+        Closed {
+            units: std::mem::take(&mut self.units),
+            days: std::mem::take(&mut self.days),
+            flows: std::mem::take(&mut self.flows),
+            sightings: std::mem::take(&mut self.sightings.list),
+            sweep_hits: std::mem::take(&mut self.sweep_hits),
+        }
+    }
+
+    /// Adds what a shard's closed flows added, in close order.
+    pub fn absorb(&mut self, c: Closed) {
+        self.units.extend(c.units);
+        self.days.extend(c.days);
+        self.flows.extend(c.flows);
+        self.sightings.extend(c.sightings);
+        self.sweep_hits.extend(c.sweep_hits);
+    }
+
+    /// Adds a shard's counters (at the end of the run).
+    pub fn add_counts(&mut self, shard: &ContentLedger<'_>) {
+        let (a, b) = (&mut self.stats, &shard.stats);
+        a.ioc_flows += b.ioc_flows;
+        a.bodies += b.bodies;
+        a.broken_bodies += b.broken_bodies;
+        a.unflagged_bodies += b.unflagged_bodies;
+        a.continued_bodies += b.continued_bodies;
+        a.cut_bodies += b.cut_bodies;
+        self.sweep_bytes += shard.sweep_bytes;
     }
 
     /// Ends the run: a flow that was attributed without learning a server name (e.g. a

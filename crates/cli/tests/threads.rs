@@ -1,0 +1,167 @@
+//! The same inputs give the same outputs, byte for byte, whatever the number of flow-stage
+//! threads: `--threads 1` (one thread) against 2, 3 and 8 shards, for `analyze` on the
+//! bundled example and on every scenario, and for `flows` with and without indicators.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use common::{bin, recovered_of, scenario, testdata};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+const THREADS: [&str; 4] = ["1", "2", "3", "8"];
+
+/// Every file under `dir` by relative path, with its bytes.
+fn files(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
+    let mut out = BTreeMap::new();
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(d) = todo.pop() {
+        for e in std::fs::read_dir(&d).unwrap().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                todo.push(p);
+            } else {
+                let rel = p.strip_prefix(dir).unwrap().to_path_buf();
+                out.insert(rel, std::fs::read(&p).unwrap());
+            }
+        }
+    }
+    out
+}
+
+fn run_ok(args: &[&std::ffi::OsStr]) {
+    let o = bin().args(args).output().unwrap();
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
+
+/// Runs `analyze` with `args` once per thread count and compares every output file.
+fn analyze_same_for_any_threads(label: &str, args: &[std::ffi::OsString]) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut first: Option<BTreeMap<PathBuf, Vec<u8>>> = None;
+    for t in THREADS {
+        let out = dir.path().join(format!("t{t}"));
+        let mut a: Vec<&std::ffi::OsStr> = vec!["analyze".as_ref(), "-q".as_ref()];
+        a.extend(args.iter().map(|s| s.as_os_str()));
+        a.extend([
+            "--reproducible".as_ref(),
+            "--threads".as_ref(),
+            t.as_ref(),
+            "--out".as_ref(),
+            out.as_os_str(),
+        ]);
+        run_ok(&a);
+        let got = files(&out);
+        assert!(got.contains_key(Path::new("daily.csv")), "{label}: {got:?}");
+        match &first {
+            None => first = Some(got),
+            Some(one) => {
+                assert_eq!(
+                    one.keys().collect::<Vec<_>>(),
+                    got.keys().collect::<Vec<_>>(),
+                    "{label}: files of --threads 1 and {t}"
+                );
+                for (name, bytes) in one {
+                    assert!(
+                        got.get(name) == Some(bytes),
+                        "{label}: {} differs between --threads 1 and {t}",
+                        name.display()
+                    );
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn analyze_of_the_example_is_byte_identical_for_1_2_3_and_8_threads() {
+    let case = testdata("example/case.toml");
+    analyze_same_for_any_threads("example", &["--case".into(), case.into_os_string()]);
+}
+
+#[test]
+fn analyze_of_every_scenario_is_byte_identical_for_1_2_3_and_8_threads() {
+    for name in ["small-s1", "small-s2-pcapng-sll", "jal-lite-s3"] {
+        let Some(d) = scenario(name) else {
+            return;
+        };
+        let mut args: Vec<std::ffi::OsString> = [
+            "--tz",
+            "Asia/Tokyo",
+            "--record-format",
+            "csv",
+            "--key",
+            "1",
+            "--header",
+            "no",
+            "--iocs",
+        ]
+        .iter()
+        .map(Into::into)
+        .collect();
+        args.push(d.join("iocs.txt").into());
+        args.push(d.join("captures").into());
+        args.push("--recovered".into());
+        args.extend(recovered_of(&d).into_iter().map(PathBuf::into_os_string));
+        analyze_same_for_any_threads(name, &args);
+        // The sweep searches every flow's content: the same, too.
+        args.push("--sweep".into());
+        analyze_same_for_any_threads(&format!("{name} --sweep"), &args);
+    }
+}
+
+#[test]
+fn flows_are_byte_identical_for_1_2_3_and_8_threads_with_and_without_indicators() {
+    for name in ["small-s1", "jal-lite-s3"] {
+        let Some(d) = scenario(name) else {
+            return;
+        };
+        let dir = tempfile::tempdir().unwrap();
+        for iocs in [false, true] {
+            let mut first: Option<Vec<u8>> = None;
+            for t in THREADS {
+                let out = dir.path().join(format!("{iocs}-{t}.csv"));
+                let caps = d.join("captures");
+                let list = d.join("iocs.txt");
+                let mut a: Vec<&std::ffi::OsStr> = vec![
+                    "flows".as_ref(),
+                    "-q".as_ref(),
+                    "--threads".as_ref(),
+                    t.as_ref(),
+                    caps.as_os_str(),
+                    "-o".as_ref(),
+                    out.as_os_str(),
+                ];
+                if iocs {
+                    a.extend(["--iocs".as_ref(), list.as_os_str()]);
+                }
+                run_ok(&a);
+                let got = std::fs::read(&out).unwrap();
+                assert!(got.len() > 1000, "{name}: {} bytes", got.len());
+                match &first {
+                    None => first = Some(got),
+                    Some(one) => assert!(
+                        *one == got,
+                        "{name} (indicators: {iocs}): flows differ between --threads 1 and {t}"
+                    ),
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn threads_zero_is_refused() {
+    let o = bin()
+        .args(["flows", "-q", "--threads", "0"])
+        .arg(testdata("example/capture.pcap"))
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("--threads must be at least 1"));
+}

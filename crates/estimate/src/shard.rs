@@ -1,0 +1,584 @@
+//! The flow stage on several threads, with the same output as one (decision 0025).
+//!
+//! The reading thread reads and decodes every frame (IP fragments reassembled), and sends
+//! each packet to the shard its flow hashes to ([`shard_of`]: both directions, every
+//! fragment and the inner flow of a tunnel reach the same shard). Each shard owns its part
+//! of the flow table, TCP reassembly, application layer, attribution and content ledger: no
+//! lock on the per-packet path. Three things make the shards give what one pass gives:
+//!
+//! - **One clock.** Every packet carries the latest capture time over all packets so far,
+//!   and the reading thread tells every shard when one pass would look for idle flows (every
+//!   10 s of capture time), so flows end at the same points.
+//! - **DNS answers in capture order.** The reading thread parses the DNS responses itself
+//!   (UDP datagrams, and TCP port-53 streams through a tracker of its own) and hands each
+//!   answer to every shard right after the packet that carried it, so a flow on any shard
+//!   sees exactly the answers that came before it.
+//! - **One close order.** Each closed flow is tagged with the point where one pass would
+//!   have closed it: the packet's ordinal, then idle flows before the packet's own (in
+//!   flow-id order, as one tracker sweeps), and at the end every live flow in flow-id order.
+//!   The merging thread puts the shards' closed flows back in that order before they reach
+//!   the flow ledger and the run's content ledger.
+//!
+//! The flow cap and the memory caps are divided between the shards; a run that reaches a
+//! cap can therefore end flows at other points than one pass (counted the same way).
+
+use crate::collect::{Closed, ContentLedger};
+use crate::ledger::Rows;
+use crate::pipeline::{Feed, Pipeline, Progress, Read};
+use exfilmeter_flow::app::dns;
+use exfilmeter_flow::{
+    shard_of, Direction, Endpoint, FlowId, FlowKey, FlowRecord, FlowSink, MetaEvent, Metadata,
+    Tracker, TrackerStats,
+};
+use exfilmeter_ingest::{FrameRef, Input, Packet, Timestamp, Transport};
+use exfilmeter_intel::{Attributor, Verdict, VerdictSink};
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{channel, sync_channel, Receiver, Sender, SyncSender};
+use std::sync::Arc;
+
+/// Where a closed flow falls in one pass's close order: the ordinal of the packet at which it
+/// closed, 0 for the idle flows closed before that packet (then ordered by flow id) or 1 for
+/// flows the packet itself closed (then in the order they closed), and the flow id or that
+/// order. Flows still live at the end take ordinal `u64::MAX`, phase 0, by flow id.
+type Tag = (u64, u8, u64);
+
+/// A closed flow as a shard hands it on: its record, its verdict (with indicators) and what
+/// it added to the shard's content ledger (in `analyze`).
+pub struct ClosedFlow {
+    /// The flow.
+    pub record: FlowRecord,
+    /// Its verdict, when the run has indicators.
+    pub verdict: Option<Verdict>,
+    /// What it added to the content ledger.
+    pub content: Option<Closed>,
+}
+
+/// The sink of one shard: the flow events of its flows go to its content ledger (when the
+/// run has one), each closed flow is kept until the shard hands it on.
+pub struct Collector<'s> {
+    /// The shard's content ledger (`analyze`).
+    pub content: Option<ContentLedger<'s>>,
+    /// Whether the application layer is needed (indicators).
+    app: bool,
+    closed: Vec<ClosedFlow>,
+}
+
+impl<'s> Collector<'s> {
+    /// A shard sink; `content`: the shard's content ledger (made with
+    /// [`ContentLedger::for_shard`]); `app`: the run has indicators.
+    pub fn new(content: Option<ContentLedger<'s>>, app: bool) -> Self {
+        Collector {
+            content,
+            app,
+            closed: Vec::new(),
+        }
+    }
+}
+
+impl FlowSink for Collector<'_> {
+    fn wants_app(&self) -> bool {
+        self.app
+    }
+    fn opened(&mut self, flow: FlowId, _key: &FlowKey, _client: Endpoint, _ts: Timestamp) {
+        if let Some(c) = self.content.as_mut() {
+            c.track(flow);
+        }
+    }
+    fn metadata(&mut self, flow: FlowId, e: &MetaEvent) {
+        if let Some(c) = self.content.as_mut() {
+            c.meta(flow, e);
+        }
+    }
+    fn data(
+        &mut self,
+        flow: FlowId,
+        dir: Direction,
+        offset: u64,
+        ts: Timestamp,
+        frame: FrameRef,
+        bytes: &[u8],
+    ) {
+        if let Some(c) = self.content.as_mut() {
+            c.data(flow, dir, offset, (ts, frame), bytes);
+        }
+    }
+    #[allow(clippy::too_many_arguments)]
+    fn body(
+        &mut self,
+        flow: FlowId,
+        dir: Direction,
+        message: u32,
+        offset: u64,
+        ts: Timestamp,
+        frame: FrameRef,
+        bytes: &[u8],
+    ) {
+        if let Some(c) = self.content.as_mut() {
+            c.body(flow, dir, message, offset, ts, frame, bytes);
+        }
+    }
+    fn closed(&mut self, record: FlowRecord) {
+        self.closed.push(ClosedFlow {
+            record,
+            verdict: None,
+            content: None,
+        });
+    }
+}
+
+impl VerdictSink for Collector<'_> {
+    fn verdict(&mut self, record: FlowRecord, verdict: Verdict) {
+        let content = self.content.as_mut().map(|c| {
+            c.closed(&record, &verdict);
+            c.take_closed()
+        });
+        self.closed.push(ClosedFlow {
+            record,
+            verdict: Some(verdict),
+            content,
+        });
+    }
+    fn flagged(&mut self, flow: FlowId) {
+        if let Some(c) = self.content.as_mut() {
+            c.flag(flow);
+        }
+    }
+}
+
+/// What a shard's worker needs of its sink beyond the flow events.
+pub trait ShardSink: FlowSink {
+    /// The flows closed since the last call, in close order.
+    fn take(&mut self) -> std::vec::Drain<'_, ClosedFlow>;
+    /// A DNS response of the run (from any shard), at the point of the run where it was seen.
+    fn learn(&mut self, _e: &MetaEvent) {}
+}
+
+impl ShardSink for Collector<'_> {
+    fn take(&mut self) -> std::vec::Drain<'_, ClosedFlow> {
+        self.closed.drain(..)
+    }
+}
+
+impl<'s> ShardSink for Attributor<'s, Collector<'s>> {
+    fn take(&mut self) -> std::vec::Drain<'_, ClosedFlow> {
+        self.inner.closed.drain(..)
+    }
+    fn learn(&mut self, e: &MetaEvent) {
+        Attributor::learn(self, e);
+    }
+}
+
+/// Where the merged closed flows go, in one pass's close order: the flow ledger's rows and
+/// (in `analyze`) the run's content ledger.
+pub struct Gather<'a> {
+    /// The flow ledger.
+    pub rows: Rows<'a>,
+    /// The run's content ledger.
+    pub content: Option<ContentLedger<'a>>,
+}
+
+impl Gather<'_> {
+    fn apply(&mut self, c: ClosedFlow) {
+        if let (Some(ledger), Some(closed)) = (self.content.as_mut(), c.content) {
+            ledger.absorb(closed);
+        }
+        self.rows.push(c.record, c.verdict);
+    }
+}
+
+/// One message of a batch, in the order one pass meets them.
+#[derive(Clone, Copy)]
+enum Msg {
+    /// Look for idle flows before packet `.0`, at capture time `.1`.
+    Tick(u64, Timestamp),
+    /// The next packet of the batch: its ordinal, and the latest capture time so far.
+    Packet(u64, Timestamp),
+    /// DNS answer `.0` of the batch.
+    Dns(u32),
+}
+
+/// What the reading thread sends one shard at a time.
+#[derive(Default)]
+struct Batch {
+    msgs: Vec<Msg>,
+    /// Packets, their transport payload in `arena` (start, length).
+    packets: Vec<(Packet<'static>, u32, u32)>,
+    arena: Vec<u8>,
+    dns: Vec<Arc<MetaEvent>>,
+    /// Every packet up to this ordinal has been handed to some shard.
+    end: u64,
+}
+
+impl Batch {
+    fn clear(&mut self) {
+        self.msgs.clear();
+        self.packets.clear();
+        self.arena.clear();
+        self.dns.clear();
+    }
+
+    fn push(&mut self, k: u64, now: Timestamp, p: &Packet<'_>) {
+        let start = self.arena.len();
+        self.arena.extend_from_slice(p.payload);
+        self.packets
+            .push((detach(p), start as u32, p.payload.len() as u32));
+        self.msgs.push(Msg::Packet(k, now));
+    }
+}
+
+/// A packet without its borrowed bytes (the TCP options, which the flow stage does not read,
+/// are left out; the payload travels in the batch's arena).
+fn detach(p: &Packet<'_>) -> Packet<'static> {
+    attach(p, &[])
+}
+
+/// `p` with `payload` as its transport payload.
+fn attach<'b>(p: &Packet<'_>, payload: &'b [u8]) -> Packet<'b> {
+    Packet {
+        ts: p.ts,
+        frame: p.frame,
+        link: p.link,
+        vlan: p.vlan,
+        vni: p.vni,
+        orig_len: p.orig_len,
+        cap_len: p.cap_len,
+        l3_offset: p.l3_offset,
+        wire: p.wire,
+        ip: p.ip,
+        transport: match p.transport {
+            Transport::Tcp(t) => Transport::Tcp(exfilmeter_ingest::TcpView { options: &[], ..t }),
+            Transport::Udp {
+                src_port,
+                dst_port,
+                length,
+            } => Transport::Udp {
+                src_port,
+                dst_port,
+                length,
+            },
+            Transport::Icmp {
+                v6,
+                icmp_type,
+                code,
+            } => Transport::Icmp {
+                v6,
+                icmp_type,
+                code,
+            },
+            Transport::Other => Transport::Other,
+        },
+        payload,
+        payload_len: p.payload_len,
+        truncated: p.truncated,
+    }
+}
+
+/// Packets read between two hand-overs to the shards (bounds the lag between shards and
+/// what the merging thread holds).
+const BATCH_PACKETS: u64 = 4096;
+/// Payload bytes per batch beyond which it is handed over early.
+const BATCH_BYTES: usize = 4 << 20;
+/// Batches in flight per shard.
+const IN_FLIGHT: usize = 4;
+
+/// A shard's output: its closed flows with their tags, and the tag below which it will
+/// hand on nothing more.
+type Out = (usize, Vec<(Tag, ClosedFlow)>, Tag);
+
+/// The TCP port-53 streams the reading thread follows for their DNS answers.
+#[derive(Default)]
+struct DnsAnswers {
+    got: Vec<MetaEvent>,
+}
+
+impl FlowSink for DnsAnswers {
+    fn metadata(&mut self, _flow: FlowId, e: &MetaEvent) {
+        if matches!(&e.meta, Metadata::Dns(m) if m.response) {
+            self.got.push(e.clone());
+        }
+    }
+}
+
+/// The reading thread's side of a sharded run.
+struct Dispatch<'f> {
+    shards: Vec<SyncSender<Batch>>,
+    spare: Vec<Receiver<Batch>>,
+    batches: Vec<Batch>,
+    k: u64,
+    now: Timestamp,
+    last_sweep: Timestamp,
+    /// DNS answers are read for the shards' attribution.
+    dns: Option<(Tracker, DnsAnswers)>,
+    since_flush: u64,
+    flows: &'f AtomicU64,
+    /// A shard stopped (it panicked): the rest of the input is not read into it.
+    broken: bool,
+}
+
+impl Dispatch<'_> {
+    fn broadcast(&mut self, m: impl Fn(&mut Batch) -> Msg) {
+        for b in &mut self.batches {
+            let msg = m(b);
+            b.msgs.push(msg);
+        }
+    }
+
+    fn answer(&mut self, e: MetaEvent) {
+        let e = Arc::new(e);
+        self.broadcast(|b| {
+            b.dns.push(Arc::clone(&e));
+            Msg::Dns((b.dns.len() - 1) as u32)
+        });
+    }
+
+    fn tcp_answers(&mut self) {
+        let got = self
+            .dns
+            .as_mut()
+            .map(|(_, a)| std::mem::take(&mut a.got))
+            .unwrap_or_default();
+        for e in got {
+            self.answer(e);
+        }
+    }
+
+    fn flush(&mut self) {
+        self.since_flush = 0;
+        for (i, tx) in self.shards.iter().enumerate() {
+            let fresh = self.spare[i].try_recv().unwrap_or_default();
+            let mut b = std::mem::replace(&mut self.batches[i], fresh);
+            self.batches[i].clear();
+            b.end = self.k;
+            if tx.send(b).is_err() {
+                self.broken = true;
+            }
+        }
+    }
+}
+
+impl Feed for Dispatch<'_> {
+    fn packet(&mut self, p: &Packet<'_>) {
+        if self.broken {
+            return;
+        }
+        self.k += 1;
+        let k = self.k;
+        self.now = self.now.max(p.ts);
+        let now = self.now;
+        if Tracker::sweep_due(now, &mut self.last_sweep) {
+            self.broadcast(|_| Msg::Tick(k, now));
+            if let Some((t, a)) = self.dns.as_mut() {
+                t.tick(now, a);
+            }
+            self.tcp_answers();
+        }
+        let s = shard_of(p, self.batches.len());
+        self.batches[s].push(k, now, p);
+        if self.dns.is_some() {
+            let (_, src, dst) = exfilmeter_flow::endpoints(p);
+            if src.port == 53 || dst.port == 53 {
+                match p.transport {
+                    Transport::Udp { .. } if !p.payload.is_empty() => {
+                        if let Some(m) = dns::parse(p.payload).filter(|m| m.response) {
+                            self.answer(MetaEvent {
+                                dir: Direction::S2c,
+                                ts: p.ts,
+                                frame: p.frame,
+                                tunnelled: false,
+                                meta: Metadata::Dns(m),
+                            });
+                        }
+                    }
+                    Transport::Tcp(_) => {
+                        if let Some((t, a)) = self.dns.as_mut() {
+                            t.packet_at(p, now, a);
+                        }
+                        self.tcp_answers();
+                    }
+                    _ => {}
+                }
+            }
+        }
+        self.since_flush += 1;
+        if self.since_flush >= BATCH_PACKETS
+            || self.batches.iter().any(|b| b.arena.len() >= BATCH_BYTES)
+        {
+            self.flush();
+        }
+    }
+
+    fn flows(&self) -> u64 {
+        self.flows.load(Ordering::Relaxed)
+    }
+}
+
+/// One shard: runs its tracker over the batches it is given, tagging each closed flow.
+fn work<S: ShardSink>(
+    i: usize,
+    tracker: &mut Tracker,
+    sink: &mut S,
+    rx: Receiver<Batch>,
+    spare: Sender<Batch>,
+    out: Sender<Out>,
+    flows: &AtomicU64,
+) {
+    let mut seq = 0u64;
+    let mut counted = 0u64;
+    let mut tagged: Vec<(Tag, ClosedFlow)> = Vec::new();
+    for b in rx {
+        let mut next = 0usize;
+        for &m in &b.msgs {
+            match m {
+                Msg::Tick(k, now) => {
+                    tracker.tick(now, sink);
+                    tagged.extend(sink.take().map(|c| ((k, 0, c.record.id.0), c)));
+                }
+                Msg::Packet(k, now) => {
+                    if let Some((p, start, len)) = b.packets.get(next) {
+                        let (s, e) = (*start as usize, (*start + *len) as usize);
+                        let payload = b.arena.get(s..e).unwrap_or_default();
+                        tracker.packet_at(&attach(p, payload), now, sink);
+                        for c in sink.take() {
+                            seq += 1;
+                            tagged.push(((k, 1, seq), c));
+                        }
+                    }
+                    next += 1;
+                }
+                Msg::Dns(d) => {
+                    if let Some(e) = b.dns.get(d as usize) {
+                        sink.learn(e);
+                    }
+                }
+            }
+        }
+        let f = tracker.stats().flows;
+        flows.fetch_add(f - counted, Ordering::Relaxed);
+        counted = f;
+        let end = b.end;
+        let _ = spare.send(b);
+        if out
+            .send((i, std::mem::take(&mut tagged), (end + 1, 0, 0)))
+            .is_err()
+        {
+            return;
+        }
+    }
+    tracker.finish(sink);
+    let last: Vec<(Tag, ClosedFlow)> = sink
+        .take()
+        .map(|c| ((u64::MAX, 0, c.record.id.0), c))
+        .collect();
+    let _ = out.send((i, last, (u64::MAX, 1, 0)));
+}
+
+/// Puts the shards' closed flows back in one pass's close order and hands them to `gather`.
+fn merge(n: usize, rx: Receiver<Out>, gather: &mut Gather<'_>) {
+    let mut queues: Vec<VecDeque<(Tag, ClosedFlow)>> = (0..n).map(|_| VecDeque::new()).collect();
+    let mut marks: Vec<Tag> = vec![(0, 0, 0); n];
+    for (i, items, mark) in rx {
+        if let (Some(q), Some(m)) = (queues.get_mut(i), marks.get_mut(i)) {
+            q.extend(items);
+            *m = mark;
+        }
+        // The smallest tag held may go when no shard can still hand on a smaller one.
+        while let Some((s, tag)) = queues
+            .iter()
+            .enumerate()
+            .filter_map(|(s, q)| q.front().map(|(t, _)| (s, *t)))
+            .min_by_key(|(_, t)| *t)
+        {
+            let safe = queues
+                .iter()
+                .zip(&marks)
+                .all(|(q, m)| !q.is_empty() || *m > tag);
+            if !safe {
+                break;
+            }
+            if let Some((_, c)) = queues.get_mut(s).and_then(VecDeque::pop_front) {
+                gather.apply(c);
+            }
+        }
+    }
+    // A shard that stopped early leaves what it handed on; it still goes out, in order.
+    let mut rest: Vec<(Tag, ClosedFlow)> = queues.into_iter().flatten().collect();
+    rest.sort_by_key(|(t, _)| *t);
+    for (_, c) in rest {
+        gather.apply(c);
+    }
+}
+
+impl Pipeline {
+    /// Reads `inputs` like [`Pipeline::run`], with the flow stage on one thread per sink of
+    /// `sinks` (a shard each), the closed flows merged into `gather` in the order one pass
+    /// closes them. `dns`: the shards attribute (DNS answers are read for them). Returns the
+    /// shards' sinks (their counters). The tracker settings of each shard are this
+    /// pipeline's with the caps divided between the shards.
+    pub fn run_sharded<S: ShardSink + Send>(
+        &mut self,
+        inputs: &[Input],
+        sinks: Vec<S>,
+        dns: bool,
+        gather: &mut Gather<'_>,
+        progress: &mut dyn Progress,
+    ) -> (Read, Vec<S>) {
+        let n = sinks.len().max(1);
+        let cfg = self.cfg.shard(n);
+        let flows = AtomicU64::new(0);
+        let (out_tx, out_rx) = channel::<Out>();
+        let mut txs = Vec::new();
+        let mut spares = Vec::new();
+        let mut read = Read::default();
+        let mut stats = TrackerStats::default();
+        let mut sinks_back = Vec::new();
+        std::thread::scope(|scope| {
+            let mut handles = Vec::new();
+            for (i, mut sink) in sinks.into_iter().enumerate() {
+                let (tx, rx) = sync_channel::<Batch>(IN_FLIGHT);
+                let (spare_tx, spare_rx) = channel::<Batch>();
+                txs.push(tx);
+                spares.push(spare_rx);
+                let out = out_tx.clone();
+                let cfg = cfg.clone();
+                let flows = &flows;
+                handles.push(scope.spawn(move || {
+                    let mut tracker = Tracker::new(cfg);
+                    work(i, &mut tracker, &mut sink, rx, spare_tx, out, flows);
+                    (tracker.stats().clone(), sink)
+                }));
+            }
+            drop(out_tx);
+            let merger = scope.spawn(move || merge(n, out_rx, gather));
+            let mut d = Dispatch {
+                batches: (0..n).map(|_| Batch::default()).collect(),
+                shards: txs,
+                spare: spares,
+                k: 0,
+                now: Timestamp(i64::MIN),
+                last_sweep: Timestamp(i64::MIN),
+                dns: dns.then(|| (Tracker::new(self.cfg.clone()), DnsAnswers::default())),
+                since_flush: 0,
+                flows: &flows,
+                broken: false,
+            };
+            read = self.front().read(inputs, &mut d, progress);
+            d.flush();
+            drop(d);
+            for h in handles {
+                match h.join() {
+                    Ok((s, sink)) => {
+                        stats.add(&s);
+                        sinks_back.push(sink);
+                    }
+                    Err(e) => std::panic::resume_unwind(e),
+                }
+            }
+            if let Err(e) = merger.join() {
+                std::panic::resume_unwind(e);
+            }
+        });
+        self.sharded = Some(stats);
+        (read, sinks_back)
+    }
+}
