@@ -419,3 +419,83 @@ impl TableWriter {
         Ok(())
     }
 }
+
+/// A [`TableWriter`] on a thread of its own: a batch is encoded and written (CSV text, or
+/// Parquet's dictionaries and zstd) while the next one is built. At most one batch waits, so
+/// memory stays at two batches. Errors come back at the next write or at the end.
+pub struct BackgroundWriter {
+    tx: Option<std::sync::mpsc::SyncSender<(Table, bool)>>,
+    handle: Option<std::thread::JoinHandle<Result<()>>>,
+}
+
+impl BackgroundWriter {
+    /// Starts the thread writing to `w`; `Err` (with the writer back) when no thread can be
+    /// started.
+    pub fn spawn(w: TableWriter) -> std::result::Result<BackgroundWriter, Box<TableWriter>> {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<(Table, bool)>(1);
+        // The writer goes to the thread only when it starts; if it cannot, it is taken back.
+        let slot = Arc::new(std::sync::Mutex::new(Some(w)));
+        let theirs = Arc::clone(&slot);
+        let spawned = std::thread::Builder::new()
+            .name("table-writer".into())
+            .spawn(move || -> Result<()> {
+                let taken = theirs.lock().ok().and_then(|mut s| s.take());
+                let Some(mut w) = taken else {
+                    return Ok(());
+                };
+                for (t, last) in rx {
+                    if last {
+                        return w.finish(&t);
+                    }
+                    w.write(&t)?;
+                }
+                Ok(())
+            });
+        match spawned {
+            Ok(handle) => Ok(BackgroundWriter {
+                tx: Some(tx),
+                handle: Some(handle),
+            }),
+            // The thread never ran: the writer is still in the slot.
+            Err(_) => match slot.lock().ok().and_then(|mut s| s.take()) {
+                Some(w) => Err(Box::new(w)),
+                None => Ok(BackgroundWriter {
+                    tx: None,
+                    handle: None,
+                }),
+            },
+        }
+    }
+
+    fn joined(&mut self) -> Result<()> {
+        self.tx = None;
+        match self.handle.take().map(std::thread::JoinHandle::join) {
+            Some(Ok(r)) => r,
+            Some(Err(_)) => Err(io::Error::other("the table writer thread panicked")),
+            None => Ok(()),
+        }
+    }
+
+    /// Appends a batch.
+    pub fn write(&mut self, t: Table) -> Result<()> {
+        let sent = self
+            .tx
+            .as_ref()
+            .is_some_and(|tx| tx.send((t, false)).is_ok());
+        if sent {
+            return Ok(());
+        }
+        // The thread stopped: its error says why.
+        self.joined()?;
+        Err(io::Error::other("the table writer stopped"))
+    }
+
+    /// Flushes and closes; `empty` supplies the columns when no batch was written.
+    pub fn finish(mut self, empty: Table) -> Result<()> {
+        if let Some(tx) = self.tx.take() {
+            // A failed send means the thread stopped with an error, returned by the join.
+            let _ = tx.send((empty, true));
+        }
+        self.joined()
+    }
+}

@@ -3,7 +3,7 @@
 //! verdict — `flows.parquet` of `analyze`, and the output of `flows`. Rows are written in
 //! batches in the order flows end, so memory stays bounded on any capture.
 
-use crate::flowtable::{Col, Table, TableWriter, Text};
+use crate::flowtable::{BackgroundWriter, Col, Table, TableWriter, Text};
 use exfilmeter_flow::{Counters, Day, Direction, FlowRecord, FlowSink, Proto};
 use exfilmeter_ingest::FrameRef;
 use exfilmeter_intel::{IocSet, Verdict, VerdictSink};
@@ -18,6 +18,12 @@ struct Row {
     c: exfilmeter_flow::Counters,
 }
 
+/// Where batches go: encoded on a thread of their own, or here when none could be started.
+enum Out {
+    Thread(BackgroundWriter),
+    Here(TableWriter),
+}
+
 /// Rows per batch written out (bounds the memory the ledger output needs).
 const BATCH_ROWS: usize = 1 << 16;
 
@@ -29,7 +35,7 @@ pub struct Rows<'a> {
     only_ioc: bool,
     rows: Vec<Row>,
     names: Vec<String>,
-    writer: Option<TableWriter>,
+    writer: Option<Out>,
     /// Ledger rows written so far.
     pub written: u64,
     error: Option<std::io::Error>,
@@ -50,7 +56,10 @@ impl<'a> Rows<'a> {
             records: Vec::new(),
             rows: Vec::new(),
             names,
-            writer: Some(writer),
+            writer: Some(match BackgroundWriter::spawn(writer) {
+                Ok(b) => Out::Thread(b),
+                Err(w) => Out::Here(*w),
+            }),
             written: 0,
             error: None,
         }
@@ -62,8 +71,11 @@ impl<'a> Rows<'a> {
         if let Some(e) = self.error.take() {
             return Err(e);
         }
-        if let Some(w) = self.writer.take() {
-            w.finish(&ledger_table(&[], &[], &[], self.iocs)?)?;
+        let empty = ledger_table(&[], &[], &[], self.iocs)?;
+        match self.writer.take() {
+            Some(Out::Thread(w)) => w.finish(empty)?,
+            Some(Out::Here(w)) => w.finish(&empty)?,
+            None => {}
         }
         Ok(())
     }
@@ -81,10 +93,13 @@ impl Rows<'_> {
                 return;
             }
         };
-        if let Some(w) = self.writer.as_mut() {
-            if let Err(e) = w.write(&table) {
-                self.error = Some(e);
-            }
+        let written = match self.writer.as_mut() {
+            Some(Out::Thread(w)) => w.write(table),
+            Some(Out::Here(w)) => w.write(&table),
+            None => Ok(()),
+        };
+        if let Err(e) = written {
+            self.error = Some(e);
         }
         self.written += self.rows.len() as u64;
         self.rows.clear();

@@ -345,8 +345,22 @@ impl Dispatch<'_> {
 
     fn flush(&mut self) {
         self.since_flush = 0;
+        if self.shards.is_empty() {
+            // Measuring the reading thread alone: the batches are dropped.
+            for b in &mut self.batches {
+                b.clear();
+            }
+            return;
+        }
         for (i, tx) in self.shards.iter().enumerate() {
-            let fresh = self.spare[i].try_recv().unwrap_or_default();
+            // A batch back from the shard keeps its room; a new one is made with room for a
+            // whole batch (no growing while packets are appended).
+            let fresh = self.spare[i].try_recv().unwrap_or_else(|_| Batch {
+                msgs: Vec::with_capacity(BATCH_PACKETS as usize * 2),
+                packets: Vec::with_capacity(BATCH_PACKETS as usize),
+                arena: Vec::with_capacity(BATCH_BYTES + 65536),
+                ..Batch::default()
+            });
             let mut b = std::mem::replace(&mut self.batches[i], fresh);
             self.batches[i].clear();
             b.end = self.k;
@@ -509,12 +523,64 @@ fn merge(n: usize, rx: Receiver<Out>, gather: &mut Gather<'_>) {
     }
 }
 
+/// What the reading thread of a sharded run costs alone ([`Pipeline::dispatch_only`]).
+#[derive(Debug, Clone, Copy)]
+pub struct DispatchCost {
+    /// Packets handed on.
+    pub packets: u64,
+    /// Seconds spent.
+    pub secs: f64,
+}
+
 impl Pipeline {
+    /// The reading thread's work of a run on `n` shards, without the shards (benchmarks):
+    /// inputs read and decoded, and with `n` ≥ 1 each packet hashed and copied into its
+    /// shard's batch (DNS answers parsed when `dns`), the batches then dropped. `n` = 0:
+    /// reading and decoding only.
+    pub fn dispatch_only(&mut self, inputs: &[Input], n: usize, dns: bool) -> DispatchCost {
+        struct Nothing(u64);
+        impl Feed for Nothing {
+            fn packet(&mut self, _p: &Packet<'_>) {
+                self.0 += 1;
+            }
+            fn flows(&self) -> u64 {
+                0
+            }
+        }
+        let flows = AtomicU64::new(0);
+        let t = std::time::Instant::now();
+        let packets = if n == 0 {
+            let mut f = Nothing(0);
+            self.front().read(inputs, &mut f, &mut ());
+            f.0
+        } else {
+            let mut d = Dispatch {
+                batches: (0..n).map(|_| Batch::default()).collect(),
+                shards: Vec::new(),
+                spare: Vec::new(),
+                k: 0,
+                now: Timestamp(i64::MIN),
+                last_sweep: Timestamp(i64::MIN),
+                dns: dns.then(|| (Tracker::new(self.cfg.clone()), DnsAnswers::default())),
+                since_flush: 0,
+                flows: &flows,
+                broken: false,
+            };
+            self.front().read(inputs, &mut d, &mut ());
+            d.k
+        };
+        DispatchCost {
+            packets,
+            secs: t.elapsed().as_secs_f64(),
+        }
+    }
+
     /// Reads `inputs` like [`Pipeline::run`], with the flow stage on one thread per sink of
     /// `sinks` (a shard each), the closed flows merged into `gather` in the order one pass
     /// closes them. `dns`: the shards attribute (DNS answers are read for them). Returns the
     /// shards' sinks (their counters). The tracker settings of each shard are this
-    /// pipeline's with the caps divided between the shards.
+    /// pipeline's with the caps divided between the shards. Fails only when a thread cannot
+    /// be started (before any input is read).
     pub fn run_sharded<S: ShardSink + Send>(
         &mut self,
         inputs: &[Input],
@@ -522,17 +588,16 @@ impl Pipeline {
         dns: bool,
         gather: &mut Gather<'_>,
         progress: &mut dyn Progress,
-    ) -> (Read, Vec<S>) {
+    ) -> std::io::Result<(Read, Vec<S>)> {
         let n = sinks.len().max(1);
         let cfg = self.cfg.shard(n);
         let flows = AtomicU64::new(0);
-        let (out_tx, out_rx) = channel::<Out>();
-        let mut txs = Vec::new();
-        let mut spares = Vec::new();
-        let mut read = Read::default();
         let mut stats = TrackerStats::default();
         let mut sinks_back = Vec::new();
-        std::thread::scope(|scope| {
+        let read = std::thread::scope(|scope| -> std::io::Result<Read> {
+            let (out_tx, out_rx) = channel::<Out>();
+            let mut txs = Vec::new();
+            let mut spares = Vec::new();
             let mut handles = Vec::new();
             for (i, mut sink) in sinks.into_iter().enumerate() {
                 let (tx, rx) = sync_channel::<Batch>(IN_FLIGHT);
@@ -542,14 +607,20 @@ impl Pipeline {
                 let out = out_tx.clone();
                 let cfg = cfg.clone();
                 let flows = &flows;
-                handles.push(scope.spawn(move || {
-                    let mut tracker = Tracker::new(cfg);
-                    work(i, &mut tracker, &mut sink, rx, spare_tx, out, flows);
-                    (tracker.stats().clone(), sink)
-                }));
+                handles.push(
+                    std::thread::Builder::new()
+                        .name(format!("shard-{i}"))
+                        .spawn_scoped(scope, move || {
+                            let mut tracker = Tracker::new(cfg);
+                            work(i, &mut tracker, &mut sink, rx, spare_tx, out, flows);
+                            (tracker.stats().clone(), sink)
+                        })?,
+                );
             }
             drop(out_tx);
-            let merger = scope.spawn(move || merge(n, out_rx, gather));
+            let _merger = std::thread::Builder::new()
+                .name("merge".into())
+                .spawn_scoped(scope, move || merge(n, out_rx, gather))?;
             let mut d = Dispatch {
                 batches: (0..n).map(|_| Batch::default()).collect(),
                 shards: txs,
@@ -562,7 +633,7 @@ impl Pipeline {
                 flows: &flows,
                 broken: false,
             };
-            read = self.front().read(inputs, &mut d, progress);
+            let read = self.front().read(inputs, &mut d, progress);
             d.flush();
             drop(d);
             for h in handles {
@@ -574,11 +645,10 @@ impl Pipeline {
                     Err(e) => std::panic::resume_unwind(e),
                 }
             }
-            if let Err(e) = merger.join() {
-                std::panic::resume_unwind(e);
-            }
-        });
+            // The merging thread is joined when the scope ends (a panic there is raised then).
+            Ok(read)
+        })?;
         self.sharded = Some(stats);
-        (read, sinks_back)
+        Ok((read, sinks_back))
     }
 }

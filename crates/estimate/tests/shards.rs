@@ -43,7 +43,9 @@ fn ledger(capture: &Path, iocs: &Path, shards: usize, out: &Path) -> Vec<u8> {
             rows,
             content: None,
         };
-        let (read, back) = p.run_sharded(&inputs, sinks, true, &mut g, &mut ());
+        let (read, back) = p
+            .run_sharded(&inputs, sinks, true, &mut g, &mut ())
+            .unwrap();
         assert!(!read.partial);
         assert_eq!(back.len(), shards);
         g.rows

@@ -505,7 +505,8 @@ pub fn run(args: Args) -> Result<Outcome> {
             rows,
             content: Some(ledger()),
         };
-        let (read, sinks) = pipeline.run_sharded(&inputs, sinks, true, &mut gather, &mut display);
+        let (read, sinks) =
+            pipeline.run_sharded(&inputs, sinks, true, &mut gather, &mut display)?;
         let Gather { rows, content } = gather;
         let mut content = content.unwrap_or_else(ledger);
         for s in &sinks {

@@ -227,7 +227,8 @@ pub fn run(args: Args) -> Result<Outcome> {
                 rows,
                 content: None,
             };
-            let (read, _) = pipeline.run_sharded(&inputs, sinks, true, &mut gather, &mut display);
+            let (read, _) =
+                pipeline.run_sharded(&inputs, sinks, true, &mut gather, &mut display)?;
             (read, gather.rows)
         }
         Some(set) => {
@@ -241,7 +242,8 @@ pub fn run(args: Args) -> Result<Outcome> {
                 rows,
                 content: None,
             };
-            let (read, _) = pipeline.run_sharded(&inputs, sinks, false, &mut gather, &mut display);
+            let (read, _) =
+                pipeline.run_sharded(&inputs, sinks, false, &mut gather, &mut display)?;
             (read, gather.rows)
         }
         None => {
