@@ -165,3 +165,63 @@ fn threads_zero_is_refused() {
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("--threads must be at least 1"));
 }
+
+/// `sha256sum`'s digest of `p`.
+fn sha256sum(p: &Path) -> String {
+    let o = std::process::Command::new("sha256sum")
+        .arg(p)
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&o.stdout)
+        .split_whitespace()
+        .next()
+        .unwrap_or_default()
+        .to_string()
+}
+
+#[test]
+fn files_of_a_set_hashed_ahead_of_the_reading_have_sha256sums_digests() {
+    if !common::tool("sha256sum", "--version") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let caps = dir.path().join("caps");
+    std::fs::create_dir(&caps).unwrap();
+    // Three files (one gzip-compressed: its digest is of the stored bytes), more than one
+    // per core on a small machine, so some are hashed while others are read.
+    std::fs::copy(testdata("example/capture.pcap"), caps.join("a.pcap")).unwrap();
+    std::fs::copy(testdata("example-2.pcap.gz"), caps.join("b.pcap.gz")).unwrap();
+    std::fs::copy(testdata("example/capture.pcap"), caps.join("c.pcap")).unwrap();
+    for t in ["1", "2"] {
+        let out = dir.path().join(format!("out{t}"));
+        run_ok(&[
+            "analyze".as_ref(),
+            "-q".as_ref(),
+            "--threads".as_ref(),
+            t.as_ref(),
+            "--iocs".as_ref(),
+            testdata("example/iocs.txt").as_os_str(),
+            caps.as_os_str(),
+            "--out".as_ref(),
+            out.as_os_str(),
+        ]);
+        let m: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(out.join("manifest.json")).unwrap())
+                .unwrap();
+        let listed = m["captures"].as_array().unwrap();
+        assert_eq!(listed.len(), 3);
+        for c in listed {
+            let path = PathBuf::from(c["path"].as_str().unwrap());
+            assert_eq!(
+                c["sha256"].as_str().unwrap(),
+                sha256sum(&path),
+                "{}",
+                path.display()
+            );
+            assert_eq!(
+                c["size"].as_u64().unwrap(),
+                std::fs::metadata(&path).unwrap().len()
+            );
+        }
+    }
+}

@@ -11,8 +11,8 @@ use exfilmeter_flow::{
     TrackerStats,
 };
 use exfilmeter_ingest::{
-    CaptureReader, Decoded, Decoder, FileId, FileSummary, FrameRef, HashAlgo, Input, InputOrigin,
-    Side, Timestamp,
+    CaptureReader, Decoded, Decoder, FileDigest, FileId, FileSummary, FrameRef, HashAlgo, Input,
+    InputOrigin, Side, Timestamp,
 };
 use exfilmeter_intel::{Verdict, VerdictSink};
 
@@ -316,6 +316,105 @@ pub(crate) struct Front<'p> {
     filtered: &'p mut u64,
 }
 
+/// SHA-256 of the files of a run of several, each on a thread of its own while the files
+/// before it are read — the one file being read and the next ones up to one per core
+/// (decision 0025). Each is read once more for its digest; the parse follows it through the
+/// page cache. A run of one file (or from standard input) hashes while it reads instead.
+struct HashAhead {
+    on: bool,
+    width: usize,
+    started: usize,
+    running:
+        std::collections::BTreeMap<usize, std::thread::JoinHandle<std::io::Result<FileDigest>>>,
+}
+
+impl HashAhead {
+    fn new(inputs: &[Input], hash: HashAlgo) -> HashAhead {
+        HashAhead {
+            on: matches!(hash, HashAlgo::Sha256)
+                && inputs.len() > 1
+                && inputs.iter().all(|i| i.path.as_os_str() != "-"),
+            width: std::thread::available_parallelism().map_or(1, std::num::NonZero::get),
+            started: 0,
+            running: std::collections::BTreeMap::new(),
+        }
+    }
+
+    /// File `i` is about to be read: its digest and the next ones' are being computed.
+    fn start(&mut self, inputs: &[Input], i: usize) {
+        if !self.on {
+            return;
+        }
+        let until = (i + self.width).min(inputs.len());
+        while self.started < until {
+            let j = self.started;
+            self.started += 1;
+            let Some(path) = inputs.get(j).map(|x| x.path.clone()) else {
+                continue;
+            };
+            let spawned = std::thread::Builder::new()
+                .name(format!("sha256-{j}"))
+                .spawn(move || exfilmeter_ingest::digest_file(&path));
+            match spawned {
+                Ok(h) => {
+                    self.running.insert(j, h);
+                }
+                // No thread: this file is hashed on the reading thread when it is done.
+                Err(_) => {
+                    let path = inputs.get(j).map(|x| x.path.clone()).unwrap_or_default();
+                    if let Ok(h) = std::thread::Builder::new().spawn(move || {
+                        Err(std::io::Error::other(format!(
+                            "no thread for hashing {}",
+                            path.display()
+                        )))
+                    }) {
+                        self.running.insert(j, h);
+                    }
+                }
+            }
+        }
+    }
+
+    /// File `i` was read: its digest goes into `outcome`. A problem (the file could not be
+    /// hashed, or it changed size between the two reads) is returned as a line to report.
+    fn digest(
+        &mut self,
+        i: usize,
+        outcome: &mut exfilmeter_ingest::ReaderOutcome,
+    ) -> Option<String> {
+        if !self.on {
+            return None;
+        }
+        let got = match self.running.remove(&i).map(std::thread::JoinHandle::join) {
+            Some(Ok(r)) => r,
+            Some(Err(_)) => Err(std::io::Error::other("the hashing thread panicked")),
+            None => Err(std::io::Error::other("the file was not hashed")),
+        };
+        match (got, outcome.digest.as_mut()) {
+            (Ok(d), Some(mine)) if d.size == mine.size => {
+                mine.sha256 = d.sha256;
+                None
+            }
+            (Ok(d), Some(mine)) => Some(format!(
+                "the file changed while it was read ({} bytes hashed, {} bytes read): no SHA-256 recorded",
+                d.size, mine.size
+            )),
+            (Ok(_), None) => None,
+            (Err(e), _) => Some(format!("cannot compute its SHA-256: {e}")),
+        }
+    }
+}
+
+impl Drop for HashAhead {
+    fn drop(&mut self) {
+        // Digests of files that could not be opened are not waited for by the run, but
+        // their threads are not left behind.
+        for (_, h) in std::mem::take(&mut self.running) {
+            let _ = h.join();
+        }
+    }
+}
+
 impl Front<'_> {
     /// Reads `inputs` in order as one sensor, handing each packet to `feed`.
     pub(crate) fn read(
@@ -327,10 +426,13 @@ impl Front<'_> {
         let names = input_names(inputs);
         let mut read = Read::default();
         let mut done = 0u64;
+        let mut ahead = HashAhead::new(inputs, self.hash);
         for (i, input) in inputs.iter().enumerate() {
             let shown = input.path.display().to_string();
             let name = names.get(i).cloned().unwrap_or_default();
-            let mut reader = match CaptureReader::open(&input.path, FileId(i as u32), self.hash) {
+            ahead.start(inputs, i);
+            let hash = if ahead.on { HashAlgo::None } else { self.hash };
+            let mut reader = match CaptureReader::open(&input.path, FileId(i as u32), hash) {
                 Ok(r) => r,
                 Err(e) => {
                     progress.problem(&format!("exfilmeter: {shown}: {e}"));
@@ -366,7 +468,12 @@ impl Front<'_> {
                 }
             }
             done += offset;
-            summary.finish(reader.finish(), self.decoder);
+            let mut outcome = reader.finish();
+            if let Some(problem) = ahead.digest(i, &mut outcome) {
+                progress.problem(&format!("exfilmeter: {shown}: {problem}"));
+                read.partial = true;
+            }
+            summary.finish(outcome, self.decoder);
             if input.origin == InputOrigin::Directory && summary.not_a_capture() {
                 progress.ignored(&shown);
                 continue;

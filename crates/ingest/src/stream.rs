@@ -294,6 +294,30 @@ impl Read for ByteStream {
     }
 }
 
+/// Size and SHA-256 of a file as stored, read on its own (not while it is parsed): what a run
+/// of several files uses to hash the next files while the current one is read
+/// ([`ByteStream::finish`] gives the same digest for a file hashed while it is read).
+pub fn digest_file(path: &Path) -> io::Result<FileDigest> {
+    let mut f = File::open(path)?;
+    let mut h = Sha256::new();
+    let mut buf = vec![0u8; CHUNK];
+    let mut size = 0u64;
+    loop {
+        let n = match f.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        h.update(buf.get(..n).unwrap_or_default());
+        size += n as u64;
+    }
+    Ok(FileDigest {
+        size,
+        sha256: Some(h.finalize().into()),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
