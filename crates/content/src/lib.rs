@@ -42,7 +42,9 @@ pub use body::{BodyEnd, BodyResult, BodyScan, Kind};
 pub use index::{headers_of, row_hash, IndexError, IndexedFile, KeyCarry, RecoveredIndex, Row};
 pub use lines::{Counted, Line, Lines, RecordCounter, RecordShape, Seen};
 pub use matcher::{compact, Cursor, Level, Matcher, Merge, Pending, Sightings};
-pub use model::{CodecRatio, FileModel, ModelError, ModelOptions, RatioSource, RecordModel};
+pub use model::{
+    CodecRatio, FileModel, IntervalMemo, ModelError, ModelOptions, RatioSource, RecordModel,
+};
 pub use parts::{form_like, multipart_like, Form, Multipart, PartEvent, LEAD};
 pub use ratios::{default_cache_dir, whole_ratios};
 pub use records::{fields, split, Header, KeySpec, RecordFormat};

@@ -104,6 +104,29 @@ pub struct RecordModel {
     pub fields: Option<usize>,
     /// Header lines of the files that have one (without terminator).
     pub headers: Vec<Vec<u8>>,
+    /// [`RecordModel::mean_interval`]s computed so far (an estimate per day × host asks for
+    /// the same few sample sizes again and again).
+    pub intervals: IntervalMemo,
+}
+
+/// Remembered results of [`RecordModel::mean_interval`] by (records, iterations): the same
+/// values as computing them again (the resampling is seeded by the sample size). Never part
+/// of a comparison of models.
+#[derive(Debug, Default)]
+pub struct IntervalMemo(std::sync::Mutex<std::collections::HashMap<(u64, u32), (f64, f64)>>);
+
+impl Clone for IntervalMemo {
+    fn clone(&self) -> Self {
+        IntervalMemo(std::sync::Mutex::new(
+            self.0.lock().map(|m| m.clone()).unwrap_or_default(),
+        ))
+    }
+}
+
+impl PartialEq for IntervalMemo {
+    fn eq(&self, _other: &Self) -> bool {
+        true
+    }
 }
 
 fn quantile(sorted: &[u32], q: f64) -> f64 {
@@ -338,6 +361,7 @@ impl RecordModel {
                 .max_by_key(|(n, c)| (**c, std::cmp::Reverse(**n)))
                 .map(|(n, _)| *n),
             headers,
+            intervals: IntervalMemo::default(),
         })
     }
 
@@ -384,6 +408,23 @@ impl RecordModel {
     /// around the mean scaled by √(BOOTSTRAP_MAX_N / n) (the central limit theorem), so the
     /// cost stays bounded on days of millions of records.
     pub fn mean_interval(&self, n: u64, iterations: u32) -> (f64, f64) {
+        if let Some(v) = self
+            .intervals
+            .0
+            .lock()
+            .ok()
+            .and_then(|m| m.get(&(n, iterations)).copied())
+        {
+            return v;
+        }
+        let v = self.resampled_interval(n, iterations);
+        if let Ok(mut m) = self.intervals.0.lock() {
+            m.insert((n, iterations), v);
+        }
+        v
+    }
+
+    fn resampled_interval(&self, n: u64, iterations: u32) -> (f64, f64) {
         let len = self.sizes.len();
         if len == 0 || n == 0 {
             return (self.mean, self.mean);
@@ -528,6 +569,7 @@ mod tests {
             sizes,
             fields: None,
             headers: vec![],
+            intervals: Default::default(),
         };
         let (lo, hi) = m.mean_interval(100_000_000, 1000);
         let (lo1, hi1) = m.mean_interval(BOOTSTRAP_MAX_N, 1000);

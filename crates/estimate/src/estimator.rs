@@ -408,6 +408,7 @@ mod tests {
             sizes,
             fields: None,
             headers: vec![],
+            intervals: Default::default(),
         }
     }
 
@@ -554,6 +555,7 @@ mod tests {
             sizes,
             fields: None,
             headers: vec![],
+            intervals: Default::default(),
         }
     }
 
