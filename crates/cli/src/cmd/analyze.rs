@@ -80,7 +80,7 @@ pub struct Args {
     pub case: Option<PathBuf>,
     /// Threads for the flow stage (shards by flow; the caps are divided between them), the
     /// record model's compression ratios and the table stage (results are identical for any
-    /// value) [default: every core].
+    /// value) [default: every core; the flow stage is sharded from 4 cores].
     #[arg(long, value_name = "N")]
     pub threads: Option<usize>,
     #[command(flatten)]
@@ -493,7 +493,7 @@ pub fn run(args: Args) -> Result<Outcome> {
     pipeline.window = window;
     pipeline.filter = compiled;
     let mut display = Display::new(args.quiet, total_size(&inputs));
-    let shards = super::model_threads(args.threads)?;
+    let shards = super::flow_shards(args.threads)?;
     let (read, mut rows, mut content) = if shards > 1 {
         let sinks: Vec<_> = (0..shards)
             .map(|_| {

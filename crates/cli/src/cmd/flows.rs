@@ -38,7 +38,7 @@ pub struct Args {
     pub max_flows: usize,
     /// Threads for the flow stage: flows are spread over them by a hash of their addresses
     /// and ports, and the output is the same for any number (the caps are divided between
-    /// them) [default: every core].
+    /// them) [default: every core from 4 cores, else 1].
     #[arg(long, value_name = "N")]
     pub threads: Option<usize>,
     /// Out-of-order bytes buffered per flow direction (MiB).
@@ -208,7 +208,7 @@ pub fn run(args: Args) -> Result<Outcome> {
     let mut pipeline = Pipeline::new(cfg, args.hash);
     pipeline.window = win;
     pipeline.filter = compiled;
-    let shards = super::model_threads(args.threads)?;
+    let shards = super::flow_shards(args.threads)?;
     let (read, mut rows) = match iocs.as_ref() {
         Some(set) if shards > 1 => {
             let internal = internal_nets(&args.internal)?;

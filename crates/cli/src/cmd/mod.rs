@@ -45,6 +45,27 @@ impl CacheArgs {
     }
 }
 
+/// Shards of the flow stage: `--threads`, else every core on a machine of 4 or more, else 1.
+/// With fewer cores the one-thread pipeline's own helpers (the table writer, the SHA-256
+/// threads) already keep them busy, and shards measured no faster there while holding a third
+/// more memory (decision 0025).
+pub(crate) fn flow_shards(threads: Option<usize>) -> anyhow::Result<usize> {
+    match threads {
+        Some(_) => model_threads(threads),
+        None => {
+            let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+            Ok(if cores >= MIN_CORES_FOR_SHARDS {
+                cores
+            } else {
+                1
+            })
+        }
+    }
+}
+
+/// Cores from which the flow stage is sharded by default.
+pub(crate) const MIN_CORES_FOR_SHARDS: usize = 4;
+
 /// Threads for the record model's compression ratios: `--threads`, else every core.
 pub(crate) fn model_threads(threads: Option<usize>) -> anyhow::Result<usize> {
     match threads {
