@@ -232,3 +232,40 @@ fn iocs_add_attribution_columns_and_only_ioc_filters() {
         String::from_utf8_lossy(&o.stderr)
     );
 }
+
+#[test]
+fn a_quic_connection_is_attributed_by_the_server_name_of_its_initial_packets() {
+    // Chromium's ClientHello split over several Initial packets (a Zeek trace); the name
+    // alone is the indicator: no address, no DNS answer in the capture.
+    let Some(trace) =
+        shared("peer-suites/zeek/traces/quic/chromium-115.0.5790.110-google-de-fragmented.pcap")
+    else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let iocs = dir.path().join("iocs.txt");
+    std::fs::write(&iocs, "www.google.de\n").unwrap();
+    let out = dir.path().join("l.csv");
+    let o = bin()
+        .args(["flows", "-q", "--only-ioc", "--iocs"])
+        .arg(&iocs)
+        .arg(&trace)
+        .arg("-o")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let rows = csv(&out);
+    assert!(!rows.is_empty());
+    for r in &rows {
+        assert_eq!(r["proto"], "udp");
+        assert_eq!(r["server_port"], "443");
+        assert_eq!(r["ioc_via"], "sni");
+        assert_eq!(r["server_name"], "www.google.de");
+    }
+}

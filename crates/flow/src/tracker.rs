@@ -123,8 +123,22 @@ struct Flow {
     ledger: Ledger,
     history: History,
     tcp: Option<Box<TcpState>>,
+    /// A UDP flow read as QUIC for its ClientHello.
+    quic: Quic,
     incomplete_headers: u64,
     malformed_app: u64,
+}
+
+/// Where a UDP flow stands with QUIC (`app::quic`).
+#[derive(Default)]
+enum Quic {
+    /// No datagram looked at yet.
+    #[default]
+    Unknown,
+    /// Initial packets seen; the ClientHello not yet whole.
+    Reading(Box<crate::app::quic::QuicInitial>),
+    /// The ClientHello was read, or the flow is not QUIC: nothing more to look at.
+    Done,
 }
 
 /// Zeek-like history: each letter once, in order of first occurrence; upper case for
@@ -449,6 +463,7 @@ impl Tracker {
                             closing_since: None,
                         })
                     }),
+                    quic: Quic::Unknown,
                     incomplete_headers: 0,
                     malformed_app: 0,
                 }),
@@ -599,6 +614,25 @@ impl Tracker {
                             None => f.malformed_app += 1,
                         }
                     }
+                    if f.key.proto == Proto::Udp
+                        && !matches!(f.quic, Quic::Done)
+                        && e.src.port != 53
+                        && e.dst.port != 53
+                        && sink.wants_app()
+                    {
+                        if let Some(hello) = read_quic(&mut f.quic, p.payload) {
+                            sink.metadata(
+                                f.id,
+                                &MetaEvent {
+                                    dir,
+                                    ts: p.ts,
+                                    frame: p.frame,
+                                    tunnelled: false,
+                                    meta: Metadata::QuicClientHello(hello),
+                                },
+                            );
+                        }
+                    }
                     sink.data(f.id, dir, 0, p.ts, p.frame, p.payload);
                     f.history.mark(dir, 'd');
                 }
@@ -721,6 +755,28 @@ impl Tracker {
         }
         self.stats.peak_ooo_bytes = self.stats.peak_ooo_bytes.max(self.budget.ooo_peak as u64);
     }
+}
+
+/// Reads a datagram of a UDP flow as QUIC: the ClientHello once the client's Initial packets
+/// hold all of it. A flow whose first datagram is no QUIC Initial, or that has not given its
+/// ClientHello within `MAX_DATAGRAMS` datagrams, is not looked at again.
+fn read_quic(state: &mut Quic, payload: &[u8]) -> Option<crate::app::tls::ClientHello> {
+    use crate::app::quic::{QuicInitial, MAX_DATAGRAMS};
+    if matches!(state, Quic::Unknown) {
+        *state = if QuicInitial::starts(payload) {
+            Quic::Reading(Box::default())
+        } else {
+            Quic::Done
+        };
+    }
+    let Quic::Reading(q) = state else {
+        return None;
+    };
+    let hello = q.datagram(payload);
+    if hello.is_some() || q.datagrams >= MAX_DATAGRAMS {
+        *state = Quic::Done;
+    }
+    hello
 }
 
 #[cfg(test)]

@@ -264,6 +264,13 @@ impl<S: VerdictSink> FlowSink for Attributor<'_, S> {
                     self.name_evidence(flow, sni, Via::Sni, e.ts, e.frame, 1);
                 }
             }
+            // QUIC: only the client's keys open an Initial, so the direction is the client's
+            // whichever end the ports made the client.
+            Metadata::QuicClientHello(h) => {
+                if let Some(sni) = &h.sni {
+                    self.name_evidence(flow, sni, Via::Sni, e.ts, e.frame, 1);
+                }
+            }
             Metadata::HttpRequest(r) if e.dir == Direction::C2s => {
                 if let Some(target) = r.connect_host() {
                     self.name_evidence(flow, &target, Via::Connect, e.ts, e.frame, 0);

@@ -5,6 +5,7 @@
 
 pub mod dns;
 pub mod http;
+pub mod quic;
 pub mod tls;
 
 use crate::key::Direction;
@@ -40,6 +41,9 @@ pub enum Metadata {
     },
     /// A TLS ClientHello (also inside a CONNECT tunnel).
     TlsClientHello(ClientHello),
+    /// The TLS ClientHello of a QUIC connection, read from the client's Initial packets
+    /// (`quic`); its direction is the one that carried it.
+    QuicClientHello(ClientHello),
 }
 
 /// A [`Metadata`] with its place in the capture.

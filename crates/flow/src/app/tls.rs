@@ -92,6 +92,18 @@ pub fn client_hello(stream: &[u8]) -> Option<ClientHello> {
     hello_body(body).ok().map(|(_, h)| h)
 }
 
+/// Parses a ClientHello handshake message (type 1, 24-bit length, body) given without a
+/// record layer, as QUIC carries it in CRYPTO frames. `None` if it is not one or is cut short.
+pub fn hello_message(hs: &[u8]) -> Option<ClientHello> {
+    let (body, (typ, hlen)) = (be_u8::<&[u8], nom::error::Error<&[u8]>>, be_u24)
+        .parse(hs)
+        .ok()?;
+    if typ != 1 || body.len() < hlen as usize {
+        return None;
+    }
+    hello_body(&body[..hlen as usize]).ok().map(|(_, h)| h)
+}
+
 /// Bytes needed to see the whole first record (header + length), if known.
 pub fn first_record_len(stream: &[u8]) -> Option<usize> {
     (stream.len() >= 5).then(|| 5 + usize::from(u16::from_be_bytes([stream[3], stream[4]])))

@@ -1,0 +1,189 @@
+//! The server_name of QUIC connections, read from the client's Initial packets, against
+//! Zeek's own `ssl.log` baselines for its QUIC traces (peer suites) and against tshark's
+//! decryption of the same Initial packets.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+mod common;
+
+use common::{shared, track};
+use exfilmeter_flow::{FlowId, FlowSink, MetaEvent, Metadata, TrackerConfig};
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::Command;
+
+/// ClientHellos read from QUIC: (flow, server_name or "-").
+#[derive(Default)]
+struct Hellos(Vec<(FlowId, String)>);
+
+impl FlowSink for Hellos {
+    fn metadata(&mut self, f: FlowId, e: &MetaEvent) {
+        if let Metadata::QuicClientHello(h) = &e.meta {
+            self.0
+                .push((f, h.sni.clone().unwrap_or_else(|| "-".into())));
+        }
+    }
+}
+
+/// The `server_name` column of a Zeek ssl.log baseline (`.log` with `#fields`, or a
+/// `zeek-cut` `.cut` with a plain header line).
+fn zeek_server_names(log: &Path) -> Vec<String> {
+    let text = std::fs::read_to_string(log).unwrap();
+    let mut col = None;
+    let mut out = Vec::new();
+    for line in text.lines() {
+        if line.starts_with("###") || line.is_empty() {
+            continue;
+        }
+        let fields: Vec<&str> = line
+            .trim_start_matches("#fields")
+            .split('\t')
+            .filter(|f| !f.is_empty())
+            .collect();
+        if line.starts_with("#fields") || (col.is_none() && fields.contains(&"server_name")) {
+            col = fields.iter().position(|f| *f == "server_name");
+            continue;
+        }
+        if line.starts_with('#') {
+            continue;
+        }
+        let cells: Vec<&str> = line.split('\t').collect();
+        if let Some(c) = col {
+            out.push(cells[c].to_ascii_lowercase());
+        }
+    }
+    assert!(col.is_some(), "{}: no server_name column", log.display());
+    out
+}
+
+fn counts(v: &[String]) -> BTreeMap<String, usize> {
+    let mut m = BTreeMap::new();
+    for s in v {
+        *m.entry(s.clone()).or_default() += 1;
+    }
+    m
+}
+
+/// tshark's server_name of every QUIC ClientHello in `file` (one per connection: tshark
+/// shows the ClientHello in the packet that completes it).
+fn tshark_names(file: &Path) -> Option<Vec<String>> {
+    let out = Command::new("tshark")
+        .arg("-r")
+        .arg(file)
+        // DNS over QUIC (853) and the peers' custom port are not QUIC to tshark by default.
+        .args(["-d", "udp.port==853,quic", "-d", "udp.port==4433,quic"])
+        .args([
+            "-Y",
+            "quic && tls.handshake.type == 1",
+            "-T",
+            "fields",
+            "-e",
+            "udp.stream",
+            "-e",
+            "tls.handshake.extensions_server_name",
+        ])
+        .output()
+        .ok()?;
+    if !out.status.success() {
+        return None;
+    }
+    let mut by_stream: BTreeMap<String, String> = BTreeMap::new();
+    for l in String::from_utf8_lossy(&out.stdout).lines() {
+        let mut it = l.split('\t');
+        let (Some(stream), name) = (it.next(), it.next().unwrap_or("")) else {
+            continue;
+        };
+        let name = name.split(',').next().unwrap_or("").to_ascii_lowercase();
+        by_stream.entry(stream.to_string()).or_insert_with(|| {
+            if name.is_empty() {
+                "-".into()
+            } else {
+                name
+            }
+        });
+    }
+    Some(by_stream.into_values().collect())
+}
+
+#[test]
+fn quic_server_names_equal_zeeks_ssl_log_and_tsharks_on_zeeks_quic_traces() {
+    let Some(zeek) = shared("peer-suites/zeek") else {
+        return;
+    };
+    let have_tshark = exfilmeter_testkit::tool("tshark", "--version");
+    let tests = std::fs::read_to_string(zeek.join("tests.tsv")).unwrap();
+    let mut checked = 0;
+    let mut named = 0;
+    for row in tests.lines().skip(1) {
+        let cols: Vec<&str> = row.split('\t').collect();
+        let (test, trace, logs) = (cols[0], cols[1], cols[2]);
+        if !test.starts_with("scripts.base.protocols.quic.") {
+            continue;
+        }
+        let Some(ssl) = logs.split(',').find(|l| l.starts_with("ssl.log")) else {
+            continue;
+        };
+        let trace = zeek.join("traces").join(trace);
+        let mut hellos = Hellos::default();
+        track(&[&trace], TrackerConfig::default(), &mut hellos);
+        // One ClientHello per connection.
+        let mut flows: Vec<FlowId> = hellos.0.iter().map(|(f, _)| *f).collect();
+        flows.sort();
+        flows.dedup();
+        assert_eq!(
+            flows.len(),
+            hellos.0.len(),
+            "{test}: a connection read twice"
+        );
+        let ours: Vec<String> = hellos.0.iter().map(|(_, n)| n.clone()).collect();
+        let expected = zeek_server_names(&zeek.join("baselines").join(test).join(ssl));
+        assert_eq!(
+            counts(&ours),
+            counts(&expected),
+            "{test}: ours vs Zeek's ssl.log"
+        );
+        if have_tshark {
+            if let Some(t) = tshark_names(&trace) {
+                assert_eq!(counts(&ours), counts(&t), "{test}: ours vs tshark");
+            }
+        }
+        checked += 1;
+        named += ours.iter().filter(|n| *n != "-").count();
+    }
+    // Zeek's QUIC tests with an ssl.log, among them QUIC v2, a ClientHello split over
+    // several Initial packets (Chromium), 0-RTT and DNS over QUIC.
+    assert!(checked >= 8, "{checked} traces checked");
+    assert!(named >= 7, "{named} server names read");
+}
+
+#[test]
+fn real_initial_datagrams_flipped_or_cut_anywhere_never_panic() {
+    use exfilmeter_flow::app::quic::QuicInitial;
+    use exfilmeter_ingest::{CaptureReader, Decoded, Decoder, FileId, HashAlgo};
+    let Some(zeek) = shared("peer-suites/zeek") else {
+        return;
+    };
+    let trace = zeek.join("traces/quic/chromium-115.0.5790.110-google-de-fragmented.pcap");
+    let mut r = CaptureReader::open(&trace, FileId(0), HashAlgo::None).unwrap();
+    let mut d = Decoder::default();
+    let mut datagrams = Vec::new();
+    while let Some(f) = r.next_frame() {
+        if let Decoded::Packet(p) = d.decode(&f) {
+            if QuicInitial::starts(p.payload) && datagrams.len() < 3 {
+                datagrams.push(p.payload.to_vec());
+            }
+        }
+    }
+    assert!(!datagrams.is_empty());
+    // The datagrams as captured give the ClientHello (the name is checked above).
+    let mut q = QuicInitial::default();
+    assert!(datagrams.iter().filter_map(|x| q.datagram(x)).count() == 1);
+    for dg in &datagrams {
+        for i in (0..dg.len()).step_by(3) {
+            let mut m = dg.clone();
+            m[i] ^= 0xA5;
+            let _ = QuicInitial::default().datagram(&m);
+            let _ = QuicInitial::default().datagram(&dg[..i]);
+        }
+    }
+}
