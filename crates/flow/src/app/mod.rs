@@ -106,6 +106,10 @@ enum Parser {
     TcpDns(Vec<u8>),
     /// Tunnel: an inner stream.
     Tunnel(Box<Parser>),
+    /// A client stream that started as neither HTTP nor TLS (SMTP, IMAP, POP3, XMPP, FTP,
+    /// LDAP, RDP…): its first [`SNIFF`] bytes (the count so far) are watched for a TLS
+    /// ClientHello starting a segment, as after a STARTTLS.
+    Opaque(u64),
     /// Done or not understood.
     Off,
 }
@@ -170,6 +174,7 @@ impl App {
                 ..
             } => *body_off += len,
             Parser::Records(hdr, skip) if hdr.is_empty() && *skip >= len => *skip -= len,
+            Parser::Opaque(seen) => *seen += len,
             Parser::Off => {}
             _ => *p = Parser::Off,
         }
@@ -264,6 +269,11 @@ fn feed(p: &mut Parser, mut bytes: &[u8], f: &mut Feed<'_, '_>) {
                 } else if head.len() < 8 && all_taken {
                     // Too little to decide: wait for more.
                     None
+                } else if f.dir == Direction::C2s && !f.tunnelled {
+                    // What was held is counted; this segment is looked at below.
+                    let held = if direct { 0 } else { (buf.len() - take) as u64 };
+                    *p = Parser::Opaque(held);
+                    continue;
                 } else {
                     *p = Parser::Off;
                     return;
@@ -286,6 +296,17 @@ fn feed(p: &mut Parser, mut bytes: &[u8], f: &mut Feed<'_, '_>) {
                         bytes = &bytes[take..];
                     }
                 }
+            }
+            Parser::Opaque(seen) => {
+                if tls::starts_client_hello(bytes) {
+                    *p = Parser::Tls(Vec::new());
+                    continue;
+                }
+                *seen += bytes.len() as u64;
+                if *seen >= SNIFF as u64 {
+                    *p = Parser::Off;
+                }
+                return;
             }
             Parser::Tls(buf) => {
                 // Handshake records: a ClientHello may come twice (after a

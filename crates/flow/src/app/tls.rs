@@ -19,6 +19,20 @@ pub fn looks_like_tls(b: &[u8]) -> bool {
     b.len() >= 3 && b[0] == 0x16 && b[1] == 0x03 && b[2] <= 0x04
 }
 
+/// True if `b` starts with a TLS record that starts a ClientHello (content type 22, version
+/// 3.x, handshake type 1, a handshake length of at least a minimal hello, client version 3.x):
+/// how a TLS handshake is told apart in a stream that started in another protocol (STARTTLS).
+pub fn starts_client_hello(b: &[u8]) -> bool {
+    match b {
+        [0x16, 0x03, v, rh, rl, 0x01, h1, h2, h3, 0x03, ..] if *v <= 4 => {
+            let rec = usize::from(u16::from_be_bytes([*rh, *rl]));
+            let hs = (usize::from(*h1) << 16) | (usize::from(*h2) << 8) | usize::from(*h3);
+            rec >= 4 + 38 && hs >= 38
+        }
+        _ => false,
+    }
+}
+
 fn u16_vec(i: &[u8]) -> IResult<&[u8], &[u8]> {
     let (i, n) = be_u16(i)?;
     take(n)(i)
