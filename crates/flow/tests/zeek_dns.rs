@@ -1,0 +1,146 @@
+//! DNS against Zeek's own `dns.log` baselines on its test traces (peer suites): the names
+//! asked, and the addresses the answers gave for them — what passive DNS attribution is built
+//! on — as sets per trace.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+mod common;
+
+use common::{shared, track};
+use exfilmeter_flow::app::dns::DnsData;
+use exfilmeter_flow::{FlowId, FlowSink, MetaEvent, Metadata, TrackerConfig};
+use std::collections::BTreeSet;
+use std::net::IpAddr;
+use std::path::Path;
+
+#[derive(Default)]
+struct Dns {
+    /// Question names of every message.
+    names: BTreeSet<String>,
+    /// (question, address) of every A/AAAA answer of a response.
+    addrs: BTreeSet<(String, IpAddr)>,
+}
+
+impl FlowSink for Dns {
+    fn metadata(&mut self, _f: FlowId, e: &MetaEvent) {
+        if let Metadata::Dns(m) = &e.meta {
+            for q in &m.questions {
+                self.names.insert(q.to_ascii_lowercase());
+                if m.response {
+                    for a in &m.answers {
+                        if let DnsData::Addr(ip) = a.data {
+                            self.addrs.insert((q.to_ascii_lowercase(), ip));
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Rows of a Zeek log baseline as column → value maps.
+fn rows(log: &Path) -> Vec<std::collections::BTreeMap<String, String>> {
+    let text = std::fs::read_to_string(log).unwrap();
+    let mut head: Option<Vec<String>> = None;
+    let mut out = Vec::new();
+    for line in text.lines() {
+        if line.starts_with("###") || line.is_empty() {
+            continue;
+        }
+        if let Some(f) = line.strip_prefix("#fields\t") {
+            head = Some(f.split('\t').map(String::from).collect());
+            continue;
+        }
+        if line.starts_with('#') {
+            continue;
+        }
+        if head.is_none() && line.split('\t').any(|c| c == "query") {
+            head = Some(line.split('\t').map(String::from).collect());
+            continue;
+        }
+        if let Some(h) = &head {
+            out.push(
+                h.iter()
+                    .cloned()
+                    .zip(line.split('\t').map(String::from))
+                    .collect(),
+            );
+        }
+    }
+    out
+}
+
+#[test]
+fn dns_names_and_answers_equal_zeeks_dns_log_on_its_traces() {
+    let Some(zeek) = shared("peer-suites/zeek") else {
+        return;
+    };
+    let tests = std::fs::read_to_string(zeek.join("tests.tsv")).unwrap();
+    let (mut checked, mut answered) = (0, 0);
+    for row in tests.lines().skip(1) {
+        let cols: Vec<&str> = row.split('\t').collect();
+        let (test, trace, logs) = (cols[0], cols[1], cols[2]);
+        let Some(log) = logs.split(',').find(|l| l.starts_with("dns.log")) else {
+            continue;
+        };
+        let mut ours = Dns::default();
+        track(
+            &[&zeek.join("traces").join(trace)],
+            TrackerConfig::default(),
+            &mut ours,
+        );
+        let mut names = BTreeSet::new();
+        let mut addrs = BTreeSet::new();
+        for r in rows(&zeek.join("baselines").join(test).join(log)) {
+            let Some(q) = r.get("query").filter(|q| *q != "-") else {
+                continue;
+            };
+            let q = q.to_ascii_lowercase();
+            names.insert(q.clone());
+            if let Some(a) = r.get("answers") {
+                for ip in a.split(',').filter_map(|x| x.parse::<IpAddr>().ok()) {
+                    addrs.insert((q.clone(), ip));
+                }
+            }
+        }
+        let only = |a: &BTreeSet<String>, b: &BTreeSet<String>| -> Vec<String> {
+            a.difference(b).cloned().collect()
+        };
+        match test {
+            // A dynamic update (opcode 5): its zone section (where a query has its question)
+            // names the zone, which is what we read; Zeek logs the updated names instead.
+            "scripts.base.protocols.dns.dynamic-update" => {
+                assert_eq!(only(&ours.names, &names), ["stratolab.org"], "{test}");
+                assert_eq!(
+                    only(&names, &ours.names),
+                    ["nwin1.stratolab.org", "nwin2.stratolab.org"],
+                    "{test}"
+                );
+            }
+            // mDNS (UDP 5353) is not read as DNS: link-local names, no attribution value.
+            "scripts.base.protocols.dns.mdns-no-assoc" => {
+                assert!(ours.names.is_empty() && ours.addrs.is_empty(), "{test}");
+                assert!(
+                    names.iter().all(|n| n.ends_with(".local")),
+                    "{test}: {names:?}"
+                );
+            }
+            // A NOTIFY (opcode 4) whose answer Zeek does not log: we read its question too.
+            "scripts.base.protocols.dns.notify" => {
+                assert_eq!(only(&ours.names, &names), ["aei.mpg.de"], "{test}");
+                assert!(only(&names, &ours.names).is_empty(), "{test}");
+            }
+            _ => {
+                assert_eq!(ours.names, names, "{test}: question names, ours vs Zeek");
+                assert_eq!(
+                    ours.addrs, addrs,
+                    "{test}: answered addresses, ours vs Zeek"
+                );
+            }
+        }
+        answered += addrs.len();
+        checked += 1;
+    }
+    assert!(checked >= 18, "{checked} dns.log baselines");
+    assert!(answered >= 3, "{answered} answered addresses compared");
+}
