@@ -1141,3 +1141,55 @@ fn capture_filters_select_the_packets_tcpdump_selects() {
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("--filter"));
 }
+
+#[test]
+fn frames_stamped_decades_from_the_rest_of_their_file_spread_no_empty_days() {
+    // A 2008 upload (1,030 frames) to an IOC server and three copies of its first frame stamped 2037 (a
+    // sensor clock jump): the days between are not covered, the frames are counted.
+    let server = [203, 0, 113, 77];
+    let mut cap =
+        exfilmeter_synth::single_connection(server, 80, &[b'x'; 1_500_000], b"ok", 1_212_000_000);
+    let first = cap[24..40 + u32::from_le_bytes(cap[32..36].try_into().unwrap()) as usize].to_vec();
+    for i in 0..3u32 {
+        let mut r = first.clone();
+        r[0..4].copy_from_slice(&(2_130_000_000u32 + i).to_le_bytes());
+        cap.extend_from_slice(&r);
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (pcap, iocs, out) = (
+        dir.path().join("c.pcap"),
+        dir.path().join("i.txt"),
+        dir.path().join("out"),
+    );
+    std::fs::write(&pcap, &cap).unwrap();
+    std::fs::write(&iocs, "203.0.113.77\n").unwrap();
+    let o = bin()
+        .args(["analyze", "-q", "--reproducible", "--iocs"])
+        .arg(&iocs)
+        .arg(&pcap)
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let daily = csv(&out.join("daily.csv"));
+    assert!(
+        daily.len() <= 2,
+        "{} day rows: {:?}",
+        daily.len(),
+        daily.iter().map(|r| &r["day"]).collect::<Vec<_>>()
+    );
+    assert!(daily.iter().any(|r| r["day"] == "2008-05-28"));
+    let md = std::fs::read_to_string(out.join("report.md")).unwrap();
+    assert!(
+        md.contains(
+            "| frames stamped far from the rest of their file (outside the covered days) | 3 |"
+        ),
+        "{md}"
+    );
+}

@@ -38,15 +38,17 @@ pub struct Run<'a> {
     pub assumed: BTreeMap<String, crate::estimator::Content>,
 }
 
-/// The local days the captures cover: each file's first to last plausibly stamped frame
-/// (from 1990 on, [`exfilmeter_ingest::PLAUSIBLE_FROM`]), merged into disjoint spans in day
-/// order. A file stamped 1970 beside 2008 traffic adds no decades of empty days.
+/// The local days the captures cover: each file's plausibly stamped frames (from 1990 on,
+/// [`exfilmeter_ingest::PLAUSIBLE_FROM`]), first to last, cut where two days pass without a
+/// frame and without the clock outliers of [`FileSummary::covered`](exfilmeter_ingest::FileSummary::covered),
+/// merged into disjoint spans in day order. A file stamped 1970 beside 2008 traffic, or one
+/// frame stamped 2037 in a file of 2008, adds no decades of empty days.
 pub fn covered_days(read: &Read, tz: chrono_tz::Tz) -> Vec<(i32, i32)> {
     let mut clock = DayClock::new(tz);
     let mut spans: Vec<(i32, i32)> = read
         .files
         .iter()
-        .filter_map(|f| f.summary.plausible_span)
+        .flat_map(|f| f.summary.covered().0)
         .map(|(a, b)| (clock.local_day(a).0, clock.local_day(b).0))
         .collect();
     spans.sort_unstable();
@@ -187,6 +189,10 @@ pub fn counters(
         (
             "frames stamped before 1990 (outside the covered days)".into(),
             files.iter().map(|f| f.summary.implausible_ts).sum(),
+        ),
+        (
+            "frames stamped far from the rest of their file (outside the covered days)".into(),
+            files.iter().map(|f| f.summary.covered().1).sum(),
         ),
         ("gaps from out-of-order buffer caps".into(), st.cap_gaps),
         (

@@ -12,6 +12,14 @@ use std::collections::BTreeMap;
 /// kept and counted, but do not extend the days a capture covers.
 pub const PLAUSIBLE_FROM: Timestamp = Timestamp(631_152_000 * 1_000_000_000);
 
+/// Hours without a frame that cut a file's covered time in two ([`FileSummary::covered`]).
+pub const GAP_HOURS: i64 = 48;
+
+/// Distinct hours a file summary keeps (over 11 years of hours).
+pub const HOURS_MAX: usize = 100_000;
+
+const NS_PER_HOUR: i64 = 3_600 * 1_000_000_000;
+
 /// A capture-time window (`--since`/`--until`): frames at or after `since` and before `until`
 /// are inside.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -83,8 +91,14 @@ pub struct FileSummary {
     pub untimed: u64,
     /// Frames stamped before [`PLAUSIBLE_FROM`] (1990): a sensor clock that was never set.
     pub implausible_ts: u64,
-    /// Earliest and latest frame time from [`PLAUSIBLE_FROM`] on: the span the file covers.
+    /// Earliest and latest frame time from [`PLAUSIBLE_FROM`] on.
     pub plausible_span: Option<(Timestamp, Timestamp)>,
+    /// Frames from [`PLAUSIBLE_FROM`] on per UTC hour: (frames, earliest, latest) — where in
+    /// time the file's traffic lies ([`FileSummary::covered`]). At most [`HOURS_MAX`] hours.
+    pub hours: BTreeMap<i64, (u64, Timestamp, Timestamp)>,
+    /// More distinct hours than [`HOURS_MAX`]: the covered span is first to last frame.
+    pub hours_capped: bool,
+    hour: Option<(i64, (u64, Timestamp, Timestamp))>,
     /// pcap file-header snaplen.
     pub snaplen: Option<u32>,
     /// Interfaces.
@@ -144,6 +158,18 @@ impl FileSummary {
                 Some((a, b)) => (a.min(ts), b.max(ts)),
                 None => (ts, ts),
             });
+            let h = ts.0.div_euclid(NS_PER_HOUR);
+            match &mut self.hour {
+                Some((cur, (n, a, b))) if *cur == h => {
+                    *n += 1;
+                    *a = (*a).min(ts);
+                    *b = (*b).max(ts);
+                }
+                _ => {
+                    self.flush_hour();
+                    self.hour = Some((h, (1, ts, ts)));
+                }
+            }
         }
         if self.first_ts.is_none_or(|f| ts < f) {
             self.first_ts = Some(ts);
@@ -210,8 +236,63 @@ impl FileSummary {
             })
     }
 
+    fn flush_hour(&mut self) {
+        let Some((h, (n, a, b))) = self.hour.take() else {
+            return;
+        };
+        let room = self.hours.len() < HOURS_MAX;
+        match self.hours.entry(h) {
+            std::collections::btree_map::Entry::Occupied(mut e) => {
+                let e = e.get_mut();
+                e.0 += n;
+                e.1 = e.1.min(a);
+                e.2 = e.2.max(b);
+            }
+            std::collections::btree_map::Entry::Vacant(e) if room => {
+                e.insert((n, a, b));
+            }
+            std::collections::btree_map::Entry::Vacant(_) => self.hours_capped = true,
+        }
+    }
+
+    /// The spans of time the file covers, and the frames left out of them: its frames from
+    /// 1990 on, cut where more than [`GAP_HOURS`] pass without a frame; a piece holding less
+    /// than 1 % of the file's frames beside a larger one is a clock outlier (one frame stamped
+    /// 2037 in a file of 2008), left out of the covered time and counted.
+    pub fn covered(&self) -> (Vec<(Timestamp, Timestamp)>, u64) {
+        if self.hours_capped || self.hours.is_empty() {
+            return (self.plausible_span.into_iter().collect(), 0);
+        }
+        let mut runs: Vec<(u64, Timestamp, Timestamp)> = Vec::new();
+        let mut prev: Option<i64> = None;
+        for (&h, &(n, a, b)) in &self.hours {
+            match (prev, runs.last_mut()) {
+                (Some(p), Some(r)) if h - p <= GAP_HOURS => {
+                    r.0 += n;
+                    r.1 = r.1.min(a);
+                    r.2 = r.2.max(b);
+                }
+                _ => runs.push((n, a, b)),
+            }
+            prev = Some(h);
+        }
+        let total: u64 = runs.iter().map(|r| r.0).sum();
+        let largest = runs.iter().map(|r| r.0).max().unwrap_or(0);
+        let mut kept = Vec::new();
+        let mut outliers = 0;
+        for (n, a, b) in runs {
+            if n < largest && n.saturating_mul(100) < total {
+                outliers += n;
+            } else {
+                kept.push((a, b));
+            }
+        }
+        (kept, outliers)
+    }
+
     /// Completes the summary from the reader's outcome and the decoder's counters.
     pub fn finish(&mut self, outcome: ReaderOutcome, decoder: &Decoder) {
+        self.flush_hour();
         let st = outcome.stats;
         self.format = st.format.map_or("unknown", |f| f.as_str()).to_string();
         self.compression = outcome.compression.as_str().to_string();
@@ -358,5 +439,74 @@ impl Totals {
     /// Duration between first and last frame (ns).
     pub fn duration_ns(&self) -> Option<i64> {
         Some(self.last_ts?.0 - self.first_ts?.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{FileId, FrameRef, LinkType};
+
+    fn summary_of(stamps: &[i64]) -> FileSummary {
+        let mut s = FileSummary::new("x.pcap");
+        for (i, &t) in stamps.iter().enumerate() {
+            s.add_frame(&Frame {
+                ts: Timestamp(t * 1_000_000_000),
+                ts_known: true,
+                frame: FrameRef {
+                    file: FileId(0),
+                    index: i as u64 + 1,
+                    offset: 0,
+                },
+                interface: 0,
+                link: LinkType::ETHERNET,
+                orig_len: 60,
+                data: &[0; 60],
+            });
+        }
+        s.flush_hour();
+        s
+    }
+
+    const D2008: i64 = 1_212_000_000; // 2008-05-28
+    const D2037: i64 = 2_130_000_000; // 2037-07-01
+
+    #[test]
+    fn a_few_frames_stamped_decades_away_are_clock_outliers_not_covered_time() {
+        let mut stamps: Vec<i64> = (0..1000).map(|i| D2008 + i * 30).collect();
+        stamps.extend([D2037, D2037 + 1, D2037 + 2]);
+        stamps.push(D2008 + 30_001);
+        let s = summary_of(&stamps);
+        let (spans, outliers) = s.covered();
+        assert_eq!(outliers, 3);
+        assert_eq!(
+            spans,
+            vec![(
+                Timestamp(D2008 * 1_000_000_000),
+                Timestamp((D2008 + 30_001) * 1_000_000_000)
+            )]
+        );
+    }
+
+    #[test]
+    fn a_file_with_two_real_stretches_covers_both_and_none_is_an_outlier() {
+        // A sensor that captured two mornings three days apart, in one file.
+        let mut stamps: Vec<i64> = (0..500).map(|i| D2008 + i * 10).collect();
+        stamps.extend((0..300).map(|i| D2008 + 3 * 86_400 + i * 10));
+        let (spans, outliers) = summary_of(&stamps).covered();
+        assert_eq!(outliers, 0);
+        assert_eq!(spans.len(), 2);
+        // Gaps of up to two days keep one span.
+        let stamps: Vec<i64> = (0..100).map(|i| D2008 + i * 47 * 3_600).collect();
+        let (spans, outliers) = summary_of(&stamps).covered();
+        assert_eq!((spans.len(), outliers), (1, 0));
+    }
+
+    #[test]
+    fn without_hours_the_covered_time_is_first_to_last() {
+        let mut s = summary_of(&[D2008, D2008 + 10]);
+        s.hours_capped = true;
+        assert_eq!(s.covered().0.len(), 1);
+        assert_eq!(FileSummary::new("y").covered(), (vec![], 0));
     }
 }
