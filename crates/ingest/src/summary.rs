@@ -260,12 +260,20 @@ impl FileSummary {
     /// than 1 % of the file's frames beside a larger one is a clock outlier (one frame stamped
     /// 2037 in a file of 2008), left out of the covered time and counted.
     pub fn covered(&self) -> (Vec<(Timestamp, Timestamp)>, u64) {
-        if self.hours_capped || self.hours.is_empty() {
+        if self.hours_capped || (self.hours.is_empty() && self.hour.is_none()) {
             return (self.plausible_span.into_iter().collect(), 0);
+        }
+        // The hour still being counted (before `finish`) is part of it.
+        let mut hours = self.hours.clone();
+        if let Some((h, (n, a, b))) = self.hour {
+            let e = hours.entry(h).or_insert((0, a, b));
+            e.0 += n;
+            e.1 = e.1.min(a);
+            e.2 = e.2.max(b);
         }
         let mut runs: Vec<(u64, Timestamp, Timestamp)> = Vec::new();
         let mut prev: Option<i64> = None;
-        for (&h, &(n, a, b)) in &self.hours {
+        for (&h, &(n, a, b)) in &hours {
             match (prev, runs.last_mut()) {
                 (Some(p), Some(r)) if h - p <= GAP_HOURS => {
                     r.0 += n;
@@ -464,7 +472,6 @@ mod tests {
                 data: &[0; 60],
             });
         }
-        s.flush_hour();
         s
     }
 
