@@ -17,6 +17,8 @@ use std::collections::BTreeMap;
 struct Seen {
     ports: BTreeMap<FlowId, (u16, u16)>,
     events: Vec<(&'static str, String, FlowId, Direction)>,
+    /// DNS messages: first question, its type, response, transaction id, flow.
+    dns: Vec<(String, u16, bool, u16, FlowId)>,
 }
 
 impl FlowSink for Seen {
@@ -40,6 +42,12 @@ impl FlowSink for Seen {
             Metadata::HttpRequest(r) if !e.tunnelled => {
                 if let Some(h) = &r.host {
                     self.events.push(("http", h.clone(), f, e.dir));
+                }
+            }
+            Metadata::Dns(m) => {
+                if let (Some(q), Some(t)) = (m.questions.first(), m.qtypes.first()) {
+                    self.dns
+                        .push((q.to_ascii_lowercase(), *t, m.response, m.id, f));
                 }
             }
             _ => {}
@@ -187,4 +195,112 @@ fn tls_server_names_and_http_hosts_equal_suricatas_eve_checks() {
         }
     }
     assert!(tls >= 7 && http >= 6, "{tls} tls and {http} http checks");
+}
+
+/// DNS record types by the names Suricata logs.
+fn rrtype(name: &str) -> Option<u16> {
+    Some(match name {
+        "A" => 1,
+        "NS" => 2,
+        "CNAME" => 5,
+        "SOA" => 6,
+        "PTR" => 12,
+        "MX" => 15,
+        "TXT" => 16,
+        "AAAA" => 28,
+        "SRV" => 33,
+        "NAPTR" => 35,
+        "ANY" => 255,
+        _ => return None,
+    })
+}
+
+/// The match keys a DNS check may have to be compared exactly.
+const DNS_CHECKED: [&str; 13] = [
+    "event_type",
+    "dns.rrname",
+    "dns.queries[0].rrname",
+    "dns.rrtype",
+    "dns.queries[0].rrtype",
+    "dns.type",
+    "dns.id",
+    "dest_port",
+    "src_port",
+    "dest_ip",
+    "src_ip",
+    "proto",
+    "min-version",
+];
+
+#[test]
+fn dns_queries_and_responses_equal_suricatas_eve_checks() {
+    let Some(sv) = shared("peer-suites/suricata-verify") else {
+        return;
+    };
+    let tsv = std::fs::read_to_string(sv.join("tests.tsv")).unwrap();
+    let mut compared = 0;
+    for row in tsv.lines().skip(1) {
+        let cols: Vec<&str> = row.split('\t').collect();
+        let (name, pcap) = (cols[0], cols[1]);
+        let dir = sv.join("tests").join(name);
+        let Ok(yaml) = std::fs::read_to_string(dir.join("test.yaml")) else {
+            continue;
+        };
+        let wanted: Vec<Check> = checks(&yaml)
+            .into_iter()
+            .filter(|c| {
+                c.count.is_some()
+                    && c.matched.get("event_type").map(String::as_str) == Some("dns")
+                    && !c.matched.contains_key("lt-version")
+                    && (c.matched.contains_key("dns.rrname")
+                        || c.matched.contains_key("dns.queries[0].rrname"))
+            })
+            .collect();
+        if wanted.is_empty() {
+            continue;
+        }
+        let mut seen = Seen::default();
+        track(&[&dir.join(pcap)], TrackerConfig::default(), &mut seen);
+        for c in &wanted {
+            let m = &c.matched;
+            let count = c.count.unwrap_or(0);
+            let q = m
+                .get("dns.rrname")
+                .or_else(|| m.get("dns.queries[0].rrname"))
+                .map(|s| s.to_ascii_lowercase())
+                .unwrap_or_default();
+            let t = m
+                .get("dns.rrtype")
+                .or_else(|| m.get("dns.queries[0].rrtype"))
+                .map(|s| rrtype(s));
+            let response = m
+                .get("dns.type")
+                .map(|s| matches!(s.as_str(), "response" | "answer"));
+            let id: Option<u16> = m.get("dns.id").and_then(|s| s.parse().ok());
+            let exact = t != Some(None) && m.keys().all(|k| DNS_CHECKED.contains(&k.as_str()));
+            let n = seen
+                .dns
+                .iter()
+                .filter(|(name, qt, resp, tid, _)| {
+                    *name == q
+                        && t.flatten().is_none_or(|t| t == *qt)
+                        && response.is_none_or(|r| r == *resp)
+                        && id.is_none_or(|i| i == *tid)
+                })
+                .count();
+            if name.starts_with("dns-over-http2") {
+                // DNS over HTTP/2 (DoH): HTTP/2 frames are not read, so neither is the DNS
+                // message inside them.
+                assert_eq!(n, 0, "{name}: dns {q}");
+                compared += 1;
+            } else if exact {
+                assert_eq!(n, count, "{name}: dns {q} {m:?}: ours vs Suricata's check");
+                compared += 1;
+            } else if count > 0 {
+                assert!(n >= count, "{name}: dns {q}: ours {n} < Suricata's {count}");
+                compared += 1;
+            }
+        }
+    }
+    assert!(compared >= 8, "{compared} dns checks");
 }

@@ -42,6 +42,8 @@ pub struct DnsMessage {
     pub rcode: u8,
     /// Question names.
     pub questions: Vec<String>,
+    /// Question types (1 A, 28 AAAA, 2 NS, …), in the order of `questions`.
+    pub qtypes: Vec<u16>,
     /// A, AAAA and CNAME answers (other types skipped).
     pub answers: Vec<DnsRecord>,
     /// The message ended early (truncated capture or bogus counts).
@@ -59,8 +61,10 @@ fn read_name(msg: &[u8], mut pos: usize) -> Option<(String, usize)> {
         let len = *msg.get(pos)? as usize;
         if len & 0xC0 == 0xC0 {
             let ptr = ((len & 0x3F) << 8) | *msg.get(pos + 1)? as usize;
-            if ptr >= pos || jumps >= 32 {
-                return None; // forward pointers and loops are hostile
+            // A pointer may point forward (decoders accept it, so malware may use it to hide
+            // a name): loops end at 32 jumps.
+            if jumps >= 32 {
+                return None;
             }
             end.get_or_insert(pos + 2);
             pos = ptr;
@@ -115,6 +119,8 @@ pub fn parse(msg: &[u8]) -> Option<DnsMessage> {
             return Some(m);
         }
         m.questions.push(name);
+        m.qtypes
+            .push(u16::from_be_bytes([msg[next], msg[next + 1]]));
         pos = next + 4;
     }
     for _ in 0..usize::from(an).min(MAX_RECORDS) {
@@ -229,14 +235,24 @@ mod tests {
     }
 
     #[test]
-    fn compression_loop_and_forward_pointer_are_rejected() {
+    fn compression_loops_end_and_forward_pointers_are_followed() {
         let mut m = vec![0, 0, 0x81, 0x80, 0, 1, 0, 0, 0, 0, 0, 0];
         m.extend([0xC0, 12, 0, 1, 0, 1]); // points at itself
         let r = parse(&m).unwrap();
         assert!(r.truncated && r.questions.is_empty());
         let mut m = vec![0, 0, 0x81, 0x80, 0, 1, 0, 0, 0, 0, 0, 0];
-        m.extend([0xC0, 40, 0, 1, 0, 1]); // forward
+        m.extend([0xC0, 40, 0, 1, 0, 1]); // forward, beyond the message
         assert!(parse(&m).unwrap().truncated);
+        // Two questions, the first a pointer forward to the second's name (a query seen in
+        // the wild, suricata-verify dns-forward-pointer).
+        let mut m = vec![0x8e, 0x04, 0x01, 0x00, 0, 2, 0, 0, 0, 0, 0, 0];
+        m.extend([0xC0, 18, 0, 1, 0, 1]);
+        m.extend(name("codemonkey.net"));
+        m.extend([0, 1, 0, 1]);
+        let r = parse(&m).unwrap();
+        assert_eq!(r.questions, ["codemonkey.net", "codemonkey.net"]);
+        assert_eq!(r.qtypes, [1, 1]);
+        assert!(!r.truncated);
     }
 
     #[test]
