@@ -12,6 +12,42 @@ struct T {
     decoder: Decoder,
     sink: Collect,
     n: u64,
+    /// The clock and sweeps come from outside (a shard's): when the last sweep was.
+    outside: Option<Timestamp>,
+}
+
+/// Frame `n` (1-based) of an Ethernet capture, stamped `ts_s` seconds.
+fn frame(ts_s: i64, n: u64, bytes: &[u8]) -> Frame<'_> {
+    Frame {
+        ts: Timestamp(ts_s * NANOS_PER_SEC),
+        ts_known: true,
+        frame: FrameRef {
+            file: FileId(0),
+            index: n,
+            offset: n * 100,
+        },
+        interface: 0,
+        link: LinkType::ETHERNET,
+        orig_len: bytes.len() as u32,
+        data: bytes,
+    }
+}
+
+/// An Ethernet frame with one UDP datagram.
+fn udp_bytes(src: [u8; 4], sport: u16, dst: [u8; 4], dport: u16, data: &[u8]) -> Vec<u8> {
+    let total = (28 + data.len()) as u16;
+    let mut v = vec![0u8; 12];
+    v.extend_from_slice(&[0x08, 0x00, 0x45, 0]);
+    v.extend_from_slice(&total.to_be_bytes());
+    v.extend_from_slice(&[0, 1, 0x40, 0, 64, 17, 0, 0]);
+    v.extend_from_slice(&src);
+    v.extend_from_slice(&dst);
+    v.extend_from_slice(&sport.to_be_bytes());
+    v.extend_from_slice(&dport.to_be_bytes());
+    v.extend_from_slice(&(total - 20).to_be_bytes());
+    v.extend_from_slice(&[0, 0]);
+    v.extend_from_slice(data);
+    v
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -48,6 +84,7 @@ impl T {
             decoder: Decoder::default(),
             sink: Collect::default(),
             n: 0,
+            outside: None,
         }
     }
     #[allow(clippy::too_many_arguments)]
@@ -69,38 +106,22 @@ impl T {
     /// Decodes one Ethernet frame and hands its packet to the tracker.
     fn feed(&mut self, ts_s: i64, bytes: &[u8]) {
         self.n += 1;
-        let f = Frame {
-            ts: Timestamp(ts_s * NANOS_PER_SEC),
-            ts_known: true,
-            frame: FrameRef {
-                file: FileId(0),
-                index: self.n,
-                offset: self.n * 100,
-            },
-            interface: 0,
-            link: LinkType::ETHERNET,
-            orig_len: bytes.len() as u32,
-            data: bytes,
-        };
-        match self.decoder.decode(&f) {
-            Decoded::Packet(p) => self.tracker.packet(&p, &mut self.sink),
-            other => panic!("test frame did not decode: {other:?}"),
+        let f = frame(ts_s, self.n, bytes);
+        let now = f.ts;
+        if let Some(last) = self.outside.as_mut() {
+            if Tracker::sweep_due(now, last) {
+                self.tracker.tick(now, &mut self.sink);
+            }
+        }
+        match (self.decoder.decode(&f), self.outside) {
+            (Decoded::Packet(p), None) => self.tracker.packet(&p, &mut self.sink),
+            (Decoded::Packet(p), Some(_)) => self.tracker.packet_at(&p, now, &mut self.sink),
+            (other, _) => panic!("test frame did not decode: {other:?}"),
         }
     }
     /// One UDP datagram.
     fn udp(&mut self, ts_s: i64, src: [u8; 4], sport: u16, dst: [u8; 4], dport: u16, data: &[u8]) {
-        let total = (28 + data.len()) as u16;
-        let mut v = vec![0u8; 12];
-        v.extend_from_slice(&[0x08, 0x00, 0x45, 0]);
-        v.extend_from_slice(&total.to_be_bytes());
-        v.extend_from_slice(&[0, 1, 0x40, 0, 64, 17, 0, 0]);
-        v.extend_from_slice(&src);
-        v.extend_from_slice(&dst);
-        v.extend_from_slice(&sport.to_be_bytes());
-        v.extend_from_slice(&dport.to_be_bytes());
-        v.extend_from_slice(&(total - 20).to_be_bytes());
-        v.extend_from_slice(&[0, 0]);
-        v.extend_from_slice(data);
+        let v = udp_bytes(src, sport, dst, dport, data);
         self.feed(ts_s, &v);
     }
     fn c2s(&mut self, ts: i64, flags: u8, seq: u32, ack: u32, data: &[u8]) {
@@ -543,24 +564,9 @@ fn both_directions_of_a_flow_hash_to_one_shard_and_flows_spread_over_all() {
     for port in 1000..3000u16 {
         let a = frame_bytes(C, port, S, 443, ACK, 1, 1, b"x");
         let b = frame_bytes(S, 443, C, port, ACK, 1, 1, b"y");
-        let mut shard = |bytes: &[u8], n: usize| {
-            let f = Frame {
-                ts: Timestamp(0),
-                ts_known: true,
-                frame: FrameRef {
-                    file: FileId(0),
-                    index: 1,
-                    offset: 0,
-                },
-                interface: 0,
-                link: LinkType::ETHERNET,
-                orig_len: bytes.len() as u32,
-                data: bytes,
-            };
-            match d.decode(&f) {
-                Decoded::Packet(p) => crate::key::shard_of(&p, n),
-                other => panic!("{other:?}"),
-            }
+        let mut shard = |bytes: &[u8], n: usize| match d.decode(&frame(0, 1, bytes)) {
+            Decoded::Packet(p) => crate::key::shard_of(&p, n),
+            other => panic!("{other:?}"),
         };
         for n in [1, 2, 3, 8] {
             let (x, y) = (shard(&a, n), shard(&b, n));
@@ -589,53 +595,12 @@ fn a_tracker_ticked_from_outside_ends_flows_as_one_that_sweeps_itself() {
             ..TrackerConfig::default()
         };
         let mut t = T::new(cfg);
-        let mut last = Timestamp(i64::MIN);
+        if outside {
+            t.outside = Some(Timestamp(i64::MIN));
+        }
         for i in 0..200i64 {
-            let ts = i * 3;
-            let bytes = {
-                let data = [i as u8; 20];
-                let total = 48u16;
-                let mut v = vec![0u8; 12];
-                v.extend_from_slice(&[0x08, 0x00, 0x45, 0]);
-                v.extend_from_slice(&total.to_be_bytes());
-                v.extend_from_slice(&[0, 1, 0x40, 0, 64, 17, 0, 0]);
-                v.extend_from_slice(&C);
-                v.extend_from_slice(&S);
-                v.extend_from_slice(
-                    &(40_000 + (i % 7) as u16 * (1 + (i / 50) as u16)).to_be_bytes(),
-                );
-                v.extend_from_slice(&9999u16.to_be_bytes());
-                v.extend_from_slice(&28u16.to_be_bytes());
-                v.extend_from_slice(&[0, 0]);
-                v.extend_from_slice(&data);
-                v
-            };
-            if outside {
-                t.n += 1;
-                let f = Frame {
-                    ts: Timestamp(ts * NANOS_PER_SEC),
-                    ts_known: true,
-                    frame: FrameRef {
-                        file: FileId(0),
-                        index: t.n,
-                        offset: t.n * 100,
-                    },
-                    interface: 0,
-                    link: LinkType::ETHERNET,
-                    orig_len: bytes.len() as u32,
-                    data: &bytes,
-                };
-                let now = Timestamp(ts * NANOS_PER_SEC);
-                if Tracker::sweep_due(now, &mut last) {
-                    t.tracker.tick(now, &mut t.sink);
-                }
-                match t.decoder.decode(&f) {
-                    Decoded::Packet(p) => t.tracker.packet_at(&p, now, &mut t.sink),
-                    other => panic!("{other:?}"),
-                }
-            } else {
-                t.feed(ts, &bytes);
-            }
+            let sport = 40_000 + (i % 7) as u16 * (1 + (i / 50) as u16);
+            t.udp(i * 3, C, sport, S, 9999, &[i as u8; 20]);
         }
         let closed_before_end = t.sink.records.len();
         (closed_before_end, t.finish())

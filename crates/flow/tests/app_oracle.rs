@@ -5,9 +5,8 @@
 
 mod common;
 
-use common::{shared, track};
+use common::{counts, shared, track};
 use exfilmeter_flow::{FlowId, FlowSink, MetaEvent, Metadata, TrackerConfig};
-use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::Command;
 
@@ -67,14 +66,6 @@ fn tshark_opts(file: &Path, filter: &str, field: &str, opt: &str) -> Option<Vec<
             .map(|l| l.to_ascii_lowercase())
             .collect(),
     )
-}
-
-fn counts(v: &[String]) -> BTreeMap<String, usize> {
-    let mut m = BTreeMap::new();
-    for s in v {
-        *m.entry(s.clone()).or_default() += 1;
-    }
-    m
 }
 
 fn strip_port(h: &str) -> String {

@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{shared, track};
+use common::{counts, shared, track, zeek_column};
 use exfilmeter_flow::{FlowId, FlowSink, MetaEvent, Metadata, TrackerConfig};
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -23,45 +23,6 @@ impl FlowSink for Hellos {
                 .push((f, h.sni.clone().unwrap_or_else(|| "-".into())));
         }
     }
-}
-
-/// The `server_name` column of a Zeek ssl.log baseline (`.log` with `#fields`, or a
-/// `zeek-cut` `.cut` with a plain header line).
-fn zeek_server_names(log: &Path) -> Vec<String> {
-    let text = std::fs::read_to_string(log).unwrap();
-    let mut col = None;
-    let mut out = Vec::new();
-    for line in text.lines() {
-        if line.starts_with("###") || line.is_empty() {
-            continue;
-        }
-        let fields: Vec<&str> = line
-            .trim_start_matches("#fields")
-            .split('\t')
-            .filter(|f| !f.is_empty())
-            .collect();
-        if line.starts_with("#fields") || (col.is_none() && fields.contains(&"server_name")) {
-            col = fields.iter().position(|f| *f == "server_name");
-            continue;
-        }
-        if line.starts_with('#') {
-            continue;
-        }
-        let cells: Vec<&str> = line.split('\t').collect();
-        if let Some(c) = col {
-            out.push(cells[c].to_ascii_lowercase());
-        }
-    }
-    assert!(col.is_some(), "{}: no server_name column", log.display());
-    out
-}
-
-fn counts(v: &[String]) -> BTreeMap<String, usize> {
-    let mut m = BTreeMap::new();
-    for s in v {
-        *m.entry(s.clone()).or_default() += 1;
-    }
-    m
 }
 
 /// tshark's server_name of every QUIC ClientHello in `file` (one per connection: tshark
@@ -136,7 +97,12 @@ fn quic_server_names_equal_zeeks_ssl_log_and_tsharks_on_zeeks_quic_traces() {
             "{test}: a connection read twice"
         );
         let ours: Vec<String> = hellos.0.iter().map(|(_, n)| n.clone()).collect();
-        let expected = zeek_server_names(&zeek.join("baselines").join(test).join(ssl));
+        let log = zeek.join("baselines").join(test).join(ssl);
+        let expected: Vec<String> = zeek_column(&log, "server_name")
+            .unwrap_or_else(|| panic!("{}: no server_name column", log.display()))
+            .iter()
+            .map(|n| n.to_ascii_lowercase())
+            .collect();
         assert_eq!(
             counts(&ours),
             counts(&expected),

@@ -6,12 +6,11 @@
 
 mod common;
 
-use common::{shared, track};
+use common::{shared, track, zeek_columns};
 use exfilmeter_flow::app::dns::DnsData;
 use exfilmeter_flow::{FlowId, FlowSink, MetaEvent, Metadata, TrackerConfig};
 use std::collections::BTreeSet;
 use std::net::IpAddr;
-use std::path::Path;
 
 #[derive(Default)]
 struct Dns {
@@ -38,38 +37,6 @@ impl FlowSink for Dns {
     }
 }
 
-/// Rows of a Zeek log baseline as column → value maps.
-fn rows(log: &Path) -> Vec<std::collections::BTreeMap<String, String>> {
-    let text = std::fs::read_to_string(log).unwrap();
-    let mut head: Option<Vec<String>> = None;
-    let mut out = Vec::new();
-    for line in text.lines() {
-        if line.starts_with("###") || line.is_empty() {
-            continue;
-        }
-        if let Some(f) = line.strip_prefix("#fields\t") {
-            head = Some(f.split('\t').map(String::from).collect());
-            continue;
-        }
-        if line.starts_with('#') {
-            continue;
-        }
-        if head.is_none() && line.split('\t').any(|c| c == "query") {
-            head = Some(line.split('\t').map(String::from).collect());
-            continue;
-        }
-        if let Some(h) = &head {
-            out.push(
-                h.iter()
-                    .cloned()
-                    .zip(line.split('\t').map(String::from))
-                    .collect(),
-            );
-        }
-    }
-    out
-}
-
 #[test]
 fn dns_names_and_answers_equal_zeeks_dns_log_on_its_traces() {
     let Some(zeek) = shared("peer-suites/zeek") else {
@@ -91,16 +58,18 @@ fn dns_names_and_answers_equal_zeeks_dns_log_on_its_traces() {
         );
         let mut names = BTreeSet::new();
         let mut addrs = BTreeSet::new();
-        for r in rows(&zeek.join("baselines").join(test).join(log)) {
-            let Some(q) = r.get("query").filter(|q| *q != "-") else {
+        let log = zeek.join("baselines").join(test).join(log);
+        for r in zeek_columns(&log, &["query", "answers"]).unwrap_or_default() {
+            let [q, answers] = r.as_slice() else {
                 continue;
             };
+            if q == "-" {
+                continue;
+            }
             let q = q.to_ascii_lowercase();
             names.insert(q.clone());
-            if let Some(a) = r.get("answers") {
-                for ip in a.split(',').filter_map(|x| x.parse::<IpAddr>().ok()) {
-                    addrs.insert((q.clone(), ip));
-                }
+            for ip in answers.split(',').filter_map(|x| x.parse::<IpAddr>().ok()) {
+                addrs.insert((q.clone(), ip));
             }
         }
         let only = |a: &BTreeSet<String>, b: &BTreeSet<String>| -> Vec<String> {

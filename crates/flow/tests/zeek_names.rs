@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{shared, track};
+use common::{counts, shared, track, zeek_column};
 use exfilmeter_flow::{FlowId, FlowSink, MetaEvent, Metadata, TrackerConfig};
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -34,41 +34,15 @@ impl FlowSink for Names {
     }
 }
 
-/// Column `name` of a Zeek log baseline (`#fields` header, or a plain header line of a
-/// `.cut`); `None` when the log has no such column.
+/// Column `name` of a Zeek log baseline, lower case.
 fn column(log: &Path, name: &str) -> Option<Vec<String>> {
-    let text = std::fs::read_to_string(log).unwrap();
-    let mut col = None;
-    let mut out = Vec::new();
-    for line in text.lines() {
-        if line.starts_with("###") || line.is_empty() {
-            continue;
-        }
-        let fields: Vec<&str> = line
-            .trim_start_matches("#fields")
-            .split('\t')
-            .filter(|f| !f.is_empty())
-            .collect();
-        if line.starts_with("#fields") || (col.is_none() && fields.contains(&name)) {
-            col = fields.iter().position(|f| *f == name);
-            continue;
-        }
-        if line.starts_with('#') {
-            continue;
-        }
-        if let Some(c) = col {
-            out.push(line.split('\t').nth(c).unwrap_or("-").to_ascii_lowercase());
-        }
-    }
-    col.map(|_| out)
+    zeek_column(log, name).map(|v| v.iter().map(|s| s.to_ascii_lowercase()).collect())
 }
 
-fn counts(v: &[String]) -> BTreeMap<String, usize> {
-    let mut m = BTreeMap::new();
-    for s in v {
-        *m.entry(s.to_ascii_lowercase()).or_default() += 1;
-    }
-    m
+/// How often each name occurs (lower case).
+fn lower_counts(v: &[String]) -> BTreeMap<String, usize> {
+    let lower: Vec<String> = v.iter().map(|s| s.to_ascii_lowercase()).collect();
+    counts(&lower)
 }
 
 /// A name without its `:port` (Zeek's http.log keeps the Host header's port; ours is the name
@@ -178,12 +152,12 @@ fn tls_and_http_server_names_equal_zeeks_ssl_and_http_logs_on_its_traces() {
         );
         let mut pairs = Vec::new();
         if let Some(z) = ssl.and_then(|l| column(&base.join(l), "server_name")) {
-            pairs.push((counts(&n.sni), counts(&z)));
+            pairs.push((lower_counts(&n.sni), lower_counts(&z)));
         }
         if let Some(z) = http.and_then(|l| column(&base.join(l), "host")) {
             let ours: Vec<String> = n.hosts.iter().map(|h| no_port(h)).collect();
             let theirs: Vec<String> = z.iter().map(|h| no_port(h)).collect();
-            pairs.push((counts(&ours), counts(&theirs)));
+            pairs.push((lower_counts(&ours), lower_counts(&theirs)));
         }
         for (ours, theirs) in pairs {
             if let Some((_, o, t, why)) = DIFFERENT.iter().find(|d| d.0 == test) {

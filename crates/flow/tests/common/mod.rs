@@ -36,3 +36,63 @@ pub fn track<S: FlowSink>(files: &[&Path], cfg: TrackerConfig, sink: &mut S) -> 
     tracker.finish(sink);
     tracker
 }
+
+/// Columns `names` of a Zeek log baseline, per row ("-" where the header lacks one): the
+/// header is the `#fields` line, or in a `zeek-cut` file the first line that has a cell
+/// `names[0]`. `None` when there is no header naming `names[0]`.
+pub fn zeek_columns(log: &Path, names: &[&str]) -> Option<Vec<Vec<String>>> {
+    let text = std::fs::read_to_string(log).unwrap();
+    let mut at: Option<Vec<Option<usize>>> = None;
+    let mut rows = Vec::new();
+    for line in text.lines() {
+        if line.starts_with("###") || line.is_empty() {
+            continue;
+        }
+        let fields: Vec<&str> = line
+            .trim_start_matches("#fields")
+            .split('\t')
+            .filter(|f| !f.is_empty())
+            .collect();
+        if line.starts_with("#fields") || (at.is_none() && fields.contains(&names[0])) {
+            at = Some(
+                names
+                    .iter()
+                    .map(|n| fields.iter().position(|f| f == n))
+                    .collect(),
+            );
+            continue;
+        }
+        if line.starts_with('#') {
+            continue;
+        }
+        if let Some(at) = &at {
+            let cells: Vec<&str> = line.split('\t').collect();
+            rows.push(
+                at.iter()
+                    .map(|c| c.and_then(|c| cells.get(c)).unwrap_or(&"-").to_string())
+                    .collect(),
+            );
+        }
+    }
+    at.filter(|a| a.first().is_some_and(Option::is_some))
+        .map(|_| rows)
+}
+
+/// Column `name` of a Zeek log baseline ([`zeek_columns`]); `None` when no header names it.
+pub fn zeek_column(log: &Path, name: &str) -> Option<Vec<String>> {
+    let rows = zeek_columns(log, &[name])?;
+    Some(
+        rows.into_iter()
+            .filter_map(|r| r.into_iter().next())
+            .collect(),
+    )
+}
+
+/// How often each value occurs.
+pub fn counts(v: &[String]) -> std::collections::BTreeMap<String, usize> {
+    let mut m = std::collections::BTreeMap::new();
+    for s in v {
+        *m.entry(s.clone()).or_default() += 1;
+    }
+    m
+}
