@@ -355,24 +355,17 @@ impl HashAhead {
             let spawned = std::thread::Builder::new()
                 .name(format!("sha256-{j}"))
                 .spawn(move || exfilmeter_ingest::digest_file(&path));
-            match spawned {
-                Ok(h) => {
-                    self.running.insert(j, h);
-                }
-                // No thread: this file is hashed on the reading thread when it is done.
-                Err(_) => {
-                    let path = inputs.get(j).map(|x| x.path.clone()).unwrap_or_default();
-                    if let Ok(h) = std::thread::Builder::new().spawn(move || {
-                        Err(std::io::Error::other(format!(
-                            "no thread for hashing {}",
-                            path.display()
-                        )))
-                    }) {
-                        self.running.insert(j, h);
-                    }
-                }
+            // Without a thread the file is hashed while it is read, as a run of one file is.
+            if let Ok(h) = spawned {
+                self.running.insert(j, h);
             }
         }
+    }
+
+    /// Whether file `i`'s digest is computed on a thread of its own (else it is hashed while
+    /// it is read).
+    fn hashing(&self, i: usize) -> bool {
+        self.running.contains_key(&i)
     }
 
     /// File `i` was read: its digest goes into `outcome`. A problem (the file could not be
@@ -382,13 +375,9 @@ impl HashAhead {
         i: usize,
         outcome: &mut exfilmeter_ingest::ReaderOutcome,
     ) -> Option<String> {
-        if !self.on {
-            return None;
-        }
-        let got = match self.running.remove(&i).map(std::thread::JoinHandle::join) {
-            Some(Ok(r)) => r,
-            Some(Err(_)) => Err(std::io::Error::other("the hashing thread panicked")),
-            None => Err(std::io::Error::other("the file was not hashed")),
+        let got = match self.running.remove(&i)?.join() {
+            Ok(r) => r,
+            Err(_) => Err(std::io::Error::other("the hashing thread panicked")),
         };
         match (got, outcome.digest.as_mut()) {
             (Ok(d), Some(mine)) if d.size == mine.size => {
@@ -431,7 +420,11 @@ impl Front<'_> {
             let shown = input.path.display().to_string();
             let name = names.get(i).cloned().unwrap_or_default();
             ahead.start(inputs, i);
-            let hash = if ahead.on { HashAlgo::None } else { self.hash };
+            let hash = if ahead.hashing(i) {
+                HashAlgo::None
+            } else {
+                self.hash
+            };
             let mut reader = match CaptureReader::open(&input.path, FileId(i as u32), hash) {
                 Ok(r) => r,
                 Err(e) => {

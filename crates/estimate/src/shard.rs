@@ -316,7 +316,31 @@ struct Dispatch<'f> {
     broken: bool,
 }
 
-impl Dispatch<'_> {
+impl<'f> Dispatch<'f> {
+    /// The reading side of a run on `n` shards fed through `shards` (none: batches are
+    /// dropped, for measuring); `dns`: the settings of the tracker that follows TCP DNS, when
+    /// answers are read for attribution.
+    fn new(
+        n: usize,
+        shards: Vec<SyncSender<Batch>>,
+        spare: Vec<Receiver<Batch>>,
+        dns: Option<exfilmeter_flow::TrackerConfig>,
+        flows: &'f AtomicU64,
+    ) -> Self {
+        Dispatch {
+            batches: (0..n).map(|_| Batch::default()).collect(),
+            shards,
+            spare,
+            k: 0,
+            now: Timestamp(i64::MIN),
+            last_sweep: Timestamp(i64::MIN),
+            dns: dns.map(|cfg| (Tracker::new(cfg), DnsAnswers::default())),
+            since_flush: 0,
+            flows,
+            broken: false,
+        }
+    }
+
     fn broadcast(&mut self, m: impl Fn(&mut Batch) -> Msg) {
         for b in &mut self.batches {
             let msg = m(b);
@@ -554,18 +578,13 @@ impl Pipeline {
             self.front().read(inputs, &mut f, &mut ());
             f.0
         } else {
-            let mut d = Dispatch {
-                batches: (0..n).map(|_| Batch::default()).collect(),
-                shards: Vec::new(),
-                spare: Vec::new(),
-                k: 0,
-                now: Timestamp(i64::MIN),
-                last_sweep: Timestamp(i64::MIN),
-                dns: dns.then(|| (Tracker::new(self.cfg.clone()), DnsAnswers::default())),
-                since_flush: 0,
-                flows: &flows,
-                broken: false,
-            };
+            let mut d = Dispatch::new(
+                n,
+                Vec::new(),
+                Vec::new(),
+                dns.then(|| self.cfg.clone()),
+                &flows,
+            );
             self.front().read(inputs, &mut d, &mut ());
             d.k
         };
@@ -621,18 +640,7 @@ impl Pipeline {
             let _merger = std::thread::Builder::new()
                 .name("merge".into())
                 .spawn_scoped(scope, move || merge(n, out_rx, gather))?;
-            let mut d = Dispatch {
-                batches: (0..n).map(|_| Batch::default()).collect(),
-                shards: txs,
-                spare: spares,
-                k: 0,
-                now: Timestamp(i64::MIN),
-                last_sweep: Timestamp(i64::MIN),
-                dns: dns.then(|| (Tracker::new(self.cfg.clone()), DnsAnswers::default())),
-                since_flush: 0,
-                flows: &flows,
-                broken: false,
-            };
+            let mut d = Dispatch::new(n, txs, spares, dns.then(|| self.cfg.clone()), &flows);
             let read = self.front().read(inputs, &mut d, progress);
             d.flush();
             drop(d);
