@@ -7,8 +7,8 @@
 
 use crate::collect::ContentLedger;
 use exfilmeter_flow::{
-    Direction, Endpoint, FlowId, FlowKey, FlowRecord, FlowSink, MetaEvent, Tracker, TrackerConfig,
-    TrackerStats,
+    flow_hash, Direction, Endpoint, FlowId, FlowKey, FlowRecord, FlowSink, MetaEvent, Tracker,
+    TrackerConfig, TrackerStats,
 };
 use exfilmeter_ingest::{
     CaptureReader, Decoded, Decoder, FileDigest, FileId, FileSummary, FrameRef, HashAlgo, Input,
@@ -165,24 +165,6 @@ pub struct Windowed {
 
 /// Distinct flow keys remembered per side of a window edge (beyond: counted as untracked).
 const WINDOW_KEYS: usize = 1 << 20;
-
-/// A direction-independent hash of a packet's flow (addresses, ports, protocol).
-fn flow_hash(p: &exfilmeter_ingest::Packet<'_>) -> u64 {
-    use std::hash::{Hash, Hasher};
-    let (sp, dp) = match p.transport {
-        exfilmeter_ingest::Transport::Tcp(t) => (t.src_port, t.dst_port),
-        exfilmeter_ingest::Transport::Udp {
-            src_port, dst_port, ..
-        } => (src_port, dst_port),
-        _ => (0, 0),
-    };
-    let a = (p.src(), sp);
-    let b = (p.dst(), dp);
-    let (lo, hi) = if a <= b { (a, b) } else { (b, a) };
-    let mut h = std::collections::hash_map::DefaultHasher::new();
-    (lo, hi, p.ip.protocol).hash(&mut h);
-    h.finish()
-}
 
 impl Windowed {
     fn remember(set: &mut std::collections::HashSet<u64>, k: u64, untracked: &mut u64) {

@@ -165,6 +165,13 @@ pub fn shard_of(p: &Packet<'_>, n: usize) -> usize {
     if n <= 1 {
         return 0;
     }
+    ((u128::from(flow_hash(p)) * n as u128) >> 64) as usize
+}
+
+/// A 64-bit hash of a packet's flow that does not depend on the direction (protocol and both
+/// endpoints; VLAN and tunnel ids left out), fixed on every machine: what [`shard_of`] divides
+/// the flows by, and a flow's identity where only a hash is kept.
+pub fn flow_hash(p: &Packet<'_>) -> u64 {
     let (proto, src, dst) = endpoints(p);
     let (lo, hi) = if src <= dst { (src, dst) } else { (dst, src) };
     let proto = match proto {
@@ -194,7 +201,7 @@ pub fn shard_of(p: &Packet<'_>, n: usize) -> usize {
     h ^= h >> 27;
     h = h.wrapping_mul(0x94D0_49BB_1331_11EB);
     h ^= h >> 31;
-    ((u128::from(h) * n as u128) >> 64) as usize
+    h
 }
 
 pub(crate) fn ends(p: &Packet<'_>) -> PacketEnds {

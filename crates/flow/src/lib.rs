@@ -38,7 +38,7 @@ mod tracker;
 
 pub use app::{MetaEvent, Metadata};
 pub use day::{Day, DayClock};
-pub use key::{endpoints, shard_of, Direction, Endpoint, FlowKey, Proto, RoleRule};
+pub use key::{endpoints, flow_hash, shard_of, Direction, Endpoint, FlowKey, Proto, RoleRule};
 pub use ledger::{layer, Counters, Ledger};
 pub use seq::{SeqNumber, SeqSpace};
 pub use sink::{CloseReason, Collect, FlowAnomalies, FlowId, FlowRecord, FlowSink};
