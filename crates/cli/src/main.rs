@@ -48,6 +48,8 @@ enum Command {
     Calibrate(cmd::calibrate::Args),
     /// Everything: flows, IOC attribution, daily volume and record estimates, periods, report
     Analyze(Box<cmd::analyze::Args>),
+    /// Cut captures into bucket files by flow, for a run spread over many machines
+    Split(cmd::split::Args),
     /// Re-render report.html, report.md and the manifest from a previous analyze folder
     Report(cmd::report::Args),
     /// Print a shell completion script (bash, zsh, fish, powershell, elvish)
@@ -97,6 +99,7 @@ fn main() -> ExitCode {
         Command::Flows(args) => cmd::flows::run(args),
         Command::Calibrate(args) => cmd::calibrate::run(args),
         Command::Analyze(args) => cmd::analyze::run(*args),
+        Command::Split(args) => cmd::split::run(args),
         Command::Report(args) => cmd::report::run(args),
         Command::Completions(args) => cmd::shell::completions(&args, command()),
         Command::Man(args) => cmd::shell::man(&args, command()),

@@ -11,12 +11,13 @@ use common::{bin, testdata};
 use std::collections::BTreeSet;
 
 /// Commands with a page of their own under docs/.
-const DOCUMENTED: [(&str, &str); 5] = [
+const DOCUMENTED: [(&str, &str); 6] = [
     ("inspect", "inspect.md"),
     ("flows", "flows.md"),
     ("calibrate", "calibrate.md"),
     ("analyze", "analyze.md"),
     ("report", "report.md"),
+    ("split", "scale-out.md"),
 ];
 
 fn help(cmd: &str) -> String {

@@ -17,6 +17,7 @@ mod periods;
 pub mod pipeline;
 mod reconcile;
 pub mod shard;
+pub mod split;
 mod tables;
 
 pub use collect::{

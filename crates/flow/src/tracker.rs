@@ -340,13 +340,21 @@ impl Tracker {
     }
 
     /// Whether a tracker that has seen capture time up to `now` looks for idle flows before
-    /// its next packet; `last` is when it last did (updated when it is due).
+    /// its next packet; `last` is when it last did (updated when it is due). It does each
+    /// time the capture clock enters a new 10-second slot of the epoch: a rule that needs
+    /// only the clock, not the sweeps before, so a file's sweep points can be told from that
+    /// file and the latest time of the files before it (`split`, decision 0027).
     pub fn sweep_due(now: Timestamp, last: &mut Timestamp) -> bool {
-        let due = now.0.saturating_sub(last.0) > SWEEP_NS;
+        let due = Tracker::sweep_slot(now) > Tracker::sweep_slot(*last);
         if due {
             *last = now;
         }
         due
+    }
+
+    /// The 10-second slot of capture time `t` (sweeps happen where it changes).
+    pub fn sweep_slot(t: Timestamp) -> i64 {
+        t.0.div_euclid(SWEEP_NS)
     }
 
     /// Closes, at capture time `now`, the flows that are idle or done lingering (in flow-id

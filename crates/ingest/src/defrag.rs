@@ -37,7 +37,7 @@ impl Default for DefragConfig {
 }
 
 /// Reassembly counters.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct DefragStats {
     /// Fragments received.
     pub fragments: u64,

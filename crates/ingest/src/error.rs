@@ -45,7 +45,9 @@ impl std::error::Error for IngestError {
 }
 
 /// What kind of damage a [`CaptureError`] describes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 #[non_exhaustive]
 pub enum DamageKind {
     /// The file is empty.
@@ -86,7 +88,7 @@ impl DamageKind {
 }
 
 /// Damage found inside one capture file. Reading goes on where it can.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct CaptureError {
     /// Byte offset of the damaged record or block (in the decompressed stream for
     /// compressed captures).

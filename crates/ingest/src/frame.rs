@@ -24,7 +24,9 @@ pub struct FrameRef {
 /// A link-layer header type (LINKTYPE_* registry value, as stored in the capture).
 ///
 /// Open registry: unknown values are kept, not rejected.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 pub struct LinkType(pub u16);
 
 impl LinkType {

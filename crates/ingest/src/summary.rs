@@ -61,7 +61,7 @@ impl Window {
 }
 
 /// What one capture file holds, and what was skipped or damaged in it.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub struct FileSummary {
     /// The path as given (or found).
     pub path: String,
@@ -117,7 +117,8 @@ pub struct FileSummary {
     pub errors_suppressed: u64,
     /// Bytes skipped while resynchronising after damage.
     pub bytes_skipped: u64,
-    /// Decoding counters.
+    /// Decoding counters (not in the serialised summary: `skipped` has them by name).
+    #[serde(skip)]
     pub decode: DecoderStats,
     /// Reassembly counters.
     pub defrag: DefragStats,

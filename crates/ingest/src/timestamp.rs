@@ -6,7 +6,19 @@ use std::fmt;
 ///
 /// `i64` nanoseconds cover the years 1677–2262; capture formats that encode
 /// times outside that range are reported as timestamp errors by the readers.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Default,
+    serde::Serialize,
+    serde::Deserialize,
+)]
 pub struct Timestamp(pub i64);
 
 /// Nanoseconds per second.

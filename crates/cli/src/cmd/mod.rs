@@ -5,6 +5,7 @@ pub mod flows;
 pub mod inspect;
 pub mod report;
 pub mod shell;
+pub mod split;
 
 use exfilmeter_ingest::HashAlgo;
 

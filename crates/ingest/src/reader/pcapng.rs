@@ -24,7 +24,7 @@ const BOM: u32 = 0x1A2B_3C4D;
 const RESYNC_CHAIN: usize = 3;
 
 /// One capture interface (pcap: the file header; pcapng: an IDB).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Interface {
     /// pcapng section number (0-based); 0 for pcap.
     pub section: u32,
