@@ -50,6 +50,8 @@ enum Command {
     Analyze(Box<cmd::analyze::Args>),
     /// Cut captures into bucket files by flow, for a run spread over many machines
     Split(cmd::split::Args),
+    /// Merge the partials of every bucket of a split run into the outputs of one analyze
+    Merge(Box<cmd::merge::Args>),
     /// Re-render report.html, report.md and the manifest from a previous analyze folder
     Report(cmd::report::Args),
     /// Print a shell completion script (bash, zsh, fish, powershell, elvish)
@@ -100,6 +102,7 @@ fn main() -> ExitCode {
         Command::Calibrate(args) => cmd::calibrate::run(args),
         Command::Analyze(args) => cmd::analyze::run(*args),
         Command::Split(args) => cmd::split::run(args),
+        Command::Merge(args) => cmd::merge::run(*args),
         Command::Report(args) => cmd::report::run(args),
         Command::Completions(args) => cmd::shell::completions(&args, command()),
         Command::Man(args) => cmd::shell::man(&args, command()),

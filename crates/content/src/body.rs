@@ -136,7 +136,7 @@ impl BodyResult {
 }
 
 /// What a body turned out to hold.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct BodyResult {
     /// Content kind.
     pub kind: Kind,

@@ -198,7 +198,7 @@ impl Default for RecordShape {
 }
 
 /// Records found in decoded content.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Counted {
     /// Records whose bytes are all present and that parse as the record format.
     pub complete: u64,

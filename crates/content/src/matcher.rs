@@ -12,7 +12,9 @@ use crate::lines::{Line, Lines, Seen};
 use exfilmeter_ingest::{FrameRef, Timestamp};
 
 /// How a row was seen.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 pub enum Level {
     /// All its bytes inside verified matched content.
     Confirmed,
@@ -44,7 +46,7 @@ impl Level {
 }
 
 /// A sighting of a row in an upload, before the upload's day and host are known.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Pending {
     /// Row (index into the recovered index).
     pub row: u32,

@@ -11,7 +11,8 @@ use crate::tables::{
     write_ioc_flows, write_parquet,
 };
 use exfilmeter_content::{RecordModel, RecoveredIndex};
-use exfilmeter_flow::{Day, DayClock};
+use exfilmeter_flow::{Day, DayClock, TrackerStats};
+use exfilmeter_ingest::SkipReason;
 use polars::prelude::PolarsResult;
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -162,24 +163,47 @@ impl Run<'_> {
     }
 }
 
+/// What the flow stage of a run counted: the tracker's counters (every shard's or bucket's
+/// added up), the packets decoded and the frames that gave none, by reason.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FlowCounts {
+    /// The tracker's counters.
+    pub tracker: TrackerStats,
+    /// Packets decoded (a reassembled datagram counts once).
+    pub decoded: u64,
+    /// Frames that did not become packets, by reason.
+    pub skipped: BTreeMap<SkipReason, u64>,
+}
+
+impl FlowCounts {
+    /// The counters of a run read through `pipeline`.
+    pub fn of(pipeline: &Pipeline) -> Self {
+        let d = pipeline.decoder.stats();
+        FlowCounts {
+            tracker: pipeline.tracker_stats(),
+            decoded: d.packets,
+            skipped: d.skipped.iter().map(|(r, n)| (r.clone(), *n)).collect(),
+        }
+    }
+}
+
 /// The counters of a run, in the order the report lists them: what was read, decoded and
 /// tracked, what the caps and damage cost, what the content ledger skipped.
 /// `sweep`: `--sweep` was on (its bytes searched are counted).
 pub fn counters(
     read: &Read,
-    pipeline: &Pipeline,
+    flow: &FlowCounts,
     content: &ContentLedger<'_>,
     sweep: bool,
 ) -> Vec<(String, u64)> {
-    let st = pipeline.tracker_stats();
-    let dstats = pipeline.decoder.stats();
+    let st = &flow.tracker;
     let files = &read.files;
     let mut out: Vec<(String, u64)> = vec![
         (
             "frames read".into(),
             files.iter().map(|f| f.summary.packets).sum(),
         ),
-        ("packets decoded".into(), dstats.packets),
+        ("packets decoded".into(), flow.decoded),
         ("flows".into(), st.flows),
         (
             "flows attributed to an indicator".into(),
@@ -211,7 +235,7 @@ pub fn counters(
             files.iter().map(|f| f.summary.truncated).sum(),
         ),
     ];
-    for (reason, n) in &dstats.skipped {
+    for (reason, n) in &flow.skipped {
         out.push((format!("frames skipped: {reason}"), *n));
     }
     content_counters(&content.stats, &mut out);

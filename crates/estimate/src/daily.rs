@@ -7,7 +7,7 @@ use polars::prelude::*;
 use std::collections::{BTreeMap, BTreeSet};
 
 /// One ledger row (flow × direction × day) of a flow attributed to an indicator.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct FlowDay {
     /// Local day as days since 1970-01-01.
     pub day: i32,

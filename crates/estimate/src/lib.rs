@@ -13,6 +13,7 @@ mod daily;
 mod estimator;
 pub mod flowtable;
 mod ledger;
+pub mod partial;
 mod periods;
 pub mod pipeline;
 mod reconcile;

@@ -8,7 +8,7 @@ use exfilmeter_flow::FlowId;
 use std::collections::{BTreeMap, BTreeSet};
 
 /// A sighting of a recovered row in the traffic.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Sighting {
     /// What was seen.
     pub seen: Pending,

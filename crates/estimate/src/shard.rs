@@ -41,10 +41,11 @@ use std::sync::Arc;
 /// closed, 0 for the idle flows closed before that packet (then ordered by flow id) or 1 for
 /// flows the packet itself closed (then in the order they closed), and the flow id or that
 /// order. Flows still live at the end take ordinal `u64::MAX`, phase 0, by flow id.
-type Tag = (u64, u8, u64);
+pub type Tag = (u64, u8, u64);
 
 /// A closed flow as a shard hands it on: its record, its verdict (with indicators) and what
 /// it added to the shard's content ledger (in `analyze`).
+#[derive(serde::Serialize, serde::Deserialize)]
 pub struct ClosedFlow {
     /// The flow.
     pub record: FlowRecord,
@@ -179,7 +180,8 @@ pub struct Gather<'a> {
 }
 
 impl Gather<'_> {
-    fn apply(&mut self, c: ClosedFlow) {
+    /// Takes in the next closed flow in one pass's close order.
+    pub fn apply(&mut self, c: ClosedFlow) {
         if let (Some(ledger), Some(closed)) = (self.content.as_mut(), c.content) {
             ledger.absorb(closed);
         }
@@ -300,6 +302,58 @@ impl FlowSink for DnsAnswers {
     }
 }
 
+/// The DNS responses of a run, read in capture order apart from the flow stage: UDP
+/// datagrams parsed one by one, TCP port-53 streams through a tracker of its own. The
+/// reading thread of a sharded run and a bucket task of a split run read them alike.
+pub(crate) struct DnsReader {
+    tracker: Tracker,
+    answers: DnsAnswers,
+}
+
+impl DnsReader {
+    /// A reader whose TCP tracker has the settings `cfg`.
+    pub(crate) fn new(cfg: exfilmeter_flow::TrackerConfig) -> Self {
+        DnsReader {
+            tracker: Tracker::new(cfg),
+            answers: DnsAnswers::default(),
+        }
+    }
+
+    /// The run looks for idle flows at capture time `now`: the answers of the TCP streams
+    /// that end there.
+    pub(crate) fn tick(&mut self, now: Timestamp) -> Vec<MetaEvent> {
+        self.tracker.tick(now, &mut self.answers);
+        std::mem::take(&mut self.answers.got)
+    }
+
+    /// The answers packet `p` completes (`now`: the latest capture time so far); packets
+    /// not to or from port 53 give none.
+    pub(crate) fn packet(&mut self, p: &Packet<'_>, now: Timestamp) -> Vec<MetaEvent> {
+        let (_, src, dst) = exfilmeter_flow::endpoints(p);
+        if src.port != 53 && dst.port != 53 {
+            return Vec::new();
+        }
+        match p.transport {
+            Transport::Udp { .. } if !p.payload.is_empty() => dns::parse(p.payload)
+                .filter(|m| m.response)
+                .map(|m| MetaEvent {
+                    dir: Direction::S2c,
+                    ts: p.ts,
+                    frame: p.frame,
+                    tunnelled: false,
+                    meta: Metadata::Dns(m),
+                })
+                .into_iter()
+                .collect(),
+            Transport::Tcp(_) => {
+                self.tracker.packet_at(p, now, &mut self.answers);
+                std::mem::take(&mut self.answers.got)
+            }
+            _ => Vec::new(),
+        }
+    }
+}
+
 /// The reading thread's side of a sharded run.
 struct Dispatch<'f> {
     shards: Vec<SyncSender<Batch>>,
@@ -309,7 +363,7 @@ struct Dispatch<'f> {
     now: Timestamp,
     last_sweep: Timestamp,
     /// DNS answers are read for the shards' attribution.
-    dns: Option<(Tracker, DnsAnswers)>,
+    dns: Option<DnsReader>,
     since_flush: u64,
     flows: &'f AtomicU64,
     /// A shard stopped (it panicked): the rest of the input is not read into it.
@@ -334,7 +388,7 @@ impl<'f> Dispatch<'f> {
             k: 0,
             now: Timestamp(i64::MIN),
             last_sweep: Timestamp(i64::MIN),
-            dns: dns.map(|cfg| (Tracker::new(cfg), DnsAnswers::default())),
+            dns: dns.map(DnsReader::new),
             since_flush: 0,
             flows,
             broken: false,
@@ -354,17 +408,6 @@ impl<'f> Dispatch<'f> {
             b.dns.push(Arc::clone(&e));
             Msg::Dns((b.dns.len() - 1) as u32)
         });
-    }
-
-    fn tcp_answers(&mut self) {
-        let got = self
-            .dns
-            .as_mut()
-            .map(|(_, a)| std::mem::take(&mut a.got))
-            .unwrap_or_default();
-        for e in got {
-            self.answer(e);
-        }
     }
 
     fn flush(&mut self) {
@@ -406,37 +449,20 @@ impl Feed for Dispatch<'_> {
         let now = self.now;
         if Tracker::sweep_due(now, &mut self.last_sweep) {
             self.broadcast(|_| Msg::Tick(k, now));
-            if let Some((t, a)) = self.dns.as_mut() {
-                t.tick(now, a);
+            let got = self.dns.as_mut().map(|d| d.tick(now)).unwrap_or_default();
+            for e in got {
+                self.answer(e);
             }
-            self.tcp_answers();
         }
         let s = shard_of(p, self.batches.len());
         self.batches[s].push(k, now, p);
-        if self.dns.is_some() {
-            let (_, src, dst) = exfilmeter_flow::endpoints(p);
-            if src.port == 53 || dst.port == 53 {
-                match p.transport {
-                    Transport::Udp { .. } if !p.payload.is_empty() => {
-                        if let Some(m) = dns::parse(p.payload).filter(|m| m.response) {
-                            self.answer(MetaEvent {
-                                dir: Direction::S2c,
-                                ts: p.ts,
-                                frame: p.frame,
-                                tunnelled: false,
-                                meta: Metadata::Dns(m),
-                            });
-                        }
-                    }
-                    Transport::Tcp(_) => {
-                        if let Some((t, a)) = self.dns.as_mut() {
-                            t.packet_at(p, now, a);
-                        }
-                        self.tcp_answers();
-                    }
-                    _ => {}
-                }
-            }
+        let got = self
+            .dns
+            .as_mut()
+            .map(|d| d.packet(p, now))
+            .unwrap_or_default();
+        for e in got {
+            self.answer(e);
         }
         self.since_flush += 1;
         if self.since_flush >= BATCH_PACKETS
@@ -451,6 +477,55 @@ impl Feed for Dispatch<'_> {
     }
 }
 
+/// The flow stage of one shard or bucket: a tracker and its sink, each closed flow tagged
+/// with its place in one pass's close order.
+pub(crate) struct Worker<'t, S> {
+    pub(crate) tracker: &'t mut Tracker,
+    pub(crate) sink: &'t mut S,
+    seq: u64,
+    /// Closed flows not handed on yet, in tag order.
+    pub(crate) tagged: Vec<(Tag, ClosedFlow)>,
+}
+
+impl<'t, S: ShardSink> Worker<'t, S> {
+    pub(crate) fn new(tracker: &'t mut Tracker, sink: &'t mut S) -> Self {
+        Worker {
+            tracker,
+            sink,
+            seq: 0,
+            tagged: Vec::new(),
+        }
+    }
+
+    /// The run looks for idle flows before packet `k`, at capture time `now`.
+    pub(crate) fn tick(&mut self, k: u64, now: Timestamp) {
+        self.tracker.tick(now, self.sink);
+        self.tagged
+            .extend(self.sink.take().map(|c| ((k, 0, c.record.id.0), c)));
+    }
+
+    /// Packet `k` of the run (`now`: the latest capture time so far).
+    pub(crate) fn packet(&mut self, k: u64, p: &Packet<'_>, now: Timestamp) {
+        self.tracker.packet_at(p, now, self.sink);
+        for c in self.sink.take() {
+            self.seq += 1;
+            self.tagged.push(((k, 1, self.seq), c));
+        }
+    }
+
+    /// A DNS answer of the run.
+    pub(crate) fn learn(&mut self, e: &MetaEvent) {
+        self.sink.learn(e);
+    }
+
+    /// The end of the input: every live flow ends.
+    pub(crate) fn finish(&mut self) {
+        self.tracker.finish(self.sink);
+        self.tagged
+            .extend(self.sink.take().map(|c| ((u64::MAX, 0, c.record.id.0), c)));
+    }
+}
+
 /// One shard: runs its tracker over the batches it is given, tagging each closed flow.
 fn work<S: ShardSink>(
     i: usize,
@@ -461,54 +536,42 @@ fn work<S: ShardSink>(
     out: Sender<Out>,
     flows: &AtomicU64,
 ) {
-    let mut seq = 0u64;
     let mut counted = 0u64;
-    let mut tagged: Vec<(Tag, ClosedFlow)> = Vec::new();
+    let mut w = Worker::new(tracker, sink);
     for b in rx {
         let mut next = 0usize;
         for &m in &b.msgs {
             match m {
-                Msg::Tick(k, now) => {
-                    tracker.tick(now, sink);
-                    tagged.extend(sink.take().map(|c| ((k, 0, c.record.id.0), c)));
-                }
+                Msg::Tick(k, now) => w.tick(k, now),
                 Msg::Packet(k, now) => {
                     if let Some((p, start, len)) = b.packets.get(next) {
                         let (s, e) = (*start as usize, (*start + *len) as usize);
                         let payload = b.arena.get(s..e).unwrap_or_default();
-                        tracker.packet_at(&attach(p, payload), now, sink);
-                        for c in sink.take() {
-                            seq += 1;
-                            tagged.push(((k, 1, seq), c));
-                        }
+                        w.packet(k, &attach(p, payload), now);
                     }
                     next += 1;
                 }
                 Msg::Dns(d) => {
                     if let Some(e) = b.dns.get(d as usize) {
-                        sink.learn(e);
+                        w.learn(e);
                     }
                 }
             }
         }
-        let f = tracker.stats().flows;
+        let f = w.tracker.stats().flows;
         flows.fetch_add(f - counted, Ordering::Relaxed);
         counted = f;
         let end = b.end;
         let _ = spare.send(b);
         if out
-            .send((i, std::mem::take(&mut tagged), (end + 1, 0, 0)))
+            .send((i, std::mem::take(&mut w.tagged), (end + 1, 0, 0)))
             .is_err()
         {
             return;
         }
     }
-    tracker.finish(sink);
-    let last: Vec<(Tag, ClosedFlow)> = sink
-        .take()
-        .map(|c| ((u64::MAX, 0, c.record.id.0), c))
-        .collect();
-    let _ = out.send((i, last, (u64::MAX, 1, 0)));
+    w.finish();
+    let _ = out.send((i, std::mem::take(&mut w.tagged), (u64::MAX, 1, 0)));
 }
 
 /// Puts the shards' closed flows back in one pass's close order and hands them to `gather`.

@@ -28,7 +28,7 @@
 use exfilmeter_flow::{endpoints, shard_of, Tracker};
 use exfilmeter_ingest::{
     CaptureReader, Decoded, Decoder, FileId, FileSummary, Filter, Frame, HashAlgo, Input, Packet,
-    Timestamp, Transport,
+    SkipReason, Timestamp, Transport,
 };
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -36,7 +36,7 @@ use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 /// Format version of `split.json` and the frame comments.
-pub const SPLIT_VERSION: u32 = 1;
+pub const SPLIT_VERSION: u32 = 2;
 
 /// The most buckets a split writes (each is an open file while the capture is read).
 pub const MAX_BUCKETS: usize = 4096;
@@ -50,6 +50,8 @@ pub struct SplitConfig {
     pub hash: HashAlgo,
     /// `-f/--filter`: only matching packets go to the buckets (the rest are counted).
     pub filter: Option<Filter>,
+    /// The filter as given (recorded in `split.json`).
+    pub expr: Option<String>,
 }
 
 /// What one bucket file got.
@@ -92,8 +94,10 @@ pub struct SplitFile {
     pub filtered: u64,
     /// Packets decoded (a reassembled datagram counts once), as the decoder counts them.
     pub decoded: u64,
-    /// Frames that did not become packets, by reason, as the report names them.
-    pub skipped: Vec<(String, u64)>,
+    /// Frames that did not become packets, by reason (in the report's order).
+    pub skipped: Vec<(SkipReason, u64)>,
+    /// The capture filter the split applied (`-f/--filter`), as given.
+    pub filter: Option<String>,
     /// Per bucket.
     pub written: Vec<Written>,
     /// The DNS file.
@@ -269,6 +273,7 @@ pub fn split_file(
         filtered: 0,
         decoded: 0,
         skipped: Vec::new(),
+        filter: cfg.expr.clone(),
         written: Vec::new(),
         dns: Written::default(),
         held: 0,
@@ -354,7 +359,7 @@ pub fn split_file(
         .stats()
         .skipped
         .iter()
-        .map(|(r, n)| (r.to_string(), *n))
+        .map(|(r, n)| (r.clone(), *n))
         .collect();
     sf.summary = Some(summary);
     sf.written = buckets

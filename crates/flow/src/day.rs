@@ -7,7 +7,19 @@ use exfilmeter_ingest::Timestamp;
 /// A local calendar day of the case, as its number of days since 1970-01-01 — the day number
 /// polars and Parquet store for a `Date`. Every conversion between calendar dates, day numbers
 /// and `YYYY-MM-DD` text goes through this type.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    Default,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    serde::Serialize,
+    serde::Deserialize,
+)]
 pub struct Day(pub i32);
 
 impl Day {

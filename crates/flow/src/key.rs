@@ -5,7 +5,9 @@ use std::fmt;
 use std::net::IpAddr;
 
 /// One end of a flow.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 pub struct Endpoint {
     /// Address.
     pub ip: IpAddr,
@@ -23,7 +25,9 @@ impl fmt::Display for Endpoint {
 }
 
 /// Transport protocol of a flow.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 pub enum Proto {
     /// TCP.
     Tcp,
@@ -48,7 +52,9 @@ impl Proto {
 }
 
 /// Direction-independent flow key: the lower endpoint first, plus protocol and outer VLAN.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 pub struct FlowKey {
     /// Protocol.
     pub proto: Proto,
@@ -64,7 +70,9 @@ pub struct FlowKey {
 }
 
 /// Direction of a packet within its flow.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 pub enum Direction {
     /// Client to server.
     C2s,
@@ -97,7 +105,7 @@ impl Direction {
 }
 
 /// Which rule decided who the client is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum RoleRule {
     /// The client sent the SYN.
     Syn,

@@ -4,7 +4,7 @@ use crate::key::Direction;
 use chrono::NaiveDate;
 
 /// Counters of one flow direction on one local day (all in bytes except `frames`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 pub struct Counters {
     /// Frames carrying this direction (each fragment of a reassembled datagram counts).
     pub frames: u64,
@@ -94,7 +94,7 @@ impl Counters {
 }
 
 /// A flow's ledger: counters per (direction, local day), kept sorted.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Ledger {
     rows: Vec<(Direction, NaiveDate, Counters)>,
 }

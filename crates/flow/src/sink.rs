@@ -9,7 +9,9 @@ use exfilmeter_ingest::{FrameRef, Timestamp};
 /// Deterministic flow identifier: the file index and frame number of the flow's first
 /// frame, packed as `file << 40 | frame` (so it is the same whatever the thread count,
 /// and it points at the frame in Wireshark).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 pub struct FlowId(pub u64);
 
 impl FlowId {
@@ -20,7 +22,7 @@ impl FlowId {
 }
 
 /// Why a flow ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum CloseReason {
     /// Both sides sent FIN.
     Fin,
@@ -51,7 +53,7 @@ impl CloseReason {
 }
 
 /// Odd things seen in a flow.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct FlowAnomalies {
     /// Per direction (c2s, s2c): reassembly anomalies.
     pub tcp: [HalfAnomalies; 2],
@@ -62,7 +64,7 @@ pub struct FlowAnomalies {
 }
 
 /// A finished flow with its ledger.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct FlowRecord {
     /// Identifier.
     pub id: FlowId,

@@ -61,7 +61,7 @@ pub struct Budget {
 const SPARE_WINDOWS: usize = 1024;
 
 /// Per-direction anomaly counters.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct HalfAnomalies {
     /// Gaps declared because a buffer cap was reached.
     pub cap_gaps: u64,

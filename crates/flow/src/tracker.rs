@@ -68,7 +68,7 @@ impl Default for TrackerConfig {
 }
 
 /// Tracker-wide counters.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct TrackerStats {
     /// Packets seen.
     pub packets: u64,

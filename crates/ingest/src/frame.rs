@@ -4,14 +4,38 @@ use crate::Timestamp;
 use std::fmt;
 
 /// Index of an input file within one run (order of [`crate::expand_inputs`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Default,
+    serde::Serialize,
+    serde::Deserialize,
+)]
 pub struct FileId(pub u32);
 
 /// Where a frame came from: file, 1-based frame number as Wireshark numbers it, byte offset.
 ///
 /// `offset` is the position of the record/block header in the capture stream (for
 /// compressed captures, in the decompressed stream).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Default,
+    serde::Serialize,
+    serde::Deserialize,
+)]
 pub struct FrameRef {
     /// The input file.
     pub file: FileId,

@@ -16,7 +16,9 @@ use exfilmeter_ingest::{FrameRef, Timestamp};
 use rustc_hash::FxHashMap;
 
 /// What tied a flow to an indicator.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 pub enum Via {
     /// The server address is in an IOC network.
     Ip,
@@ -44,7 +46,7 @@ impl Via {
 }
 
 /// One reason a flow is attributed to an indicator.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Reason {
     /// The indicator.
     pub ioc: IocId,
@@ -57,7 +59,7 @@ pub struct Reason {
 }
 
 /// A flow's verdict: empty when it talks to no IOC host.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Verdict {
     /// Every reason found, one per (indicator, via), first evidence kept.
     pub reasons: Vec<Reason>,

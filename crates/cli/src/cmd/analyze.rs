@@ -7,7 +7,10 @@ use crate::progress::{total_size, Display};
 use crate::tz::{format_in, parse_zone};
 use crate::Outcome;
 use anyhow::{anyhow, bail, Context, Result};
-use exfilmeter_estimate::analysis::{counters, covered_days, periods_or_capture, Run};
+use exfilmeter_estimate::analysis::{counters, covered_days, periods_or_capture, FlowCounts, Run};
+use exfilmeter_estimate::partial::{
+    check_partials, merge_partials, partial_file, run_bucket, PartialWriter, SplitSet,
+};
 use exfilmeter_estimate::{
     input_names, load_periods, Collector, ContentLedger, Gather, Header, KeySpec, ModelOptions,
     Pipeline, Read, RecordFormat, RecordModel, RecordShape, RecoveredIndex, Rows, Rules,
@@ -156,6 +159,32 @@ pub struct Args {
     /// manifest lists them, are always removed first.
     #[arg(long)]
     pub force: bool,
+    /// Analyse one bucket of split captures and write its partial results into DIR, for
+    /// `exfilmeter merge`: CAPTURES are then `exfilmeter split` output folders (every file of
+    /// the run), the settings those of the whole run (docs/scale-out.md).
+    #[arg(long, value_name = "DIR", requires = "bucket")]
+    pub partial: Option<PathBuf>,
+    /// The bucket --partial analyses (0 to the splits' bucket count − 1).
+    #[arg(long, value_name = "B", requires = "partial")]
+    pub bucket: Option<usize>,
+}
+
+/// Where `analyze` takes its packets from.
+pub(crate) enum Mode {
+    /// The capture files (CAPTURES).
+    Captures,
+    /// One bucket of split captures (CAPTURES: split folders), written as a partial.
+    Partial {
+        /// The partial folder.
+        out: PathBuf,
+        /// The bucket.
+        bucket: usize,
+    },
+    /// The partials of every bucket (CAPTURES: partial folders), merged into one run.
+    Merge {
+        /// The split folders of the run.
+        splits: Vec<PathBuf>,
+    },
 }
 
 /// Everything resolved from the case and the command line.
@@ -168,9 +197,14 @@ struct Settings {
     rules: Rules,
 }
 
-fn resolve(args: &Args) -> Result<Settings> {
+fn resolve(args: &Args, mode: &Mode) -> Result<Settings> {
     let from_cli = Case {
-        captures: args.paths.clone(),
+        // Split or partial folders are not the run's captures: those come from the case
+        // file, else from the splits.
+        captures: match mode {
+            Mode::Captures => args.paths.clone(),
+            _ => Vec::new(),
+        },
         iocs: args.iocs.clone(),
         recovered: args.recovered.clone(),
         record_format: args.record_format.clone(),
@@ -196,7 +230,7 @@ fn resolve(args: &Args) -> Result<Settings> {
         Some(p) => Case::load(p)?.overridden_by(from_cli),
         None => from_cli,
     };
-    if case.captures.is_empty() {
+    if case.captures.is_empty() && matches!(mode, Mode::Captures) {
         bail!("no capture files given (CAPTURES or `captures` in the case file)");
     }
     if case.iocs.is_empty() {
@@ -437,7 +471,104 @@ fn load_recovered(s: &Settings, opts: &ModelOptions) -> Result<Recovered> {
 
 /// Runs `analyze`.
 pub fn run(args: Args) -> Result<Outcome> {
-    let s = resolve(&args)?;
+    let mode = match (&args.partial, args.bucket) {
+        (Some(out), Some(bucket)) => Mode::Partial {
+            out: out.clone(),
+            bucket,
+        },
+        _ => Mode::Captures,
+    };
+    run_mode(args, mode)
+}
+
+/// The settings that decide what a bucket task's flow stage gives: a merge refuses partials
+/// made with others than its own.
+fn bucket_settings(
+    s: &Settings,
+    args: &Args,
+    rec: &Recovered,
+    tz: chrono_tz::Tz,
+) -> Result<serde_json::Value> {
+    let iocs: Vec<(String, String)> = s
+        .case
+        .iocs
+        .iter()
+        .map(|p| {
+            InputFile::of(p).map(|f| {
+                let name = p
+                    .file_name()
+                    .map_or_else(String::new, |n| n.to_string_lossy().to_string());
+                (name, f.sha256)
+            })
+        })
+        .collect::<exfilmeter_report::Result<_>>()?;
+    let recovered: Vec<(String, String)> = rec
+        .inputs
+        .iter()
+        .map(|f| {
+            let name = Path::new(&f.path)
+                .file_name()
+                .map_or_else(String::new, |n| n.to_string_lossy().to_string());
+            (name, f.sha256.clone())
+        })
+        .collect();
+    Ok(serde_json::json!({
+        "iocs": iocs,
+        "lenient": s.case.lenient.unwrap_or(false),
+        "recovered": recovered,
+        "record_format": s.case.record_format.as_deref().unwrap_or("lines"),
+        "key": s.case.key,
+        "header": s.case.header.as_deref().unwrap_or("auto"),
+        "tz": tz.name(),
+        "internal": s.case.internal,
+        "control_max": s.rules.control_max,
+        "tls_overhead": s.rules.tls_overhead,
+        "dns_grace": s.case.dns_grace.unwrap_or(3600),
+        "sweep": s.case.sweep.unwrap_or(false),
+        "max_flows": args.max_flows.max(1),
+        "filter": s.case.filter,
+    }))
+}
+
+/// Folders given as CAPTURES (split or partial folders).
+fn given_dirs(paths: &[String]) -> Vec<PathBuf> {
+    paths.iter().map(PathBuf::from).collect()
+}
+
+/// Empties a partial folder of an earlier bucket task (its `partial.json`, `flows.bin` and
+/// `daily/`); a folder that holds anything else is refused.
+fn prepare_partial(out: &Path) -> Result<()> {
+    if !out.exists() {
+        return std::fs::create_dir_all(out)
+            .with_context(|| format!("creating the partial folder {}", out.display()));
+    }
+    let ours = ["partial.json", "flows.bin", "daily"];
+    let entries = std::fs::read_dir(out).with_context(|| format!("--partial {}", out.display()))?;
+    for e in entries {
+        let e = e?;
+        let name = e.file_name().to_string_lossy().to_string();
+        if !ours.contains(&name.as_str()) {
+            bail!(
+                "--partial {}: holds {name}, which no bucket task wrote; choose a new or empty folder",
+                out.display()
+            );
+        }
+    }
+    for name in ours {
+        let p = out.join(name);
+        if p.is_dir() {
+            std::fs::remove_dir_all(&p)?;
+        } else if p.exists() {
+            std::fs::remove_file(&p)?;
+        }
+    }
+    Ok(())
+}
+
+/// Runs `analyze` on captures, on one bucket of split captures, or as the merge of every
+/// bucket's partial.
+pub(crate) fn run_mode(args: Args, mode: Mode) -> Result<Outcome> {
+    let mut s = resolve(&args, &mode)?;
     let assumed = assumptions(&s.case.assume)?;
     if let Some(n) = args.threads {
         if n == 0 {
@@ -463,38 +594,139 @@ pub fn run(args: Args) -> Result<Outcome> {
     let rec = load_recovered(&s, &opts)?;
     let set = load_iocs(&s.case.iocs, s.case.lenient.unwrap_or(false))?;
     let internal = internal_nets(&s.case.internal)?;
-    let inputs = expand_inputs(&s.case.captures)?;
-    exfilmeter_estimate::readable_inputs(&s.case.captures, &inputs).map_err(|e| anyhow!(e))?;
-    let started = std::time::SystemTime::now();
-    let foreign = prepare_out(&s.out, args.force)?;
+    let splits = match &mode {
+        Mode::Captures => None,
+        Mode::Partial { .. } => Some(SplitSet::load(&given_dirs(&args.paths))?),
+        Mode::Merge { splits } => Some(SplitSet::load(splits)?),
+    };
+    if let Some(sp) = &splits {
+        if s.case.since.is_some() || s.case.until.is_some() {
+            bail!("--since/--until: not available for split runs yet (analyze the window on one machine, or split only the files it needs)");
+        }
+        if sp.filter() != s.case.filter.as_deref() {
+            bail!(
+                "the splits were made with --filter {:?}, this run has {:?}: give the same filter to split, analyze --partial and merge",
+                sp.filter().unwrap_or(""),
+                s.case.filter.as_deref().unwrap_or("")
+            );
+        }
+    }
     let cfg = TrackerConfig {
         tz,
         max_flows: args.max_flows.max(1),
         ..TrackerConfig::default()
     };
-    let names = input_names(&inputs);
     let sweep = s.case.sweep.unwrap_or(false);
-    let rows = Rows::new(
-        Some(&set),
-        false,
-        names.clone(),
-        TableWriter::create(Some(&s.out.join("flows.parquet")))?,
-    );
+    let grace = s.case.dns_grace.unwrap_or(3600);
+    let rules = s.rules;
     let ledger = || {
-        let content = ContentLedger::new(&rec.shape, s.rules, DayClock::new(tz), &set);
+        let content = ContentLedger::new(&rec.shape, rules, DayClock::new(tz), &set);
         match &rec.index {
             Some(ix) if sweep => content.with_index(ix).with_sweep(),
             Some(ix) => content.with_index(ix),
             None => content,
         }
     };
-    let grace = s.case.dns_grace.unwrap_or(3600);
+    if let (Mode::Partial { out, bucket }, Some(sp)) = (&mode, &splits) {
+        prepare_partial(out)?;
+        let c = Collector::new(Some(ledger().for_shard()), true);
+        let mut sink = Attributor::new(&set, internal.clone(), grace, c).shared_dns();
+        let mut w = PartialWriter::create(out)?;
+        let (tracker, got) = run_bucket(sp, *bucket, cfg, true, &mut sink, &mut |items| {
+            w.write(items)
+        })?;
+        let content = sink.inner.content.as_ref();
+        let stats = content.map(|c| c.stats).unwrap_or_default();
+        let sweep_bytes = content.map_or(0, |c| c.sweep_bytes);
+        let settings = bucket_settings(&s, &args, &rec, tz)?;
+        let flows = w.flows;
+        let meta = partial_file(
+            sp,
+            *bucket,
+            settings,
+            tracker,
+            (&stats, sweep_bytes),
+            flows,
+            got,
+        );
+        w.finish(out, *bucket, &meta)?;
+        if !args.quiet {
+            eprintln!(
+                "exfilmeter analyze --partial: bucket {bucket} of {}: {} packets, {} flows ({} to indicators) → {}",
+                sp.buckets,
+                meta.read.packets,
+                meta.tracker.flows,
+                stats.ioc_flows,
+                out.display()
+            );
+        }
+        return Ok(if sp.read().partial {
+            Outcome::Partial
+        } else {
+            Outcome::Complete
+        });
+    }
+    let inputs = match &splits {
+        None => {
+            let inputs = expand_inputs(&s.case.captures)?;
+            exfilmeter_estimate::readable_inputs(&s.case.captures, &inputs)
+                .map_err(|e| anyhow!(e))?;
+            inputs
+        }
+        Some(_) => Vec::new(),
+    };
+    let partials = match (&splits, &mode) {
+        (Some(sp), Mode::Merge { .. }) => {
+            let settings = bucket_settings(&s, &args, &rec, tz)?;
+            check_partials(sp, &given_dirs(&args.paths), &settings)?
+        }
+        _ => Vec::new(),
+    };
+    if let Some(sp) = splits.as_ref().filter(|_| s.case.captures.is_empty()) {
+        // No case file named the captures: the splits' own paths.
+        s.case.captures = sp
+            .files
+            .iter()
+            .map(|(_, sf)| {
+                sf.summary
+                    .as_ref()
+                    .map_or_else(|| sf.name.clone(), |x| x.path.clone())
+            })
+            .collect();
+    }
+    let started = std::time::SystemTime::now();
+    let foreign = prepare_out(&s.out, args.force)?;
+    let names = match &splits {
+        Some(sp) => sp.names(),
+        None => input_names(&inputs),
+    };
+    let rows = Rows::new(
+        Some(&set),
+        false,
+        names.clone(),
+        TableWriter::create(Some(&s.out.join("flows.parquet")))?,
+    );
     let mut pipeline = Pipeline::new(cfg, args.hash);
     pipeline.window = window;
     pipeline.filter = compiled;
     let mut display = Display::new(args.quiet, total_size(&inputs));
     let shards = super::flow_shards(args.threads)?;
-    let (read, mut rows, mut content) = if shards > 1 {
+    let (read, mut rows, mut content, flow_counts, extra) = if let Some(sp) = &splits {
+        let mut gather = Gather {
+            rows,
+            content: Some(ledger()),
+        };
+        let (tracker, stats, sweep_bytes) = merge_partials(&partials, &mut gather)?;
+        let Gather { rows, content } = gather;
+        let mut content = content.unwrap_or_else(ledger);
+        content.stats.add(&stats);
+        content.sweep_bytes += sweep_bytes;
+        for line in sp.problems() {
+            eprintln!("{line}");
+        }
+        let extra = super::flows::filter_counters(s.case.filter.is_some(), sp.filtered());
+        (sp.read(), rows, content, sp.counts(tracker), extra)
+    } else if shards > 1 {
         let sinks: Vec<_> = (0..shards)
             .map(|_| {
                 let c = Collector::new(Some(ledger().for_shard()), true);
@@ -514,7 +746,8 @@ pub fn run(args: Args) -> Result<Outcome> {
                 content.add_counts(c);
             }
         }
-        (read, rows, content)
+        let extra = super::flows::window_counters(&pipeline);
+        (read, rows, content, FlowCounts::of(&pipeline), extra)
     } else {
         let tee = Tee {
             rows,
@@ -523,7 +756,8 @@ pub fn run(args: Args) -> Result<Outcome> {
         let mut attr = Attributor::new(&set, internal, grace, tee);
         let read = pipeline.run(&inputs, &mut attr, &mut display);
         let Tee { rows, content } = attr.inner;
-        (read, rows, content)
+        let extra = super::flows::window_counters(&pipeline);
+        (read, rows, content, FlowCounts::of(&pipeline), extra)
     };
     display.done();
     content.finish();
@@ -550,13 +784,13 @@ pub fn run(args: Args) -> Result<Outcome> {
         }
     }
     write_sightings(&s.out, &set, &content.flows)?;
-    let mut counters = counters(&read, &pipeline, &content, sweep);
+    let mut counters = counters(&read, &flow_counts, &content, sweep);
     counters.push((
         "IOC entries skipped (--lenient)".into(),
         set.warnings().len() as u64,
     ));
     counters.push(("period warnings".into(), period_warnings.len() as u64));
-    counters.extend(super::flows::window_counters(&pipeline));
+    counters.extend(extra);
     counters.push((
         "IOC entries not used (not network indicators, or not for detection)".into(),
         set.ignored().len() as u64,
@@ -628,7 +862,7 @@ pub fn run(args: Args) -> Result<Outcome> {
         eprintln!(
             "exfilmeter analyze: {} files, {} flows ({} to indicators), {} day×host rows → {}",
             read.files.len(),
-            pipeline.tracker_stats().flows,
+            flow_counts.tracker.flows,
             content.stats.ioc_flows,
             day_rows,
             s.out.join("report.html").display()

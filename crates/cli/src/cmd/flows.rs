@@ -144,15 +144,21 @@ pub(crate) fn filter(expr: Option<&str>) -> Result<Option<exfilmeter_ingest::Fil
     .transpose()
 }
 
+/// What the filter left out, as a report counter (none without a filter).
+pub(crate) fn filter_counters(filter: bool, filtered: u64) -> Vec<(String, u64)> {
+    if filter {
+        vec![(
+            "packets not matching --filter (not analysed)".into(),
+            filtered,
+        )]
+    } else {
+        Vec::new()
+    }
+}
+
 /// What the window and the filter left out, as report counters (none without them).
 pub(crate) fn window_counters(p: &Pipeline) -> Vec<(String, u64)> {
-    let mut out = Vec::new();
-    if p.filter.is_some() {
-        out.push((
-            "packets not matching --filter (not analysed)".into(),
-            p.filtered,
-        ));
-    }
+    let mut out = filter_counters(p.filter.is_some(), p.filtered);
     if p.window.is_open() {
         return out;
     }

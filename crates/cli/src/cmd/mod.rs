@@ -3,6 +3,7 @@ pub mod calibrate;
 pub mod case;
 pub mod flows;
 pub mod inspect;
+pub mod merge;
 pub mod report;
 pub mod shell;
 pub mod split;

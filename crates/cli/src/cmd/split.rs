@@ -55,6 +55,7 @@ pub fn run(args: Args) -> Result<Outcome> {
         buckets: args.buckets,
         hash: args.hash,
         filter: super::flows::filter(args.filter.as_deref())?,
+        expr: args.filter.clone(),
     };
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("cannot create {}", args.out.display()))?;

@@ -50,7 +50,9 @@ impl Default for Rules {
 }
 
 /// Where a unit's bytes came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 pub enum Source {
     /// One HTTP request body (de-chunked).
     HttpBody,
@@ -91,7 +93,7 @@ impl Names {
 }
 
 /// One upload of a flow to an indicator.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Unit {
     /// Local day (days since 1970-01-01) of its last byte: records count on the day their
     /// upload completed.
@@ -193,7 +195,7 @@ const BODILESS: [&[u8]; 4] = [b"GET ", b"HEAD ", b"OPTIONS ", b"DELETE "];
 pub const RESIDUAL_MIN: u64 = 4096;
 
 /// Counters of the content accounting.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ContentStats {
     /// Flows attributed to an indicator.
     pub ioc_flows: u64,
@@ -209,6 +211,18 @@ pub struct ContentStats {
     /// Bodies (seen or not) declared longer than what their flow sent before it ended (a
     /// reset, FIN or the capture's end): only the sent bytes count.
     pub cut_bodies: u64,
+}
+
+impl ContentStats {
+    /// Adds another shard's or bucket's counters.
+    pub fn add(&mut self, b: &ContentStats) {
+        self.ioc_flows += b.ioc_flows;
+        self.bodies += b.bodies;
+        self.broken_bodies += b.broken_bodies;
+        self.unflagged_bodies += b.unflagged_bodies;
+        self.continued_bodies += b.continued_bodies;
+        self.cut_bodies += b.cut_bodies;
+    }
 }
 
 /// The content ledger of IOC flows.
@@ -240,7 +254,7 @@ pub struct ContentLedger<'s> {
 }
 
 /// What closed flows added to a shard's ledger ([`ContentLedger::take_closed`]).
-#[derive(Debug, Default)]
+#[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
 pub struct Closed {
     units: Vec<Unit>,
     days: Vec<FlowDay>,
@@ -250,6 +264,11 @@ pub struct Closed {
 }
 
 impl Closed {
+    /// The flow-day rows it added.
+    pub fn days(&self) -> &[FlowDay] {
+        &self.days
+    }
+
     /// Nothing was added.
     pub fn is_empty(&self) -> bool {
         self.units.is_empty()
@@ -262,7 +281,7 @@ impl Closed {
 
 /// How an IOC flow was identified and what it carried out: one line of the report's host
 /// section and timeline.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct IocFlow {
     /// Flow id.
     pub flow: FlowId,
@@ -776,13 +795,7 @@ impl<'s> ContentLedger<'s> {
 
     /// Adds a shard's counters (at the end of the run).
     pub fn add_counts(&mut self, shard: &ContentLedger<'_>) {
-        let (a, b) = (&mut self.stats, &shard.stats);
-        a.ioc_flows += b.ioc_flows;
-        a.bodies += b.bodies;
-        a.broken_bodies += b.broken_bodies;
-        a.unflagged_bodies += b.unflagged_bodies;
-        a.continued_bodies += b.continued_bodies;
-        a.cut_bodies += b.cut_bodies;
+        self.stats.add(&shard.stats);
         self.sweep_bytes += shard.sweep_bytes;
     }
 

@@ -10,7 +10,7 @@ use exfilmeter_intel::Verdict;
 
 /// A host on no IOC list that received recovered records (the `--sweep` finding), one per
 /// flow; internal servers are kept too (a staging share is a finding as well).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct SweepHit {
     /// Flow.
     pub flow: FlowId,

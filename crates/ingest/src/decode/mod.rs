@@ -110,7 +110,9 @@ impl Packet<'_> {
 }
 
 /// Why a frame did not become a packet. Counted per reason, never silently dropped.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 #[non_exhaustive]
 pub enum SkipReason {
     /// A link type this decoder does not handle.
@@ -142,7 +144,33 @@ pub enum SkipReason {
     /// A fragment rejected by the reassembler (see its counters for why).
     FragmentRejected,
     /// An IEEE 802.11 frame without a readable IP packet (management, null data, encrypted).
-    Wlan(&'static str),
+    Wlan(WlanReason),
+}
+
+/// Why an IEEE 802.11 frame gave no packet (in the order of their names).
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
+pub enum WlanReason {
+    /// An A-MSDU of several subframes (one frame becomes one packet here).
+    Amsdu,
+    /// A data frame without a body (null data).
+    NoBody,
+    /// A management or control frame.
+    Management,
+    /// A protected (encrypted) frame.
+    Protected,
+}
+
+impl fmt::Display for WlanReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            WlanReason::Amsdu => "A-MSDU of several subframes",
+            WlanReason::NoBody => "data frame without a body",
+            WlanReason::Management => "management or control frame",
+            WlanReason::Protected => "protected (encrypted) frame",
+        })
+    }
 }
 
 impl fmt::Display for SkipReason {

@@ -4,7 +4,7 @@
 //! (null data) and protected (encrypted) frames carry no IP packet we can read: each is a
 //! named skip.
 
-use super::{link, SkipReason, VlanTags};
+use super::{link, SkipReason, VlanTags, WlanReason};
 use crate::frame::LinkType;
 
 /// A radiotap header (version 0; its length is a little-endian u16 at byte 2), then 802.11.
@@ -32,13 +32,13 @@ pub(crate) fn frame(f: &[u8], radiotap: bool) -> Result<(VlanTags, &[u8]), SkipR
     };
     let (kind, subtype) = ((fc0 >> 2) & 0x03, fc0 >> 4);
     if fc0 & 0x03 != 0 || kind != 2 {
-        return Err(SkipReason::Wlan("management or control frame"));
+        return Err(SkipReason::Wlan(WlanReason::Management));
     }
     if subtype & 0x04 != 0 {
-        return Err(SkipReason::Wlan("data frame without a body"));
+        return Err(SkipReason::Wlan(WlanReason::NoBody));
     }
     if fc1 & 0x40 != 0 {
-        return Err(SkipReason::Wlan("protected (encrypted) frame"));
+        return Err(SkipReason::Wlan(WlanReason::Protected));
     }
     let qos = subtype & 0x08 != 0;
     let mut hl = 24;
@@ -63,7 +63,7 @@ pub(crate) fn frame(f: &[u8], radiotap: bool) -> Result<(VlanTags, &[u8]), SkipR
         let len = usize::from(u16::from_be_bytes([*l0, *l1]));
         // What may follow the one subframe: up to 3 bytes of padding and a 4-byte FCS.
         if rest.len() > len + 3 + 4 {
-            return Err(SkipReason::Wlan("A-MSDU of several subframes"));
+            return Err(SkipReason::Wlan(WlanReason::Amsdu));
         }
         body = &rest[..len.min(rest.len())];
     }
@@ -123,18 +123,18 @@ mod tests {
         let beacon = [0x80u8, 0, 0, 0, 0, 0];
         assert_eq!(
             frame(&beacon, false).unwrap_err(),
-            SkipReason::Wlan("management or control frame")
+            SkipReason::Wlan(WlanReason::Management)
         );
         let null = data_frame(4, 0x01, &[]);
         assert_eq!(
             frame(&null, false).unwrap_err(),
-            SkipReason::Wlan("data frame without a body")
+            SkipReason::Wlan(WlanReason::NoBody)
         );
         let mut wep = data_frame(0, 0x41, &[]);
         snap(&mut wep);
         assert_eq!(
             frame(&wep, false).unwrap_err(),
-            SkipReason::Wlan("protected (encrypted) frame")
+            SkipReason::Wlan(WlanReason::Protected)
         );
     }
 
@@ -153,7 +153,7 @@ mod tests {
         two.extend_from_slice(&sub);
         assert_eq!(
             frame(&two, false).unwrap_err(),
-            SkipReason::Wlan("A-MSDU of several subframes")
+            SkipReason::Wlan(WlanReason::Amsdu)
         );
     }
 }
