@@ -293,11 +293,9 @@ impl SplitReader {
             self.offset += total as u64;
             let b = &self.body[..total - 12];
             match kind {
-                0x0A0D_0D0A => {
-                    if le32(b, 0) != Some(0x1A2B_3C4D) {
-                        self.offset = at;
-                        return Err(self.bad("not a little-endian section"));
-                    }
+                0x0A0D_0D0A if le32(b, 0) != Some(0x1A2B_3C4D) => {
+                    self.offset = at;
+                    return Err(self.bad("not a little-endian section"));
                 }
                 0x0000_0001 => {
                     let link = le16(b, 0).ok_or_else(|| self.bad("short interface block"))?;

@@ -682,9 +682,10 @@ pub(crate) fn run_mode(args: Args, mode: Mode) -> Result<Outcome> {
         }
         _ => Vec::new(),
     };
-    if let Some(sp) = splits.as_ref().filter(|_| s.case.captures.is_empty()) {
-        // No case file named the captures: the splits' own paths.
-        s.case.captures = sp
+    if let Some(sp) = &splits {
+        // The run's captures are those the splits read; the case file's specs (a folder, a
+        // pattern) are kept when they name exactly those files here.
+        let split_paths: Vec<String> = sp
             .files
             .iter()
             .map(|(_, sf)| {
@@ -693,6 +694,15 @@ pub(crate) fn run_mode(args: Args, mode: Mode) -> Result<Outcome> {
                     .map_or_else(|| sf.name.clone(), |x| x.path.clone())
             })
             .collect();
+        let same = expand_inputs(&s.case.captures).is_ok_and(|found| {
+            found
+                .iter()
+                .map(|i| i.path.display().to_string())
+                .eq(split_paths.iter().cloned())
+        });
+        if !same {
+            s.case.captures = split_paths;
+        }
     }
     let started = std::time::SystemTime::now();
     let foreign = prepare_out(&s.out, args.force)?;

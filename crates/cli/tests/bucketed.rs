@@ -1,0 +1,411 @@
+//! A run spread over buckets — `split`, `analyze --partial` per bucket, `merge` — gives the
+//! outputs of one `analyze` byte for byte (with `--reproducible`): on the bundled example
+//! into 2, 3 and 7 buckets, on the generated scenarios, with a DNS answer and the flow it
+//! names in different buckets, with a flow that spans two capture files, and with damaged
+//! captures whose errors (file and byte offset) reach the merged report. The reference is
+//! the single run, whose own numbers the analyze and oracle tests check.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use common::{bin, csv, scenario, shared, testdata};
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+
+fn ok(o: &std::process::Output, want: i32, what: &str) {
+    assert_eq!(
+        o.status.code(),
+        Some(want),
+        "{what}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
+
+/// The single run: `analyze --reproducible OPTS CAPTURES -o OUT`.
+fn single(work: &Path, opts: &[OsString], captures: &[PathBuf], want: i32) -> PathBuf {
+    let out = work.join("single");
+    let o = bin()
+        .args(["analyze", "-q", "--reproducible"])
+        .args(opts)
+        .arg("-o")
+        .arg(&out)
+        .args(captures)
+        .output()
+        .unwrap();
+    ok(&o, want, "analyze");
+    out
+}
+
+/// The same run in `buckets` buckets: split, one `analyze --partial` per bucket, merge.
+fn bucketed(
+    work: &Path,
+    opts: &[OsString],
+    captures: &[PathBuf],
+    buckets: usize,
+    want: i32,
+) -> PathBuf {
+    let splits = work.join(format!("split{buckets}"));
+    let o = bin()
+        .args(["split", "-q", "-b", &buckets.to_string(), "-o"])
+        .arg(&splits)
+        .args(captures)
+        .output()
+        .unwrap();
+    ok(&o, want, "split");
+    let mut partials = Vec::new();
+    for b in 0..buckets {
+        let p = work.join(format!("partial{buckets}-{b}"));
+        let o = bin()
+            .args(["analyze", "-q"])
+            .args(opts)
+            .arg("--partial")
+            .arg(&p)
+            .args(["--bucket", &b.to_string()])
+            .arg(&splits)
+            .output()
+            .unwrap();
+        ok(&o, want, "analyze --partial");
+        assert!(p.join("flows.bin").is_file() && p.join("partial.json").is_file());
+        partials.push(p);
+    }
+    let out = work.join(format!("merged{buckets}"));
+    let o = bin()
+        .args(["merge", "-q", "--reproducible", "--splits"])
+        .arg(&splits)
+        .args(opts)
+        .arg("-o")
+        .arg(&out)
+        .args(&partials)
+        .output()
+        .unwrap();
+    ok(&o, want, "merge");
+    out
+}
+
+/// Every file under `dir`, relative, sorted.
+fn files(dir: &Path) -> Vec<PathBuf> {
+    let mut out: Vec<PathBuf> = walk(dir)
+        .into_iter()
+        .map(|p| p.strip_prefix(dir).unwrap().to_path_buf())
+        .collect();
+    out.sort();
+    out
+}
+
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}
+
+/// The two output folders hold the same files with the same bytes; the tables the issue
+/// names are checked first, so a difference names the table.
+fn same_folder(one: &Path, merged: &Path) {
+    for t in [
+        "daily.csv",
+        "periods.csv",
+        "confirmed_records.csv",
+        "report.md",
+    ] {
+        let (a, b) = (one.join(t), merged.join(t));
+        if a.exists() || b.exists() {
+            assert_eq!(
+                std::fs::read_to_string(&a).unwrap(),
+                std::fs::read_to_string(&b).unwrap(),
+                "{t} differs between {} and {}",
+                one.display(),
+                merged.display()
+            );
+        }
+    }
+    let (fa, fb) = (files(one), files(merged));
+    assert_eq!(fa, fb, "the same outputs");
+    assert!(fa.len() >= 10, "{fa:?}");
+    for f in &fa {
+        assert!(
+            std::fs::read(one.join(f)).unwrap() == std::fs::read(merged.join(f)).unwrap(),
+            "{} differs",
+            f.display()
+        );
+    }
+}
+
+fn os(v: &[&str]) -> Vec<OsString> {
+    v.iter().map(OsString::from).collect()
+}
+
+fn example_opts(cache: &Path) -> Vec<OsString> {
+    let mut o = os(&["--case"]);
+    o.push(testdata("example/case.toml").into());
+    o.push("--cache-dir".into());
+    o.push(cache.into());
+    o
+}
+
+#[test]
+fn example_in_2_3_and_7_buckets_merges_to_the_single_run_byte_for_byte() {
+    let dir = tempfile::tempdir().unwrap();
+    let opts = example_opts(&dir.path().join("cache"));
+    let captures = [testdata("example/capture.pcap")];
+    let one = single(dir.path(), &opts, &captures, 0);
+    for n in [2, 3, 7] {
+        let merged = bucketed(dir.path(), &opts, &captures, n, 0);
+        same_folder(&one, &merged);
+    }
+    // Not a vacuous comparison: the run found records and traffic.
+    let daily = csv(&one.join("daily.csv"));
+    assert!(daily.iter().any(|r| r["stream_bytes"] != "0"));
+    assert!(csv(&one.join("confirmed_records.csv")).len() > 10);
+}
+
+fn scenario_opts(d: &Path, cache: &Path) -> Vec<OsString> {
+    let mut o = os(&[
+        "--tz",
+        "Asia/Tokyo",
+        "--record-format",
+        "csv",
+        "--key",
+        "1",
+        "--header",
+        "no",
+        "--iocs",
+    ]);
+    o.push(d.join("iocs.txt").into());
+    o.push("--cache-dir".into());
+    o.push(cache.into());
+    o.push("--recovered".into());
+    o.extend(common::recovered_of(d).into_iter().map(OsString::from));
+    o
+}
+
+/// The captures of a scenario, in the run's order.
+fn captures_of(d: &Path) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(d.join("captures"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    v.sort();
+    v
+}
+
+/// Which bucket of `splits` (file `index`) holds frame `frame` of that file.
+fn bucket_of(splits: &Path, index: u32, frame: u64) -> usize {
+    let dir = splits.join(format!("file={index:06}"));
+    let needle = format!("exfilmeter file={index} frame={frame} offset=");
+    let mut found = Vec::new();
+    for e in std::fs::read_dir(&dir).unwrap().flatten() {
+        let name = e.file_name().to_string_lossy().to_string();
+        let Some(b) = name
+            .strip_prefix("bucket=")
+            .and_then(|s| s.strip_suffix(".pcapng"))
+        else {
+            continue;
+        };
+        let bytes = std::fs::read(e.path()).unwrap();
+        if bytes.windows(needle.len()).any(|w| w == needle.as_bytes()) {
+            found.push(b.parse::<usize>().unwrap());
+        }
+    }
+    assert_eq!(found.len(), 1, "frame {frame} of file {index}: {found:?}");
+    found[0]
+}
+
+#[test]
+fn scenarios_merge_to_the_single_run_and_dns_answers_reach_other_buckets() {
+    let mut across = 0;
+    for name in ["small-s1", "small-s2-pcapng-sll"] {
+        let Some(d) = scenario(name) else {
+            return;
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let opts = scenario_opts(&d, &dir.path().join("cache"));
+        let captures = captures_of(&d);
+        let one = single(dir.path(), &opts, &captures, 0);
+        let merged = bucketed(dir.path(), &opts, &captures, 3, 0);
+        same_folder(&one, &merged);
+        // Flows attributed through a DNS answer whose response landed in another bucket
+        // than the flow: the bucket task learnt it from the splits' DNS files.
+        let names: Vec<String> = captures
+            .iter()
+            .map(|p| p.file_name().unwrap().to_string_lossy().to_string())
+            .collect();
+        let frame = |r: &str| -> (u32, u64) {
+            let (file, n) = r.rsplit_once('#').unwrap();
+            let i = names.iter().position(|x| x == file).unwrap();
+            (i as u32, n.parse().unwrap())
+        };
+        for row in csv(&merged.join("ioc_flows.csv")) {
+            let Some(ev) = row["evidence"]
+                .split(';')
+                .find_map(|e| e.strip_prefix("dns:"))
+            else {
+                continue;
+            };
+            let (fi, ff) = frame(&row["first_frame"]);
+            let (di, df) = frame(ev);
+            let splits = dir.path().join("split3");
+            if bucket_of(&splits, fi, ff) != bucket_of(&splits, di, df) {
+                across += 1;
+            }
+        }
+    }
+    assert!(
+        across > 0,
+        "no DNS-attributed flow whose answer is in another bucket"
+    );
+}
+
+/// Copies a classic pcap into two files, frames 1..=n and the rest.
+fn cut_pcap(src: &Path, n: usize, a: &Path, b: &Path) {
+    let bytes = std::fs::read(src).unwrap();
+    let (head, mut rest) = bytes.split_at(24);
+    assert_eq!(&head[..4], &[0xd4, 0xc3, 0xb2, 0xa1], "little-endian pcap");
+    let mut one = head.to_vec();
+    let mut two = head.to_vec();
+    let mut i = 0;
+    while rest.len() >= 16 {
+        let cap = u32::from_le_bytes(rest[8..12].try_into().unwrap()) as usize;
+        let (rec, tail) = rest.split_at(16 + cap);
+        i += 1;
+        if i <= n {
+            one.extend_from_slice(rec);
+        } else {
+            two.extend_from_slice(rec);
+        }
+        rest = tail;
+    }
+    std::fs::write(a, one).unwrap();
+    std::fs::write(b, two).unwrap();
+}
+
+#[test]
+fn a_flow_spanning_two_capture_files_is_one_flow_in_the_merged_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let opts = example_opts(&dir.path().join("cache"));
+    // The example's longest IOC flow, cut in the middle.
+    let whole = single(dir.path(), &opts, &[testdata("example/capture.pcap")], 0);
+    let rows = csv(&whole.join("ioc_flows.csv"));
+    let num = |s: &str| -> usize { s.rsplit_once('#').unwrap().1.parse().unwrap() };
+    let longest = rows
+        .iter()
+        .max_by_key(|r| num(&r["last_frame"]) - num(&r["first_frame"]))
+        .unwrap();
+    let (first, last) = (num(&longest["first_frame"]), num(&longest["last_frame"]));
+    assert!(last > first + 2, "{longest:?}");
+    let caps = dir.path().join("caps");
+    std::fs::create_dir_all(&caps).unwrap();
+    let (a, b) = (caps.join("part-1.pcap"), caps.join("part-2.pcap"));
+    cut_pcap(
+        &testdata("example/capture.pcap"),
+        (first + last) / 2,
+        &a,
+        &b,
+    );
+    let work = dir.path().join("two");
+    std::fs::create_dir_all(&work).unwrap();
+    let captures = [a, b];
+    let one = single(&work, &opts, &captures, 0);
+    let spanning = csv(&one.join("ioc_flows.csv"))
+        .into_iter()
+        .filter(|r| r["first_frame"].starts_with("part-1") && r["last_frame"].starts_with("part-2"))
+        .count();
+    assert!(spanning >= 1, "a flow spans both files");
+    let merged = bucketed(&work, &opts, &captures, 3, 0);
+    same_folder(&one, &merged);
+}
+
+#[test]
+fn damaged_captures_carry_their_errors_into_the_merged_report() {
+    let (Some(cut), Some(garbage)) = (
+        shared("damaged/cut-mid-packet.pcap"),
+        shared("damaged/garbage-middle.pcap"),
+    ) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let opts = example_opts(&dir.path().join("cache"));
+    let captures = [testdata("example/capture.pcap"), cut, garbage];
+    let one = single(dir.path(), &opts, &captures, 1);
+    let merged = bucketed(dir.path(), &opts, &captures, 2, 1);
+    same_folder(&one, &merged);
+    let m: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(merged.join("manifest.json")).unwrap())
+            .unwrap();
+    let errors: Vec<String> = m["captures"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|c| c["errors"].as_array().unwrap().clone())
+        .map(|e| e.as_str().unwrap().to_string())
+        .collect();
+    assert!(errors.len() >= 2, "{errors:?}");
+    assert!(errors.iter().all(|e| e.contains("offset")), "{errors:?}");
+    let report = std::fs::read_to_string(merged.join("report.md")).unwrap();
+    assert!(report.contains(&errors[0]), "the report names the damage");
+}
+
+#[test]
+fn a_merge_refuses_partials_of_other_settings_or_missing_buckets_and_a_bad_bucket_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let opts = example_opts(&dir.path().join("cache"));
+    let captures = [testdata("example/capture.pcap")];
+    bucketed(dir.path(), &opts, &captures, 2, 0);
+    let splits = dir.path().join("split2");
+    let p = |b: usize| dir.path().join(format!("partial2-{b}"));
+    let merge = |extra: &[&str], partials: &[PathBuf]| {
+        bin()
+            .args(["merge", "-q", "--splits"])
+            .arg(&splits)
+            .args(&opts)
+            .args(extra)
+            .arg("-o")
+            .arg(dir.path().join("refused"))
+            .args(partials)
+            .output()
+            .unwrap()
+    };
+    let o = merge(&["--tz", "UTC"], &[p(0), p(1)]);
+    ok(&o, 2, "other time zone");
+    assert!(String::from_utf8_lossy(&o.stderr).contains("tz"), "{o:?}");
+    let o = merge(&[], &[p(0)]);
+    ok(&o, 2, "a bucket missing");
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("bucket 1 is missing")
+            || String::from_utf8_lossy(&o.stderr).contains("1 of the 2 buckets"),
+        "{o:?}"
+    );
+    let o = merge(&[], &[p(0), p(0)]);
+    ok(&o, 2, "a bucket twice");
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("twice"),
+        "{o:?}"
+    );
+    // A bucket file cut inside a block: the bucket task names the file and the offset.
+    let f = splits.join("file=000000").join("bucket=00001.pcapng");
+    let bytes = std::fs::read(&f).unwrap();
+    std::fs::write(&f, &bytes[..bytes.len() - 10]).unwrap();
+    let o = bin()
+        .args(["analyze", "-q"])
+        .args(&opts)
+        .arg("--partial")
+        .arg(dir.path().join("again"))
+        .args(["--bucket", "1"])
+        .arg(&splits)
+        .output()
+        .unwrap();
+    ok(&o, 2, "cut bucket file");
+    let e = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        e.contains("bucket=00001.pcapng") && e.contains("byte offset"),
+        "{e}"
+    );
+}
