@@ -11,13 +11,14 @@ use common::{bin, testdata};
 use std::collections::BTreeSet;
 
 /// Commands with a page of their own under docs/.
-const DOCUMENTED: [(&str, &str); 6] = [
+const DOCUMENTED: [(&str, &str); 7] = [
     ("inspect", "inspect.md"),
     ("flows", "flows.md"),
     ("calibrate", "calibrate.md"),
     ("analyze", "analyze.md"),
     ("report", "report.md"),
     ("split", "scale-out.md"),
+    ("merge", "scale-out.md"),
 ];
 
 fn help(cmd: &str) -> String {

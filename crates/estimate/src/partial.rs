@@ -729,6 +729,13 @@ pub fn check_partials(
                 p.buckets, set.buckets
             )));
         }
+        if p.tool_version != env!("CARGO_PKG_VERSION") {
+            return Err(invalid(format!(
+                "{shown}: written by exfilmeter {}; this merge is {} (run every task with one version)",
+                p.tool_version,
+                env!("CARGO_PKG_VERSION")
+            )));
+        }
         if p.bucket != i {
             let what = if p.bucket < i {
                 format!("bucket {} is given twice ({shown})", p.bucket)

@@ -9,6 +9,13 @@ use std::path::PathBuf;
 /// have been made with), the split folders, and the partial folders as CAPTURES.
 #[derive(clap::Args, Debug)]
 #[command(
+    mut_arg("paths", |a| a
+        .value_name("PARTIALS")
+        .help("The partial folders `analyze --partial` wrote, one per bucket")),
+    mut_arg("partial", |a| a.hide(true)),
+    mut_arg("bucket", |a| a.hide(true)),
+    mut_arg("since", |a| a.hide(true)),
+    mut_arg("until", |a| a.hide(true)),
     after_help = "PARTIALS are the folders `analyze --partial DIR --bucket B` wrote, one per \
 bucket; --splits names the `split` output (the file=<index> folders, or the folders that hold \
 them). Every bucket must be there once, made from the same captures (SHA-256) with the same \
@@ -18,7 +25,7 @@ back in the order one run closes them, so the outputs (report, tables, manifest)
 `analyze` on the same captures; with --reproducible, byte for byte. See docs/scale-out.md."
 )]
 pub struct Args {
-    /// The split folders of the run (`split --out`), or its file=<index> folders.
+    /// The folders `split` wrote for the run, or their file=<index> folders.
     #[arg(long, required = true, num_args = 1.., value_name = "DIR")]
     pub splits: Vec<PathBuf>,
     #[command(flatten)]
