@@ -9,33 +9,10 @@
 
 mod common;
 
+use common::merged::{captures_of, example_opts, ok, same_folder, scenario_opts, single};
 use common::{bin, csv, scenario, shared, testdata};
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
-
-fn ok(o: &std::process::Output, want: i32, what: &str) {
-    assert_eq!(
-        o.status.code(),
-        Some(want),
-        "{what}: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-}
-
-/// The single run: `analyze --reproducible OPTS CAPTURES -o OUT`.
-fn single(work: &Path, opts: &[OsString], captures: &[PathBuf], want: i32) -> PathBuf {
-    let out = work.join("single");
-    let o = bin()
-        .args(["analyze", "-q", "--reproducible"])
-        .args(opts)
-        .arg("-o")
-        .arg(&out)
-        .args(captures)
-        .output()
-        .unwrap();
-    ok(&o, want, "analyze");
-    out
-}
 
 /// The same run in `buckets` buckets: split, one `analyze --partial` per bucket, merge.
 fn bucketed(
@@ -83,73 +60,6 @@ fn bucketed(
     out
 }
 
-/// Every file under `dir`, relative, sorted.
-fn files(dir: &Path) -> Vec<PathBuf> {
-    let mut out: Vec<PathBuf> = walk(dir)
-        .into_iter()
-        .map(|p| p.strip_prefix(dir).unwrap().to_path_buf())
-        .collect();
-    out.sort();
-    out
-}
-
-fn walk(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    for e in std::fs::read_dir(dir).unwrap().flatten() {
-        let p = e.path();
-        if p.is_dir() {
-            out.extend(walk(&p));
-        } else {
-            out.push(p);
-        }
-    }
-    out
-}
-
-/// The two output folders hold the same files with the same bytes; the tables the issue
-/// names are checked first, so a difference names the table.
-fn same_folder(one: &Path, merged: &Path) {
-    for t in [
-        "daily.csv",
-        "periods.csv",
-        "confirmed_records.csv",
-        "report.md",
-    ] {
-        let (a, b) = (one.join(t), merged.join(t));
-        if a.exists() || b.exists() {
-            assert_eq!(
-                std::fs::read_to_string(&a).unwrap(),
-                std::fs::read_to_string(&b).unwrap(),
-                "{t} differs between {} and {}",
-                one.display(),
-                merged.display()
-            );
-        }
-    }
-    let (fa, fb) = (files(one), files(merged));
-    assert_eq!(fa, fb, "the same outputs");
-    assert!(fa.len() >= 10, "{fa:?}");
-    for f in &fa {
-        assert!(
-            std::fs::read(one.join(f)).unwrap() == std::fs::read(merged.join(f)).unwrap(),
-            "{} differs",
-            f.display()
-        );
-    }
-}
-
-fn os(v: &[&str]) -> Vec<OsString> {
-    v.iter().map(OsString::from).collect()
-}
-
-fn example_opts(cache: &Path) -> Vec<OsString> {
-    let mut o = os(&["--case"]);
-    o.push(testdata("example/case.toml").into());
-    o.push("--cache-dir".into());
-    o.push(cache.into());
-    o
-}
-
 #[test]
 fn example_in_2_3_and_7_buckets_merges_to_the_single_run_byte_for_byte() {
     let dir = tempfile::tempdir().unwrap();
@@ -164,37 +74,6 @@ fn example_in_2_3_and_7_buckets_merges_to_the_single_run_byte_for_byte() {
     let daily = csv(&one.join("daily.csv"));
     assert!(daily.iter().any(|r| r["stream_bytes"] != "0"));
     assert!(csv(&one.join("confirmed_records.csv")).len() > 10);
-}
-
-fn scenario_opts(d: &Path, cache: &Path) -> Vec<OsString> {
-    let mut o = os(&[
-        "--tz",
-        "Asia/Tokyo",
-        "--record-format",
-        "csv",
-        "--key",
-        "1",
-        "--header",
-        "no",
-        "--iocs",
-    ]);
-    o.push(d.join("iocs.txt").into());
-    o.push("--cache-dir".into());
-    o.push(cache.into());
-    o.push("--recovered".into());
-    o.extend(common::recovered_of(d).into_iter().map(OsString::from));
-    o
-}
-
-/// The captures of a scenario, in the run's order.
-fn captures_of(d: &Path) -> Vec<PathBuf> {
-    let mut v: Vec<PathBuf> = std::fs::read_dir(d.join("captures"))
-        .unwrap()
-        .flatten()
-        .map(|e| e.path())
-        .collect();
-    v.sort();
-    v
 }
 
 /// Which bucket of `splits` (file `index`) holds frame `frame` of that file.

@@ -272,3 +272,107 @@ fn bucket_counts_are_refused_outside_their_range() {
         assert!(String::from_utf8_lossy(&o.stderr).contains("--buckets"));
     }
 }
+
+/// `--list` gives the run's captures as CAPTURES expand (a folder walked in sorted order);
+/// `--only I` of a folder run splits that file alone under the run's index, leaves the
+/// folder's non-captures out without counting them against the run, and refuses an index
+/// the run does not have.
+#[test]
+fn list_and_only_plan_one_task_per_file_with_the_run_s_indices() {
+    let dir = tempfile::tempdir().unwrap();
+    let folder = testdata("example");
+    let o = bin()
+        .args(["split", "--list"])
+        .arg(&folder)
+        .output()
+        .unwrap();
+    assert!(o.status.success());
+    let lines: Vec<serde_json::Value> = String::from_utf8(o.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let mut walked: Vec<PathBuf> = Vec::new();
+    let mut stack = vec![folder.clone()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap().flatten() {
+            if e.path().is_dir() {
+                stack.push(e.path());
+            } else {
+                walked.push(e.path());
+            }
+        }
+    }
+    walked.sort();
+    assert_eq!(lines.len(), walked.len());
+    for (i, (l, p)) in lines.iter().zip(&walked).enumerate() {
+        assert_eq!(l["index"], i);
+        assert_eq!(l["path"], p.display().to_string());
+        assert_eq!(l["in_folder"], true);
+    }
+    let pcap = lines
+        .iter()
+        .find(|l| l["name"] == "capture.pcap")
+        .expect("the capture is listed");
+    let index = pcap["index"].as_u64().unwrap();
+    for other in lines.iter().filter(|l| l["name"] != "capture.pcap") {
+        let out = dir.path().join(format!("o{}", other["index"]));
+        let o = bin()
+            .args([
+                "split",
+                "-q",
+                "-b",
+                "2",
+                "--only",
+                &other["index"].to_string(),
+                "-o",
+            ])
+            .arg(&out)
+            .arg(&folder)
+            .output()
+            .unwrap();
+        assert_eq!(
+            o.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+    }
+    let out = dir.path().join("one");
+    let o = bin()
+        .args(["split", "-q", "-b", "2", "--only", &index.to_string(), "-o"])
+        .arg(&out)
+        .arg(&folder)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0));
+    let written: Vec<String> = std::fs::read_dir(&out)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().to_string())
+        .collect();
+    assert_eq!(written, [format!("file={index:06}")]);
+    let sj: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(out.join(&written[0]).join("split.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(sj["index"], index);
+    assert_eq!(sj["name"], "capture.pcap");
+    assert!(sj["packets"].as_u64().unwrap() > 500);
+    let o = bin()
+        .args([
+            "split",
+            "-q",
+            "-b",
+            "2",
+            "--only",
+            &lines.len().to_string(),
+            "-o",
+        ])
+        .arg(dir.path().join("none"))
+        .arg(&folder)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("--only"));
+}

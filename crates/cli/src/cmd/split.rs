@@ -24,11 +24,20 @@ pub struct Args {
     #[arg(required = true, value_name = "CAPTURES")]
     pub paths: Vec<String>,
     /// Number of buckets (1 to 4096); every split of a run must use the same number.
-    #[arg(long, short = 'b', value_name = "N")]
-    pub buckets: usize,
+    #[arg(long, short = 'b', value_name = "N", required_unless_present = "list")]
+    pub buckets: Option<usize>,
     /// Output folder (a file=<index> folder is written in it per capture).
-    #[arg(long, short, value_name = "DIR")]
-    pub out: PathBuf,
+    #[arg(long, short, value_name = "DIR", required_unless_present = "list")]
+    pub out: Option<PathBuf>,
+    /// Split only the captures with these indices in the run (comma-separated or repeated):
+    /// CAPTURES are then the whole run's, so every task gives its files the run's indices and
+    /// names, and a folder's non-capture files are left out as one run leaves them.
+    #[arg(long, value_name = "I", value_delimiter = ',', num_args = 1..)]
+    pub only: Vec<u32>,
+    /// Print the run's captures as CAPTURES expand (one JSON object per line: index, path,
+    /// name, in_folder) and split nothing: a driver plans its split tasks from it.
+    #[arg(long, conflicts_with_all = ["only", "buckets", "out"])]
+    pub list: bool,
     /// Index in the run of the first capture given (when the run's files are split by
     /// several tasks, each is given its files' place in the whole list).
     #[arg(long, value_name = "I", default_value_t = 0)]
@@ -46,29 +55,71 @@ pub struct Args {
 
 /// Runs `split`.
 pub fn run(args: Args) -> Result<Outcome> {
-    if args.buckets == 0 || args.buckets > MAX_BUCKETS {
+    let inputs = expand_inputs(&args.paths)?;
+    let names = input_names(&inputs);
+    if args.list {
+        for (j, (input, name)) in inputs.iter().zip(&names).enumerate() {
+            let index = args
+                .index
+                .saturating_add(u32::try_from(j).unwrap_or(u32::MAX));
+            let line = serde_json::json!({
+                "index": index,
+                "path": input.path.display().to_string(),
+                "name": name,
+                "in_folder": input.origin == exfilmeter_ingest::InputOrigin::Directory,
+            });
+            println!("{line}");
+        }
+        return Ok(Outcome::Complete);
+    }
+    let (Some(buckets), Some(out)) = (args.buckets, args.out.clone()) else {
+        bail!("--buckets and --out are required");
+    };
+    if buckets == 0 || buckets > MAX_BUCKETS {
         bail!("--buckets must be between 1 and {MAX_BUCKETS}");
     }
-    let inputs = expand_inputs(&args.paths)?;
+    let last = args
+        .index
+        .checked_add(u32::try_from(inputs.len()).unwrap_or(u32::MAX))
+        .context("--index too large")?;
+    if let Some(i) = args.only.iter().find(|&&i| i < args.index || i >= last) {
+        bail!(
+            "--only {i}: the run has captures {} to {} ({} given)",
+            args.index,
+            last.saturating_sub(1),
+            inputs.len()
+        );
+    }
     exfilmeter_estimate::readable_inputs(&args.paths, &inputs).map_err(|e| anyhow::anyhow!(e))?;
     let cfg = SplitConfig {
-        buckets: args.buckets,
+        buckets,
         hash: args.hash,
         filter: super::flows::filter(args.filter.as_deref())?,
         expr: args.filter.clone(),
     };
-    std::fs::create_dir_all(&args.out)
-        .with_context(|| format!("cannot create {}", args.out.display()))?;
-    let names = input_names(&inputs);
+    std::fs::create_dir_all(&out).with_context(|| format!("cannot create {}", out.display()))?;
     let mut partial = false;
     for (j, input) in inputs.iter().enumerate() {
         let index = args
             .index
             .checked_add(u32::try_from(j).unwrap_or(u32::MAX))
             .context("--index too large")?;
+        if !args.only.is_empty() && !args.only.contains(&index) {
+            continue;
+        }
         let name = names.get(j).cloned().unwrap_or_default();
-        let sf = split_file(input, index, &name, &cfg, &args.out)?;
+        let sf = split_file(input, index, &name, &cfg, &out)?;
         let shown = input.path.display();
+        if input.origin == exfilmeter_ingest::InputOrigin::Directory
+            && sf.summary.as_ref().is_some_and(|s| s.not_a_capture())
+        {
+            // One run leaves such a file out without a word against the run; so does split
+            // (its split.json says so, and the bucket task and merge leave it out too).
+            if !args.quiet {
+                eprintln!("exfilmeter split: {shown}: not a capture, ignored");
+            }
+            continue;
+        }
         if let Some(p) = &sf.problem {
             eprintln!("exfilmeter: {shown}: {p}");
             partial = true;

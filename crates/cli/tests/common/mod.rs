@@ -18,6 +18,8 @@ pub fn testdata(name: &str) -> PathBuf {
         .join(name)
 }
 
+pub mod merged;
+
 #[allow(unused_imports)]
 pub use exfilmeter_testkit::{shared, skip, tool};
 

@@ -1,0 +1,364 @@
+#!/usr/bin/env python3
+"""Run one exfilmeter analysis on a Spark cluster: split, bucket tasks, merge.
+
+    python3 exfilmeter_spark.py --buckets N --out REPORT [--work DIR] [--binary PATH]
+        [--master URL] [--split-filter EXPR] CAPTURES... -- ANALYZE_OPTIONS...
+
+Stage 1, one Spark task per capture file: `exfilmeter split CAPTURES --only I` writes the
+file's bucket files, its DNS side file and its split.json; they leave the task as records
+keyed by bucket (in chunks of --chunk-mb), the bucket files to their own bucket, the DNS file
+and split.json to every bucket.
+
+Stage 2, one Spark task per bucket (the records partitioned by bucket): the task rebuilds a
+split folder of the run holding its bucket's files, runs `exfilmeter analyze --partial
+--bucket B ANALYZE_OPTIONS` on it and hands the partial folder back (as a tar, in chunks).
+
+Stage 3, on the driver: the partial folders are unpacked under WORK/partials/bucket=B, the
+split summaries under WORK/splits/file=I, the day x host partitions gathered under
+WORK/daily/day=D/ (one part file per bucket) and summed with Spark SQL, and `exfilmeter
+merge ANALYZE_OPTIONS --splits WORK/splits -o REPORT` writes the report of one run. The
+per-day sums of Spark SQL over the partitions are checked against the merged daily.csv
+(WORK/spark_check.json); a mismatch fails the run.
+
+Captures, IOC, recovered and case files are read by the executors at the paths given:
+on a cluster they must be on storage every executor mounts at the same path. The binary is
+shipped to the executors with the job (SparkContext.addFile), so the executors need the
+same platform, not an installation. See docs/scale-out.md.
+"""
+
+import argparse
+import csv
+import glob
+import json
+import os
+import shutil
+import stat
+import subprocess
+import sys
+import tarfile
+import tempfile
+
+BINARY_NAME = "exfilmeter"
+SUMS = [
+    "flows",
+    "frames",
+    "frame_bytes",
+    "ip_bytes",
+    "payload_bytes",
+    "stream_bytes",
+    "truncated_bytes",
+    "retrans_bytes",
+    "gap_bytes",
+    "app_bytes",
+    "control_bytes",
+    "unsent_declared_bytes",
+]
+
+
+def bucket_file(b):
+    return "bucket=%05d.pcapng" % b
+
+
+def file_dir(i):
+    return "file=%06d" % i
+
+
+def fail(msg):
+    print("exfilmeter_spark: " + msg, file=sys.stderr)
+    sys.exit(2)
+
+
+def run(cmd, what, ok=(0, 1)):
+    """Runs an exfilmeter command; exit 1 (partial: damaged input, reported) is accepted."""
+    p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    if p.returncode not in ok:
+        raise RuntimeError(
+            "%s failed (exit %d): %s\n%s" % (what, p.returncode, " ".join(cmd), p.stderr)
+        )
+    return p
+
+
+def executor_binary():
+    from pyspark import SparkFiles
+
+    path = SparkFiles.get(BINARY_NAME)
+    mode = os.stat(path).st_mode
+    if not mode & stat.S_IXUSR:
+        os.chmod(path, mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
+    return path
+
+
+def chunks(path, size):
+    """(chunk number, bytes) of a file; an empty file is one empty chunk."""
+    with open(path, "rb") as f:
+        n = 0
+        while True:
+            data = f.read(size)
+            if not data and n > 0:
+                return
+            yield n, data
+            n += 1
+            if len(data) < size:
+                return
+
+
+def split_task(index, conf):
+    """Stage 1: split capture `index` of the run; records (bucket, (kind, file, chunk, bytes))."""
+    exe = executor_binary()
+    tmp = tempfile.mkdtemp(prefix="exfilmeter-split-")
+    try:
+        cmd = [exe, "split", "-q", "--only", str(index), "-b", str(conf["buckets"]), "-o", tmp]
+        cmd += ["--hash", conf["hash"]]
+        if conf["filter"] is not None:
+            cmd += ["-f", conf["filter"]]
+        run(cmd + ["--"] + conf["captures"], "split of capture %d" % index)
+        d = os.path.join(tmp, file_dir(index))
+        if not os.path.isfile(os.path.join(d, "split.json")):
+            raise RuntimeError("split of capture %d wrote no split.json" % index)
+        size = conf["chunk"]
+        for b in range(conf["buckets"]):
+            for n, data in chunks(os.path.join(d, bucket_file(b)), size):
+                yield b, ("bucket", index, n, data)
+        shared = [("dns", "dns.pcapng"), ("json", "split.json")]
+        for kind, name in shared:
+            for n, data in chunks(os.path.join(d, name), size):
+                for b in range(conf["buckets"]):
+                    yield b, (kind, index, n, data)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def write_chunk(path, n, size, data):
+    """Writes chunk n of a file at its place (chunks may arrive in any order)."""
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "r+b" if os.path.exists(path) else "wb") as f:
+        f.seek(n * size)
+        f.write(data)
+
+
+def bucket_task(bucket, records, conf):
+    """Stage 2: the partial of one bucket; records ("partial", bucket, chunk, bytes)."""
+    exe = executor_binary()
+    tmp = tempfile.mkdtemp(prefix="exfilmeter-bucket-")
+    try:
+        splits = os.path.join(tmp, "splits")
+        size = conf["chunk"]
+        names = {"bucket": bucket_file(bucket), "dns": "dns.pcapng", "json": "split.json"}
+        seen = 0
+        for b, (kind, index, n, data) in records:
+            if b != bucket:
+                raise RuntimeError("bucket task %d got a record of bucket %d" % (bucket, b))
+            write_chunk(os.path.join(splits, file_dir(index), names[kind]), n, size, data)
+            seen += 1
+        if seen == 0:
+            raise RuntimeError("bucket task %d got no records (no capture was split)" % bucket)
+        out = os.path.join(tmp, "partial")
+        cmd = [exe, "analyze", "--partial", out, "--bucket", str(bucket)]
+        cmd += [] if quiet(conf["analyze"]) else ["-q"]
+        run(cmd + conf["analyze"] + ["--", splits], "bucket task %d" % bucket)
+        tar = os.path.join(tmp, "partial.tar")
+        with tarfile.open(tar, "w") as t:
+            for root, dirs, files in os.walk(out):
+                dirs.sort()
+                for name in sorted(files):
+                    full = os.path.join(root, name)
+                    t.add(full, arcname=os.path.relpath(full, out), recursive=False)
+        for n, data in chunks(tar, size):
+            yield "partial", bucket, n, data
+        if bucket == 0:
+            # The split summaries, which the merge reads: every bucket has them, one hands
+            # them on.
+            for d in sorted(os.listdir(splits)):
+                index = int(d.split("=", 1)[1])
+                for n, data in chunks(os.path.join(splits, d, "split.json"), size):
+                    yield "split", index, n, data
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def quiet(options):
+    return any(o in ("-q", "--quiet") for o in options)
+
+
+def task_error(e):
+    """The exfilmeter error a failed Spark task carries, without the JVM's stack."""
+    lines = str(e).splitlines()
+    for i, line in enumerate(lines):
+        if "RuntimeError: " in line:
+            rest = [
+                l.replace(" SQLSTATE: 38000", "")
+                for l in lines[i + 1 : i + 6]
+                if l.strip() and not l.startswith("\t") and not l.strip().startswith("SQLSTATE")
+            ]
+            return "\n".join([line.split("RuntimeError: ", 1)[1]] + rest[:3])
+    return lines[0] if lines else repr(e)
+
+
+def plan(binary, captures):
+    """The run's captures as exfilmeter expands them (index, path, name, in_folder)."""
+    p = run([binary, "split", "--list", "--"] + captures, "split --list", ok=(0,))
+    return [json.loads(line) for line in p.stdout.splitlines() if line.strip()]
+
+
+HOST_QUERY = """
+WITH named AS (SELECT server_ip, min(host) AS host FROM partials WHERE server_name <> ''
+               GROUP BY server_ip HAVING count(DISTINCT host) = 1)
+SELECT CAST(p.day AS STRING) AS day,
+       CASE WHEN p.server_name = '' AND named.host IS NOT NULL THEN named.host
+            ELSE p.host END AS host,
+       %s
+FROM partials p LEFT JOIN named ON p.server_ip = named.server_ip
+WHERE p.direction = 'c2s' GROUP BY 1, 2 ORDER BY 1, 2
+"""
+
+
+def spark_check(spark, work, report):
+    """Client->server sums of the partitions in Spark SQL against daily.csv: per day, and per
+    day and host (unnamed flows named after their server address, as one run names them)."""
+    daily = os.path.join(work, "daily")
+    per_day, per_host = {}, {}
+    with open(os.path.join(report, "daily.csv"), newline="", encoding="utf-8") as f:
+        for row in csv.DictReader(f):
+            values = [int(row[c]) for c in SUMS]
+            for table, key in ((per_day, row["day"]), (per_host, row["day"] + " " + row["host"])):
+                sums = table.setdefault(key, [0] * len(SUMS))
+                for i, v in enumerate(values):
+                    sums[i] += v
+    expected = {
+        "per_day": {k: v for k, v in per_day.items() if any(v)},
+        "per_day_host": {k: v for k, v in per_host.items() if any(v)},
+    }
+    got = {"per_day": {}, "per_day_host": {}}
+    if glob.glob(os.path.join(daily, "day=*", "*.parquet")):
+        spark.read.parquet(daily).createOrReplaceTempView("partials")
+        cols = ", ".join("CAST(sum(%s) AS BIGINT) AS %s" % (c, c) for c in SUMS)
+        q = (
+            "SELECT CAST(day AS STRING) AS day, %s FROM partials "
+            "WHERE direction = 'c2s' GROUP BY 1 ORDER BY 1" % cols
+        )
+        for r in spark.sql(q).collect():
+            got["per_day"][r["day"]] = [int(r[c]) for c in SUMS]
+        hcols = ", ".join("CAST(sum(p.%s) AS BIGINT) AS %s" % (c, c) for c in SUMS)
+        for r in spark.sql(HOST_QUERY % hcols).collect():
+            got["per_day_host"][r["day"] + " " + r["host"]] = [int(r[c]) for c in SUMS]
+        for table in got.values():
+            for k in [k for k, v in table.items() if not any(v)]:
+                del table[k]
+    differ = []
+    for name in ("per_day", "per_day_host"):
+        e, g = expected[name], got[name]
+        differ += ["%s %s" % (name, k) for k in sorted(set(e) | set(g)) if e.get(k) != g.get(k)]
+    result = {
+        "columns": SUMS,
+        "spark_sql": got,
+        "daily_csv": expected,
+        "differ": differ,
+    }
+    with open(os.path.join(work, "spark_check.json"), "w", encoding="utf-8") as f:
+        json.dump(result, f, indent=2, sort_keys=True)
+        f.write("\n")
+    return differ
+
+
+def main(argv):
+    if "--" in argv:
+        cut = argv.index("--")
+        own, analyze = argv[:cut], argv[cut + 1 :]
+    else:
+        own, analyze = argv, []
+    ap = argparse.ArgumentParser(
+        description="exfilmeter analyze on Spark: split, one task per bucket, merge",
+        epilog="Arguments after -- are exfilmeter analyze options (the run's settings), "
+        "given to every bucket task and to the merge.",
+    )
+    ap.add_argument("captures", nargs="+", metavar="CAPTURES")
+    ap.add_argument("--buckets", type=int, required=True, help="bucket tasks (1-4096)")
+    ap.add_argument("--out", required=True, help="report folder (exfilmeter merge -o)")
+    ap.add_argument("--work", help="driver-side work folder (default: OUT.work)")
+    ap.add_argument("--binary", default=shutil.which(BINARY_NAME), help="exfilmeter binary")
+    ap.add_argument("--master", help="Spark master (default: spark-submit's, else local[*])")
+    ap.add_argument("--split-filter", help="capture filter, also given to split (-f)")
+    ap.add_argument("--hash", default="sha256", choices=["sha256", "none"])
+    ap.add_argument("--chunk-mb", type=int, default=64, help="record size of the shuffle")
+    a = ap.parse_args(own)
+    if not a.binary or not os.access(a.binary, os.X_OK):
+        fail("no exfilmeter binary: give --binary PATH")
+    if not 1 <= a.buckets <= 4096:
+        fail("--buckets must be between 1 and 4096")
+    if a.split_filter is not None:
+        analyze = analyze + ["-f", a.split_filter]
+    binary = os.path.abspath(a.binary)
+    # Absolute (the tasks run elsewhere), spelled as given otherwise: the report names them.
+    captures = [c if os.path.isabs(c) else os.path.join(os.getcwd(), c) for c in a.captures]
+    inputs = plan(binary, captures)
+    if not inputs:
+        fail("the captures expand to no file")
+    work = os.path.abspath(a.work or a.out.rstrip("/") + ".work")
+    if os.path.exists(work):
+        shutil.rmtree(work)
+    os.makedirs(work)
+
+    # The executors' Python is the driver's unless the cluster says otherwise.
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    from pyspark.sql import SparkSession
+
+    builder = SparkSession.builder.appName("exfilmeter")
+    if a.master:
+        builder = builder.master(a.master)
+    builder = builder.config("spark.ui.enabled", "false")
+    spark = builder.getOrCreate()
+    sc = spark.sparkContext
+    sc.setLogLevel("ERROR")
+    sc.addFile(binary)
+    conf = {
+        "buckets": a.buckets,
+        "captures": captures,
+        "analyze": analyze,
+        "filter": a.split_filter,
+        "hash": a.hash,
+        "chunk": a.chunk_mb << 20,
+    }
+    try:
+        indices = [int(i["index"]) for i in inputs]
+        stage1 = sc.parallelize(indices, len(indices)).flatMap(lambda i: split_task(i, conf))
+        by_bucket = stage1.partitionBy(a.buckets, lambda b: b)
+        stage2 = by_bucket.mapPartitionsWithIndex(lambda b, recs: bucket_task(b, recs, conf))
+        tars = os.path.join(work, "tars")
+        try:
+            for kind, key, n, data in stage2.toLocalIterator():
+                if kind == "partial":
+                    path = os.path.join(tars, "bucket=%05d.tar" % key)
+                else:
+                    path = os.path.join(work, "splits", file_dir(key), "split.json")
+                write_chunk(path, n, conf["chunk"], data)
+        except Exception as e:  # a failed task: its exfilmeter error, not the JVM's stack
+            fail(task_error(e))
+        partials = []
+        for b in range(a.buckets):
+            tar = os.path.join(tars, "bucket=%05d.tar" % b)
+            if not os.path.exists(tar):
+                fail("bucket %d returned nothing" % b)
+            dest = os.path.join(work, "partials", "bucket=%05d" % b)
+            with tarfile.open(tar) as t:
+                t.extractall(dest, filter="data")
+            partials.append(dest)
+            for part in glob.glob(os.path.join(dest, "daily", "day=*", "*.parquet")):
+                day = os.path.basename(os.path.dirname(part))
+                os.makedirs(os.path.join(work, "daily", day), exist_ok=True)
+                shutil.copy(part, os.path.join(work, "daily", day, os.path.basename(part)))
+        shutil.rmtree(tars)
+        cmd = [binary, "merge"] + analyze + ["--splits", os.path.join(work, "splits"), "-o", a.out]
+        merged = subprocess.run(cmd + ["--"] + partials)
+        if merged.returncode not in (0, 1):
+            fail("merge failed (exit %d): %s" % (merged.returncode, " ".join(cmd)))
+        differ = spark_check(spark, work, a.out)
+        if differ:
+            fail("Spark SQL per-day sums differ from daily.csv on %s (see %s)"
+                 % (", ".join(differ), os.path.join(work, "spark_check.json")))
+        return merged.returncode
+    finally:
+        spark.stop()
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
