@@ -37,6 +37,7 @@ import subprocess
 import sys
 import tarfile
 import tempfile
+import time
 
 BINARY_NAME = "exfilmeter"
 SUMS = [
@@ -126,6 +127,10 @@ def split_task(index, conf):
                     yield b, (kind, index, n, data)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def folder_size(path):
+    return sum(os.path.getsize(os.path.join(r, f)) for r, _, fs in os.walk(path) for f in fs)
 
 
 def write_chunk(path, n, size, data):
@@ -260,6 +265,10 @@ def spark_check(spark, work, report):
     return differ
 
 
+def say(msg):
+    print("exfilmeter_spark: " + msg, file=sys.stderr, flush=True)
+
+
 def main(argv):
     if "--" in argv:
         cut = argv.index("--")
@@ -300,6 +309,7 @@ def main(argv):
 
     # The executors' Python is the driver's unless the cluster says otherwise.
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    from pyspark import StorageLevel
     from pyspark.sql import SparkSession
 
     builder = SparkSession.builder.appName("exfilmeter")
@@ -324,7 +334,14 @@ def main(argv):
         by_bucket = stage1.partitionBy(a.buckets, lambda b: b)
         stage2 = by_bucket.mapPartitionsWithIndex(lambda b, recs: bucket_task(b, recs, conf))
         tars = os.path.join(work, "tars")
+        # Every bucket task at once (toLocalIterator alone would run them one after the
+        # other), their results kept on the executors' disks, then fetched one by one.
+        stage2 = stage2.persist(StorageLevel.DISK_ONLY)
+        started = time.monotonic()
+        say("%d capture file(s) in %d split tasks, then %d bucket tasks" % (len(indices), len(indices), a.buckets))
         try:
+            stage2.count()
+            say("split and bucket tasks done in %.1f s" % (time.monotonic() - started))
             for kind, key, n, data in stage2.toLocalIterator():
                 if kind == "partial":
                     path = os.path.join(tars, "bucket=%05d.tar" % key)
@@ -347,11 +364,18 @@ def main(argv):
                 os.makedirs(os.path.join(work, "daily", day), exist_ok=True)
                 shutil.copy(part, os.path.join(work, "daily", day, os.path.basename(part)))
         shutil.rmtree(tars)
+        stage2.unpersist()
+        say("partials fetched in %.1f s (%d MB)" % (time.monotonic() - started, folder_size(os.path.join(work, "partials")) >> 20))
+        started = time.monotonic()
         cmd = [binary, "merge"] + analyze + ["--splits", os.path.join(work, "splits"), "-o", a.out]
+        cmd += ["--captures"] + captures
         merged = subprocess.run(cmd + ["--"] + partials)
         if merged.returncode not in (0, 1):
             fail("merge failed (exit %d): %s" % (merged.returncode, " ".join(cmd)))
+        say("merge done in %.1f s" % (time.monotonic() - started))
+        started = time.monotonic()
         differ = spark_check(spark, work, a.out)
+        say("Spark SQL check of daily.csv done in %.1f s: %s" % (time.monotonic() - started, "differs" if differ else "same sums"))
         if differ:
             fail("Spark SQL per-day sums differ from daily.csv on %s (see %s)"
                  % (", ".join(differ), os.path.join(work, "spark_check.json")))

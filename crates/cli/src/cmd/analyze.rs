@@ -184,6 +184,8 @@ pub(crate) enum Mode {
     Merge {
         /// The split folders of the run.
         splits: Vec<PathBuf>,
+        /// The captures as the run was given them (`merge --captures`), else none.
+        captures: Vec<String>,
     },
 }
 
@@ -203,7 +205,8 @@ fn resolve(args: &Args, mode: &Mode) -> Result<Settings> {
         // file, else from the splits.
         captures: match mode {
             Mode::Captures => args.paths.clone(),
-            _ => Vec::new(),
+            Mode::Merge { captures, .. } => captures.clone(),
+            Mode::Partial { .. } => Vec::new(),
         },
         iocs: args.iocs.clone(),
         recovered: args.recovered.clone(),
@@ -597,7 +600,7 @@ pub(crate) fn run_mode(args: Args, mode: Mode) -> Result<Outcome> {
     let splits = match &mode {
         Mode::Captures => None,
         Mode::Partial { .. } => Some(SplitSet::load(&given_dirs(&args.paths))?),
-        Mode::Merge { splits } => Some(SplitSet::load(splits)?),
+        Mode::Merge { splits, .. } => Some(SplitSet::load(splits)?),
     };
     if let Some(sp) = &splits {
         if s.case.since.is_some() || s.case.until.is_some() {

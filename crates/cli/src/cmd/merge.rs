@@ -28,6 +28,10 @@ pub struct Args {
     /// The folders `split` wrote for the run, or their file=<index> folders.
     #[arg(long, required = true, num_args = 1.., value_name = "DIR")]
     pub splits: Vec<PathBuf>,
+    /// The captures as the run was given them (files, folders, globs): case.toml and the
+    /// manifest name them when they expand to the split inputs (else the inputs themselves).
+    #[arg(long, num_args = 1.., value_name = "CAPTURES")]
+    pub captures: Vec<String>,
     #[command(flatten)]
     pub analyze: super::analyze::Args,
 }
@@ -44,6 +48,7 @@ pub fn run(args: Args) -> Result<Outcome> {
         args.analyze,
         super::analyze::Mode::Merge {
             splits: args.splits,
+            captures: args.captures,
         },
     )
 }
