@@ -31,6 +31,7 @@ import csv
 import glob
 import json
 import os
+import re
 import shutil
 import stat
 import subprocess
@@ -103,30 +104,120 @@ def chunks(path, size):
                 return
 
 
+def split_cmd(exe, conf, out):
+    cmd = [exe, "split", "-q", "-b", str(conf["buckets"]), "-o", out, "--hash", conf["hash"]]
+    if conf["filter"] is not None:
+        cmd += ["-f", conf["filter"]]
+    return cmd
+
+
+def split_records(d, index, conf):
+    """The records of one file's split folder `d`: (bucket, (kind, file, chunk, bytes))."""
+    if not os.path.isfile(os.path.join(d, "split.json")):
+        raise RuntimeError("split of capture %d wrote no split.json" % index)
+    size = conf["chunk"]
+    for b in range(conf["buckets"]):
+        for n, data in chunks(os.path.join(d, bucket_file(b)), size):
+            yield b, ("bucket", index, n, data)
+    shared = [("dns", "dns.pcapng"), ("json", "split.json")]
+    for kind, name in shared:
+        for n, data in chunks(os.path.join(d, name), size):
+            for b in range(conf["buckets"]):
+                yield b, (kind, index, n, data)
+
+
 def split_task(index, conf):
-    """Stage 1: split capture `index` of the run; records (bucket, (kind, file, chunk, bytes))."""
+    """Stage 1 on paths every executor reads: split capture `index` of the run."""
     exe = executor_binary()
     tmp = tempfile.mkdtemp(prefix="exfilmeter-split-")
     try:
-        cmd = [exe, "split", "-q", "--only", str(index), "-b", str(conf["buckets"]), "-o", tmp]
-        cmd += ["--hash", conf["hash"]]
-        if conf["filter"] is not None:
-            cmd += ["-f", conf["filter"]]
-        run(cmd + ["--"] + conf["captures"], "split of capture %d" % index)
-        d = os.path.join(tmp, file_dir(index))
-        if not os.path.isfile(os.path.join(d, "split.json")):
-            raise RuntimeError("split of capture %d wrote no split.json" % index)
-        size = conf["chunk"]
-        for b in range(conf["buckets"]):
-            for n, data in chunks(os.path.join(d, bucket_file(b)), size):
-                yield b, ("bucket", index, n, data)
-        shared = [("dns", "dns.pcapng"), ("json", "split.json")]
-        for kind, name in shared:
-            for n, data in chunks(os.path.join(d, name), size):
-                for b in range(conf["buckets"]):
-                    yield b, (kind, index, n, data)
+        cmd = split_cmd(exe, conf, tmp) + ["--only", str(index), "--"] + conf["captures"]
+        run(cmd, "split of capture %d" % index)
+        for r in split_records(os.path.join(tmp, file_dir(index)), index, conf):
+            yield r
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def uri_key(uri):
+    """One spelling of a Hadoop URI (file:///x and file:/x are the same file)."""
+    return re.sub(r"^([a-zA-Z][a-zA-Z0-9+.-]*):///", r"\1:/", uri)
+
+
+def split_uri_task(item, conf):
+    """Stage 1 on URIs Spark reads (HDFS, S3, file:): the file's bytes come with the record
+    (SparkContext.binaryFiles); it is split from the task's disk under its run index, and
+    its split.json names the URI as the capture's path."""
+    uri, data = item
+    entry = conf["uris"].get(uri_key(uri))
+    if entry is None:
+        raise RuntimeError("binaryFiles gave %s, which the plan does not list" % uri)
+    index, name, in_folder = entry
+    exe = executor_binary()
+    tmp = tempfile.mkdtemp(prefix="exfilmeter-split-")
+    try:
+        src = os.path.join(tmp, "in")
+        os.makedirs(src)
+        with open(os.path.join(src, name), "wb") as f:
+            f.write(data)
+        del data
+        out = os.path.join(tmp, "out")
+        cmd = split_cmd(exe, conf, out) + ["--index", str(index), "--only", str(index), "--"]
+        # A file found in a folder is given as a folder, so a non-capture is left out as one
+        # run leaves it out; a named one as a file, so a non-capture is an error.
+        cmd.append(src if in_folder else os.path.join(src, name))
+        run(cmd, "split of %s" % uri)
+        d = os.path.join(out, file_dir(index))
+        sj = os.path.join(d, "split.json")
+        with open(sj, encoding="utf-8") as f:
+            summary = json.load(f)
+        if summary.get("summary"):
+            summary["summary"]["path"] = uri
+        with open(sj, "w", encoding="utf-8") as f:
+            json.dump(summary, f, indent=2)
+            f.write("\n")
+        for r in split_records(d, index, conf):
+            yield r
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def is_uri(spec):
+    return re.match(r"^[a-zA-Z][a-zA-Z0-9+.-]*://", spec) is not None
+
+
+def plan_uris(sc, specs):
+    """URIs expanded with Hadoop's file systems as `analyze` expands paths: a folder walked
+    (its files sorted), a glob's matches sorted, each file once; (uri, name, in_folder)."""
+    jvm = sc._jvm
+    conf = sc._jsc.hadoopConfiguration()
+    out, seen = [], set()
+
+    def add(uri, in_folder):
+        if uri_key(uri) not in seen:
+            seen.add(uri_key(uri))
+            out.append((uri, uri.rstrip("/").rsplit("/", 1)[-1], in_folder))
+
+    for spec in specs:
+        path = jvm.org.apache.hadoop.fs.Path(spec)
+        fs = path.getFileSystem(conf)
+        statuses = fs.globStatus(path)
+        if statuses is None or len(statuses) == 0:
+            fail("%s: no such file or folder (as Spark's file systems read it)" % spec)
+        globbed = len(statuses) > 1 or any(c in spec for c in "*?[{")
+        for st in sorted(statuses, key=lambda x: x.getPath().toString()):
+            if st.isDirectory():
+                found = []
+                it = fs.listFiles(st.getPath(), True)
+                while it.hasNext():
+                    found.append(it.next().getPath().toString())
+                for uri in sorted(found):
+                    add(uri, True)
+            elif st.isFile():
+                add(st.getPath().toString(), False)
+            elif not globbed:
+                fail("%s: not a file or folder" % spec)
+    return out
 
 
 def folder_size(path):
@@ -297,10 +388,14 @@ def main(argv):
     if a.split_filter is not None:
         analyze = analyze + ["-f", a.split_filter]
     binary = os.path.abspath(a.binary)
+    uris = [c for c in a.captures if is_uri(c)]
+    if uris and len(uris) != len(a.captures):
+        fail("give the captures all as URIs (hdfs://, s3a://, file://) or all as paths")
     # Absolute (the tasks run elsewhere), spelled as given otherwise: the report names them.
-    captures = [c if os.path.isabs(c) else os.path.join(os.getcwd(), c) for c in a.captures]
-    inputs = plan(binary, captures)
-    if not inputs:
+    captures = [c if is_uri(c) or os.path.isabs(c) else os.path.join(os.getcwd(), c)
+                for c in a.captures]
+    inputs = None if uris else plan(binary, captures)
+    if inputs == []:
         fail("the captures expand to no file")
     work = os.path.abspath(a.work or a.out.rstrip("/") + ".work")
     if os.path.exists(work):
@@ -329,8 +424,17 @@ def main(argv):
         "chunk": a.chunk_mb << 20,
     }
     try:
-        indices = [int(i["index"]) for i in inputs]
-        stage1 = sc.parallelize(indices, len(indices)).flatMap(lambda i: split_task(i, conf))
+        if uris:
+            listed = plan_uris(sc, captures)
+            if not listed:
+                fail("the captures expand to no file")
+            conf["uris"] = {uri_key(u): (i, name, f) for i, (u, name, f) in enumerate(listed)}
+            indices = list(range(len(listed)))
+            read = sc.binaryFiles(",".join(u for u, _, _ in listed), minPartitions=len(listed))
+            stage1 = read.flatMap(lambda item: split_uri_task(item, conf))
+        else:
+            indices = [int(i["index"]) for i in inputs]
+            stage1 = sc.parallelize(indices, len(indices)).flatMap(lambda i: split_task(i, conf))
         by_bucket = stage1.partitionBy(a.buckets, lambda b: b)
         stage2 = by_bucket.mapPartitionsWithIndex(lambda b, recs: bucket_task(b, recs, conf))
         tars = os.path.join(work, "tars")
