@@ -24,7 +24,7 @@ a mismatch is refused with the settings that differ. The closed flows of the buc
 back in the order one run closes them, so the outputs (report, tables, manifest) are those of \
 `analyze` on the same captures; with --reproducible, byte for byte. See docs/scale-out.md."
 )]
-pub struct Args {
+pub struct MergeArgs {
     /// The folders `split` wrote for the run, or their file=<index> folders.
     #[arg(long, required = true, num_args = 1.., value_name = "DIR")]
     pub splits: Vec<PathBuf>,
@@ -37,7 +37,7 @@ pub struct Args {
 }
 
 /// Runs `merge`.
-pub fn run(args: Args) -> Result<Outcome> {
+pub fn run(args: MergeArgs) -> Result<Outcome> {
     if args.analyze.partial.is_some() {
         bail!("--partial belongs to `analyze`; merge takes the partial folders as arguments");
     }
