@@ -104,6 +104,15 @@ def chunks(path, size):
                 return
 
 
+def local_dir():
+    """The executor's scratch folder: Spark's local dirs when it names them, else /tmp."""
+    for var in ("SPARK_LOCAL_DIRS", "LOCAL_DIRS"):
+        dirs = [d for d in os.environ.get(var, "").split(",") if d and os.path.isdir(d)]
+        if dirs:
+            return dirs[0]
+    return None
+
+
 def split_cmd(exe, conf, out):
     cmd = [exe, "split", "-q", "-b", str(conf["buckets"]), "-o", out, "--hash", conf["hash"]]
     if conf["filter"] is not None:
@@ -116,10 +125,16 @@ def split_records(d, index, conf):
     if not os.path.isfile(os.path.join(d, "split.json")):
         raise RuntimeError("split of capture %d wrote no split.json" % index)
     size = conf["chunk"]
-    for b in range(conf["buckets"]):
-        for n, data in chunks(os.path.join(d, bucket_file(b)), size):
-            yield b, ("bucket", index, n, data)
-    shared = [("dns", "dns.pcapng"), ("json", "split.json")]
+    with open(os.path.join(d, "split.json"), encoding="utf-8") as f:
+        opened = json.load(f).get("opened", False)
+    shared = [("json", "split.json")]
+    if opened:
+        for b in range(conf["buckets"]):
+            for n, data in chunks(os.path.join(d, bucket_file(b)), size):
+                yield b, ("bucket", index, n, data)
+        shared.insert(0, ("dns", "dns.pcapng"))
+    # A capture that could not be opened has its split.json alone (its problem is reported
+    # by the merge, as one run reports it).
     for kind, name in shared:
         for n, data in chunks(os.path.join(d, name), size):
             for b in range(conf["buckets"]):
@@ -129,7 +144,7 @@ def split_records(d, index, conf):
 def split_task(index, conf):
     """Stage 1 on paths every executor reads: split capture `index` of the run."""
     exe = executor_binary()
-    tmp = tempfile.mkdtemp(prefix="exfilmeter-split-")
+    tmp = tempfile.mkdtemp(prefix="exfilmeter-split-", dir=local_dir())
     try:
         cmd = split_cmd(exe, conf, tmp) + ["--only", str(index), "--"] + conf["captures"]
         run(cmd, "split of capture %d" % index)
@@ -154,13 +169,12 @@ def split_uri_task(item, conf):
         raise RuntimeError("binaryFiles gave %s, which the plan does not list" % uri)
     index, name, in_folder = entry
     exe = executor_binary()
-    tmp = tempfile.mkdtemp(prefix="exfilmeter-split-")
+    tmp = tempfile.mkdtemp(prefix="exfilmeter-split-", dir=local_dir())
     try:
         src = os.path.join(tmp, "in")
         os.makedirs(src)
         with open(os.path.join(src, name), "wb") as f:
             f.write(data)
-        del data
         out = os.path.join(tmp, "out")
         cmd = split_cmd(exe, conf, out) + ["--index", str(index), "--only", str(index), "--"]
         # A file found in a folder is given as a folder, so a non-capture is left out as one
@@ -171,6 +185,7 @@ def split_uri_task(item, conf):
         sj = os.path.join(d, "split.json")
         with open(sj, encoding="utf-8") as f:
             summary = json.load(f)
+        summary["path"] = uri
         if summary.get("summary"):
             summary["summary"]["path"] = uri
         with open(sj, "w", encoding="utf-8") as f:
@@ -180,6 +195,16 @@ def split_uri_task(item, conf):
             yield r
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def components(uri):
+    """Sort key of a URI as exfilmeter sorts paths: component by component."""
+    return [c for c in uri.split("/") if c]
+
+
+def glob_escape(uri):
+    """A URI as a Hadoop glob that matches only itself (binaryFiles reads its paths as globs)."""
+    return re.sub(r"([\\{}\[\]*?^])", r"\\\1", uri)
 
 
 def is_uri(spec):
@@ -194,9 +219,18 @@ def plan_uris(sc, specs):
     out, seen = [], set()
 
     def add(uri, in_folder):
+        name = uri.rstrip("/").rsplit("/", 1)[-1]
+        if "," in uri:
+            fail("%s: Spark's binaryFiles cannot read a path with a comma; rename it" % uri)
+        if name.startswith((".", "_")):
+            # Hadoop's input formats never read these (hidden and marker files).
+            if in_folder:
+                say("%s: left out (Spark does not read files named .* or _*)" % uri)
+                return
+            fail("%s: Spark does not read files named .* or _*; rename it" % uri)
         if uri_key(uri) not in seen:
             seen.add(uri_key(uri))
-            out.append((uri, uri.rstrip("/").rsplit("/", 1)[-1], in_folder))
+            out.append((uri, name, in_folder))
 
     for spec in specs:
         path = jvm.org.apache.hadoop.fs.Path(spec)
@@ -205,13 +239,13 @@ def plan_uris(sc, specs):
         if statuses is None or len(statuses) == 0:
             fail("%s: no such file or folder (as Spark's file systems read it)" % spec)
         globbed = len(statuses) > 1 or any(c in spec for c in "*?[{")
-        for st in sorted(statuses, key=lambda x: x.getPath().toString()):
+        for st in sorted(statuses, key=lambda x: components(x.getPath().toString())):
             if st.isDirectory():
                 found = []
                 it = fs.listFiles(st.getPath(), True)
                 while it.hasNext():
                     found.append(it.next().getPath().toString())
-                for uri in sorted(found):
+                for uri in sorted(found, key=components):
                     add(uri, True)
             elif st.isFile():
                 add(st.getPath().toString(), False)
@@ -235,7 +269,7 @@ def write_chunk(path, n, size, data):
 def bucket_task(bucket, records, conf):
     """Stage 2: the partial of one bucket; records ("partial", bucket, chunk, bytes)."""
     exe = executor_binary()
-    tmp = tempfile.mkdtemp(prefix="exfilmeter-bucket-")
+    tmp = tempfile.mkdtemp(prefix="exfilmeter-bucket-", dir=local_dir())
     try:
         splits = os.path.join(tmp, "splits")
         size = conf["chunk"]
@@ -379,7 +413,7 @@ def main(argv):
     ap.add_argument("--master", help="Spark master (default: spark-submit's, else local[*])")
     ap.add_argument("--split-filter", help="capture filter, also given to split (-f)")
     ap.add_argument("--hash", default="sha256", choices=["sha256", "none"])
-    ap.add_argument("--chunk-mb", type=int, default=64, help="record size of the shuffle")
+    ap.add_argument("--chunk-mb", type=int, default=4, help="record size of the shuffle")
     a = ap.parse_args(own)
     if not a.binary or not os.access(a.binary, os.X_OK):
         fail("no exfilmeter binary: give --binary PATH")
@@ -398,9 +432,15 @@ def main(argv):
     if inputs == []:
         fail("the captures expand to no file")
     work = os.path.abspath(a.work or a.out.rstrip("/") + ".work")
-    if os.path.exists(work):
+    marker = os.path.join(work, ".exfilmeter-spark-work")
+    if os.path.isdir(work) and os.listdir(work):
+        if not os.path.exists(marker):
+            fail("--work %s holds files no earlier run of this driver wrote: choose a new or "
+                 "empty folder" % work)
         shutil.rmtree(work)
-    os.makedirs(work)
+    os.makedirs(work, exist_ok=True)
+    with open(marker, "w", encoding="utf-8") as f:
+        f.write("a work folder of contrib/spark/exfilmeter_spark.py, emptied by its next run\n")
 
     # The executors' Python is the driver's unless the cluster says otherwise.
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
@@ -430,7 +470,8 @@ def main(argv):
                 fail("the captures expand to no file")
             conf["uris"] = {uri_key(u): (i, name, f) for i, (u, name, f) in enumerate(listed)}
             indices = list(range(len(listed)))
-            read = sc.binaryFiles(",".join(u for u, _, _ in listed), minPartitions=len(listed))
+            paths = ",".join(glob_escape(u) for u, _, _ in listed)
+            read = sc.binaryFiles(paths, minPartitions=len(listed))
             stage1 = read.flatMap(lambda item: split_uri_task(item, conf))
         else:
             indices = [int(i["index"]) for i in inputs]
@@ -461,7 +502,10 @@ def main(argv):
                 fail("bucket %d returned nothing" % b)
             dest = os.path.join(work, "partials", "bucket=%05d" % b)
             with tarfile.open(tar) as t:
-                t.extractall(dest, filter="data")
+                try:
+                    t.extractall(dest, filter="data")
+                except TypeError:  # a Python without tar filters; the tar is the task's own
+                    t.extractall(dest)
             partials.append(dest)
             for part in glob.glob(os.path.join(dest, "daily", "day=*", "*.parquet")):
                 day = os.path.basename(os.path.dirname(part))

@@ -552,7 +552,21 @@ fn unusable_input_exits_2_naming_the_file_and_writes_no_report() {
     let (code, err) = analyze_into(&out, &[&missing, &cap, &os("--iocs"), &iocs]);
     assert_eq!(code, Some(1), "{err}");
     assert!(err.contains("nope.pcap"), "{err}");
-    assert!(out.join("report.md").exists());
+    // The report and the manifest name it with the reason, not only standard error.
+    let report = std::fs::read_to_string(out.join("report.md")).unwrap();
+    let line = report
+        .lines()
+        .find(|l| l.contains("nope.pcap"))
+        .unwrap_or_else(|| panic!("report.md does not name the missing capture:\n{report}"));
+    assert!(line.contains("No such file"), "{line}");
+    let manifest: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("manifest.json")).unwrap()).unwrap();
+    let unreadable = manifest["unreadable"].as_array().unwrap();
+    assert_eq!(unreadable.len(), 1);
+    assert!(unreadable[0]["path"]
+        .as_str()
+        .unwrap()
+        .ends_with("nope.pcap"));
     // A recovered folder is taken like a capture folder.
     let rec_dir = testdata("example/recovered").into_os_string();
     let out = dir.path().join("recovered-dir");

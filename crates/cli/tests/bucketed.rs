@@ -288,3 +288,47 @@ fn a_merge_refuses_partials_of_other_settings_or_missing_buckets_and_a_bad_bucke
         "{e}"
     );
 }
+
+/// A split folder reused for a smaller run still holds the earlier run's later `file=`
+/// folders: the bucket task refuses the set (exit 2) instead of analysing captures that are
+/// not the run's.
+#[test]
+fn a_split_folder_holding_another_run_s_files_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let opts = example_opts(&dir.path().join("cache"));
+    let (a, b) = (
+        dir.path().join("part-1.pcap"),
+        dir.path().join("part-2.pcap"),
+    );
+    cut_pcap(&testdata("example/capture.pcap"), 300, &a, &b);
+    let splits = dir.path().join("splits");
+    let split = |files: &[&Path]| {
+        bin()
+            .args(["split", "-q", "-b", "2", "-o"])
+            .arg(&splits)
+            .args(files)
+            .output()
+            .unwrap()
+    };
+    ok(&split(&[&a, &b]), 0, "split of two files");
+    let task = || {
+        bin()
+            .args(["analyze", "-q"])
+            .args(&opts)
+            .arg("--partial")
+            .arg(dir.path().join("p0"))
+            .args(["--bucket", "0"])
+            .arg(&splits)
+            .output()
+            .unwrap()
+    };
+    ok(&task(), 0, "the two-file run");
+    ok(&split(&[&a]), 0, "split of one file into the same folder");
+    let o = task();
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("says the run has 1 capture(s), 2 are given"),
+        "{err}"
+    );
+}

@@ -206,3 +206,33 @@ fn captures_given_as_uris_are_read_by_spark_and_give_the_single_run_s_tables() {
     );
     assert_eq!(check(dir.path())["differ"], serde_json::json!([]));
 }
+
+/// A capture that cannot be opened beside a readable one: the Spark run reports it as one run
+/// does (exit 1, the same report folder), the readable capture analysed.
+#[test]
+fn an_unreadable_capture_is_reported_as_one_run_reports_it() {
+    if !have_spark() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let opts = example_opts(&dir.path().join("cache"));
+    let captures = [
+        testdata("example/capture.pcap"),
+        dir.path().join("gone.pcap"),
+    ];
+    let one = single(dir.path(), &opts, &captures, 1);
+    let o = spark(dir.path(), 2, &captures, &opts);
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    same_folder(&one, &dir.path().join("spark"));
+    let report = std::fs::read_to_string(one.join("report.md")).unwrap();
+    assert!(
+        report.contains("gone.pcap"),
+        "the report names the missing capture"
+    );
+}

@@ -387,6 +387,7 @@ mod tests {
                 file(&[14_010]),
             ],
             partial: false,
+            unreadable: Vec::new(),
         };
         assert_eq!(
             covered_days(&read, chrono_tz::UTC),

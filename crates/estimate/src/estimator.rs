@@ -173,16 +173,12 @@ pub fn estimate(
         }
     };
     let mu = model.mean.max(1.0);
-    let point_of = |m: f64| basis.point as f64 * r_point / m;
-    let mut point = point_of(mu);
-    let (mut mu_lo, mut mu_hi) = (mu, mu);
-    for _ in 0..2 {
-        let n = point.round().max(1.0) as u64;
-        let (lo, hi) = model.mean_interval(n, RESAMPLES);
-        mu_lo = lo.max(1.0);
-        mu_hi = hi.max(1.0);
-        point = point_of(mu);
-    }
+    let point = basis.point as f64 * r_point / mu;
+    // The interval of the mean record size over as many records as the point estimate: the
+    // point uses the mean itself, so one pass gives the n the interval is taken at.
+    let n = point.round().max(1.0) as u64;
+    let (lo, hi) = model.mean_interval(n, RESAMPLES);
+    let (mu_lo, mu_hi) = (lo.max(1.0), hi.max(1.0));
     let low = (basis.low as f64 * r_min / mu_hi).floor().max(0.0) as u64;
     let mut high = (basis.high as f64 * r_max / mu_lo).ceil().max(0.0) as u64;
     let mut capped = false;

@@ -88,6 +88,18 @@ impl SplitSet {
                 return Err(invalid(format!("splits: {what}")));
             }
         }
+        if let Some((dir, n)) = files
+            .iter()
+            .find_map(|(d, sf)| sf.run_files.map(|n| (d, n)))
+            .filter(|(_, n)| *n as usize != files.len())
+        {
+            return Err(invalid(format!(
+                "splits: {} says the run has {n} capture(s), {} are given (a split folder \
+                 holding files of another run? split each run into a folder of its own)",
+                dir.display(),
+                files.len()
+            )));
+        }
         let buckets = files.first().map_or(0, |(_, sf)| sf.buckets);
         if let Some((dir, sf)) = files.iter().find(|(_, sf)| sf.buckets != buckets) {
             return Err(invalid(format!(
@@ -114,6 +126,8 @@ impl SplitSet {
         for (_, sf) in &self.files {
             let Some(summary) = sf.summary.as_ref().filter(|_| sf.opened) else {
                 read.partial = true;
+                let why = sf.problem.clone().unwrap_or_else(|| "not opened".into());
+                read.unreadable.push((sf.path.clone(), why));
                 continue;
             };
             if sf.problem.is_some() {

@@ -52,6 +52,8 @@ pub struct Read {
     pub files: Vec<FileRead>,
     /// Some input could not be opened or is damaged.
     pub partial: bool,
+    /// The inputs that could not be opened: path as given, and why (left out of every number).
+    pub unreadable: Vec<(String, String)>,
 }
 
 impl Read {
@@ -412,6 +414,7 @@ impl Front<'_> {
                 Err(e) => {
                     progress.problem(&format!("exfilmeter: {shown}: {e}"));
                     read.partial = true;
+                    read.unreadable.push((shown, e.to_string()));
                     continue;
                 }
             };

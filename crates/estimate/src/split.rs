@@ -52,6 +52,8 @@ pub struct SplitConfig {
     pub filter: Option<Filter>,
     /// The filter as given (recorded in `split.json`).
     pub expr: Option<String>,
+    /// Captures in the whole run, when this split knows it (recorded in `split.json`).
+    pub run_files: Option<u32>,
 }
 
 /// What one bucket file got.
@@ -76,6 +78,8 @@ pub struct SplitFile {
     pub index: u32,
     /// Its file name (how the run's tables name its frames: `name#frame`).
     pub name: String,
+    /// Its path as the split was given it (also when it could not be opened).
+    pub path: String,
     /// Buckets written.
     pub buckets: usize,
     /// The file could be opened (else `problem` says why, and nothing else is filled in).
@@ -107,6 +111,10 @@ pub struct SplitFile {
     /// The file was found in a folder (a run leaves such a file out when it is not a
     /// capture).
     pub in_folder: bool,
+    /// Captures in the whole run, when the split was given the whole run (CAPTURES without
+    /// `--index`, or with `--only`): a bucket task and merge check that they have that many,
+    /// so a split folder that still holds files of an earlier, larger run is refused.
+    pub run_files: Option<u32>,
 }
 
 /// The folder of file `index`'s split under `out`.
@@ -263,6 +271,7 @@ pub fn split_file(
         tool_version: env!("CARGO_PKG_VERSION").into(),
         index,
         name: name.to_string(),
+        path: input.path.display().to_string(),
         buckets: n,
         opened: false,
         problem: None,
@@ -278,6 +287,7 @@ pub fn split_file(
         dns: Written::default(),
         held: 0,
         in_folder: input.origin == exfilmeter_ingest::InputOrigin::Directory,
+        run_files: cfg.run_files,
     };
     let mut reader = match CaptureReader::open(&input.path, FileId(index), cfg.hash) {
         Ok(r) => r,

@@ -993,6 +993,21 @@ fn blocks_of(r: &Report, reproducible: bool, charts: usize, lg: Lang) -> Vec<Blo
     if !errors.is_empty() {
         b.push(Block::List(errors));
     }
+    if !m.unreadable.is_empty() {
+        b.push(Block::Para(
+            "Capture files that could not be opened, left out of every number in this report:"
+                .into(),
+        ));
+        b.push(table(
+            "unreadable",
+            &["capture", "why it could not be opened"],
+            &[],
+            m.unreadable
+                .iter()
+                .map(|u| vec![u.path.clone(), u.problem.clone()])
+                .collect(),
+        ));
+    }
     b.push(table(
         "counters",
         &["counter", "value"],

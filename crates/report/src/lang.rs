@@ -150,6 +150,10 @@ fn ja(en: &str) -> Option<&'static str> {
         "bytes skipped behind damage" => "破損により読み飛ばしたバイト数",
         "frames cut by snaplen" => "スナップ長で切り詰められたフレーム数",
         "damage found" => "検出された破損",
+        "why it could not be opened" => "開けなかった理由",
+        "Capture files that could not be opened, left out of every number in this report:" => {
+            "開けなかったキャプチャファイル（この報告書のどの数値にも含まれていません）："
+        }
         "counter" => "カウンター",
         "value" => "値",
         "key" => "キー",

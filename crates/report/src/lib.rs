@@ -22,7 +22,7 @@ pub mod svg;
 pub use lang::Lang;
 pub use manifest::{
     files_under, sha256_file, Capture, Counter, HeaderLine, InputFile, Manifest, Model, OutputFile,
-    Ratio, RatiosFrom, Rules, Span, MANIFEST,
+    Ratio, RatiosFrom, Rules, Span, Unreadable, MANIFEST,
 };
 pub use model::Report;
 pub use summary::{write_summary_of, SUMMARY};

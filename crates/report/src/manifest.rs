@@ -42,6 +42,9 @@ pub struct Manifest {
     pub span: Option<Span>,
     /// Capture files read.
     pub captures: Vec<Capture>,
+    /// Capture files that could not be opened (left out of every number), with the reason.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unreadable: Vec<Unreadable>,
     /// IOC sources.
     pub iocs: Vec<InputFile>,
     /// Indicators loaded from them.
@@ -96,6 +99,15 @@ pub struct Capture {
     pub truncated_frames: u64,
     /// Damage found, each naming its byte offset.
     pub errors: Vec<String>,
+}
+
+/// A capture file that could not be opened.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Unreadable {
+    /// Path as given.
+    pub path: String,
+    /// Why it could not be opened.
+    pub problem: String,
 }
 
 /// An input file with its digest.

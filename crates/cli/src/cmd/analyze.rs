@@ -688,15 +688,7 @@ pub(crate) fn run_mode(args: Args, mode: Mode) -> Result<Outcome> {
     if let Some(sp) = &splits {
         // The run's captures are those the splits read; the case file's specs (a folder, a
         // pattern) are kept when they name exactly those files here.
-        let split_paths: Vec<String> = sp
-            .files
-            .iter()
-            .map(|(_, sf)| {
-                sf.summary
-                    .as_ref()
-                    .map_or_else(|| sf.name.clone(), |x| x.path.clone())
-            })
-            .collect();
+        let split_paths: Vec<String> = sp.files.iter().map(|(_, sf)| sf.path.clone()).collect();
         let same = expand_inputs(&s.case.captures).is_ok_and(|found| {
             found
                 .iter()
@@ -932,6 +924,15 @@ fn manifest(
             last_local: format_in(b, tz),
         }),
         captures: f.read.files.iter().map(|f| capture(f, tz)).collect(),
+        unreadable: f
+            .read
+            .unreadable
+            .iter()
+            .map(|(path, problem)| exfilmeter_report::Unreadable {
+                path: path.clone(),
+                problem: problem.clone(),
+            })
+            .collect(),
         iocs: files(&s.case.iocs)?,
         indicators: f.set.len() as u64,
         recovered: f.recovered.to_vec(),

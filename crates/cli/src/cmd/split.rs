@@ -40,8 +40,8 @@ pub struct Args {
     pub list: bool,
     /// Index in the run of the first capture given (when the run's files are split by
     /// several tasks, each is given its files' place in the whole list).
-    #[arg(long, value_name = "I", default_value_t = 0)]
-    pub index: u32,
+    #[arg(long, value_name = "I")]
+    pub index: Option<u32>,
     /// Digest of each input file: sha256 (default) or none.
     #[arg(long, value_name = "ALGO", default_value = "sha256", value_parser = super::hash_parser())]
     pub hash: HashAlgo,
@@ -57,11 +57,10 @@ pub struct Args {
 pub fn run(args: Args) -> Result<Outcome> {
     let inputs = expand_inputs(&args.paths)?;
     let names = input_names(&inputs);
+    let first = args.index.unwrap_or(0);
     if args.list {
         for (j, (input, name)) in inputs.iter().zip(&names).enumerate() {
-            let index = args
-                .index
-                .saturating_add(u32::try_from(j).unwrap_or(u32::MAX));
+            let index = first.saturating_add(u32::try_from(j).unwrap_or(u32::MAX));
             let line = serde_json::json!({
                 "index": index,
                 "path": input.path.display().to_string(),
@@ -78,14 +77,13 @@ pub fn run(args: Args) -> Result<Outcome> {
     if buckets == 0 || buckets > MAX_BUCKETS {
         bail!("--buckets must be between 1 and {MAX_BUCKETS}");
     }
-    let last = args
-        .index
+    let last = first
         .checked_add(u32::try_from(inputs.len()).unwrap_or(u32::MAX))
         .context("--index too large")?;
-    if let Some(i) = args.only.iter().find(|&&i| i < args.index || i >= last) {
+    if let Some(i) = args.only.iter().find(|&&i| i < first || i >= last) {
         bail!(
             "--only {i}: the run has captures {} to {} ({} given)",
-            args.index,
+            first,
             last.saturating_sub(1),
             inputs.len()
         );
@@ -96,12 +94,18 @@ pub fn run(args: Args) -> Result<Outcome> {
         hash: args.hash,
         filter: super::flows::filter(args.filter.as_deref())?,
         expr: args.filter.clone(),
+        // Without --index the captures given are the whole run (with --only too); with it,
+        // the run's size is the caller's to know.
+        run_files: if args.index.is_none() {
+            u32::try_from(inputs.len()).ok()
+        } else {
+            None
+        },
     };
     std::fs::create_dir_all(&out).with_context(|| format!("cannot create {}", out.display()))?;
     let mut partial = false;
     for (j, input) in inputs.iter().enumerate() {
-        let index = args
-            .index
+        let index = first
             .checked_add(u32::try_from(j).unwrap_or(u32::MAX))
             .context("--index too large")?;
         if !args.only.is_empty() && !args.only.contains(&index) {
