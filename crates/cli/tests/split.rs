@@ -117,6 +117,7 @@ fn check(label: &str, inputs: &[PathBuf], buckets: usize) {
         let mut seen: BTreeMap<u64, usize> = BTreeMap::new();
         let mut conv_bucket: BTreeMap<String, usize> = BTreeMap::new();
         let mut packets = BTreeSet::new();
+        let mut done: BTreeMap<u64, BTreeSet<usize>> = BTreeMap::new();
         for b in 0..buckets {
             let file = sd.join(format!("bucket={b:05}.pcapng"));
             let frames = tshark_frames(&file);
@@ -135,12 +136,31 @@ fn check(label: &str, inputs: &[PathBuf], buckets: usize) {
                 if field(comment, "packet") == "held" {
                     continue;
                 }
+                if field(comment, "packet") == "done" {
+                    done.entry(n).or_default().insert(b);
+                    continue;
+                }
                 assert!(packets.insert(field(comment, "packet").to_string()));
                 assert!(seen.insert(n, b).is_none(), "{label}: frame {n} twice");
                 let c = conversation(ends);
                 let first = *conv_bucket.entry(c.clone()).or_insert(b);
                 assert_eq!(first, b, "{label}: {c} in buckets {first} and {b}");
             }
+        }
+        // A frame that completed a datagram of held fragments is the packet in its own
+        // bucket and a `done` frame in every other one.
+        assert_eq!(
+            done.len() as u64,
+            meta["completed"].as_u64().unwrap(),
+            "{label}"
+        );
+        for (n, bs) in &done {
+            let own = seen.get(n).copied();
+            let others: BTreeSet<usize> = (0..buckets).filter(|&b| Some(b) != own).collect();
+            assert_eq!(
+                bs, &others,
+                "{label}: frame {n} done in the buckets but its own"
+            );
         }
         let k = meta["packets"].as_u64().unwrap();
         assert_eq!(seen.len() as u64, k, "{label}");
@@ -161,7 +181,7 @@ fn check(label: &str, inputs: &[PathBuf], buckets: usize) {
         // The DNS file has every port-53 packet.
         let dns = tshark_frames(&sd.join("dns.pcapng"))
             .into_values()
-            .filter(|(c, ..)| field(c, "packet") != "held")
+            .filter(|(c, ..)| !matches!(field(c, "packet"), "held" | "done"))
             .count();
         let port53 = original
             .values()

@@ -15,7 +15,9 @@
 //! the byte offset of its record or block there; `packet`: the ordinal (1-based, within the
 //! file) of the packet the frame completed, or `held` for an IP fragment held for reassembly
 //! (written to every bucket and to the DNS file, since the flow it belongs to is known only
-//! when its datagram completes); `clock`: the latest capture time over the file's packets so
+//! when its datagram completes), or `done` for the frame that completed such a datagram, in
+//! the buckets other than its own (and the DNS file): decoded there to complete the datagram
+//! and dropped, so every bucket's decoder holds what one run's holds; `clock`: the latest capture time over the file's packets so
 //! far (`untimed` is added for frames the format stored no time for).
 //!
 //! Beside the buckets, `dns.pcapng` has every packet to or from port 53 (with the held
@@ -108,6 +110,9 @@ pub struct SplitFile {
     pub dns: Written,
     /// IP fragments held for reassembly (written to every bucket and the DNS file).
     pub held: u64,
+    /// Frames that completed a datagram of held fragments, also written to every other
+    /// bucket and the DNS file as `packet=done` (decoded there to complete it, then dropped).
+    pub completed: u64,
     /// The file was found in a folder (a run leaves such a file out when it is not a
     /// capture).
     pub in_folder: bool,
@@ -286,6 +291,7 @@ pub fn split_file(
         written: Vec::new(),
         dns: Written::default(),
         held: 0,
+        completed: 0,
         in_folder: input.origin == exfilmeter_ingest::InputOrigin::Directory,
         run_files: cfg.run_files,
     };
@@ -329,8 +335,21 @@ pub fn split_file(
         };
         match decoder.decode(&frame) {
             Decoded::Packet(p) => {
+                // The frame that completed a datagram of held fragments: the other buckets'
+                // decoders hold those fragments too, so they get the frame as well (marked
+                // `done`: decoded to complete the datagram, then dropped), and end with the
+                // defragmentation state of one run.
+                let completed = p.wire.frames > 1;
                 if cfg.filter.as_ref().is_some_and(|f| !f.matches(&p)) {
                     sf.filtered += 1;
+                    if completed {
+                        sf.completed += 1;
+                        prov(&mut note, "done", clock);
+                        for w in &mut buckets {
+                            w.frame(&frame, &note, false)?;
+                        }
+                        dns.frame(&frame, &note, false)?;
+                    }
                     continue;
                 }
                 k += 1;
@@ -346,6 +365,18 @@ pub fn split_file(
                 }
                 if dns_too {
                     dns.frame(&frame, &note, true)?;
+                }
+                if completed {
+                    sf.completed += 1;
+                    prov(&mut note, "done", clock);
+                    for (i, w) in buckets.iter_mut().enumerate() {
+                        if i != b {
+                            w.frame(&frame, &note, false)?;
+                        }
+                    }
+                    if !dns_too {
+                        dns.frame(&frame, &note, false)?;
+                    }
                 }
             }
             Decoded::FragmentHeld => {
@@ -421,7 +452,7 @@ pub struct Provenance {
     pub frame: u64,
     /// Byte offset of its record or block there.
     pub offset: u64,
-    /// Packet ordinal within the file, `None` for a held fragment.
+    /// Packet ordinal within the file, `None` for a held fragment or a `done` frame.
     pub packet: Option<u64>,
     /// Latest capture time over the file's packets up to this one.
     pub clock: Timestamp,
@@ -449,7 +480,7 @@ impl Provenance {
                 "file" => file = v.parse().ok(),
                 "frame" => frame = v.parse().ok(),
                 "offset" => offset = v.parse().ok(),
-                "packet" if v == "held" => packet = Some(None),
+                "packet" if v == "held" || v == "done" => packet = Some(None),
                 "packet" => packet = Some(Some(v.parse().ok()?)),
                 "clock" => clock = v.parse().ok().map(Timestamp),
                 _ => return None,
