@@ -26,6 +26,11 @@ impl Display {
         }
     }
 
+    /// A line of information above the bar (on stderr).
+    pub fn say(&self, text: &str) {
+        self.line(text);
+    }
+
     fn line(&self, text: &str) {
         match &self.bar {
             Some(b) => b.println(text),

@@ -145,6 +145,16 @@ impl SplitSet {
         read
     }
 
+    /// Bytes a bucket task reads: the bucket's files and the DNS files of every opened split.
+    pub fn bucket_bytes(&self, bucket: usize) -> u64 {
+        let size = |p: PathBuf| std::fs::metadata(p).map_or(0, |m| m.len());
+        self.files
+            .iter()
+            .filter(|(_, sf)| sf.opened)
+            .map(|(d, _)| size(d.join(bucket_file(bucket))) + size(d.join("dns.pcapng")))
+            .sum()
+    }
+
     /// The problems to report, one line per input and problem, as a run reports them.
     pub fn problems(&self) -> Vec<String> {
         let mut out = Vec::new();
@@ -427,6 +437,7 @@ pub fn run_bucket<S: ShardSink>(
     dns: bool,
     sink: &mut S,
     out: &mut dyn FnMut(Vec<(Tag, ClosedFlow)>) -> io::Result<()>,
+    progress: &mut dyn crate::pipeline::Progress,
 ) -> io::Result<(TrackerStats, BucketRead)> {
     if bucket >= set.buckets {
         return Err(invalid(format!(
@@ -441,10 +452,14 @@ pub fn run_bucket<S: ShardSink>(
     // Packets of the files before, and the latest capture time over them.
     let mut before = 0u64;
     let mut clock_before = Timestamp(i64::MIN);
+    // Bytes of the bucket and DNS files read in the files before (progress).
+    let mut bytes_before = 0u64;
+    let mut steps = 0u64;
     for (dir, sf) in &set.files {
         if !sf.opened {
             continue;
         }
+        progress.file(&dir.display().to_string(), &sf.name);
         let mut own = Stream::open(&dir.join(bucket_file(bucket)))?;
         let mut side = match answers {
             Some(_) => Some(Stream::open(&dir.join("dns.pcapng"))?),
@@ -502,7 +517,13 @@ pub fn run_bucket<S: ShardSink>(
             if w.tagged.len() >= 1024 {
                 out(std::mem::take(&mut w.tagged))?;
             }
+            steps += 1;
+            if steps % crate::pipeline::TICK == 0 {
+                let side_at = side.as_ref().map_or(0, |s| s.reader.offset);
+                progress.advanced(bytes_before + own.reader.offset + side_at, 0);
+            }
         }
+        bytes_before += own.reader.offset + side.as_ref().map_or(0, |s| s.reader.offset);
         before += sf.packets;
         if let Some(c) = sf.clock_max {
             clock_before = clock_before.max(c);

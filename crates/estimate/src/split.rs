@@ -38,7 +38,7 @@ use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 /// Format version of `split.json` and the frame comments.
-pub const SPLIT_VERSION: u32 = 2;
+pub const SPLIT_VERSION: u32 = 3;
 
 /// The most buckets a split writes (each is an open file while the capture is read).
 pub const MAX_BUCKETS: usize = 4096;
@@ -120,6 +120,14 @@ pub struct SplitFile {
     /// `--index`, or with `--only`): a bucket task and merge check that they have that many,
     /// so a split folder that still holds files of an earlier, larger run is refused.
     pub run_files: Option<u32>,
+}
+
+/// Where a split is: its file's bytes read before it (for a progress display over several
+/// files).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SplitProgress {
+    /// Bytes of the earlier files of this split.
+    pub before: u64,
 }
 
 /// The folder of file `index`'s split under `out`.
@@ -266,6 +274,8 @@ pub fn split_file(
     name: &str,
     cfg: &SplitConfig,
     out: &Path,
+    progress: &mut dyn crate::pipeline::Progress,
+    at: SplitProgress,
 ) -> io::Result<SplitFile> {
     let n = cfg.buckets.clamp(1, MAX_BUCKETS);
     let dir = split_dir(out, index);
@@ -304,6 +314,7 @@ pub fn split_file(
         }
     };
     sf.opened = true;
+    progress.file(&shown, name);
     let mut buckets = (0..n)
         .map(|b| {
             NgWriter::create(
@@ -321,8 +332,13 @@ pub fn split_file(
     let mut k = 0u64;
     let mut clock = Timestamp(i64::MIN);
     let mut note = String::with_capacity(128);
+    let mut frames = 0u64;
     while let Some(frame) = reader.next_frame() {
         summary.add_frame(&frame);
+        frames += 1;
+        if frames % crate::pipeline::TICK == 0 {
+            progress.advanced(at.before + frame.frame.offset, 0);
+        }
         let untimed = if frame.ts_known { "" } else { " untimed" };
         let prov = |note: &mut String, what: &str, clock: Timestamp| {
             use std::fmt::Write as _;

@@ -635,9 +635,17 @@ pub(crate) fn run_mode(args: Args, mode: Mode) -> Result<Outcome> {
         let c = Collector::new(Some(ledger().for_shard()), true);
         let mut sink = Attributor::new(&set, internal.clone(), grace, c).shared_dns();
         let mut w = PartialWriter::create(out)?;
-        let (tracker, got) = run_bucket(sp, *bucket, cfg, true, &mut sink, &mut |items| {
-            w.write(items)
-        })?;
+        let mut display = Display::new(args.quiet, sp.bucket_bytes(*bucket));
+        let (tracker, got) = run_bucket(
+            sp,
+            *bucket,
+            cfg,
+            true,
+            &mut sink,
+            &mut |items| w.write(items),
+            &mut display,
+        )?;
+        display.done();
         let content = sink.inner.content.as_ref();
         let stats = content.map(|c| c.stats).unwrap_or_default();
         let sweep_bytes = content.map_or(0, |c| c.sweep_bytes);

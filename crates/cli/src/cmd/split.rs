@@ -4,7 +4,8 @@
 use crate::Outcome;
 use anyhow::{bail, Context, Result};
 use exfilmeter_estimate::input_names;
-use exfilmeter_estimate::split::{split_file, SplitConfig, MAX_BUCKETS};
+use exfilmeter_estimate::split::{split_file, SplitConfig, SplitProgress, MAX_BUCKETS};
+use exfilmeter_estimate::Progress as _;
 use exfilmeter_ingest::{expand_inputs, HashAlgo};
 use std::path::PathBuf;
 
@@ -48,7 +49,7 @@ pub struct Args {
     /// Only packets matching this capture filter, in tcpdump's syntax (the rest are counted).
     #[arg(long, short = 'f', value_name = "EXPR")]
     pub filter: Option<String>,
-    /// No line per file on standard error.
+    /// No line per file and no progress bar on standard error (damage is still printed).
     #[arg(long, short)]
     pub quiet: bool,
 }
@@ -104,6 +105,18 @@ pub fn run(args: Args) -> Result<Outcome> {
     };
     std::fs::create_dir_all(&out).with_context(|| format!("cannot create {}", out.display()))?;
     let mut partial = false;
+    let chosen = |j: usize| {
+        let index = first.saturating_add(u32::try_from(j).unwrap_or(u32::MAX));
+        args.only.is_empty() || args.only.contains(&index)
+    };
+    let total: u64 = inputs
+        .iter()
+        .enumerate()
+        .filter(|(j, _)| chosen(*j))
+        .map(|(_, i)| std::fs::metadata(&i.path).map_or(0, |m| m.len()))
+        .sum();
+    let mut display = crate::progress::Display::new(args.quiet, total);
+    let mut done = 0u64;
     for (j, input) in inputs.iter().enumerate() {
         let index = first
             .checked_add(u32::try_from(j).unwrap_or(u32::MAX))
@@ -112,36 +125,37 @@ pub fn run(args: Args) -> Result<Outcome> {
             continue;
         }
         let name = names.get(j).cloned().unwrap_or_default();
-        let sf = split_file(input, index, &name, &cfg, &out)?;
+        let at = SplitProgress { before: done };
+        let sf = split_file(input, index, &name, &cfg, &out, &mut display, at)?;
+        done += std::fs::metadata(&input.path).map_or(0, |m| m.len());
         let shown = input.path.display();
         if input.origin == exfilmeter_ingest::InputOrigin::Directory
             && sf.summary.as_ref().is_some_and(|s| s.not_a_capture())
         {
             // One run leaves such a file out without a word against the run; so does split
             // (its split.json says so, and the bucket task and merge leave it out too).
-            if !args.quiet {
-                eprintln!("exfilmeter split: {shown}: not a capture, ignored");
-            }
+            display.ignored(&shown.to_string());
             continue;
         }
         if let Some(p) = &sf.problem {
-            eprintln!("exfilmeter: {shown}: {p}");
+            display.problem(&format!("exfilmeter: {shown}: {p}"));
             partial = true;
         }
         if let Some(s) = &sf.summary {
             for e in &s.errors {
-                eprintln!("exfilmeter: {shown}: {e}");
+                display.problem(&format!("exfilmeter: {shown}: {e}"));
             }
             partial |= !s.errors.is_empty();
         }
         if !args.quiet {
             let frames: u64 = sf.written.iter().map(|w| w.frames).sum();
-            eprintln!(
+            display.say(&format!(
                 "exfilmeter split: {shown} (file {index}): {} packets → {} buckets ({} frames, {} held fragments), {} to dns.pcapng",
                 sf.packets, sf.buckets, frames, sf.held, sf.dns.packets
-            );
+            ));
         }
     }
+    display.done();
     Ok(if partial {
         Outcome::Partial
     } else {
