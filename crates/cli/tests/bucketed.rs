@@ -268,6 +268,18 @@ fn a_merge_refuses_partials_of_other_settings_or_missing_buckets_and_a_bad_bucke
         String::from_utf8_lossy(&o.stderr).contains("twice"),
         "{o:?}"
     );
+    // A partial's flows.bin cut inside a record: the merge names the file and the offset of
+    // the record, and writes no report.
+    let flows = p(1).join("flows.bin");
+    let whole = std::fs::read(&flows).unwrap();
+    std::fs::write(&flows, &whole[..whole.len() - 3]).unwrap();
+    let o = merge(&[], &[p(0), p(1)]);
+    ok(&o, 2, "cut flows.bin");
+    let e = String::from_utf8_lossy(&o.stderr);
+    assert!(e.contains("flows.bin: at byte offset"), "{e}");
+    assert!(!dir.path().join("refused/report.html").exists());
+    assert!(!dir.path().join("refused/flows.parquet").exists());
+    std::fs::write(&flows, &whole).unwrap();
     // A bucket file cut inside a block: the bucket task names the file and the offset.
     let f = splits.join("file=000000").join("bucket=00001.pcapng");
     let bytes = std::fs::read(&f).unwrap();

@@ -440,23 +440,19 @@ pub fn read_split(dir: &Path) -> io::Result<SplitFile> {
     let path = dir.join("split.json");
     let text = std::fs::read_to_string(&path)
         .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", path.display())))?;
-    let sf: SplitFile = serde_json::from_str(&text).map_err(|e| {
-        io::Error::new(
-            io::ErrorKind::InvalidData,
-            format!("{}: {e}", path.display()),
-        )
-    })?;
-    if sf.version != SPLIT_VERSION {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidData,
-            format!(
-                "{}: split format {} (this exfilmeter reads {SPLIT_VERSION})",
-                path.display(),
-                sf.version
-            ),
-        ));
+    let bad = |msg: String| io::Error::new(io::ErrorKind::InvalidData, msg);
+    let value: serde_json::Value =
+        serde_json::from_str(&text).map_err(|e| bad(format!("{}: {e}", path.display())))?;
+    // The version first: another version's fields are not this one's.
+    let version = value.get("version").and_then(serde_json::Value::as_u64);
+    if version != Some(u64::from(SPLIT_VERSION)) {
+        return Err(bad(format!(
+            "{}: split format {} (this exfilmeter reads {SPLIT_VERSION}: split the captures again with it)",
+            path.display(),
+            version.map_or_else(|| "unknown".to_string(), |v| v.to_string())
+        )));
     }
-    Ok(sf)
+    serde_json::from_value(value).map_err(|e| bad(format!("{}: {e}", path.display())))
 }
 
 /// A frame's place in the run, read back from its comment in a bucket file.

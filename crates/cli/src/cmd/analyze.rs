@@ -729,7 +729,15 @@ pub(crate) fn run_mode(args: Args, mode: Mode) -> Result<Outcome> {
             rows,
             content: Some(ledger()),
         };
-        let (tracker, stats, sweep_bytes) = merge_partials(&partials, &mut gather)?;
+        let (tracker, stats, sweep_bytes) = match merge_partials(&partials, &mut gather) {
+            Ok(v) => v,
+            Err(e) => {
+                // No half-written ledger left behind for a run that wrote no report.
+                drop(gather);
+                let _ = std::fs::remove_file(s.out.join("flows.parquet"));
+                return Err(e.into());
+            }
+        };
         let Gather { rows, content } = gather;
         let mut content = content.unwrap_or_else(ledger);
         content.stats.add(&stats);
