@@ -8,7 +8,7 @@
 
 mod common;
 
-use common::{bin, scenario, shared, testdata, tool};
+use common::{bin, scenario, shared, testdata, tool, walk};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
@@ -312,17 +312,7 @@ fn list_and_only_plan_one_task_per_file_with_the_run_s_indices() {
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
-    let mut walked: Vec<PathBuf> = Vec::new();
-    let mut stack = vec![folder.clone()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).unwrap().flatten() {
-            if e.path().is_dir() {
-                stack.push(e.path());
-            } else {
-                walked.push(e.path());
-            }
-        }
-    }
+    let mut walked = walk(&folder);
     walked.sort();
     assert_eq!(lines.len(), walked.len());
     for (i, (l, p)) in lines.iter().zip(&walked).enumerate() {
@@ -335,22 +325,17 @@ fn list_and_only_plan_one_task_per_file_with_the_run_s_indices() {
         .find(|l| l["name"] == "capture.pcap")
         .expect("the capture is listed");
     let index = pcap["index"].as_u64().unwrap();
-    for other in lines.iter().filter(|l| l["name"] != "capture.pcap") {
-        let out = dir.path().join(format!("o{}", other["index"]));
-        let o = bin()
-            .args([
-                "split",
-                "-q",
-                "-b",
-                "2",
-                "--only",
-                &other["index"].to_string(),
-                "-o",
-            ])
-            .arg(&out)
+    let split_only = |index: &str, out: &Path| {
+        bin()
+            .args(["split", "-q", "-b", "2", "--only", index, "-o"])
+            .arg(out)
             .arg(&folder)
             .output()
-            .unwrap();
+            .unwrap()
+    };
+    for other in lines.iter().filter(|l| l["name"] != "capture.pcap") {
+        let out = dir.path().join(format!("o{}", other["index"]));
+        let o = split_only(&other["index"].to_string(), &out);
         assert_eq!(
             o.status.code(),
             Some(0),
@@ -359,12 +344,7 @@ fn list_and_only_plan_one_task_per_file_with_the_run_s_indices() {
         );
     }
     let out = dir.path().join("one");
-    let o = bin()
-        .args(["split", "-q", "-b", "2", "--only", &index.to_string(), "-o"])
-        .arg(&out)
-        .arg(&folder)
-        .output()
-        .unwrap();
+    let o = split_only(&index.to_string(), &out);
     assert_eq!(o.status.code(), Some(0));
     let written: Vec<String> = std::fs::read_dir(&out)
         .unwrap()
@@ -379,20 +359,7 @@ fn list_and_only_plan_one_task_per_file_with_the_run_s_indices() {
     assert_eq!(sj["index"], index);
     assert_eq!(sj["name"], "capture.pcap");
     assert!(sj["packets"].as_u64().unwrap() > 500);
-    let o = bin()
-        .args([
-            "split",
-            "-q",
-            "-b",
-            "2",
-            "--only",
-            &lines.len().to_string(),
-            "-o",
-        ])
-        .arg(dir.path().join("none"))
-        .arg(&folder)
-        .output()
-        .unwrap();
+    let o = split_only(&lines.len().to_string(), &dir.path().join("none"));
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("--only"));
 }

@@ -356,52 +356,37 @@ pub fn split_file(
                 // `done`: decoded to complete the datagram, then dropped), and end with the
                 // defragmentation state of one run.
                 let completed = p.wire.frames > 1;
+                // Where the frame went as a packet: its bucket, and whether dns.pcapng has it.
+                let mut went = None;
                 if cfg.filter.as_ref().is_some_and(|f| !f.matches(&p)) {
                     sf.filtered += 1;
-                    if completed {
-                        sf.completed += 1;
-                        prov(&mut note, "done", clock);
-                        for w in &mut buckets {
-                            w.frame(&frame, &note, false)?;
-                        }
-                        dns.frame(&frame, &note, false)?;
+                } else {
+                    k += 1;
+                    if Tracker::sweep_slot(p.ts.max(clock)) > Tracker::sweep_slot(clock) {
+                        sf.slots.push((k, p.ts.max(clock)));
                     }
-                    continue;
-                }
-                k += 1;
-                if Tracker::sweep_slot(p.ts.max(clock)) > Tracker::sweep_slot(clock) {
-                    sf.slots.push((k, p.ts.max(clock)));
-                }
-                clock = clock.max(p.ts);
-                prov(&mut note, &k.to_string(), clock);
-                let b = shard_of(&p, n);
-                let dns_too = is_dns(&p);
-                if let Some(w) = buckets.get_mut(b) {
-                    w.frame(&frame, &note, true)?;
-                }
-                if dns_too {
-                    dns.frame(&frame, &note, true)?;
+                    clock = clock.max(p.ts);
+                    prov(&mut note, &k.to_string(), clock);
+                    let b = shard_of(&p, n);
+                    let dns_too = is_dns(&p);
+                    if let Some(w) = buckets.get_mut(b) {
+                        w.frame(&frame, &note, true)?;
+                    }
+                    if dns_too {
+                        dns.frame(&frame, &note, true)?;
+                    }
+                    went = Some((b, dns_too));
                 }
                 if completed {
                     sf.completed += 1;
                     prov(&mut note, "done", clock);
-                    for (i, w) in buckets.iter_mut().enumerate() {
-                        if i != b {
-                            w.frame(&frame, &note, false)?;
-                        }
-                    }
-                    if !dns_too {
-                        dns.frame(&frame, &note, false)?;
-                    }
+                    to_the_rest(&mut buckets, &mut dns, &frame, &note, went)?;
                 }
             }
             Decoded::FragmentHeld => {
                 sf.held += 1;
                 prov(&mut note, "held", clock);
-                for w in &mut buckets {
-                    w.frame(&frame, &note, false)?;
-                }
-                dns.frame(&frame, &note, false)?;
+                to_the_rest(&mut buckets, &mut dns, &frame, &note, None)?;
             }
             Decoded::Skipped(_) => {}
         }
@@ -426,6 +411,27 @@ pub fn split_file(
     sf.dns = dns.finish()?;
     write_json(&dir, &sf)?;
     Ok(sf)
+}
+
+/// Writes a frame that is no packet of theirs (a held fragment, a `done` frame) to every
+/// bucket and to the DNS file, except where it `went` as a packet (its bucket, and the DNS
+/// file when it has it).
+fn to_the_rest(
+    buckets: &mut [NgWriter],
+    dns: &mut NgWriter,
+    frame: &Frame<'_>,
+    note: &str,
+    went: Option<(usize, bool)>,
+) -> io::Result<()> {
+    for (i, w) in buckets.iter_mut().enumerate() {
+        if went.map(|(b, _)| b) != Some(i) {
+            w.frame(frame, note, false)?;
+        }
+    }
+    if !went.is_some_and(|(_, in_dns)| in_dns) {
+        dns.frame(frame, note, false)?;
+    }
+    Ok(())
 }
 
 fn write_json(dir: &Path, sf: &SplitFile) -> io::Result<()> {

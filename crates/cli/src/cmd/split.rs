@@ -109,12 +109,19 @@ pub fn run(args: Args) -> Result<Outcome> {
         let index = first.saturating_add(u32::try_from(j).unwrap_or(u32::MAX));
         args.only.is_empty() || args.only.contains(&index)
     };
-    let total: u64 = inputs
+    // Sizes of the chosen inputs (0 for the others), for the progress display.
+    let sizes: Vec<u64> = inputs
         .iter()
         .enumerate()
-        .filter(|(j, _)| chosen(*j))
-        .map(|(_, i)| std::fs::metadata(&i.path).map_or(0, |m| m.len()))
-        .sum();
+        .map(|(j, i)| {
+            if chosen(j) {
+                std::fs::metadata(&i.path).map_or(0, |m| m.len())
+            } else {
+                0
+            }
+        })
+        .collect();
+    let total: u64 = sizes.iter().sum();
     let mut display = crate::progress::Display::new(args.quiet, total);
     let mut done = 0u64;
     for (j, input) in inputs.iter().enumerate() {
@@ -127,7 +134,7 @@ pub fn run(args: Args) -> Result<Outcome> {
         let name = names.get(j).cloned().unwrap_or_default();
         let at = SplitProgress { before: done };
         let sf = split_file(input, index, &name, &cfg, &out, &mut display, at)?;
-        done += std::fs::metadata(&input.path).map_or(0, |m| m.len());
+        done += sizes.get(j).copied().unwrap_or(0);
         let shown = input.path.display();
         if input.origin == exfilmeter_ingest::InputOrigin::Directory
             && sf.summary.as_ref().is_some_and(|s| s.not_a_capture())

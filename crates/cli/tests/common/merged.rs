@@ -1,7 +1,7 @@
 //! What the split-run tests share: the single run they compare with, and the comparison of
 //! two output folders byte for byte.
 
-use super::{bin, testdata};
+use super::{bin, testdata, walk};
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
@@ -37,19 +37,6 @@ pub fn files(dir: &Path) -> Vec<PathBuf> {
         .map(|p| p.strip_prefix(dir).unwrap().to_path_buf())
         .collect();
     out.sort();
-    out
-}
-
-pub fn walk(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    for e in std::fs::read_dir(dir).unwrap().flatten() {
-        let p = e.path();
-        if p.is_dir() {
-            out.extend(walk(&p));
-        } else {
-            out.push(p);
-        }
-    }
     out
 }
 

@@ -20,6 +20,20 @@ pub fn testdata(name: &str) -> PathBuf {
 
 pub mod merged;
 
+/// Every file under `dir`, folders walked depth first (unsorted).
+pub fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}
+
 #[allow(unused_imports)]
 pub use exfilmeter_testkit::{shared, skip, tool};
 
