@@ -225,3 +225,49 @@ fn files_of_a_set_hashed_ahead_of_the_reading_have_sha256sums_digests() {
         }
     }
 }
+
+#[test]
+fn analyze_attributing_by_a_tunnel_end_is_byte_identical_for_any_threads() {
+    let Some(traces) = common::shared("peer-suites/zeek/traces/tunnels") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    // Outer ends of GRE within GRE, a Teredo server and a VXLAN endpoint: the inner flows
+    // (keyed by inner addresses) go to every shard; their verdicts must not depend on it.
+    let iocs = dir.path().join("iocs.txt");
+    std::fs::write(
+        &iocs,
+        "86.106.164.150\n65.55.158.80\n83.170.1.38\n10.1.1.172\n",
+    )
+    .unwrap();
+    let mut args: Vec<std::ffi::OsString> = vec!["--iocs".into(), iocs.into_os_string()];
+    for t in [
+        "gre-within-gre.pcap",
+        "Teredo.pcap",
+        "vxlan-encapsulated-http.pcap",
+    ] {
+        args.push(traces.join(t).into_os_string());
+    }
+    analyze_same_for_any_threads("tunnels", &args);
+    let out = dir.path().join("one");
+    let mut a: Vec<&std::ffi::OsStr> = vec!["analyze".as_ref(), "-q".as_ref()];
+    a.extend(args.iter().map(|s| s.as_os_str()));
+    a.extend(["--out".as_ref(), out.as_os_str()]);
+    run_ok(&a);
+    let rows = common::csv(&out.join("ioc_flows.csv"));
+    let hosts: std::collections::BTreeSet<&str> = rows
+        .iter()
+        .filter(|r| r["via"] == "tunnel")
+        .map(|r| r["host"].as_str())
+        .collect();
+    assert_eq!(
+        hosts.into_iter().collect::<Vec<_>>(),
+        [
+            "10.1.1.172",
+            "65.55.158.80",
+            "83.170.1.38",
+            "86.106.164.150"
+        ],
+        "every tunnel end names its host"
+    );
+}

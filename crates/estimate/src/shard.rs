@@ -243,6 +243,7 @@ fn attach<'b>(p: &Packet<'_>, payload: &'b [u8]) -> Packet<'b> {
         link: p.link,
         vlan: p.vlan,
         vni: p.vni,
+        tunnel: p.tunnel,
         orig_len: p.orig_len,
         cap_len: p.cap_len,
         l3_offset: p.l3_offset,

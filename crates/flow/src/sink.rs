@@ -4,7 +4,7 @@ use crate::app::MetaEvent;
 use crate::key::{Direction, Endpoint, FlowKey, Proto, RoleRule};
 use crate::ledger::Ledger;
 use crate::tcp::{GapKind, HalfAnomalies};
-use exfilmeter_ingest::{FrameRef, Timestamp};
+use exfilmeter_ingest::{FrameRef, Timestamp, TunnelEnds};
 
 /// Deterministic flow identifier: the file index and frame number of the flow's first
 /// frame, packed as `file << 40 | frame` (so it is the same whatever the thread count,
@@ -119,6 +119,10 @@ pub trait FlowSink {
         _bytes: &[u8],
     ) {
     }
+    /// The flow's packets travel in tunnels between these addresses (see
+    /// [`TunnelEnds`]): called on the flow's first tunnelled packet and again whenever the
+    /// tunnel ends change, with the frame that showed them.
+    fn tunnel(&mut self, _flow: FlowId, _ends: &TunnelEnds, _ts: Timestamp, _frame: FrameRef) {}
     /// A stretch of the stream without content.
     fn gap(&mut self, _flow: FlowId, _dir: Direction, _offset: u64, _len: u64, _kind: GapKind) {}
     /// Application metadata (DNS, HTTP request head, CONNECT reply, TLS ClientHello).

@@ -125,6 +125,8 @@ struct Flow {
     tcp: Option<Box<TcpState>>,
     /// A UDP flow read as QUIC for its ClientHello.
     quic: Quic,
+    /// The tunnel ends last reported to the sink (address-ordered; none outside tunnels).
+    tunnel: Option<Box<exfilmeter_ingest::TunnelEnds>>,
     incomplete_headers: u64,
     malformed_app: u64,
 }
@@ -472,6 +474,7 @@ impl Tracker {
                         })
                     }),
                     quic: Quic::Unknown,
+                    tunnel: None,
                     incomplete_headers: 0,
                     malformed_app: 0,
                 }),
@@ -493,6 +496,13 @@ impl Tracker {
             f.last_ts = p.ts;
         }
         f.last_frame = p.frame;
+        if !p.tunnel.is_empty() {
+            let ends = p.tunnel.unordered();
+            if f.tunnel.as_deref() != Some(&ends) {
+                f.tunnel = Some(Box::new(ends));
+                sink.tunnel(f.id, &p.tunnel, p.ts, p.frame);
+            }
+        }
         let day = self.clock.day(p.ts);
         {
             let c = f.ledger.at(dir, day);

@@ -40,7 +40,7 @@ mod timestamp;
 
 pub use decode::{
     Decoded, Decoder, DecoderStats, IpVersion, IpView, Packet, SkipReason, TcpFlags, TcpView,
-    Transport, VlanTags, Wire, WlanReason,
+    Transport, TunnelEnds, VlanTags, Wire, WlanReason,
 };
 pub use defrag::{DefragConfig, DefragStats};
 pub use error::{CaptureError, DamageKind, IngestError};

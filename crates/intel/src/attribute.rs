@@ -12,7 +12,7 @@ use exfilmeter_flow::app::dns::DnsData;
 use exfilmeter_flow::{
     Direction, Endpoint, FlowId, FlowKey, FlowRecord, FlowSink, MetaEvent, Metadata,
 };
-use exfilmeter_ingest::{FrameRef, Timestamp};
+use exfilmeter_ingest::{FrameRef, Timestamp, TunnelEnds};
 use rustc_hash::FxHashMap;
 
 /// What tied a flow to an indicator.
@@ -30,10 +30,13 @@ pub enum Via {
     Host,
     /// A proxy CONNECT request targeted an IOC host.
     Connect,
+    /// The flow travelled in a tunnel (GRE, IP-in-IP, VXLAN, Geneve, GTP-U, Teredo, AYIYA,
+    /// ERSPAN …) one of whose ends is in an IOC network.
+    Tunnel,
 }
 
 impl Via {
-    /// `ip`, `dns`, `sni`, `host`, `connect`.
+    /// `ip`, `dns`, `sni`, `host`, `connect`, `tunnel`.
     pub fn as_str(self) -> &'static str {
         match self {
             Via::Ip => "ip",
@@ -41,6 +44,7 @@ impl Via {
             Via::Sni => "sni",
             Via::Host => "host",
             Via::Connect => "connect",
+            Via::Tunnel => "tunnel",
         }
     }
 }
@@ -52,9 +56,10 @@ pub struct Reason {
     pub ioc: IocId,
     /// The kind of evidence.
     pub via: Via,
-    /// The frame that carried the evidence (for `ip`: the flow's first frame).
+    /// The frame that carried the evidence (for `ip`: the flow's first frame; for `tunnel`:
+    /// the flow's first frame in that tunnel).
     pub frame: FrameRef,
-    /// The name matched, for name-based reasons.
+    /// The name matched, for name-based reasons; for `tunnel`, the tunnel end's address.
     pub name: Option<String>,
 }
 
@@ -254,6 +259,23 @@ impl<S: VerdictSink> FlowSink for Attributor<'_, S> {
         if ioc {
             self.inner.flagged(flow);
         }
+    }
+
+    fn tunnel(&mut self, flow: FlowId, ends: &TunnelEnds, ts: Timestamp, frame: FrameRef) {
+        let set = self.set;
+        let Some(l) = self.live.get_mut(&flow) else {
+            return;
+        };
+        let was = l.verdict.is_ioc();
+        for ip in ends.addrs() {
+            if let Some(id) = set.match_ip(ip, ts) {
+                l.verdict.add(id, Via::Tunnel, frame, Some(ip.to_string()));
+            }
+        }
+        if !was && l.verdict.is_ioc() {
+            self.inner.flagged(flow);
+        }
+        self.inner.tunnel(flow, ends, ts, frame);
     }
 
     fn metadata(&mut self, flow: FlowId, e: &MetaEvent) {

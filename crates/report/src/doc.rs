@@ -705,8 +705,9 @@ fn blocks_of(r: &Report, reproducible: bool, charts: usize, lg: Lang) -> Vec<Blo
     b.push(Block::Para(
         "How each host was identified: `ip` the server address is in an IOC network, `dns` a \
          DNS answer in the capture gave the address of an IOC name, `sni` the TLS ClientHello \
-         named it, `host` an HTTP Host header named it, `connect` a proxy CONNECT targeted it; \
-         each with the first frame (capture file#frame number) that carried the evidence. The \
+         named it, `host` an HTTP Host header named it, `connect` a proxy CONNECT targeted it, \
+         `tunnel` the flow travelled in a tunnel (GRE, VXLAN, Teredo …) with an end in an IOC \
+         network; each with the first frame (capture file#frame number) that carried the evidence. The \
          list of flows is ioc_flows.csv."
             .into(),
     ));

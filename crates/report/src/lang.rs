@@ -204,12 +204,14 @@ fn ja(en: &str) -> Option<&'static str> {
         }
         "How each host was identified: `ip` the server address is in an IOC network, `dns` a \
          DNS answer in the capture gave the address of an IOC name, `sni` the TLS ClientHello \
-         named it, `host` an HTTP Host header named it, `connect` a proxy CONNECT targeted it; \
-         each with the first frame (capture file#frame number) that carried the evidence. The \
+         named it, `host` an HTTP Host header named it, `connect` a proxy CONNECT targeted it, \
+         `tunnel` the flow travelled in a tunnel (GRE, VXLAN, Teredo …) with an end in an IOC \
+         network; each with the first frame (capture file#frame number) that carried the evidence. The \
          list of flows is ioc_flows.csv." => {
             "各ホストの特定方法：`ip` サーバーアドレスがIOCのネットワークに含まれる、`dns` キャプ\
              チャ内のDNS応答がIOCの名前のアドレスを示した、`sni` TLS ClientHello がその名前を示した、\
-             `host` HTTP Host ヘッダーがその名前を示した、`connect` プロキシへの CONNECT の宛先だった。\
+             `host` HTTP Host ヘッダーがその名前を示した、`connect` プロキシへの CONNECT の宛先だった、\
+             `tunnel` 通信がトンネル（GRE、VXLAN、Teredo など）を通り、その端点がIOCのネットワークに含まれる。\
              それぞれ証拠を含む最初のフレーム（キャプチャファイル#フレーム番号）を示します。通信の一\
              覧は ioc_flows.csv です。"
         }

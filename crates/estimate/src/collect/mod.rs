@@ -308,7 +308,8 @@ pub struct IocFlow {
 }
 
 /// The host a verdict names and the indicators it matched: the server name when one is
-/// known (CONNECT target, SNI, Host, DNS), else the first matching indicator.
+/// known (CONNECT target, SNI, Host, DNS), else the first matching indicator; the indicator
+/// when only a tunnel's end matched.
 pub fn host_of(v: &Verdict, set: &IocSet) -> (String, String) {
     let mut inds: Vec<String> = v
         .reasons
@@ -316,10 +317,15 @@ pub fn host_of(v: &Verdict, set: &IocSet) -> (String, String) {
         .filter_map(|r| set.get(r.ioc).map(|i| i.text.clone()))
         .collect();
     inds.dedup();
+    // Only a tunnel's end is an indicator: the flow's own server names only where the tunnel
+    // led, so the host is the indicator (the tunnel end).
+    if !v.reasons.is_empty() && v.reasons.iter().all(|r| r.via == Via::Tunnel) {
+        return (inds.first().cloned().unwrap_or_default(), inds.join(";"));
+    }
     let named = v
         .reasons
         .iter()
-        .filter(|r| r.via != Via::Ip)
+        .filter(|r| r.via != Via::Ip && r.via != Via::Tunnel)
         .find_map(|r| r.name.clone());
     let host = v
         .server_name

@@ -1,7 +1,7 @@
 //! IPv4/IPv6 (via etherparse, lax so snaplen-truncated packets still decode), tunnels
 //! (GRE with ERSPAN I/II/III and NSH, IP-in-IP), fragments (handed to the reassembler), and transport headers.
 
-use super::{link, udptun, Decoded, Packet, SkipReason, VlanTags, Wire};
+use super::{link, udptun, Decoded, Packet, SkipReason, TunnelEnds, VlanTags, Wire};
 use crate::defrag::{Defragmenter, FragKey, FragPiece, Push};
 use crate::frame::Frame;
 use etherparse::{LaxIpSlice, TcpHeaderSlice};
@@ -477,6 +477,7 @@ pub(crate) fn decode_ip<'a>(
     let mut outer_ip_total: Option<u32> = None;
     let mut wire: Option<Wire> = None;
     let mut vni: Option<u32> = None;
+    let mut tunnel = TunnelEnds::default();
     loop {
         let parsed = match parse_ip(bytes, depth) {
             Ok(p) => p,
@@ -542,6 +543,7 @@ pub(crate) fn decode_ip<'a>(
             Err(r) => return Decoded::Skipped(r),
             Ok(Inner::Tunnel(inner, v, id)) => {
                 vni = id.or(vni);
+                tunnel.push(view.src, view.dst);
                 if depth + 1 > MAX_TUNNEL_DEPTH {
                     return Decoded::Skipped(SkipReason::TunnelTooDeep);
                 }
@@ -573,6 +575,7 @@ pub(crate) fn decode_ip<'a>(
                     link: frame.link,
                     vlan,
                     vni,
+                    tunnel,
                     orig_len: frame.orig_len,
                     cap_len: frame.cap_len(),
                     wire,

@@ -78,6 +78,9 @@ pub struct Packet<'a> {
     /// The virtual network id of the innermost VXLAN / VXLAN-GPE / Geneve tunnel carrying the
     /// packet (`None` outside such tunnels).
     pub vni: Option<u32>,
+    /// The IP endpoints of the tunnels that carried the packet (GRE, IP-in-IP, VXLAN, Geneve,
+    /// GTP-U, Teredo, AYIYA, ERSPAN …): empty outside tunnels.
+    pub tunnel: TunnelEnds,
     /// Original length of the completing frame on the wire (bytes).
     pub orig_len: u32,
     /// Captured length of the completing frame (bytes).
@@ -96,6 +99,51 @@ pub struct Packet<'a> {
     pub payload_len: u32,
     /// The snapshot length cut headers or payload short.
     pub truncated: bool,
+}
+
+/// The addresses of the outer IP headers a tunnelled packet travelled in: the outermost
+/// tunnel's and, when tunnels are nested, the innermost one's (the layers between are not
+/// kept). A flow inside a tunnel is keyed by its inner addresses; these are what the sensor's
+/// link saw it travel between (an indicator may name a tunnel's end).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub struct TunnelEnds {
+    /// The outermost tunnel's (source, destination).
+    pub outer: Option<(IpAddr, IpAddr)>,
+    /// The innermost tunnel's (source, destination), when it is not the outermost.
+    pub inner: Option<(IpAddr, IpAddr)>,
+}
+
+impl TunnelEnds {
+    /// Each tunnel end, outermost first (at most four addresses).
+    pub fn addrs(&self) -> impl Iterator<Item = IpAddr> + '_ {
+        self.outer
+            .iter()
+            .chain(self.inner.iter())
+            .flat_map(|&(a, b)| [a, b])
+    }
+
+    /// Not tunnelled.
+    pub fn is_empty(&self) -> bool {
+        self.outer.is_none()
+    }
+
+    /// The same tunnels whichever way the packet went (each pair in address order), so the
+    /// two directions of a flow compare equal.
+    pub fn unordered(&self) -> TunnelEnds {
+        let o = |p: Option<(IpAddr, IpAddr)>| p.map(|(a, b)| if a <= b { (a, b) } else { (b, a) });
+        TunnelEnds {
+            outer: o(self.outer),
+            inner: o(self.inner),
+        }
+    }
+
+    fn push(&mut self, src: IpAddr, dst: IpAddr) {
+        if self.outer.is_none() {
+            self.outer = Some((src, dst));
+        } else {
+            self.inner = Some((src, dst));
+        }
+    }
 }
 
 impl Packet<'_> {

@@ -245,6 +245,86 @@ fn gre_carrying_ipv4_is_decapsulated() {
     assert_eq!(d.stats().tunnelled, 1);
 }
 
+/// `v` (an IPv4 header from [`ipv4`]) with other source and destination addresses.
+fn readdress(mut v: Vec<u8>, src: [u8; 4], dst: [u8; 4]) -> Vec<u8> {
+    v[12..16].copy_from_slice(&src);
+    v[16..20].copy_from_slice(&dst);
+    v
+}
+
+#[test]
+fn tunnel_ends_are_the_outermost_and_innermost_tunnel_headers() {
+    let ip = |a: [u8; 4]| IpAddr::V4(Ipv4Addr::from(a));
+    let inner = ipv4(6, &tcp(40264, 443, 9, 0x10, b"tls"), 5, 0, false, None);
+    let mut d = Decoder::default();
+    // Not tunnelled: no ends.
+    let plain = eth(&inner);
+    let p = packet(d.decode(&frame(LinkType::ETHERNET, &plain, plain.len() as u32, 1)));
+    assert!(p.tunnel.is_empty() && p.tunnel.addrs().next().is_none());
+    // GRE between 192.0.2.1 and 198.51.100.7 carrying the inner packet.
+    let mut gre = vec![0x00, 0x00, 0x08, 0x00];
+    gre.extend_from_slice(&inner);
+    let one = readdress(
+        ipv4(47, &gre, 6, 0, false, None),
+        [192, 0, 2, 1],
+        [198, 51, 100, 7],
+    );
+    let f = eth(&one);
+    let p = packet(d.decode(&frame(LinkType::ETHERNET, &f, f.len() as u32, 2)));
+    assert_eq!(
+        p.src(),
+        ip([10, 0, 0, 1]),
+        "the flow's own addresses stay the inner ones"
+    );
+    assert_eq!(
+        p.tunnel.outer,
+        Some((ip([192, 0, 2, 1]), ip([198, 51, 100, 7])))
+    );
+    assert_eq!(p.tunnel.inner, None);
+    // That GRE packet inside IP-in-IP inside IP-in-IP: the outermost and the innermost
+    // tunnel are kept, the one between is not.
+    let mid = readdress(
+        ipv4(4, &one, 7, 0, false, None),
+        [172, 16, 0, 1],
+        [172, 16, 0, 2],
+    );
+    let out = readdress(
+        ipv4(4, &mid, 8, 0, false, None),
+        [100, 64, 0, 1],
+        [100, 64, 0, 2],
+    );
+    let p = packet(d.decode(&frame(LinkType::RAW, &out, out.len() as u32, 3)));
+    assert_eq!(p.ip.tunnel_depth, 3);
+    assert_eq!(
+        p.tunnel.outer,
+        Some((ip([100, 64, 0, 1]), ip([100, 64, 0, 2])))
+    );
+    assert_eq!(
+        p.tunnel.inner,
+        Some((ip([192, 0, 2, 1]), ip([198, 51, 100, 7])))
+    );
+    assert_eq!(p.tunnel.addrs().count(), 4);
+    // Either direction gives the same unordered ends.
+    let back = readdress(
+        ipv4(47, &gre, 6, 0, false, None),
+        [198, 51, 100, 7],
+        [192, 0, 2, 1],
+    );
+    let f = eth(&back);
+    let q = packet(d.decode(&frame(LinkType::ETHERNET, &f, f.len() as u32, 4)));
+    assert_eq!(
+        q.tunnel.outer,
+        Some((ip([198, 51, 100, 7]), ip([192, 0, 2, 1])))
+    );
+    assert_eq!(
+        q.tunnel.unordered(),
+        TunnelEnds {
+            outer: Some((ip([192, 0, 2, 1]), ip([198, 51, 100, 7]))),
+            inner: None
+        }
+    );
+}
+
 #[test]
 fn nested_tunnels_beyond_the_limit_are_skipped() {
     let mut pkt = ipv4(6, &tcp(1, 2, 3, 0x10, b""), 1, 0, false, None);
