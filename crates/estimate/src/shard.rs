@@ -289,7 +289,7 @@ const IN_FLIGHT: usize = 4;
 /// hand on nothing more.
 type Out = (usize, Vec<(Tag, ClosedFlow)>, Tag);
 
-/// The TCP port-53 streams the reading thread follows for their DNS answers.
+/// The TCP DNS streams the reading thread follows for their DNS answers.
 #[derive(Default)]
 struct DnsAnswers {
     got: Vec<MetaEvent>,
@@ -328,10 +328,10 @@ impl DnsReader {
     }
 
     /// The answers packet `p` completes (`now`: the latest capture time so far); packets
-    /// not to or from port 53 give none.
+    /// not to or from a DNS port ([`dns::is_dns_port`]) give none.
     pub(crate) fn packet(&mut self, p: &Packet<'_>, now: Timestamp) -> Vec<MetaEvent> {
         let (_, src, dst) = exfilmeter_flow::endpoints(p);
-        if src.port != 53 && dst.port != 53 {
+        if !dns::is_dns_port(src.port) && !dns::is_dns_port(dst.port) {
             return Vec::new();
         }
         match p.transport {

@@ -27,6 +27,7 @@
 //! latest capture time, the points where the capture clock entered a new sweep slot
 //! ([`Tracker::sweep_slot`]), the decoder's counters and what went to each bucket.
 
+use exfilmeter_flow::app::dns::is_dns_port;
 use exfilmeter_flow::{endpoints, shard_of, Tracker};
 use exfilmeter_ingest::{
     CaptureReader, Decoded, Decoder, FileId, FileSummary, Filter, Frame, HashAlgo, Input, Packet,
@@ -256,10 +257,11 @@ impl NgWriter {
     }
 }
 
-/// Whether a packet is DNS as a sharded run's reading thread reads it (either port 53).
+/// Whether a packet is DNS as a sharded run's reading thread reads it (either port a DNS
+/// port, `is_dns_port`).
 fn is_dns(p: &Packet<'_>) -> bool {
     let (_, src, dst) = endpoints(p);
-    (src.port == 53 || dst.port == 53)
+    (is_dns_port(src.port) || is_dns_port(dst.port))
         && matches!(p.transport, Transport::Udp { .. } | Transport::Tcp(_))
 }
 

@@ -467,7 +467,7 @@ impl Tracker {
                             half: [Half::default(), Half::default()],
                             app: None,
                             app_done: false,
-                            dns_port: e.src.port == 53 || e.dst.port == 53,
+                            dns_port: dns::is_dns_port(e.src.port) || dns::is_dns_port(e.dst.port),
                             fin: [false; 2],
                             rst: false,
                             closing_since: None,
@@ -615,7 +615,7 @@ impl Tracker {
             _ => {
                 if !p.payload.is_empty() {
                     if f.key.proto == Proto::Udp
-                        && (e.src.port == 53 || e.dst.port == 53)
+                        && (dns::is_dns_port(e.src.port) || dns::is_dns_port(e.dst.port))
                         && sink.wants_app()
                     {
                         match dns::parse(p.payload) {
@@ -634,8 +634,8 @@ impl Tracker {
                     }
                     if f.key.proto == Proto::Udp
                         && !matches!(f.quic, Quic::Done)
-                        && e.src.port != 53
-                        && e.dst.port != 53
+                        && !dns::is_dns_port(e.src.port)
+                        && !dns::is_dns_port(e.dst.port)
                         && sink.wants_app()
                     {
                         if let Some(hello) = read_quic(&mut f.quic, p.payload) {
