@@ -227,3 +227,91 @@ fn capture_and_check(dir: &Path) -> Result<(), String> {
     assert_eq!(sum("residual"), 0);
     Ok(())
 }
+
+/// A real DTLS 1.2 handshake on loopback (OpenSSL's s_client naming a server to s_server,
+/// tests/loopback/dtls.py): tshark reads the server name from the client's ClientHello, and
+/// exfilmeter attributes the flow by it (`sni`, evidence the first ClientHello), with the
+/// client the one that sent it although the server's port is an ephemeral one.
+#[test]
+fn a_real_dtls_handshake_is_attributed_by_its_server_name_with_the_right_client() {
+    if !(tool("tcpdump", "--version")
+        && tool("openssl", "version")
+        && tool("python3", "--version")
+        && tool("tshark", "-v"))
+    {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/loopback/dtls.py");
+    let run = Command::new("timeout")
+        .arg("60")
+        .arg("python3")
+        .arg(&script)
+        .arg(d)
+        .output()
+        .unwrap();
+    if !run.status.success() {
+        let err = String::from_utf8_lossy(&run.stderr);
+        if err.contains("tcpdump did not start") {
+            skip(&format!("capturing on lo: {}", err.trim()));
+            return;
+        }
+        panic!("dtls.py failed: {err}");
+    }
+    let truth: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(d.join("truth.json")).unwrap()).unwrap();
+    assert_eq!(truth["client_exit"], 0, "s_client failed: {truth}");
+    let port = truth["port"].as_u64().unwrap();
+    let sni = truth["sni"].as_str().unwrap();
+    let pcap = d.join("dtls.pcap");
+    // tshark's reading (DTLS decoded on the server's port): the ClientHellos and their names.
+    let ts = Command::new("tshark")
+        .args(["-n", "-r"])
+        .arg(&pcap)
+        .args(["-d", &format!("udp.port=={port},dtls")])
+        .args(["-Y", "dtls.handshake.type == 1", "-T", "fields"])
+        .args(["-e", "frame.number", "-e", "udp.dstport"])
+        .args(["-e", "dtls.handshake.extensions_server_name"])
+        .output()
+        .unwrap();
+    let hellos: Vec<Vec<String>> = String::from_utf8_lossy(&ts.stdout)
+        .lines()
+        .map(|l| l.split('\t').map(str::to_string).collect())
+        .collect();
+    assert!(!hellos.is_empty(), "tshark sees no ClientHello");
+    for h in &hellos {
+        assert_eq!(h[1], port.to_string(), "a ClientHello goes to the server");
+        assert_eq!(h[2], sni, "tshark's server name");
+    }
+    let iocs = d.join("iocs.txt");
+    std::fs::write(&iocs, format!("{sni}\n")).unwrap();
+    let out = d.join("flows.csv");
+    let o = bin()
+        .args(["flows", "-q", "--iocs"])
+        .arg(&iocs)
+        .arg(&pcap)
+        .arg("-o")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let rows = csv(&out);
+    assert!(!rows.is_empty());
+    for r in &rows {
+        assert_eq!(r["server_port"], port.to_string(), "{r:?}");
+        assert_eq!(r["role_rule"], "content", "{r:?}");
+        assert_eq!(r["ioc_via"], "sni", "{r:?}");
+        assert_eq!(r["server_name"], sni, "{r:?}");
+        assert_eq!(
+            r["evidence_frame"],
+            format!("dtls.pcap#{}", hellos[0][0]),
+            "{r:?}"
+        );
+    }
+}

@@ -123,7 +123,7 @@ struct Flow {
     ledger: Ledger,
     history: History,
     tcp: Option<Box<TcpState>>,
-    /// A UDP flow read as QUIC for its ClientHello.
+    /// A UDP flow read as QUIC or DTLS for its ClientHello.
     quic: Quic,
     /// The tunnel ends last reported to the sink (address-ordered; none outside tunnels).
     tunnel: Option<Box<exfilmeter_ingest::TunnelEnds>>,
@@ -131,15 +131,16 @@ struct Flow {
     malformed_app: u64,
 }
 
-/// Where a UDP flow stands with QUIC (`app::quic`).
-#[derive(Default)]
+/// Where a UDP flow stands with the ClientHello of QUIC (`app::quic`) or DTLS (`app::dtls`).
 enum Quic {
-    /// No datagram looked at yet.
-    #[default]
-    Unknown,
+    /// This many datagrams looked at, none of them starting a QUIC or DTLS handshake (a
+    /// WebRTC flow sends STUN before its DTLS handshake).
+    Looking(u8),
     /// Initial packets seen; the ClientHello not yet whole.
     Reading(Box<crate::app::quic::QuicInitial>),
-    /// The ClientHello was read, or the flow is not QUIC: nothing more to look at.
+    /// DTLS handshake records seen; the ClientHello not yet whole.
+    Dtls(Box<crate::app::dtls::DtlsHello>),
+    /// The ClientHello was read, or the flow is neither: nothing more to look at.
     Done,
 }
 
@@ -423,6 +424,12 @@ impl Tracker {
                 Some(t) if t.complete && t.flags.has(TcpFlags::SYN | TcpFlags::ACK) => {
                     (e.dst, e.src, RoleRule::SynAck)
                 }
+                // Only a client sends a DTLS ClientHello, whatever the ports say.
+                _ if e.key.proto == Proto::Udp
+                    && crate::app::dtls::DtlsHello::starts(p.payload) =>
+                {
+                    (e.src, e.dst, RoleRule::Content)
+                }
                 _ if e.key.proto == Proto::Udp && e.src.port == e.dst.port => {
                     // Same port on both ends: the first datagram may say which end it is.
                     match sender_is_server(e.src.port, p.payload) {
@@ -473,7 +480,7 @@ impl Tracker {
                             closing_since: None,
                         })
                     }),
-                    quic: Quic::Unknown,
+                    quic: Quic::Looking(0),
                     tunnel: None,
                     incomplete_headers: 0,
                     malformed_app: 0,
@@ -638,7 +645,7 @@ impl Tracker {
                         && !dns::is_dns_port(e.dst.port)
                         && sink.wants_app()
                     {
-                        if let Some(hello) = read_quic(&mut f.quic, p.payload) {
+                        if let Some(meta) = read_hello(&mut f.quic, p.payload) {
                             sink.metadata(
                                 f.id,
                                 &MetaEvent {
@@ -646,7 +653,7 @@ impl Tracker {
                                     ts: p.ts,
                                     frame: p.frame,
                                     tunnelled: false,
-                                    meta: Metadata::QuicClientHello(hello),
+                                    meta,
                                 },
                             );
                         }
@@ -775,26 +782,39 @@ impl Tracker {
     }
 }
 
-/// Reads a datagram of a UDP flow as QUIC: the ClientHello once the client's Initial packets
-/// hold all of it. A flow whose first datagram is no QUIC Initial, or that has not given its
-/// ClientHello within `MAX_DATAGRAMS` datagrams, is not looked at again.
-fn read_quic(state: &mut Quic, payload: &[u8]) -> Option<crate::app::tls::ClientHello> {
+/// Reads a datagram of a UDP flow as QUIC or DTLS: the ClientHello once the client's Initial
+/// packets (QUIC) or handshake fragments (DTLS) hold all of it. A flow none of whose first
+/// `MAX_DATAGRAMS` datagrams starts either, or that has not given its ClientHello within
+/// `MAX_DATAGRAMS` datagrams from the start of one, is not looked at again.
+fn read_hello(state: &mut Quic, payload: &[u8]) -> Option<Metadata> {
+    use crate::app::dtls::DtlsHello;
     use crate::app::quic::{QuicInitial, MAX_DATAGRAMS};
-    if matches!(state, Quic::Unknown) {
+    if let Quic::Looking(n) = *state {
         *state = if QuicInitial::starts(payload) {
             Quic::Reading(Box::default())
-        } else {
+        } else if DtlsHello::starts(payload) {
+            Quic::Dtls(Box::default())
+        } else if n + 1 >= MAX_DATAGRAMS {
             Quic::Done
+        } else {
+            Quic::Looking(n + 1)
         };
     }
-    let Quic::Reading(q) = state else {
-        return None;
+    let (meta, datagrams) = match state {
+        Quic::Reading(q) => (
+            q.datagram(payload).map(Metadata::QuicClientHello),
+            q.datagrams,
+        ),
+        Quic::Dtls(d) => (
+            d.datagram(payload).map(Metadata::DtlsClientHello),
+            d.datagrams,
+        ),
+        Quic::Looking(_) | Quic::Done => return None,
     };
-    let hello = q.datagram(payload);
-    if hello.is_some() || q.datagrams >= MAX_DATAGRAMS {
+    if meta.is_some() || datagrams >= MAX_DATAGRAMS {
         *state = Quic::Done;
     }
-    hello
+    meta
 }
 
 #[cfg(test)]

@@ -22,7 +22,7 @@ impl FlowSink for Names {
             Metadata::TlsClientHello(h) if !e.tunnelled => {
                 self.sni.push(h.sni.clone().unwrap_or_else(|| "-".into()));
             }
-            Metadata::QuicClientHello(h) => {
+            Metadata::QuicClientHello(h) | Metadata::DtlsClientHello(h) => {
                 self.sni.push(h.sni.clone().unwrap_or_else(|| "-".into()));
             }
             Metadata::HttpRequest(r) if !e.tunnelled => {
@@ -60,19 +60,13 @@ fn no_port(h: &str) -> String {
 
 /// Zeek tests where the server names differ, each for its stated reason (asserted exactly).
 /// `(test, ours, zeek)`: the multisets as "name×count" joined by spaces.
-const DIFFERENT: [(&str, &str, &str, &str); 8] = [
+const DIFFERENT: [(&str, &str, &str, &str); 7] = [
     (
         "scripts.base.protocols.ftp.gridftp",
         "-×1",
         "-×2",
         "GridFTP's data-channel TLS is read; the control channel's GSI handshake travels \
          base64-encoded in ADAT commands, which Zeek decodes and we do not",
-    ),
-    (
-        "scripts.base.protocols.ssl.dtls-stun-dpd",
-        "",
-        "-×1",
-        "DTLS (TLS over UDP) is not read",
     ),
     (
         "scripts.base.protocols.websocket.wstunnel-https",

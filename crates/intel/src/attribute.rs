@@ -289,8 +289,9 @@ impl<S: VerdictSink> FlowSink for Attributor<'_, S> {
                 }
             }
             // QUIC: only the client's keys open an Initial, so the direction is the client's
-            // whichever end the ports made the client.
-            Metadata::QuicClientHello(h) => {
+            // whichever end the ports made the client. DTLS: only a client sends a ClientHello,
+            // and a UDP flow's roles may come from its ports.
+            Metadata::QuicClientHello(h) | Metadata::DtlsClientHello(h) => {
                 if let Some(sni) = &h.sni {
                     self.name_evidence(flow, sni, Via::Sni, e.ts, e.frame, 1);
                 }

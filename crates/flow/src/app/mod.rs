@@ -1,9 +1,10 @@
 //! Application layer on reassembled data: DNS (UDP and TCP), HTTP/1.x heads and body
-//! boundaries (with CONNECT tunnels), TLS ClientHello. Each emits [`Metadata`] with the
+//! boundaries (with CONNECT tunnels), TLS ClientHello; on UDP, the ClientHello of QUIC and DTLS. Each emits [`Metadata`] with the
 //! frame that carried it; HTTP bodies are delivered as body pieces. Malformed protocol
 //! data turns the parser of that direction off (counted); the flow goes on as raw bytes.
 
 pub mod dns;
+pub mod dtls;
 pub mod http;
 pub mod quic;
 pub mod tls;
@@ -44,6 +45,8 @@ pub enum Metadata {
     /// The TLS ClientHello of a QUIC connection, read from the client's Initial packets
     /// (`quic`); its direction is the one that carried it.
     QuicClientHello(ClientHello),
+    /// A DTLS ClientHello (TLS over UDP, `dtls`); its direction is the one that carried it.
+    DtlsClientHello(ClientHello),
 }
 
 /// A [`Metadata`] with its place in the capture.
