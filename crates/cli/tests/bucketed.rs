@@ -451,3 +451,43 @@ fn fragmented_datagrams_with_a_reused_ip_id_give_the_single_run() {
         "both buckets hold datagrams: {written:?}"
     );
 }
+
+#[test]
+fn a_capture_that_cannot_be_opened_is_named_by_its_path_as_one_run_names_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let opts = example_opts(&dir.path().join("cache"));
+    let gone = dir.path().join("sensor-b").join("gone.pcap");
+    let captures = [testdata("example/capture.pcap"), gone.clone()];
+    let one = bin()
+        .args(["analyze", "-q", "--reproducible"])
+        .args(&opts)
+        .arg("-o")
+        .arg(dir.path().join("one"))
+        .args(&captures)
+        .output()
+        .unwrap();
+    ok(&one, 1, "analyze");
+    let merged = bucketed(dir.path(), &opts, &captures, 2, 1);
+    same_folder(&dir.path().join("one"), &merged);
+    // The merge again, for what it tells on standard error.
+    let o = bin()
+        .args(["merge", "-q", "--reproducible", "--splits"])
+        .arg(dir.path().join("split2"))
+        .args(&opts)
+        .arg("-o")
+        .arg(dir.path().join("again"))
+        .args([dir.path().join("partial2-0"), dir.path().join("partial2-1")])
+        .output()
+        .unwrap();
+    ok(&o, 1, "merge");
+    let line = |err: &[u8]| -> String {
+        String::from_utf8_lossy(err)
+            .lines()
+            .find(|l| l.contains("gone.pcap"))
+            .unwrap_or_default()
+            .to_string()
+    };
+    let (ours, theirs) = (line(&o.stderr), line(&one.stderr));
+    assert!(ours.contains(&gone.display().to_string()), "{ours}");
+    assert_eq!(ours, theirs, "the merge names it as one run does");
+}

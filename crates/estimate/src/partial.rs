@@ -159,10 +159,11 @@ impl SplitSet {
     pub fn problems(&self) -> Vec<String> {
         let mut out = Vec::new();
         for (_, sf) in &self.files {
+            // Named by its path, as one run names it (also a capture that could not be opened).
             let shown = sf
                 .summary
                 .as_ref()
-                .map_or_else(|| sf.name.clone(), |s| s.path.clone());
+                .map_or_else(|| sf.path.clone(), |s| s.path.clone());
             if let Some(p) = &sf.problem {
                 out.push(format!("exfilmeter: {shown}: {p}"));
             }
