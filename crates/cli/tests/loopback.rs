@@ -262,6 +262,10 @@ fn a_real_dtls_handshake_is_attributed_by_its_server_name_with_the_right_client(
     let truth: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(d.join("truth.json")).unwrap()).unwrap();
     assert_eq!(truth["client_exit"], 0, "s_client failed: {truth}");
+    assert_eq!(
+        truth["dropped_by_kernel"], 0,
+        "tcpdump dropped packets: {truth}"
+    );
     let port = truth["port"].as_u64().unwrap();
     let sni = truth["sni"].as_str().unwrap();
     let pcap = d.join("dtls.pcap");

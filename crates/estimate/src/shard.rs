@@ -10,7 +10,7 @@
 //!   and the reading thread tells every shard when one pass would look for idle flows (every
 //!   10 s of capture time), so flows end at the same points.
 //! - **DNS answers in capture order.** The reading thread parses the DNS responses itself
-//!   (UDP datagrams, and TCP port-53 streams through a tracker of its own) and hands each
+//!   (UDP datagrams, and TCP DNS streams through a tracker of its own) and hands each
 //!   answer to every shard right after the packet that carried it, so a flow on any shard
 //!   sees exactly the answers that came before it.
 //! - **One close order.** Each closed flow is tagged with the point where one pass would
@@ -304,7 +304,7 @@ impl FlowSink for DnsAnswers {
 }
 
 /// The DNS responses of a run, read in capture order apart from the flow stage: UDP
-/// datagrams parsed one by one, TCP port-53 streams through a tracker of its own. The
+/// datagrams parsed one by one, TCP DNS streams through a tracker of its own. The
 /// reading thread of a sharded run and a bucket task of a split run read them alike.
 pub(crate) struct DnsReader {
     tracker: Tracker,
@@ -331,7 +331,8 @@ impl DnsReader {
     /// not to or from a DNS port ([`dns::is_dns_port`]) give none.
     pub(crate) fn packet(&mut self, p: &Packet<'_>, now: Timestamp) -> Vec<MetaEvent> {
         let (_, src, dst) = exfilmeter_flow::endpoints(p);
-        if !dns::is_dns_port(src.port) && !dns::is_dns_port(dst.port) {
+        let tcp = matches!(p.transport, Transport::Tcp(_));
+        if !dns::is_dns_port(src.port, tcp) && !dns::is_dns_port(dst.port, tcp) {
             return Vec::new();
         }
         match p.transport {

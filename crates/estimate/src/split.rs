@@ -20,7 +20,8 @@
 //! and dropped, so every bucket's decoder holds what one run's holds; `clock`: the latest capture time over the file's packets so
 //! far (`untimed` is added for frames the format stored no time for).
 //!
-//! Beside the buckets, `dns.pcapng` has every packet to or from port 53 (with the held
+//! Beside the buckets, `dns.pcapng` has every packet to or from a DNS port (`is_dns_port`: 53,
+//! and 5353/5355 over UDP; with the held
 //! fragments): what the bucket tasks need to learn the DNS answers of the whole run in capture
 //! order, as the reading thread of a sharded run hands them to every shard. `split.json`
 //! has the file's summary (what `inspect` reports, with its SHA-256), the packet count, the
@@ -39,7 +40,7 @@ use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 /// Format version of `split.json` and the frame comments.
-pub const SPLIT_VERSION: u32 = 3;
+pub const SPLIT_VERSION: u32 = 4;
 
 /// The most buckets a split writes (each is an open file while the capture is read).
 pub const MAX_BUCKETS: usize = 4096;
@@ -261,8 +262,12 @@ impl NgWriter {
 /// port, `is_dns_port`).
 fn is_dns(p: &Packet<'_>) -> bool {
     let (_, src, dst) = endpoints(p);
-    (is_dns_port(src.port) || is_dns_port(dst.port))
-        && matches!(p.transport, Transport::Udp { .. } | Transport::Tcp(_))
+    let tcp = match p.transport {
+        Transport::Tcp(_) => true,
+        Transport::Udp { .. } => false,
+        _ => return false,
+    };
+    is_dns_port(src.port, tcp) || is_dns_port(dst.port, tcp)
 }
 
 /// Splits input `input` (the run's file number `index`, named `name`) into
@@ -327,7 +332,7 @@ pub fn split_file(
         .collect::<io::Result<Vec<_>>>()?;
     let mut dns = NgWriter::create(
         dir.join("dns.pcapng"),
-        &format!("exfilmeter split of {name} (file {index} of the run): port-53 packets"),
+        &format!("exfilmeter split of {name} (file {index} of the run): DNS-port packets"),
     )?;
     let mut decoder = Decoder::default();
     let mut summary = FileSummary::new(shown);

@@ -124,15 +124,15 @@ struct Flow {
     history: History,
     tcp: Option<Box<TcpState>>,
     /// A UDP flow read as QUIC or DTLS for its ClientHello.
-    quic: Quic,
-    /// The tunnel ends last reported to the sink (address-ordered; none outside tunnels).
-    tunnel: Option<Box<exfilmeter_ingest::TunnelEnds>>,
+    hello: UdpHello,
+    /// The tunnel ends reported to the sink so far (address-ordered; none outside tunnels).
+    tunnel: Option<Box<SeenTunnels>>,
     incomplete_headers: u64,
     malformed_app: u64,
 }
 
 /// Where a UDP flow stands with the ClientHello of QUIC (`app::quic`) or DTLS (`app::dtls`).
-enum Quic {
+enum UdpHello {
     /// This many datagrams looked at, none of them starting a QUIC or DTLS handshake (a
     /// WebRTC flow sends STUN before its DTLS handshake).
     Looking(u8),
@@ -142,6 +142,28 @@ enum Quic {
     Dtls(Box<crate::app::dtls::DtlsHello>),
     /// The ClientHello was read, or the flow is neither: nothing more to look at.
     Done,
+}
+
+/// The last few distinct tunnel ends a flow's packets travelled in (address-ordered), so a
+/// flow whose two directions take two tunnels (a Teredo exchange through a relay) tells its
+/// sink each once, not on every packet.
+#[derive(Default)]
+struct SeenTunnels {
+    ends: [Option<exfilmeter_ingest::TunnelEnds>; 4],
+    next: usize,
+}
+
+impl SeenTunnels {
+    /// Whether `t` was not among them (it is now, in place of the oldest).
+    fn first_sight(&mut self, t: &exfilmeter_ingest::TunnelEnds) -> bool {
+        let t = t.unordered();
+        if self.ends.iter().flatten().any(|e| *e == t) {
+            return false;
+        }
+        self.ends[self.next] = Some(t);
+        self.next = (self.next + 1) % self.ends.len();
+        true
+    }
 }
 
 /// Zeek-like history: each letter once, in order of first occurrence; upper case for
@@ -474,13 +496,14 @@ impl Tracker {
                             half: [Half::default(), Half::default()],
                             app: None,
                             app_done: false,
-                            dns_port: dns::is_dns_port(e.src.port) || dns::is_dns_port(e.dst.port),
+                            dns_port: dns::is_dns_port(e.src.port, true)
+                                || dns::is_dns_port(e.dst.port, true),
                             fin: [false; 2],
                             rst: false,
                             closing_since: None,
                         })
                     }),
-                    quic: Quic::Looking(0),
+                    hello: UdpHello::Looking(0),
                     tunnel: None,
                     incomplete_headers: 0,
                     malformed_app: 0,
@@ -503,12 +526,8 @@ impl Tracker {
             f.last_ts = p.ts;
         }
         f.last_frame = p.frame;
-        if !p.tunnel.is_empty() {
-            let ends = p.tunnel.unordered();
-            if f.tunnel.as_deref() != Some(&ends) {
-                f.tunnel = Some(Box::new(ends));
-                sink.tunnel(f.id, &p.tunnel, p.ts, p.frame);
-            }
+        if !p.tunnel.is_empty() && f.tunnel.get_or_insert_default().first_sight(&p.tunnel) {
+            sink.tunnel(f.id, &p.tunnel, p.ts, p.frame);
         }
         let day = self.clock.day(p.ts);
         {
@@ -622,7 +641,8 @@ impl Tracker {
             _ => {
                 if !p.payload.is_empty() {
                     if f.key.proto == Proto::Udp
-                        && (dns::is_dns_port(e.src.port) || dns::is_dns_port(e.dst.port))
+                        && (dns::is_dns_port(e.src.port, false)
+                            || dns::is_dns_port(e.dst.port, false))
                         && sink.wants_app()
                     {
                         match dns::parse(p.payload) {
@@ -640,12 +660,12 @@ impl Tracker {
                         }
                     }
                     if f.key.proto == Proto::Udp
-                        && !matches!(f.quic, Quic::Done)
-                        && !dns::is_dns_port(e.src.port)
-                        && !dns::is_dns_port(e.dst.port)
+                        && !matches!(f.hello, UdpHello::Done)
+                        && !dns::is_dns_port(e.src.port, false)
+                        && !dns::is_dns_port(e.dst.port, false)
                         && sink.wants_app()
                     {
-                        if let Some(meta) = read_hello(&mut f.quic, p.payload) {
+                        if let Some(meta) = read_hello(&mut f.hello, p.payload) {
                             sink.metadata(
                                 f.id,
                                 &MetaEvent {
@@ -786,33 +806,33 @@ impl Tracker {
 /// packets (QUIC) or handshake fragments (DTLS) hold all of it. A flow none of whose first
 /// `MAX_DATAGRAMS` datagrams starts either, or that has not given its ClientHello within
 /// `MAX_DATAGRAMS` datagrams from the start of one, is not looked at again.
-fn read_hello(state: &mut Quic, payload: &[u8]) -> Option<Metadata> {
+fn read_hello(state: &mut UdpHello, payload: &[u8]) -> Option<Metadata> {
     use crate::app::dtls::DtlsHello;
     use crate::app::quic::{QuicInitial, MAX_DATAGRAMS};
-    if let Quic::Looking(n) = *state {
+    if let UdpHello::Looking(n) = *state {
         *state = if QuicInitial::starts(payload) {
-            Quic::Reading(Box::default())
+            UdpHello::Reading(Box::default())
         } else if DtlsHello::starts(payload) {
-            Quic::Dtls(Box::default())
+            UdpHello::Dtls(Box::default())
         } else if n + 1 >= MAX_DATAGRAMS {
-            Quic::Done
+            UdpHello::Done
         } else {
-            Quic::Looking(n + 1)
+            UdpHello::Looking(n + 1)
         };
     }
     let (meta, datagrams) = match state {
-        Quic::Reading(q) => (
+        UdpHello::Reading(q) => (
             q.datagram(payload).map(Metadata::QuicClientHello),
             q.datagrams,
         ),
-        Quic::Dtls(d) => (
+        UdpHello::Dtls(d) => (
             d.datagram(payload).map(Metadata::DtlsClientHello),
             d.datagrams,
         ),
-        Quic::Looking(_) | Quic::Done => return None,
+        UdpHello::Looking(_) | UdpHello::Done => return None,
     };
     if meta.is_some() || datagrams >= MAX_DATAGRAMS {
-        *state = Quic::Done;
+        *state = UdpHello::Done;
     }
     meta
 }

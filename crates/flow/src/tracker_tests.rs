@@ -611,3 +611,116 @@ fn a_tracker_ticked_from_outside_ends_flows_as_one_that_sweeps_itself() {
     assert_eq!(n_self, n_out);
     assert_eq!(format!("{own:?}"), format!("{outside:?}"));
 }
+
+/// Collects, and keeps the DTLS ClientHellos' server names and the tunnel-end reports.
+#[derive(Default)]
+struct Hellos {
+    inner: Collect,
+    sni: Vec<Option<String>>,
+    tunnels: Vec<exfilmeter_ingest::TunnelEnds>,
+}
+
+impl FlowSink for Hellos {
+    fn metadata(&mut self, _flow: FlowId, e: &crate::app::MetaEvent) {
+        if let Metadata::DtlsClientHello(h) = &e.meta {
+            self.sni.push(h.sni.clone());
+        }
+    }
+    fn tunnel(
+        &mut self,
+        _flow: FlowId,
+        ends: &exfilmeter_ingest::TunnelEnds,
+        _ts: Timestamp,
+        _frame: FrameRef,
+    ) {
+        self.tunnels.push(*ends);
+    }
+    fn closed(&mut self, r: FlowRecord) {
+        self.inner.closed(r);
+    }
+}
+
+/// Feeds Ethernet frames one by one into a tracker with sink `sink`.
+fn feed_all(frames: &[Vec<u8>], sink: &mut Hellos) {
+    let mut tracker = Tracker::new(TrackerConfig::default());
+    let mut decoder = Decoder::default();
+    for (i, bytes) in frames.iter().enumerate() {
+        let f = frame(i as i64, i as u64 + 1, bytes);
+        match decoder.decode(&f) {
+            Decoded::Packet(p) => tracker.packet(&p, sink),
+            other => panic!("test frame did not decode: {other:?}"),
+        }
+    }
+    tracker.finish(sink);
+}
+
+#[test]
+fn a_dtls_client_hello_names_its_sender_the_client_and_is_read_after_stun() {
+    use crate::app::dtls::tests_support::{body, records};
+    let hello = records(&body("webrtc.example"), 1 << 16, 1).concat();
+    // From port 1000 to port 40000: the port rule would make the sender the server.
+    let mut sink = Hellos::default();
+    feed_all(&[udp_bytes(C, 1000, S, 40000, &hello)], &mut sink);
+    let r = &sink.inner.records[0];
+    assert_eq!(r.client.ip, std::net::IpAddr::from(C));
+    assert_eq!(r.role_rule, RoleRule::Content);
+    assert_eq!(sink.sni, [Some("webrtc.example".to_string())]);
+    // STUN binding requests and answers first (as WebRTC sends them), then the handshake.
+    let stun = [
+        0x00, 0x01, 0x00, 0x00, 0x21, 0x12, 0xa4, 0x42, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12,
+    ];
+    let mut frames: Vec<Vec<u8>> = (0..5)
+        .flat_map(|_| {
+            [
+                udp_bytes(C, 50000, S, 50001, &stun),
+                udp_bytes(S, 50001, C, 50000, &stun),
+            ]
+        })
+        .collect();
+    frames.push(udp_bytes(C, 50000, S, 50001, &hello));
+    let mut sink = Hellos::default();
+    feed_all(&frames, &mut sink);
+    assert_eq!(sink.sni, [Some("webrtc.example".to_string())]);
+    // Beyond the first 16 datagrams, nothing more is looked at.
+    let mut frames: Vec<Vec<u8>> = (0..16)
+        .map(|_| udp_bytes(C, 50000, S, 50001, &stun))
+        .collect();
+    frames.push(udp_bytes(C, 50000, S, 50001, &hello));
+    let mut sink = Hellos::default();
+    feed_all(&frames, &mut sink);
+    assert!(sink.sni.is_empty());
+}
+
+#[test]
+fn tunnel_ends_are_told_once_per_tunnel_even_when_the_directions_take_two() {
+    // One inner UDP flow whose requests go in a GRE tunnel between 192.0.2.1 and 198.51.100.7
+    // and whose answers come back in another, from 198.51.100.8.
+    let gre = |outer_src: [u8; 4], outer_dst: [u8; 4], inner: Vec<u8>| -> Vec<u8> {
+        let mut g = vec![0x00, 0x00, 0x08, 0x00];
+        g.extend_from_slice(&inner[14..]);
+        let mut outer = udp_bytes(outer_src, 0, outer_dst, 0, &[]);
+        outer.truncate(14 + 20);
+        outer[14 + 9] = 47;
+        let total = (20 + g.len()) as u16;
+        outer[16..18].copy_from_slice(&total.to_be_bytes());
+        outer.extend(g);
+        outer
+    };
+    let (a, b, b2) = ([192, 0, 2, 1], [198, 51, 100, 7], [198, 51, 100, 8]);
+    let mut frames = Vec::new();
+    for _ in 0..50 {
+        frames.push(gre(a, b, udp_bytes(C, 50000, S, 9999, b"up")));
+        frames.push(gre(b2, a, udp_bytes(S, 9999, C, 50000, b"down")));
+        frames.push(gre(b, a, udp_bytes(S, 9999, C, 50000, b"down")));
+    }
+    let mut sink = Hellos::default();
+    feed_all(&frames, &mut sink);
+    assert_eq!(sink.inner.records.len(), 1, "one inner flow");
+    let outer: Vec<_> = sink.tunnels.iter().map(|t| t.outer).collect();
+    let ip = std::net::IpAddr::from;
+    assert_eq!(
+        outer,
+        [Some((ip(a), ip(b))), Some((ip(b2), ip(a)))],
+        "each tunnel told once, in either direction"
+    );
+}

@@ -80,8 +80,12 @@ impl Verdict {
         !self.reasons.is_empty()
     }
 
+    fn has(&self, ioc: IocId, via: Via) -> bool {
+        self.reasons.iter().any(|r| r.ioc == ioc && r.via == via)
+    }
+
     fn add(&mut self, ioc: IocId, via: Via, frame: FrameRef, name: Option<String>) {
-        if !self.reasons.iter().any(|r| r.ioc == ioc && r.via == via) {
+        if !self.has(ioc, via) {
             self.reasons.push(Reason {
                 ioc,
                 via,
@@ -269,7 +273,9 @@ impl<S: VerdictSink> FlowSink for Attributor<'_, S> {
         let was = l.verdict.is_ioc();
         for ip in ends.addrs() {
             if let Some(id) = set.match_ip(ip, ts) {
-                l.verdict.add(id, Via::Tunnel, frame, Some(ip.to_string()));
+                if !l.verdict.has(id, Via::Tunnel) {
+                    l.verdict.add(id, Via::Tunnel, frame, Some(ip.to_string()));
+                }
             }
         }
         if !was && l.verdict.is_ioc() {

@@ -14,7 +14,7 @@ use std::path::PathBuf;
 #[command(
     after_help = "Writes OUT/file=<index>/ per capture: bucket=<b>.pcapng for each bucket (the \
 frames of the flows that hash to it, unchanged, each with a comment naming its original file, \
-frame number and byte offset), dns.pcapng (every port-53 packet: the bucket tasks learn the \
+frame number and byte offset), dns.pcapng (every DNS-port packet: the bucket tasks learn the \
 run's DNS answers from it) and split.json (the file's summary and SHA-256, packet count, clock, \
 what each bucket got). The hash of a flow is the one of the thread shards (both directions, \
 inner flow of a tunnel). IP fragments held for reassembly go to every bucket. See \

@@ -543,7 +543,20 @@ impl<'s> ContentLedger<'s> {
         self.unseen_bodies(&mut f, r.id, sent, first_open..u32::MAX);
         let (host, indicators) = host_of(v, self.set);
         let (host, indicators) = (self.names.get(&host), self.names.get(&indicators));
-        let server_ip = self.names.get(&r.server.ip.to_string());
+        // A host reached only through a tunnel is the tunnel's end: its rows name that address
+        // as their server (the end-of-run naming goes by it, not by the inner server's address,
+        // which tunnels often repeat).
+        let tunnel_end = v
+            .reasons
+            .iter()
+            .all(|x| x.via == Via::Tunnel)
+            .then(|| v.reasons.first().and_then(|x| x.name.clone()))
+            .flatten();
+        let flow_server = self.names.get(&r.server.ip.to_string());
+        let server_ip = match tunnel_end {
+            Some(end) => self.names.get(&end),
+            None => flow_server.clone(),
+        };
         let server_name = self.names.get(v.server_name.as_deref().unwrap_or_default());
         if f.connect {
             // The CONNECT itself is control traffic.
@@ -583,7 +596,7 @@ impl<'s> ContentLedger<'s> {
                 ids
             },
             evidence: v.reasons.iter().map(|x| (x.via, x.frame)).collect(),
-            server: server_ip.clone(),
+            server: flow_server,
             port: r.server.port,
             first_ts: r.first_ts,
             last_ts: r.last_ts,

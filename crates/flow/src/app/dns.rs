@@ -8,11 +8,12 @@ use nom::number::complete::{be_u16, be_u32};
 use nom::{IResult, Parser};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-/// Whether a UDP or TCP port carries DNS messages: DNS (53), multicast DNS (5353, RFC 6762)
-/// and LLMNR (5355, RFC 4795), which use DNS's message format. Their answers are learnt like
-/// any DNS answer seen in the capture.
-pub fn is_dns_port(port: u16) -> bool {
-    matches!(port, 53 | 5353 | 5355)
+/// Whether a port carries DNS messages: DNS (53) over UDP and TCP; multicast DNS (5353,
+/// RFC 6762) and LLMNR (5355, RFC 4795), which use DNS's message format, over UDP only (a TCP
+/// stream on those ports is sniffed like any other). Their answers are learnt like any DNS
+/// answer seen in the capture.
+pub fn is_dns_port(port: u16, tcp: bool) -> bool {
+    port == 53 || (!tcp && matches!(port, 5353 | 5355))
 }
 
 /// Records read per section at most (a message claiming more is truncated to this).

@@ -6,6 +6,7 @@
 pub mod dns;
 pub mod dtls;
 pub mod http;
+mod pieces;
 pub mod quic;
 pub mod tls;
 

@@ -252,8 +252,7 @@ pub struct QuicInitial {
     /// Version and Destination Connection ID of the client's first Initial packet (its keys).
     first: Option<(u32, Vec<u8>)>,
     /// CRYPTO data received, by offset.
-    crypto: Vec<(u64, Vec<u8>)>,
-    held: usize,
+    crypto: super::pieces::Pieces,
     /// Datagrams looked at.
     pub datagrams: u8,
 }
@@ -296,11 +295,7 @@ impl QuicInitial {
                 let mut found = Vec::new();
                 let _ = crypto_frames(&frames, &mut found);
                 for (off, data) in found {
-                    if self.held + data.len() <= MAX_CRYPTO {
-                        self.held += data.len();
-                        self.crypto.push((off, data));
-                        got = true;
-                    }
+                    got |= self.crypto.push(off, &data, MAX_CRYPTO);
                 }
             }
             rest = rest.get(h.end..)?;
@@ -314,18 +309,7 @@ impl QuicInitial {
 
     /// The ClientHello, if the CRYPTO data is contiguous from 0 over the whole message.
     fn hello(&mut self) -> Option<ClientHello> {
-        self.crypto.sort_by_key(|(o, _)| *o);
-        let mut stream: Vec<u8> = Vec::new();
-        for (off, data) in &self.crypto {
-            let off = usize::try_from(*off).ok()?;
-            if off > stream.len() {
-                break;
-            }
-            let skip = stream.len() - off;
-            if let Some(tail) = data.get(skip..) {
-                stream.extend_from_slice(tail);
-            }
-        }
+        let stream = self.crypto.prefix();
         let need = 4 + usize::try_from(u32::from_be_bytes([
             0,
             *stream.get(1)?,

@@ -44,27 +44,21 @@ fn u8_vec(i: &[u8]) -> IResult<&[u8], &[u8]> {
 }
 
 fn hello_body(i: &[u8]) -> IResult<&[u8], ClientHello> {
-    let (i, _version) = be_u16(i)?;
-    let (i, _random) = take(32usize)(i)?;
-    let (i, _session) = u8_vec(i)?;
-    hello_suites_on(i)
+    hello_body_with(i, false)
 }
 
 /// Parses a DTLS ClientHello body (RFC 6347 §4.2.1: TLS's with a cookie after the session
 /// id). `None` if it is cut short or malformed.
 pub fn dtls_hello_body(body: &[u8]) -> Option<ClientHello> {
-    fn parse(i: &[u8]) -> IResult<&[u8], ClientHello> {
-        let (i, _version) = be_u16(i)?;
-        let (i, _random) = take(32usize)(i)?;
-        let (i, _session) = u8_vec(i)?;
-        let (i, _cookie) = u8_vec(i)?;
-        hello_suites_on(i)
-    }
-    parse(body).ok().map(|(_, h)| h)
+    hello_body_with(body, true).ok().map(|(_, h)| h)
 }
 
-/// A ClientHello from its cipher suites on (what TLS and DTLS share after the session id).
-fn hello_suites_on(i: &[u8]) -> IResult<&[u8], ClientHello> {
+/// A ClientHello body; `cookie`: DTLS's, with a cookie after the session id.
+fn hello_body_with(i: &[u8], cookie: bool) -> IResult<&[u8], ClientHello> {
+    let (i, _version) = be_u16(i)?;
+    let (i, _random) = take(32usize)(i)?;
+    let (i, _session) = u8_vec(i)?;
+    let i = if cookie { u8_vec(i)?.0 } else { i };
     let (i, _suites) = u16_vec(i)?;
     let (i, _compression) = u8_vec(i)?;
     let mut out = ClientHello::default();
