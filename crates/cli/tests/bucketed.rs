@@ -491,3 +491,38 @@ fn a_capture_that_cannot_be_opened_is_named_by_its_path_as_one_run_names_it() {
     assert!(ours.contains(&gone.display().to_string()), "{ours}");
     assert_eq!(ours, theirs, "the merge names it as one run does");
 }
+
+#[test]
+fn tunnels_mdns_and_dtls_of_the_peer_traces_merge_to_the_single_run() {
+    let Some(traces) = shared("peer-suites/zeek/traces") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    // Tunnel ends as indicators (GRE within GRE, a Teredo server and relay, a VXLAN end), an
+    // mDNS capture whose answers every bucket must learn, and WebRTC's STUN-then-DTLS flow.
+    let iocs = dir.path().join("iocs.txt");
+    std::fs::write(
+        &iocs,
+        "86.106.164.150\n65.55.158.80\n83.170.1.38\n10.1.1.172\n",
+    )
+    .unwrap();
+    let opts: Vec<OsString> = vec!["--iocs".into(), iocs.into_os_string()];
+    let captures: Vec<PathBuf> = [
+        "tunnels/gre-within-gre.pcap",
+        "tunnels/Teredo.pcap",
+        "tunnels/vxlan-encapsulated-http.pcap",
+        "dns/mdns-no-assoc.pcap",
+        "tls/webrtc-stun.pcap",
+    ]
+    .iter()
+    .map(|t| traces.join(t))
+    .collect();
+    let one = single(dir.path(), &opts, &captures, 0);
+    let merged = bucketed(dir.path(), &opts, &captures, 3, 0);
+    same_folder(&one, &merged);
+    let rows = csv(&merged.join("ioc_flows.csv"));
+    assert!(
+        rows.iter().filter(|r| r["via"] == "tunnel").count() >= 4,
+        "{rows:?}"
+    );
+}
