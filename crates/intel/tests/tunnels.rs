@@ -1,8 +1,8 @@
 //! Attribution by a tunnel's end, against tshark on real tunnelled captures of the peer suites
 //! (`../shared/peer-suites/zeek/traces`): with one outer address of a tunnel as the only
 //! indicator, the flows attributed `via tunnel` carry exactly the frames tshark shows inside a
-//! tunnel with that address in its outermost IP header (frames and bytes equal), and none is
-//! attributed otherwise.
+//! tunnel with that address in its outermost IP header, or in the innermost tunnel's header
+//! when tunnels are nested (frames and bytes equal), and none is attributed otherwise.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
@@ -30,6 +30,8 @@ impl VerdictSink for Keep {
 struct Dissected {
     len: u64,
     outer: Option<(IpAddr, IpAddr)>,
+    /// The innermost tunnel's IP header (the one before the last) when tunnels are nested.
+    inner: Option<(IpAddr, IpAddr)>,
     flow: Option<InnerFlow>,
     /// One IP header only: its addresses.
     plain: Option<(IpAddr, IpAddr)>,
@@ -97,6 +99,7 @@ fn tshark(path: &Path) -> Vec<Dissected> {
             Dissected {
                 len: col(0)[0].parse().unwrap(),
                 outer: (ips.len() >= 2).then(|| (ips[0].0, ips[0].1)),
+                inner: (ips.len() >= 3).then(|| (ips[ips.len() - 2].0, ips[ips.len() - 2].1)),
                 plain: (ips.len() == 1).then(|| (ips[0].0, ips[0].1)),
                 flow,
             }
@@ -146,7 +149,8 @@ fn a_tunnel_end_as_indicator_attributes_exactly_the_frames_tshark_shows_in_that_
         let frames = tshark(&path);
         let ends: BTreeSet<IpAddr> = frames
             .iter()
-            .filter_map(|f| f.outer)
+            .flat_map(|f| [f.outer, f.inner])
+            .flatten()
             .flat_map(|(a, b)| [a, b])
             .collect();
         assert!(!ends.is_empty(), "{name}: tshark shows no tunnel");
@@ -155,7 +159,12 @@ fn a_tunnel_end_as_indicator_attributes_exactly_the_frames_tshark_shows_in_that_
             // (a flow is attributed whole, whichever way its other frames went).
             let through: BTreeSet<InnerFlow> = frames
                 .iter()
-                .filter(|f| f.outer.is_some_and(|(a, b)| a == ioc || b == ioc))
+                .filter(|f| {
+                    [f.outer, f.inner]
+                        .iter()
+                        .flatten()
+                        .any(|&(a, b)| a == ioc || b == ioc)
+                })
                 .filter_map(|f| f.flow)
                 .collect();
             let (want_frames, want_bytes) = frames
@@ -205,5 +214,5 @@ fn a_tunnel_end_as_indicator_attributes_exactly_the_frames_tshark_shows_in_that_
             checked += 1;
         }
     }
-    assert!(checked >= 16, "{checked} tunnel ends checked");
+    assert!(checked >= 20, "{checked} tunnel ends checked");
 }
