@@ -446,9 +446,11 @@ impl Tracker {
                 Some(t) if t.complete && t.flags.has(TcpFlags::SYN | TcpFlags::ACK) => {
                     (e.dst, e.src, RoleRule::SynAck)
                 }
-                // Only a client sends a DTLS ClientHello, whatever the ports say.
+                // Only a client sends a DTLS ClientHello, or a QUIC Initial that opens with the
+                // client's keys, whatever the ports say.
                 _ if e.key.proto == Proto::Udp
-                    && crate::app::dtls::DtlsHello::starts(p.payload) =>
+                    && (crate::app::dtls::DtlsHello::starts(p.payload)
+                        || crate::app::quic::from_client(p.payload)) =>
                 {
                     (e.src, e.dst, RoleRule::Content)
                 }

@@ -153,3 +153,91 @@ fn real_initial_datagrams_flipped_or_cut_anywhere_never_panic() {
         }
     }
 }
+
+/// The direction of every QUIC ClientHello, and the closed flows.
+#[derive(Default)]
+struct Sides {
+    hellos: Vec<(FlowId, exfilmeter_flow::Direction)>,
+    records: Vec<exfilmeter_flow::FlowRecord>,
+}
+
+impl FlowSink for Sides {
+    fn metadata(&mut self, f: FlowId, e: &MetaEvent) {
+        if matches!(e.meta, Metadata::QuicClientHello(_)) {
+            self.hellos.push((f, e.dir));
+        }
+    }
+    fn closed(&mut self, r: exfilmeter_flow::FlowRecord) {
+        self.records.push(r);
+    }
+}
+
+/// Tracks `file`; with `move_ports`, every UDP port of the capture is first rewritten so the
+/// server's is the higher one (443 → 60443, a client port p → 2000 + p % 1000): the port rule
+/// would then take the server for the client.
+fn sides(file: &Path, move_ports: bool) -> Sides {
+    use exfilmeter_ingest::{CaptureReader, Decoded, Decoder, FileId, Frame, HashAlgo, Transport};
+    let mut tracker = exfilmeter_flow::Tracker::new(TrackerConfig::default());
+    let mut decoder = Decoder::default();
+    let mut sink = Sides::default();
+    let mut r = CaptureReader::open(file, FileId(0), HashAlgo::None).unwrap();
+    while let Some(frame) = r.next_frame() {
+        let mut data = frame.data.to_vec();
+        if move_ports {
+            let udp = match Decoder::default().decode(&frame) {
+                Decoded::Packet(p) if p.ip.tunnel_depth == 0 => match p.transport {
+                    Transport::Udp { .. } => Some((p.l3_offset + p.ip.header_len) as usize),
+                    _ => None,
+                },
+                _ => None,
+            };
+            if let Some(at) = udp.filter(|at| at + 4 <= data.len()) {
+                for o in [at, at + 2] {
+                    let port = u16::from_be_bytes([data[o], data[o + 1]]);
+                    let new = if port == 443 || port == 4433 || port == 853 {
+                        60000 + port % 1000
+                    } else {
+                        2000 + port % 1000
+                    };
+                    data[o..o + 2].copy_from_slice(&new.to_be_bytes());
+                }
+            }
+        }
+        let moved = Frame {
+            data: &data,
+            ..frame
+        };
+        if let Decoded::Packet(p) = decoder.decode(&moved) {
+            tracker.packet(&p, &mut sink);
+        }
+    }
+    tracker.finish(&mut sink);
+    sink
+}
+
+#[test]
+fn the_sender_of_a_quic_client_initial_is_the_client_whatever_the_ports() {
+    let Some(quic) = shared("peer-suites/zeek/traces/quic") else {
+        return;
+    };
+    let mut hellos = 0;
+    for file in exfilmeter_testkit::capture_files(&quic) {
+        for move_ports in [false, true] {
+            let s = sides(&file, move_ports);
+            for (flow, dir) in &s.hellos {
+                let r = s.records.iter().find(|r| r.id == *flow).unwrap();
+                assert_eq!(
+                    *dir,
+                    exfilmeter_flow::Direction::C2s,
+                    "{} (ports moved: {move_ports}): the ClientHello's sender is the client \
+                     ({:?}, rule {:?})",
+                    file.display(),
+                    r.client,
+                    r.role_rule
+                );
+                hellos += 1;
+            }
+        }
+    }
+    assert!(hellos >= 16, "{hellos} QUIC ClientHellos");
+}

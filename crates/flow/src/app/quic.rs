@@ -169,6 +169,44 @@ fn other_long_end(d: &[u8]) -> Option<usize> {
         .filter(|&e| e <= d.len())
 }
 
+/// Whether the datagram `d` was sent by a QUIC client, whatever the ports say: it holds an
+/// Initial packet that opens with the client's keys (a server's Initial is protected with the
+/// server's keys), or a whole 0-RTT packet, which only a client sends (RFC 9000 §17.2.3).
+/// Handshake packets before them are stepped over.
+pub fn from_client(d: &[u8]) -> bool {
+    let mut rest = d;
+    while !rest.is_empty() {
+        if let Some(h) = initial_header(rest) {
+            return rest.get(..h.end).is_some_and(|packet| {
+                client_keys(h.version, h.dcid).is_some_and(|k| open(packet, &h, &k).is_some())
+            });
+        }
+        match other_long_end(rest) {
+            Some(e) if e > 0 => {
+                if is_zero_rtt(rest) {
+                    return true;
+                }
+                rest = rest.get(e..).unwrap_or(&[]);
+            }
+            _ => return false,
+        }
+    }
+    false
+}
+
+/// The long-header packet at the start of `d` is a 0-RTT packet (v1 type 1, v2 type 2).
+fn is_zero_rtt(d: &[u8]) -> bool {
+    let (Some(first), Some(v)) = (d.first(), d.get(1..5)) else {
+        return false;
+    };
+    let ty = (first >> 4) & 0x03;
+    match u32::from_be_bytes([v[0], v[1], v[2], v[3]]) {
+        V1 => ty == 1,
+        V2 => ty == 2,
+        _ => false,
+    }
+}
+
 /// Removes header protection and decrypts the Initial packet `p` (header fields `h`) with
 /// `k`; returns its plaintext frames.
 fn open(p: &[u8], h: &Initial<'_>, k: &Keys) -> Option<Vec<u8>> {
