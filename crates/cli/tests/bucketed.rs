@@ -501,11 +501,7 @@ fn tunnels_mdns_and_dtls_of_the_peer_traces_merge_to_the_single_run() {
     // Tunnel ends as indicators (GRE within GRE, a Teredo server and relay, a VXLAN end), an
     // mDNS capture whose answers every bucket must learn, and WebRTC's STUN-then-DTLS flow.
     let iocs = dir.path().join("iocs.txt");
-    std::fs::write(
-        &iocs,
-        "86.106.164.150\n65.55.158.80\n83.170.1.38\n10.1.1.172\n",
-    )
-    .unwrap();
+    std::fs::write(&iocs, common::TUNNEL_ENDS).unwrap();
     let opts: Vec<OsString> = vec!["--iocs".into(), iocs.into_os_string()];
     let captures: Vec<PathBuf> = [
         "tunnels/gre-within-gre.pcap",

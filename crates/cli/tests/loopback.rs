@@ -7,6 +7,7 @@
 
 mod common;
 
+use common::merged::ok;
 use common::{bin, csv, skip, tool};
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -78,28 +79,36 @@ fn real_uploads_on_loopback_are_counted_as_sent_and_named_whose() {
     }
 }
 
-/// Captures the uploads into `dir` and checks exfilmeter's tables against the truth; `Err`
-/// when the capture itself was incomplete (dropped packets, gaps).
-fn capture_and_check(dir: &Path) -> Result<(), String> {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/loopback/uploads.py");
+/// Runs `tests/loopback/SCRIPT OUT_DIR` (at most `secs` seconds) and reads the truth.json it
+/// wrote; `None` after [`skip`] when tcpdump may not capture on lo (not root, no CAP_NET_RAW).
+fn run_script(script: &str, secs: u32, dir: &Path) -> Option<serde_json::Value> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/loopback")
+        .join(script);
     let run = Command::new("timeout")
-        .arg("120")
+        .arg(secs.to_string())
         .arg("python3")
-        .arg(&script)
+        .arg(&path)
         .arg(dir)
         .output()
         .unwrap();
     if !run.status.success() {
         let err = String::from_utf8_lossy(&run.stderr);
         if err.contains("tcpdump did not start") {
-            // No capture permission on lo (not root, no CAP_NET_RAW).
             skip(&format!("capturing on lo: {}", err.trim()));
-            return Ok(());
+            return None;
         }
-        panic!("uploads.py failed: {err}");
+        panic!("{script} failed: {err}");
     }
-    let truth: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.join("truth.json")).unwrap()).unwrap();
+    Some(serde_json::from_str(&std::fs::read_to_string(dir.join("truth.json")).unwrap()).unwrap())
+}
+
+/// Captures the uploads into `dir` and checks exfilmeter's tables against the truth; `Err`
+/// when the capture itself was incomplete (dropped packets, gaps).
+fn capture_and_check(dir: &Path) -> Result<(), String> {
+    let Some(truth) = run_script("uploads.py", 120, dir) else {
+        return Ok(());
+    };
     let pcap = dir.join("uploads.pcap");
     let dropped = truth["dropped_by_kernel"].as_u64().unwrap_or(0);
     if dropped > 0 {
@@ -243,24 +252,9 @@ fn a_real_dtls_handshake_is_attributed_by_its_server_name_with_the_right_client(
     }
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/loopback/dtls.py");
-    let run = Command::new("timeout")
-        .arg("60")
-        .arg("python3")
-        .arg(&script)
-        .arg(d)
-        .output()
-        .unwrap();
-    if !run.status.success() {
-        let err = String::from_utf8_lossy(&run.stderr);
-        if err.contains("tcpdump did not start") {
-            skip(&format!("capturing on lo: {}", err.trim()));
-            return;
-        }
-        panic!("dtls.py failed: {err}");
-    }
-    let truth: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(d.join("truth.json")).unwrap()).unwrap();
+    let Some(truth) = run_script("dtls.py", 60, d) else {
+        return;
+    };
     assert_eq!(truth["client_exit"], 0, "s_client failed: {truth}");
     assert_eq!(
         truth["dropped_by_kernel"], 0,
@@ -299,12 +293,7 @@ fn a_real_dtls_handshake_is_attributed_by_its_server_name_with_the_right_client(
         .arg(&out)
         .output()
         .unwrap();
-    assert_eq!(
-        o.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
+    ok(&o, 0, "flows");
     let rows = csv(&out);
     assert!(!rows.is_empty());
     for r in &rows {

@@ -203,11 +203,7 @@ fn analyze_attributing_by_a_tunnel_end_is_byte_identical_for_any_threads() {
     // Outer ends of GRE within GRE, a Teredo server and a VXLAN endpoint: the inner flows
     // (keyed by inner addresses) go to every shard; their verdicts must not depend on it.
     let iocs = dir.path().join("iocs.txt");
-    std::fs::write(
-        &iocs,
-        "86.106.164.150\n65.55.158.80\n83.170.1.38\n10.1.1.172\n",
-    )
-    .unwrap();
+    std::fs::write(&iocs, common::TUNNEL_ENDS).unwrap();
     let mut args: Vec<std::ffi::OsString> = vec!["--iocs".into(), iocs.into_os_string()];
     for t in [
         "gre-within-gre.pcap",

@@ -6,21 +6,10 @@
 
 mod common;
 
-use exfilmeter_flow::FlowRecord;
-use exfilmeter_intel::{IocSet, Target, Verdict, VerdictSink, Via};
+use common::Keep;
+use exfilmeter_intel::{IocSet, Target, Verdict, Via};
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
-
-#[derive(Default)]
-struct Keep(Vec<(FlowRecord, Verdict)>);
-
-impl exfilmeter_flow::FlowSink for Keep {}
-
-impl VerdictSink for Keep {
-    fn verdict(&mut self, r: FlowRecord, v: Verdict) {
-        self.0.push((r, v));
-    }
-}
 
 type Key = (String, u16, String, u16, i64);
 

@@ -6,24 +6,16 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
+mod common;
+
+use common::Keep;
 use exfilmeter_flow::{Direction, FlowRecord, Tracker, TrackerConfig};
 use exfilmeter_ingest::{CaptureReader, Decoded, Decoder, FileId, HashAlgo};
-use exfilmeter_intel::{Attributor, Internal, IocSet, Verdict, VerdictSink, Via};
+use exfilmeter_intel::{Attributor, Internal, IocSet, Verdict, Via};
 use std::collections::BTreeSet;
 use std::net::IpAddr;
 use std::path::Path;
 use std::process::Command;
-
-#[derive(Default)]
-struct Keep(Vec<(FlowRecord, Verdict)>);
-
-impl exfilmeter_flow::FlowSink for Keep {}
-
-impl VerdictSink for Keep {
-    fn verdict(&mut self, r: FlowRecord, v: Verdict) {
-        self.0.push((r, v));
-    }
-}
 
 /// One frame as tshark dissects it: its length, its outermost IP header when it has more than
 /// one, and its innermost flow (protocol, then both endpoints in order; no ports for ICMP).

@@ -20,6 +20,11 @@ pub fn testdata(name: &str) -> PathBuf {
 
 pub mod merged;
 
+/// An indicator list of tunnel ends in the peer suites' Zeek traces: the outer end of GRE within
+/// GRE (`tunnels/gre-within-gre.pcap`), a Teredo server and relay (`tunnels/Teredo.pcap`) and a
+/// VXLAN end (`tunnels/vxlan-encapsulated-http.pcap`).
+pub const TUNNEL_ENDS: &str = "86.106.164.150\n65.55.158.80\n83.170.1.38\n10.1.1.172\n";
+
 /// Every file under `dir`, folders walked depth first (unsorted).
 pub fn walk(dir: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();

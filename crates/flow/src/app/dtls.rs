@@ -112,15 +112,7 @@ impl DtlsHello {
 pub(crate) mod tests_support {
     /// A DTLS 1.2 ClientHello body naming `sni`, with a cookie.
     pub(crate) fn body(sni: &str) -> Vec<u8> {
-        let name = sni.as_bytes();
-        let mut sn = vec![0u8];
-        sn.extend((name.len() as u16).to_be_bytes());
-        sn.extend(name);
-        let mut list = (sn.len() as u16).to_be_bytes().to_vec();
-        list.extend(sn);
-        let mut ext = vec![0, 0];
-        ext.extend((list.len() as u16).to_be_bytes());
-        ext.extend(list);
+        let ext = crate::app::tls::tests_support::sni_extension(sni);
         let mut b = vec![0xfe, 0xfd];
         b.extend([9u8; 32]);
         b.push(0); // session id

@@ -138,18 +138,23 @@ pub fn first_record_len(stream: &[u8]) -> Option<usize> {
 /// Builders shared by the app-layer tests.
 #[cfg(test)]
 pub(crate) mod tests_support {
-    /// A minimal ClientHello record with SNI `sni` and ALPN h2, http/1.1.
-    pub(crate) fn hello(sni: &str) -> Vec<u8> {
-        let mut ext = Vec::new();
+    /// The server_name extension (type 0) naming `sni` (RFC 6066 §3).
+    pub(crate) fn sni_extension(sni: &str) -> Vec<u8> {
         let name = sni.as_bytes();
         let mut sn = vec![0u8];
         sn.extend((name.len() as u16).to_be_bytes());
         sn.extend(name);
         let mut list = (sn.len() as u16).to_be_bytes().to_vec();
         list.extend(sn);
-        ext.extend([0, 0]);
+        let mut ext = vec![0, 0];
         ext.extend((list.len() as u16).to_be_bytes());
         ext.extend(list);
+        ext
+    }
+
+    /// A minimal ClientHello record with SNI `sni` and ALPN h2, http/1.1.
+    pub(crate) fn hello(sni: &str) -> Vec<u8> {
+        let mut ext = sni_extension(sni);
         let alpn_list = [
             2u8, b'h', b'2', 8, b'h', b't', b't', b'p', b'/', b'1', b'.', b'1',
         ];

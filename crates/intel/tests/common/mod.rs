@@ -3,12 +3,25 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, dead_code)]
 
-use exfilmeter_flow::{Tracker, TrackerConfig};
+use exfilmeter_flow::{FlowRecord, Tracker, TrackerConfig};
 use exfilmeter_ingest::{CaptureReader, Decoded, Decoder, FileId, HashAlgo};
-use exfilmeter_intel::{Attributor, Internal, IocSet, VerdictSink};
+use exfilmeter_intel::{Attributor, Internal, IocSet, Verdict, VerdictSink};
 use std::path::{Path, PathBuf};
 
+#[allow(unused_imports)]
 pub use exfilmeter_testkit::scenarios;
+
+/// Keeps every closed flow with its verdict.
+#[derive(Default)]
+pub struct Keep(pub Vec<(FlowRecord, Verdict)>);
+
+impl exfilmeter_flow::FlowSink for Keep {}
+
+impl VerdictSink for Keep {
+    fn verdict(&mut self, r: FlowRecord, v: Verdict) {
+        self.0.push((r, v));
+    }
+}
 
 /// The scenario's truth.json.
 pub fn truth(dir: &Path) -> serde_json::Value {
