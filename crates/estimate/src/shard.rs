@@ -244,6 +244,7 @@ fn attach<'b>(p: &Packet<'_>, payload: &'b [u8]) -> Packet<'b> {
         vlan: p.vlan,
         vni: p.vni,
         tunnel: p.tunnel,
+        carrier: p.carrier,
         orig_len: p.orig_len,
         cap_len: p.cap_len,
         l3_offset: p.l3_offset,

@@ -35,6 +35,7 @@ mod seq;
 mod sink;
 mod tcp;
 mod tracker;
+pub mod tunnels;
 
 pub use app::{MetaEvent, Metadata};
 pub use day::{Day, DayClock};
@@ -44,3 +45,4 @@ pub use seq::{SeqNumber, SeqSpace};
 pub use sink::{CloseReason, Collect, FlowAnomalies, FlowId, FlowRecord, FlowSink};
 pub use tcp::{GapKind, HalfAnomalies};
 pub use tracker::{Tracker, TrackerConfig, TrackerStats};
+pub use tunnels::{TunnelCounts, TunnelRow, Tunnels};

@@ -39,8 +39,8 @@ mod summary;
 mod timestamp;
 
 pub use decode::{
-    Decoded, Decoder, DecoderStats, IpVersion, IpView, Packet, SkipReason, TcpFlags, TcpView,
-    Transport, TunnelEnds, VlanTags, Wire, WlanReason,
+    Carrier, Decoded, Decoder, DecoderStats, IpVersion, IpView, Packet, SkipReason, TcpFlags,
+    TcpView, Transport, TunnelEnds, TunnelKind, VlanTags, Wire, WlanReason,
 };
 pub use defrag::{DefragConfig, DefragStats};
 pub use error::{CaptureError, DamageKind, IngestError};

@@ -1,7 +1,9 @@
 //! IPv4/IPv6 (via etherparse, lax so snaplen-truncated packets still decode), tunnels
 //! (GRE with ERSPAN I/II/III and NSH, IP-in-IP), fragments (handed to the reassembler), and transport headers.
 
-use super::{link, udptun, Decoded, Packet, SkipReason, TunnelEnds, VlanTags, Wire};
+use super::{
+    link, udptun, Carrier, Decoded, Packet, SkipReason, TunnelEnds, TunnelKind, VlanTags, Wire,
+};
 use crate::defrag::{Defragmenter, FragKey, FragPiece, Push};
 use crate::frame::Frame;
 use etherparse::{LaxIpSlice, TcpHeaderSlice};
@@ -272,7 +274,7 @@ enum Inner<'a> {
     Done(Transport<'a>, &'a [u8], u32),
     /// An encapsulated IP packet (with VLAN tags found inside, e.g. GRE-carried Ethernet), and
     /// the virtual network id when the tunnel has one (VXLAN/Geneve VNI).
-    Tunnel(&'a [u8], VlanTags, Option<u32>),
+    Tunnel(&'a [u8], VlanTags, Option<u32>, TunnelKind),
 }
 
 fn transport<'a>(
@@ -350,14 +352,14 @@ fn transport<'a>(
                 u16::from_be_bytes([p[2], p[3]]),
             );
             let body = p.get(8..p.len().min(declared as usize)).unwrap_or(&[]);
-            if let Some((inner, vlan, vni)) = udptun::decapsulate(sport, dport, body, vlan) {
-                return Ok(Inner::Tunnel(inner, vlan, vni));
+            if let Some((inner, vlan, vni, kind)) = udptun::decapsulate(sport, dport, body, vlan) {
+                return Ok(Inner::Tunnel(inner, vlan, vni, kind));
             }
             if dport == GRE_IN_UDP || sport == GRE_IN_UDP {
                 // GRE in UDP (RFC 8086): a GRE header, then what GRE carries; a datagram that
                 // is not such stays ordinary UDP.
-                if let Ok(t @ Inner::Tunnel(..)) = gre(body, vlan) {
-                    return Ok(t);
+                if let Ok(Inner::Tunnel(inner, vlan, vni, _)) = gre(body, vlan) {
+                    return Ok(Inner::Tunnel(inner, vlan, vni, TunnelKind::GreUdp));
                 }
             }
             Ok(Inner::Done(
@@ -387,7 +389,7 @@ fn transport<'a>(
                 declared.saturating_sub(8),
             ))
         }
-        PROTO_IPIP | PROTO_IPV6 => Ok(Inner::Tunnel(p, vlan, None)),
+        PROTO_IPIP | PROTO_IPV6 => Ok(Inner::Tunnel(p, vlan, None, TunnelKind::IpInIp)),
         PROTO_GRE => gre(p, vlan),
         _ => Ok(Inner::Done(Transport::Other, p, declared)),
     }
@@ -417,10 +419,10 @@ fn gre(p: &[u8], vlan: VlanTags) -> Result<Inner<'_>, SkipReason> {
         return Err(SkipReason::TruncatedTransportHeader);
     };
     match (ver, proto) {
-        (0, 0x0800) | (0, 0x86DD) => Ok(Inner::Tunnel(inner, vlan, None)),
+        (0, 0x0800) | (0, 0x86DD) => Ok(Inner::Tunnel(inner, vlan, None, TunnelKind::Gre)),
         (0, 0x6558) => {
             let (vlan, ip) = link::ethernet(inner, vlan)?;
-            Ok(Inner::Tunnel(ip, vlan, None))
+            Ok(Inner::Tunnel(ip, vlan, None, TunnelKind::Gre))
         }
         (0, 0x88BE) | (0, 0x22EB) => {
             // ERSPAN: type I has no header of its own (and no GRE sequence number); type II an
@@ -438,16 +440,16 @@ fn gre(p: &[u8], vlan: VlanTags) -> Result<Inner<'_>, SkipReason> {
                 .get(skip..)
                 .ok_or(SkipReason::TruncatedTransportHeader)?;
             let (vlan, ip) = link::ethernet(frame, vlan)?;
-            Ok(Inner::Tunnel(ip, vlan, None))
+            Ok(Inner::Tunnel(ip, vlan, None, TunnelKind::Erspan))
         }
         (0, 0x8200..=0x8350) => {
             // Aruba WLAN: an 802.11 frame from an access point to its controller.
             let (vlan, ip) = super::wlan::frame(inner, false)?;
-            Ok(Inner::Tunnel(ip, vlan, None))
+            Ok(Inner::Tunnel(ip, vlan, None, TunnelKind::ArubaWlan))
         }
         (0, 0x894F) => {
             let (vlan, ip) = link::nsh(inner, vlan)?;
-            Ok(Inner::Tunnel(ip, vlan, None))
+            Ok(Inner::Tunnel(ip, vlan, None, TunnelKind::Gre))
         }
         (1, 0x880B) => {
             if inner.is_empty() {
@@ -456,7 +458,7 @@ fn gre(p: &[u8], vlan: VlanTags) -> Result<Inner<'_>, SkipReason> {
                 ));
             }
             let ip = link::ppp(crate::frame::LinkType::PPP, inner)?;
-            Ok(Inner::Tunnel(ip, vlan, None))
+            Ok(Inner::Tunnel(ip, vlan, None, TunnelKind::Pptp))
         }
         (v, pr) => Err(SkipReason::Tunnel(format!(
             "GRE version {v} protocol 0x{pr:04x}"
@@ -478,6 +480,7 @@ pub(crate) fn decode_ip<'a>(
     let mut wire: Option<Wire> = None;
     let mut vni: Option<u32> = None;
     let mut tunnel = TunnelEnds::default();
+    let mut carrier: Option<Carrier> = None;
     loop {
         let parsed = match parse_ip(bytes, depth) {
             Ok(p) => p,
@@ -541,8 +544,11 @@ pub(crate) fn decode_ip<'a>(
         };
         match transport(view.protocol, payload, declared, vlan) {
             Err(r) => return Decoded::Skipped(r),
-            Ok(Inner::Tunnel(inner, v, id)) => {
+            Ok(Inner::Tunnel(inner, v, id, kind)) => {
                 vni = id.or(vni);
+                if tunnel.is_empty() {
+                    carrier = Some(Carrier::new(kind, view.protocol, payload, declared));
+                }
                 tunnel.push(view.src, view.dst);
                 if depth + 1 > MAX_TUNNEL_DEPTH {
                     return Decoded::Skipped(SkipReason::TunnelTooDeep);
@@ -576,6 +582,7 @@ pub(crate) fn decode_ip<'a>(
                     vlan,
                     vni,
                     tunnel,
+                    carrier,
                     orig_len: frame.orig_len,
                     cap_len: frame.cap_len(),
                     wire,

@@ -81,6 +81,10 @@ pub struct Packet<'a> {
     /// The IP endpoints of the tunnels that carried the packet (GRE, IP-in-IP, VXLAN, Geneve,
     /// GTP-U, Teredo, AYIYA, ERSPAN …): empty outside tunnels.
     pub tunnel: TunnelEnds,
+    /// The outermost tunnel as the link carried it (its kind, outer transport and ports, and
+    /// what the outer header carried): `None` outside tunnels. Its addresses are
+    /// `tunnel.outer`.
+    pub carrier: Option<Carrier>,
     /// Original length of the completing frame on the wire (bytes).
     pub orig_len: u32,
     /// Captured length of the completing frame (bytes).
@@ -142,6 +146,135 @@ impl TunnelEnds {
             self.outer = Some((src, dst));
         } else {
             self.inner = Some((src, dst));
+        }
+    }
+}
+
+/// The kind of an IP tunnel (what the outer packet carried the inner one in).
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "kebab-case")]
+pub enum TunnelKind {
+    /// IPv4 or IPv6 directly in IPv4/IPv6 (IP protocol 4 or 41: 6in4, 4in6, IP-in-IP).
+    IpInIp,
+    /// GRE (RFC 2784/2890) carrying IP, Ethernet or NSH.
+    Gre,
+    /// GRE in UDP (RFC 8086, port 4754).
+    GreUdp,
+    /// ERSPAN I/II/III (mirrored frames in GRE).
+    Erspan,
+    /// Aruba's 802.11 frames in GRE, access point to controller.
+    ArubaWlan,
+    /// PPTP's enhanced GRE carrying PPP (RFC 2637).
+    Pptp,
+    /// VXLAN (RFC 7348, UDP 4789).
+    Vxlan,
+    /// VXLAN-GPE (UDP 4790).
+    VxlanGpe,
+    /// Geneve (RFC 8926, UDP 6081).
+    Geneve,
+    /// GTP-U (3GPP TS 29.281, UDP 2152).
+    GtpU,
+    /// Teredo (RFC 4380, UDP 3544, or relayed on any port).
+    Teredo,
+    /// AYIYA (UDP 5072).
+    Ayiya,
+}
+
+impl TunnelKind {
+    /// Every kind, in order.
+    pub const ALL: [TunnelKind; 12] = [
+        TunnelKind::IpInIp,
+        TunnelKind::Gre,
+        TunnelKind::GreUdp,
+        TunnelKind::Erspan,
+        TunnelKind::ArubaWlan,
+        TunnelKind::Pptp,
+        TunnelKind::Vxlan,
+        TunnelKind::VxlanGpe,
+        TunnelKind::Geneve,
+        TunnelKind::GtpU,
+        TunnelKind::Teredo,
+        TunnelKind::Ayiya,
+    ];
+
+    /// Its name in the tables (`kind` of tunnels.csv).
+    pub fn name(self) -> &'static str {
+        match self {
+            TunnelKind::IpInIp => "ip-in-ip",
+            TunnelKind::Gre => "gre",
+            TunnelKind::GreUdp => "gre-udp",
+            TunnelKind::Erspan => "erspan",
+            TunnelKind::ArubaWlan => "aruba-wlan",
+            TunnelKind::Pptp => "pptp",
+            TunnelKind::Vxlan => "vxlan",
+            TunnelKind::VxlanGpe => "vxlan-gpe",
+            TunnelKind::Geneve => "geneve",
+            TunnelKind::GtpU => "gtp-u",
+            TunnelKind::Teredo => "teredo",
+            TunnelKind::Ayiya => "ayiya",
+        }
+    }
+
+    /// The kind named `name` (see [`TunnelKind::name`]).
+    pub fn from_name(name: &str) -> Option<TunnelKind> {
+        TunnelKind::ALL.into_iter().find(|k| k.name() == name)
+    }
+
+    /// The UDP port registered for the tunnel (the server's end), for tunnels in UDP.
+    pub fn udp_port(self) -> Option<u16> {
+        match self {
+            TunnelKind::GreUdp => Some(4754),
+            TunnelKind::Vxlan => Some(4789),
+            TunnelKind::VxlanGpe => Some(4790),
+            TunnelKind::Geneve => Some(6081),
+            TunnelKind::GtpU => Some(2152),
+            TunnelKind::Teredo => Some(3544),
+            TunnelKind::Ayiya => Some(5072),
+            _ => None,
+        }
+    }
+}
+
+/// The outermost tunnel of a packet as the link carried it. Its addresses are
+/// [`TunnelEnds::outer`]; its bytes are the packet's [`Wire`] bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Carrier {
+    /// What kind of tunnel.
+    pub kind: TunnelKind,
+    /// The outer IP header's protocol (17 for tunnels in UDP, 47 for GRE, 4 or 41).
+    pub proto: u8,
+    /// The outer UDP source port (0 outside UDP).
+    pub src_port: u16,
+    /// The outer UDP destination port (0 outside UDP).
+    pub dst_port: u16,
+    /// The outer transport's payload per the headers (bytes): for UDP the IP payload less the
+    /// 8-byte UDP header, as for any UDP flow; otherwise the whole IP payload (GRE header and
+    /// what it carries).
+    pub payload: u32,
+}
+
+impl Carrier {
+    /// The carrier of a tunnel of `kind` in an outer IP payload `ip_payload` of `declared`
+    /// bytes per the headers, under IP protocol `proto`.
+    pub(crate) fn new(kind: TunnelKind, proto: u8, ip_payload: &[u8], declared: u32) -> Carrier {
+        let port = |at: usize| {
+            ip_payload
+                .get(at..at + 2)
+                .map_or(0, |b| u16::from_be_bytes([b[0], b[1]]))
+        };
+        let udp = proto == 17;
+        Carrier {
+            kind,
+            proto,
+            src_port: if udp { port(0) } else { 0 },
+            dst_port: if udp { port(2) } else { 0 },
+            payload: if udp {
+                declared.saturating_sub(8)
+            } else {
+                declared
+            },
         }
     }
 }

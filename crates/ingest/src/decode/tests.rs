@@ -261,6 +261,7 @@ fn tunnel_ends_are_the_outermost_and_innermost_tunnel_headers() {
     let plain = eth(&inner);
     let p = packet(d.decode(&frame(LinkType::ETHERNET, &plain, plain.len() as u32, 1)));
     assert!(p.tunnel.is_empty() && p.tunnel.addrs().next().is_none());
+    assert_eq!(p.carrier, None);
     // GRE between 192.0.2.1 and 198.51.100.7 carrying the inner packet.
     let mut gre = vec![0x00, 0x00, 0x08, 0x00];
     gre.extend_from_slice(&inner);
@@ -281,6 +282,16 @@ fn tunnel_ends_are_the_outermost_and_innermost_tunnel_headers() {
         Some((ip([192, 0, 2, 1]), ip([198, 51, 100, 7])))
     );
     assert_eq!(p.tunnel.inner, None);
+    assert_eq!(
+        p.carrier,
+        Some(Carrier {
+            kind: TunnelKind::Gre,
+            proto: 47,
+            src_port: 0,
+            dst_port: 0,
+            payload: gre.len() as u32,
+        })
+    );
     // That GRE packet inside IP-in-IP inside IP-in-IP: the outermost and the innermost
     // tunnel are kept, the one between is not.
     let mid = readdress(
@@ -304,6 +315,12 @@ fn tunnel_ends_are_the_outermost_and_innermost_tunnel_headers() {
         Some((ip([192, 0, 2, 1]), ip([198, 51, 100, 7])))
     );
     assert_eq!(p.tunnel.addrs().count(), 4);
+    // The carrier is the outermost tunnel's: IP-in-IP carrying the middle packet.
+    let c = p.carrier.unwrap();
+    assert_eq!(
+        (c.kind, c.proto, c.payload),
+        (TunnelKind::IpInIp, 4, mid.len() as u32)
+    );
     // Either direction gives the same unordered ends.
     let back = readdress(
         ipv4(47, &gre, 6, 0, false, None),
@@ -390,6 +407,11 @@ fn erspan_types_one_two_and_three_carry_the_mirrored_frame() {
         assert_eq!(p.payload, b"tls", "{what}");
         assert_eq!(p.ip.tunnel_depth, 1, "{what}");
         assert_eq!(
+            p.carrier.map(|c| c.kind),
+            Some(TunnelKind::Erspan),
+            "{what}"
+        );
+        assert_eq!(
             p.wire.ip_bytes,
             (f.len() - 14) as u64,
             "{what}: the outer IP length"
@@ -411,6 +433,7 @@ fn aruba_gre_carries_an_802_11_frame_and_nsh_in_gre_its_packet() {
     let mut d = Decoder::default();
     let p = packet(d.decode(&frame(LinkType::ETHERNET, &f, f.len() as u32, 1)));
     assert_eq!(p.payload, b"q");
+    assert_eq!(p.carrier.map(|c| c.kind), Some(TunnelKind::ArubaWlan));
     // NSH (MD type 2, no context: 8 bytes) naming IPv4, in GRE.
     let mut gre = vec![0, 0, 0x89, 0x4F, 0x00, 0x02, 0x02, 0x01, 0, 0, 1, 255];
     gre.extend_from_slice(&inner);
@@ -435,6 +458,17 @@ fn gre_in_udp_and_vxlan_vni_reach_the_packet() {
         (p.payload, p.ip.tunnel_depth, p.vni),
         (&b"http"[..], 1, None)
     );
+    // The carrier: the outer UDP ports and the UDP payload (GRE header + inner packet).
+    assert_eq!(
+        p.carrier,
+        Some(Carrier {
+            kind: TunnelKind::GreUdp,
+            proto: 17,
+            src_port: 49152,
+            dst_port: 4754,
+            payload: (4 + inner.len()) as u32,
+        })
+    );
     // VXLAN with VNI 5001: the packet carries it.
     let mut udp = vec![0xC0, 0x00, 0x12, 0xB5, 0, 0, 0, 0]; // → 4789
     udp.extend_from_slice(&[0x08, 0, 0, 0, 0x00, 0x13, 0x89, 0]);
@@ -444,4 +478,9 @@ fn gre_in_udp_and_vxlan_vni_reach_the_packet() {
     let f = eth(&ipv4(17, &udp, 6, 0, false, None));
     let p = packet(d.decode(&frame(LinkType::ETHERNET, &f, f.len() as u32, 2)));
     assert_eq!((p.payload, p.vni), (&b"http"[..], Some(5001)));
+    let c = p.carrier.unwrap();
+    assert_eq!(
+        (c.kind, c.src_port, c.dst_port, c.payload),
+        (TunnelKind::Vxlan, 49152, 4789, u32::from(len) - 8)
+    );
 }

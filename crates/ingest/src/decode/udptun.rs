@@ -9,7 +9,7 @@
 //! packet does not look like IP, stays an ordinary UDP datagram: nothing is lost by guessing.
 
 use super::link;
-use super::VlanTags;
+use super::{TunnelKind, VlanTags};
 
 const VXLAN: u16 = 4789;
 const VXLAN_GPE: u16 = 4790;
@@ -27,30 +27,30 @@ pub(crate) fn decapsulate(
     dport: u16,
     payload: &[u8],
     vlan: VlanTags,
-) -> Option<(&[u8], VlanTags, Option<u32>)> {
+) -> Option<(&[u8], VlanTags, Option<u32>, TunnelKind)> {
     let vni = || {
         payload
             .get(4..7)
             .map(|b| u32::from_be_bytes([0, b[0], b[1], b[2]]))
     };
     let inner = if dport == VXLAN {
-        vxlan(payload, vlan).map(|(ip, v)| (ip, v, vni()))
+        vxlan(payload, vlan).map(|(ip, v)| (ip, v, vni(), TunnelKind::Vxlan))
     } else if dport == VXLAN_GPE {
-        vxlan_gpe(payload, vlan).map(|(ip, v)| (ip, v, vni()))
+        vxlan_gpe(payload, vlan).map(|(ip, v)| (ip, v, vni(), TunnelKind::VxlanGpe))
     } else if dport == GENEVE {
-        geneve(payload, vlan).map(|(ip, v)| (ip, v, vni()))
+        geneve(payload, vlan).map(|(ip, v)| (ip, v, vni(), TunnelKind::Geneve))
     } else if dport == GTP_U || sport == GTP_U {
-        gtp_u(payload).map(|ip| (ip, vlan, None))
+        gtp_u(payload).map(|ip| (ip, vlan, None, TunnelKind::GtpU))
     } else if dport == TEREDO || sport == TEREDO {
-        teredo(payload).map(|ip| (ip, vlan, None))
+        teredo(payload).map(|ip| (ip, vlan, None, TunnelKind::Teredo))
     } else if let Some(ip) = teredo_relayed(payload) {
-        Some((ip, vlan, None))
+        Some((ip, vlan, None, TunnelKind::Teredo))
     } else if dport == AYIYA || sport == AYIYA {
-        ayiya(payload).map(|ip| (ip, vlan, None))
+        ayiya(payload).map(|ip| (ip, vlan, None, TunnelKind::Ayiya))
     } else {
         None
     };
-    inner.filter(|(ip, _, _)| looks_like_ip(ip))
+    inner.filter(|(ip, _, _, _)| looks_like_ip(ip))
 }
 
 /// VXLAN: flags (I bit 0x08 = VNI valid), 3 reserved, VNI (3), reserved; then Ethernet.
@@ -193,7 +193,8 @@ mod tests {
     fn vxlan_carries_an_ethernet_frame() {
         let mut p = vec![0x08, 0, 0, 0, 0, 0, 42, 0];
         p.extend(ether(&ipv4()));
-        let (ip, _, vni) = decapsulate(50000, 4789, &p, VlanTags::default()).unwrap();
+        let (ip, _, vni, kind) = decapsulate(50000, 4789, &p, VlanTags::default()).unwrap();
+        assert_eq!(kind, TunnelKind::Vxlan);
         assert_eq!((ip, vni), (&ipv4()[..], Some(42)));
         p[0] = 0; // VNI flag clear: not VXLAN
         assert!(decapsulate(50000, 4789, &p, VlanTags::default()).is_none());
@@ -203,7 +204,8 @@ mod tests {
     fn geneve_skips_its_options() {
         let mut p = vec![0x01, 0, 0x65, 0x58, 0, 0, 7, 0, 1, 2, 3, 4];
         p.extend(ether(&ipv4()));
-        let (ip, _, vni) = decapsulate(1, 6081, &p, VlanTags::default()).unwrap();
+        let (ip, _, vni, kind) = decapsulate(1, 6081, &p, VlanTags::default()).unwrap();
+        assert_eq!(kind, TunnelKind::Geneve);
         assert_eq!((ip, vni), (&ipv4()[..], Some(7)));
         let mut p = vec![0x00, 0, 0x08, 0x00, 0, 0, 7, 0];
         p.extend(ipv4());
