@@ -521,4 +521,13 @@ fn tunnels_mdns_and_dtls_of_the_peer_traces_merge_to_the_single_run() {
         rows.iter().filter(|r| r["via"] == "tunnel").count() >= 4,
         "{rows:?}"
     );
+    // The tunnels table (one per capture file, joined in the run's order) is in the
+    // comparison: GRE, Teredo and VXLAN rows.
+    let tunnels = csv(&merged.join("tunnels.csv"));
+    for kind in ["gre", "teredo", "vxlan"] {
+        assert!(
+            tunnels.iter().any(|r| r["kind"] == kind),
+            "no {kind} row: {tunnels:?}"
+        );
+    }
 }

@@ -269,3 +269,82 @@ fn a_quic_connection_is_attributed_by_the_server_name_of_its_initial_packets() {
         assert_eq!(r["server_name"], "www.google.de");
     }
 }
+
+/// `flows --tunnels` on real tunnels in UDP (Zeek's VXLAN, Geneve and GRE-in-UDP traces)
+/// against tshark: per outer 5-tuple and direction, the frames, frame bytes, outer IP bytes
+/// and UDP payload bytes of the frames tshark dissects as that tunnel.
+#[test]
+fn tunnels_table_agrees_with_tshark_on_tunnels_in_udp() {
+    let Some(traces) = shared("peer-suites/zeek/traces") else {
+        return;
+    };
+    if !exfilmeter_testkit::tool("tshark", "-v") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let mut rows_checked = 0;
+    for (trace, filter, kind) in [
+        ("tunnels/vxlan-encapsulated-http.pcap", "vxlan", "vxlan"),
+        ("tunnels/geneve.pcap", "geneve", "geneve"),
+        (
+            "tunnels/gre-over-udp-4754.pcap",
+            "udp.port == 4754",
+            "gre-udp",
+        ),
+    ] {
+        let path = traces.join(trace);
+        let out = std::process::Command::new("tshark")
+            .args(["-n", "-r"])
+            .arg(&path)
+            .args(["-Y", filter, "-T", "fields", "-E", "occurrence=f"])
+            .args(["-e", "ip.src", "-e", "ip.dst", "-e", "udp.srcport"])
+            .args(["-e", "udp.dstport", "-e", "frame.len", "-e", "ip.len"])
+            .args(["-e", "udp.length"])
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+        // (src, sport, dst, dport) → [frames, frame bytes, IP bytes, UDP payload bytes]
+        let mut want: BTreeMap<[String; 4], [u64; 4]> = BTreeMap::new();
+        for l in String::from_utf8_lossy(&out.stdout).lines() {
+            let c: Vec<&str> = l.split('\t').collect();
+            let n = |i: usize| c[i].parse::<u64>().unwrap();
+            let k = [c[0], c[2], c[1], c[3]].map(String::from);
+            let e = want.entry(k).or_default();
+            for (x, v) in e.iter_mut().zip([1, n(4), n(5), n(6) - 8]) {
+                *x += v;
+            }
+        }
+        assert!(!want.is_empty(), "{trace}: tshark shows no {filter}");
+        let t = dir.path().join(format!("{kind}.csv"));
+        let st = bin()
+            .args(["flows", "-q", "--hash", "none", "--tunnels"])
+            .arg(&t)
+            .arg("-o")
+            .arg(dir.path().join("flows.csv"))
+            .arg(&path)
+            .status()
+            .unwrap();
+        assert!(st.success());
+        let mut got: BTreeMap<[String; 4], [u64; 4]> = BTreeMap::new();
+        for r in csv(&t) {
+            assert_eq!(r["kind"], kind, "{trace}");
+            for (d, from, to) in [("c2s", "client", "server"), ("s2c", "server", "client")] {
+                let v = ["frames", "frame_bytes", "ip_bytes", "payload_bytes"]
+                    .map(|f| r[&format!("{d}_{f}")].parse::<u64>().unwrap());
+                if v[0] > 0 {
+                    let k = [
+                        &r[&format!("{from}_ip")],
+                        &r[&format!("{from}_port")],
+                        &r[&format!("{to}_ip")],
+                        &r[&format!("{to}_port")],
+                    ]
+                    .map(|s| s.to_string());
+                    got.insert(k, v);
+                }
+            }
+            rows_checked += 1;
+        }
+        assert_eq!(got, want, "{trace}: ours vs tshark");
+    }
+    assert!(rows_checked >= 3);
+}

@@ -198,6 +198,7 @@ pub fn counters(
 ) -> Vec<(String, u64)> {
     let st = &flow.tracker;
     let files = &read.files;
+    let tunnels = read.tunnels();
     let mut out: Vec<(String, u64)> = vec![
         (
             "frames read".into(),
@@ -210,6 +211,11 @@ pub fn counters(
             content.stats.ioc_flows,
         ),
         ("flows evicted at the flow cap".into(), st.evicted),
+        ("tunnels (tunnels.csv)".into(), tunnels.rows().len() as u64),
+        (
+            "tunnel frames beyond the tunnel cap (not in tunnels.csv)".into(),
+            tunnels.overflow.frames,
+        ),
         (
             "frames stamped before 1990 (outside the covered days)".into(),
             files.iter().map(|f| f.summary.implausible_ts).sum(),
@@ -377,6 +383,7 @@ mod tests {
             FileRead {
                 name: "x.pcap".into(),
                 summary,
+                tunnels: Default::default(),
             }
         };
         let read = Read {

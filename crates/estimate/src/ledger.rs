@@ -321,3 +321,91 @@ fn ledger_table(
     }
     Table::new(cols)
 }
+
+/// The tunnels table (`tunnels.csv`, decision 0031): one row per tunnel, in the order the
+/// run first saw them, with what each direction carried. `names` are the inputs' file names
+/// (frames are named `name#frame`).
+pub fn tunnel_table(t: &exfilmeter_flow::Tunnels, names: &[String]) -> Result<Table> {
+    use exfilmeter_flow::{TunnelCounts, TunnelRow};
+    let rows = t.rows();
+    let u = |x: u64| i64::try_from(x).unwrap_or(i64::MAX);
+    let get = |f: &dyn Fn(&TunnelRow) -> i64| Col::I64(rows.iter().map(f).collect());
+    let s = |avg: usize, f: &dyn Fn(&TunnelRow, &mut String)| {
+        let mut x = Text::with_capacity(rows.len(), avg);
+        for r in rows {
+            f(r, x.buf());
+            x.end();
+        }
+        Col::Text(x)
+    };
+    let ip = |a: std::net::IpAddr, out: &mut String| {
+        use std::fmt::Write as _;
+        let _ = write!(out, "{a}");
+    };
+    let mut cols: Vec<(String, Col)> = vec![
+        (
+            "tunnel_id".into(),
+            Col::I64((1..=rows.len() as i64).collect()),
+        ),
+        ("kind".into(), s(5, &|r, o| o.push_str(r.kind.name()))),
+        ("proto".into(), s(3, &|r, o| o.push_str(&r.proto.name()))),
+        ("client_ip".into(), s(12, &|r, o| ip(r.client.ip, o))),
+        ("client_port".into(), get(&|r| i64::from(r.client.port))),
+        ("server_ip".into(), s(12, &|r, o| ip(r.server.ip, o))),
+        ("server_port".into(), get(&|r| i64::from(r.server.port))),
+        (
+            "role_rule".into(),
+            s(4, &|r, o| o.push_str(r.role_rule.as_str())),
+        ),
+        (
+            "first_ts".into(),
+            Col::TsNs(rows.iter().map(|r| r.first_ts.0).collect()),
+        ),
+        (
+            "last_ts".into(),
+            Col::TsNs(rows.iter().map(|r| r.last_ts.0).collect()),
+        ),
+    ];
+    type Field = fn(&TunnelCounts) -> u64;
+    let fields: [(&str, Field); 4] = [
+        ("frames", |c| c.frames),
+        ("frame_bytes", |c| c.frame_bytes),
+        ("ip_bytes", |c| c.ip_bytes),
+        ("payload_bytes", |c| c.payload_bytes),
+    ];
+    for (dir, side) in [
+        (
+            "c2s",
+            (|r: &TunnelRow| r.c2s) as fn(&TunnelRow) -> TunnelCounts,
+        ),
+        ("s2c", |r: &TunnelRow| r.s2c),
+    ] {
+        for (name, f) in fields {
+            cols.push((format!("{dir}_{name}"), get(&|r| u(f(&side(r))))));
+        }
+    }
+    cols.extend([
+        (
+            "first_frame".into(),
+            s(24, &|r, o| frame_text(r.first_frame, names, o)),
+        ),
+        (
+            "last_frame".into(),
+            s(24, &|r, o| frame_text(r.last_frame, names, o)),
+        ),
+    ]);
+    Table::named(cols)
+}
+
+/// Writes the tunnels of `read` to `w`: a header only when there were none.
+pub fn write_tunnels(
+    read: &crate::pipeline::Read,
+    names: &[String],
+    mut w: TableWriter,
+) -> Result<()> {
+    let t = tunnel_table(&read.tunnels(), names)?;
+    if t.rows() > 0 {
+        w.write(&t)?;
+    }
+    w.finish(&t)
+}

@@ -39,7 +39,7 @@ pub use exfilmeter_content::{
 };
 pub use exfilmeter_flow::Day;
 pub use flowtable::{Col, Table, TableWriter};
-pub use ledger::Rows;
+pub use ledger::{tunnel_table, write_tunnels, Rows};
 pub use periods::{load_periods, Period, PeriodError};
 pub use pipeline::{
     input_names, probe, readable_inputs, FileRead, NoRows, Pipeline, Progress, Read, Tee, Window,

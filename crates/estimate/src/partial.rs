@@ -140,6 +140,7 @@ impl SplitSet {
             read.files.push(FileRead {
                 name: sf.name.clone(),
                 summary: summary.clone(),
+                tunnels: sf.tunnels.clone(),
             });
         }
         read

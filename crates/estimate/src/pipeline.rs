@@ -8,7 +8,7 @@
 use crate::collect::ContentLedger;
 use exfilmeter_flow::{
     flow_hash, Direction, Endpoint, FlowId, FlowKey, FlowRecord, FlowSink, MetaEvent, Tracker,
-    TrackerConfig, TrackerStats,
+    TrackerConfig, TrackerStats, Tunnels,
 };
 use exfilmeter_ingest::{
     CaptureReader, Decoded, Decoder, FileDigest, FileId, FileSummary, FrameRef, HashAlgo, Input,
@@ -42,6 +42,9 @@ pub struct FileRead {
     pub name: String,
     /// What was read.
     pub summary: FileSummary,
+    /// The tunnels its packets came out of (packets the filter or the time window left out
+    /// not counted).
+    pub tunnels: Tunnels,
 }
 
 /// What [`Pipeline::run`] read.
@@ -57,6 +60,15 @@ pub struct Read {
 }
 
 impl Read {
+    /// The tunnels of every input, joined in the run's order.
+    pub fn tunnels(&self) -> Tunnels {
+        let mut t = Tunnels::default();
+        for f in &self.files {
+            t.join(&f.tunnels);
+        }
+        t
+    }
+
     /// Capture time of the first and the last frame over every input.
     pub fn span(&self) -> Option<(Timestamp, Timestamp)> {
         let first = self.files.iter().filter_map(|f| f.summary.first_ts).min();
@@ -420,6 +432,7 @@ impl Front<'_> {
             };
             progress.file(&shown, &name);
             let mut summary = FileSummary::new(shown.clone());
+            let mut tunnels = Tunnels::default();
             let mut offset = 0;
             while let Some(frame) = reader.next_frame() {
                 summary.add_frame(&frame);
@@ -428,6 +441,7 @@ impl Front<'_> {
                     if self.filter.is_some_and(|f| !f.matches(&p)) {
                         *self.filtered += 1;
                     } else if w.is_open() {
+                        tunnels.packet(&p);
                         feed.packet(&p);
                     } else {
                         match w.side(p.ts) {
@@ -435,6 +449,7 @@ impl Front<'_> {
                             Side::After => self.windowed.outside(flow_hash(&p), false),
                             Side::Inside => {
                                 self.windowed.inside(flow_hash(&p));
+                                tunnels.packet(&p);
                                 feed.packet(&p);
                             }
                         }
@@ -460,7 +475,11 @@ impl Front<'_> {
                 progress.problem(&format!("exfilmeter: {shown}: {e}"));
             }
             read.partial |= !summary.errors.is_empty();
-            read.files.push(FileRead { name, summary });
+            read.files.push(FileRead {
+                name,
+                summary,
+                tunnels,
+            });
         }
         self.decoder.finish();
         read

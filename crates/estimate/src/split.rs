@@ -26,10 +26,12 @@
 //! order, as the reading thread of a sharded run hands them to every shard. `split.json`
 //! has the file's summary (what `inspect` reports, with its SHA-256), the packet count, the
 //! latest capture time, the points where the capture clock entered a new sweep slot
-//! ([`Tracker::sweep_slot`]), the decoder's counters and what went to each bucket.
+//! ([`Tracker::sweep_slot`]), the decoder's counters, what went to each bucket, and the file's
+//! tunnels table ([`Tunnels`], decision 0031: the tunnels' packets spread over the buckets by
+//! their inner flows, so the table is counted here, where the whole file passes in order).
 
 use exfilmeter_flow::app::dns::is_dns_port;
-use exfilmeter_flow::{endpoints, shard_of, Tracker};
+use exfilmeter_flow::{endpoints, shard_of, Tracker, Tunnels};
 use exfilmeter_ingest::{
     CaptureReader, Decoded, Decoder, FileId, FileSummary, Filter, Frame, HashAlgo, Input, Packet,
     SkipReason, Timestamp, Transport,
@@ -40,7 +42,7 @@ use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 /// Format version of `split.json` and the frame comments.
-pub const SPLIT_VERSION: u32 = 4;
+pub const SPLIT_VERSION: u32 = 5;
 
 /// The most buckets a split writes (each is an open file while the capture is read).
 pub const MAX_BUCKETS: usize = 4096;
@@ -122,6 +124,9 @@ pub struct SplitFile {
     /// `--index`, or with `--only`): a bucket task and merge check that they have that many,
     /// so a split folder that still holds files of an earlier, larger run is refused.
     pub run_files: Option<u32>,
+    /// The tunnels the file's packets came out of (those the filter left out not counted):
+    /// what a run's reading thread counts, joined by `merge` in the run's order.
+    pub tunnels: Tunnels,
 }
 
 /// Where a split is: its file's bytes read before it (for a progress display over several
@@ -311,6 +316,7 @@ pub fn split_file(
         completed: 0,
         in_folder: input.origin == exfilmeter_ingest::InputOrigin::Directory,
         run_files: cfg.run_files,
+        tunnels: Tunnels::default(),
     };
     let mut reader = match CaptureReader::open(&input.path, FileId(index), cfg.hash) {
         Ok(r) => r,
@@ -373,6 +379,7 @@ pub fn split_file(
                         sf.slots.push((k, p.ts.max(clock)));
                     }
                     clock = clock.max(p.ts);
+                    sf.tunnels.packet(&p);
                     prov(&mut note, &k.to_string(), clock);
                     let b = shard_of(&p, n);
                     let dns_too = is_dns(&p);

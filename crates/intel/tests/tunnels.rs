@@ -208,3 +208,66 @@ fn a_tunnel_end_as_indicator_attributes_exactly_the_frames_tshark_shows_in_that_
     }
     assert!(checked >= 20, "{checked} tunnel ends checked");
 }
+
+/// The tunnels table (decision 0031) on the same traces: per outermost tunnel header's
+/// addresses and direction, its rows carry exactly the frames and bytes of the frames tshark
+/// dissects with that outermost header.
+#[test]
+fn the_tunnels_table_carries_the_frames_tshark_shows_in_each_outermost_tunnel() {
+    let Some(traces) = exfilmeter_testkit::shared("peer-suites/zeek/traces") else {
+        return;
+    };
+    if !exfilmeter_testkit::tool("tshark", "-v") {
+        return;
+    }
+    type Sides = std::collections::BTreeMap<(IpAddr, IpAddr), (u64, u64)>;
+    let mut checked = 0;
+    for name in [
+        "tunnels/vxlan-encapsulated-http.pcap",
+        "tunnels/gre-within-gre.pcap",
+        "tunnels/Teredo.pcap",
+        "tunnels/geneve.pcap",
+        "tunnels/gre-over-udp-4754.pcap",
+        "tunnels/ayiya3.pcap",
+        "tunnels/gtp/gtp7_ipv6.pcap",
+        "erspanII.pcap",
+    ] {
+        let path = traces.join(name);
+        let mut want = Sides::new();
+        for f in tshark(&path) {
+            if let Some(o) = f.outer {
+                let e = want.entry(o).or_default();
+                e.0 += 1;
+                e.1 += f.len;
+            }
+        }
+        let mut t = exfilmeter_flow::Tunnels::default();
+        let mut decoder = Decoder::default();
+        let mut r = CaptureReader::open(&path, FileId(0), HashAlgo::None).unwrap();
+        while let Some(frame) = r.next_frame() {
+            if let Decoded::Packet(p) = decoder.decode(&frame) {
+                t.packet(&p);
+            }
+        }
+        let mut got = Sides::new();
+        for row in t.rows() {
+            for (pair, c) in [
+                ((row.client.ip, row.server.ip), row.c2s),
+                ((row.server.ip, row.client.ip), row.s2c),
+            ] {
+                if c.frames > 0 {
+                    let e = got.entry(pair).or_default();
+                    e.0 += c.frames;
+                    e.1 += c.frame_bytes;
+                }
+            }
+        }
+        assert!(!want.is_empty(), "{name}: tshark shows no tunnel");
+        assert_eq!(
+            got, want,
+            "{name}: (frames, frame bytes) per outermost tunnel header, ours vs tshark"
+        );
+        checked += want.len();
+    }
+    assert!(checked >= 12, "{checked} tunnel directions checked");
+}

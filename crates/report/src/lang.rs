@@ -288,6 +288,10 @@ fn ja(en: &str) -> Option<&'static str> {
         "packets decoded" => "復号したパケット数",
         "flows attributed to an indicator" => "IOCに該当した通信数",
         "flows evicted at the flow cap" => "通信数の上限により追い出された通信数",
+        "tunnels (tunnels.csv)" => "トンネル数（tunnels.csv）",
+        "tunnel frames beyond the tunnel cap (not in tunnels.csv)" => {
+            "トンネル数の上限を超えたトンネルのフレーム数（tunnels.csv にはない）"
+        }
         "frames stamped before 1990 (outside the covered days)" => {
             "1990年より前の時刻のフレーム数（対象日の外）"
         }

@@ -32,8 +32,9 @@ malicious host: bytes at every layer, control traffic, basis, records low/point/
 their assumptions), periods.csv (the same summed per period; the whole capture when no \
 --periods), flows.parquet (the ledger of every flow with its verdict), with --recovered \
 confirmed_records.csv (every recovered record seen: confirmed, partial or key-only, with its \
-frames), sightings.csv and reconciliation columns, ioc_flows.csv, with --sweep \
-sweep_hosts.csv, report.html and report.md (charts in charts/), manifest.json (SHA-256 of \
+frames), sightings.csv and reconciliation columns, ioc_flows.csv, tunnels.csv (every \
+tunnel the packets came out of, as the link carried it), with --sweep sweep_hosts.csv, \
+report.html and report.md (charts in charts/), manifest.json (SHA-256 of \
 every input and output), and case.toml (the resolved settings: `analyze --case \
 OUT/case.toml` repeats the run). \
 Settings come from --case, then the command line overrides them. Memory: bounded by the \
@@ -805,6 +806,11 @@ pub(crate) fn run_mode(args: Args, mode: Mode) -> Result<Outcome> {
         }
     }
     write_sightings(&s.out, &set, &content.flows)?;
+    exfilmeter_estimate::write_tunnels(
+        &read,
+        &names,
+        TableWriter::create(Some(&s.out.join("tunnels.csv")))?,
+    )?;
     let mut counters = counters(&read, &flow_counts, &content, sweep);
     counters.push((
         "IOC entries skipped (--lenient)".into(),

@@ -30,6 +30,11 @@ pub struct Args {
     /// Output file: .parquet or .csv (default: CSV on standard output).
     #[arg(long, short, value_name = "FILE")]
     pub out: Option<PathBuf>,
+    /// Also write the tunnels the packets came out of (one row per tunnel as the link
+    /// carried it: kind, outer ends, frames and bytes each way) to this file: .parquet or
+    /// .csv.
+    #[arg(long, value_name = "FILE")]
+    pub tunnels: Option<PathBuf>,
     /// Digest of each input file: sha256 (default) or none.
     #[arg(long, value_name = "ALGO", default_value = "sha256", value_parser = super::hash_parser())]
     pub hash: HashAlgo,
@@ -210,6 +215,12 @@ pub fn run(args: Args) -> Result<Outcome> {
         input_names(&inputs),
         TableWriter::create(args.out.as_deref())?,
     );
+    // Created before the run, so a name it cannot write stops the run before it starts.
+    let tunnels = args
+        .tunnels
+        .as_deref()
+        .map(|p| TableWriter::create(Some(p)))
+        .transpose()?;
     let mut display = Display::new(args.quiet, total_size(&inputs));
     let mut pipeline = Pipeline::new(cfg, args.hash);
     pipeline.window = win;
@@ -259,6 +270,9 @@ pub fn run(args: Args) -> Result<Outcome> {
     };
     display.done();
     rows.close()?;
+    if let Some(w) = tunnels {
+        exfilmeter_estimate::write_tunnels(&read, &input_names(&inputs), w)?;
+    }
     if !args.quiet {
         let st = pipeline.tracker_stats();
         let skipped: u64 = pipeline.decoder.stats().skipped.values().sum();
