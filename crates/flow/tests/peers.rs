@@ -56,6 +56,8 @@ struct Trace {
     /// What tunnelled packets amounted to as their outer UDP/IP flow (sender → receiver):
     /// packets, outer IP bytes, outer UDP payload bytes.
     outer: HashMap<Dir, Sent>,
+    /// The index of the first frame of each direction of those outer flows.
+    outer_first: HashMap<Dir, u64>,
     /// Frames skipped, by reason.
     skipped: BTreeMap<String, u64>,
 }
@@ -105,6 +107,7 @@ fn read_trace(path: &Path) -> Trace {
     let mut decoder = Decoder::default();
     let mut facts: HashMap<Dir, Facts> = HashMap::new();
     let mut outer: HashMap<Dir, Sent> = HashMap::new();
+    let mut outer_first: HashMap<Dir, u64> = HashMap::new();
     let mut tunnels = Tunnels::default();
     let mut skipped = BTreeMap::new();
     let mut r = CaptureReader::open(path, FileId(0), HashAlgo::None).unwrap();
@@ -137,6 +140,7 @@ fn read_trace(path: &Path) -> Trace {
                             _ => 40,
                         };
                         let ip = total.unwrap_or(p.wire.ip_bytes);
+                        outer_first.entry(o).or_insert(p.frame.index);
                         let s = outer.entry(o).or_default();
                         s.pkts += 1;
                         s.ip += p.wire.ip_bytes;
@@ -192,6 +196,7 @@ fn read_trace(path: &Path) -> Trace {
         tunnels,
         facts,
         outer,
+        outer_first,
         skipped,
     }
 }
@@ -199,8 +204,13 @@ fn read_trace(path: &Path) -> Trace {
 impl Trace {
     /// Whether `a` sent packets to `b` and its first came before `b`'s first to `a`.
     fn sent_first(&self, proto: Proto, a: Endpoint, b: Endpoint) -> bool {
-        let first =
-            |x: Endpoint, y: Endpoint| self.facts.get(&(proto, x, y)).map(|f| f.first_frame);
+        // Over the packets of the 5-tuple and the tunnelled packets it carried.
+        let first = |x: Endpoint, y: Endpoint| {
+            let d = (proto, x, y);
+            let plain = self.facts.get(&d).map(|f| f.first_frame);
+            let outer = self.outer_first.get(&d).copied();
+            plain.into_iter().chain(outer).min()
+        };
         match (first(a, b), first(b, a)) {
             (Some(x), Some(y)) => x < y,
             (Some(_), None) => true,
@@ -805,10 +815,12 @@ fn flows_agree_with_suricata_verify_flow_checks_or_differ_for_a_documented_reaso
                 && same(&ours_v)
             {
                 Some(Why::SuricataFirstSender)
-            } else if [(*src, dst), (dst, *src)].iter().all(|(a, b)| {
-                let f = facts(*a, *b);
-                f.tunnelled == f.packets
-            }) && v[0].is_some_and(|x| x <= pk(*src))
+            } else if facts(*src, dst).packets + facts(dst, *src).packets > 0
+                && [(*src, dst), (dst, *src)].iter().all(|(a, b)| {
+                    let f = facts(*a, *b);
+                    f.tunnelled == f.packets
+                })
+                && v[0].is_some_and(|x| x <= pk(*src))
                 && v[1].is_none_or(|x| x <= pk(dst))
             {
                 Some(Why::SuricataTeredoByPort)
