@@ -282,9 +282,9 @@ fn attach<'b>(p: &Packet<'_>, payload: &'b [u8]) -> Packet<'b> {
 /// what the merging thread holds).
 const BATCH_PACKETS: u64 = 4096;
 /// Payload bytes per batch beyond which it is handed over early.
-const BATCH_BYTES: usize = 4 << 20;
+const BATCH_BYTES: usize = 2 << 20;
 /// Batches in flight per shard.
-const IN_FLIGHT: usize = 4;
+const IN_FLIGHT: usize = 2;
 
 /// A shard's output: its closed flows with their tags, and the tag below which it will
 /// hand on nothing more.
