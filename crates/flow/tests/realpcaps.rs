@@ -178,10 +178,15 @@ fn stream_bytes_equal_tcpflow_output_for_streams_without_gaps() {
         for r in &recs {
             *uses.entry((sock(r.client), sock(r.server))).or_default() += 1;
         }
-        let out = tempfile_dir(&name);
+        // Removed when it goes out of scope, whichever way the iteration ends.
+        let dir = tempfile::Builder::new()
+            .prefix("exfilmeter-tcpflow-")
+            .tempdir()
+            .unwrap();
+        let out = dir.path();
         let st = Command::new("tcpflow")
             .args(["-a", "-Fk", "-o"])
-            .arg(&out)
+            .arg(out)
             .args(["-r", &cap])
             .output()
             .unwrap();
@@ -209,7 +214,7 @@ fn stream_bytes_equal_tcpflow_output_for_streams_without_gaps() {
                 let Some(fname) = tcpflow_name(src, dst) else {
                     continue;
                 };
-                let len = find_len(&out, &fname);
+                let len = find_len(out, &fname);
                 let Some(len) = len else { continue };
                 assert_eq!(
                     t.stream_bytes, len,
@@ -218,19 +223,11 @@ fn stream_bytes_equal_tcpflow_output_for_streams_without_gaps() {
                 compared += 1;
             }
         }
-        let _ = std::fs::remove_dir_all(&out);
     }
     assert!(
         compared > 100,
         "only {compared} streams compared with tcpflow"
     );
-}
-
-fn tempfile_dir(name: &str) -> std::path::PathBuf {
-    let d = std::env::temp_dir().join(format!("exfilmeter-tcpflow-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
 }
 
 /// Size of the tcpflow output file with this name (searched recursively: -Fk buckets).
