@@ -203,10 +203,7 @@ fn ledger_table(
         }
         Col::Text(t)
     };
-    let ip = |a: std::net::IpAddr, out: &mut String| {
-        use std::fmt::Write as _;
-        let _ = write!(out, "{a}");
-    };
+    let ip = |a: std::net::IpAddr, out: &mut String| crate::flowtable::push_ip(out, a);
     let u = |x: u64| i64::try_from(x).unwrap_or(i64::MAX);
     let mut cols = vec![
         ("flow_id", get(&|r, _| u(r.flow))),
@@ -338,10 +335,7 @@ pub fn tunnel_table(t: &exfilmeter_flow::Tunnels, names: &[String]) -> Result<Ta
         }
         Col::Text(x)
     };
-    let ip = |a: std::net::IpAddr, out: &mut String| {
-        use std::fmt::Write as _;
-        let _ = write!(out, "{a}");
-    };
+    let ip = |a: std::net::IpAddr, out: &mut String| crate::flowtable::push_ip(out, a);
     let mut cols: Vec<(String, Col)> = vec![
         (
             "tunnel_id".into(),
