@@ -244,18 +244,14 @@ impl<S: VerdictSink> FlowSink for Attributor<'_, S> {
         if let Some(id) = self.set.match_ip(server.ip, ts) {
             l.verdict.add(id, Via::Ip, first, None);
         }
-        let names: Vec<(String, FrameRef)> = self
-            .pdns
-            .names(server.ip, ts)
-            .map(|r| (r.name.clone(), r.frame))
-            .collect();
-        for (name, frame) in names {
+        // Names are copied only where they are kept (no list per flow).
+        for r in self.pdns.names(server.ip, ts) {
             if l.verdict.server_name.is_none() {
-                l.verdict.server_name = Some(name.clone());
+                l.verdict.server_name = Some(r.name.clone());
                 l.name_rank = 3;
             }
-            if let Some(id) = self.set.match_name(&name, ts) {
-                l.verdict.add(id, Via::Dns, frame, Some(name));
+            if let Some(id) = self.set.match_name(&r.name, ts) {
+                l.verdict.add(id, Via::Dns, r.frame, Some(r.name.clone()));
             }
         }
         let ioc = l.verdict.is_ioc();
