@@ -27,7 +27,7 @@ fn creating(path: &Path) -> impl FnOnce(io::Error) -> io::Error + '_ {
 /// Appends an address as `std` writes it (dotted decimal; IPv6 in RFC 5952 form through
 /// `Display`). IPv4, most of the rows, skips the formatting machinery: it was a sixth of the
 /// flow ledger's column building on many short flows.
-pub fn push_ip(out: &mut String, a: std::net::IpAddr) {
+pub fn push_ip(a: std::net::IpAddr, out: &mut String) {
     match a {
         std::net::IpAddr::V4(v4) => {
             for (i, o) in v4.octets().into_iter().enumerate() {
@@ -537,7 +537,7 @@ mod tests {
         fn ip_text_is_what_std_writes(v4 in any::<u32>(), v6 in any::<u128>()) {
             for a in [IpAddr::V4(Ipv4Addr::from(v4)), IpAddr::V6(Ipv6Addr::from(v6))] {
                 let mut s = String::from("x");
-                push_ip(&mut s, a);
+                push_ip(a, &mut s);
                 prop_assert_eq!(s, format!("x{a}"));
             }
         }
@@ -554,7 +554,7 @@ mod tests {
         ] {
             let ip: IpAddr = a.parse().unwrap();
             let mut s = String::new();
-            push_ip(&mut s, ip);
+            push_ip(ip, &mut s);
             assert_eq!(s, a);
         }
     }

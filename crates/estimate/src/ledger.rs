@@ -3,7 +3,7 @@
 //! verdict — `flows.parquet` of `analyze`, and the output of `flows`. Rows are written in
 //! batches in the order flows end, so memory stays bounded on any capture.
 
-use crate::flowtable::{BackgroundWriter, Col, Table, TableWriter, Text};
+use crate::flowtable::{push_ip as ip, BackgroundWriter, Col, Table, TableWriter, Text};
 use exfilmeter_flow::{Counters, Day, Direction, FlowRecord, FlowSink, Proto};
 use exfilmeter_ingest::FrameRef;
 use exfilmeter_intel::{IocSet, Verdict, VerdictSink};
@@ -203,7 +203,6 @@ fn ledger_table(
         }
         Col::Text(t)
     };
-    let ip = |a: std::net::IpAddr, out: &mut String| crate::flowtable::push_ip(out, a);
     let u = |x: u64| i64::try_from(x).unwrap_or(i64::MAX);
     let mut cols = vec![
         ("flow_id", get(&|r, _| u(r.flow))),
@@ -335,7 +334,6 @@ pub fn tunnel_table(t: &exfilmeter_flow::Tunnels, names: &[String]) -> Result<Ta
         }
         Col::Text(x)
     };
-    let ip = |a: std::net::IpAddr, out: &mut String| crate::flowtable::push_ip(out, a);
     let mut cols: Vec<(String, Col)> = vec![
         (
             "tunnel_id".into(),

@@ -555,8 +555,11 @@ pub const RECORD_COLUMNS: [&str; 14] = [
     "days",
 ];
 
-/// `YYYY-MM-DDTHH:MM:SS.nnnnnnnnn±HH:MM` in `tz`, as chrono's
-/// `%Y-%m-%dT%H:%M:%S%.9f%:z` writes it. The common case (years 0–9999, an offset of whole
+/// chrono's format of the tables' local times.
+const LOCAL_TIME_FORMAT: &str = "%Y-%m-%dT%H:%M:%S%.9f%:z";
+
+/// `YYYY-MM-DDTHH:MM:SS.nnnnnnnnn±HH:MM` in `tz`, as chrono writes it with
+/// [`LOCAL_TIME_FORMAT`]. The common case (years 0–9999, an offset of whole
 /// minutes) is written digit by digit, the rest through chrono: a row of `ioc_flows.csv` has
 /// two of these, and the format machinery was most of the table's cost on many flows.
 fn rfc3339(ts: exfilmeter_ingest::Timestamp, tz: chrono_tz::Tz) -> String {
@@ -567,7 +570,7 @@ fn rfc3339(ts: exfilmeter_ingest::Timestamp, tz: chrono_tz::Tz) -> String {
     let off = local.offset().fix().local_minus_utc();
     let (y, nanos) = (local.year(), local.nanosecond());
     if !(0..=9999).contains(&y) || off % 60 != 0 || nanos >= 1_000_000_000 {
-        return local.format("%Y-%m-%dT%H:%M:%S%.9f%:z").to_string();
+        return local.format(LOCAL_TIME_FORMAT).to_string();
     }
     let mut out = String::with_capacity(35);
     let num = |out: &mut String, v: u32, width: u32| {
@@ -575,24 +578,21 @@ fn rfc3339(ts: exfilmeter_ingest::Timestamp, tz: chrono_tz::Tz) -> String {
             out.push(char::from(b'0' + (v / 10u32.pow(k) % 10) as u8));
         }
     };
-    num(&mut out, y.unsigned_abs(), 4);
-    out.push('-');
-    num(&mut out, local.month(), 2);
-    out.push('-');
-    num(&mut out, local.day(), 2);
-    out.push('T');
-    num(&mut out, local.hour(), 2);
-    out.push(':');
-    num(&mut out, local.minute(), 2);
-    out.push(':');
-    num(&mut out, local.second(), 2);
-    out.push('.');
-    num(&mut out, nanos, 9);
-    out.push(if off < 0 { '-' } else { '+' });
     let m = off.unsigned_abs() / 60;
-    num(&mut out, m / 60, 2);
-    out.push(':');
-    num(&mut out, m % 60, 2);
+    num(&mut out, y.unsigned_abs(), 4);
+    for (sep, v, width) in [
+        ('-', local.month(), 2),
+        ('-', local.day(), 2),
+        ('T', local.hour(), 2),
+        (':', local.minute(), 2),
+        (':', local.second(), 2),
+        ('.', nanos, 9),
+        (if off < 0 { '-' } else { '+' }, m / 60, 2),
+        (':', m % 60, 2),
+    ] {
+        out.push(sep);
+        num(&mut out, v, width);
+    }
     out
 }
 
@@ -988,7 +988,7 @@ pub fn read_parquet(path: &Path) -> PolarsResult<DataFrame> {
 
 #[cfg(test)]
 mod rfc3339_tests {
-    use super::rfc3339;
+    use super::{rfc3339, LOCAL_TIME_FORMAT};
     use chrono::TimeZone;
     use exfilmeter_ingest::Timestamp;
     use proptest::prelude::*;
@@ -997,7 +997,7 @@ mod rfc3339_tests {
         let utc = chrono::DateTime::from_timestamp(ts.secs(), ts.subsec_nanos())
             .unwrap_or(chrono::DateTime::<chrono::Utc>::MIN_UTC);
         tz.from_utc_datetime(&utc.naive_utc())
-            .format("%Y-%m-%dT%H:%M:%S%.9f%:z")
+            .format(LOCAL_TIME_FORMAT)
             .to_string()
     }
 
