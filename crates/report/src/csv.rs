@@ -1,6 +1,7 @@
 //! Reading the run's CSV tables back (RFC 4180: quoted fields, doubled quotes, CRLF or LF).
 
 use crate::error::{format, io, Result};
+use std::borrow::Cow;
 use std::path::Path;
 
 /// A CSV table: header and rows of text cells.
@@ -26,30 +27,30 @@ impl Table {
         Table::parse_columns(&text, keep).map_err(|e| format(path, e))
     }
 
-    /// [`Table::parse`] keeping only the columns named in `keep`.
+    /// [`Table::parse`] keeping only the columns named in `keep`: the cells of the other
+    /// columns are never copied.
     pub fn parse_columns(text: &str, keep: &[&str]) -> std::result::Result<Table, String> {
         let mut header: Option<Vec<String>> = None;
         let mut index: Vec<usize> = Vec::new();
         let mut rows = Vec::new();
         let mut line = 1;
-        each_record(text, |mut r| {
+        each_record(text, |r| {
             match &header {
                 None => {
-                    index = (0..r.len())
-                        .filter(|&i| keep.contains(&r[i].as_str()))
-                        .collect();
-                    header = Some(r);
+                    index = (0..r.len()).filter(|&i| keep.contains(&&*r[i])).collect();
+                    header = Some(r.iter().map(|c| c.to_string()).collect());
                 }
                 Some(h) => {
                     line += 1;
                     if r.len() != h.len() {
-                        return Err(format!(
-                            "line {line}: {} cells, the header has {}",
-                            r.len(),
-                            h.len()
-                        ));
+                        return Err(ragged(line, r.len(), h.len()));
                     }
-                    rows.push(index.iter().map(|&i| std::mem::take(&mut r[i])).collect());
+                    rows.push(
+                        index
+                            .iter()
+                            .map(|&i| std::mem::take(&mut r[i]).into_owned())
+                            .collect(),
+                    );
                 }
             }
             Ok(())
@@ -63,21 +64,27 @@ impl Table {
 
     /// Parses CSV text; every row must have as many cells as the header.
     pub fn parse(text: &str) -> std::result::Result<Table, String> {
-        let mut records = records(text)?.into_iter();
-        let header = records.next().unwrap_or_default();
+        let mut header: Option<Vec<String>> = None;
         let mut rows = Vec::new();
-        for (i, r) in records.enumerate() {
-            if r.len() != header.len() {
-                return Err(format!(
-                    "line {}: {} cells, the header has {}",
-                    i + 2,
-                    r.len(),
-                    header.len()
-                ));
+        let mut line = 1;
+        each_record(text, |r| {
+            let cells: Vec<String> = r.drain(..).map(Cow::into_owned).collect();
+            match &header {
+                None => header = Some(cells),
+                Some(h) => {
+                    line += 1;
+                    if cells.len() != h.len() {
+                        return Err(ragged(line, cells.len(), h.len()));
+                    }
+                    rows.push(cells);
+                }
             }
-            rows.push(r);
-        }
-        Ok(Table { header, rows })
+            Ok(())
+        })?;
+        Ok(Table {
+            header: header.unwrap_or_default(),
+            rows,
+        })
     }
 
     /// Index of a column.
@@ -98,66 +105,197 @@ impl Table {
     }
 }
 
-fn records(text: &str) -> std::result::Result<Vec<Vec<String>>, String> {
-    let mut out = Vec::new();
-    each_record(text, |r| {
-        out.push(r);
-        Ok(())
-    })?;
-    Ok(out)
+fn ragged(line: usize, cells: usize, header: usize) -> String {
+    format!("line {line}: {cells} cells, the header has {header}")
 }
 
-/// Calls `f` with each record of `text`, in order.
-fn each_record(
-    text: &str,
-    mut f: impl FnMut(Vec<String>) -> std::result::Result<(), String>,
+/// Calls `f` with the cells of each record of `text`, in order (`f` may take them). A cell
+/// without quotes is a slice of `text`; only a quoted one is copied.
+fn each_record<'t>(
+    text: &'t str,
+    mut f: impl FnMut(&mut Vec<Cow<'t, str>>) -> std::result::Result<(), String>,
 ) -> std::result::Result<(), String> {
-    let mut row: Vec<String> = Vec::new();
-    let mut cell = String::new();
-    let mut chars = text.chars().peekable();
-    let mut quoted = false;
-    let mut any = false;
-    while let Some(c) = chars.next() {
-        any = true;
-        if quoted {
-            if c == '"' {
-                if chars.peek() == Some(&'"') {
-                    cell.push('"');
-                    chars.next();
-                } else {
-                    quoted = false;
+    let n = text.len();
+    let b = text.as_bytes();
+    let mut row: Vec<Cow<'t, str>> = Vec::new();
+    let mut i = 0;
+    while i < n {
+        let (c, end) = cell(text, i)?;
+        row.push(c);
+        match b.get(end) {
+            Some(b',') => {
+                i = end + 1;
+                if i == n {
+                    // A comma ends the text: one more, empty cell.
+                    row.push(Cow::Borrowed(""));
                 }
+            }
+            Some(_) => i = end + 1,
+            None => i = n,
+        }
+        if i == n || b.get(end) == Some(&b'\n') {
+            f(&mut row)?;
+            row.clear();
+        }
+    }
+    Ok(())
+}
+
+/// The cell that starts at byte `i` of `text` and the index of what ends it: an unquoted
+/// comma or line feed, or the end of the text. A carriage return before a line feed is
+/// dropped; a quote anywhere toggles quoting, and a doubled quote inside quotes is one
+/// quote.
+fn cell(text: &str, mut i: usize) -> std::result::Result<(Cow<'_, str>, usize), String> {
+    let b = text.as_bytes();
+    let n = b.len();
+    let special = |c: u8| matches!(c, b',' | b'\n' | b'\r' | b'"');
+    let start = i;
+    while i < n && !special(b[i]) {
+        i += 1;
+    }
+    match b.get(i) {
+        None | Some(b',') | Some(b'\n') => return Ok((Cow::Borrowed(&text[start..i]), i)),
+        Some(b'\r') if b.get(i + 1) == Some(&b'\n') => {
+            return Ok((Cow::Borrowed(&text[start..i]), i + 1))
+        }
+        _ => {}
+    }
+    // Quotes or a lone carriage return: the cell is built.
+    let mut out = String::from(&text[start..i]);
+    let mut quoted = false;
+    while i < n {
+        if quoted {
+            let Some(q) = b[i..].iter().position(|&c| c == b'"') else {
+                break;
+            };
+            out.push_str(&text[i..i + q]);
+            i += q + 1;
+            if b.get(i) == Some(&b'"') {
+                out.push('"');
+                i += 1;
             } else {
-                cell.push(c);
+                quoted = false;
             }
             continue;
         }
-        match c {
-            '"' => quoted = true,
-            ',' => row.push(std::mem::take(&mut cell)),
-            '\r' if chars.peek() == Some(&'\n') => {}
-            '\n' => {
-                row.push(std::mem::take(&mut cell));
-                f(std::mem::take(&mut row))?;
-                any = false;
+        match b[i] {
+            b'"' => {
+                quoted = true;
+                i += 1;
             }
-            _ => cell.push(c),
+            b',' | b'\n' => return Ok((Cow::Owned(out), i)),
+            b'\r' if b.get(i + 1) == Some(&b'\n') => i += 1,
+            _ => {
+                let run = i;
+                i += 1;
+                while i < n && !special(b[i]) {
+                    i += 1;
+                }
+                out.push_str(&text[run..i]);
+            }
         }
     }
     if quoted {
         return Err("a quoted cell does not end".into());
     }
-    if any {
-        row.push(cell);
-        f(row)?;
-    }
-    Ok(())
+    Ok((Cow::Owned(out), n))
 }
 
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+
+    /// The reading of CSV text one character at a time (the reader before its byte-wise
+    /// fast path), as the oracle of the fast path.
+    fn char_by_char(text: &str) -> std::result::Result<Vec<Vec<String>>, String> {
+        let mut out = Vec::new();
+        let mut row: Vec<String> = Vec::new();
+        let mut cell = String::new();
+        let mut chars = text.chars().peekable();
+        let mut quoted = false;
+        let mut any = false;
+        while let Some(c) = chars.next() {
+            any = true;
+            if quoted {
+                if c == '"' {
+                    if chars.peek() == Some(&'"') {
+                        cell.push('"');
+                        chars.next();
+                    } else {
+                        quoted = false;
+                    }
+                } else {
+                    cell.push(c);
+                }
+                continue;
+            }
+            match c {
+                '"' => quoted = true,
+                ',' => row.push(std::mem::take(&mut cell)),
+                '\r' if chars.peek() == Some(&'\n') => {}
+                '\n' => {
+                    row.push(std::mem::take(&mut cell));
+                    out.push(std::mem::take(&mut row));
+                    any = false;
+                }
+                _ => cell.push(c),
+            }
+        }
+        if quoted {
+            return Err("a quoted cell does not end".into());
+        }
+        if any {
+            row.push(cell);
+            out.push(row);
+        }
+        Ok(out)
+    }
+
+    fn records(text: &str) -> std::result::Result<Vec<Vec<String>>, String> {
+        let mut out = Vec::new();
+        each_record(text, |r| {
+            out.push(r.drain(..).map(Cow::into_owned).collect());
+            Ok(())
+        })?;
+        Ok(out)
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(4000))]
+        /// Any text of commas, quotes, line ends and other characters (multi-byte ones
+        /// too) reads as the character-by-character reader reads it, errors included.
+        #[test]
+        fn the_fast_path_reads_as_one_character_at_a_time(
+            text in "[a,\"\r\né日]{0,40}"
+        ) {
+            proptest::prop_assert_eq!(records(&text), char_by_char(&text));
+        }
+    }
+
+    #[test]
+    fn edge_cases_read_as_one_character_at_a_time() {
+        for text in [
+            "",
+            "\n",
+            "\r\n",
+            "\r",
+            "a",
+            "a,",
+            "a,\n",
+            ",",
+            "\"\"",
+            "\"",
+            "a\"b\"c",
+            "\"a,b\"\r\nc",
+            "a\r\rb\r\n",
+            "\"x\"\"\"",
+            "日,\"本\"\n",
+        ] {
+            assert_eq!(records(text), char_by_char(text), "{text:?}");
+        }
+        assert!(records("a\n\"open").is_err());
+    }
 
     #[test]
     fn quotes_commas_and_line_ends() {

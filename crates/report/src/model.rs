@@ -525,10 +525,22 @@ impl Report {
                 .push(r);
             daily_of.entry(daily.get(r, "host")).or_default().push(r);
         }
-        let mut flows_of: HashMap<&str, Vec<&Vec<String>>> = HashMap::new();
-        for r in &flows.rows {
-            flows_of.entry(flows.get(r, "host")).or_default().push(r);
+        // Each host's flows (row numbers), and each flow's first and last frame parsed once:
+        // a run may have hundreds of thousands of flows.
+        let mut flows_of: HashMap<&str, Vec<usize>> = HashMap::new();
+        for (i, r) in flows.rows.iter().enumerate() {
+            flows_of.entry(flows.get(r, "host")).or_default().push(i);
         }
+        let flow_times: Vec<(Option<i64>, Option<i64>)> = flows
+            .rows
+            .iter()
+            .map(|r| {
+                (
+                    parse_time(flows.get(r, "first_seen_local")),
+                    parse_time(flows.get(r, "last_seen_local")),
+                )
+            })
+            .collect();
         // Hosts shown: all, or the top ones by bytes sent and one entry for the rest.
         let sent = |h: &str| -> u64 {
             daily_of.get(h).map_or(0, |rows| {
@@ -667,12 +679,12 @@ impl Report {
                     ips.insert(i.to_string());
                 }
             }
-            let fl: Vec<&Vec<String>> = members
+            let fl: Vec<usize> = members
                 .iter()
                 .flat_map(|h| flows_of.get(h).into_iter().flatten().copied())
                 .collect();
             let mut evidence: Vec<(String, String)> = Vec::new();
-            for r in &fl {
+            for r in fl.iter().map(|&i| &flows.rows[i]) {
                 for e in flows
                     .get(r, "evidence")
                     .split(';')
@@ -698,15 +710,15 @@ impl Report {
                 flows: fl.len() as u64,
                 first: fl
                     .iter()
-                    .map(|r| flows.get(r, "first_seen_local"))
-                    .filter_map(|s| parse_time(s).map(|t| (t, s)))
+                    .filter_map(|&i| flow_times[i].0.map(|t| (t, i)))
                     .min_by_key(|(t, _)| *t)
-                    .map_or_else(String::new, |(_, s)| s.to_string()),
+                    .map_or_else(String::new, |(_, i)| {
+                        flows.get(&flows.rows[i], "first_seen_local").to_string()
+                    }),
                 last: fl
                     .iter()
-                    .map(|r| flows.get(r, "last_seen_local"))
-                    .max_by_key(|s| parse_time(s))
-                    .unwrap_or("")
+                    .max_by_key(|&&i| flow_times[i].1)
+                    .map_or("", |&i| flows.get(&flows.rows[i], "last_seen_local"))
                     .to_string(),
                 layers: LAYERS
                     .iter()
@@ -718,12 +730,13 @@ impl Report {
         let mut spans: Vec<Span> = flows
             .rows
             .iter()
-            .filter_map(|r| {
+            .zip(&flow_times)
+            .filter_map(|(r, &(start, end))| {
                 let g = *group_of.get(flows.get(r, "host"))?;
                 Some(Span {
                     host: groups[g].0.clone(),
-                    start: parse_time(flows.get(r, "first_seen_local"))?,
-                    end: parse_time(flows.get(r, "last_seen_local"))?,
+                    start: start?,
+                    end: end?,
                     start_local: flows.get(r, "first_seen_local").to_string(),
                     end_local: flows.get(r, "last_seen_local").to_string(),
                     bytes: flows.u64(r, "stream_bytes"),
