@@ -275,10 +275,18 @@ fn on_stream<S: FlowSink>(
     gaps
 }
 
+/// A flow in the table, with the capture time after which it is expired held beside it: the
+/// sweep reads the table's own memory and follows the pointer only to the flows it closes.
+struct Entry {
+    /// The flow is expired at any capture time after this one (ns; see [`Tracker::due`]).
+    due: i64,
+    flow: Box<Flow>,
+}
+
 /// Tracks flows of one sensor's packets, in capture order.
 pub struct Tracker {
     cfg: TrackerConfig,
-    table: FxHashMap<FlowKey, Box<Flow>>,
+    table: FxHashMap<FlowKey, Entry>,
     clock: DayClock,
     now: Timestamp,
     last_sweep: Timestamp,
@@ -320,12 +328,24 @@ impl Tracker {
         self.table.len()
     }
 
-    fn idle_limit(&self, proto: Proto) -> i64 {
+    fn idle_limit(cfg: &TrackerConfig, proto: Proto) -> i64 {
         match proto {
-            Proto::Tcp => self.cfg.tcp_idle_ns,
-            Proto::Udp => self.cfg.udp_idle_ns,
-            _ => self.cfg.other_idle_ns,
+            Proto::Tcp => cfg.tcp_idle_ns,
+            Proto::Udp => cfg.udp_idle_ns,
+            _ => cfg.other_idle_ns,
         }
+    }
+
+    /// The capture time after which `f` is expired: [`Tracker::expired`] is `Some` at `now`
+    /// exactly when `now` is later than this.
+    fn due(cfg: &TrackerConfig, f: &Flow) -> i64 {
+        let idle = Tracker::idle_limit(cfg, f.key.proto);
+        let lingered = f
+            .tcp
+            .as_ref()
+            .and_then(|t| t.closing_since)
+            .map_or(i64::MAX, |since| since.0.saturating_add(cfg.linger_ns));
+        f.last_ts.0.saturating_add(idle).min(lingered)
     }
 
     fn expired(&self, f: &Flow, now: Timestamp) -> Option<CloseReason> {
@@ -340,7 +360,7 @@ impl Tracker {
                 }
             }
         }
-        (now.0.saturating_sub(f.last_ts.0) > self.idle_limit(f.key.proto))
+        (now.0.saturating_sub(f.last_ts.0) > Tracker::idle_limit(&self.cfg, f.key.proto))
             .then_some(CloseReason::Idle)
     }
 
@@ -403,9 +423,13 @@ impl Tracker {
         // An existing flow may have to end first: idle, or a new connection on the same ports.
         let mut end_old = None;
         let mut known = false;
-        if let Some(f) = self.table.get(&e.key) {
+        if let Some(entry) = self.table.get(&e.key) {
             known = true;
-            if let Some(r) = self.expired(f, p.ts) {
+            let f = &*entry.flow;
+            if let Some(r) = (p.ts.0 > entry.due)
+                .then(|| self.expired(f, p.ts))
+                .flatten()
+            {
                 end_old = Some(r);
             } else if pure_syn {
                 if let Some(t) = &f.tcp {
@@ -429,8 +453,8 @@ impl Tracker {
         }
         if let Some(reason) = end_old {
             known = false;
-            if let Some(f) = self.table.remove(&e.key) {
-                self.close(f, reason, sink);
+            if let Some(entry) = self.table.remove(&e.key) {
+                self.close(entry.flow, reason, sink);
             }
         }
         if !known {
@@ -479,43 +503,43 @@ impl Tracker {
             let id = FlowId::from_frame(p.wire.first_frame);
             sink.opened(id, &e.key, client, p.ts);
             self.stats.flows += 1;
-            self.table.insert(
-                e.key,
-                Box::new(Flow {
-                    id,
-                    key: e.key,
-                    client,
-                    server,
-                    rule,
-                    first_ts: p.ts,
-                    last_ts: p.ts,
-                    first_frame: p.wire.first_frame,
-                    last_frame: p.frame,
-                    ledger: Ledger::default(),
-                    history: History::default(),
-                    tcp: (e.key.proto == Proto::Tcp).then(|| {
-                        Box::new(TcpState {
-                            half: [Half::default(), Half::default()],
-                            app: None,
-                            app_done: false,
-                            dns_port: dns::is_dns_port(e.src.port, true)
-                                || dns::is_dns_port(e.dst.port, true),
-                            fin: [false; 2],
-                            rst: false,
-                            closing_since: None,
-                        })
-                    }),
-                    hello: UdpHello::Looking(0),
-                    tunnel: None,
-                    incomplete_headers: 0,
-                    malformed_app: 0,
+            let flow = Box::new(Flow {
+                id,
+                key: e.key,
+                client,
+                server,
+                rule,
+                first_ts: p.ts,
+                last_ts: p.ts,
+                first_frame: p.wire.first_frame,
+                last_frame: p.frame,
+                ledger: Ledger::default(),
+                history: History::default(),
+                tcp: (e.key.proto == Proto::Tcp).then(|| {
+                    Box::new(TcpState {
+                        half: [Half::default(), Half::default()],
+                        app: None,
+                        app_done: false,
+                        dns_port: dns::is_dns_port(e.src.port, true)
+                            || dns::is_dns_port(e.dst.port, true),
+                        fin: [false; 2],
+                        rst: false,
+                        closing_since: None,
+                    })
                 }),
-            );
+                hello: UdpHello::Looking(0),
+                tunnel: None,
+                incomplete_headers: 0,
+                malformed_app: 0,
+            });
+            let due = Tracker::due(&self.cfg, &flow);
+            self.table.insert(e.key, Entry { due, flow });
             self.stats.peak_flows = self.stats.peak_flows.max(self.table.len() as u64);
         }
-        let Some(f) = self.table.get_mut(&e.key) else {
+        let Some(entry) = self.table.get_mut(&e.key) else {
             return;
         };
+        let f = &mut *entry.flow;
         let dir = if e.src == f.client && (e.dst == f.server || e.src != e.dst) {
             Direction::C2s
         } else {
@@ -526,6 +550,7 @@ impl Tracker {
         }
         if p.ts > f.last_ts {
             f.last_ts = p.ts;
+            entry.due = Tracker::due(&self.cfg, f);
         }
         f.last_frame = p.frame;
         if !p.tunnel.is_empty() && f.tunnel.get_or_insert_default().first_sight(&p.tunnel) {
@@ -626,6 +651,7 @@ impl Tracker {
                 }
                 if st.closing_since.is_none() && (st.rst || (st.fin[0] && st.fin[1])) {
                     st.closing_since = Some(p.ts);
+                    entry.due = entry.due.min(p.ts.0.saturating_add(self.cfg.linger_ns));
                     for h in &mut st.half {
                         h.release_window(&mut self.budget);
                     }
@@ -758,13 +784,14 @@ impl Tracker {
         let now = self.now;
         let mut due: Vec<(FlowId, FlowKey, CloseReason)> = self
             .table
-            .values()
-            .filter_map(|f| self.expired(f, now).map(|r| (f.id, f.key, r)))
+            .iter()
+            .filter(|(_, e)| now.0 > e.due)
+            .filter_map(|(k, e)| self.expired(&e.flow, now).map(|r| (e.flow.id, *k, r)))
             .collect();
         due.sort_by_key(|d| d.0);
         for (_, key, reason) in due {
-            if let Some(f) = self.table.remove(&key) {
-                self.close(f, reason, sink);
+            if let Some(entry) = self.table.remove(&key) {
+                self.close(entry.flow, reason, sink);
             }
         }
     }
@@ -779,25 +806,53 @@ impl Tracker {
         let mut by_age: Vec<(Timestamp, FlowId, FlowKey)> = self
             .table
             .values()
-            .map(|f| (f.last_ts, f.id, f.key))
+            .map(|e| (e.flow.last_ts, e.flow.id, e.flow.key))
             .collect();
         by_age.sort();
         let n = (self.cfg.max_flows / 10).max(1);
         for (_, _, key) in by_age.into_iter().take(n) {
-            if let Some(f) = self.table.remove(&key) {
+            if let Some(entry) = self.table.remove(&key) {
                 self.stats.evicted += 1;
-                self.close(f, CloseReason::Evicted, sink);
+                self.close(entry.flow, CloseReason::Evicted, sink);
             }
         }
     }
 
+    /// Every flow's `due` is what [`Tracker::due`] says of it now, and at each of `times`
+    /// the prefilter of the sweep (`now > due`) picks exactly the flows that are expired.
+    #[cfg(test)]
+    fn check_due(&self, times: &[Timestamp]) -> Result<(), String> {
+        for (k, e) in &self.table {
+            if e.due != Tracker::due(&self.cfg, &e.flow) {
+                return Err(format!(
+                    "{k:?}: due {} kept, {} now",
+                    e.due,
+                    Tracker::due(&self.cfg, &e.flow)
+                ));
+            }
+            for &t in times {
+                if (t.0 > e.due) != self.expired(&e.flow, t).is_some() {
+                    return Err(format!(
+                        "{k:?} at {t:?}: due {} disagrees with expired",
+                        e.due
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// End of input: closes every flow, in flow-id order.
     pub fn finish<S: FlowSink>(&mut self, sink: &mut S) {
-        let mut all: Vec<(FlowId, FlowKey)> = self.table.values().map(|f| (f.id, f.key)).collect();
+        let mut all: Vec<(FlowId, FlowKey)> = self
+            .table
+            .values()
+            .map(|e| (e.flow.id, e.flow.key))
+            .collect();
         all.sort();
         for (_, key) in all {
-            if let Some(f) = self.table.remove(&key) {
-                self.close(f, CloseReason::EndOfCapture, sink);
+            if let Some(entry) = self.table.remove(&key) {
+                self.close(entry.flow, CloseReason::EndOfCapture, sink);
             }
         }
         self.stats.peak_ooo_bytes = self.stats.peak_ooo_bytes.max(self.budget.ooo_peak as u64);

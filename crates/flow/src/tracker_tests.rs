@@ -724,3 +724,52 @@ fn tunnel_ends_are_told_once_per_tunnel_even_when_the_directions_take_two() {
         "each tunnel told once, in either direction"
     );
 }
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(300))]
+    /// Packets of a few TCP and UDP flows at any times (handshakes, data, FINs, RSTs, idle
+    /// stretches, time running backwards): the expiry time the table keeps beside each flow
+    /// stays what the flow's state says, and the sweep's prefilter on it picks exactly the
+    /// expired flows, at times around every linger and idle limit.
+    #[test]
+    fn the_expiry_kept_beside_each_flow_follows_its_state(
+        events in proptest::collection::vec(
+            (0u8..3, 0u8..6, 0i64..400, proptest::prelude::any::<bool>()),
+            1..60,
+        )
+    ) {
+        let cfg = TrackerConfig {
+            tcp_idle_ns: 300 * NANOS_PER_SEC,
+            udp_idle_ns: 120 * NANOS_PER_SEC,
+            linger_ns: 30 * NANOS_PER_SEC,
+            ..TrackerConfig::default()
+        };
+        let mut t = T::new(cfg);
+        let mut seq = [1000u32; 3];
+        for (flow, kind, ts, reverse) in events {
+            let port = 50000 + u16::from(flow);
+            let (src, sport, dst, dport) = if reverse { (S, 80, C, port) } else { (C, port, S, 80) };
+            let i = usize::from(flow);
+            match kind {
+                0 => t.send(ts, src, sport, dst, dport, SYN, seq[i], 0, b""),
+                1 => {
+                    t.send(ts, src, sport, dst, dport, ACK | PSH, seq[i], 1, b"hello");
+                    seq[i] = seq[i].wrapping_add(5);
+                }
+                2 => t.send(ts, src, sport, dst, dport, FIN | ACK, seq[i], 1, b""),
+                3 => t.send(ts, src, sport, dst, dport, RST, seq[i], 0, b""),
+                4 => t.udp(ts, src, sport, dst, dport, b"ping"),
+                _ => t.send(ts, src, sport, dst, dport, ACK, seq[i], 1, b""),
+            }
+            let times: Vec<Timestamp> = [0i64, 29, 30, 31, 119, 120, 121, 299, 300, 301]
+                .iter()
+                .flat_map(|d| {
+                    let base = ts * NANOS_PER_SEC + d * NANOS_PER_SEC;
+                    [base - 1, base, base + 1]
+                })
+                .map(Timestamp)
+                .collect();
+            proptest::prop_assert_eq!(t.tracker.check_due(&times), Ok(()));
+        }
+    }
+}
