@@ -62,19 +62,59 @@ pub(crate) fn boundary(content_type: &str) -> Option<String> {
     })
 }
 
+/// The header fields a message head keeps (any other header is passed over without a copy).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Field {
+    Host,
+    ContentLength,
+    TransferEncoding,
+    ContentEncoding,
+    ContentType,
+}
+
+impl Field {
+    /// The field a header name is, in any letter case.
+    fn of(name: &str) -> Option<Field> {
+        [
+            ("host", Field::Host),
+            ("content-length", Field::ContentLength),
+            ("transfer-encoding", Field::TransferEncoding),
+            ("content-encoding", Field::ContentEncoding),
+            ("content-type", Field::ContentType),
+        ]
+        .into_iter()
+        .find(|(n, _)| name.eq_ignore_ascii_case(n))
+        .map(|(_, f)| f)
+    }
+}
+
+/// Whether a Transfer-Encoding value names `chunked` (in any letter case).
+fn names_chunked(v: &str) -> bool {
+    v.as_bytes()
+        .windows(7)
+        .any(|w| w.eq_ignore_ascii_case(b"chunked"))
+}
+
+/// A header value as text, trimmed (invalid UTF-8 replaced).
+fn value_text(v: &[u8]) -> std::borrow::Cow<'_, str> {
+    match String::from_utf8_lossy(v) {
+        std::borrow::Cow::Borrowed(t) => std::borrow::Cow::Borrowed(t.trim()),
+        std::borrow::Cow::Owned(t) => std::borrow::Cow::Owned(t.trim().to_string()),
+    }
+}
+
 impl HttpRequest {
     /// Records one header the request fields care about (others are ignored).
-    fn set_header(&mut self, name: &str, v: String) {
-        match name.to_ascii_lowercase().as_str() {
-            "host" => self.host = Some(strip_port(&v)),
-            "content-length" => self.content_length = v.parse().ok(),
-            "transfer-encoding" => self.chunked |= v.to_ascii_lowercase().contains("chunked"),
-            "content-encoding" => self.content_encoding = Some(v),
-            "content-type" => {
-                self.boundary = boundary(&v);
-                self.content_type = Some(v);
+    fn set_header(&mut self, field: Field, v: &str) {
+        match field {
+            Field::Host => self.host = Some(strip_port(v)),
+            Field::ContentLength => self.content_length = v.parse().ok(),
+            Field::TransferEncoding => self.chunked |= names_chunked(v),
+            Field::ContentEncoding => self.content_encoding = Some(v.to_string()),
+            Field::ContentType => {
+                self.boundary = boundary(v);
+                self.content_type = Some(v.to_string());
             }
-            _ => {}
         }
     }
 
@@ -153,7 +193,9 @@ pub(crate) fn parse_request(buf: &[u8]) -> Head<HttpRequest> {
                 ..HttpRequest::default()
             };
             for h in req.headers.iter() {
-                r.set_header(h.name, String::from_utf8_lossy(h.value).trim().to_string());
+                if let Some(field) = Field::of(h.name) {
+                    r.set_header(field, &value_text(h.value));
+                }
             }
             Head::Complete(r, n)
         }
@@ -193,7 +235,9 @@ fn lenient_request(buf: &[u8]) -> Head<HttpRequest> {
         let Some((name, value)) = line.split_once(':') else {
             continue;
         };
-        r.set_header(name.trim(), value.trim().to_string());
+        if let Some(field) = Field::of(name.trim()) {
+            r.set_header(field, value.trim());
+        }
     }
     Head::Complete(r, buf.len())
 }
@@ -209,13 +253,16 @@ pub(crate) fn parse_response(buf: &[u8]) -> Head<HttpResponse> {
                 ..HttpResponse::default()
             };
             for h in resp.headers.iter() {
-                let v = String::from_utf8_lossy(h.value).trim().to_string();
-                match h.name.to_ascii_lowercase().as_str() {
-                    "content-length" => r.content_length = v.parse().ok(),
-                    "transfer-encoding" => r.chunked |= v.to_ascii_lowercase().contains("chunked"),
-                    "content-encoding" => r.content_encoding = Some(v),
-                    "content-type" => r.content_type = Some(v),
-                    _ => {}
+                let Some(field) = Field::of(h.name) else {
+                    continue;
+                };
+                let v = value_text(h.value);
+                match field {
+                    Field::ContentLength => r.content_length = v.parse().ok(),
+                    Field::TransferEncoding => r.chunked |= names_chunked(&v),
+                    Field::ContentEncoding => r.content_encoding = Some(v.into_owned()),
+                    Field::ContentType => r.content_type = Some(v.into_owned()),
+                    Field::Host => {}
                 }
             }
             Head::Complete(r, n)
@@ -335,6 +382,53 @@ impl Chunked {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    proptest::proptest! {
+        /// A header name is a kept field exactly when its lower-case form is that field's
+        /// name, and a value names `chunked` exactly when its lower-case form contains it.
+        #[test]
+        fn fields_and_chunked_match_their_lower_case_forms(
+            name in "(?i:(host|content-length|transfer-encoding|content-encoding|content-type|x-é)){1,2}",
+            value in "(?i:[a-z ,;é]{0,6}(chunked)?[a-z ,;é]{0,6})",
+        ) {
+            let lower = name.to_ascii_lowercase();
+            let expected = match lower.as_str() {
+                "host" => Some(Field::Host),
+                "content-length" => Some(Field::ContentLength),
+                "transfer-encoding" => Some(Field::TransferEncoding),
+                "content-encoding" => Some(Field::ContentEncoding),
+                "content-type" => Some(Field::ContentType),
+                _ => None,
+            };
+            proptest::prop_assert_eq!(Field::of(&name), expected);
+            proptest::prop_assert_eq!(
+                names_chunked(&value),
+                value.to_ascii_lowercase().contains("chunked")
+            );
+        }
+    }
+
+    #[test]
+    fn kept_headers_in_any_case_and_with_invalid_utf8_are_read() {
+        let head = b"POST /up HTTP/1.1\r\nHOST: Example.COM:8080\r\nX-Other: \xff\r\n\
+            content-TYPE: multipart/form-data; boundary=\"b1\"\r\nTransfer-Encoding: gzip, CHUNKED\r\n\
+            Content-Encoding:  \xfe gzip \r\n\r\n";
+        let Head::Complete(r, n) = parse_request(head) else {
+            panic!("the head is complete");
+        };
+        assert_eq!(n, head.len());
+        assert_eq!(r.host.as_deref(), Some("example.com"));
+        assert_eq!(r.boundary.as_deref(), Some("b1"));
+        assert!(r.chunked);
+        assert_eq!(r.content_encoding.as_deref(), Some("\u{fffd} gzip"));
+        let Head::Complete(s, _) = parse_response(
+            b"HTTP/1.1 200 OK\r\nCONTENT-length: 12\r\nContent-Type:  text/plain \r\n\r\n",
+        ) else {
+            panic!("the head is complete");
+        };
+        assert_eq!((s.status, s.content_length), (200, Some(12)));
+        assert_eq!(s.content_type.as_deref(), Some("text/plain"));
+    }
 
     #[test]
     fn request_head_fields() {
