@@ -88,7 +88,7 @@ impl Run<'_> {
         let c = self.content;
         let recon = self.index.map(|ix| recon_by_day(ix, &c.sightings));
         let mut daily = daily_table(
-            &c.days,
+            c.days(),
             &c.units,
             self.model,
             self.staged,
@@ -145,7 +145,7 @@ impl Run<'_> {
     /// The indicators each host was attributed by (`;`-joined, in order of first use).
     fn indicators(&self) -> BTreeMap<String, String> {
         let mut indicators: BTreeMap<String, String> = BTreeMap::new();
-        for d in &self.content.days {
+        for d in self.content.days() {
             if d.indicator.is_empty() {
                 continue;
             }

@@ -2,11 +2,14 @@
 //! summed (polars lazy group-by over the per-flow ledger rows), with days that saw no
 //! traffic to that indicator inside the covered range present as zero rows.
 
+use crate::collect::Name;
 use exfilmeter_flow::layer;
 use polars::prelude::*;
 use std::collections::{BTreeMap, BTreeSet};
 
-/// One ledger row (flow × direction × day) of a flow attributed to an indicator.
+/// One ledger row (flow × direction × day) of a flow attributed to an indicator, or the sum
+/// of such rows that share their day, direction, host, indicator, server name and address
+/// ([`DayRows`]).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct FlowDay {
     /// Local day as days since 1970-01-01.
@@ -19,8 +22,13 @@ pub struct FlowDay {
     pub server_name: crate::collect::Name,
     /// Server address.
     pub server_ip: crate::collect::Name,
-    /// Flow id.
+    /// Flow id (of a sum: its first flow).
     pub flow_id: u64,
+    /// Flows the row sums (one flow has at most one row per day and direction, so this
+    /// counts distinct flows). Not in the partial folders' `flows.bin`, which holds each
+    /// flow's own rows: 1 when read back.
+    #[serde(skip, default = "one")]
+    pub flows: u64,
     /// Client→server direction (the volume that left).
     pub c2s: bool,
     /// Counters (see the ledger).
@@ -48,6 +56,96 @@ pub struct FlowDay {
     pub unsent_declared_bytes: u64,
 }
 
+fn one() -> u64 {
+    1
+}
+
+impl FlowDay {
+    /// Adds another row's flows and counters.
+    fn add(&mut self, b: &FlowDay) {
+        self.flows += b.flows;
+        self.frames += b.frames;
+        self.frame_bytes += b.frame_bytes;
+        self.ip_bytes += b.ip_bytes;
+        self.payload_bytes += b.payload_bytes;
+        self.stream_bytes += b.stream_bytes;
+        self.truncated_bytes += b.truncated_bytes;
+        self.retrans_bytes += b.retrans_bytes;
+        self.gap_bytes += b.gap_bytes;
+        self.app_bytes += b.app_bytes;
+        self.control_bytes += b.control_bytes;
+        self.unsent_declared_bytes += b.unsent_declared_bytes;
+    }
+}
+
+/// What a [`DayRows`] sums rows by.
+type DayKey = (i32, bool, Name, Name, Name, Name);
+
+fn key_of(r: &FlowDay) -> DayKey {
+    (
+        r.day,
+        r.c2s,
+        r.host.clone(),
+        r.indicator.clone(),
+        r.server_name.clone(),
+        r.server_ip.clone(),
+    )
+}
+
+/// Flow-day rows summed as flows close, per day, direction, host, indicator, server name
+/// and server address: what the daily table, the end-of-run naming and the partial
+/// folders need, held per distinct key (hosts × days × addresses), not per flow. Rows keep
+/// the order their key was first seen.
+#[derive(Debug, Clone, Default)]
+pub struct DayRows {
+    rows: Vec<FlowDay>,
+    index: rustc_hash::FxHashMap<DayKey, usize>,
+}
+
+impl DayRows {
+    /// Adds a row: summed into the row of its key, or a new row.
+    pub fn add(&mut self, r: FlowDay) {
+        match self.index.entry(key_of(&r)) {
+            std::collections::hash_map::Entry::Occupied(e) => self.rows[*e.get()].add(&r),
+            std::collections::hash_map::Entry::Vacant(e) => {
+                e.insert(self.rows.len());
+                self.rows.push(r);
+            }
+        }
+    }
+
+    /// The rows, in the order their key was first seen.
+    pub fn rows(&self) -> &[FlowDay] {
+        &self.rows
+    }
+
+    /// Takes the rows out, leaving none.
+    pub fn take(&mut self) -> Vec<FlowDay> {
+        self.index.clear();
+        std::mem::take(&mut self.rows)
+    }
+
+    /// Gives each row for which `name` returns a host that host, then sums the rows whose
+    /// keys became equal (into the first of them, in place).
+    pub fn rename(&mut self, name: impl Fn(&FlowDay) -> Option<Name>) {
+        let mut changed = false;
+        for r in &mut self.rows {
+            if let Some(h) = name(r) {
+                if h != r.host {
+                    r.host = h;
+                    changed = true;
+                }
+            }
+        }
+        if changed {
+            let rows = self.take();
+            for r in rows {
+                self.add(r);
+            }
+        }
+    }
+}
+
 /// The summed columns, in output order.
 pub const SUMS: [&str; 11] = [
     layer::FRAMES,
@@ -65,7 +163,8 @@ pub const SUMS: [&str; 11] = [
 
 /// Client→server volume per day and host, sorted by day then host. Columns: `day` (date),
 /// `host`, `indicator`, `server_name` and `server_ips` (over all the host's flows,
-/// `;`-joined, sorted), `flows`, and the sums of [`SUMS`]. Every day of the `covered` spans
+/// `;`-joined, sorted), `flows` (the rows' flow counts summed: a flow has one row per day
+/// and direction), and the sums of [`SUMS`]. Every day of the `covered` spans
 /// (first and last day, inclusive; empty: the host's own first to last day) without traffic
 /// to a host appears with zeros, so gaps in the capture stay visible; a host's days outside
 /// them (frames stamped before 1990) appear as they are, never spread into a grid.
@@ -75,7 +174,7 @@ pub fn daily_volume(rows: &[FlowDay], covered: &[(i32, i32)]) -> PolarsResult<Da
     let df = df!(
         "day" => out.iter().map(|r| r.day).collect::<Vec<i32>>(),
         "host" => out.iter().map(|r| &*r.host).collect::<Vec<&str>>(),
-        "flow_id" => u(|r| r.flow_id),
+        "flows" => u(|r| r.flows),
         layer::FRAMES => u(|r| r.frames),
         layer::FRAME_BYTES => u(|r| r.frame_bytes),
         layer::IP_BYTES => u(|r| r.ip_bytes),
@@ -88,10 +187,7 @@ pub fn daily_volume(rows: &[FlowDay], covered: &[(i32, i32)]) -> PolarsResult<Da
         "control_bytes" => u(|r| r.control_bytes),
         "unsent_declared_bytes" => u(|r| r.unsent_declared_bytes),
     )?;
-    let mut aggs = vec![col("flow_id")
-        .n_unique()
-        .cast(DataType::UInt64)
-        .alias("flows")];
+    let mut aggs = vec![col("flows").sum()];
     aggs.extend(SUMS.iter().map(|c| col(*c).sum()));
     let grouped = df
         .lazy()
@@ -180,6 +276,7 @@ mod tests {
             server_name: format!("{ind}.name").into(),
             server_ip: format!("203.0.113.{}", flow % 3).into(),
             flow_id: flow,
+            flows: 1,
             c2s,
             frames: 1,
             frame_bytes: stream + 54,
@@ -237,7 +334,10 @@ mod tests {
     fn sums_per_day_and_indicator_with_zero_days_filled() {
         let rows = vec![
             row(16_330, "a", 1, true, 100),
-            row(16_330, "a", 1, true, 50), // same flow, second row: one flow
+            FlowDay {
+                flows: 2, // a row summing two flows
+                ..row(16_330, "a", 5, true, 50)
+            },
             row(16_330, "a", 2, true, 10),
             row(16_330, "a", 2, false, 999), // s2c: not volume that left
             row(16_333, "a", 3, true, 7),
@@ -256,7 +356,7 @@ mod tests {
         let stream = u64s(&df, layer::STREAM_BYTES);
         assert_eq!(stream, vec![160, 0, 1, 0, 7]);
         let flows = u64s(&df, "flows");
-        assert_eq!(flows, vec![2, 0, 1, 0, 1]);
+        assert_eq!(flows, vec![4, 0, 1, 0, 1]);
         let app = u64s(&df, "app_bytes");
         assert_eq!(app, vec![80, 0, 0, 0, 3]);
         assert_eq!(df.column("day").unwrap().dtype(), &DataType::Date);
@@ -269,5 +369,85 @@ mod tests {
             .unwrap()
             .to_string();
         assert_eq!(ips, "203.0.113.0;203.0.113.1;203.0.113.2");
+    }
+
+    #[test]
+    fn day_rows_sum_per_key_in_first_seen_order_and_rename_merges() {
+        let mut d = DayRows::default();
+        d.add(row(2, "b", 1, true, 10));
+        d.add(row(1, "a", 2, true, 5));
+        d.add(row(2, "b", 4, true, 7)); // same key as the first (203.0.113.1)
+        d.add(row(2, "b", 4, false, 9)); // other direction: its own row
+        d.add(row(2, "b", 3, true, 1)); // other address (203.0.113.0)
+        let got: Vec<(i32, &str, bool, u64, u64, u64)> = d
+            .rows()
+            .iter()
+            .map(|r| (r.day, &*r.host, r.c2s, r.flows, r.stream_bytes, r.flow_id))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                (2, "b", true, 2, 17, 1),
+                (1, "a", true, 1, 5, 2),
+                (2, "b", false, 1, 9, 4),
+                (2, "b", true, 1, 1, 3),
+            ]
+        );
+        // Naming the rows of 203.0.113.0 "b" as the first row's key: nothing merges (the
+        // address differs); naming every row "b" merges day 2's c2s rows of one address.
+        let mut e = DayRows::default();
+        e.add(FlowDay {
+            host: "x".into(),
+            ..row(2, "b", 1, true, 10)
+        });
+        e.add(row(2, "b", 4, true, 7));
+        e.add(row(3, "b", 7, true, 2));
+        e.rename(|r| (&*r.host == "x").then(|| Name::from("b")));
+        let got: Vec<(i32, &str, u64, u64)> = e
+            .rows()
+            .iter()
+            .map(|r| (r.day, &*r.host, r.flows, r.stream_bytes))
+            .collect();
+        assert_eq!(got, vec![(2, "b", 2, 17), (3, "b", 1, 2)]);
+        // The index follows the merge: a later row of the key adds to the merged row.
+        e.add(row(2, "b", 10, true, 3));
+        assert_eq!(e.rows().len(), 2);
+        assert_eq!(e.rows()[0].stream_bytes, 20);
+        assert_eq!(e.take().len(), 2);
+        assert!(e.rows().is_empty());
+        e.add(row(2, "b", 11, true, 1));
+        assert_eq!(e.rows().len(), 1, "take clears the index");
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(48))]
+        /// The daily table from rows summed as flows close equals the one from every
+        /// flow's own rows.
+        #[test]
+        fn summed_rows_give_the_daily_table_of_the_flows_own_rows(
+            flows in proptest::collection::vec(
+                (0i32..4, 0usize..3, 0u64..6, proptest::bool::ANY, 0u64..1000, 0u64..3),
+                0..60,
+            )
+        ) {
+            let hosts = ["a", "b", "c"];
+            let own: Vec<FlowDay> = flows
+                .iter()
+                .enumerate()
+                .map(|(i, &(day, h, ip, c2s, stream, gap))| FlowDay {
+                    server_ip: format!("203.0.113.{ip}").into(),
+                    gap_bytes: gap,
+                    ..row(16_330 + day, hosts[h], i as u64, c2s, stream)
+                })
+                .collect();
+            let mut summed = DayRows::default();
+            for r in &own {
+                summed.add(r.clone());
+            }
+            proptest::prop_assert!(summed.rows().len() <= own.len());
+            let a = daily_volume(&own, &[(16_330, 16_333)]).unwrap();
+            let b = daily_volume(summed.rows(), &[(16_330, 16_333)]).unwrap();
+            proptest::prop_assert!(a.equals(&b), "{a}\n{b}");
+        }
     }
 }

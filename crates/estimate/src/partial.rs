@@ -13,7 +13,7 @@
 
 use crate::analysis::FlowCounts;
 use crate::collect::ContentStats;
-use crate::daily::{FlowDay, SUMS};
+use crate::daily::{DayRows, FlowDay, SUMS};
 use crate::flowtable::{Col, Table, TableWriter};
 use crate::pipeline::{FileRead, Read};
 use crate::shard::{ClosedFlow, DnsReader, Gather, ShardSink, Tag, Worker};
@@ -571,7 +571,9 @@ pub struct PartialWriter {
     path: PathBuf,
     /// Closed flows written.
     pub flows: u64,
-    days: Vec<FlowDay>,
+    /// The bucket's flow-day rows, summed as they come (held per day × host × address, not
+    /// per flow).
+    days: DayRows,
 }
 
 impl PartialWriter {
@@ -585,7 +587,7 @@ impl PartialWriter {
             w: BufWriter::with_capacity(1 << 20, f),
             path,
             flows: 0,
-            days: Vec::new(),
+            days: DayRows::default(),
         })
     }
 
@@ -593,7 +595,9 @@ impl PartialWriter {
     pub fn write(&mut self, items: Vec<(Tag, ClosedFlow)>) -> io::Result<()> {
         for item in items {
             if let Some(c) = &item.1.content {
-                self.days.extend(c.days().iter().cloned());
+                for d in c.days() {
+                    self.days.add(d.clone());
+                }
             }
             rmp_serde::encode::write(&mut self.w, &item)
                 .map_err(|e| io::Error::other(format!("{}: {e}", self.path.display())))?;
@@ -606,7 +610,7 @@ impl PartialWriter {
     /// `partial.json`.
     pub fn finish(mut self, out: &Path, bucket: usize, meta: &PartialFile) -> io::Result<()> {
         self.w.flush()?;
-        write_daily(&self.days, &out.join("daily"), bucket)?;
+        write_daily(self.days.rows(), &out.join("daily"), bucket)?;
         let text = serde_json::to_string_pretty(meta).map_err(io::Error::other)?;
         std::fs::write(out.join("partial.json"), text + "\n")
     }
@@ -639,7 +643,7 @@ fn write_daily(rows: &[FlowDay], dir: &Path, bucket: usize) -> io::Result<()> {
             ))
             .or_insert([0; 12]);
         let v = [
-            1,
+            r.flows,
             r.frames,
             r.frame_bytes,
             r.ip_bytes,

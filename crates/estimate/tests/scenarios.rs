@@ -76,7 +76,7 @@ fn run(d: &std::path::Path) -> Run {
         let mut ledger = a.inner.content;
         ledger.finish();
         let units = std::mem::take(&mut ledger.units);
-        let days = std::mem::take(&mut ledger.days);
+        let days = ledger.take_days();
         let sightings = std::mem::take(&mut ledger.sightings.list);
         (units, days, sightings)
     };
@@ -118,7 +118,7 @@ fn records_per_day_and_host_lie_within_the_interval_and_plain_days_are_exact() {
             // Never more application bytes than the flow sent that day.
             assert!(
                 r.app_bytes <= r.stream_bytes + r.gap_bytes,
-                "{name}: flow {} on {}: app {} > stream {} + gap {}",
+                "{name}: row of flow {} (and the flows summed with it) on {}: app {} > stream {} + gap {}",
                 r.flow_id,
                 date(r.day),
                 r.app_bytes,

@@ -868,3 +868,123 @@ fn a_body_cut_exactly_at_a_record_end_counts_that_record() {
     assert_eq!(c, 30, "{units:?}");
     assert_eq!(confirmed.len(), 30);
 }
+
+/// The end-of-run naming on the summed flow-day rows: a flow that learnt no server name takes
+/// the one name other flows to its server address learnt (its rows, units and flow fact), and
+/// keeps the indicator as its host when its address had no name or two.
+#[test]
+fn an_unnamed_flow_takes_the_one_name_its_server_address_had() {
+    let dir = tempfile::tempdir().unwrap();
+    let iocs = dir.path().join("iocs.txt");
+    std::fs::write(&iocs, "203.0.113.0/24\n").unwrap();
+    let post = |host: &str| {
+        format!(
+            "POST /u HTTP/1.1\r\nHost: {host}\r\nContent-Length: 2000\r\n\r\n{}",
+            "x".repeat(2000)
+        )
+        .into_bytes()
+    };
+    let raw = vec![0x5a_u8; 6000];
+    let ok = b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
+    // (server, upload): two flows named by Host, then unnamed ones.
+    let flows: Vec<([u8; 4], Vec<u8>)> = vec![
+        ([203, 0, 113, 9], post("x.example")),
+        ([203, 0, 113, 11], post("a.example")),
+        ([203, 0, 113, 11], post("b.example")),
+        ([203, 0, 113, 9], raw.clone()),
+        ([203, 0, 113, 9], raw.clone()),
+        ([203, 0, 113, 10], raw.clone()),
+        ([203, 0, 113, 11], raw.clone()),
+    ];
+    let mut paths = Vec::new();
+    for (i, (server, upload)) in flows.iter().enumerate() {
+        let p = dir.path().join(format!("c{i}.pcap"));
+        std::fs::write(
+            &p,
+            exfilmeter_synth::single_connection(
+                *server,
+                80,
+                upload,
+                ok,
+                1_411_084_800 + 60 * i as u64,
+            ),
+        )
+        .unwrap();
+        paths.push(p.display().to_string());
+    }
+    let set = IocSet::load(&[iocs], false).unwrap();
+    let shape = exfilmeter_estimate::RecordShape {
+        format: RecordFormat::Csv,
+        ..Default::default()
+    };
+    let ledger = ContentLedger::new(
+        &shape,
+        Rules::default(),
+        DayClock::new(chrono_tz::UTC),
+        &set,
+    );
+    let tee = Tee {
+        rows: NoRows,
+        content: ledger,
+    };
+    let mut a = Attributor::new(&set, Internal::default(), 3600, tee);
+    let inputs = expand_inputs(&paths).unwrap();
+    Pipeline::new(TrackerConfig::default(), HashAlgo::None).run(&inputs, &mut a, &mut ());
+    let mut l = a.inner.content;
+    l.finish();
+    let by_server = |ip: &str| -> Vec<String> {
+        let mut v: Vec<String> = l
+            .flows
+            .iter()
+            .filter(|f| f.server.starts_with(ip))
+            .map(|f| f.host.to_string())
+            .collect();
+        v.sort();
+        v
+    };
+    assert_eq!(by_server("203.0.113.9"), ["x.example"; 3]);
+    assert_eq!(by_server("203.0.113.10"), ["203.0.113.0/24"]);
+    assert_eq!(
+        by_server("203.0.113.11"),
+        ["203.0.113.0/24", "a.example", "b.example"]
+    );
+    // Rows: the named flow's, and the two unnamed flows to .9 summed in one row under its name.
+    let c2s: Vec<(String, String, String, u64)> = l
+        .days()
+        .iter()
+        .filter(|d| d.c2s)
+        .map(|d| {
+            (
+                d.host.to_string(),
+                d.server_name.to_string(),
+                d.server_ip.to_string(),
+                d.flows,
+            )
+        })
+        .collect();
+    let row = |h: &str, n: &str, ip: &str, flows: u64| {
+        (h.to_string(), n.to_string(), ip.to_string(), flows)
+    };
+    assert_eq!(
+        c2s,
+        [
+            row("x.example", "x.example", "203.0.113.9", 1),
+            row("a.example", "a.example", "203.0.113.11", 1),
+            row("b.example", "b.example", "203.0.113.11", 1),
+            row("x.example", "", "203.0.113.9", 2),
+            row("203.0.113.0/24", "", "203.0.113.10", 1),
+            row("203.0.113.0/24", "", "203.0.113.11", 1),
+        ]
+    );
+    // Units follow their flow's name: the raw uploads to .9 are x.example's.
+    let raw_hosts: Vec<String> = l
+        .units
+        .iter()
+        .filter(|u| u.source == exfilmeter_estimate::Source::Raw)
+        .map(|u| u.host.to_string())
+        .collect();
+    assert_eq!(
+        raw_hosts,
+        ["x.example", "x.example", "203.0.113.0/24", "203.0.113.0/24"]
+    );
+}

@@ -798,7 +798,7 @@ pub(crate) fn run_mode(args: Args, mode: Mode) -> Result<Outcome> {
     };
     let day_rows = tables.write_tables(&s.out, &periods_or_capture(periods, &covered))?;
     for h in assumed.keys() {
-        if !content.days.iter().any(|d| *d.host == **h) {
+        if !content.days().iter().any(|d| *d.host == **h) {
             eprintln!(
                 "exfilmeter: warning: --assume {h}: no traffic to a host of that name in this run \
                  (hosts are named as in daily.csv's host column)"

@@ -11,7 +11,7 @@ mod sweep;
 
 pub use sweep::SweepHit;
 
-use crate::daily::FlowDay;
+use crate::daily::{DayRows, FlowDay};
 use crate::reconcile::Sighting;
 use bodies::{finish_bodies, OpenBody, Req, Suspended};
 use exfilmeter_content::{BodyResult, Kind, RecordShape};
@@ -234,9 +234,13 @@ pub struct ContentLedger<'s> {
     live: HashMap<FlowId, Box<FlowContent<'s>>>,
     /// Units of closed IOC flows, in close order.
     pub units: Vec<Unit>,
-    /// Ledger rows of closed IOC flows, in close order: client→server, and server→client only
-    /// for flows that sent nothing client→server.
-    pub days: Vec<FlowDay>,
+    /// Ledger rows of closed IOC flows summed per day, direction, host, indicator, server
+    /// name and address, in the order first seen: client→server, and server→client only for
+    /// flows that sent nothing client→server.
+    days: DayRows,
+    /// Closed IOC flows that learnt no server name, and their server address: the
+    /// end-of-run naming applies to their units, sightings and flow facts.
+    unnamed: Vec<(FlowId, Name)>,
     /// Counters.
     pub stats: ContentStats,
     matcher: Option<Matcher<'s>>,
@@ -346,7 +350,8 @@ impl<'s> ContentLedger<'s> {
             set,
             live: HashMap::new(),
             units: Vec::new(),
-            days: Vec::new(),
+            days: DayRows::default(),
+            unnamed: Vec::new(),
             stats: ContentStats::default(),
             matcher: None,
             sightings: Sightings::default(),
@@ -558,6 +563,9 @@ impl<'s> ContentLedger<'s> {
             None => flow_server.clone(),
         };
         let server_name = self.names.get(v.server_name.as_deref().unwrap_or_default());
+        if server_name.is_empty() {
+            self.unnamed.push((r.id, server_ip.clone()));
+        }
         if f.connect {
             // The CONNECT itself is control traffic.
             for q in &f.reqs[0] {
@@ -694,13 +702,14 @@ impl<'s> ContentLedger<'s> {
                     self.units_raw(&mut f, r, day, content, c.gap_bytes + c.truncated_bytes);
                 }
             }
-            self.days.push(FlowDay {
+            self.days.add(FlowDay {
                 day,
                 host: host.clone(),
                 indicator: indicators.clone(),
                 server_name: server_name.clone(),
                 server_ip: server_ip.clone(),
                 flow_id: r.id.0,
+                flows: 1,
                 c2s,
                 frames: c.frames,
                 frame_bytes: c.frame_bytes,
@@ -792,11 +801,13 @@ impl<'s> ContentLedger<'s> {
         self
     }
 
-    /// What the flows closed since the last call added (a shard's ledger).
+    /// What the flows closed since the last call added (a shard's ledger; called after each
+    /// flow, so its rows are that flow's own).
     pub fn take_closed(&mut self) -> Closed {
+        self.unnamed.clear();
         Closed {
             units: std::mem::take(&mut self.units),
-            days: std::mem::take(&mut self.days),
+            days: self.days.take(),
             flows: std::mem::take(&mut self.flows),
             sightings: std::mem::take(&mut self.sightings.list),
             sweep_hits: std::mem::take(&mut self.sweep_hits),
@@ -806,10 +817,28 @@ impl<'s> ContentLedger<'s> {
     /// Adds what a shard's closed flows added, in close order.
     pub fn absorb(&mut self, c: Closed) {
         self.units.extend(c.units);
-        self.days.extend(c.days);
+        for d in c.days {
+            if d.server_name.is_empty() && self.unnamed.last().is_none_or(|(f, _)| f.0 != d.flow_id)
+            {
+                self.unnamed.push((FlowId(d.flow_id), d.server_ip.clone()));
+            }
+            self.days.add(d);
+        }
         self.flows.extend(c.flows);
         self.sightings.extend(c.sightings);
         self.sweep_hits.extend(c.sweep_hits);
+    }
+
+    /// Ledger rows of closed IOC flows summed per day, direction, host, indicator, server
+    /// name and address, in the order first seen: client→server, and server→client only for
+    /// flows that sent nothing client→server.
+    pub fn days(&self) -> &[FlowDay] {
+        self.days.rows()
+    }
+
+    /// Takes the summed ledger rows out ([`ContentLedger::days`]).
+    pub fn take_days(&mut self) -> Vec<FlowDay> {
+        self.days.take()
     }
 
     /// Adds a shard's counters (at the end of the run).
@@ -821,30 +850,40 @@ impl<'s> ContentLedger<'s> {
     /// Ends the run: a flow that was attributed without learning a server name (e.g. a
     /// connection already open when the capture started, or one whose head the snapshot
     /// length cut) takes the name other attributed flows to the same server address
-    /// learned, when there is exactly one.
+    /// learned, when there is exactly one. The rule reads only a row's server name and
+    /// address, so it is applied to the summed rows as it would be to each flow's.
     pub fn finish(&mut self) {
-        let mut names: BTreeMap<&str, std::collections::BTreeSet<&Name>> = BTreeMap::new();
-        for d in &self.days {
+        let mut names: BTreeMap<Name, std::collections::BTreeSet<Name>> = BTreeMap::new();
+        for d in self.days.rows() {
             if !d.server_name.is_empty() {
-                names.entry(&d.server_ip).or_default().insert(&d.host);
+                names
+                    .entry(d.server_ip.clone())
+                    .or_default()
+                    .insert(d.host.clone());
             }
         }
-        let mut renamed: HashMap<u64, Name> = HashMap::new();
-        for d in &self.days {
+        let name_of = |server_ip: &Name| -> Option<Name> {
+            let set = names.get(server_ip)?;
+            if set.len() == 1 {
+                set.iter().next().cloned()
+            } else {
+                None
+            }
+        };
+        self.days.rename(|d| {
             if d.server_name.is_empty() {
-                if let Some(set) = names.get(&*d.server_ip) {
-                    if set.len() == 1 {
-                        if let Some(h) = set.iter().next() {
-                            renamed.insert(d.flow_id, Name::clone(h));
-                        }
-                    }
-                }
+                name_of(&d.server_ip)
+            } else {
+                None
             }
-        }
-        for d in &mut self.days {
-            if let Some(h) = renamed.get(&d.flow_id) {
-                d.host = h.clone();
-            }
+        });
+        let renamed: HashMap<u64, Name> = self
+            .unnamed
+            .iter()
+            .filter_map(|(f, ip)| Some((f.0, name_of(ip)?)))
+            .collect();
+        if renamed.is_empty() {
+            return;
         }
         for u in &mut self.units {
             if let Some(h) = renamed.get(&u.flow.0) {
