@@ -105,6 +105,81 @@ impl Table {
     }
 }
 
+/// Bytes read at a time by [`each_row`].
+const BLOCK: usize = 1 << 22;
+
+/// Reads the CSV file at `path` block by block, calling `f` with the cells of each data row in
+/// the columns named in `keep` (in `keep`'s order; a column the header lacks gives an empty
+/// cell): memory for one block and the longest record, whatever the file's length. Every row
+/// must have as many cells as the header.
+pub fn each_row(path: &Path, keep: &[&str], f: impl FnMut(&[&str])) -> Result<()> {
+    each_row_in(path, keep, BLOCK, f)
+}
+
+/// [`each_row`], reading `block` bytes at a time.
+fn each_row_in(path: &Path, keep: &[&str], block: usize, mut f: impl FnMut(&[&str])) -> Result<()> {
+    use std::io::Read as _;
+    let mut file = std::fs::File::open(path).map_err(io("reading", path))?;
+    let mut buf: Vec<u8> = Vec::new();
+    let mut header: Option<usize> = None;
+    let mut index: Vec<Option<usize>> = Vec::new();
+    let mut line = 1;
+    let mut consumed = 0;
+    let mut eof = false;
+    while !eof {
+        let start = buf.len();
+        buf.resize(start + block, 0);
+        let n = file.read(&mut buf[start..]).map_err(io("reading", path))?;
+        buf.truncate(start + n);
+        eof = n == 0;
+        // Records end at a newline outside quotes (an even number of quotes before it).
+        let end = if eof {
+            buf.len()
+        } else {
+            let mut even = true;
+            let mut last = None;
+            for (i, &b) in buf.iter().enumerate() {
+                match b {
+                    b'"' => even = !even,
+                    b'\n' if even => last = Some(i + 1),
+                    _ => {}
+                }
+            }
+            match last {
+                Some(e) => e,
+                None => continue,
+            }
+        };
+        let text = std::str::from_utf8(&buf[..end]).map_err(|e| {
+            format(
+                path,
+                format_args!("byte {}: not UTF-8 text", consumed + e.valid_up_to()),
+            )
+        })?;
+        each_record(text, |r| {
+            match header {
+                None => {
+                    index = keep.iter().map(|k| r.iter().position(|c| c == k)).collect();
+                    header = Some(r.len());
+                }
+                Some(h) => {
+                    line += 1;
+                    if r.len() != h {
+                        return Err(ragged(line, r.len(), h));
+                    }
+                    let cells: Vec<&str> = index.iter().map(|i| i.map_or("", |i| &*r[i])).collect();
+                    f(&cells);
+                }
+            }
+            Ok(())
+        })
+        .map_err(|e| format(path, e))?;
+        buf.drain(..end);
+        consumed += end;
+    }
+    Ok(())
+}
+
 fn ragged(line: usize, cells: usize, header: usize) -> String {
     format!("line {line}: {cells} cells, the header has {header}")
 }
@@ -323,5 +398,54 @@ mod tests {
         assert_eq!(t.header, ["a", "c"]);
         assert_eq!(t.rows, [["1", "3"], ["4", "6"]]);
         assert_eq!(t.get(&t.rows[0], "c"), "3");
+    }
+
+    /// Rows of `text` as [`each_row_in`] reads them from a file in blocks of `block` bytes
+    /// (the kept cells, in `keep`'s order), or the error.
+    fn rows_in_blocks(
+        text: &str,
+        keep: &[&str],
+        block: usize,
+    ) -> std::result::Result<Vec<Vec<String>>, String> {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("t.csv");
+        std::fs::write(&p, text).unwrap();
+        let mut rows = Vec::new();
+        each_row_in(&p, keep, block, |c| {
+            rows.push(c.iter().map(|s| s.to_string()).collect())
+        })
+        .map_err(|e| e.to_string())?;
+        Ok(rows)
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(1500))]
+        /// Read block by block (records cut anywhere, inside quotes too), a file gives the
+        /// rows the whole text gives, in the kept columns' order; an error both ways.
+        #[test]
+        fn rows_read_in_blocks_are_the_rows_of_the_whole_text(
+            text in "[a,\"\r\né日]{0,60}",
+            block in 1usize..24,
+        ) {
+            let whole = Table::parse(&format!("a,b\n{text}")).map(|t| {
+                t.rows.into_iter().map(|r| vec![r[1].clone(), r[0].clone(), String::new()]).collect::<Vec<_>>()
+            });
+            let blocks = rows_in_blocks(&format!("a,b\n{text}"), &["b", "a", "zz"], block);
+            proptest::prop_assert_eq!(whole.is_ok(), blocks.is_ok(), "{:?} {:?}", whole, blocks);
+            if let (Ok(w), Ok(b)) = (whole, blocks) {
+                proptest::prop_assert_eq!(w, b);
+            }
+        }
+    }
+
+    #[test]
+    fn a_bad_file_is_named_with_the_line_or_byte() {
+        let e = rows_in_blocks("a,b\n1,2\n3\n", &["a"], 4).unwrap_err();
+        assert!(e.contains("t.csv") && e.contains("line 3"), "{e}");
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("u.csv");
+        std::fs::write(&p, b"a,b\n1,\xff\n").unwrap();
+        let e = each_row_in(&p, &["a"], 3, |_| {}).unwrap_err().to_string();
+        assert!(e.contains("u.csv") && e.contains("byte 6"), "{e}");
     }
 }

@@ -83,20 +83,138 @@ pub const LAYERS: [&str; 11] = [
 /// A flow on the timeline.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Span {
-    /// Host.
-    pub host: String,
+    /// Its entry in [`Report::hosts`].
+    pub host: usize,
     /// First and last frame, seconds since the epoch (UTC).
     pub start: i64,
     /// See `start`.
     pub end: i64,
-    /// First and last frame as written (local RFC 3339).
-    pub start_local: String,
-    /// See `start_local`.
-    pub end_local: String,
     /// Client→server stream bytes.
     pub bytes: u64,
     /// Flow id.
-    pub flow: String,
+    pub flow: Box<str>,
+}
+
+/// A flow of ioc_flows.csv as the timeline needs it (host by number).
+#[derive(Debug, Clone)]
+struct FlowSpan {
+    host: u32,
+    start: i64,
+    end: i64,
+    bytes: u64,
+    flow: Box<str>,
+}
+
+/// What the report needs of one host's flows, summed as ioc_flows.csv is read.
+#[derive(Debug, Clone, Default)]
+struct HostFlows {
+    flows: u64,
+    /// Each kind of evidence, with the frame of its first flow, in the order first seen.
+    evidence: Vec<(String, String)>,
+    /// The earliest first frame and how it is written.
+    first: Option<(i64, String)>,
+    /// The latest last frame (a flow whose time does not parse counts as earliest), the
+    /// later row on a tie, and how it is written.
+    last: Option<(Option<i64>, String)>,
+    /// Of the flows on the timeline: the first one in time order (start, then flow id) and
+    /// its start as written; the one ending last (the later in time order on a tie) and its
+    /// end as written.
+    span_first: Option<((i64, Box<str>), String)>,
+    span_last: Option<(LastKey, String)>,
+}
+
+/// A flow's order for "ended last": end, then start and flow id (time order).
+type LastKey = (i64, i64, Box<str>);
+
+/// The flows of ioc_flows.csv summed per host, with one timeline span per flow: read block by
+/// block, so a run with millions of flows costs a few dozen bytes per flow.
+#[derive(Debug, Clone, Default)]
+pub struct FlowSummary {
+    index: HashMap<String, u32>,
+    hosts: Vec<HostFlows>,
+    spans: Vec<FlowSpan>,
+}
+
+impl FlowSummary {
+    /// Reads ioc_flows.csv.
+    pub fn read(path: &Path) -> Result<FlowSummary> {
+        let mut f = FlowSummary::default();
+        crate::csv::each_row(path, &FLOW_COLUMNS, |c| f.add(c))?;
+        Ok(f)
+    }
+
+    /// The flows of a table with ioc_flows.csv's columns.
+    pub fn of(t: &Table) -> FlowSummary {
+        let mut f = FlowSummary::default();
+        let cols: Vec<Option<usize>> = FLOW_COLUMNS.iter().map(|c| t.col(c)).collect();
+        for r in &t.rows {
+            let cells: Vec<&str> = cols
+                .iter()
+                .map(|i| i.and_then(|i| r.get(i)).map_or("", String::as_str))
+                .collect();
+            f.add(&cells);
+        }
+        f
+    }
+
+    /// Adds one flow: its cells in [`FLOW_COLUMNS`] order.
+    fn add(&mut self, c: &[&str]) {
+        let cell = |i: usize| c.get(i).copied().unwrap_or("");
+        let (flow, host, evidence) = (cell(0), cell(1), cell(2));
+        let (first_local, last_local) = (cell(3), cell(4));
+        let bytes = cell(5).parse::<u64>().unwrap_or(0);
+        let id = match self.index.get(host) {
+            Some(&i) => i,
+            None => {
+                let i = self.hosts.len() as u32;
+                self.index.insert(host.to_string(), i);
+                self.hosts.push(HostFlows::default());
+                i
+            }
+        };
+        let h = &mut self.hosts[id as usize];
+        h.flows += 1;
+        for e in evidence.split(';').filter(|s| !s.is_empty()) {
+            let (kind, frame) = e.split_once(':').unwrap_or((e, ""));
+            if !h.evidence.iter().any(|(k, _)| k == kind) {
+                h.evidence.push((kind.to_string(), frame.to_string()));
+            }
+        }
+        let (start, end) = (parse_time(first_local), parse_time(last_local));
+        if let Some(t) = start {
+            if h.first.as_ref().is_none_or(|(m, _)| t < *m) {
+                h.first = Some((t, first_local.to_string()));
+            }
+        }
+        if h.last.as_ref().is_none_or(|(m, _)| end >= *m) {
+            h.last = Some((end, last_local.to_string()));
+        }
+        if let (Some(start), Some(end)) = (start, end) {
+            if h.span_first
+                .as_ref()
+                .is_none_or(|((s, f), _)| (start, flow) < (*s, &**f))
+            {
+                h.span_first = Some(((start, flow.into()), first_local.to_string()));
+            }
+            if h.span_last
+                .as_ref()
+                .is_none_or(|((e, s, f), _)| (end, start, flow) >= (*e, *s, &**f))
+            {
+                h.span_last = Some(((end, start, flow.into()), last_local.to_string()));
+            }
+            self.spans.push(FlowSpan {
+                host: id,
+                start,
+                end,
+                bytes,
+                flow: flow.into(),
+            });
+        }
+    }
+
+    fn host(&self, name: &str) -> Option<&HostFlows> {
+        self.index.get(name).map(|&i| &self.hosts[i as usize])
+    }
 }
 
 /// Everything the report shows.
@@ -121,8 +239,12 @@ pub struct Report {
     pub hosts: Vec<Host>,
     /// Hosts summed in the "other hosts" entry (by name; empty when every host is shown).
     pub other_hosts: Vec<String>,
-    /// Flows to malicious hosts, in time order.
+    /// Flows to malicious hosts, in time order (start, then flow id).
     pub spans: Vec<Span>,
+    /// The first flow's first frame as written (local RFC 3339; its zone is the timeline's).
+    pub first_local: String,
+    /// The last frame of the flow that ended last, as written.
+    pub last_local: String,
     /// Per day and host: stream bytes (days in order, hosts in `hosts` order).
     pub bytes_by_day: Vec<(String, Vec<u64>)>,
     /// Per host over the whole capture: host, content kinds (codec), r range, mean record
@@ -472,10 +594,10 @@ impl Report {
         let periods = Table::read(&dir.join("periods.csv"))?;
         let flows_path = dir.join("ioc_flows.csv");
         let flows = if flows_path.exists() {
-            // One row per flow: only the columns the report uses are kept in memory.
-            Table::read_columns(&flows_path, &FLOW_COLUMNS)?
+            // One row per flow: summed per host as it is read.
+            FlowSummary::read(&flows_path)?
         } else {
-            Table::default()
+            FlowSummary::default()
         };
         let sweep_path = dir.join("sweep_hosts.csv");
         let sweep = if sweep_path.exists() {
@@ -499,7 +621,7 @@ impl Report {
         manifest: Manifest,
         daily: Table,
         periods: Table,
-        flows: &Table,
+        flows: &FlowSummary,
         sweep: Option<Table>,
     ) -> Result<Report> {
         for (t, name, cols) in [
@@ -525,22 +647,6 @@ impl Report {
                 .push(r);
             daily_of.entry(daily.get(r, "host")).or_default().push(r);
         }
-        // Each host's flows (row numbers), and each flow's first and last frame parsed once:
-        // a run may have hundreds of thousands of flows.
-        let mut flows_of: HashMap<&str, Vec<usize>> = HashMap::new();
-        for (i, r) in flows.rows.iter().enumerate() {
-            flows_of.entry(flows.get(r, "host")).or_default().push(i);
-        }
-        let flow_times: Vec<(Option<i64>, Option<i64>)> = flows
-            .rows
-            .iter()
-            .map(|r| {
-                (
-                    parse_time(flows.get(r, "first_seen_local")),
-                    parse_time(flows.get(r, "last_seen_local")),
-                )
-            })
-            .collect();
         // Hosts shown: all, or the top ones by bytes sent and one entry for the rest.
         let sent = |h: &str| -> u64 {
             daily_of.get(h).map_or(0, |rows| {
@@ -679,20 +785,25 @@ impl Report {
                     ips.insert(i.to_string());
                 }
             }
-            let fl: Vec<usize> = members
-                .iter()
-                .flat_map(|h| flows_of.get(h).into_iter().flatten().copied())
-                .collect();
+            // The members' flows, host after host (each in file order).
+            let fl: Vec<&HostFlows> = members.iter().filter_map(|h| flows.host(h)).collect();
             let mut evidence: Vec<(String, String)> = Vec::new();
-            for r in fl.iter().map(|&i| &flows.rows[i]) {
-                for e in flows
-                    .get(r, "evidence")
-                    .split(';')
-                    .filter(|s| !s.is_empty())
-                {
-                    let (kind, frame) = e.split_once(':').unwrap_or((e, ""));
-                    if !evidence.iter().any(|(k, _)| k == kind) {
-                        evidence.push((kind.to_string(), frame.to_string()));
+            for (kind, frame) in fl.iter().flat_map(|h| &h.evidence) {
+                if !evidence.iter().any(|(k, _)| k == kind) {
+                    evidence.push((kind.clone(), frame.clone()));
+                }
+            }
+            let mut first: Option<&(i64, String)> = None;
+            let mut last: Option<&(Option<i64>, String)> = None;
+            for h in &fl {
+                if let Some(f) = &h.first {
+                    if first.is_none_or(|m| f.0 < m.0) {
+                        first = Some(f);
+                    }
+                }
+                if let Some(l) = &h.last {
+                    if last.is_none_or(|m| l.0 >= m.0) {
+                        last = Some(l);
                     }
                 }
             }
@@ -707,19 +818,9 @@ impl Report {
                 indicators: capped(indicators.into_iter().collect(), list_cap, lang),
                 ips: capped(ips.into_iter().collect(), list_cap, lang),
                 evidence,
-                flows: fl.len() as u64,
-                first: fl
-                    .iter()
-                    .filter_map(|&i| flow_times[i].0.map(|t| (t, i)))
-                    .min_by_key(|(t, _)| *t)
-                    .map_or_else(String::new, |(_, i)| {
-                        flows.get(&flows.rows[i], "first_seen_local").to_string()
-                    }),
-                last: fl
-                    .iter()
-                    .max_by_key(|&&i| flow_times[i].1)
-                    .map_or("", |&i| flows.get(&flows.rows[i], "last_seen_local"))
-                    .to_string(),
+                flows: fl.iter().map(|h| h.flows).sum(),
+                first: first.map_or_else(String::new, |f| f.1.clone()),
+                last: last.map_or_else(String::new, |l| l.1.clone()),
                 layers: LAYERS
                     .iter()
                     .map(|c| rows.iter().map(|r| daily.u64(r, c)).sum())
@@ -727,24 +828,46 @@ impl Report {
                 active_days: days.len() as u64,
             });
         }
+        // Each summed host's entry (none for a host daily.csv lacks).
+        let mut entry_of: Vec<Option<usize>> = vec![None; flows.hosts.len()];
+        for (name, &i) in &flows.index {
+            entry_of[i as usize] = group_of.get(name.as_str()).copied();
+        }
         let mut spans: Vec<Span> = flows
-            .rows
+            .spans
             .iter()
-            .zip(&flow_times)
-            .filter_map(|(r, &(start, end))| {
-                let g = *group_of.get(flows.get(r, "host"))?;
+            .filter_map(|s| {
                 Some(Span {
-                    host: groups[g].0.clone(),
-                    start: start?,
-                    end: end?,
-                    start_local: flows.get(r, "first_seen_local").to_string(),
-                    end_local: flows.get(r, "last_seen_local").to_string(),
-                    bytes: flows.u64(r, "stream_bytes"),
-                    flow: flows.get(r, "flow_id").to_string(),
+                    host: entry_of[s.host as usize]?,
+                    start: s.start,
+                    end: s.end,
+                    bytes: s.bytes,
+                    flow: s.flow.clone(),
                 })
             })
             .collect();
         spans.sort_by(|a, b| (a.start, &a.flow).cmp(&(b.start, &b.flow)));
+        // The timeline's first and last times as written, from the hosts on it.
+        let (mut first_local, mut last_local) = (None, None);
+        for (h, _) in flows
+            .hosts
+            .iter()
+            .zip(&entry_of)
+            .filter(|(_, e)| e.is_some())
+        {
+            if let Some((k, t)) = &h.span_first {
+                if first_local.is_none_or(|(m, _)| k < m) {
+                    first_local = Some((k, t));
+                }
+            }
+            if let Some((k, t)) = &h.span_last {
+                if last_local.is_none_or(|(m, _)| k >= m) {
+                    last_local = Some((k, t));
+                }
+            }
+        }
+        let first_local = first_local.map_or_else(String::new, |(_, t)| t.clone());
+        let last_local = last_local.map_or_else(String::new, |(_, t)| t.clone());
         // Assumptions per host over the whole capture, from the daily rows.
         let assumptions = groups
             .iter()
@@ -802,6 +925,8 @@ impl Report {
             hosts,
             other_hosts,
             spans,
+            first_local,
+            last_local,
             bytes_by_day,
             assumptions,
             records: None,
