@@ -8,7 +8,7 @@ use crate::pipeline::{Pipeline, Read};
 use crate::reconcile::{recon_by_day, recon_of, records_seen, Recon, Sighting};
 use crate::tables::{
     daily_table, periods_table, records_table, sightings_table, sweep_table, write_csv,
-    write_ioc_flows, write_parquet,
+    write_ioc_flows_sorted, write_parquet,
 };
 use exfilmeter_content::{RecordModel, RecoveredIndex};
 use exfilmeter_flow::{Day, DayClock, TrackerStats};
@@ -138,7 +138,12 @@ impl Run<'_> {
                 write_csv(&mut t, &out.join("sweep_hosts.csv"))?;
             }
         }
-        write_ioc_flows(&c.flows, self.tz, self.names, &out.join("ioc_flows.csv"))?;
+        write_ioc_flows_sorted(
+            c.flows.sorted()?,
+            self.tz,
+            self.names,
+            &out.join("ioc_flows.csv"),
+        )?;
         Ok(daily.height())
     }
 

@@ -22,7 +22,7 @@ pub mod split;
 mod tables;
 
 pub use collect::{
-    host_of, Closed, ContentLedger, ContentStats, IocFlow, Rules, Source, SweepHit, Unit,
+    host_of, Closed, ContentLedger, ContentStats, IocFlow, IocFlows, Rules, Source, SweepHit, Unit,
     RESIDUAL_MIN,
 };
 pub use daily::{daily_volume, FlowDay, SUMS};
@@ -53,6 +53,7 @@ pub use reconcile::{
 pub use shard::{ClosedFlow, Collector, Gather, ShardSink};
 pub use tables::{
     cells, daily_table, ioc_flows_table, periods_table, read_parquet, records_table,
-    sightings_table, status, sweep_table, write_csv, write_ioc_flows, write_parquet, SpanRecon,
-    DAILY_COLUMNS, IOC_FLOW_COLUMNS, PERIOD_SUMS, RECORD_COLUMNS, SIGHTING_COLUMNS,
+    sightings_table, status, sweep_table, write_csv, write_ioc_flows, write_ioc_flows_sorted,
+    write_parquet, SpanRecon, DAILY_COLUMNS, IOC_FLOW_COLUMNS, PERIOD_SUMS, RECORD_COLUMNS,
+    SIGHTING_COLUMNS,
 };

@@ -835,6 +835,19 @@ pub fn write_ioc_flows(
     capture_names: &[String],
     path: &Path,
 ) -> std::io::Result<()> {
+    let mut order: Vec<&crate::collect::IocFlow> = flows.iter().collect();
+    order.sort_by_key(|f| (f.first_ts, f.flow.0));
+    write_ioc_flows_sorted(order.into_iter().cloned().map(Ok), tz, capture_names, path)
+}
+
+/// [`write_ioc_flows`] of flows given in its order (first frame, then flow id), e.g.
+/// [`crate::IocFlows::sorted`]: holds one batch of them at a time.
+pub fn write_ioc_flows_sorted(
+    flows: impl Iterator<Item = std::io::Result<crate::collect::IocFlow>>,
+    tz: chrono_tz::Tz,
+    capture_names: &[String],
+    path: &Path,
+) -> std::io::Result<()> {
     use crate::flowtable::{Col, Table, TableWriter, Text};
     use std::fmt::Write as _;
     const BATCH: usize = 1 << 16;
@@ -844,10 +857,8 @@ pub fn write_ioc_flows(
             .map_or("?", String::as_str);
         let _ = write!(o, "{name}#{}", f.index);
     };
-    let mut order: Vec<&crate::collect::IocFlow> = flows.iter().collect();
-    order.sort_by_key(|f| (f.first_ts, f.flow.0));
     let mut writer = TableWriter::create(Some(path))?;
-    let table = |batch: &[&crate::collect::IocFlow]| -> std::io::Result<Table> {
+    let table = |batch: &[crate::collect::IocFlow]| -> std::io::Result<Table> {
         let mut t: Vec<Text> = (0..12)
             .map(|_| Text::with_capacity(batch.len(), 24))
             .collect();
@@ -907,8 +918,16 @@ pub fn write_ioc_flows(
         }
         Table::new(cols)
     };
-    for batch in order.chunks(BATCH) {
-        writer.write(&table(batch)?)?;
+    let mut batch = Vec::with_capacity(BATCH);
+    for f in flows {
+        batch.push(f?);
+        if batch.len() == BATCH {
+            writer.write(&table(&batch)?)?;
+            batch.clear();
+        }
+    }
+    if !batch.is_empty() {
+        writer.write(&table(&batch)?)?;
     }
     writer.finish(&table(&[])?)
 }

@@ -935,7 +935,9 @@ fn an_unnamed_flow_takes_the_one_name_its_server_address_had() {
     let by_server = |ip: &str| -> Vec<String> {
         let mut v: Vec<String> = l
             .flows
-            .iter()
+            .sorted()
+            .unwrap()
+            .map(Result::unwrap)
             .filter(|f| f.server.starts_with(ip))
             .map(|f| f.host.to_string())
             .collect();

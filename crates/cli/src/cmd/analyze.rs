@@ -282,9 +282,10 @@ fn resolve(args: &Args, mode: &Mode) -> Result<Settings> {
 
 /// `sightings.stix.json`: the indicators seen, each with its sighting (flows, first and
 /// last seen, hosts), as a STIX 2.1 bundle.
-fn write_sightings(out: &Path, set: &IocSet, flows: &[exfilmeter_estimate::IocFlow]) -> Result<()> {
+fn write_sightings(out: &Path, set: &IocSet, flows: &exfilmeter_estimate::IocFlows) -> Result<()> {
     let mut by: std::collections::BTreeMap<usize, exfilmeter_intel::Seen> = Default::default();
-    for f in flows {
+    for f in flows.sorted()? {
+        let f = f?;
         for &ioc in &f.iocs {
             let e = by.entry(ioc).or_insert_with(|| exfilmeter_intel::Seen {
                 ioc,
@@ -631,6 +632,9 @@ pub(crate) fn run_mode(args: Args, mode: Mode) -> Result<Outcome> {
             None => content,
         }
     };
+    // The run's own ledger (not a shard's): its IOC flows' facts are written out to the output
+    // folder's unnamed temporary files as flows close.
+    let run_ledger = || ledger().with_spill(&s.out);
     if let (Mode::Partial { out, bucket }, Some(sp)) = (&mode, &splits) {
         prepare_partial(out)?;
         let c = Collector::new(Some(ledger().for_shard()), true);
@@ -728,7 +732,7 @@ pub(crate) fn run_mode(args: Args, mode: Mode) -> Result<Outcome> {
     let (read, mut rows, mut content, flow_counts, extra) = if let Some(sp) = &splits {
         let mut gather = Gather {
             rows,
-            content: Some(ledger()),
+            content: Some(run_ledger()),
         };
         let (tracker, stats, sweep_bytes) = match merge_partials(&partials, &mut gather) {
             Ok(v) => v,
@@ -740,7 +744,7 @@ pub(crate) fn run_mode(args: Args, mode: Mode) -> Result<Outcome> {
             }
         };
         let Gather { rows, content } = gather;
-        let mut content = content.unwrap_or_else(ledger);
+        let mut content = content.unwrap_or_else(run_ledger);
         content.stats.add(&stats);
         content.sweep_bytes += sweep_bytes;
         for line in sp.problems() {
@@ -757,12 +761,12 @@ pub(crate) fn run_mode(args: Args, mode: Mode) -> Result<Outcome> {
             .collect();
         let mut gather = Gather {
             rows,
-            content: Some(ledger()),
+            content: Some(run_ledger()),
         };
         let (read, sinks) =
             pipeline.run_sharded(&inputs, sinks, true, &mut gather, &mut display)?;
         let Gather { rows, content } = gather;
-        let mut content = content.unwrap_or_else(ledger);
+        let mut content = content.unwrap_or_else(run_ledger);
         for s in &sinks {
             if let Some(c) = s.inner.content.as_ref() {
                 content.add_counts(c);
@@ -773,7 +777,7 @@ pub(crate) fn run_mode(args: Args, mode: Mode) -> Result<Outcome> {
     } else {
         let tee = Tee {
             rows,
-            content: ledger(),
+            content: run_ledger(),
         };
         let mut attr = Attributor::new(&set, internal, grace, tee);
         let read = pipeline.run(&inputs, &mut attr, &mut display);

@@ -6,9 +6,11 @@
 //! Only flagged flows (see `VerdictSink::flagged`) pay for any of this.
 
 mod bodies;
+mod iocflows;
 mod small_map;
 mod sweep;
 
+pub use iocflows::IocFlows;
 pub use sweep::SweepHit;
 
 use crate::daily::{DayRows, FlowDay};
@@ -251,9 +253,8 @@ pub struct ContentLedger<'s> {
     pub sweep_hits: Vec<SweepHit>,
     /// Client→server bytes the sweep scanned for keys.
     pub sweep_bytes: u64,
-    /// One fact per closed IOC flow (how it was identified, when, how much left), in close
-    /// order.
-    pub flows: Vec<IocFlow>,
+    /// One fact per closed IOC flow (how it was identified, when, how much left).
+    pub flows: IocFlows,
     names: Names,
 }
 
@@ -358,9 +359,16 @@ impl<'s> ContentLedger<'s> {
             sweep: false,
             sweep_hits: Vec::new(),
             sweep_bytes: 0,
-            flows: Vec::new(),
+            flows: IocFlows::default(),
             names: Names::default(),
         }
+    }
+
+    /// Writes the closed IOC flows' facts out to unnamed temporary files in `dir` as they
+    /// close (sorted runs, merged when read: [`IocFlows`]), so they do not stay in memory.
+    pub fn with_spill(mut self, dir: &std::path::Path) -> Self {
+        self.flows = IocFlows::spilled_in(dir);
+        self
     }
 
     /// Also searches every flow (not only IOC flows) for recovered keys and rows: call
@@ -808,7 +816,7 @@ impl<'s> ContentLedger<'s> {
         Closed {
             units: std::mem::take(&mut self.units),
             days: self.days.take(),
-            flows: std::mem::take(&mut self.flows),
+            flows: self.flows.take_pending(),
             sightings: std::mem::take(&mut self.sightings.list),
             sweep_hits: std::mem::take(&mut self.sweep_hits),
         }
@@ -824,7 +832,9 @@ impl<'s> ContentLedger<'s> {
             }
             self.days.add(d);
         }
-        self.flows.extend(c.flows);
+        for f in c.flows {
+            self.flows.push(f);
+        }
         self.sightings.extend(c.sightings);
         self.sweep_hits.extend(c.sweep_hits);
     }
@@ -895,11 +905,7 @@ impl<'s> ContentLedger<'s> {
                 s.host = h.to_string();
             }
         }
-        for f in &mut self.flows {
-            if let Some(h) = renamed.get(&f.flow.0) {
-                f.host = h.clone();
-            }
-        }
+        self.flows.rename(renamed);
     }
 
     fn units_raw(&self, f: &mut FlowContent<'s>, r: &FlowRecord, day: i32, len: u64, miss: u64) {

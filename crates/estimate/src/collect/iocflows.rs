@@ -1,0 +1,296 @@
+//! The closed IOC flows' facts (`ioc_flows.csv`, the STIX sightings), read back in time order
+//! (first frame, then flow id). In memory by default; a run given a spill folder writes them
+//! out as flows close, in sorted runs of [`RUN`] flows (MessagePack, in unnamed temporary files
+//! that vanish with the process), and merges the runs when they are read: memory holds one run
+//! and a read buffer per run, not every flow.
+
+use super::{IocFlow, Name};
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
+use std::fs::File;
+use std::io::{self, BufReader, BufWriter, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+
+/// Flows per sorted run written out (about 10 MB of them in memory).
+pub const RUN: usize = 1 << 15;
+/// Runs merged into one when there are this many (bounds the files and buffers of a read).
+const MERGE_AT: usize = 64;
+
+/// The order of `ioc_flows.csv`.
+fn key(f: &IocFlow) -> (i64, u64) {
+    (f.first_ts.0, f.flow.0)
+}
+
+/// The closed IOC flows of a run.
+#[derive(Debug, Default)]
+pub struct IocFlows {
+    /// Flows not yet written out (all of them without a spill folder).
+    pending: Vec<IocFlow>,
+    spill: Option<Spill>,
+    /// Hosts given at the end of the run (flows that learnt no server name), by flow id.
+    renamed: HashMap<u64, Name>,
+    len: u64,
+}
+
+#[derive(Debug)]
+struct Spill {
+    /// Flows per run.
+    run: usize,
+    dir: PathBuf,
+    runs: Vec<File>,
+    /// The first error writing a run: reported when the flows are read.
+    error: Option<io::Error>,
+}
+
+impl IocFlows {
+    /// Flows written out in sorted runs in `dir` (unnamed temporary files) as they close.
+    pub fn spilled_in(dir: &Path) -> IocFlows {
+        IocFlows::spilled_in_runs_of(dir, RUN)
+    }
+
+    fn spilled_in_runs_of(dir: &Path, run: usize) -> IocFlows {
+        IocFlows {
+            spill: Some(Spill {
+                run: run.max(1),
+                dir: dir.to_path_buf(),
+                runs: Vec::new(),
+                error: None,
+            }),
+            ..IocFlows::default()
+        }
+    }
+
+    /// Flows closed so far.
+    pub fn len(&self) -> u64 {
+        self.len
+    }
+
+    /// No flow closed.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Adds a closed flow.
+    pub fn push(&mut self, f: IocFlow) {
+        self.len += 1;
+        self.pending.push(f);
+        if self
+            .spill
+            .as_ref()
+            .is_some_and(|s| self.pending.len() >= s.run)
+        {
+            self.write_run();
+        }
+    }
+
+    /// Takes the flows held in memory (a shard's, after each flow).
+    pub fn take_pending(&mut self) -> Vec<IocFlow> {
+        self.len -= self.pending.len() as u64;
+        std::mem::take(&mut self.pending)
+    }
+
+    /// Gives the flows of `renamed` (by flow id) their host when they are read.
+    pub fn rename(&mut self, renamed: HashMap<u64, Name>) {
+        self.renamed = renamed;
+    }
+
+    fn write_run(&mut self) {
+        let Some(spill) = self.spill.as_mut() else {
+            return;
+        };
+        if spill.error.is_some() {
+            return;
+        }
+        self.pending.sort_unstable_by_key(key);
+        let written = write_run(&spill.dir, self.pending.iter().map(Ok));
+        match written {
+            Ok(f) => {
+                self.pending.clear();
+                spill.runs.push(f);
+                if spill.runs.len() >= MERGE_AT {
+                    let runs = std::mem::take(&mut spill.runs);
+                    let merged =
+                        Merge::new(runs, Vec::new()).and_then(|m| write_run(&spill.dir, m));
+                    match merged {
+                        Ok(f) => spill.runs.push(f),
+                        Err(e) => spill.error = Some(e),
+                    }
+                }
+            }
+            // The flows stay in memory; the error is reported when they are read.
+            Err(e) => spill.error = Some(e),
+        }
+    }
+
+    /// Every flow, in time order (first frame, then flow id), with the end-of-run hosts.
+    /// One read at a time: the runs' files are shared by every read.
+    pub fn sorted(&self) -> io::Result<impl Iterator<Item = io::Result<IocFlow>> + '_> {
+        let mut runs = Vec::new();
+        if let Some(spill) = self.spill.as_ref() {
+            if let Some(e) = &spill.error {
+                return Err(io::Error::new(
+                    e.kind(),
+                    format!(
+                        "writing the IOC flows to a temporary file in {}: {e}",
+                        spill.dir.display()
+                    ),
+                ));
+            }
+            for f in &spill.runs {
+                let mut f = f.try_clone()?;
+                f.seek(SeekFrom::Start(0))?;
+                runs.push(f);
+            }
+        }
+        let mut pending = self.pending.clone();
+        pending.sort_unstable_by_key(key);
+        let renamed = &self.renamed;
+        Ok(Merge::new(runs, pending)?.map(move |f| {
+            let mut f = f?;
+            if let Some(h) = renamed.get(&f.flow.0) {
+                f.host = h.clone();
+            }
+            Ok(f)
+        }))
+    }
+}
+
+/// Writes sorted flows to a new unnamed file in `dir`, rewound for reading.
+fn write_run<T: std::borrow::Borrow<IocFlow>>(
+    dir: &Path,
+    flows: impl Iterator<Item = io::Result<T>>,
+) -> io::Result<File> {
+    let file = tempfile::tempfile_in(dir)?;
+    let mut w = BufWriter::with_capacity(1 << 16, file);
+    for f in flows {
+        rmp_serde::encode::write(&mut w, f?.borrow()).map_err(io::Error::other)?;
+    }
+    w.flush()?;
+    let mut file = w.into_inner().map_err(|e| e.into_error())?;
+    file.seek(SeekFrom::Start(0))?;
+    Ok(file)
+}
+
+/// A k-way merge of sorted runs and one sorted list in memory.
+struct Merge {
+    readers: Vec<BufReader<File>>,
+    /// The next flow of each reader, and the list's (last).
+    heads: Vec<Option<IocFlow>>,
+    memory: std::vec::IntoIter<IocFlow>,
+    heap: BinaryHeap<Reverse<((i64, u64), usize)>>,
+}
+
+impl Merge {
+    fn new(runs: Vec<File>, memory: Vec<IocFlow>) -> io::Result<Merge> {
+        let mut m = Merge {
+            readers: runs
+                .into_iter()
+                .map(|f| BufReader::with_capacity(1 << 16, f))
+                .collect(),
+            heads: Vec::new(),
+            memory: memory.into_iter(),
+            heap: BinaryHeap::new(),
+        };
+        m.heads = (0..=m.readers.len()).map(|_| None).collect();
+        for i in 0..=m.readers.len() {
+            m.advance(i)?;
+        }
+        Ok(m)
+    }
+
+    /// Reads source `i`'s next flow into its head.
+    fn advance(&mut self, i: usize) -> io::Result<()> {
+        let next = match self.readers.get_mut(i) {
+            Some(r) => read_one(r)?,
+            None => self.memory.next(),
+        };
+        if let Some(f) = &next {
+            self.heap.push(Reverse((key(f), i)));
+        }
+        self.heads[i] = next;
+        Ok(())
+    }
+}
+
+/// The next flow of a run, none at its end.
+fn read_one(r: &mut BufReader<File>) -> io::Result<Option<IocFlow>> {
+    use std::io::BufRead as _;
+    if r.fill_buf()?.is_empty() {
+        return Ok(None);
+    }
+    rmp_serde::decode::from_read(r)
+        .map(Some)
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, format!("IOC flow spill: {e}")))
+}
+
+impl Iterator for Merge {
+    type Item = io::Result<IocFlow>;
+
+    fn next(&mut self) -> Option<io::Result<IocFlow>> {
+        let Reverse((_, i)) = self.heap.pop()?;
+        let f = self.heads[i].take()?;
+        Some(self.advance(i).map(|()| f))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+    use exfilmeter_ingest::{FileId, FrameRef, Timestamp};
+
+    fn flow(id: u64, ts: i64, host: &str) -> IocFlow {
+        let fr = FrameRef {
+            file: FileId(0),
+            index: id,
+            offset: 0,
+        };
+        IocFlow {
+            flow: exfilmeter_flow::FlowId(id),
+            host: host.into(),
+            indicator: "198.51.100.0/25".into(),
+            iocs: vec![id as usize % 3],
+            evidence: vec![(exfilmeter_intel::Via::Ip, fr)],
+            server: "198.51.100.7".into(),
+            port: 443,
+            first_ts: Timestamp(ts),
+            last_ts: Timestamp(ts + 5),
+            frames: (fr, fr),
+            c2s: exfilmeter_flow::Counters::default(),
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(24))]
+        /// Spilled in runs (merged again past [`MERGE_AT`] of them) or held in memory, the
+        /// flows read back are the same: every one, once, in time order, renamed.
+        #[test]
+        fn spilled_flows_read_back_sorted_as_in_memory(
+            times in proptest::collection::vec(0i64..50, 0..700),
+            run in 1usize..9,
+        ) {
+            let dir = tempfile::tempdir().unwrap();
+            let mut mem = IocFlows::default();
+            let mut disk = IocFlows::spilled_in_runs_of(dir.path(), run);
+            let n = times.len();
+            for (i, &t) in times.iter().enumerate() {
+                mem.push(flow(i as u64, t, "a"));
+                disk.push(flow(i as u64, t, "a"));
+            }
+            proptest::prop_assert_eq!(disk.pending.len(), n % run, "runs written out");
+            let renamed: HashMap<u64, Name> = (0..n as u64).step_by(7).map(|i| (i, Name::from("b"))).collect();
+            mem.rename(renamed.clone());
+            disk.rename(renamed);
+            let a: Vec<IocFlow> = mem.sorted().unwrap().map(Result::unwrap).collect();
+            let b: Vec<IocFlow> = disk.sorted().unwrap().map(Result::unwrap).collect();
+            proptest::prop_assert_eq!(a.len(), n);
+            proptest::prop_assert!(a.windows(2).all(|w| key(&w[0]) < key(&w[1])));
+            proptest::prop_assert!(a.iter().all(|f| (&*f.host == "b") == (f.flow.0 % 7 == 0)));
+            proptest::prop_assert!(a == b, "spilled and in-memory flows differ");
+            // A second read gives the same.
+            let c: Vec<IocFlow> = disk.sorted().unwrap().map(Result::unwrap).collect();
+            proptest::prop_assert!(b == c);
+        }
+    }
+}
