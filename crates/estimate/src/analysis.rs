@@ -89,7 +89,7 @@ impl Run<'_> {
         let recon = self.index.map(|ix| recon_by_day(ix, &c.sightings));
         let mut daily = daily_table(
             c.days(),
-            &c.units,
+            &c.unit_table(),
             self.model,
             self.staged,
             &self.covered,

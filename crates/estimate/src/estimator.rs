@@ -75,7 +75,7 @@ impl Content {
 }
 
 /// The byte basis of one day and host.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Basis {
     /// Bytes certainly sent (stream-based).
     pub low: u64,
@@ -244,59 +244,81 @@ struct Class {
     high: u64,
 }
 
-/// Estimates one day and host from its units. `unexplained_missing` is the client→server
-/// gap and truncated bytes of its flows that no unit accounts for (they widen `high`).
-/// `assumed`: how the analyst knows the host's opaque channel packs records
-/// ([`Content::assumed`]), instead of r ∈ [1, r_max].
-pub fn estimate_day(
-    units: &[&Unit],
-    unexplained_missing: u64,
-    model: &RecordModel,
-    staged: Option<u64>,
-    assumed: Option<&Content>,
-) -> DayEstimate {
-    let mu = model.mean.max(1.0);
-    let min = f64::from(model.min.max(1));
-    let (mut low, mut point_f, mut high) = (0u64, 0f64, 0u64);
-    let (mut counted, mut decoded) = (0u64, 0u64);
-    let mut kinds = BTreeSet::new();
-    let mut control = 0u64;
-    // Volume classes: opaque (r in [1, r_max]) and deflate-family (codec range).
-    let mut opaque = Basis {
-        low: 0,
-        point: 0,
-        high: 0,
-    };
-    let mut deflate = opaque;
-    for u in units {
-        let b = &u.body;
-        if u.control {
-            control += b.length;
-            continue;
+/// What the estimate of one day and host needs of its units, summed: the same whichever
+/// record model is applied later, so a run sums each upload as its flow closes and keeps one
+/// of these per day and host, not the uploads. Only a counted upload with a hole (bytes of
+/// partial records or missing) is kept apart, in upload order, for the model's per-upload
+/// bound.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct UnitSums {
+    /// Application bytes of control units.
+    pub control: u64,
+    kinds: BTreeSet<&'static str>,
+    /// Complete records counted.
+    counted: u64,
+    /// Decoded bytes of the counted content (of bulk uploads: the estimate's basis).
+    decoded: u64,
+    /// Decoded bytes of every counted upload, control ones too (daily.csv's `decoded_bytes`).
+    pub decoded_all: u64,
+    /// Partial records of counted uploads without a hole.
+    partial: u64,
+    /// Counted uploads with a hole: (order, partial records, hole bytes), in order.
+    holes: Vec<(u64, u64, u64)>,
+    opaque: Basis,
+    deflate: Basis,
+    volume_part: bool,
+    /// Missing bytes the uploads account for (`body.missing` summed).
+    pub missing: u64,
+}
+
+impl UnitSums {
+    /// The sums of `units`, in their order.
+    pub fn of<'u>(units: impl IntoIterator<Item = &'u Unit>) -> UnitSums {
+        let mut s = UnitSums::default();
+        for (i, u) in units.into_iter().enumerate() {
+            s.add(u, i as u64);
         }
-        kinds.insert(if u.source == crate::collect::Source::Tls {
-            "tls"
-        } else if u.source == crate::collect::Source::Raw {
-            "raw"
-        } else {
-            b.kind.as_str()
-        });
+        s
+    }
+
+    /// Adds upload `u`, the `order`-th of the run (orders increase with the uploads added).
+    pub fn add(&mut self, u: &Unit, order: u64) {
+        let b = &u.body;
+        self.missing += b.missing;
+        if let Some(c) = b.counted {
+            self.decoded_all += c.decoded_bytes;
+        }
+        if u.control {
+            self.control += b.length;
+            return;
+        }
+        self.kinds
+            .insert(if u.source == crate::collect::Source::Tls {
+                "tls"
+            } else if u.source == crate::collect::Source::Raw {
+                "raw"
+            } else {
+                b.kind.as_str()
+            });
         match b.counted {
             Some(c) => {
                 let hole = c.partial_bytes + c.missing;
-                counted += c.complete;
-                decoded += c.decoded_bytes;
-                low += c.complete;
-                point_f += c.complete as f64 + hole as f64 / mu;
-                high += c.complete + c.partial.max((hole as f64 / min).ceil() as u64);
+                self.counted += c.complete;
+                self.decoded += c.decoded_bytes;
+                if hole > 0 {
+                    self.holes.push((order, c.partial, hole));
+                } else {
+                    self.partial += c.partial;
+                }
             }
             None => {
+                self.volume_part |= b.kind != Kind::Unseen;
                 let factor = if b.kind.base64() { 0.75 } else { 1.0 };
                 let scale = |x: u64| (x as f64 * factor).round() as u64;
                 let target = if b.kind.deflate() {
-                    &mut deflate
+                    &mut self.deflate
                 } else {
-                    &mut opaque
+                    &mut self.opaque
                 };
                 target.low += scale(b.seen.saturating_sub(u.framing));
                 target.point += scale(b.length);
@@ -304,6 +326,101 @@ pub fn estimate_day(
             }
         }
     }
+
+    /// Adds another day's or host's sums (the uploads of both, in their orders).
+    pub fn merge(&mut self, o: UnitSums) {
+        self.control += o.control;
+        self.kinds.extend(o.kinds);
+        self.counted += o.counted;
+        self.decoded += o.decoded;
+        self.decoded_all += o.decoded_all;
+        self.partial += o.partial;
+        if self
+            .holes
+            .last()
+            .is_some_and(|l| o.holes.first().is_some_and(|f| f.0 < l.0))
+        {
+            self.holes.extend(o.holes);
+            self.holes.sort_by_key(|h| h.0);
+        } else {
+            self.holes.extend(o.holes);
+        }
+        for (a, b) in [(&mut self.opaque, o.opaque), (&mut self.deflate, o.deflate)] {
+            a.low += b.low;
+            a.point += b.point;
+            a.high += b.high;
+        }
+        self.volume_part |= o.volume_part;
+        self.missing += o.missing;
+    }
+
+    /// Whether any upload was left to the volume estimate.
+    pub fn has_volume_part(&self) -> bool {
+        self.volume_part
+    }
+}
+
+/// The uploads of a run summed per local day and host.
+pub type UnitTable =
+    std::collections::BTreeMap<i32, std::collections::BTreeMap<crate::collect::Name, UnitSums>>;
+
+/// The [`UnitTable`] of `units`, each added in its order.
+pub fn unit_table(units: &[Unit]) -> UnitTable {
+    let mut t = UnitTable::new();
+    for (i, u) in units.iter().enumerate() {
+        t.entry(u.day)
+            .or_default()
+            .entry(u.host.clone())
+            .or_default()
+            .add(u, i as u64);
+    }
+    t
+}
+
+/// Estimates one day and host from its units ([`estimate_sums`] of their [`UnitSums`]).
+pub fn estimate_day(
+    units: &[&Unit],
+    unexplained_missing: u64,
+    model: &RecordModel,
+    staged: Option<u64>,
+    assumed: Option<&Content>,
+) -> DayEstimate {
+    estimate_sums(
+        &UnitSums::of(units.iter().copied()),
+        unexplained_missing,
+        model,
+        staged,
+        assumed,
+    )
+}
+
+/// Estimates one day and host from its units. `unexplained_missing` is the client→server
+/// gap and truncated bytes of its flows that no unit accounts for (they widen `high`).
+/// `assumed`: how the analyst knows the host's opaque channel packs records
+/// ([`Content::assumed`]), instead of r ∈ [1, r_max].
+pub fn estimate_sums(
+    sums: &UnitSums,
+    unexplained_missing: u64,
+    model: &RecordModel,
+    staged: Option<u64>,
+    assumed: Option<&Content>,
+) -> DayEstimate {
+    let mu = model.mean.max(1.0);
+    let min = f64::from(model.min.max(1));
+    let counted = sums.counted;
+    let decoded = sums.decoded;
+    let control = sums.control;
+    let kinds = sums.kinds.clone();
+    let mut low = counted;
+    let mut high = counted + sums.partial;
+    // Complete records are whole numbers; each hole adds its share of a mean record.
+    let mut point_f = counted as f64;
+    for &(_, partial, hole) in &sums.holes {
+        point_f += hole as f64 / mu;
+        high += partial.max((hole as f64 / min).ceil() as u64);
+    }
+    let mut opaque = sums.opaque;
+    let deflate = sums.deflate;
     opaque.high += unexplained_missing;
     let mut r_min: Option<f64> = None;
     let mut r_max: Option<f64> = None;
@@ -370,6 +487,10 @@ pub fn has_volume_part(units: &[&Unit]) -> bool {
         .iter()
         .any(|u| !u.control && u.body.counted.is_none() && u.body.kind != Kind::Unseen)
 }
+
+#[cfg(test)]
+#[path = "estimator_sums_tests.rs"]
+mod sums_tests;
 
 #[cfg(test)]
 mod tests {

@@ -27,7 +27,9 @@ pub use collect::{
 };
 pub use daily::{daily_volume, FlowDay, SUMS};
 pub use estimator::{estimate, Basis, Content, Estimate};
-pub use estimator::{estimate_day, has_volume_part, DayEstimate};
+pub use estimator::{
+    estimate_day, estimate_sums, has_volume_part, unit_table, DayEstimate, UnitSums, UnitTable,
+};
 pub use exfilmeter_content::{
     compact, entropy, fields, headers_of, inflate, row_hash, split, BodyEnd, BodyResult, BodyScan,
     CodecRatio, Counted, Cursor, FileModel, Form, Header, IndexError, IndexedFile, KeyCarry,

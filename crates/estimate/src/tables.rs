@@ -2,9 +2,8 @@
 //! estimate) and the periods table (the same columns summed over analyst-defined periods),
 //! built with polars and written as CSV or Parquet.
 
-use crate::collect::Unit;
 use crate::daily::{daily_volume, FlowDay};
-use crate::estimator::{estimate_day, DayEstimate};
+use crate::estimator::{estimate_sums, DayEstimate, UnitSums, UnitTable};
 use crate::periods::Period;
 use crate::reconcile::Recon;
 use exfilmeter_content::RecordModel;
@@ -112,7 +111,7 @@ pub fn incomplete(codec: &str, missing: u64) -> bool {
 /// (sent by volume, not attributable to a record), `matched_bytes` and the [`status`].
 pub fn daily_table(
     days: &[FlowDay],
-    units: &[Unit],
+    units: &UnitTable,
     model: Option<&RecordModel>,
     staged: Option<u64>,
     covered: &[(i32, i32)],
@@ -120,10 +119,7 @@ pub fn daily_table(
     assumed: &BTreeMap<String, crate::estimator::Content>,
 ) -> PolarsResult<DataFrame> {
     let vol = daily_volume(days, covered)?;
-    let mut by: BTreeMap<(i32, &str), Vec<&Unit>> = BTreeMap::new();
-    for u in units {
-        by.entry((u.day, &*u.host)).or_default().push(u);
-    }
+    let none = UnitSums::default();
     let n = vol.height();
     let day_col = vol.column("day")?.cast(&DataType::Int32)?;
     let day_i = day_col.i32()?;
@@ -139,17 +135,15 @@ pub fn daily_table(
     let mut decoded = Vec::with_capacity(n);
     for i in 0..n {
         let key = (day_i.get(i).unwrap_or(0), host_s.get(i).unwrap_or(""));
-        let us: Vec<&Unit> = by.get(&key).cloned().unwrap_or_default();
-        let explained: u64 = us.iter().map(|u| u.body.missing).sum();
-        let extra = (gap[i] + trunc[i]).saturating_sub(explained);
+        let us = units
+            .get(&key.0)
+            .and_then(|h| h.get(key.1))
+            .unwrap_or(&none);
+        let extra = (gap[i] + trunc[i]).saturating_sub(us.missing);
         unexplained.push(extra);
-        decoded.push(
-            us.iter()
-                .filter_map(|u| u.body.counted.map(|c| c.decoded_bytes))
-                .sum::<u64>(),
-        );
+        decoded.push(us.decoded_all);
         let a = assumed.get(key.1);
-        est.push(model.map(|m| estimate_day(&us, extra, m, staged, a)));
+        est.push(model.map(|m| estimate_sums(us, extra, m, staged, a)));
         rec.push(recon.map(|r| {
             r.get(&(key.0, key.1.to_string()))
                 .copied()

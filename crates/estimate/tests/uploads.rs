@@ -917,21 +917,46 @@ fn an_unnamed_flow_takes_the_one_name_its_server_address_had() {
         format: RecordFormat::Csv,
         ..Default::default()
     };
-    let ledger = ContentLedger::new(
-        &shape,
-        Rules::default(),
-        DayClock::new(chrono_tz::UTC),
-        &set,
-    );
-    let tee = Tee {
-        rows: NoRows,
-        content: ledger,
-    };
-    let mut a = Attributor::new(&set, Internal::default(), 3600, tee);
     let inputs = expand_inputs(&paths).unwrap();
-    Pipeline::new(TrackerConfig::default(), HashAlgo::None).run(&inputs, &mut a, &mut ());
-    let mut l = a.inner.content;
-    l.finish();
+    fn run<'s>(
+        set: &'s IocSet,
+        inputs: &[exfilmeter_ingest::Input],
+        ledger: ContentLedger<'s>,
+    ) -> ContentLedger<'s> {
+        let tee = Tee {
+            rows: NoRows,
+            content: ledger,
+        };
+        let mut a = Attributor::new(set, Internal::default(), 3600, tee);
+        Pipeline::new(TrackerConfig::default(), HashAlgo::None).run(inputs, &mut a, &mut ());
+        let mut l = a.inner.content;
+        l.finish();
+        l
+    }
+    let new = || {
+        ContentLedger::new(
+            &shape,
+            Rules::default(),
+            DayClock::new(chrono_tz::UTC),
+            &set,
+        )
+    };
+    let l = run(&set, &inputs, new());
+    // A ledger that spills the flows and sums the uploads per day and host as flows close
+    // (analyze's) ends with the same flows and per-day sums.
+    let spill = tempfile::tempdir().unwrap();
+    let summed = run(
+        &set,
+        &inputs,
+        new().with_spill(spill.path()).summing_units(),
+    );
+    assert!(summed.units.is_empty(), "uploads summed, not listed");
+    assert_eq!(summed.unit_table(), l.unit_table());
+    let flows = |l: &ContentLedger<'_>| -> Vec<exfilmeter_estimate::IocFlow> {
+        l.flows.sorted().unwrap().map(Result::unwrap).collect()
+    };
+    assert_eq!(flows(&summed), flows(&l));
+    assert_eq!(summed.days(), l.days());
     let by_server = |ip: &str| -> Vec<String> {
         let mut v: Vec<String> = l
             .flows

@@ -633,8 +633,8 @@ pub(crate) fn run_mode(args: Args, mode: Mode) -> Result<Outcome> {
         }
     };
     // The run's own ledger (not a shard's): its IOC flows' facts are written out to the output
-    // folder's unnamed temporary files as flows close.
-    let run_ledger = || ledger().with_spill(&s.out);
+    // folder's unnamed temporary files as flows close, their uploads summed per day and host.
+    let run_ledger = || ledger().with_spill(&s.out).summing_units();
     if let (Mode::Partial { out, bucket }, Some(sp)) = (&mode, &splits) {
         prepare_partial(out)?;
         let c = Collector::new(Some(ledger().for_shard()), true);

@@ -14,6 +14,7 @@ pub use iocflows::IocFlows;
 pub use sweep::SweepHit;
 
 use crate::daily::{DayRows, FlowDay};
+use crate::estimator::{UnitSums, UnitTable};
 use crate::reconcile::Sighting;
 use bodies::{finish_bodies, OpenBody, Req, Suspended};
 use exfilmeter_content::{BodyResult, Kind, RecordShape};
@@ -236,6 +237,11 @@ pub struct ContentLedger<'s> {
     live: HashMap<FlowId, Box<FlowContent<'s>>>,
     /// Units of closed IOC flows, in close order.
     pub units: Vec<Unit>,
+    /// With [`ContentLedger::summing_units`]: the uploads of closed IOC flows summed per day,
+    /// host and (for a flow that learnt no server name, which the end of the run may name)
+    /// server address, instead of listed in `units`; per day and host after
+    /// [`ContentLedger::finish`].
+    unit_sums: Option<UnitGroups>,
     /// Ledger rows of closed IOC flows summed per day, direction, host, indicator, server
     /// name and address, in the order first seen: client→server, and server→client only for
     /// flows that sent nothing client→server.
@@ -281,6 +287,59 @@ impl Closed {
             && self.flows.is_empty()
             && self.sightings.is_empty()
             && self.sweep_hits.is_empty()
+    }
+}
+
+/// Uploads summed per day, host and — for a flow that learnt no server name — server address
+/// ([`ContentLedger::summing_units`]).
+#[derive(Debug, Default)]
+struct UnitGroups {
+    sums: rustc_hash::FxHashMap<(i32, Name, Option<Name>), UnitSums>,
+    /// Uploads added so far (each one's order).
+    added: u64,
+    /// Per day and host, once the run ended.
+    table: Option<UnitTable>,
+}
+
+impl UnitGroups {
+    fn add(&mut self, u: &Unit, unnamed_ip: Option<&Name>) {
+        self.sums
+            .entry((u.day, u.host.clone(), unnamed_ip.cloned()))
+            .or_default()
+            .add(u, self.added);
+        self.added += 1;
+    }
+
+    /// Sums per day and host, an unnamed flow's uploads under the name `name_of` gives its
+    /// server address (when it gives one).
+    fn collapse(&self, name_of: impl Fn(&Name) -> Option<Name>) -> UnitTable {
+        let mut t = UnitTable::new();
+        for ((day, host, ip), s) in &self.sums {
+            let host = ip
+                .as_ref()
+                .and_then(&name_of)
+                .unwrap_or_else(|| host.clone());
+            t.entry(*day)
+                .or_default()
+                .entry(host)
+                .or_default()
+                .merge(s.clone());
+        }
+        t
+    }
+
+    fn finish(&mut self, name_of: impl Fn(&Name) -> Option<Name>) {
+        if self.table.is_none() {
+            self.table = Some(self.collapse(name_of));
+            self.sums.clear();
+        }
+    }
+
+    fn table(&self) -> UnitTable {
+        match &self.table {
+            Some(t) => t.clone(),
+            None => self.collapse(|_| None),
+        }
     }
 }
 
@@ -351,6 +410,7 @@ impl<'s> ContentLedger<'s> {
             set,
             live: HashMap::new(),
             units: Vec::new(),
+            unit_sums: None,
             days: DayRows::default(),
             unnamed: Vec::new(),
             stats: ContentStats::default(),
@@ -369,6 +429,30 @@ impl<'s> ContentLedger<'s> {
     pub fn with_spill(mut self, dir: &std::path::Path) -> Self {
         self.flows = IocFlows::spilled_in(dir);
         self
+    }
+
+    /// Sums the uploads of closed IOC flows per day and host as flows close
+    /// ([`UnitSums`]) instead of listing them in `units`: memory per day and host, not per
+    /// upload. Read them with [`ContentLedger::unit_table`].
+    pub fn summing_units(mut self) -> Self {
+        self.unit_sums = Some(UnitGroups::default());
+        self
+    }
+
+    /// The uploads of closed IOC flows per day and host (after [`ContentLedger::finish`],
+    /// with the end-of-run names).
+    pub fn unit_table(&self) -> std::borrow::Cow<'_, UnitTable> {
+        match &self.unit_sums {
+            Some(g) => std::borrow::Cow::Owned(g.table()),
+            None => std::borrow::Cow::Owned(crate::estimator::unit_table(&self.units)),
+        }
+    }
+
+    fn keep_unit(&mut self, u: Unit, unnamed_ip: Option<&Name>) {
+        match self.unit_sums.as_mut() {
+            Some(g) => g.add(&u, unnamed_ip),
+            None => self.units.push(u),
+        }
     }
 
     /// Also searches every flow (not only IOC flows) for recovered keys and rows: call
@@ -736,9 +820,10 @@ impl<'s> ContentLedger<'s> {
                 },
             });
         }
+        let unnamed_ip = server_name.is_empty().then(|| server_ip.clone());
         for mut u in f.units {
             u.host = host.clone();
-            self.units.push(u);
+            self.keep_unit(u, unnamed_ip.as_ref());
         }
         self.sightings
             .extend(f.sightings.list.into_iter().map(|(day, seen)| Sighting {
@@ -824,7 +909,15 @@ impl<'s> ContentLedger<'s> {
 
     /// Adds what a shard's closed flows added, in close order.
     pub fn absorb(&mut self, c: Closed) {
-        self.units.extend(c.units);
+        // One flow's: its rows share its server name and address.
+        let unnamed_ip = c
+            .days
+            .iter()
+            .find(|d| d.server_name.is_empty())
+            .map(|d| d.server_ip.clone());
+        for u in c.units {
+            self.keep_unit(u, unnamed_ip.as_ref());
+        }
         for d in c.days {
             if d.server_name.is_empty() && self.unnamed.last().is_none_or(|(f, _)| f.0 != d.flow_id)
             {
@@ -892,6 +985,9 @@ impl<'s> ContentLedger<'s> {
             .iter()
             .filter_map(|(f, ip)| Some((f.0, name_of(ip)?)))
             .collect();
+        if let Some(g) = self.unit_sums.as_mut() {
+            g.finish(|ip| name_of(ip));
+        }
         if renamed.is_empty() {
             return;
         }
