@@ -3,7 +3,7 @@
 //! verdict — `flows.parquet` of `analyze`, and the output of `flows`. Rows are written in
 //! batches in the order flows end, so memory stays bounded on any capture.
 
-use crate::flowtable::{push_ip as ip, BackgroundWriter, Col, Table, TableWriter, Text};
+use crate::flowtable::{push_ip as ip, push_u64, BackgroundWriter, Col, Table, TableWriter, Text};
 use exfilmeter_flow::{Counters, Day, Direction, FlowRecord, FlowSink, Proto};
 use exfilmeter_ingest::FrameRef;
 use exfilmeter_intel::{IocSet, Verdict, VerdictSink};
@@ -170,9 +170,9 @@ fn anomaly_text(dir: Direction, f: &FlowRecord, out: &mut String) {
 }
 
 fn frame_text(f: FrameRef, names: &[String], out: &mut String) {
-    use std::fmt::Write as _;
-    let name = names.get(f.file.0 as usize).map_or("?", String::as_str);
-    let _ = write!(out, "{name}#{}", f.index);
+    out.push_str(names.get(f.file.0 as usize).map_or("?", String::as_str));
+    out.push('#');
+    push_u64(f.index, out);
 }
 
 fn ledger_table(
@@ -295,9 +295,7 @@ fn ledger_table(
             ),
             (
                 "ioc_source",
-                v(16, &|x, o| {
-                    join(x, o, &|r, o| o.push_str(&set.origin_text(r.ioc)))
-                }),
+                v(16, &|x, o| join(x, o, &|r, o| set.write_origin(r.ioc, o))),
             ),
             (
                 "evidence_frame",

@@ -842,14 +842,16 @@ pub fn write_ioc_flows_sorted(
     capture_names: &[String],
     path: &Path,
 ) -> std::io::Result<()> {
-    use crate::flowtable::{Col, Table, TableWriter, Text};
-    use std::fmt::Write as _;
+    use crate::flowtable::{push_u64, Col, Table, TableWriter, Text};
     const BATCH: usize = 1 << 16;
     let frame = |f: exfilmeter_ingest::FrameRef, o: &mut String| {
-        let name = capture_names
-            .get(f.file.0 as usize)
-            .map_or("?", String::as_str);
-        let _ = write!(o, "{name}#{}", f.index);
+        o.push_str(
+            capture_names
+                .get(f.file.0 as usize)
+                .map_or("?", String::as_str),
+        );
+        o.push('#');
+        push_u64(f.index, o);
     };
     let mut writer = TableWriter::create(Some(path))?;
     let table = |batch: &[crate::collect::IocFlow]| -> std::io::Result<Table> {
@@ -858,7 +860,7 @@ pub fn write_ioc_flows_sorted(
             .collect();
         let mut n: Vec<Vec<i64>> = (0..4).map(|_| Vec::with_capacity(batch.len())).collect();
         for f in batch {
-            let _ = write!(t[0].buf(), "{}", f.flow.0);
+            push_u64(f.flow.0, t[0].buf());
             t[1].buf().push_str(&f.host);
             t[2].buf().push_str(&f.indicator);
             let mut via: Vec<&str> = Vec::new();
@@ -878,7 +880,7 @@ pub fn write_ioc_flows_sorted(
                 frame(*fr, o);
             }
             t[5].buf().push_str(&f.server);
-            let _ = write!(t[6].buf(), "{}", f.port);
+            push_u64(u64::from(f.port), t[6].buf());
             t[7].buf()
                 .push_str(&rfc3339(f.first_ts, chrono_tz::UTC).replace("+00:00", "Z"));
             t[8].buf().push_str(&rfc3339(f.first_ts, tz));

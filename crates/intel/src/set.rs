@@ -146,15 +146,25 @@ impl IocSet {
 
     /// `file:line` of an indicator, for reports.
     pub fn origin_text(&self, id: IocId) -> String {
+        let mut s = String::new();
+        self.write_origin(id, &mut s);
+        s
+    }
+
+    /// Appends [`IocSet::origin_text`] to `out` (no allocation of its own).
+    pub fn write_origin(&self, id: IocId, out: &mut String) {
+        use std::fmt::Write as _;
         match self.indicators.get(id) {
-            Some(i) => format!(
-                "{}:{}",
-                self.sources
-                    .get(i.origin.source as usize)
-                    .map_or_else(|| "?".into(), |p| p.display().to_string()),
-                i.origin.line
-            ),
-            None => "?".into(),
+            Some(i) => {
+                match self.sources.get(i.origin.source as usize) {
+                    Some(p) => {
+                        let _ = write!(out, "{}", p.display());
+                    }
+                    None => out.push('?'),
+                }
+                let _ = write!(out, ":{}", i.origin.line);
+            }
+            None => out.push('?'),
         }
     }
 

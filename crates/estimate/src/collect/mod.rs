@@ -82,7 +82,11 @@ pub type Name = std::sync::Arc<str>;
 
 /// The names of a run, each held once.
 #[derive(Debug, Default)]
-struct Names(std::collections::HashSet<Name>);
+struct Names(
+    rustc_hash::FxHashSet<Name>,
+    /// Server addresses as text, by address.
+    rustc_hash::FxHashMap<std::net::IpAddr, Name>,
+);
 
 impl Names {
     fn get(&mut self, s: &str) -> Name {
@@ -91,6 +95,18 @@ impl Names {
         }
         let n: Name = Name::from(s);
         self.0.insert(n.clone());
+        n
+    }
+
+    /// An address as text (written once per address).
+    fn ip(&mut self, a: std::net::IpAddr) -> Name {
+        if let Some(n) = self.1.get(&a) {
+            return n.clone();
+        }
+        let mut text = String::new();
+        crate::flowtable::push_ip(a, &mut text);
+        let n = self.get(&text);
+        self.1.insert(a, n.clone());
         n
     }
 }
@@ -649,7 +665,7 @@ impl<'s> ContentLedger<'s> {
             .all(|x| x.via == Via::Tunnel)
             .then(|| v.reasons.first().and_then(|x| x.name.clone()))
             .flatten();
-        let flow_server = self.names.get(&r.server.ip.to_string());
+        let flow_server = self.names.ip(r.server.ip);
         let server_ip = match tunnel_end {
             Some(end) => self.names.get(&end),
             None => flow_server.clone(),
