@@ -280,7 +280,7 @@ impl<'s> ContentLedger<'s> {
 
 /// The suspended body a part may continue: the slot, the message the part belongs to, and
 /// the counter of continued bodies.
-type Cont<'a, 's> = (&'a mut Option<Suspended<'s>>, u32, &'a mut u64);
+type Cont<'a, 's> = (&'a mut Option<Box<Suspended<'s>>>, u32, &'a mut u64);
 
 impl<'s> OpenBody<'s> {
     /// Decides a declared split from the first bytes held, and feeds them.
@@ -397,13 +397,13 @@ pub(super) fn finish_bodies<'s>(
             f.accounted += total;
             stats.bodies += 1;
             let mut ended = Vec::new();
-            let mut keep: Option<Suspended<'s>> = None;
+            let mut keep: Option<Box<Suspended<'s>>> = None;
             for (_, (scan, cur)) in parts {
                 let ctx = (m, b.last_day, f.before.as_ref());
                 match end_scan(scan, cur, None, ctx, matcher.as_deref_mut(), &mut b.pending) {
                     ScanEnd::Suspended(result, s) => {
                         push_body_unit(f, b.place(), flow, result, rules, 0);
-                        if let Some(older) = keep.replace(*s) {
+                        if let Some(older) = keep.replace(s) {
                             end_suspended(f, older, matcher.as_deref_mut());
                         }
                     }
@@ -440,7 +440,7 @@ pub(super) fn finish_bodies<'s>(
                 stats.bodies += 1;
                 f.accounted += result.length;
                 push_body_unit(f, place, flow, result, rules, head);
-                f.suspended = Some(*s);
+                f.suspended = Some(s);
                 continue;
             }
             ScanEnd::Finished(result, cur) => (result, cur),
@@ -548,13 +548,17 @@ pub(super) fn end_scan<'s>(
 
 /// Ends a suspended body that nothing continued: the record it ended in is a fragment (its
 /// counts were reported when it was suspended; its key may still be seen).
-fn end_suspended(f: &mut FlowContent<'_>, s: Suspended<'_>, matcher: Option<&mut Matcher<'_>>) {
+fn end_suspended(
+    f: &mut FlowContent<'_>,
+    s: Box<Suspended<'_>>,
+    matcher: Option<&mut Matcher<'_>>,
+) {
     let Suspended {
         scan,
         mut prev,
         day,
         ..
-    } = s;
+    } = *s;
     let end = scan.finish_end(None);
     if let Some(mt) = matcher {
         let mut out = Vec::new();
@@ -606,7 +610,7 @@ fn feed_parts<'s>(
     shape: &'s RecordShape,
     events: Vec<PartEvent>,
     seen: exfilmeter_content::Seen,
-    (cont, message, continued): (&mut Option<Suspended<'s>>, u32, &mut u64),
+    (cont, message, continued): (&mut Option<Box<Suspended<'s>>>, u32, &mut u64),
 ) {
     for e in events {
         if let PartEvent::Data {

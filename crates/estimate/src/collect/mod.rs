@@ -168,7 +168,7 @@ struct FlowContent<'s> {
     /// request's body).
     before: Option<(u32, Vec<Cursor>)>,
     /// The last request body, if it ended inside a compressed stream.
-    suspended: Option<Suspended<'s>>,
+    suspended: Option<Box<Suspended<'s>>>,
     /// The client→server stream scanned as one upload, for a flow whose first bytes are
     /// neither an HTTP request nor TLS (a raw socket, an FTP data connection); used when no
     /// HTTP or TLS was parsed in it.
