@@ -126,6 +126,9 @@ fn each_row_in(path: &Path, keep: &[&str], block: usize, mut f: impl FnMut(&[&st
     let mut line = 1;
     let mut consumed = 0;
     let mut eof = false;
+    // How far the buffer was scanned for a record end, the quote parity there, and the last
+    // record end found (kept while a record runs over several reads).
+    let (mut scanned, mut even, mut last) = (0, true, None);
     while !eof {
         let start = buf.len();
         buf.resize(start + block, 0);
@@ -136,15 +139,14 @@ fn each_row_in(path: &Path, keep: &[&str], block: usize, mut f: impl FnMut(&[&st
         let end = if eof {
             buf.len()
         } else {
-            let mut even = true;
-            let mut last = None;
-            for (i, &b) in buf.iter().enumerate() {
+            for (i, &b) in buf.iter().enumerate().skip(scanned) {
                 match b {
                     b'"' => even = !even,
                     b'\n' if even => last = Some(i + 1),
                     _ => {}
                 }
             }
+            scanned = buf.len();
             match last {
                 Some(e) => e,
                 None => continue,
@@ -176,6 +178,8 @@ fn each_row_in(path: &Path, keep: &[&str], block: usize, mut f: impl FnMut(&[&st
         .map_err(|e| format(path, e))?;
         buf.drain(..end);
         consumed += end;
+        // What is left starts a record: scanned again with the next read.
+        (scanned, even, last) = (0, true, None);
     }
     Ok(())
 }

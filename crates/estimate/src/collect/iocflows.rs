@@ -2,7 +2,9 @@
 //! (first frame, then flow id). In memory by default; a run given a spill folder writes them
 //! out as flows close, in sorted runs of [`RUN`] flows (MessagePack, in unnamed temporary files
 //! that vanish with the process), and merges the runs when they are read: memory holds one run
-//! and a read buffer per run, not every flow.
+//! and a read buffer per run, not every flow. Runs are merged by level as they pile up (64 runs
+//! of one level make one of the next), so each flow is rewritten once per level and the files
+//! open at once stay few.
 
 use super::{IocFlow, Name};
 use std::cmp::Reverse;
@@ -13,7 +15,7 @@ use std::path::{Path, PathBuf};
 
 /// Flows per sorted run written out (about 10 MB of them in memory).
 pub const RUN: usize = 1 << 15;
-/// Runs merged into one when there are this many (bounds the files and buffers of a read).
+/// Runs of one level merged into one of the next when there are this many.
 const MERGE_AT: usize = 64;
 
 /// The order of `ioc_flows.csv`.
@@ -37,9 +39,30 @@ struct Spill {
     /// Flows per run.
     run: usize,
     dir: PathBuf,
-    runs: Vec<File>,
+    /// Each run with its level (0: written from memory; n + 1: merged from runs of level n).
+    runs: Vec<(u32, File)>,
     /// The first error writing a run: reported when the flows are read.
     error: Option<io::Error>,
+}
+
+impl Spill {
+    /// Merges the runs of each level that has [`MERGE_AT`] of them into one of the next.
+    fn merge_levels(&mut self) {
+        let mut level = 0;
+        while self.runs.iter().filter(|r| r.0 == level).count() >= MERGE_AT {
+            let (taken, kept): (Vec<_>, Vec<_>) = self.runs.drain(..).partition(|r| r.0 == level);
+            self.runs = kept;
+            let files = taken.into_iter().map(|r| r.1).collect();
+            match Merge::new(files, Vec::new()).and_then(|m| write_run(&self.dir, m)) {
+                Ok(f) => self.runs.push((level + 1, f)),
+                Err(e) => {
+                    self.error = Some(e);
+                    return;
+                }
+            }
+            level += 1;
+        }
+    }
 }
 
 impl IocFlows {
@@ -106,16 +129,8 @@ impl IocFlows {
         match written {
             Ok(f) => {
                 self.pending.clear();
-                spill.runs.push(f);
-                if spill.runs.len() >= MERGE_AT {
-                    let runs = std::mem::take(&mut spill.runs);
-                    let merged =
-                        Merge::new(runs, Vec::new()).and_then(|m| write_run(&spill.dir, m));
-                    match merged {
-                        Ok(f) => spill.runs.push(f),
-                        Err(e) => spill.error = Some(e),
-                    }
-                }
+                spill.runs.push((0, f));
+                spill.merge_levels();
             }
             // The flows stay in memory; the error is reported when they are read.
             Err(e) => spill.error = Some(e),
@@ -136,7 +151,7 @@ impl IocFlows {
                     ),
                 ));
             }
-            for f in &spill.runs {
+            for (_, f) in &spill.runs {
                 let mut f = f.try_clone()?;
                 f.seek(SeekFrom::Start(0))?;
                 runs.push(f);
@@ -259,6 +274,34 @@ mod tests {
             frames: (fr, fr),
             c2s: exfilmeter_flow::Counters::default(),
         }
+    }
+
+    /// Runs of one flow each: 64 make a run of level 1, 64 of those one of level 2; the flows
+    /// read back are every one, in order.
+    #[test]
+    fn runs_merge_level_by_level() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut disk = IocFlows::spilled_in_runs_of(dir.path(), 1);
+        let n = MERGE_AT * MERGE_AT + MERGE_AT + 3;
+        for i in 0..n {
+            disk.push(flow(i as u64, ((i * 7919) % 1000) as i64, "a"));
+        }
+        let levels: Vec<u32> = disk
+            .spill
+            .as_ref()
+            .unwrap()
+            .runs
+            .iter()
+            .map(|r| r.0)
+            .collect();
+        assert_eq!(
+            levels,
+            [2, 1, 0, 0, 0],
+            "one of level 2, one of level 1, three new"
+        );
+        let got: Vec<IocFlow> = disk.sorted().unwrap().map(Result::unwrap).collect();
+        assert_eq!(got.len(), n);
+        assert!(got.windows(2).all(|w| key(&w[0]) < key(&w[1])));
     }
 
     proptest::proptest! {
