@@ -18,12 +18,22 @@ pub struct Sighting {
     pub host: String,
     /// Flow.
     pub flow: FlowId,
+    /// The server address of a flow that learnt no server name, whose host the end of the
+    /// run may still name: sightings of two such flows stay apart until then.
+    #[serde(default)]
+    pub unnamed: Option<String>,
 }
 
 impl Merge for Sighting {
-    type Key = (u32, Level, i32, String);
+    type Key = (u32, Level, i32, String, Option<String>);
     fn key(&self) -> Self::Key {
-        (self.seen.row, self.seen.level, self.day, self.host.clone())
+        (
+            self.seen.row,
+            self.seen.level,
+            self.day,
+            self.host.clone(),
+            self.unnamed.clone(),
+        )
     }
     fn absorb(&mut self, o: Self) {
         if o.seen.ts < self.seen.ts {
@@ -222,6 +232,7 @@ mod tests {
                 day: 0,
                 host: "h".into(),
                 flow: FlowId(1),
+                unnamed: None,
             })
             .collect();
         // Row 1 confirmed and key-only: counted once, as confirmed.
@@ -232,5 +243,49 @@ mod tests {
         assert_eq!(seen.len(), 3);
         assert_eq!(seen[0].level, Level::Confirmed);
         assert_eq!(seen[0].sightings, 2);
+    }
+
+    /// Sightings of flows that learnt no server name merge only with those to the same
+    /// address: the end of the run may name the two addresses' hosts differently.
+    #[test]
+    fn unnamed_flows_sightings_merge_per_server_address() {
+        let f = exfilmeter_ingest::FrameRef {
+            file: exfilmeter_ingest::FileId(0),
+            index: 1,
+            offset: 0,
+        };
+        let s = |flow: u64, unnamed: Option<&str>| Sighting {
+            seen: Pending {
+                row: 3,
+                level: Level::Confirmed,
+                ts: exfilmeter_ingest::Timestamp(flow as i64),
+                frames: (f, f),
+                bytes: 10,
+                count: 1,
+            },
+            day: 5,
+            host: "198.51.100.0/25".into(),
+            flow: FlowId(flow),
+            unnamed: unnamed.map(str::to_string),
+        };
+        let mut v = vec![
+            s(1, Some("198.51.100.7")),
+            s(2, Some("198.51.100.9")),
+            s(3, Some("198.51.100.7")),
+            s(4, None),
+        ];
+        exfilmeter_content::compact(&mut v);
+        let kept: Vec<(u64, Option<&str>, u64)> = v
+            .iter()
+            .map(|x| (x.flow.0, x.unnamed.as_deref(), x.seen.count))
+            .collect();
+        assert_eq!(
+            kept,
+            [
+                (1, Some("198.51.100.7"), 2),
+                (2, Some("198.51.100.9"), 1),
+                (4, None, 1)
+            ]
+        );
     }
 }

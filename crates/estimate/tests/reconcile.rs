@@ -36,6 +36,7 @@ fn repeated_sightings_merge_into_one_per_row_level_day_and_host() {
                 day: (i % 2) as i32,
                 host: ["a", "b"][(i / 2 % 2) as usize].into(),
                 flow: FlowId(i),
+                unnamed: None,
             }
         })
         .collect();

@@ -847,6 +847,7 @@ impl<'s> ContentLedger<'s> {
                 day,
                 host: host.to_string(),
                 flow: r.id,
+                unnamed: unnamed_ip.as_deref().map(str::to_string),
             }));
     }
 
@@ -981,7 +982,7 @@ impl<'s> ContentLedger<'s> {
                     .insert(d.host.clone());
             }
         }
-        let name_of = |server_ip: &Name| -> Option<Name> {
+        let name_of = |server_ip: &str| -> Option<Name> {
             let set = names.get(server_ip)?;
             if set.len() == 1 {
                 set.iter().next().cloned()
@@ -1004,17 +1005,18 @@ impl<'s> ContentLedger<'s> {
         if let Some(g) = self.unit_sums.as_mut() {
             g.finish(|ip| name_of(ip));
         }
+        // A sighting names its unnamed flow's address (sightings of several flows merged).
+        for s in &mut self.sightings.list {
+            if let Some(h) = s.unnamed.as_deref().and_then(name_of) {
+                s.host = h.to_string();
+            }
+        }
         if renamed.is_empty() {
             return;
         }
         for u in &mut self.units {
             if let Some(h) = renamed.get(&u.flow.0) {
                 u.host = h.clone();
-            }
-        }
-        for s in &mut self.sightings.list {
-            if let Some(h) = renamed.get(&s.flow.0) {
-                s.host = h.to_string();
             }
         }
         self.flows.rename(renamed);
