@@ -410,7 +410,6 @@ pub fn estimate_sums(
     let counted = sums.counted;
     let decoded = sums.decoded;
     let control = sums.control;
-    let kinds = sums.kinds.clone();
     let mut low = counted;
     let mut high = counted + sums.partial;
     // Complete records are whole numbers; each hole adds its share of a mean record.
@@ -472,7 +471,7 @@ pub fn estimate_sums(
         volume_bytes: volume,
         basis_bytes: decoded + volume,
         basis_layer: basis_layer.into(),
-        codec: kinds.into_iter().collect::<Vec<_>>().join(";"),
+        codec: sums.kinds.iter().copied().collect::<Vec<_>>().join(";"),
         r_min,
         r_max,
         mean_record_bytes: model.mean,

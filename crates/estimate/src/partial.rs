@@ -21,7 +21,7 @@ use crate::split::{bucket_file, read_split, Provenance, SplitFile};
 use exfilmeter_flow::{Day, Tracker, TrackerConfig, TrackerStats};
 use exfilmeter_ingest::{Decoded, Decoder, FileId, Frame, FrameRef, LinkType, Timestamp};
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, BinaryHeap};
+use std::collections::BinaryHeap;
 use std::io::{self, BufRead, BufReader, BufWriter, Read as _, Write};
 use std::path::{Path, PathBuf};
 
@@ -610,7 +610,7 @@ impl PartialWriter {
     /// `partial.json`.
     pub fn finish(mut self, out: &Path, bucket: usize, meta: &PartialFile) -> io::Result<()> {
         self.w.flush()?;
-        write_daily(self.days.rows(), &out.join("daily"), bucket)?;
+        write_daily(&self.days, &out.join("daily"), bucket)?;
         let text = serde_json::to_string_pretty(meta).map_err(io::Error::other)?;
         std::fs::write(out.join("partial.json"), text + "\n")
     }
@@ -628,73 +628,61 @@ pub const PARTIAL_DAILY_COLUMNS: [&str; 6] = [
 
 /// One bucket's flow-day rows summed per day, direction, host, indicator, server name and
 /// address: additive across buckets (a flow is in one bucket only).
-fn write_daily(rows: &[FlowDay], dir: &Path, bucket: usize) -> io::Result<()> {
-    type Key<'a> = (i32, bool, &'a str, &'a str, &'a str, &'a str);
-    let mut sums: BTreeMap<Key<'_>, [u64; 12]> = BTreeMap::new();
-    for r in rows {
-        let e = sums
-            .entry((
-                r.day,
-                !r.c2s,
-                &r.host,
-                &r.indicator,
-                &r.server_name,
-                &r.server_ip,
-            ))
-            .or_insert([0; 12]);
-        let v = [
-            r.flows,
-            r.frames,
-            r.frame_bytes,
-            r.ip_bytes,
-            r.payload_bytes,
-            r.stream_bytes,
-            r.truncated_bytes,
-            r.retrans_bytes,
-            r.gap_bytes,
-            r.app_bytes,
-            r.control_bytes,
-            r.unsent_declared_bytes,
-        ];
-        for (a, b) in e.iter_mut().zip(v) {
-            *a += b;
-        }
-    }
-    let mut by_day: BTreeMap<i32, Vec<(Key<'_>, [u64; 12])>> = BTreeMap::new();
-    for (k, v) in sums {
-        by_day.entry(k.0).or_default().push((k, v));
-    }
-    for (day, rows) in by_day {
-        let d = dir.join(format!("day={}", Day(day).date().format("%Y-%m-%d")));
+fn write_daily(rows: &DayRows, dir: &Path, bucket: usize) -> io::Result<()> {
+    // One row per key already (summed as the flows closed): sorted by day, direction, host,
+    // indicator, server name and address.
+    let key = |r: &FlowDay| {
+        (
+            r.day,
+            !r.c2s,
+            r.host.clone(),
+            r.indicator.clone(),
+            r.server_name.clone(),
+            r.server_ip.clone(),
+        )
+    };
+    let mut sorted: Vec<&FlowDay> = rows.rows().iter().collect();
+    sorted.sort_by_cached_key(|r| key(r));
+    for rows in sorted.chunk_by(|a, b| a.day == b.day) {
+        let Some(first) = rows.first() else {
+            continue;
+        };
+        let d = dir.join(format!("day={}", Day(first.day).date().format("%Y-%m-%d")));
         std::fs::create_dir_all(&d)?;
-        let strs = |i: usize| -> Col {
-            Col::Str(
-                rows.iter()
-                    .map(|(k, _)| [k.2, k.3, k.4, k.5][i].to_string())
-                    .collect(),
-            )
+        let strs = |f: fn(&FlowDay) -> &str| -> Col {
+            Col::Str(rows.iter().map(|r| f(r).to_string()).collect())
         };
         let mut cols: Vec<(String, Col)> = vec![
             (
                 "direction".into(),
-                Col::Str(
-                    rows.iter()
-                        .map(|(k, _)| if k.1 { "s2c" } else { "c2s" }.to_string())
-                        .collect(),
-                ),
+                strs(|r| if r.c2s { "c2s" } else { "s2c" }),
             ),
-            ("host".into(), strs(0)),
-            ("indicator".into(), strs(1)),
-            ("server_name".into(), strs(2)),
-            ("server_ip".into(), strs(3)),
+            ("host".into(), strs(|r| &r.host)),
+            ("indicator".into(), strs(|r| &r.indicator)),
+            ("server_name".into(), strs(|r| &r.server_name)),
+            ("server_ip".into(), strs(|r| &r.server_ip)),
         ];
-        let names = std::iter::once("flows").chain(SUMS);
-        for (i, name) in names.enumerate() {
+        type Field = fn(&FlowDay) -> u64;
+        let fields: [Field; 12] = [
+            |r| r.flows,
+            |r| r.frames,
+            |r| r.frame_bytes,
+            |r| r.ip_bytes,
+            |r| r.payload_bytes,
+            |r| r.stream_bytes,
+            |r| r.truncated_bytes,
+            |r| r.retrans_bytes,
+            |r| r.gap_bytes,
+            |r| r.app_bytes,
+            |r| r.control_bytes,
+            |r| r.unsent_declared_bytes,
+        ];
+        for (name, f) in std::iter::once("flows").chain(SUMS).zip(fields) {
             cols.push((
                 name.to_string(),
                 Col::I64(
                     rows.iter()
-                        .map(|(_, v)| i64::try_from(v[i]).unwrap_or(i64::MAX))
+                        .map(|r| i64::try_from(f(r)).unwrap_or(i64::MAX))
                         .collect(),
                 ),
             ));

@@ -6,63 +6,12 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
-use exfilmeter_estimate::{ContentLedger, FlowDay, Pipeline, RecordFormat, RecordShape, Rules};
-use exfilmeter_flow::{
-    DayClock, Direction, Endpoint, FlowId, FlowKey, FlowRecord, FlowSink, MetaEvent, TrackerConfig,
+use exfilmeter_estimate::{
+    Collector, ContentLedger, Pipeline, RecordFormat, RecordShape, Rules, ShardSink,
 };
-use exfilmeter_ingest::{expand_inputs, FrameRef, HashAlgo, Timestamp};
-use exfilmeter_intel::{Attributor, Internal, IocSet, Verdict, VerdictSink};
-
-/// The content ledger of a shard, its closed flows' rows taken after each flow: every
-/// flow's own rows (the run's ledger sums them per day and host).
-struct PerFlow<'a> {
-    ledger: ContentLedger<'a>,
-    days: Vec<FlowDay>,
-}
-
-impl FlowSink for PerFlow<'_> {
-    fn opened(&mut self, flow: FlowId, _key: &FlowKey, _client: Endpoint, _ts: Timestamp) {
-        self.ledger.track(flow);
-    }
-    fn metadata(&mut self, flow: FlowId, e: &MetaEvent) {
-        self.ledger.meta(flow, e);
-    }
-    fn data(
-        &mut self,
-        flow: FlowId,
-        dir: Direction,
-        offset: u64,
-        ts: Timestamp,
-        frame: FrameRef,
-        bytes: &[u8],
-    ) {
-        self.ledger.data(flow, dir, offset, (ts, frame), bytes);
-    }
-    fn body(
-        &mut self,
-        flow: FlowId,
-        dir: Direction,
-        message: u32,
-        offset: u64,
-        ts: Timestamp,
-        frame: FrameRef,
-        bytes: &[u8],
-    ) {
-        self.ledger
-            .body(flow, dir, message, offset, ts, frame, bytes);
-    }
-}
-
-impl VerdictSink for PerFlow<'_> {
-    fn verdict(&mut self, record: FlowRecord, verdict: Verdict) {
-        self.ledger.closed(&record, &verdict);
-        self.days
-            .extend(self.ledger.take_closed().days().iter().cloned());
-    }
-    fn flagged(&mut self, flow: FlowId) {
-        self.ledger.flag(flow);
-    }
-}
+use exfilmeter_flow::{DayClock, TrackerConfig};
+use exfilmeter_ingest::{expand_inputs, HashAlgo};
+use exfilmeter_intel::{Attributor, Internal, IocSet};
 
 #[test]
 fn no_flow_day_of_any_peer_capture_counts_more_app_bytes_than_were_sent() {
@@ -90,14 +39,14 @@ fn no_flow_day_of_any_peer_capture_counts_more_app_bytes_than_were_sent() {
             DayClock::new(chrono_tz::UTC),
             &set,
         );
-        let sink = PerFlow {
-            ledger: ledger.for_shard(),
-            days: Vec::new(),
-        };
+        // A shard's sink keeps what each closed flow added: every flow's own rows (the run's
+        // ledger sums them per day and host).
+        let sink = Collector::new(Some(ledger.for_shard()), true);
         let mut a = Attributor::new(&set, Internal::default(), 3600, sink);
         let _ =
             Pipeline::new(TrackerConfig::default(), HashAlgo::None).run(&inputs, &mut a, &mut ());
-        for r in a.inner.days.iter().filter(|r| r.c2s) {
+        let closed: Vec<_> = a.take().filter_map(|c| c.content).collect();
+        for r in closed.iter().flat_map(|c| c.days()).filter(|r| r.c2s) {
             flow_days += 1;
             with_app += u64::from(r.app_bytes > 0);
             cut += u64::from(r.unsent_declared_bytes > 0);

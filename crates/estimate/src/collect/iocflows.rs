@@ -31,7 +31,6 @@ pub struct IocFlows {
     spill: Option<Spill>,
     /// Hosts given at the end of the run (flows that learnt no server name), by flow id.
     renamed: HashMap<u64, Name>,
-    len: u64,
 }
 
 #[derive(Debug)]
@@ -83,19 +82,8 @@ impl IocFlows {
         }
     }
 
-    /// Flows closed so far.
-    pub fn len(&self) -> u64 {
-        self.len
-    }
-
-    /// No flow closed.
-    pub fn is_empty(&self) -> bool {
-        self.len == 0
-    }
-
     /// Adds a closed flow.
     pub fn push(&mut self, f: IocFlow) {
-        self.len += 1;
         self.pending.push(f);
         if self
             .spill
@@ -108,7 +96,6 @@ impl IocFlows {
 
     /// Takes the flows held in memory (a shard's, after each flow).
     pub fn take_pending(&mut self) -> Vec<IocFlow> {
-        self.len -= self.pending.len() as u64;
         std::mem::take(&mut self.pending)
     }
 

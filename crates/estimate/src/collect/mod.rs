@@ -350,13 +350,6 @@ impl UnitGroups {
             self.sums.clear();
         }
     }
-
-    fn table(&self) -> UnitTable {
-        match &self.table {
-            Some(t) => t.clone(),
-            None => self.collapse(|_| None),
-        }
-    }
 }
 
 /// How an IOC flow was identified and what it carried out: one line of the report's host
@@ -459,7 +452,8 @@ impl<'s> ContentLedger<'s> {
     /// with the end-of-run names).
     pub fn unit_table(&self) -> std::borrow::Cow<'_, UnitTable> {
         match &self.unit_sums {
-            Some(g) => std::borrow::Cow::Owned(g.table()),
+            Some(UnitGroups { table: Some(t), .. }) => std::borrow::Cow::Borrowed(t),
+            Some(g) => std::borrow::Cow::Owned(g.collapse(|_| None)),
             None => std::borrow::Cow::Owned(crate::estimator::unit_table(&self.units)),
         }
     }
@@ -671,8 +665,10 @@ impl<'s> ContentLedger<'s> {
             None => flow_server.clone(),
         };
         let server_name = self.names.get(v.server_name.as_deref().unwrap_or_default());
-        if server_name.is_empty() {
-            self.unnamed.push((r.id, server_ip.clone()));
+        // A flow that learnt no server name: the end of the run may name it by its address.
+        let unnamed_ip = server_name.is_empty().then(|| server_ip.clone());
+        if let Some(ip) = &unnamed_ip {
+            self.unnamed.push((r.id, ip.clone()));
         }
         if f.connect {
             // The CONNECT itself is control traffic.
@@ -836,7 +832,6 @@ impl<'s> ContentLedger<'s> {
                 },
             });
         }
-        let unnamed_ip = server_name.is_empty().then(|| server_ip.clone());
         for mut u in f.units {
             u.host = host.clone();
             self.keep_unit(u, unnamed_ip.as_ref());
@@ -935,11 +930,10 @@ impl<'s> ContentLedger<'s> {
         for u in c.units {
             self.keep_unit(u, unnamed_ip.as_ref());
         }
+        if let (Some(ip), Some(d)) = (&unnamed_ip, c.days.first()) {
+            self.unnamed.push((FlowId(d.flow_id), ip.clone()));
+        }
         for d in c.days {
-            if d.server_name.is_empty() && self.unnamed.last().is_none_or(|(f, _)| f.0 != d.flow_id)
-            {
-                self.unnamed.push((FlowId(d.flow_id), d.server_ip.clone()));
-            }
             self.days.add(d);
         }
         for f in c.flows {
