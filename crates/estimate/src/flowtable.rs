@@ -221,6 +221,8 @@ fn defs<T>(v: &[Option<T>]) -> Vec<i16> {
 pub struct Table {
     names: Vec<String>,
     cols: Vec<Col>,
+    /// Columns whose values are all or nearly all distinct (see [`Table::distinct`]).
+    distinct: Vec<&'static str>,
 }
 
 impl Table {
@@ -238,7 +240,20 @@ impl Table {
             ));
         }
         let (names, cols) = cols.into_iter().unzip();
-        Ok(Table { names, cols })
+        Ok(Table {
+            names,
+            cols,
+            distinct: Vec::new(),
+        })
+    }
+
+    /// Marks columns whose values are all or nearly all distinct (a flow's id, its first and
+    /// last frame): Parquet writes them without a dictionary, which could only grow past its
+    /// size limit and fall back to plain values after hashing every one (decision 0024).
+    /// Same values either way; CSV is unchanged.
+    pub fn distinct(mut self, names: &[&'static str]) -> Table {
+        self.distinct.extend_from_slice(names);
+        self
     }
 
     /// Rows.
@@ -430,6 +445,10 @@ impl TableWriter {
                                 EnabledStatistics::None,
                             );
                         }
+                    }
+                    for name in &t.distinct {
+                        builder =
+                            builder.set_column_dictionary_enabled(ColumnPath::from(*name), false);
                     }
                     let props = Arc::new(builder.build());
                     let f = std::fs::File::create(&*path).map_err(creating(path))?;

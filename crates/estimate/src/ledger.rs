@@ -131,6 +131,10 @@ impl Rows<'_> {
             return;
         }
         let rec = self.records.len();
+        if self.rows.capacity() == 0 {
+            self.rows.reserve(BATCH_ROWS);
+            self.records.reserve(BATCH_ROWS / 2);
+        }
         for (dir, day, c) in r.ledger.rows() {
             self.rows.push(Row {
                 flow: r.id.0,
@@ -175,145 +179,133 @@ fn frame_text(f: FrameRef, names: &[String], out: &mut String) {
     push_u64(f.index, out);
 }
 
+/// The batch's columns, filled in one pass over its rows (each flow's record is read once
+/// for all its cells, not once a column).
 fn ledger_table(
     rows: &[Row],
     recs: &[(FlowRecord, Option<Verdict>)],
     names: &[String],
     iocs: Option<&IocSet>,
 ) -> Result<Table> {
-    let get = |f: &dyn Fn(&Row, &FlowRecord) -> i64| -> Col {
-        Col::I64(rows.iter().map(|r| f(r, &recs[r.rec].0)).collect())
-    };
-    // Text columns are written end to end into one buffer each (no allocation per value).
-    let s = |avg: usize, f: &dyn Fn(&Row, &FlowRecord, &mut String)| -> Col {
-        let mut t = Text::with_capacity(rows.len(), avg);
-        for r in rows {
-            f(r, &recs[r.rec].0, t.buf());
-            t.end();
-        }
-        Col::Text(t)
-    };
-    let v = |avg: usize, f: &dyn Fn(&Verdict, &mut String)| -> Col {
-        let mut t = Text::with_capacity(rows.len(), avg);
-        for r in rows {
-            if let Some(x) = recs[r.rec].1.as_ref() {
-                f(x, t.buf());
-            }
-            t.end();
-        }
-        Col::Text(t)
-    };
+    let n = rows.len();
     let u = |x: u64| i64::try_from(x).unwrap_or(i64::MAX);
-    let mut cols = vec![
-        ("flow_id", get(&|r, _| u(r.flow))),
-        ("day", Col::Date(rows.iter().map(|r| r.day).collect())),
-        ("direction", s(3, &|r, _, o| o.push_str(r.dir.as_str()))),
-        ("client_ip", s(12, &|_, f, o| ip(f.client.ip, o))),
-        ("client_port", get(&|_, f| i64::from(f.client.port))),
-        ("server_ip", s(12, &|_, f, o| ip(f.server.ip, o))),
-        ("server_port", get(&|_, f| i64::from(f.server.port))),
-        (
-            "proto",
-            s(3, &|_, f, o| match f.proto {
-                Proto::Tcp => o.push_str("tcp"),
-                Proto::Udp => o.push_str("udp"),
-                p => o.push_str(&p.name()),
-            }),
-        ),
-        (
-            "vlan",
-            Col::OptI64(
-                rows.iter()
-                    .map(|r| recs[r.rec].0.vlan.map(i64::from))
-                    .collect(),
-            ),
-        ),
-        (
-            "vni",
-            Col::OptI64(
-                rows.iter()
-                    .map(|r| recs[r.rec].0.key.vni.map(i64::from))
-                    .collect(),
-            ),
-        ),
-        (
-            "first_ts",
-            Col::TsNs(rows.iter().map(|r| recs[r.rec].0.first_ts.0).collect()),
-        ),
-        (
-            "last_ts",
-            Col::TsNs(rows.iter().map(|r| recs[r.rec].0.last_ts.0).collect()),
-        ),
-    ];
-    for (i, name) in Counters::LAYERS.into_iter().enumerate() {
-        cols.push((name, get(&|r, _| u(r.c.values()[i]))));
+    let ints = || Vec::<i64>::with_capacity(n);
+    let text = |avg: usize| Text::with_capacity(n, avg);
+    let (mut flow_id, mut client_port, mut server_port) = (ints(), ints(), ints());
+    let (mut first_ts, mut last_ts) = (ints(), ints());
+    let mut day = Vec::with_capacity(n);
+    let (mut vlan, mut vni) = (Vec::with_capacity(n), Vec::with_capacity(n));
+    let mut layers: [Vec<i64>; 9] = std::array::from_fn(|_| ints());
+    let (mut direction, mut client_ip, mut server_ip, mut proto) =
+        (text(3), text(12), text(12), text(3));
+    let (mut history, mut close_reason, mut first_frame, mut last_frame) =
+        (text(8), text(3), text(24), text(24));
+    let (mut role_rule, mut anomalies) = (text(3), text(0));
+    let mut ioc = iocs.map(|set| (set, [text(16), text(3), text(16), text(16), text(8)]));
+    for r in rows {
+        let (f, verdict) = &recs[r.rec];
+        flow_id.push(u(r.flow));
+        day.push(r.day);
+        direction.push(r.dir.as_str());
+        ip(f.client.ip, client_ip.buf());
+        client_ip.end();
+        client_port.push(i64::from(f.client.port));
+        ip(f.server.ip, server_ip.buf());
+        server_ip.end();
+        server_port.push(i64::from(f.server.port));
+        match f.proto {
+            Proto::Tcp => proto.push("tcp"),
+            Proto::Udp => proto.push("udp"),
+            p => proto.push(&p.name()),
+        }
+        vlan.push(f.vlan.map(i64::from));
+        vni.push(f.key.vni.map(i64::from));
+        first_ts.push(f.first_ts.0);
+        last_ts.push(f.last_ts.0);
+        for (col, v) in layers.iter_mut().zip(r.c.values()) {
+            col.push(u(v));
+        }
+        history.push(&f.history);
+        close_reason.push(f.close.as_str());
+        frame_text(f.first_frame, names, first_frame.buf());
+        first_frame.end();
+        frame_text(f.last_frame, names, last_frame.buf());
+        last_frame.end();
+        role_rule.push(f.role_rule.as_str());
+        anomaly_text(r.dir, f, anomalies.buf());
+        anomalies.end();
+        if let Some((set, [ioc, via, source, evidence, server_name])) = ioc.as_mut() {
+            if let Some(x) = verdict {
+                verdict_cells(x, set, names, [ioc, via, source, evidence, server_name]);
+            }
+            for t in [ioc, via, source, evidence, server_name] {
+                t.end();
+            }
+        }
     }
+    let mut cols = vec![
+        ("flow_id", Col::I64(flow_id)),
+        ("day", Col::Date(day)),
+        ("direction", Col::Text(direction)),
+        ("client_ip", Col::Text(client_ip)),
+        ("client_port", Col::I64(client_port)),
+        ("server_ip", Col::Text(server_ip)),
+        ("server_port", Col::I64(server_port)),
+        ("proto", Col::Text(proto)),
+        ("vlan", Col::OptI64(vlan)),
+        ("vni", Col::OptI64(vni)),
+        ("first_ts", Col::TsNs(first_ts)),
+        ("last_ts", Col::TsNs(last_ts)),
+    ];
+    cols.extend(Counters::LAYERS.into_iter().zip(layers.map(Col::I64)));
     cols.extend([
-        ("history", s(8, &|_, f, o| o.push_str(&f.history))),
-        (
-            "close_reason",
-            s(3, &|_, f, o| o.push_str(f.close.as_str())),
-        ),
-        (
-            "first_frame",
-            s(24, &|_, f, o| frame_text(f.first_frame, names, o)),
-        ),
-        (
-            "last_frame",
-            s(24, &|_, f, o| frame_text(f.last_frame, names, o)),
-        ),
-        (
-            "role_rule",
-            s(3, &|_, f, o| o.push_str(f.role_rule.as_str())),
-        ),
-        ("anomalies", s(0, &|r, f, o| anomaly_text(r.dir, f, o))),
+        ("history", Col::Text(history)),
+        ("close_reason", Col::Text(close_reason)),
+        ("first_frame", Col::Text(first_frame)),
+        ("last_frame", Col::Text(last_frame)),
+        ("role_rule", Col::Text(role_rule)),
+        ("anomalies", Col::Text(anomalies)),
     ]);
-    if let Some(set) = iocs {
-        let join =
-            |x: &Verdict, o: &mut String, f: &dyn Fn(&exfilmeter_intel::Reason, &mut String)| {
-                for (i, r) in x.reasons.iter().enumerate() {
-                    if i > 0 {
-                        o.push(';');
-                    }
-                    f(r, o);
-                }
-            };
+    if let Some((_, [ioc, via, source, evidence, server_name])) = ioc {
         cols.extend([
-            (
-                "ioc",
-                v(16, &|x, o| {
-                    join(x, o, &|r, o| {
-                        if let Some(i) = set.get(r.ioc) {
-                            o.push_str(&i.text);
-                        }
-                    })
-                }),
-            ),
-            (
-                "ioc_via",
-                v(3, &|x, o| join(x, o, &|r, o| o.push_str(r.via.as_str()))),
-            ),
-            (
-                "ioc_source",
-                v(16, &|x, o| join(x, o, &|r, o| set.write_origin(r.ioc, o))),
-            ),
-            (
-                "evidence_frame",
-                v(16, &|x, o| {
-                    if let Some(r) = x.reasons.first() {
-                        frame_text(r.frame, names, o);
-                    }
-                }),
-            ),
-            (
-                "server_name",
-                v(8, &|x, o| {
-                    o.push_str(x.server_name.as_deref().unwrap_or_default())
-                }),
-            ),
+            ("ioc", Col::Text(ioc)),
+            ("ioc_via", Col::Text(via)),
+            ("ioc_source", Col::Text(source)),
+            ("evidence_frame", Col::Text(evidence)),
+            ("server_name", Col::Text(server_name)),
         ]);
     }
-    Table::new(cols)
+    Ok(Table::new(cols)?.distinct(&[
+        "flow_id",
+        "first_ts",
+        "last_ts",
+        "first_frame",
+        "last_frame",
+    ]))
+}
+
+/// Writes a verdict's cells (not yet ended) into the columns `ioc`, `ioc_via`,
+/// `ioc_source`, `evidence_frame` and `server_name`: the reasons joined with `;`.
+fn verdict_cells(x: &Verdict, set: &IocSet, names: &[String], cols: [&mut Text; 5]) {
+    let [ioc, via, source, evidence, server_name] = cols;
+    for (i, r) in x.reasons.iter().enumerate() {
+        if i > 0 {
+            ioc.buf().push(';');
+            via.buf().push(';');
+            source.buf().push(';');
+        }
+        if let Some(i) = set.get(r.ioc) {
+            ioc.buf().push_str(&i.text);
+        }
+        via.buf().push_str(r.via.as_str());
+        set.write_origin(r.ioc, source.buf());
+    }
+    if let Some(r) = x.reasons.first() {
+        frame_text(r.frame, names, evidence.buf());
+    }
+    server_name
+        .buf()
+        .push_str(x.server_name.as_deref().unwrap_or_default());
 }
 
 /// The tunnels table (`tunnels.csv`, decision 0031): one row per tunnel, in the order the
