@@ -83,8 +83,15 @@ pub fn periods_or_capture(periods: Option<Vec<Period>>, covered: &[(i32, i32)]) 
 impl Run<'_> {
     /// Writes `daily.csv`, `daily.parquet`, `periods.csv`, `ioc_flows.csv` and, with recovered
     /// files, `confirmed_records.csv` and `sightings.csv` (and `sweep_hosts.csv` with the
-    /// sweep) into `out`; returns the number of day × host rows.
-    pub fn write_tables(&self, out: &Path, periods: &[Period]) -> PolarsResult<usize> {
+    /// sweep) into `out`; returns the number of day × host rows. `each_flow` sees every IOC
+    /// flow as `ioc_flows.csv` is written (in its order, with its end-of-run host), so what
+    /// else needs them (the STIX sightings) needs no second read of the spilled flows.
+    pub fn write_tables(
+        &self,
+        out: &Path,
+        periods: &[Period],
+        each_flow: &mut dyn FnMut(&crate::collect::IocFlow),
+    ) -> PolarsResult<usize> {
         let c = self.content;
         let recon = self.index.map(|ix| recon_by_day(ix, &c.sightings));
         let mut daily = daily_table(
@@ -139,7 +146,11 @@ impl Run<'_> {
             }
         }
         write_ioc_flows_sorted(
-            c.flows.sorted()?,
+            c.flows.sorted()?.inspect(|f| {
+                if let Ok(f) = f {
+                    each_flow(f);
+                }
+            }),
             self.tz,
             self.names,
             &out.join("ioc_flows.csv"),

@@ -280,14 +280,15 @@ fn resolve(args: &Args, mode: &Mode) -> Result<Settings> {
     })
 }
 
-/// `sightings.stix.json`: the indicators seen, each with its sighting (flows, first and
-/// last seen, hosts), as a STIX 2.1 bundle.
-fn write_sightings(out: &Path, set: &IocSet, flows: &exfilmeter_estimate::IocFlows) -> Result<()> {
-    let mut by: std::collections::BTreeMap<usize, exfilmeter_intel::Seen> = Default::default();
-    for f in flows.sorted()? {
-        let f = f?;
+/// What `sightings.stix.json` says of each indicator seen (by its id), gathered flow by flow.
+#[derive(Default)]
+struct Sighted(std::collections::BTreeMap<usize, exfilmeter_intel::Seen>);
+
+impl Sighted {
+    /// Adds an IOC flow (with its end-of-run host).
+    fn add(&mut self, f: &exfilmeter_estimate::IocFlow) {
         for &ioc in &f.iocs {
-            let e = by.entry(ioc).or_insert_with(|| exfilmeter_intel::Seen {
+            let e = self.0.entry(ioc).or_insert_with(|| exfilmeter_intel::Seen {
                 ioc,
                 first: f.first_ts,
                 last: f.last_ts,
@@ -302,19 +303,25 @@ fn write_sightings(out: &Path, set: &IocSet, flows: &exfilmeter_estimate::IocFlo
             }
         }
     }
-    let seen: Vec<exfilmeter_intel::Seen> = by
-        .into_values()
-        .map(|mut s| {
-            s.hosts.sort();
-            s
-        })
-        .collect();
-    let bundle = exfilmeter_intel::sightings_bundle(set, &seen);
-    let p = out.join("sightings.stix.json");
-    let mut text = serde_json::to_string_pretty(&bundle)?;
-    text.push('\n');
-    std::fs::write(&p, text).with_context(|| format!("writing {}", p.display()))?;
-    Ok(())
+
+    /// `sightings.stix.json`: the indicators seen, each with its sighting (flows, first and
+    /// last seen, hosts), as a STIX 2.1 bundle.
+    fn write(self, out: &Path, set: &IocSet) -> Result<()> {
+        let seen: Vec<exfilmeter_intel::Seen> = self
+            .0
+            .into_values()
+            .map(|mut s| {
+                s.hosts.sort();
+                s
+            })
+            .collect();
+        let bundle = exfilmeter_intel::sightings_bundle(set, &seen);
+        let p = out.join("sightings.stix.json");
+        let mut text = serde_json::to_string_pretty(&bundle)?;
+        text.push('\n');
+        std::fs::write(&p, text).with_context(|| format!("writing {}", p.display()))?;
+        Ok(())
+    }
 }
 
 /// `--assume HOST=CODEC` entries by host.
@@ -800,7 +807,11 @@ pub(crate) fn run_mode(args: Args, mode: Mode) -> Result<Outcome> {
         sweep,
         assumed: assumed.clone(),
     };
-    let day_rows = tables.write_tables(&s.out, &periods_or_capture(periods, &covered))?;
+    let mut sighted = Sighted::default();
+    let day_rows =
+        tables.write_tables(&s.out, &periods_or_capture(periods, &covered), &mut |f| {
+            sighted.add(f)
+        })?;
     for h in assumed.keys() {
         if !content.days().iter().any(|d| *d.host == **h) {
             eprintln!(
@@ -809,7 +820,7 @@ pub(crate) fn run_mode(args: Args, mode: Mode) -> Result<Outcome> {
             );
         }
     }
-    write_sightings(&s.out, &set, &content.flows)?;
+    sighted.write(&s.out, &set)?;
     exfilmeter_estimate::write_tunnels(
         &read,
         &names,
