@@ -9,7 +9,11 @@ use crate::sink::{CloseReason, FlowAnomalies, FlowId, FlowRecord, FlowSink};
 use crate::tcp::{Budget, Ctx, GapKind, Half, StreamOut};
 use chrono_tz::Tz;
 use exfilmeter_ingest::{FrameRef, Packet, TcpFlags, Timestamp, Transport, NANOS_PER_SEC};
-use rustc_hash::FxHashMap;
+use rustc_hash::FxBuildHasher;
+
+/// The flow table: hashbrown's map (the standard map's own), for `extract_if`, which takes the
+/// expired flows out in the sweep's one walk of the table instead of looking each up again.
+type FlowTable = hashbrown::HashMap<FlowKey, Entry, FxBuildHasher>;
 
 /// Limits and timeouts (capture time).
 #[derive(Debug, Clone)]
@@ -286,7 +290,7 @@ struct Entry {
 /// Tracks flows of one sensor's packets, in capture order.
 pub struct Tracker {
     cfg: TrackerConfig,
-    table: FxHashMap<FlowKey, Entry>,
+    table: FlowTable,
     clock: DayClock,
     now: Timestamp,
     last_sweep: Timestamp,
@@ -310,7 +314,7 @@ impl Tracker {
         Tracker {
             clock: DayClock::new(cfg.tz),
             cfg,
-            table: FxHashMap::default(),
+            table: FlowTable::default(),
             now: Timestamp(i64::MIN),
             last_sweep: Timestamp(i64::MIN),
             budget,
@@ -349,9 +353,13 @@ impl Tracker {
     }
 
     fn expired(&self, f: &Flow, now: Timestamp) -> Option<CloseReason> {
+        Tracker::expired_by(&self.cfg, f, now)
+    }
+
+    fn expired_by(cfg: &TrackerConfig, f: &Flow, now: Timestamp) -> Option<CloseReason> {
         if let Some(t) = &f.tcp {
             if let Some(since) = t.closing_since {
-                if now.0.saturating_sub(since.0) > self.cfg.linger_ns {
+                if now.0.saturating_sub(since.0) > cfg.linger_ns {
                     return Some(if t.rst {
                         CloseReason::Rst
                     } else {
@@ -360,7 +368,7 @@ impl Tracker {
                 }
             }
         }
-        (now.0.saturating_sub(f.last_ts.0) > Tracker::idle_limit(&self.cfg, f.key.proto))
+        (now.0.saturating_sub(f.last_ts.0) > Tracker::idle_limit(cfg, f.key.proto))
             .then_some(CloseReason::Idle)
     }
 
@@ -782,17 +790,15 @@ impl Tracker {
     /// Closes flows that are idle or done lingering, in flow-id order.
     fn sweep<S: FlowSink>(&mut self, sink: &mut S) {
         let now = self.now;
-        let mut due: Vec<(FlowId, FlowKey, CloseReason)> = self
+        let cfg = &self.cfg;
+        let mut due: Vec<(CloseReason, Box<Flow>)> = self
             .table
-            .iter()
-            .filter(|(_, e)| now.0 > e.due)
-            .filter_map(|(k, e)| self.expired(&e.flow, now).map(|r| (e.flow.id, *k, r)))
+            .extract_if(|_, e| now.0 > e.due && Tracker::expired_by(cfg, &e.flow, now).is_some())
+            .filter_map(|(_, e)| Tracker::expired_by(cfg, &e.flow, now).map(|r| (r, e.flow)))
             .collect();
-        due.sort_by_key(|d| d.0);
-        for (_, key, reason) in due {
-            if let Some(entry) = self.table.remove(&key) {
-                self.close(entry.flow, reason, sink);
-            }
+        due.sort_unstable_by_key(|d| (d.1.id, d.1.key));
+        for (reason, flow) in due {
+            self.close(flow, reason, sink);
         }
     }
 
