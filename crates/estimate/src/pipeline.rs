@@ -436,21 +436,21 @@ impl Front<'_> {
             let mut offset = 0;
             while let Some(frame) = reader.next_frame() {
                 summary.add_frame(&frame);
-                if let Decoded::Packet(p) = self.decoder.decode(&frame) {
+                if let Decoded::Packet(p) = &self.decoder.decode(&frame) {
                     let w = self.window;
-                    if self.filter.is_some_and(|f| !f.matches(&p)) {
+                    if self.filter.is_some_and(|f| !f.matches(p)) {
                         *self.filtered += 1;
                     } else if w.is_open() {
-                        tunnels.packet(&p);
-                        feed.packet(&p);
+                        tunnels.packet(p);
+                        feed.packet(p);
                     } else {
                         match w.side(p.ts) {
-                            Side::Before => self.windowed.outside(flow_hash(&p), true),
-                            Side::After => self.windowed.outside(flow_hash(&p), false),
+                            Side::Before => self.windowed.outside(flow_hash(p), true),
+                            Side::After => self.windowed.outside(flow_hash(p), false),
                             Side::Inside => {
-                                self.windowed.inside(flow_hash(&p));
-                                tunnels.packet(&p);
-                                feed.packet(&p);
+                                self.windowed.inside(flow_hash(p));
+                                tunnels.packet(p);
+                                feed.packet(p);
                             }
                         }
                     }
