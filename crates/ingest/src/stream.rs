@@ -215,8 +215,158 @@ impl Read for HashingRead {
 
 enum Decoded {
     Plain(HashingRead),
+    /// A gzip or zstd input, decompressed on a thread of its own ([`Ahead`]).
+    Ahead(Ahead),
+    /// A decompressor on this thread (when no thread could be started).
+    Here(Box<Decompress>),
+}
+
+/// A gzip or zstd decompressor over the stored bytes.
+enum Decompress {
     Gzip(Box<flate2::read::MultiGzDecoder<HashingRead>>),
     Zstd(Box<zstd::Decoder<'static, BufReader<HashingRead>>>),
+}
+
+impl Decompress {
+    fn into_raw(self) -> HashingRead {
+        match self {
+            Decompress::Gzip(d) => d.into_inner(),
+            Decompress::Zstd(d) => (*d).finish().into_inner(),
+        }
+    }
+}
+
+impl Read for Decompress {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Decompress::Gzip(d) => d.read(out),
+            Decompress::Zstd(d) => d.read(out),
+        }
+    }
+}
+
+/// Decompressed chunks in flight from the decompressing thread (bounds memory: a few MiB).
+const AHEAD_IN_FLIGHT: usize = 2;
+
+/// Decompression on a thread of its own: inflating gzip or zstd runs beside the parsing and
+/// tracking of the bytes before (one core more for a compressed capture). The thread fills
+/// chunks of [`CHUNK`] decompressed bytes in order; a decompression error arrives after the
+/// bytes before it, so the damage is reported at the same offset as without the thread. When
+/// the reader stops early (a damaged capture), the thread stops at its next chunk and hands
+/// back the stored stream, whose rest [`ByteStream::finish`] reads for the digest.
+struct Ahead {
+    rx: Option<Receiver<io::Result<Vec<u8>>>>,
+    recycle: SyncSender<Vec<u8>>,
+    handle: Option<JoinHandle<Option<Decompress>>>,
+    chunk: Vec<u8>,
+    pos: usize,
+    done: bool,
+}
+
+impl Ahead {
+    /// Starts the thread; the decompressor stays on this thread when none can be started.
+    fn spawn(d: Decompress) -> io::Result<Decoded> {
+        let (tx, rx) = sync_channel::<io::Result<Vec<u8>>>(AHEAD_IN_FLIGHT);
+        let (recycle, recycled) = sync_channel::<Vec<u8>>(AHEAD_IN_FLIGHT + 2);
+        // The decompressor goes to the thread only when it starts; if it cannot, it is
+        // taken back.
+        let slot = std::sync::Arc::new(std::sync::Mutex::new(Some(d)));
+        let theirs = std::sync::Arc::clone(&slot);
+        let spawned = std::thread::Builder::new().name("decompress".into()).spawn(
+            move || -> Option<Decompress> {
+                let mut d = theirs.lock().ok().and_then(|mut s| s.take())?;
+                loop {
+                    let mut buf = recycled.try_recv().unwrap_or_default();
+                    buf.clear();
+                    buf.resize(CHUNK, 0);
+                    let mut filled = 0;
+                    let mut failed = None;
+                    while filled < CHUNK {
+                        match d.read(&mut buf[filled..]) {
+                            Ok(0) => break,
+                            Ok(n) => filled += n,
+                            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                            Err(e) => {
+                                failed = Some(e);
+                                break;
+                            }
+                        }
+                    }
+                    buf.truncate(filled);
+                    let end = filled < CHUNK;
+                    // A failed send: the reader stopped; the stored stream goes back to it.
+                    if filled > 0 && tx.send(Ok(buf)).is_err() {
+                        return Some(d);
+                    }
+                    if let Some(e) = failed {
+                        let _ = tx.send(Err(e));
+                        return Some(d);
+                    }
+                    if end {
+                        return Some(d);
+                    }
+                }
+            },
+        );
+        match spawned {
+            Ok(handle) => Ok(Decoded::Ahead(Ahead {
+                rx: Some(rx),
+                recycle,
+                handle: Some(handle),
+                chunk: Vec::new(),
+                pos: 0,
+                done: false,
+            })),
+            // The thread never ran: the decompressor is still in the slot.
+            Err(e) => match slot.lock().ok().and_then(|mut s| s.take()) {
+                Some(back) => Ok(Decoded::Here(Box::new(back))),
+                None => Err(io::Error::other(format!(
+                    "could not start the decompressing thread: {e}"
+                ))),
+            },
+        }
+    }
+
+    /// Stops the thread (it ends at its next chunk) and takes the stored stream back.
+    fn into_raw(mut self) -> io::Result<HashingRead> {
+        drop(self.rx.take());
+        match self.handle.take().map(JoinHandle::join) {
+            Some(Ok(Some(d))) => Ok(d.into_raw()),
+            _ => Err(io::Error::other(
+                "the decompressing thread stopped unexpectedly",
+            )),
+        }
+    }
+}
+
+impl Read for Ahead {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        while self.pos >= self.chunk.len() {
+            if self.done {
+                return Ok(0);
+            }
+            let next = self.rx.as_ref().and_then(|rx| rx.recv().ok());
+            match next {
+                Some(Ok(c)) => {
+                    let used = std::mem::replace(&mut self.chunk, c);
+                    let _ = self.recycle.try_send(used);
+                    self.pos = 0;
+                }
+                Some(Err(e)) => {
+                    self.done = true;
+                    return Err(e);
+                }
+                None => {
+                    self.done = true;
+                    return Ok(0);
+                }
+            }
+        }
+        let n = out.len().min(self.chunk.len() - self.pos);
+        out[..n].copy_from_slice(&self.chunk[self.pos..self.pos + n]);
+        self.pos += n;
+        Ok(n)
+    }
 }
 
 /// A capture's byte stream: decompressed if needed, hashed as stored.
@@ -258,8 +408,12 @@ impl ByteStream {
         };
         let decoded = match compression {
             Compression::None => Decoded::Plain(raw),
-            Compression::Gzip => Decoded::Gzip(Box::new(flate2::read::MultiGzDecoder::new(raw))),
-            Compression::Zstd => Decoded::Zstd(Box::new(zstd::Decoder::new(raw)?)),
+            Compression::Gzip => Ahead::spawn(Decompress::Gzip(Box::new(
+                flate2::read::MultiGzDecoder::new(raw),
+            )))?,
+            Compression::Zstd => {
+                Ahead::spawn(Decompress::Zstd(Box::new(zstd::Decoder::new(raw)?)))?
+            }
         };
         Ok(ByteStream {
             decoded,
@@ -276,8 +430,8 @@ impl ByteStream {
     pub fn finish(self) -> io::Result<FileDigest> {
         let raw = match self.decoded {
             Decoded::Plain(r) => r,
-            Decoded::Gzip(d) => d.into_inner(),
-            Decoded::Zstd(d) => d.finish().into_inner(),
+            Decoded::Ahead(a) => a.into_raw()?,
+            Decoded::Here(d) => d.into_raw(),
         };
         let (size, sha256) = raw.finish()?;
         Ok(FileDigest { size, sha256 })
@@ -288,8 +442,8 @@ impl Read for ByteStream {
     fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
         match &mut self.decoded {
             Decoded::Plain(r) => r.read(out),
-            Decoded::Gzip(d) => d.read(out),
-            Decoded::Zstd(d) => d.read(out),
+            Decoded::Ahead(a) => a.read(out),
+            Decoded::Here(d) => d.read(out),
         }
     }
 }
@@ -377,6 +531,58 @@ mod tests {
         let d = s.finish().unwrap();
         assert_eq!(d.size, z.len() as u64);
         assert_eq!(d.sha256, None);
+    }
+
+    #[test]
+    fn compressed_stream_read_in_part_still_hashes_the_whole_stored_file() {
+        let data = payload(5 * CHUNK + 99);
+        let z = zstd::encode_all(&data[..], 1).unwrap();
+        let mut s = ByteStream::from_reader(Box::new(io::Cursor::new(z.clone())), HashAlgo::Sha256)
+            .unwrap();
+        let mut first = vec![0u8; CHUNK + 10];
+        s.read_exact(&mut first).unwrap();
+        assert_eq!(first, data[..CHUNK + 10]);
+        let d = s.finish().unwrap();
+        assert_eq!(d.size, z.len() as u64);
+        assert_eq!(d.sha256, Some(sha(&z)));
+    }
+
+    #[test]
+    fn a_cut_gzip_stream_gives_every_byte_before_the_cut_then_the_error() {
+        let data = payload(3 * CHUNK + 5);
+        let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        enc.write_all(&data).unwrap();
+        let mut gz = enc.finish().unwrap();
+        gz.truncate(gz.len() * 2 / 3);
+        // What the decompressor gives on this thread: the oracle.
+        let mut here = flate2::read::MultiGzDecoder::new(io::Cursor::new(gz.clone()));
+        let mut expected = Vec::new();
+        let mut buf = vec![0u8; 4096];
+        loop {
+            match here.read(&mut buf) {
+                Ok(0) => panic!("a cut gzip stream must end in an error"),
+                Ok(n) => expected.extend_from_slice(&buf[..n]),
+                Err(_) => break,
+            }
+        }
+        assert!(expected.len() > CHUNK, "the cut is past the first chunk");
+        let mut s =
+            ByteStream::from_reader(Box::new(io::Cursor::new(gz.clone())), HashAlgo::Sha256)
+                .unwrap();
+        let mut got = Vec::new();
+        let err = loop {
+            match s.read(&mut buf) {
+                Ok(0) => panic!("the error must reach the reader"),
+                Ok(n) => got.extend_from_slice(&buf[..n]),
+                Err(e) => break e,
+            }
+        };
+        assert_eq!(got.len(), expected.len());
+        assert!(got == expected);
+        assert_eq!(err.kind(), io::ErrorKind::UnexpectedEof);
+        let d = s.finish().unwrap();
+        assert_eq!(d.size, gz.len() as u64);
+        assert_eq!(d.sha256, Some(sha(&gz)));
     }
 
     #[test]
