@@ -9,6 +9,7 @@ use crate::sink::{CloseReason, FlowAnomalies, FlowId, FlowRecord, FlowSink};
 use crate::tcp::{Budget, Ctx, GapKind, Half, StreamOut};
 use chrono_tz::Tz;
 use exfilmeter_ingest::{FrameRef, Packet, TcpFlags, Timestamp, Transport, NANOS_PER_SEC};
+use hashbrown::hash_map::Entry as Slot;
 use rustc_hash::FxBuildHasher;
 
 /// The flow table: hashbrown's map (the standard map's own), for `extract_if`, which takes the
@@ -352,10 +353,6 @@ impl Tracker {
         f.last_ts.0.saturating_add(idle).min(lingered)
     }
 
-    fn expired(&self, f: &Flow, now: Timestamp) -> Option<CloseReason> {
-        Tracker::expired_by(&self.cfg, f, now)
-    }
-
     fn expired_by(cfg: &TrackerConfig, f: &Flow, now: Timestamp) -> Option<CloseReason> {
         if let Some(t) = &f.tcp {
             if let Some(since) = t.closing_since {
@@ -418,6 +415,124 @@ impl Tracker {
         self.sweep(sink);
     }
 
+    /// Whether the flow of `entry` ends before packet `p` of it: idle or done lingering, or a
+    /// new connection on the same ports (a SYN with another initial sequence number).
+    fn ends_before(
+        cfg: &TrackerConfig,
+        entry: &Entry,
+        p: &Packet<'_>,
+        e: &crate::key::PacketEnds,
+        tcp: Option<exfilmeter_ingest::TcpView<'_>>,
+        pure_syn: bool,
+    ) -> Option<CloseReason> {
+        let f = &*entry.flow;
+        if let Some(r) = (p.ts.0 > entry.due)
+            .then(|| Tracker::expired_by(cfg, f, p.ts))
+            .flatten()
+        {
+            return Some(r);
+        }
+        if !pure_syn {
+            return None;
+        }
+        let t = f.tcp.as_ref()?;
+        let dir = if e.src == f.client {
+            Direction::C2s
+        } else {
+            Direction::S2c
+        };
+        let h = &t.half[dir.index()];
+        let same_isn = h
+            .space()
+            .is_some_and(|s| s.base == crate::seq::SeqNumber(tcp.map_or(0, |t| t.seq)) + 1);
+        (t.closing_since.is_some()
+            || (h.has_syn() && !same_isn)
+            || (!h.has_syn() && h.max_end() > 0))
+            .then_some(CloseReason::Reused)
+    }
+
+    /// A new flow for packet `p`: client and server decided, the sink told.
+    fn open<S: FlowSink>(
+        cfg: &TrackerConfig,
+        stats: &mut TrackerStats,
+        p: &Packet<'_>,
+        e: &crate::key::PacketEnds,
+        tcp: Option<exfilmeter_ingest::TcpView<'_>>,
+        sink: &mut S,
+    ) -> Entry {
+        let (client, server, rule) = match tcp {
+            Some(t) if t.complete && t.flags.has(TcpFlags::SYN) && !t.flags.has(TcpFlags::ACK) => {
+                (e.src, e.dst, RoleRule::Syn)
+            }
+            Some(t) if t.complete && t.flags.has(TcpFlags::SYN | TcpFlags::ACK) => {
+                (e.dst, e.src, RoleRule::SynAck)
+            }
+            // Only a client sends a DTLS ClientHello, or a QUIC Initial that opens with the
+            // client's keys, whatever the ports say.
+            _ if e.key.proto == Proto::Udp
+                && (crate::app::dtls::DtlsHello::starts(p.payload)
+                    || crate::app::quic::from_client(p.payload)) =>
+            {
+                (e.src, e.dst, RoleRule::Content)
+            }
+            _ if e.key.proto == Proto::Udp && e.src.port == e.dst.port => {
+                // Same port on both ends: the first datagram may say which end it is.
+                match sender_is_server(e.src.port, p.payload) {
+                    Some(true) => (e.dst, e.src, RoleRule::Content),
+                    Some(false) => (e.src, e.dst, RoleRule::Content),
+                    None => (e.src, e.dst, RoleRule::FirstPacket),
+                }
+            }
+            _ if is_group(e.dst.ip) || e.src.port == e.dst.port => {
+                // To a multicast/broadcast group, or the same port on both ends (NTP
+                // 123↔123, mDNS, BACnet): ports say nothing; the first sender is the client.
+                (e.src, e.dst, RoleRule::FirstPacket)
+            }
+            _ if e.key.proto == Proto::Tcp || e.key.proto == Proto::Udp => {
+                if server_by_port(e.src.port, e.dst.port) {
+                    (e.dst, e.src, RoleRule::Port)
+                } else {
+                    (e.src, e.dst, RoleRule::Port)
+                }
+            }
+            _ => (e.src, e.dst, RoleRule::FirstPacket),
+        };
+        let id = FlowId::from_frame(p.wire.first_frame);
+        sink.opened(id, &e.key, client, p.ts);
+        stats.flows += 1;
+        let flow = Box::new(Flow {
+            id,
+            key: e.key,
+            client,
+            server,
+            rule,
+            first_ts: p.ts,
+            last_ts: p.ts,
+            first_frame: p.wire.first_frame,
+            last_frame: p.frame,
+            ledger: Ledger::default(),
+            history: History::default(),
+            tcp: (e.key.proto == Proto::Tcp).then(|| {
+                Box::new(TcpState {
+                    half: [Half::default(), Half::default()],
+                    app: None,
+                    app_done: false,
+                    dns_port: dns::is_dns_port(e.src.port, true)
+                        || dns::is_dns_port(e.dst.port, true),
+                    fin: [false; 2],
+                    rst: false,
+                    closing_since: None,
+                })
+            }),
+            hello: UdpHello::Looking(0),
+            tunnel: None,
+            incomplete_headers: 0,
+            malformed_app: 0,
+        });
+        let due = Tracker::due(cfg, &flow);
+        Entry { due, flow }
+    }
+
     fn account<S: FlowSink>(&mut self, p: &Packet<'_>, sink: &mut S) {
         self.stats.packets += 1;
         let e = ends(p);
@@ -428,124 +543,40 @@ impl Tracker {
         let pure_syn = tcp.is_some_and(|t| {
             t.complete && t.flags.has(TcpFlags::SYN) && !t.flags.has(TcpFlags::ACK)
         });
-        // An existing flow may have to end first: idle, or a new connection on the same ports.
-        let mut end_old = None;
-        let mut known = false;
-        if let Some(entry) = self.table.get(&e.key) {
-            known = true;
-            let f = &*entry.flow;
-            if let Some(r) = (p.ts.0 > entry.due)
-                .then(|| self.expired(f, p.ts))
-                .flatten()
-            {
-                end_old = Some(r);
-            } else if pure_syn {
-                if let Some(t) = &f.tcp {
-                    let dir = if e.src == f.client {
-                        Direction::C2s
-                    } else {
-                        Direction::S2c
-                    };
-                    let h = &t.half[dir.index()];
-                    let same_isn = h.space().is_some_and(|s| {
-                        s.base == crate::seq::SeqNumber(tcp.map_or(0, |t| t.seq)) + 1
-                    });
-                    if t.closing_since.is_some()
-                        || (h.has_syn() && !same_isn)
-                        || (!h.has_syn() && h.max_end() > 0)
-                    {
-                        end_old = Some(CloseReason::Reused);
+        // One lookup for a packet of a known flow: the flow's slot is found once, and only a
+        // flow that has to end first (idle, or a new connection on the same ports) or a new
+        // flow when the table is full looks again.
+        let held = self.table.len();
+        let room = held < self.cfg.max_flows.max(1);
+        let slot = match self.table.entry(e.key) {
+            Slot::Occupied(o) => {
+                match Tracker::ends_before(&self.cfg, o.get(), p, &e, tcp, pure_syn) {
+                    None => Some(o.into_mut()),
+                    Some(reason) => {
+                        let old = o.remove();
+                        self.close(old.flow, reason, sink);
+                        None
                     }
                 }
             }
-        }
-        if let Some(reason) = end_old {
-            known = false;
-            if let Some(entry) = self.table.remove(&e.key) {
-                self.close(entry.flow, reason, sink);
+            Slot::Vacant(v) if room => {
+                let entry = Tracker::open(&self.cfg, &mut self.stats, p, &e, tcp, sink);
+                self.stats.peak_flows = self.stats.peak_flows.max(held as u64 + 1);
+                Some(v.insert(entry))
             }
-        }
-        if !known {
-            if self.table.len() >= self.cfg.max_flows.max(1) {
-                self.evict(sink);
+            Slot::Vacant(_) => None,
+        };
+        let entry = match slot {
+            Some(entry) => entry,
+            None => {
+                if self.table.len() >= self.cfg.max_flows.max(1) {
+                    self.evict(sink);
+                }
+                let entry = Tracker::open(&self.cfg, &mut self.stats, p, &e, tcp, sink);
+                let held = self.table.len() as u64 + 1;
+                self.stats.peak_flows = self.stats.peak_flows.max(held);
+                self.table.entry(e.key).insert(entry).into_mut()
             }
-            let (client, server, rule) = match tcp {
-                Some(t)
-                    if t.complete && t.flags.has(TcpFlags::SYN) && !t.flags.has(TcpFlags::ACK) =>
-                {
-                    (e.src, e.dst, RoleRule::Syn)
-                }
-                Some(t) if t.complete && t.flags.has(TcpFlags::SYN | TcpFlags::ACK) => {
-                    (e.dst, e.src, RoleRule::SynAck)
-                }
-                // Only a client sends a DTLS ClientHello, or a QUIC Initial that opens with the
-                // client's keys, whatever the ports say.
-                _ if e.key.proto == Proto::Udp
-                    && (crate::app::dtls::DtlsHello::starts(p.payload)
-                        || crate::app::quic::from_client(p.payload)) =>
-                {
-                    (e.src, e.dst, RoleRule::Content)
-                }
-                _ if e.key.proto == Proto::Udp && e.src.port == e.dst.port => {
-                    // Same port on both ends: the first datagram may say which end it is.
-                    match sender_is_server(e.src.port, p.payload) {
-                        Some(true) => (e.dst, e.src, RoleRule::Content),
-                        Some(false) => (e.src, e.dst, RoleRule::Content),
-                        None => (e.src, e.dst, RoleRule::FirstPacket),
-                    }
-                }
-                _ if is_group(e.dst.ip) || e.src.port == e.dst.port => {
-                    // To a multicast/broadcast group, or the same port on both ends (NTP
-                    // 123↔123, mDNS, BACnet): ports say nothing; the first sender is the client.
-                    (e.src, e.dst, RoleRule::FirstPacket)
-                }
-                _ if e.key.proto == Proto::Tcp || e.key.proto == Proto::Udp => {
-                    if server_by_port(e.src.port, e.dst.port) {
-                        (e.dst, e.src, RoleRule::Port)
-                    } else {
-                        (e.src, e.dst, RoleRule::Port)
-                    }
-                }
-                _ => (e.src, e.dst, RoleRule::FirstPacket),
-            };
-            let id = FlowId::from_frame(p.wire.first_frame);
-            sink.opened(id, &e.key, client, p.ts);
-            self.stats.flows += 1;
-            let flow = Box::new(Flow {
-                id,
-                key: e.key,
-                client,
-                server,
-                rule,
-                first_ts: p.ts,
-                last_ts: p.ts,
-                first_frame: p.wire.first_frame,
-                last_frame: p.frame,
-                ledger: Ledger::default(),
-                history: History::default(),
-                tcp: (e.key.proto == Proto::Tcp).then(|| {
-                    Box::new(TcpState {
-                        half: [Half::default(), Half::default()],
-                        app: None,
-                        app_done: false,
-                        dns_port: dns::is_dns_port(e.src.port, true)
-                            || dns::is_dns_port(e.dst.port, true),
-                        fin: [false; 2],
-                        rst: false,
-                        closing_since: None,
-                    })
-                }),
-                hello: UdpHello::Looking(0),
-                tunnel: None,
-                incomplete_headers: 0,
-                malformed_app: 0,
-            });
-            let due = Tracker::due(&self.cfg, &flow);
-            self.table.insert(e.key, Entry { due, flow });
-            self.stats.peak_flows = self.stats.peak_flows.max(self.table.len() as u64);
-        }
-        let Some(entry) = self.table.get_mut(&e.key) else {
-            return;
         };
         let f = &mut *entry.flow;
         let dir = if e.src == f.client && (e.dst == f.server || e.src != e.dst) {
@@ -837,7 +868,7 @@ impl Tracker {
                 ));
             }
             for &t in times {
-                if (t.0 > e.due) != self.expired(&e.flow, t).is_some() {
+                if (t.0 > e.due) != Tracker::expired_by(&self.cfg, &e.flow, t).is_some() {
                     return Err(format!(
                         "{k:?} at {t:?}: due {} disagrees with expired",
                         e.due
