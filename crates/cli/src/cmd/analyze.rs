@@ -280,26 +280,35 @@ fn resolve(args: &Args, mode: &Mode) -> Result<Settings> {
     })
 }
 
-/// What `sightings.stix.json` says of each indicator seen (by its id), gathered flow by flow.
+/// What `sightings.stix.json` says of each indicator seen (by its id), gathered flow by flow:
+/// the sighting, and its hosts as a set (an indicator of a /25 can name a thousand hosts, each
+/// looked up for every flow).
 #[derive(Default)]
-struct Sighted(std::collections::BTreeMap<usize, exfilmeter_intel::Seen>);
+struct Sighted(
+    std::collections::BTreeMap<usize, (exfilmeter_intel::Seen, std::collections::BTreeSet<String>)>,
+);
 
 impl Sighted {
     /// Adds an IOC flow (with its end-of-run host).
     fn add(&mut self, f: &exfilmeter_estimate::IocFlow) {
         for &ioc in &f.iocs {
-            let e = self.0.entry(ioc).or_insert_with(|| exfilmeter_intel::Seen {
-                ioc,
-                first: f.first_ts,
-                last: f.last_ts,
-                flows: 0,
-                hosts: Vec::new(),
+            let (e, hosts) = self.0.entry(ioc).or_insert_with(|| {
+                (
+                    exfilmeter_intel::Seen {
+                        ioc,
+                        first: f.first_ts,
+                        last: f.last_ts,
+                        flows: 0,
+                        hosts: Vec::new(),
+                    },
+                    Default::default(),
+                )
             });
             e.first = e.first.min(f.first_ts);
             e.last = e.last.max(f.last_ts);
             e.flows += 1;
-            if !e.hosts.iter().any(|h| **h == *f.host) {
-                e.hosts.push(f.host.to_string());
+            if !hosts.contains(&*f.host) {
+                hosts.insert(f.host.to_string());
             }
         }
     }
@@ -307,11 +316,12 @@ impl Sighted {
     /// `sightings.stix.json`: the indicators seen, each with its sighting (flows, first and
     /// last seen, hosts), as a STIX 2.1 bundle.
     fn write(self, out: &Path, set: &IocSet) -> Result<()> {
+        // Sorted by byte order, as the set holds them.
         let seen: Vec<exfilmeter_intel::Seen> = self
             .0
             .into_values()
-            .map(|mut s| {
-                s.hosts.sort();
+            .map(|(mut s, hosts)| {
+                s.hosts = hosts.into_iter().collect();
                 s
             })
             .collect();
