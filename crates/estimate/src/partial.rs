@@ -26,7 +26,7 @@ use std::io::{self, BufRead, BufReader, BufWriter, Read as _, Write};
 use std::path::{Path, PathBuf};
 
 /// Format version of a partial folder (`partial.json`, `flows.bin`).
-pub const PARTIAL_VERSION: u32 = 2;
+pub const PARTIAL_VERSION: u32 = 3;
 
 /// The split captures of a run, in the run's order.
 #[derive(Debug, Clone)]

@@ -56,6 +56,7 @@ fn batched_ioc_flows_are_byte_identical_to_the_data_frame_written_by_polars() {
                 truncated_bytes: 0,
                 ..Counters::default()
             },
+            unnamed: None,
         })
         .collect();
     let names = vec!["a.pcap".to_string(), "b,c.pcap".to_string()];

@@ -29,8 +29,9 @@ pub struct IocFlows {
     /// Flows not yet written out (all of them without a spill folder).
     pending: Vec<IocFlow>,
     spill: Option<Spill>,
-    /// Hosts given at the end of the run (flows that learnt no server name), by flow id.
-    renamed: HashMap<u64, Name>,
+    /// Hosts given at the end of the run to flows that learnt no server name, by the server
+    /// address they carry.
+    renamed: HashMap<Name, Name>,
 }
 
 #[derive(Debug)]
@@ -99,8 +100,9 @@ impl IocFlows {
         std::mem::take(&mut self.pending)
     }
 
-    /// Gives the flows of `renamed` (by flow id) their host when they are read.
-    pub fn rename(&mut self, renamed: HashMap<u64, Name>) {
+    /// Gives each flow that learnt no server name the host `renamed` has for its address
+    /// ([`IocFlow::unnamed`]) when the flows are read.
+    pub fn rename(&mut self, renamed: HashMap<Name, Name>) {
         self.renamed = renamed;
     }
 
@@ -149,7 +151,7 @@ impl IocFlows {
         let renamed = &self.renamed;
         Ok(Merge::new(runs, pending)?.map(move |f| {
             let mut f = f?;
-            if let Some(h) = renamed.get(&f.flow.0) {
+            if let Some(h) = f.unnamed.as_ref().and_then(|ip| renamed.get(ip)) {
                 f.host = h.clone();
             }
             Ok(f)
@@ -260,6 +262,13 @@ mod tests {
             last_ts: Timestamp(ts + 5),
             frames: (fr, fr),
             c2s: exfilmeter_flow::Counters::default(),
+            // Every 7th flow learnt no server name (its address is named at the end), every
+            // 11th other one neither (an address the end does not name).
+            unnamed: match (id % 7, id % 11) {
+                (0, _) => Some("198.51.100.7".into()),
+                (_, 0) => Some("198.51.100.8".into()),
+                _ => None,
+            },
         }
     }
 
@@ -309,7 +318,7 @@ mod tests {
                 disk.push(flow(i as u64, t, "a"));
             }
             proptest::prop_assert_eq!(disk.pending.len(), n % run, "runs written out");
-            let renamed: HashMap<u64, Name> = (0..n as u64).step_by(7).map(|i| (i, Name::from("b"))).collect();
+            let renamed: HashMap<Name, Name> = [("198.51.100.7".into(), "b".into())].into();
             mem.rename(renamed.clone());
             disk.rename(renamed);
             let a: Vec<IocFlow> = mem.sorted().unwrap().map(Result::unwrap).collect();

@@ -262,8 +262,10 @@ pub struct ContentLedger<'s> {
     /// name and address, in the order first seen: client→server, and server→client only for
     /// flows that sent nothing client→server.
     days: DayRows,
-    /// Closed IOC flows that learnt no server name, and their server address: the
-    /// end-of-run naming applies to their units, sightings and flow facts.
+    /// Closed IOC flows that learnt no server name, and their server address, while uploads
+    /// are kept one by one (not summed: a shard's ledger, the library's): the end-of-run naming
+    /// applies to their units. Flow facts and sightings carry the address themselves, and
+    /// summed uploads are keyed by it, so a run that sums keeps no list that grows with flows.
     unnamed: Vec<(FlowId, Name)>,
     /// Counters.
     pub stats: ContentStats,
@@ -378,6 +380,10 @@ pub struct IocFlow {
     pub frames: (FrameRef, FrameRef),
     /// Client→server totals.
     pub c2s: exfilmeter_flow::Counters,
+    /// The server address the end of the run may name the flow by, when it learnt no server
+    /// name (the tunnel's end for a host reached only through one; see
+    /// [`ContentLedger::finish`]).
+    pub unnamed: Option<Name>,
 }
 
 /// The host a verdict names and the indicators it matched: the server name when one is
@@ -667,7 +673,7 @@ impl<'s> ContentLedger<'s> {
         let server_name = self.names.get(v.server_name.as_deref().unwrap_or_default());
         // A flow that learnt no server name: the end of the run may name it by its address.
         let unnamed_ip = server_name.is_empty().then(|| server_ip.clone());
-        if let Some(ip) = &unnamed_ip {
+        if let (Some(ip), None) = (&unnamed_ip, &self.unit_sums) {
             self.unnamed.push((r.id, ip.clone()));
         }
         if f.connect {
@@ -714,6 +720,7 @@ impl<'s> ContentLedger<'s> {
             last_ts: r.last_ts,
             frames: (r.first_frame, r.last_frame),
             c2s: total_out,
+            unnamed: unnamed_ip.clone(),
         });
         // A raw stream that decoded to records is one upload, counted (on the day of its last
         // byte); one that did not stays opaque volume, per day, below.
@@ -930,7 +937,7 @@ impl<'s> ContentLedger<'s> {
         for u in c.units {
             self.keep_unit(u, unnamed_ip.as_ref());
         }
-        if let (Some(ip), Some(d)) = (&unnamed_ip, c.days.first()) {
+        if let (Some(ip), Some(d), None) = (&unnamed_ip, c.days.first(), &self.unit_sums) {
             self.unnamed.push((FlowId(d.flow_id), ip.clone()));
         }
         for d in c.days {
@@ -984,6 +991,13 @@ impl<'s> ContentLedger<'s> {
                 None
             }
         };
+        // The flow facts are named by the address they carry: one entry per address.
+        self.flows.rename(
+            names
+                .keys()
+                .filter_map(|ip| Some((ip.clone(), name_of(ip)?)))
+                .collect(),
+        );
         self.days.rename(|d| {
             if d.server_name.is_empty() {
                 name_of(&d.server_ip)
@@ -1005,15 +1019,11 @@ impl<'s> ContentLedger<'s> {
                 s.host = h.to_string();
             }
         }
-        if renamed.is_empty() {
-            return;
-        }
         for u in &mut self.units {
             if let Some(h) = renamed.get(&u.flow.0) {
                 u.host = h.clone();
             }
         }
-        self.flows.rename(renamed);
     }
 
     fn units_raw(&self, f: &mut FlowContent<'s>, r: &FlowRecord, day: i32, len: u64, miss: u64) {
