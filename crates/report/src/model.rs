@@ -80,24 +80,77 @@ pub const LAYERS: [&str; 11] = [
     "basis_bytes",
 ];
 
-/// A flow on the timeline.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Span {
-    /// Its entry in [`Report::hosts`].
-    pub host: usize,
-    /// First and last frame, seconds since the epoch (UTC).
-    pub start: i64,
-    /// See `start`.
-    pub end: i64,
-    /// Client→server stream bytes.
+/// One mark of the timeline: flows of one host whose marks would touch on screen, drawn as one
+/// (its title says how many flows and bytes).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Mark {
+    /// Left and right edge, in the chart's coordinates.
+    pub a: f64,
+    /// See `a`.
+    pub b: f64,
+    /// Flows drawn in it.
+    pub flows: u64,
+    /// Their client→server stream bytes.
     pub bytes: u64,
-    /// Flow id.
+    /// The first flow's id (named in the title of a mark of one flow).
     pub flow: Box<str>,
+}
+
+/// The timeline: from the first frame of the first flow (`t0`) to the last frame of the flow
+/// that ended last (`t1`), seconds since the epoch, and each host entry's marks. Flows are
+/// added in time order and merged into marks as they come, so the report holds a few hundred
+/// marks a host, not a span per flow (decision 0032).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Timeline {
+    /// Time of the left edge.
+    pub t0: i64,
+    /// Time of the right edge (later than `t0`).
+    pub t1: i64,
+    /// Marks per entry of [`Report::hosts`], left to right.
+    pub lanes: Vec<Vec<Mark>>,
+    /// Flows drawn.
+    pub flows: u64,
+}
+
+impl Timeline {
+    /// An empty timeline from `t0` to `t1` with `lanes` host entries.
+    pub fn new(t0: i64, t1: i64, lanes: usize) -> Timeline {
+        Timeline {
+            t0,
+            t1: t1.max(t0 + 1),
+            lanes: vec![Vec::new(); lanes],
+            flows: 0,
+        }
+    }
+
+    /// Adds a flow of host entry `lane` (flows in order of start, per lane).
+    pub fn add(&mut self, lane: usize, start: i64, end: i64, bytes: u64, flow: &str) {
+        let x = |t: i64| crate::svg::timeline_x(self.t0, self.t1, t);
+        let (a, b) = (x(start), x(end).max(x(start) + 1.5));
+        let Some(marks) = self.lanes.get_mut(lane) else {
+            return;
+        };
+        self.flows += 1;
+        match marks.last_mut() {
+            Some(m) if a <= m.b + 1.0 => {
+                m.b = m.b.max(b);
+                m.flows += 1;
+                m.bytes += bytes;
+            }
+            _ => marks.push(Mark {
+                a,
+                b,
+                flows: 1,
+                bytes,
+                flow: flow.into(),
+            }),
+        }
+    }
 }
 
 /// A flow of ioc_flows.csv as the timeline needs it (host by number).
 #[derive(Debug, Clone)]
-struct FlowSpan {
+pub(crate) struct FlowSpan {
     host: u32,
     start: i64,
     end: i64,
@@ -126,43 +179,104 @@ struct HostFlows {
 /// A flow's order for "ended last": end, then start and flow id (time order).
 type LastKey = (i64, i64, Box<str>);
 
-/// The flows of ioc_flows.csv summed per host, with one timeline span per flow: read block by
-/// block, so a run with millions of flows costs a few dozen bytes per flow.
+/// The flows of ioc_flows.csv summed per host: read block by block, and read a second time
+/// for the timeline once its time range and host entries are known, so a run with millions
+/// of flows costs nothing per flow (a table given in memory keeps its spans).
 #[derive(Debug, Clone, Default)]
 pub struct FlowSummary {
     index: HashMap<String, u32>,
     hosts: Vec<HostFlows>,
-    spans: Vec<FlowSpan>,
+    /// Where the timeline's flows are read again: the file, or (a table given in memory)
+    /// the spans kept.
+    source: FlowSource,
+    /// The file's flows came in time order (start), as ioc_flows.csv is written.
+    in_order: bool,
+}
+
+#[derive(Debug, Clone, Default)]
+enum FlowSource {
+    #[default]
+    None,
+    File(std::path::PathBuf),
+    Kept(Vec<FlowSpan>),
 }
 
 impl FlowSummary {
     /// Reads ioc_flows.csv.
     pub fn read(path: &Path) -> Result<FlowSummary> {
         let mut f = FlowSummary::default();
-        crate::csv::each_row(path, &FLOW_COLUMNS, |c| f.add(c))?;
+        let (mut in_order, mut last) = (true, i64::MIN);
+        crate::csv::each_row(path, &FLOW_COLUMNS, |c| {
+            if let Some(s) = f.add(c) {
+                in_order &= s.start >= last;
+                last = s.start;
+            }
+        })?;
+        f.source = FlowSource::File(path.to_path_buf());
+        f.in_order = in_order;
         Ok(f)
     }
 
     /// The flows of a table with ioc_flows.csv's columns.
     pub fn of(t: &Table) -> FlowSummary {
         let mut f = FlowSummary::default();
+        let mut kept = Vec::new();
         let cols: Vec<Option<usize>> = FLOW_COLUMNS.iter().map(|c| t.col(c)).collect();
         for r in &t.rows {
             let cells: Vec<&str> = cols
                 .iter()
                 .map(|i| i.and_then(|i| r.get(i)).map_or("", String::as_str))
                 .collect();
-            f.add(&cells);
+            kept.extend(f.add(&cells));
         }
+        f.source = FlowSource::Kept(kept);
         f
     }
 
-    /// Adds one flow: its cells in [`FLOW_COLUMNS`] order.
-    fn add(&mut self, c: &[&str]) {
+    /// Every flow with a start and an end, in time order (start, then flow id) when the
+    /// source is (ioc_flows.csv is written so); a source out of that order is sorted in
+    /// memory first.
+    fn each_span(&self, mut f: impl FnMut(&FlowSpan)) -> Result<()> {
+        let mut sort_and_send = |mut spans: Vec<FlowSpan>| {
+            spans.sort_by(|a, b| (a.start, &a.flow).cmp(&(b.start, &b.flow)));
+            spans.iter().for_each(&mut f);
+        };
+        match &self.source {
+            FlowSource::None => Ok(()),
+            FlowSource::Kept(spans) => {
+                sort_and_send(spans.clone());
+                Ok(())
+            }
+            FlowSource::File(path) => {
+                let index = &self.index;
+                let host_of = |c: &[&str]| {
+                    let host = c.get(1).copied().unwrap_or("");
+                    index.get(host).copied()
+                };
+                if self.in_order {
+                    crate::csv::each_row(path, &FLOW_COLUMNS, |c| {
+                        if let Some(s) = host_of(c).and_then(|h| span_of(c, h)) {
+                            f(&s);
+                        }
+                    })
+                } else {
+                    let mut spans = Vec::new();
+                    crate::csv::each_row(path, &FLOW_COLUMNS, |c| {
+                        spans.extend(host_of(c).and_then(|h| span_of(c, h)));
+                    })?;
+                    sort_and_send(spans);
+                    Ok(())
+                }
+            }
+        }
+    }
+
+    /// Adds one flow: its cells in [`FLOW_COLUMNS`] order. Returns its span (with a start
+    /// and an end).
+    fn add(&mut self, c: &[&str]) -> Option<FlowSpan> {
         let cell = |i: usize| c.get(i).copied().unwrap_or("");
         let (flow, host, evidence) = (cell(0), cell(1), cell(2));
         let (first_local, last_local) = (cell(3), cell(4));
-        let bytes = cell(5).parse::<u64>().unwrap_or(0);
         let id = match self.index.get(host) {
             Some(&i) => i,
             None => {
@@ -181,6 +295,7 @@ impl FlowSummary {
             }
         }
         let (start, end) = (parse_time(first_local), parse_time(last_local));
+        let span = span_of(c, id);
         if let Some(t) = start {
             if h.first.as_ref().is_none_or(|(m, _)| t < *m) {
                 h.first = Some((t, first_local.to_string()));
@@ -202,19 +317,26 @@ impl FlowSummary {
             {
                 h.span_last = Some(((end, start, flow.into()), last_local.to_string()));
             }
-            self.spans.push(FlowSpan {
-                host: id,
-                start,
-                end,
-                bytes,
-                flow: flow.into(),
-            });
         }
+        span
     }
 
     fn host(&self, name: &str) -> Option<&HostFlows> {
         self.index.get(name).map(|&i| &self.hosts[i as usize])
     }
+}
+
+/// A flow of ioc_flows.csv (cells in [`FLOW_COLUMNS`] order) as the timeline draws it, for
+/// host entry `host`: none without a start and an end.
+fn span_of(c: &[&str], host: u32) -> Option<FlowSpan> {
+    let cell = |i: usize| c.get(i).copied().unwrap_or("");
+    Some(FlowSpan {
+        host,
+        start: parse_time(cell(3))?,
+        end: parse_time(cell(4))?,
+        bytes: cell(5).parse::<u64>().unwrap_or(0),
+        flow: cell(0).into(),
+    })
 }
 
 /// Everything the report shows.
@@ -239,8 +361,8 @@ pub struct Report {
     pub hosts: Vec<Host>,
     /// Hosts summed in the "other hosts" entry (by name; empty when every host is shown).
     pub other_hosts: Vec<String>,
-    /// Flows to malicious hosts, in time order (start, then flow id).
-    pub spans: Vec<Span>,
+    /// Flows to malicious hosts drawn on the timeline, merged into marks per host entry.
+    pub timeline: Timeline,
     /// The first flow's first frame as written (local RFC 3339; its zone is the timeline's).
     pub first_local: String,
     /// The last frame of the flow that ended last, as written.
@@ -833,20 +955,6 @@ impl Report {
         for (name, &i) in &flows.index {
             entry_of[i as usize] = group_of.get(name.as_str()).copied();
         }
-        let mut spans: Vec<Span> = flows
-            .spans
-            .iter()
-            .filter_map(|s| {
-                Some(Span {
-                    host: entry_of[s.host as usize]?,
-                    start: s.start,
-                    end: s.end,
-                    bytes: s.bytes,
-                    flow: s.flow.clone(),
-                })
-            })
-            .collect();
-        spans.sort_by(|a, b| (a.start, &a.flow).cmp(&(b.start, &b.flow)));
         // The timeline's first and last times as written, from the hosts on it.
         let (mut first_local, mut last_local) = (None, None);
         for (h, _) in flows
@@ -866,6 +974,16 @@ impl Report {
                 }
             }
         }
+        // From the first frame of the first flow to the last frame of the flow that ended
+        // last, over the hosts on it; the flows read again, in time order, into its marks.
+        let t0 = first_local.map_or(0, |(k, _)| k.0);
+        let t1 = last_local.map_or(1, |(k, _)| k.0);
+        let mut timeline = Timeline::new(t0, t1, hosts.len());
+        flows.each_span(|s| {
+            if let Some(&Some(e)) = entry_of.get(s.host as usize) {
+                timeline.add(e, s.start, s.end, s.bytes, &s.flow);
+            }
+        })?;
         let first_local = first_local.map_or_else(String::new, |(_, t)| t.clone());
         let last_local = last_local.map_or_else(String::new, |(_, t)| t.clone());
         // Assumptions per host over the whole capture, from the daily rows.
@@ -924,7 +1042,7 @@ impl Report {
             day_lines,
             hosts,
             other_hosts,
-            spans,
+            timeline,
             first_local,
             last_local,
             bytes_by_day,

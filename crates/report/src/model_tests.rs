@@ -85,8 +85,13 @@ fn beyond_the_top_hosts_the_rest_are_summed_in_one_entry_with_every_byte_kept() 
         assert_eq!(per_host.iter().sum::<u64>(), (1..=40).sum::<u64>() * 1000);
     }
     // Timeline rows: one per entry, the other hosts' flows on the last.
-    assert!(r.spans.iter().all(|s| s.host < r.hosts.len()));
-    assert_eq!(r.spans.iter().filter(|s| s.host == TOP_HOSTS).count(), 90);
+    assert_eq!(r.timeline.lanes.len(), r.hosts.len());
+    let flows_of = |lane: &[crate::model::Mark]| lane.iter().map(|m| m.flows).sum::<u64>();
+    assert_eq!(flows_of(&r.timeline.lanes[TOP_HOSTS]), 90);
+    assert_eq!(
+        r.timeline.lanes.iter().map(|l| flows_of(l)).sum::<u64>(),
+        r.timeline.flows
+    );
     // The report's per-day table: the top hosts and one summed row per day.
     let md = crate::layout::markdown(&crate::doc::blocks(&r, true, 0), &[]);
     assert!(!md.contains("| h0000.example"), "a hidden host has no row");
@@ -132,4 +137,57 @@ fn the_report_of_thousands_of_hosts_stays_small() {
     let html = crate::layout::html(&blocks, &charts, "en");
     assert!(html.len() < 3 << 20, "report.html {} bytes", html.len());
     assert!(html.contains("other hosts (2,975)"));
+}
+
+/// The timeline read from ioc_flows.csv in its own time order (two passes, nothing kept per
+/// flow), from a file whose rows are out of that order (sorted in memory), and from a table in
+/// memory: the same marks.
+#[test]
+fn the_timeline_is_the_same_however_its_flows_are_read() {
+    let (daily, periods, _) = tables(30, 1, 1);
+    let mut rows: Vec<(i64, String)> = Vec::new();
+    for k in 0..3_000u64 {
+        // Bursts and gaps over a day, hosts interleaved; some flows of one second.
+        let t = (k * 7_919) % 85_000;
+        let (h, m, s) = (t / 3600, t % 3600 / 60, t % 60);
+        let len = if k % 5 == 0 { 0 } else { k % 900 };
+        let e = t + len;
+        let (eh, em, es) = (e / 3600, e % 3600 / 60, e % 60);
+        rows.push((
+            t as i64,
+            format!(
+                "{k},h{:04}.example,ip:f#1,2014-09-01T{h:02}:{m:02}:{s:02}+09:00,2014-09-01T{eh:02}:{em:02}:{es:02}+09:00,{}\n",
+                k % 30,
+                k * 3
+            ),
+        ));
+    }
+    let header = "flow_id,host,evidence,first_seen_local,last_seen_local,stream_bytes\n";
+    let text = |rows: &[(i64, String)]| {
+        let mut s = header.to_string();
+        for (_, r) in rows {
+            s.push_str(r);
+        }
+        s
+    };
+    let shuffled = text(&rows);
+    rows.sort_by_key(|(t, r)| (*t, r.split(',').next().unwrap().parse::<u64>().unwrap()));
+    let sorted = text(&rows);
+    let dir = tempfile::tempdir().unwrap();
+    let timeline_of = |f: &FlowSummary| {
+        Report::build(Manifest::default(), daily.clone(), periods.clone(), f, None)
+            .unwrap()
+            .timeline
+    };
+    let mut got = Vec::new();
+    for (name, body) in [("sorted.csv", &sorted), ("shuffled.csv", &shuffled)] {
+        let p = dir.path().join(name);
+        std::fs::write(&p, body).unwrap();
+        got.push(timeline_of(&FlowSummary::read(&p).unwrap()));
+    }
+    got.push(timeline_of(&FlowSummary::of(&Table::parse(&shuffled).unwrap())));
+    assert_eq!(got[0].flows, 3_000);
+    assert!(got[0].lanes.iter().map(Vec::len).sum::<usize>() > 30, "marks drawn");
+    assert!(got[0] == got[1], "a file out of time order draws the same");
+    assert!(got[0] == got[2], "a table in memory draws the same");
 }

@@ -288,7 +288,7 @@ pub fn records_per_day(r: &Report) -> Chart {
 pub fn timeline(r: &Report) -> Chart {
     let title = r.manifest.lang.t("Timeline of flows to malicious hosts (one mark per flow, or per group of flows too close to draw apart; local time)");
     let rows = r.hosts.len().max(1);
-    let left = 220.0;
+    let left = LANES_LEFT;
     let height = TOP + 22.0 * rows as f64 + 50.0;
     let mut o = String::new();
     let _ = write!(
@@ -298,10 +298,8 @@ pub fn timeline(r: &Report) -> Chart {
          <title>{}</title><rect width=\"{W}\" height=\"{height:.0}\" fill=\"#fff\"/>",
         esc(title)
     );
-    let t0 = r.spans.iter().map(|s| s.start).min().unwrap_or(0);
-    let t1 = r.spans.iter().map(|s| s.end).max().unwrap_or(1).max(t0 + 1);
-    let width = W - left - RIGHT;
-    let x = |t: i64| left + (t - t0) as f64 / (t1 - t0) as f64 * width;
+    let (t0, t1) = (r.timeline.t0, r.timeline.t1);
+    let x = |t: i64| timeline_x(t0, t1, t);
     for (i, h) in r.hosts.iter().enumerate() {
         let y = TOP + 22.0 * i as f64;
         let _ = write!(
@@ -355,28 +353,12 @@ pub fn timeline(r: &Report) -> Chart {
     }
     // Flows whose marks would touch on screen are drawn as one mark (its title says how many
     // flows and bytes), so a host with a hundred thousand beacons stays a few hundred marks.
+    // (Merged as the model read them: `Timeline::add`.)
     o.push_str("<g class=\"flows\">");
-    let mut spans_of: Vec<Vec<&crate::model::Span>> = vec![Vec::new(); r.hosts.len()];
-    for s in &r.spans {
-        if let Some(list) = spans_of.get_mut(s.host) {
-            list.push(s);
-        }
-    }
-    for (i, spans) in spans_of.iter().enumerate() {
+    for (i, marks) in r.timeline.lanes.iter().enumerate() {
         let y = TOP + 22.0 * i as f64 + 3.0;
-        let mut marks: Vec<(f64, f64, u64, u64, &str)> = Vec::new();
-        for s in spans {
-            let (a, b) = (x(s.start), x(s.end).max(x(s.start) + 1.5));
-            match marks.last_mut() {
-                Some(m) if a <= m.1 + 1.0 => {
-                    m.1 = m.1.max(b);
-                    m.2 += 1;
-                    m.3 += s.bytes;
-                }
-                _ => marks.push((a, b, 1, s.bytes, &s.flow)),
-            }
-        }
-        for (a, b, n, bytes, flow) in marks {
+        for m in marks {
+            let (a, b, n, bytes, flow) = (m.a, m.b, m.flows, m.bytes, &m.flow);
             let title = if n == 1 {
                 format!("flow {}: {} bytes", esc(flow), group(bytes))
             } else {
@@ -394,7 +376,7 @@ pub fn timeline(r: &Report) -> Chart {
     o.push_str("</g>");
     // Time axis: the first frame of the first flow and the last frame of the last one.
     let axis_y = TOP + 22.0 * rows as f64 + 16.0;
-    if !r.spans.is_empty() {
+    if r.timeline.flows > 0 {
         let _ = write!(
             o,
             "<text x=\"{left:.1}\" y=\"{axis_y:.1}\">{}</text>\
@@ -410,6 +392,15 @@ pub fn timeline(r: &Report) -> Chart {
         title: title.into(),
         svg: o,
     }
+}
+
+/// Left edge of the timeline's lanes (the host names are written to its left).
+const LANES_LEFT: f64 = 220.0;
+
+/// Where capture time `t` (seconds) falls on a timeline from `t0` to `t1` (`t1` > `t0`).
+pub(crate) fn timeline_x(t0: i64, t1: i64, t: i64) -> f64 {
+    let width = W - LANES_LEFT - RIGHT;
+    LANES_LEFT + (t - t0) as f64 / (t1 - t0).max(1) as f64 * width
 }
 
 /// `2014-09-19T10:00:00.123+09:00` → `2014-09-19 10:00 +09:00`.
@@ -435,16 +426,12 @@ mod tests {
 
     #[test]
     fn many_flows_make_few_marks() {
-        let spans: Vec<crate::model::Span> = (0..100_000)
-            .map(|i| crate::model::Span {
-                host: 0,
-                // 100 bursts of 1,000 one-second flows, a day apart.
-                start: 1_400_000_000 + (i / 1000) * 86_400 + (i % 1000),
-                end: 1_400_000_000 + (i / 1000) * 86_400 + (i % 1000) + 1,
-                bytes: 55,
-                flow: i.to_string().into(),
-            })
-            .collect();
+        // 100 bursts of 1,000 one-second flows, a day apart.
+        let start = |i: i64| 1_400_000_000 + (i / 1000) * 86_400 + (i % 1000);
+        let mut marks = crate::model::Timeline::new(start(0), start(99_999) + 1, 1);
+        for i in 0..100_000 {
+            marks.add(0, start(i), start(i) + 1, 55, &i.to_string());
+        }
         let r = crate::model::Report {
             manifest: crate::Manifest::default(),
             daily: crate::csv::Table::default(),
@@ -457,7 +444,7 @@ mod tests {
                 host: "c2".into(),
                 ..Default::default()
             }],
-            spans,
+            timeline: marks,
             first_local: String::new(),
             last_local: String::new(),
             bytes_by_day: Vec::new(),
