@@ -348,3 +348,24 @@ fn tunnels_table_agrees_with_tshark_on_tunnels_in_udp() {
     }
     assert!(rows_checked >= 3);
 }
+
+/// A ledger that cannot be written (a full disk) fails the run with the file named.
+#[cfg(target_os = "linux")]
+#[test]
+fn a_ledger_on_a_full_disk_fails_naming_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("flows.csv");
+    std::os::unix::fs::symlink("/dev/full", &out).unwrap();
+    let o = bin()
+        .args(["flows", "-q", "--hash", "none", "-o"])
+        .arg(&out)
+        .arg(testdata("example/capture.pcap"))
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains(&format!("writing {}", out.display())) && err.contains("No space left"),
+        "{err}"
+    );
+}

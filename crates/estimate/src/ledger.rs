@@ -112,6 +112,10 @@ impl FlowSink for Rows<'_> {
     fn wants_app(&self) -> bool {
         false
     }
+    /// A batch could not be written (its error is returned by [`Rows::close`]).
+    fn failed(&self) -> bool {
+        self.error.is_some()
+    }
     fn closed(&mut self, r: FlowRecord) {
         self.push(r, None);
     }

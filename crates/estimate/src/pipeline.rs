@@ -254,6 +254,9 @@ impl Pipeline {
             fn flows(&self) -> u64 {
                 self.tracker.stats().flows
             }
+            fn stopped(&self) -> bool {
+                self.sink.failed()
+            }
         }
         let mut feed = Inline {
             tracker: &mut self.tracker,
@@ -300,6 +303,10 @@ pub(crate) trait Feed {
     fn packet(&mut self, p: &exfilmeter_ingest::Packet<'_>);
     /// Flows so far (for the progress display).
     fn flows(&self) -> u64;
+    /// An output of the run failed ([`FlowSink::failed`]): reading stops.
+    fn stopped(&self) -> bool {
+        false
+    }
 }
 
 /// The reading half of a [`Pipeline`].
@@ -412,6 +419,7 @@ impl Front<'_> {
         let mut read = Read::default();
         let mut done = 0u64;
         let mut ahead = HashAhead::new(inputs, self.hash);
+        let mut stopped = false;
         for (i, input) in inputs.iter().enumerate() {
             let shown = input.path.display().to_string();
             let name = names.get(i).cloned().unwrap_or_default();
@@ -458,7 +466,20 @@ impl Front<'_> {
                 offset = frame.frame.offset;
                 if summary.packets % TICK == 0 {
                     progress.advanced(done + offset, feed.flows());
+                    if feed.stopped() {
+                        stopped = true;
+                        break;
+                    }
                 }
+            }
+            if stopped {
+                // An output failed: the rest is not read (nor hashed); the caller reports
+                // the output's error and the run fails.
+                progress.problem(&format!(
+                    "exfilmeter: {shown}: reading stopped at byte {offset}: an output could not be written"
+                ));
+                read.partial = true;
+                break;
             }
             done += offset;
             let mut outcome = reader.finish();
@@ -496,6 +517,9 @@ pub struct Tee<'a, R> {
 }
 
 impl<R: VerdictSink> FlowSink for Tee<'_, R> {
+    fn failed(&self) -> bool {
+        self.rows.failed() || self.content.flows.failed()
+    }
     fn opened(&mut self, flow: FlowId, _key: &FlowKey, _client: Endpoint, _ts: Timestamp) {
         self.content.track(flow);
     }

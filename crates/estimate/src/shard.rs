@@ -33,7 +33,7 @@ use exfilmeter_flow::{
 use exfilmeter_ingest::{FrameRef, Input, Packet, Timestamp, Transport};
 use exfilmeter_intel::{Attributor, Verdict, VerdictSink};
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{channel, sync_channel, Receiver, Sender, SyncSender};
 use std::sync::Arc;
 
@@ -180,6 +180,11 @@ pub struct Gather<'a> {
 }
 
 impl Gather<'_> {
+    /// An output failed: the flow ledger's table or the IOC flows' temporary files.
+    pub fn failed(&self) -> bool {
+        self.rows.failed() || self.content.as_ref().is_some_and(|c| c.flows.failed())
+    }
+
     /// Takes in the next closed flow in one pass's close order.
     pub fn apply(&mut self, c: ClosedFlow) {
         if let (Some(ledger), Some(closed)) = (self.content.as_mut(), c.content) {
@@ -371,6 +376,8 @@ struct Dispatch<'f> {
     flows: &'f AtomicU64,
     /// A shard stopped (it panicked): the rest of the input is not read into it.
     broken: bool,
+    /// Set by the merging thread when an output of the run failed: reading stops.
+    failed: Option<&'f AtomicBool>,
 }
 
 impl<'f> Dispatch<'f> {
@@ -395,6 +402,7 @@ impl<'f> Dispatch<'f> {
             since_flush: 0,
             flows,
             broken: false,
+            failed: None,
         }
     }
 
@@ -477,6 +485,9 @@ impl Feed for Dispatch<'_> {
 
     fn flows(&self) -> u64 {
         self.flows.load(Ordering::Relaxed)
+    }
+    fn stopped(&self) -> bool {
+        self.failed.is_some_and(|f| f.load(Ordering::Relaxed))
     }
 }
 
@@ -578,7 +589,8 @@ fn work<S: ShardSink>(
 }
 
 /// Puts the shards' closed flows back in one pass's close order and hands them to `gather`.
-fn merge(n: usize, rx: Receiver<Out>, gather: &mut Gather<'_>) {
+/// `failed` is set when an output failed, so the reading thread stops.
+fn merge(n: usize, rx: Receiver<Out>, gather: &mut Gather<'_>, failed: &AtomicBool) {
     let mut queues: Vec<VecDeque<(Tag, ClosedFlow)>> = (0..n).map(|_| VecDeque::new()).collect();
     let mut marks: Vec<Tag> = vec![(0, 0, 0); n];
     for (i, items, mark) in rx {
@@ -603,6 +615,9 @@ fn merge(n: usize, rx: Receiver<Out>, gather: &mut Gather<'_>) {
             if let Some((_, c)) = queues.get_mut(s).and_then(VecDeque::pop_front) {
                 gather.apply(c);
             }
+        }
+        if gather.failed() {
+            failed.store(true, Ordering::Relaxed);
         }
     }
     // A shard that stopped early leaves what it handed on; it still goes out, in order.
@@ -677,6 +692,7 @@ impl Pipeline {
         let n = sinks.len().max(1);
         let cfg = self.cfg.shard(n);
         let flows = AtomicU64::new(0);
+        let failed = AtomicBool::new(false);
         let mut stats = TrackerStats::default();
         let mut sinks_back = Vec::new();
         let read = std::thread::scope(|scope| -> std::io::Result<Read> {
@@ -705,8 +721,9 @@ impl Pipeline {
             drop(out_tx);
             let _merger = std::thread::Builder::new()
                 .name("merge".into())
-                .spawn_scoped(scope, move || merge(n, out_rx, gather))?;
+                .spawn_scoped(scope, || merge(n, out_rx, gather, &failed))?;
             let mut d = Dispatch::new(n, txs, spares, dns.then(|| self.cfg.clone()), &flows);
+            d.failed = Some(&failed);
             let read = self.front().read(inputs, &mut d, progress);
             d.flush();
             drop(d);

@@ -106,6 +106,12 @@ pub trait FlowSink {
     fn wants_app(&self) -> bool {
         true
     }
+    /// Whether this sink's output failed (a table or temporary file that could not be
+    /// written, e.g. on a full disk): the run stops reading at its next check instead of
+    /// reading the rest of its captures for nothing, and the sink's own error says why.
+    fn failed(&self) -> bool {
+        false
+    }
     /// A new flow.
     fn opened(&mut self, _flow: FlowId, _key: &FlowKey, _client: Endpoint, _ts: Timestamp) {}
     /// Reassembled TCP content (in order), or a UDP datagram's payload.

@@ -190,6 +190,9 @@ impl<'a, S: VerdictSink> Attributor<'a, S> {
 }
 
 impl<S: VerdictSink> FlowSink for Attributor<'_, S> {
+    fn failed(&self) -> bool {
+        self.inner.failed()
+    }
     fn data(
         &mut self,
         flow: FlowId,

@@ -185,9 +185,14 @@ fn the_timeline_is_the_same_however_its_flows_are_read() {
         std::fs::write(&p, body).unwrap();
         got.push(timeline_of(&FlowSummary::read(&p).unwrap()));
     }
-    got.push(timeline_of(&FlowSummary::of(&Table::parse(&shuffled).unwrap())));
+    got.push(timeline_of(&FlowSummary::of(
+        &Table::parse(&shuffled).unwrap(),
+    )));
     assert_eq!(got[0].flows, 3_000);
-    assert!(got[0].lanes.iter().map(Vec::len).sum::<usize>() > 30, "marks drawn");
+    assert!(
+        got[0].lanes.iter().map(Vec::len).sum::<usize>() > 30,
+        "marks drawn"
+    );
     assert!(got[0] == got[1], "a file out of time order draws the same");
     assert!(got[0] == got[2], "a table in memory draws the same");
 }

@@ -804,7 +804,9 @@ pub(crate) fn run_mode(args: Args, mode: Mode) -> Result<Outcome> {
     };
     display.done();
     content.finish();
-    rows.close()?;
+    let ledger_path = s.out.join("flows.parquet");
+    rows.close()
+        .with_context(|| format!("writing {}", ledger_path.display()))?;
     let covered = super::flows::clip_covered(covered_days(&read, tz), window, tz);
     let tables = Run {
         content: &content,

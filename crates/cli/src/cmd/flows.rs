@@ -3,7 +3,7 @@
 use crate::progress::{total_size, Display};
 use crate::tz::parse_zone;
 use crate::Outcome;
-use anyhow::Result;
+use anyhow::{Context, Result};
 use exfilmeter_estimate::{input_names, Collector, Gather, Pipeline, Rows, TableWriter};
 use exfilmeter_flow::TrackerConfig;
 use exfilmeter_ingest::{expand_inputs, HashAlgo, NANOS_PER_SEC};
@@ -269,7 +269,10 @@ pub fn run(args: Args) -> Result<Outcome> {
         }
     };
     display.done();
-    rows.close()?;
+    rows.close().with_context(|| match args.out.as_deref() {
+        Some(p) => format!("writing {}", p.display()),
+        None => "writing the flow ledger to standard output".to_string(),
+    })?;
     if let Some(w) = tunnels {
         exfilmeter_estimate::write_tunnels(&read, &input_names(&inputs), w)?;
     }

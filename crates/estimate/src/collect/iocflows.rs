@@ -95,6 +95,11 @@ impl IocFlows {
         }
     }
 
+    /// Writing a run out failed (the error is returned when the flows are read).
+    pub fn failed(&self) -> bool {
+        self.spill.as_ref().is_some_and(|s| s.error.is_some())
+    }
+
     /// Takes the flows held in memory (a shard's, after each flow).
     pub fn take_pending(&mut self) -> Vec<IocFlow> {
         std::mem::take(&mut self.pending)
