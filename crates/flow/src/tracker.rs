@@ -753,8 +753,8 @@ impl Tracker {
         self.stats.peak_ooo_bytes = self.stats.peak_ooo_bytes.max(self.budget.ooo_peak as u64);
     }
 
-    fn close<S: FlowSink>(&mut self, f: Box<Flow>, reason: CloseReason, sink: &mut S) {
-        let mut f = *f;
+    /// (The flow is worked on in its box: moving it out first was a copy per flow.)
+    fn close<S: FlowSink>(&mut self, mut f: Box<Flow>, reason: CloseReason, sink: &mut S) {
         let mut anomalies = FlowAnomalies {
             incomplete_tcp_headers: f.incomplete_headers,
             malformed_app: f.malformed_app
