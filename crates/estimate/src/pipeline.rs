@@ -329,6 +329,8 @@ struct HashAhead {
     started: usize,
     running:
         std::collections::BTreeMap<usize, std::thread::JoinHandle<std::io::Result<FileDigest>>>,
+    /// Set when the run stops early: the hashing threads give up at their next read.
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl HashAhead {
@@ -340,7 +342,13 @@ impl HashAhead {
             width: std::thread::available_parallelism().map_or(1, std::num::NonZero::get),
             started: 0,
             running: std::collections::BTreeMap::new(),
+            stop: std::sync::Arc::default(),
         }
+    }
+
+    /// The run stops: the digests being computed are given up (not waited for).
+    fn give_up(&self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// File `i` is about to be read: its digest and the next ones' are being computed.
@@ -355,9 +363,10 @@ impl HashAhead {
             let Some(path) = inputs.get(j).map(|x| x.path.clone()) else {
                 continue;
             };
+            let stop = std::sync::Arc::clone(&self.stop);
             let spawned = std::thread::Builder::new()
                 .name(format!("sha256-{j}"))
-                .spawn(move || exfilmeter_ingest::digest_file(&path));
+                .spawn(move || exfilmeter_ingest::digest_file_unless(&path, &stop));
             // Without a thread the file is hashed while it is read, as a run of one file is.
             if let Ok(h) = spawned {
                 self.running.insert(j, h);
@@ -479,6 +488,7 @@ impl Front<'_> {
                     "exfilmeter: {shown}: reading stopped at byte {offset}: an output could not be written"
                 ));
                 read.partial = true;
+                ahead.give_up();
                 break;
             }
             done += offset;

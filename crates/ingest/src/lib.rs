@@ -48,6 +48,6 @@ pub use filter::Filter;
 pub use frame::{FileId, Frame, FrameRef, LinkType};
 pub use inputs::{expand_inputs, Input, InputOrigin};
 pub use reader::{ByteOrder, CaptureReader, Format, Interface, ReaderOutcome, ReaderStats};
-pub use stream::{digest_file, ByteStream, Compression, FileDigest, HashAlgo};
+pub use stream::{digest_file, digest_file_unless, ByteStream, Compression, FileDigest, HashAlgo};
 pub use summary::{FileSummary, Side, Totals, Window, PLAUSIBLE_FROM};
 pub use timestamp::{Timestamp, NANOS_PER_SEC};

@@ -452,11 +452,26 @@ impl Read for ByteStream {
 /// of several files uses to hash the next files while the current one is read
 /// ([`ByteStream::finish`] gives the same digest for a file hashed while it is read).
 pub fn digest_file(path: &Path) -> io::Result<FileDigest> {
+    digest_file_unless(path, &std::sync::atomic::AtomicBool::new(false))
+}
+
+/// [`digest_file`], given up (an `Interrupted` error) as soon as `stop` is set: checked
+/// before each 1 MiB read, so a run that stops need not wait for the hash of a large file.
+pub fn digest_file_unless(
+    path: &Path,
+    stop: &std::sync::atomic::AtomicBool,
+) -> io::Result<FileDigest> {
     let mut f = File::open(path)?;
     let mut h = Sha256::new();
     let mut buf = vec![0u8; CHUNK];
     let mut size = 0u64;
     loop {
+        if stop.load(std::sync::atomic::Ordering::Relaxed) {
+            return Err(io::Error::new(
+                io::ErrorKind::Interrupted,
+                "hashing stopped",
+            ));
+        }
         let n = match f.read(&mut buf) {
             Ok(0) => break,
             Ok(n) => n,
@@ -583,6 +598,20 @@ mod tests {
         let d = s.finish().unwrap();
         assert_eq!(d.size, gz.len() as u64);
         assert_eq!(d.sha256, Some(sha(&gz)));
+    }
+
+    #[test]
+    fn a_digest_is_given_up_when_asked_and_computed_otherwise() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("f");
+        let data = payload(2 * CHUNK + 3);
+        std::fs::write(&p, &data).unwrap();
+        let go = std::sync::atomic::AtomicBool::new(false);
+        let d = digest_file_unless(&p, &go).unwrap();
+        assert_eq!((d.size, d.sha256), (data.len() as u64, Some(sha(&data))));
+        let stop = std::sync::atomic::AtomicBool::new(true);
+        let e = digest_file_unless(&p, &stop).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::Interrupted);
     }
 
     #[test]
