@@ -255,6 +255,58 @@ pub fn sha256_file(path: &Path) -> Result<(u64, String)> {
     Ok((size, hex::encode(h.finalize())))
 }
 
+/// Size and SHA-256 of each of `files` (paths relative to `dir`), in their order: hashed on up
+/// to one thread per core, the largest files first, so a run's big tables (the flow ledger,
+/// `ioc_flows.csv`) are hashed side by side. The first failure in `files` order is returned.
+fn sha256_files(dir: &Path, files: &[String]) -> Result<Vec<(u64, String)>> {
+    type Hashed = (usize, Result<(u64, String)>);
+    let threads = std::thread::available_parallelism()
+        .map_or(1, std::num::NonZero::get)
+        .min(files.len());
+    if threads <= 1 {
+        return files.iter().map(|f| sha256_file(&dir.join(f))).collect();
+    }
+    let mut order: Vec<usize> = (0..files.len()).collect();
+    let size = |i: usize| std::fs::metadata(dir.join(&files[i])).map_or(0, |m| m.len());
+    let sizes: Vec<u64> = order.iter().map(|&i| size(i)).collect();
+    order.sort_by_key(|&i| (std::cmp::Reverse(sizes[i]), i));
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let mut got: Vec<Option<Result<(u64, String)>>> = (0..files.len()).map(|_| None).collect();
+    let done: Vec<Vec<Hashed>> = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..threads)
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut mine = Vec::new();
+                    loop {
+                        let k = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        let Some(&i) = order.get(k) else {
+                            return mine;
+                        };
+                        mine.push((i, sha256_file(&dir.join(&files[i]))));
+                    }
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .map(|w| w.join().unwrap_or_default())
+            .collect()
+    });
+    for (i, r) in done.into_iter().flatten() {
+        got[i] = Some(r);
+    }
+    got.into_iter()
+        .zip(files)
+        .map(|(r, f)| {
+            r.unwrap_or_else(|| {
+                Err(io("hashing", &dir.join(f))(std::io::Error::other(
+                    "the hashing thread stopped",
+                )))
+            })
+        })
+        .collect()
+}
+
 impl Manifest {
     /// Reads `DIR/manifest.json`.
     pub fn read(dir: &Path) -> Result<Manifest> {
@@ -269,18 +321,13 @@ impl Manifest {
         let mut files = Vec::new();
         walk(dir, dir, &mut files)?;
         files.sort();
-        self.outputs.clear();
-        for rel in files {
-            if rel == MANIFEST || self.foreign.contains(&rel) {
-                continue;
-            }
-            let (size, sha256) = sha256_file(&dir.join(&rel))?;
-            self.outputs.push(OutputFile {
-                file: rel,
-                size,
-                sha256,
-            });
-        }
+        files.retain(|rel| rel != MANIFEST && !self.foreign.contains(rel));
+        let digests = sha256_files(dir, &files)?;
+        self.outputs = files
+            .into_iter()
+            .zip(digests)
+            .map(|(file, (size, sha256))| OutputFile { file, size, sha256 })
+            .collect();
         let p = dir.join(MANIFEST);
         let mut text = serde_json::to_string_pretty(self).map_err(|e| format(&p, e))?;
         text.push('\n');
@@ -349,5 +396,29 @@ mod tests {
             back.outputs[1].sha256,
             "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
         );
+    }
+
+    /// Files hashed side by side (largest first) are listed in path order with their own
+    /// digests, as hashing them one by one gives; a file that cannot be read fails the write.
+    #[test]
+    fn files_hashed_side_by_side_keep_their_order_and_digests() {
+        let dir = tempfile::tempdir().unwrap();
+        let names: Vec<String> = (0..9).map(|i| format!("t{i}.csv")).collect();
+        for (i, n) in names.iter().enumerate() {
+            let body: Vec<u8> = (0..(i * 700_001) % 3_000_000)
+                .map(|k| (k * 31 + i) as u8)
+                .collect();
+            std::fs::write(dir.path().join(n), body).unwrap();
+        }
+        let got = sha256_files(dir.path(), &names).unwrap();
+        let one_by_one: Vec<(u64, String)> = names
+            .iter()
+            .map(|n| sha256_file(&dir.path().join(n)).unwrap())
+            .collect();
+        assert_eq!(got, one_by_one);
+        let mut with_missing = names.clone();
+        with_missing.insert(3, "gone.csv".into());
+        let err = sha256_files(dir.path(), &with_missing).unwrap_err();
+        assert!(err.to_string().contains("gone.csv"), "{err}");
     }
 }
