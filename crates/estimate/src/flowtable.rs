@@ -43,6 +43,14 @@ pub fn push_u64(n: u64, out: &mut String) {
     }
 }
 
+/// Appends a frame as the tables name it: its capture's file name (`names` by file index; `?`
+/// for an index without one), `#` and the frame number.
+pub fn push_frame(f: exfilmeter_ingest::FrameRef, names: &[String], out: &mut String) {
+    out.push_str(names.get(f.file.0 as usize).map_or("?", String::as_str));
+    out.push('#');
+    push_u64(f.index, out);
+}
+
 /// Appends an address as `std` writes it (dotted decimal; IPv6 in RFC 5952 form through
 /// `Display`). IPv4, most of the rows, skips the formatting machinery: it was a sixth of the
 /// flow ledger's column building on many short flows.

@@ -3,9 +3,10 @@
 //! verdict — `flows.parquet` of `analyze`, and the output of `flows`. Rows are written in
 //! batches in the order flows end, so memory stays bounded on any capture.
 
-use crate::flowtable::{push_ip as ip, push_u64, BackgroundWriter, Col, Table, TableWriter, Text};
+use crate::flowtable::{
+    push_frame, push_ip as ip, BackgroundWriter, Col, Table, TableWriter, Text,
+};
 use exfilmeter_flow::{Counters, Day, Direction, FlowRecord, FlowSink, Proto};
-use exfilmeter_ingest::FrameRef;
 use exfilmeter_intel::{IocSet, Verdict, VerdictSink};
 use std::io::Result;
 
@@ -177,12 +178,6 @@ fn anomaly_text(dir: Direction, f: &FlowRecord, out: &mut String) {
     }
 }
 
-fn frame_text(f: FrameRef, names: &[String], out: &mut String) {
-    out.push_str(names.get(f.file.0 as usize).map_or("?", String::as_str));
-    out.push('#');
-    push_u64(f.index, out);
-}
-
 /// The batch's columns, filled in one pass over its rows (each flow's record is read once
 /// for all its cells, not once a column).
 fn ledger_table(
@@ -231,9 +226,9 @@ fn ledger_table(
         }
         history.push(&f.history);
         close_reason.push(f.close.as_str());
-        frame_text(f.first_frame, names, first_frame.buf());
+        push_frame(f.first_frame, names, first_frame.buf());
         first_frame.end();
-        frame_text(f.last_frame, names, last_frame.buf());
+        push_frame(f.last_frame, names, last_frame.buf());
         last_frame.end();
         role_rule.push(f.role_rule.as_str());
         anomaly_text(r.dir, f, anomalies.buf());
@@ -305,7 +300,7 @@ fn verdict_cells(x: &Verdict, set: &IocSet, names: &[String], cols: [&mut Text; 
         set.write_origin(r.ioc, source.buf());
     }
     if let Some(r) = x.reasons.first() {
-        frame_text(r.frame, names, evidence.buf());
+        push_frame(r.frame, names, evidence.buf());
     }
     server_name
         .buf()
@@ -373,11 +368,11 @@ pub fn tunnel_table(t: &exfilmeter_flow::Tunnels, names: &[String]) -> Result<Ta
     cols.extend([
         (
             "first_frame".into(),
-            s(24, &|r, o| frame_text(r.first_frame, names, o)),
+            s(24, &|r, o| push_frame(r.first_frame, names, o)),
         ),
         (
             "last_frame".into(),
-            s(24, &|r, o| frame_text(r.last_frame, names, o)),
+            s(24, &|r, o| push_frame(r.last_frame, names, o)),
         ),
     ]);
     Table::named(cols)

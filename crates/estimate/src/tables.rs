@@ -604,10 +604,9 @@ pub fn records_table(
     indicators: &BTreeMap<String, String>,
 ) -> PolarsResult<DataFrame> {
     let frame = |f: exfilmeter_ingest::FrameRef| {
-        let name = capture_names
-            .get(f.file.0 as usize)
-            .map_or("?", String::as_str);
-        format!("{name}#{}", f.index)
+        let mut s = String::new();
+        crate::flowtable::push_frame(f, capture_names, &mut s);
+        s
     };
     let mut c: Vec<Vec<String>> = vec![Vec::with_capacity(seen.len()); RECORD_COLUMNS.len()];
     for s in seen {
@@ -762,10 +761,9 @@ pub fn ioc_flows_table(
     capture_names: &[String],
 ) -> PolarsResult<DataFrame> {
     let frame = |f: exfilmeter_ingest::FrameRef| {
-        let name = capture_names
-            .get(f.file.0 as usize)
-            .map_or("?", String::as_str);
-        format!("{name}#{}", f.index)
+        let mut s = String::new();
+        crate::flowtable::push_frame(f, capture_names, &mut s);
+        s
     };
     let mut order: Vec<&crate::collect::IocFlow> = flows.iter().collect();
     order.sort_by_key(|f| (f.first_ts, f.flow.0));
@@ -842,17 +840,9 @@ pub fn write_ioc_flows_sorted(
     capture_names: &[String],
     path: &Path,
 ) -> std::io::Result<()> {
-    use crate::flowtable::{push_u64, Col, Table, TableWriter, Text};
+    use crate::flowtable::{push_frame, push_u64, Col, Table, TableWriter, Text};
     const BATCH: usize = 1 << 16;
-    let frame = |f: exfilmeter_ingest::FrameRef, o: &mut String| {
-        o.push_str(
-            capture_names
-                .get(f.file.0 as usize)
-                .map_or("?", String::as_str),
-        );
-        o.push('#');
-        push_u64(f.index, o);
-    };
+    let frame = |f: exfilmeter_ingest::FrameRef, o: &mut String| push_frame(f, capture_names, o);
     let mut writer = TableWriter::create(Some(path))?;
     let table = |batch: &[crate::collect::IocFlow]| -> std::io::Result<Table> {
         let mut t: Vec<Text> = (0..12)
