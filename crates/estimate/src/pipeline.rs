@@ -528,7 +528,7 @@ pub struct Tee<'a, R> {
 
 impl<R: VerdictSink> FlowSink for Tee<'_, R> {
     fn failed(&self) -> bool {
-        self.rows.failed() || self.content.flows.failed()
+        self.rows.failed() || self.content.failed()
     }
     fn opened(&mut self, flow: FlowId, _key: &FlowKey, _client: Endpoint, _ts: Timestamp) {
         self.content.track(flow);

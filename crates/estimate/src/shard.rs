@@ -182,7 +182,7 @@ pub struct Gather<'a> {
 impl Gather<'_> {
     /// An output failed: the flow ledger's table or the IOC flows' temporary files.
     pub fn failed(&self) -> bool {
-        self.rows.failed() || self.content.as_ref().is_some_and(|c| c.flows.failed())
+        self.rows.failed() || self.content.as_ref().is_some_and(ContentLedger::failed)
     }
 
     /// Takes in the next closed flow in one pass's close order.

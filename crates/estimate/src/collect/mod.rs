@@ -962,6 +962,12 @@ impl<'s> ContentLedger<'s> {
         self.days.take()
     }
 
+    /// Writing the IOC flows out failed ([`IocFlows::failed`]; the error comes when they are
+    /// read).
+    pub fn failed(&self) -> bool {
+        self.flows.failed()
+    }
+
     /// Adds a shard's counters (at the end of the run).
     pub fn add_counts(&mut self, shard: &ContentLedger<'_>) {
         self.stats.add(&shard.stats);
