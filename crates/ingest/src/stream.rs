@@ -127,30 +127,18 @@ impl HashingRead {
         }
         next.clear();
         next.resize(CHUNK, 0);
-        let mut filled = 0;
-        // Fill the chunk as far as the source allows (pipes return short reads).
-        while filled < CHUNK {
-            match self.inner.read(&mut next[filled..]) {
-                Ok(0) => {
-                    self.eof = true;
-                    break;
-                }
-                Ok(n) => filled += n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => {
-                    next.truncate(filled);
-                    self.chunk = next;
-                    self.pos = 0;
-                    self.bytes += filled as u64;
-                    return Err(e);
-                }
-            }
-        }
+        let (filled, failed) = fill_from(&mut *self.inner, &mut next);
         next.truncate(filled);
         self.bytes += filled as u64;
         self.chunk = next;
         self.pos = 0;
-        Ok(())
+        match failed {
+            Some(e) => Err(e),
+            None => {
+                self.eof = filled < CHUNK;
+                Ok(())
+            }
+        }
     }
 
     /// The next bytes without consuming them (at most one chunk).
@@ -211,6 +199,22 @@ impl Read for HashingRead {
         self.pos += n;
         Ok(n)
     }
+}
+
+/// Reads from `src` until `buf` is full or the source ends (pipes and decompressors return
+/// short reads; interrupted reads are retried): the bytes read, and the error that stopped
+/// it early, if any.
+fn fill_from(src: &mut (impl Read + ?Sized), buf: &mut [u8]) -> (usize, Option<io::Error>) {
+    let mut filled = 0;
+    while filled < buf.len() {
+        match src.read(&mut buf[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return (filled, Some(e)),
+        }
+    }
+    (filled, None)
 }
 
 enum Decoded {
@@ -279,19 +283,7 @@ impl Ahead {
                     let mut buf = recycled.try_recv().unwrap_or_default();
                     buf.clear();
                     buf.resize(CHUNK, 0);
-                    let mut filled = 0;
-                    let mut failed = None;
-                    while filled < CHUNK {
-                        match d.read(&mut buf[filled..]) {
-                            Ok(0) => break,
-                            Ok(n) => filled += n,
-                            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                            Err(e) => {
-                                failed = Some(e);
-                                break;
-                            }
-                        }
-                    }
+                    let (filled, failed) = fill_from(&mut d, &mut buf);
                     buf.truncate(filled);
                     let end = filled < CHUNK;
                     // A failed send: the reader stopped; the stored stream goes back to it.
