@@ -189,15 +189,14 @@ pub struct FlowSummary {
     /// Where the timeline's flows are read again: the file, or (a table given in memory)
     /// the spans kept.
     source: FlowSource,
-    /// The file's flows came in time order (start), as ioc_flows.csv is written.
-    in_order: bool,
 }
 
 #[derive(Debug, Clone, Default)]
 enum FlowSource {
     #[default]
     None,
-    File(std::path::PathBuf),
+    /// ioc_flows.csv, and whether its flows came in time order (start), as it is written.
+    File(std::path::PathBuf, bool),
     Kept(Vec<FlowSpan>),
 }
 
@@ -207,13 +206,12 @@ impl FlowSummary {
         let mut f = FlowSummary::default();
         let (mut in_order, mut last) = (true, i64::MIN);
         crate::csv::each_row(path, &FLOW_COLUMNS, |c| {
-            if let Some(s) = f.add(c) {
-                in_order &= s.start >= last;
-                last = s.start;
+            if let Some((_, start)) = f.add(c) {
+                in_order &= start >= last;
+                last = start;
             }
         })?;
-        f.source = FlowSource::File(path.to_path_buf());
-        f.in_order = in_order;
+        f.source = FlowSource::File(path.to_path_buf(), in_order);
         Ok(f)
     }
 
@@ -227,7 +225,9 @@ impl FlowSummary {
                 .iter()
                 .map(|i| i.and_then(|i| r.get(i)).map_or("", String::as_str))
                 .collect();
-            kept.extend(f.add(&cells));
+            if let Some((host, _)) = f.add(&cells) {
+                kept.extend(span_of(&cells, host));
+            }
         }
         f.source = FlowSource::Kept(kept);
         f
@@ -247,13 +247,13 @@ impl FlowSummary {
                 sort_and_send(spans.clone());
                 Ok(())
             }
-            FlowSource::File(path) => {
+            FlowSource::File(path, in_order) => {
                 let index = &self.index;
                 let host_of = |c: &[&str]| {
                     let host = c.get(1).copied().unwrap_or("");
                     index.get(host).copied()
                 };
-                if self.in_order {
+                if *in_order {
                     crate::csv::each_row(path, &FLOW_COLUMNS, |c| {
                         if let Some(s) = host_of(c).and_then(|h| span_of(c, h)) {
                             f(&s);
@@ -271,9 +271,9 @@ impl FlowSummary {
         }
     }
 
-    /// Adds one flow: its cells in [`FLOW_COLUMNS`] order. Returns its span (with a start
-    /// and an end).
-    fn add(&mut self, c: &[&str]) -> Option<FlowSpan> {
+    /// Adds one flow: its cells in [`FLOW_COLUMNS`] order. Returns its host's number and its
+    /// start when the timeline draws it (it has a start and an end).
+    fn add(&mut self, c: &[&str]) -> Option<(u32, i64)> {
         let cell = |i: usize| c.get(i).copied().unwrap_or("");
         let (flow, host, evidence) = (cell(0), cell(1), cell(2));
         let (first_local, last_local) = (cell(3), cell(4));
@@ -295,7 +295,6 @@ impl FlowSummary {
             }
         }
         let (start, end) = (parse_time(first_local), parse_time(last_local));
-        let span = span_of(c, id);
         if let Some(t) = start {
             if h.first.as_ref().is_none_or(|(m, _)| t < *m) {
                 h.first = Some((t, first_local.to_string()));
@@ -318,7 +317,7 @@ impl FlowSummary {
                 h.span_last = Some(((end, start, flow.into()), last_local.to_string()));
             }
         }
-        span
+        start.zip(end).map(|(s, _)| (id, s))
     }
 
     fn host(&self, name: &str) -> Option<&HostFlows> {

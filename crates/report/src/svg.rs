@@ -358,17 +358,17 @@ pub fn timeline(r: &Report) -> Chart {
     for (i, marks) in r.timeline.lanes.iter().enumerate() {
         let y = TOP + 22.0 * i as f64 + 3.0;
         for m in marks {
-            let (a, b, n, bytes, flow) = (m.a, m.b, m.flows, m.bytes, &m.flow);
-            let title = if n == 1 {
-                format!("flow {}: {} bytes", esc(flow), group(bytes))
+            let title = if m.flows == 1 {
+                format!("flow {}: {} bytes", esc(&m.flow), group(m.bytes))
             } else {
-                format!("{} flows: {} bytes", group(n), group(bytes))
+                format!("{} flows: {} bytes", group(m.flows), group(m.bytes))
             };
             let _ = write!(
                 o,
-                "<rect x=\"{a:.1}\" y=\"{y:.1}\" width=\"{:.1}\" height=\"14\" fill=\"{}\" \
+                "<rect x=\"{:.1}\" y=\"{y:.1}\" width=\"{:.1}\" height=\"14\" fill=\"{}\" \
                  fill-opacity=\"0.7\"><title>{title}</title></rect>",
-                b - a,
+                m.a,
+                m.b - m.a,
                 host_colour(r, i),
             );
         }
