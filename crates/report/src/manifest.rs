@@ -266,9 +266,11 @@ fn sha256_files(dir: &Path, files: &[String]) -> Result<Vec<(u64, String)>> {
     if threads <= 1 {
         return files.iter().map(|f| sha256_file(&dir.join(f))).collect();
     }
+    let sizes: Vec<u64> = files
+        .iter()
+        .map(|f| std::fs::metadata(dir.join(f)).map_or(0, |m| m.len()))
+        .collect();
     let mut order: Vec<usize> = (0..files.len()).collect();
-    let size = |i: usize| std::fs::metadata(dir.join(&files[i])).map_or(0, |m| m.len());
-    let sizes: Vec<u64> = order.iter().map(|&i| size(i)).collect();
     order.sort_by_key(|&i| (std::cmp::Reverse(sizes[i]), i));
     let next = std::sync::atomic::AtomicUsize::new(0);
     let mut got: Vec<Option<Result<(u64, String)>>> = (0..files.len()).map(|_| None).collect();
