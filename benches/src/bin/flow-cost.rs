@@ -33,6 +33,9 @@ struct Pass {
     allocs: u64,
     alloc_bytes: u64,
     flows: u64,
+    /// Most heap bytes held at once (sampled every 1,024 packets), beyond those held at the start.
+    peak_heap: u64,
+    peak_flows: u64,
 }
 
 fn pass(path: &str, track: bool) -> std::io::Result<Pass> {
@@ -43,6 +46,9 @@ fn pass(path: &str, track: bool) -> std::io::Result<Pass> {
     let mut sink = Drop::default();
     let s0 = GLOBAL.stats();
     let t = Instant::now();
+    let held = |s: &stats_alloc::Stats| s.bytes_allocated.saturating_sub(s.bytes_deallocated);
+    let base = held(&s0);
+    let mut peak_heap = 0usize;
     let (mut packets, mut bytes) = (0u64, 0u64);
     while let Some(frame) = reader.next_frame() {
         bytes += frame.data.len() as u64;
@@ -51,8 +57,12 @@ fn pass(path: &str, track: bool) -> std::io::Result<Pass> {
             if track {
                 tracker.packet(&p, &mut sink);
             }
+            if packets % 1_024 == 0 {
+                peak_heap = peak_heap.max(held(&GLOBAL.stats()).saturating_sub(base));
+            }
         }
     }
+    peak_heap = peak_heap.max(held(&GLOBAL.stats()).saturating_sub(base));
     tracker.finish(&mut sink);
     let s1 = GLOBAL.stats();
     Ok(Pass {
@@ -63,6 +73,8 @@ fn pass(path: &str, track: bool) -> std::io::Result<Pass> {
             - (s0.allocations + s0.reallocations) as u64,
         alloc_bytes: (s1.bytes_allocated - s0.bytes_allocated) as u64,
         flows: tracker.stats().flows,
+        peak_heap: peak_heap as u64,
+        peak_flows: tracker.stats().peak_flows,
     })
 }
 
@@ -92,6 +104,15 @@ fn main() -> std::io::Result<()> {
     println!(
         "tracker_alloc_bytes_per_flow {:.0}",
         tracked.alloc_bytes.saturating_sub(read.alloc_bytes) as f64 / flows
+    );
+    println!("peak_flows {}", tracked.peak_flows);
+    println!(
+        "peak_heap_mib {:.1}",
+        tracked.peak_heap as f64 / f64::from(1u32 << 20)
+    );
+    println!(
+        "peak_heap_bytes_per_live_flow {:.0}",
+        tracked.peak_heap.saturating_sub(read.peak_heap) as f64 / tracked.peak_flows.max(1) as f64
     );
     Ok(())
 }

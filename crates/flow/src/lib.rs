@@ -30,6 +30,7 @@
 pub mod app;
 mod day;
 mod key;
+pub mod lean;
 mod ledger;
 mod seq;
 mod sink;

@@ -773,3 +773,27 @@ proptest::proptest! {
         }
     }
 }
+
+/// What every live flow costs: a flow box within mimalloc's 256-byte size class, its TCP state
+/// within 192, its ledger rows of 80 bytes (two per flow nearly always). A field added to
+/// `Flow` past the class costs 64 bytes per live flow (a fifth more), hence this guard.
+#[test]
+fn a_live_flow_stays_within_its_size_classes() {
+    use std::mem::size_of;
+    assert!(
+        size_of::<Flow>() <= 256,
+        "Flow is {} bytes",
+        size_of::<Flow>()
+    );
+    assert!(
+        size_of::<TcpState>() <= 192,
+        "TcpState is {} bytes",
+        size_of::<TcpState>()
+    );
+    assert_eq!(
+        size_of::<(Direction, chrono::NaiveDate, crate::ledger::Counters)>(),
+        80
+    );
+    // The table holds the key and the expiry time beside the box.
+    assert!(size_of::<(FlowKey, Entry)>() <= 72);
+}

@@ -86,12 +86,15 @@ impl Verdict {
 
     fn add(&mut self, ioc: IocId, via: Via, frame: FrameRef, name: Option<String>) {
         if !self.has(ioc, via) {
-            self.reasons.push(Reason {
-                ioc,
-                via,
-                frame,
-                name,
-            });
+            exfilmeter_flow::lean::push(
+                &mut self.reasons,
+                Reason {
+                    ioc,
+                    via,
+                    frame,
+                    name,
+                },
+            );
         }
     }
 }

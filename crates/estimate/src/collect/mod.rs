@@ -535,21 +535,24 @@ impl<'s> ContentLedger<'s> {
                     );
                 }
                 f.accounted += r.head_bytes;
-                f.reqs[list].push(Req {
-                    content_length: r.content_length,
-                    head_bytes: r.head_bytes,
-                    day,
-                    ts: e.ts,
-                    frame: e.frame,
-                    has_body: false,
-                    boundary: r.boundary.clone(),
-                    encoding: r.content_encoding.clone(),
-                    form: r.content_type.as_deref().is_some_and(|t| {
-                        t.trim_start()
-                            .to_ascii_lowercase()
-                            .starts_with("application/x-www-form-urlencoded")
-                    }),
-                });
+                exfilmeter_flow::lean::push(
+                    &mut f.reqs[list],
+                    Req {
+                        content_length: r.content_length,
+                        head_bytes: r.head_bytes,
+                        day,
+                        ts: e.ts,
+                        frame: e.frame,
+                        has_body: false,
+                        boundary: r.boundary.clone(),
+                        encoding: r.content_encoding.clone(),
+                        form: r.content_type.as_deref().is_some_and(|t| {
+                            t.trim_start()
+                                .to_ascii_lowercase()
+                                .starts_with("application/x-www-form-urlencoded")
+                        }),
+                    },
+                );
             }
             Metadata::TlsRecord {
                 content_type: 23,

@@ -1,7 +1,8 @@
 //! A map of a few entries kept as a sorted vector: a flow's per-day counters and its open
 //! request bodies (one or two entries in nearly every flow) without a B-tree leaf of up to
 //! a kilobyte each — which, times the connections held at once, was most of the content
-//! ledger's memory on many short flows. Same order of iteration as a `BTreeMap`.
+//! ledger's memory on many short flows. Same order of iteration as a `BTreeMap`. The vector
+//! grows one entry at a time while short ([`exfilmeter_flow::lean`]).
 
 /// See the module documentation.
 #[derive(Debug, Clone)]
@@ -26,7 +27,7 @@ impl<'a, K, V> Entry<'a, K, V> {
         let i = match self.at {
             Ok(i) => i,
             Err(i) => {
-                self.entries.insert(i, (self.key, v));
+                exfilmeter_flow::lean::insert(self.entries, i, (self.key, v));
                 i
             }
         };
@@ -71,7 +72,7 @@ impl<K: Ord + Copy, V> SmallMap<K, V> {
         match self.find(&k) {
             Ok(i) => Some(std::mem::replace(&mut self.0[i].1, v)),
             Err(i) => {
-                self.0.insert(i, (k, v));
+                exfilmeter_flow::lean::insert(&mut self.0, i, (k, v));
                 None
             }
         }
