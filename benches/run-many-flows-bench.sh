@@ -3,7 +3,9 @@
 # capture of short connections (`gencap --many-flows`: HTTP, TLS and DNS, ~400,000 TCP
 # connections per GB, half of them to the servers of one IOC /25), beside `tshark -q -z
 # conv,tcp` and `tcpflow` in the same run; the tracker's own cost per packet and per flow
-# (`flow-cost`); the size of the report for ~1,000 hosts.
+# (`flow-cost`); the size of the report for ~1,000 hosts; and the same connections in a
+# twentieth of the time (`gencap --many-flows-live`), where every connection is still held at
+# the end (the most flows at once: peak RSS per live flow).
 # Usage: benches/run-many-flows-bench.sh [SIZE_MB=500] [RUNS=3]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -17,6 +19,8 @@ IOC="$DIR/many-ioc.txt"
 cargo build --release -q -p exfilmeter -p exfilmeter-benches --bins
 BIN=target/release
 [ -f "$CAP" ] || "$BIN/gencap" --many-flows "$CAP" "$SIZE_MB" 7
+LIVE="$DIR/many-live-${SIZE_MB}mb.pcap"
+[ -f "$LIVE" ] || "$BIN/gencap" --many-flows-live "$LIVE" "$SIZE_MB" 7
 echo "198.51.100.0/25" > "$IOC"
 BYTES=$(stat -c %s "$CAP")
 cat "$CAP" > /dev/null
@@ -33,6 +37,9 @@ row "exfilmeter analyze --hash none --iocs (/25)" "$RUNS" "$BYTES" "$BIN/exfilme
 command -v tshark >/dev/null && row "tshark -q -z conv,tcp" 1 "$BYTES" tshark -q -z conv,tcp -r "$CAP"
 command -v tcpflow >/dev/null && row "tcpflow -o DIR" 1 "$BYTES" tcpflow -o "$OUT/tcpflow" -r "$CAP"
 rm -rf "$OUT/tcpflow"
+cat "$LIVE" > /dev/null
+row "flows, all connections live at the end" "$RUNS" "$BYTES" "$BIN/exfilmeter" flows -q --hash none -o "$OUT/l.parquet" "$LIVE"
+row "analyze, all connections live at the end" "$RUNS" "$BYTES" "$BIN/exfilmeter" analyze -q --hash none --iocs "$IOC" --out "$OUT/run" "$LIVE"
 echo
 "$BIN/exfilmeter" analyze -q --hash none --iocs "$IOC" --out "$OUT/run" "$CAP" || true
 for f in report.html report.md summary.json ioc_flows.csv daily.csv; do
@@ -41,6 +48,8 @@ done
 echo
 echo "flow-cost (system allocator, allocations counted):"
 "$BIN/flow-cost" "$CAP" | sed 's/^/  /'
+echo "flow-cost, all connections live at the end:"
+"$BIN/flow-cost" "$LIVE" | grep -E '^(peak|tracker_ns)' | sed 's/^/  /'
 echo
 a=${T[exfilmeter analyze --hash none --iocs (/25)]}
 f=${T[exfilmeter flows --hash none (parquet)]}

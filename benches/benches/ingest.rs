@@ -18,6 +18,7 @@ fn capture() -> PathBuf {
             target_bytes: 64_000_000,
             seed: 3,
             start_secs: 1_411_084_800,
+            time_div: 1,
         };
         let f = std::fs::File::create(&p).expect("create bench capture");
         write_capture(std::io::BufWriter::new(f), &cfg).expect("write bench capture");

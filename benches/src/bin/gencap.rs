@@ -1,5 +1,7 @@
 //! `gencap OUT.pcap SIZE_MB [SEED]`: writes a deterministic synthetic capture.
 //! `gencap --many-flows OUT.pcap SIZE_MB [SEED]`: many short connections (HTTP, TLS, DNS).
+//! `gencap --many-flows-live OUT.pcap SIZE_MB [SEED]`: the same in a twentieth of the capture
+//! time, so that every connection is still held (lingering after its FIN) at the end.
 //! `gencap --synflood OUT.pcap N`: N half-open flows.
 //! `gencap --hole OUT.pcap SIZE_MB`: one flow with SIZE_MB of data behind a missing segment.
 //! `gencap --iocs OUT.txt N`: N synthetic indicators.
@@ -21,13 +23,14 @@ fn capture_config(rest: &[String]) -> GenConfig {
         target_bytes: (mb * 1_000_000.0) as u64,
         seed,
         start_secs: START,
+        time_div: 1,
     }
 }
 
 fn main() -> std::io::Result<()> {
     let args: Vec<String> = std::env::args().collect();
     let usage = || {
-        eprintln!("usage: gencap OUT.pcap SIZE_MB [SEED] | gencap --many-flows OUT.pcap SIZE_MB [SEED] | gencap --synflood OUT.pcap N | gencap --hole OUT.pcap SIZE_MB | gencap --iocs OUT.txt N | gencap --records OUT.csv N [SEED]");
+        eprintln!("usage: gencap OUT.pcap SIZE_MB [SEED] | gencap --many-flows[-live] OUT.pcap SIZE_MB [SEED] | gencap --synflood OUT.pcap N | gencap --hole OUT.pcap SIZE_MB | gencap --iocs OUT.txt N | gencap --records OUT.csv N [SEED]");
         std::process::exit(2);
     };
     if args.len() < 3 {
@@ -49,9 +52,13 @@ fn main() -> std::io::Result<()> {
             (rest[1].parse::<f64>().unwrap_or(1.0) * 1e6) as u64,
             START,
         )?,
-        "--many-flows" => {
+        "--many-flows" | "--many-flows-live" => {
             let mut flows = 0;
-            let n = write_many_flows(file, &capture_config(rest), &mut flows)?;
+            let mut cfg = capture_config(rest);
+            if mode == "--many-flows-live" {
+                cfg.time_div = 20;
+            }
+            let n = write_many_flows(file, &cfg, &mut flows)?;
             eprintln!(
                 "{flows} TCP connections ({:.0} per GB)",
                 flows as f64 * 1e9 / n.max(1) as f64

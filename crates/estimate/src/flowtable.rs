@@ -548,6 +548,15 @@ impl BackgroundWriter {
         }
     }
 
+    /// The thread has ended before [`BackgroundWriter::finish`]: a batch could not be written
+    /// (the next [`BackgroundWriter::write`] returns why). Known as soon as it happens, not
+    /// only when the next batch is full.
+    pub fn stopped(&self) -> bool {
+        self.handle
+            .as_ref()
+            .is_some_and(std::thread::JoinHandle::is_finished)
+    }
+
     /// Appends a batch.
     pub fn write(&mut self, t: Table) -> Result<()> {
         let sent = self

@@ -10,15 +10,6 @@ use exfilmeter_flow::{Counters, Day, Direction, FlowRecord, FlowSink, Proto};
 use exfilmeter_intel::{IocSet, Verdict, VerdictSink};
 use std::io::Result;
 
-/// One ledger row before sorting.
-struct Row {
-    flow: u64,
-    dir: Direction,
-    day: i32,
-    rec: usize,
-    c: exfilmeter_flow::Counters,
-}
-
 /// Where batches go: encoded on a thread of their own, or here when none could be started.
 enum Out {
     Thread(BackgroundWriter),
@@ -31,10 +22,10 @@ const BATCH_ROWS: usize = 1 << 16;
 /// Collects closed flows and writes their ledger rows in batches, in the (deterministic)
 /// order flows end.
 pub struct Rows<'a> {
-    records: Vec<(FlowRecord, Option<Verdict>)>,
     iocs: Option<&'a IocSet>,
     only_ioc: bool,
-    rows: Vec<Row>,
+    /// The batch being filled, a flow's rows at a time (no copy of the flows is held).
+    batch: Columns,
     names: Vec<String>,
     writer: Option<Out>,
     /// Ledger rows written so far.
@@ -54,8 +45,7 @@ impl<'a> Rows<'a> {
         Rows {
             iocs,
             only_ioc,
-            records: Vec::new(),
-            rows: Vec::new(),
+            batch: Columns::new(0, iocs.is_some()),
             names,
             writer: Some(match BackgroundWriter::spawn(writer) {
                 Ok(b) => Out::Thread(b),
@@ -72,7 +62,7 @@ impl<'a> Rows<'a> {
         if let Some(e) = self.error.take() {
             return Err(e);
         }
-        let empty = ledger_table(&[], &[], &[], self.iocs)?;
+        let empty = Columns::new(0, self.iocs.is_some()).table()?;
         match self.writer.take() {
             Some(Out::Thread(w)) => w.finish(empty)?,
             Some(Out::Here(w)) => w.finish(&empty)?,
@@ -84,10 +74,12 @@ impl<'a> Rows<'a> {
 
 impl Rows<'_> {
     fn flush(&mut self) {
-        if self.error.is_some() {
+        if self.error.is_some() || self.batch.rows() == 0 {
             return;
         }
-        let table = match ledger_table(&self.rows, &self.records, &self.names, self.iocs) {
+        let batch = std::mem::replace(&mut self.batch, Columns::new(0, self.iocs.is_some()));
+        let rows = batch.rows();
+        let table = match batch.table() {
             Ok(t) => t,
             Err(e) => {
                 self.error = Some(e);
@@ -102,9 +94,7 @@ impl Rows<'_> {
         if let Err(e) = written {
             self.error = Some(e);
         }
-        self.written += self.rows.len() as u64;
-        self.rows.clear();
-        self.records.clear();
+        self.written += rows as u64;
     }
 }
 
@@ -113,9 +103,10 @@ impl FlowSink for Rows<'_> {
     fn wants_app(&self) -> bool {
         false
     }
-    /// A batch could not be written (its error is returned by [`Rows::close`]).
+    /// A batch could not be written (its error is returned by [`Rows::close`]): known when
+    /// the writing thread stops, so a run stops reading without filling another batch first.
     fn failed(&self) -> bool {
-        self.error.is_some()
+        self.error.is_some() || matches!(&self.writer, Some(Out::Thread(w)) if w.stopped())
     }
     fn closed(&mut self, r: FlowRecord) {
         self.push(r, None);
@@ -132,25 +123,17 @@ impl Rows<'_> {
     /// Takes a closed flow with its verdict (none without indicators); writes a batch when
     /// enough rows are held.
     pub fn push(&mut self, r: FlowRecord, verdict: Option<Verdict>) {
-        if self.only_ioc && !verdict.as_ref().is_some_and(Verdict::is_ioc) {
+        if self.error.is_some() || (self.only_ioc && !verdict.as_ref().is_some_and(Verdict::is_ioc))
+        {
+            // (After a failure nothing more is written: no batch is filled for nothing.)
             return;
         }
-        let rec = self.records.len();
-        if self.rows.capacity() == 0 {
-            self.rows.reserve(BATCH_ROWS);
-            self.records.reserve(BATCH_ROWS / 2);
+        if self.batch.rows() == 0 {
+            self.batch = Columns::new(BATCH_ROWS, self.iocs.is_some());
         }
-        for (dir, day, c) in r.ledger.rows() {
-            self.rows.push(Row {
-                flow: r.id.0,
-                dir: *dir,
-                day: Day::of(*day).0,
-                rec,
-                c: *c,
-            });
-        }
-        self.records.push((r, verdict));
-        if self.rows.len() >= BATCH_ROWS {
+        self.batch
+            .push(&r, verdict.as_ref(), &self.names, self.iocs);
+        if self.batch.rows() >= BATCH_ROWS {
             self.flush();
         }
     }
@@ -178,109 +161,162 @@ fn anomaly_text(dir: Direction, f: &FlowRecord, out: &mut String) {
     }
 }
 
-/// The batch's columns, filled in one pass over its rows (each flow's record is read once
-/// for all its cells, not once a column).
-fn ledger_table(
-    rows: &[Row],
-    recs: &[(FlowRecord, Option<Verdict>)],
-    names: &[String],
-    iocs: Option<&IocSet>,
-) -> Result<Table> {
-    let n = rows.len();
-    let u = |x: u64| i64::try_from(x).unwrap_or(i64::MAX);
-    let ints = || Vec::<i64>::with_capacity(n);
-    let text = |avg: usize| Text::with_capacity(n, avg);
-    let (mut flow_id, mut client_port, mut server_port) = (ints(), ints(), ints());
-    let (mut first_ts, mut last_ts) = (ints(), ints());
-    let mut day = Vec::with_capacity(n);
-    let (mut vlan, mut vni) = (Vec::with_capacity(n), Vec::with_capacity(n));
-    let mut layers: [Vec<i64>; 9] = std::array::from_fn(|_| ints());
-    let (mut direction, mut client_ip, mut server_ip, mut proto) =
-        (text(3), text(12), text(12), text(3));
-    let (mut history, mut close_reason, mut first_frame, mut last_frame) =
-        (text(8), text(3), text(24), text(24));
-    let (mut role_rule, mut anomalies) = (text(3), text(0));
-    let mut ioc = iocs.map(|set| (set, [text(16), text(3), text(16), text(16), text(8)]));
-    for r in rows {
-        let (f, verdict) = &recs[r.rec];
-        flow_id.push(u(r.flow));
-        day.push(r.day);
-        direction.push(r.dir.as_str());
-        ip(f.client.ip, client_ip.buf());
-        client_ip.end();
-        client_port.push(i64::from(f.client.port));
-        ip(f.server.ip, server_ip.buf());
-        server_ip.end();
-        server_port.push(i64::from(f.server.port));
-        match f.proto {
-            Proto::Tcp => proto.push("tcp"),
-            Proto::Udp => proto.push("udp"),
-            p => proto.push(&p.name()),
+/// A batch's columns, filled as flows end: each flow's record is read once, for all the
+/// cells of its rows, while it is still in cache (before, the records were kept until the
+/// batch was full: 24 MB for a batch of 65,536 rows, read again column by column).
+struct Columns {
+    flow_id: Vec<i64>,
+    day: Vec<i32>,
+    direction: Text,
+    client_ip: Text,
+    client_port: Vec<i64>,
+    server_ip: Text,
+    server_port: Vec<i64>,
+    proto: Text,
+    vlan: Vec<Option<i64>>,
+    vni: Vec<Option<i64>>,
+    first_ts: Vec<i64>,
+    last_ts: Vec<i64>,
+    layers: [Vec<i64>; 9],
+    history: Text,
+    close_reason: Text,
+    first_frame: Text,
+    last_frame: Text,
+    role_rule: Text,
+    anomalies: Text,
+    /// With indicators: `ioc`, `ioc_via`, `ioc_source`, `evidence_frame`, `server_name`.
+    ioc: Option<[Text; 5]>,
+}
+
+impl Columns {
+    /// Empty columns with room for `n` rows (and the verdict's columns `with_ioc`).
+    fn new(n: usize, with_ioc: bool) -> Columns {
+        let ints = || Vec::<i64>::with_capacity(n);
+        let text = |avg: usize| Text::with_capacity(n, avg);
+        Columns {
+            flow_id: ints(),
+            day: Vec::with_capacity(n),
+            direction: text(3),
+            client_ip: text(12),
+            client_port: ints(),
+            server_ip: text(12),
+            server_port: ints(),
+            proto: text(3),
+            vlan: Vec::with_capacity(n),
+            vni: Vec::with_capacity(n),
+            first_ts: ints(),
+            last_ts: ints(),
+            layers: std::array::from_fn(|_| ints()),
+            history: text(8),
+            close_reason: text(3),
+            first_frame: text(24),
+            last_frame: text(24),
+            role_rule: text(3),
+            anomalies: text(0),
+            ioc: with_ioc.then(|| [text(16), text(3), text(16), text(16), text(8)]),
         }
-        vlan.push(f.vlan.map(i64::from));
-        vni.push(f.key.vni.map(i64::from));
-        first_ts.push(f.first_ts.0);
-        last_ts.push(f.last_ts.0);
-        for (col, v) in layers.iter_mut().zip(r.c.values()) {
-            col.push(u(v));
-        }
-        history.push(&f.history);
-        close_reason.push(f.close.as_str());
-        push_frame(f.first_frame, names, first_frame.buf());
-        first_frame.end();
-        push_frame(f.last_frame, names, last_frame.buf());
-        last_frame.end();
-        role_rule.push(f.role_rule.as_str());
-        anomaly_text(r.dir, f, anomalies.buf());
-        anomalies.end();
-        if let Some((set, [ioc, via, source, evidence, server_name])) = ioc.as_mut() {
-            if let Some(x) = verdict {
-                verdict_cells(x, set, names, [ioc, via, source, evidence, server_name]);
+    }
+
+    /// Rows held.
+    fn rows(&self) -> usize {
+        self.flow_id.len()
+    }
+
+    /// Appends the rows of a closed flow (one per direction and day of its ledger).
+    fn push(
+        &mut self,
+        f: &FlowRecord,
+        verdict: Option<&Verdict>,
+        names: &[String],
+        iocs: Option<&IocSet>,
+    ) {
+        let u = |x: u64| i64::try_from(x).unwrap_or(i64::MAX);
+        for (dir, day, c) in f.ledger.rows() {
+            self.flow_id.push(u(f.id.0));
+            self.day.push(Day::of(*day).0);
+            self.direction.push(dir.as_str());
+            ip(f.client.ip, self.client_ip.buf());
+            self.client_ip.end();
+            self.client_port.push(i64::from(f.client.port));
+            ip(f.server.ip, self.server_ip.buf());
+            self.server_ip.end();
+            self.server_port.push(i64::from(f.server.port));
+            match f.proto {
+                Proto::Tcp => self.proto.push("tcp"),
+                Proto::Udp => self.proto.push("udp"),
+                p => self.proto.push(&p.name()),
             }
-            for t in [ioc, via, source, evidence, server_name] {
-                t.end();
+            self.vlan.push(f.vlan.map(i64::from));
+            self.vni.push(f.key.vni.map(i64::from));
+            self.first_ts.push(f.first_ts.0);
+            self.last_ts.push(f.last_ts.0);
+            for (col, v) in self.layers.iter_mut().zip(c.values()) {
+                col.push(u(v));
+            }
+            self.history.push(&f.history);
+            self.close_reason.push(f.close.as_str());
+            push_frame(f.first_frame, names, self.first_frame.buf());
+            self.first_frame.end();
+            push_frame(f.last_frame, names, self.last_frame.buf());
+            self.last_frame.end();
+            self.role_rule.push(f.role_rule.as_str());
+            anomaly_text(*dir, f, self.anomalies.buf());
+            self.anomalies.end();
+            if let (Some([ioc, via, source, evidence, server_name]), Some(set)) =
+                (self.ioc.as_mut(), iocs)
+            {
+                if let Some(x) = verdict {
+                    verdict_cells(x, set, names, [ioc, via, source, evidence, server_name]);
+                }
+                for t in [ioc, via, source, evidence, server_name] {
+                    t.end();
+                }
             }
         }
     }
-    let mut cols = vec![
-        ("flow_id", Col::I64(flow_id)),
-        ("day", Col::Date(day)),
-        ("direction", Col::Text(direction)),
-        ("client_ip", Col::Text(client_ip)),
-        ("client_port", Col::I64(client_port)),
-        ("server_ip", Col::Text(server_ip)),
-        ("server_port", Col::I64(server_port)),
-        ("proto", Col::Text(proto)),
-        ("vlan", Col::OptI64(vlan)),
-        ("vni", Col::OptI64(vni)),
-        ("first_ts", Col::TsNs(first_ts)),
-        ("last_ts", Col::TsNs(last_ts)),
-    ];
-    cols.extend(Counters::LAYERS.into_iter().zip(layers.map(Col::I64)));
-    cols.extend([
-        ("history", Col::Text(history)),
-        ("close_reason", Col::Text(close_reason)),
-        ("first_frame", Col::Text(first_frame)),
-        ("last_frame", Col::Text(last_frame)),
-        ("role_rule", Col::Text(role_rule)),
-        ("anomalies", Col::Text(anomalies)),
-    ]);
-    if let Some((_, [ioc, via, source, evidence, server_name])) = ioc {
+
+    /// The batch as a table.
+    fn table(self) -> Result<Table> {
+        let mut cols = vec![
+            ("flow_id", Col::I64(self.flow_id)),
+            ("day", Col::Date(self.day)),
+            ("direction", Col::Text(self.direction)),
+            ("client_ip", Col::Text(self.client_ip)),
+            ("client_port", Col::I64(self.client_port)),
+            ("server_ip", Col::Text(self.server_ip)),
+            ("server_port", Col::I64(self.server_port)),
+            ("proto", Col::Text(self.proto)),
+            ("vlan", Col::OptI64(self.vlan)),
+            ("vni", Col::OptI64(self.vni)),
+            ("first_ts", Col::TsNs(self.first_ts)),
+            ("last_ts", Col::TsNs(self.last_ts)),
+        ];
+        cols.extend(Counters::LAYERS.into_iter().zip(self.layers.map(Col::I64)));
         cols.extend([
-            ("ioc", Col::Text(ioc)),
-            ("ioc_via", Col::Text(via)),
-            ("ioc_source", Col::Text(source)),
-            ("evidence_frame", Col::Text(evidence)),
-            ("server_name", Col::Text(server_name)),
+            ("history", Col::Text(self.history)),
+            ("close_reason", Col::Text(self.close_reason)),
+            ("first_frame", Col::Text(self.first_frame)),
+            ("last_frame", Col::Text(self.last_frame)),
+            ("role_rule", Col::Text(self.role_rule)),
+            ("anomalies", Col::Text(self.anomalies)),
         ]);
+        if let Some([ioc, via, source, evidence, server_name]) = self.ioc {
+            cols.extend([
+                ("ioc", Col::Text(ioc)),
+                ("ioc_via", Col::Text(via)),
+                ("ioc_source", Col::Text(source)),
+                ("evidence_frame", Col::Text(evidence)),
+                ("server_name", Col::Text(server_name)),
+            ]);
+        }
+        Ok(Table::new(cols)?.distinct(&[
+            "flow_id",
+            "first_ts",
+            "last_ts",
+            "first_frame",
+            "last_frame",
+        ]))
     }
-    Ok(Table::new(cols)?.distinct(&[
-        "flow_id",
-        "first_ts",
-        "last_ts",
-        "first_frame",
-        "last_frame",
-    ]))
 }
 
 /// Writes a verdict's cells (not yet ended) into the columns `ioc`, `ioc_via`,

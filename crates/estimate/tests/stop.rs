@@ -99,9 +99,10 @@ fn one_flow_stage_stops_reading_at_the_first_check_after_its_sink_failed() {
     );
 }
 
-/// The flow ledger written to a full device: its second batch cannot be handed on (the writer
-/// thread stopped at the first), so reading stops soon after, one stage or two shards, and
-/// closing the ledger says why.
+/// The flow ledger written to a full device: the writer thread stops at the first batch, the
+/// ledger reports it failed from then on, so reading stops at its next check (one stage) or
+/// soon after (two shards: the flows the merging thread has not yet taken in), and closing
+/// the ledger says why.
 #[cfg(target_os = "linux")]
 #[test]
 fn a_ledger_written_to_a_full_disk_stops_the_run() {

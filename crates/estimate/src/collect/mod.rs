@@ -17,9 +17,9 @@ use crate::daily::{DayRows, FlowDay};
 use crate::estimator::{UnitSums, UnitTable};
 use crate::reconcile::Sighting;
 use bodies::{finish_bodies, OpenBody, Req, Suspended};
+use exfilmeter_content::RecoveredIndex;
 use exfilmeter_content::{BodyResult, Kind, RecordShape};
 use exfilmeter_content::{Cursor, Matcher, Pending, Sightings};
-use exfilmeter_content::{KeyCarry, RecoveredIndex};
 use exfilmeter_flow::{Day, DayClock, Direction, FlowId, FlowRecord, MetaEvent, Metadata};
 use exfilmeter_ingest::{FrameRef, Timestamp};
 use exfilmeter_intel::{IocSet, Verdict, Via};
@@ -136,6 +136,29 @@ pub struct Unit {
     pub frames: (FrameRef, FrameRef),
 }
 
+/// Up to the first eight bytes of a stream.
+#[derive(Default)]
+struct FirstBytes {
+    bytes: [u8; 8],
+    len: u8,
+}
+
+impl FirstBytes {
+    fn as_slice(&self) -> &[u8] {
+        &self.bytes[..usize::from(self.len)]
+    }
+
+    /// Takes the bytes at stream `offset` that continue those held (none after a hole).
+    fn extend(&mut self, offset: u64, bytes: &[u8]) {
+        let have = usize::from(self.len);
+        if have as u64 == offset {
+            let take = bytes.len().min(self.bytes.len() - have);
+            self.bytes[have..have + take].copy_from_slice(&bytes[..take]);
+            self.len += take as u8;
+        }
+    }
+}
+
 #[derive(Default)]
 struct FlowContent<'s> {
     reqs: [Vec<Req>; 2],
@@ -155,14 +178,13 @@ struct FlowContent<'s> {
     sightings: Sightings<(i32, Pending)>,
     /// First client→server bytes (up to 8), to recognise bodiless requests in flows whose
     /// parser never started (heads cut by snaplen, connections picked up mid-stream).
-    first_bytes: Vec<u8>,
+    /// (Held inline: a vector was an allocation per IOC flow for eight bytes.)
+    first_bytes: FirstBytes,
     /// Tracked for the sweep only (not attributed to an indicator so far).
     sweep_only: bool,
-    /// Sweep: keys seen in the client→server stream, the stream offset expected next, and
-    /// the last bytes of the previous segment (keys may straddle segments).
-    sweep_keys: Vec<u32>,
-    sweep_next: u64,
-    sweep_carry: KeyCarry,
+    /// Sweep: the key scan of the client→server stream, from its first bytes scanned (a box:
+    /// most flows are never scanned, and every live IOC flow has this struct).
+    sweep_scan: Option<Box<sweep::KeyScan>>,
     /// The last request body finished on this connection: its message number and where the
     /// matching of each of its parts ended (a row it ended in may go on in the next
     /// request's body).
@@ -630,10 +652,7 @@ impl<'s> ContentLedger<'s> {
             return;
         }
         if let Some(f) = self.live.get_mut(&flow) {
-            if f.first_bytes.len() as u64 == offset {
-                let take = bytes.len().min(8 - f.first_bytes.len());
-                f.first_bytes.extend_from_slice(&bytes[..take]);
-            }
+            f.first_bytes.extend(offset, bytes);
         }
     }
 
@@ -803,7 +822,9 @@ impl<'s> ContentLedger<'s> {
                 } else {
                     c.payload_bytes
                 };
-                let bodiless = BODILESS.iter().any(|m| f.first_bytes.starts_with(m));
+                let bodiless = BODILESS
+                    .iter()
+                    .any(|m| f.first_bytes.as_slice().starts_with(m));
                 // Requests without a body carry no application content, like parsed GETs.
                 app = if bodiless { 0 } else { content };
                 if !raw_decoded
@@ -1056,5 +1077,35 @@ impl<'s> ContentLedger<'s> {
             framing: len,
             frames: (r.first_frame, r.last_frame),
         });
+    }
+}
+
+#[cfg(test)]
+mod first_bytes_tests {
+    use super::FirstBytes;
+
+    #[test]
+    fn first_bytes_keep_the_stream_start_and_stop_at_a_hole_or_eight_bytes() {
+        let mut f = FirstBytes::default();
+        f.extend(0, b"PO");
+        f.extend(2, b"ST /up");
+        assert_eq!(f.as_slice(), b"POST /up");
+        f.extend(8, b"load");
+        assert_eq!(f.as_slice(), b"POST /up");
+        let mut g = FirstBytes::default();
+        g.extend(0, b"GET");
+        g.extend(5, b"xx"); // after a hole: not the stream's next bytes
+        g.extend(3, b" /");
+        assert_eq!(g.as_slice(), b"GET /");
+        let mut h = FirstBytes::default();
+        h.extend(1, b"late start");
+        assert_eq!(h.as_slice(), b"");
+    }
+
+    /// Every live IOC flow has one: within the 320-byte size class.
+    #[test]
+    fn a_flow_s_content_state_stays_within_its_size_class() {
+        let n = std::mem::size_of::<super::FlowContent<'static>>();
+        assert!(n <= 320, "FlowContent is {n} bytes");
     }
 }

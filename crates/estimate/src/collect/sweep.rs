@@ -46,9 +46,10 @@ impl<'s> ContentLedger<'s> {
             .collect();
         rows.sort_unstable();
         rows.dedup();
-        let mut keys = std::mem::take(&mut f.sweep_keys);
+        let mut scan = f.sweep_scan.take().map(|s| *s).unwrap_or_default();
+        let mut keys = std::mem::take(&mut scan.keys);
         if let Some(m) = &self.matcher {
-            m.index().keys_end(&mut f.sweep_carry, &mut keys);
+            m.index().keys_end(&mut scan.carry, &mut keys);
             keys.extend(
                 rows.iter()
                     .filter_map(|&row| m.index().rows.get(row as usize))
@@ -83,16 +84,28 @@ pub(super) fn scan_keys(
     offset: u64,
     bytes: &[u8],
 ) -> u64 {
-    if offset != f.sweep_next {
-        f.sweep_carry.gap();
+    let s = f.sweep_scan.get_or_insert_default();
+    if offset != s.next {
+        s.carry.gap();
     }
-    ix.keys_in_stream(&mut f.sweep_carry, bytes, &mut f.sweep_keys);
-    f.sweep_next = offset + bytes.len() as u64;
-    if f.sweep_keys.len() > 64 {
-        f.sweep_keys.sort_unstable();
-        f.sweep_keys.dedup();
+    ix.keys_in_stream(&mut s.carry, bytes, &mut s.keys);
+    s.next = offset + bytes.len() as u64;
+    if s.keys.len() > 64 {
+        s.keys.sort_unstable();
+        s.keys.dedup();
     }
     bytes.len() as u64
+}
+
+/// The sweep's key scan of one flow's client→server stream.
+#[derive(Default)]
+pub(super) struct KeyScan {
+    /// Keys seen so far.
+    pub(super) keys: Vec<u32>,
+    /// The stream offset expected next (a jump is a gap no key straddles).
+    pub(super) next: u64,
+    /// The last bytes of the previous segment (keys may straddle segments).
+    pub(super) carry: exfilmeter_content::KeyCarry,
 }
 
 #[cfg(test)]
