@@ -8,10 +8,8 @@
 
 /// Pushes `x`, growing `v` by exactly one element while it holds fewer than four.
 pub fn push<T>(v: &mut Vec<T>, x: T) {
-    if v.len() == v.capacity() && v.capacity() < 4 {
-        v.reserve_exact(1);
-    }
-    v.push(x);
+    let end = v.len();
+    insert(v, end, x);
 }
 
 /// Inserts `x` at `i` (as [`Vec::insert`]), growing `v` like [`push`].

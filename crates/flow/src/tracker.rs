@@ -145,12 +145,6 @@ struct Rare {
     malformed_app: u64,
 }
 
-impl Flow {
-    fn rare(&mut self) -> &mut Rare {
-        self.rare.get_or_insert_default()
-    }
-}
-
 impl Rare {
     /// Counts malformed application data in a flow's `rare` part (nothing is allocated for
     /// none).
@@ -615,7 +609,7 @@ impl Tracker {
             entry.due = Tracker::due(&self.cfg, f);
         }
         f.last_frame = p.frame;
-        if !p.tunnel.is_empty() && f.rare().tunnel.first_sight(&p.tunnel) {
+        if !p.tunnel.is_empty() && f.rare.get_or_insert_default().tunnel.first_sight(&p.tunnel) {
             sink.tunnel(f.id, &p.tunnel, p.ts, p.frame);
         }
         let day = self.clock.day(p.ts);
@@ -632,7 +626,7 @@ impl Tracker {
                     return;
                 };
                 if !t.complete {
-                    f.rare().incomplete_headers += 1;
+                    f.rare.get_or_insert_default().incomplete_headers += 1;
                     return;
                 }
                 let flags = t.flags;

@@ -46,10 +46,13 @@ impl<'s> ContentLedger<'s> {
             .collect();
         rows.sort_unstable();
         rows.dedup();
-        let mut scan = f.sweep_scan.take().map(|s| *s).unwrap_or_default();
-        let mut keys = std::mem::take(&mut scan.keys);
+        let KeyScan {
+            mut keys,
+            mut carry,
+            ..
+        } = f.sweep_scan.take().map(|s| *s).unwrap_or_default();
         if let Some(m) = &self.matcher {
-            m.index().keys_end(&mut scan.carry, &mut keys);
+            m.index().keys_end(&mut carry, &mut keys);
             keys.extend(
                 rows.iter()
                     .filter_map(|&row| m.index().rows.get(row as usize))

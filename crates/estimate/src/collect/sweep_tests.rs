@@ -11,9 +11,12 @@ fn keys_of(ix: &RecoveredIndex, segments: &[(u64, &[u8])]) -> (Vec<String>, u64)
     for (offset, bytes) in segments {
         searched += scan_keys(&mut f, ix, *offset, bytes);
     }
-    let mut scan = f.sweep_scan.take().map(|s| *s).unwrap_or_default();
-    let mut keys = std::mem::take(&mut scan.keys);
-    ix.keys_end(&mut scan.carry, &mut keys);
+    let KeyScan {
+        mut keys,
+        mut carry,
+        ..
+    } = f.sweep_scan.take().map(|s| *s).unwrap_or_default();
+    ix.keys_end(&mut carry, &mut keys);
     keys.sort_unstable();
     keys.dedup();
     let names = keys
