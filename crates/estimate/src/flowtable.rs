@@ -226,6 +226,7 @@ fn defs<T>(v: &[Option<T>]) -> Vec<i16> {
 }
 
 /// A table: named columns of equal length.
+#[derive(Default)]
 pub struct Table {
     names: Vec<String>,
     cols: Vec<Col>,
@@ -492,48 +493,92 @@ impl TableWriter {
     }
 }
 
-/// A [`TableWriter`] on a thread of its own: a batch is encoded and written (CSV text, or
-/// Parquet's dictionaries and zstd) while the next one is built. At most one batch waits, so
-/// memory stays at two batches. Errors come back at the next write or at the end.
-pub struct BackgroundWriter {
-    tx: Option<std::sync::mpsc::SyncSender<(Table, bool)>>,
-    handle: Option<std::thread::JoinHandle<Result<()>>>,
+/// A [`TableWriter`] as [`Batches`]: each table is appended; at the end the output is
+/// closed, with `empty`'s columns when no table was written.
+pub struct Encode {
+    /// Where the tables go.
+    pub writer: TableWriter,
+    /// The columns of an output without rows.
+    pub empty: Table,
 }
 
-impl BackgroundWriter {
-    /// Starts the thread writing to `w`; `Err` (with the writer back) when no thread can be
-    /// started.
-    pub fn spawn(w: TableWriter) -> std::result::Result<BackgroundWriter, Box<TableWriter>> {
-        let (tx, rx) = std::sync::mpsc::sync_channel::<(Table, bool)>(1);
-        // The writer goes to the thread only when it starts; if it cannot, it is taken back.
+impl Batches for Encode {
+    type Batch = Table;
+    fn take(&mut self, t: Table) -> Result<()> {
+        self.writer.write(&t)
+    }
+    fn finish(self) -> Result<()> {
+        self.writer.finish(&self.empty)
+    }
+}
+
+/// What a [`Background`] thread does with each batch handed to it, and at the end.
+pub trait Batches: Send + 'static {
+    /// What is handed over.
+    type Batch: Send + 'static;
+    /// Takes a batch (encodes it, writes it out).
+    fn take(&mut self, b: Self::Batch) -> Result<()>;
+    /// The last batch was taken: flush and close.
+    fn finish(self) -> Result<()>;
+}
+
+/// A [`Batches`] on a thread of its own, so that its work (for the flow ledger: building the
+/// rows' cells, then Parquet's dictionaries and zstd) runs beside the flow stage. At most
+/// `depth` batches wait, which bounds memory. Errors come back at the next hand-over or at
+/// the end.
+pub struct Background<W: Batches> {
+    /// Batches, then `None` to finish.
+    tx: Option<std::sync::mpsc::SyncSender<Option<W::Batch>>>,
+    handle: Option<std::thread::JoinHandle<Result<()>>>,
+    /// Set when dropped without [`Background::finish`]: the batches still waiting are not
+    /// taken.
+    abandoned: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl<W: Batches> Background<W> {
+    /// Starts thread `name` working for `w`, with at most `depth` batches waiting; `Err` (with
+    /// `w` back) when no thread can be started.
+    pub fn spawn(w: W, depth: usize, name: &str) -> std::result::Result<Background<W>, Box<W>> {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Option<W::Batch>>(depth);
+        // `w` goes to the thread only when it starts; if it cannot, it is taken back.
         let slot = Arc::new(std::sync::Mutex::new(Some(w)));
         let theirs = Arc::clone(&slot);
-        let spawned = std::thread::Builder::new()
-            .name("table-writer".into())
-            .spawn(move || -> Result<()> {
-                let taken = theirs.lock().ok().and_then(|mut s| s.take());
-                let Some(mut w) = taken else {
-                    return Ok(());
-                };
-                for (t, last) in rx {
-                    if last {
-                        return w.finish(&t);
+        let abandoned = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let given_up = Arc::clone(&abandoned);
+        let spawned =
+            std::thread::Builder::new()
+                .name(name.to_string())
+                .spawn(move || -> Result<()> {
+                    let taken = theirs.lock().ok().and_then(|mut s| s.take());
+                    let Some(mut w) = taken else {
+                        return Ok(());
+                    };
+                    for b in rx {
+                        if given_up.load(std::sync::atomic::Ordering::Relaxed) {
+                            break;
+                        }
+                        match b {
+                            Some(b) => w.take(b)?,
+                            None => return w.finish(),
+                        }
                     }
-                    w.write(&t)?;
-                }
-                Ok(())
-            });
+                    // Dropped without `finish` (the run gave up): nothing more is written,
+                    // and an output not yet started is not created.
+                    Ok(())
+                });
         match spawned {
-            Ok(handle) => Ok(BackgroundWriter {
+            Ok(handle) => Ok(Background {
                 tx: Some(tx),
                 handle: Some(handle),
+                abandoned,
             }),
-            // The thread never ran: the writer is still in the slot.
+            // The thread never ran: `w` is still in the slot.
             Err(_) => match slot.lock().ok().and_then(|mut s| s.take()) {
                 Some(w) => Err(Box::new(w)),
-                None => Ok(BackgroundWriter {
+                None => Ok(Background {
                     tx: None,
                     handle: None,
+                    abandoned,
                 }),
             },
         }
@@ -543,41 +588,132 @@ impl BackgroundWriter {
         self.tx = None;
         match self.handle.take().map(std::thread::JoinHandle::join) {
             Some(Ok(r)) => r,
-            Some(Err(_)) => Err(io::Error::other("the table writer thread panicked")),
+            Some(Err(_)) => Err(io::Error::other("a background writer thread panicked")),
             None => Ok(()),
         }
     }
 
-    /// The thread has ended before [`BackgroundWriter::finish`]: a batch could not be written
-    /// (the next [`BackgroundWriter::write`] returns why). Known as soon as it happens, not
-    /// only when the next batch is full.
+    /// The thread has ended before [`Background::finish`]: a batch could not be taken (the
+    /// next [`Background::write`] returns why). Known as soon as it happens, not only at the
+    /// next hand-over.
     pub fn stopped(&self) -> bool {
         self.handle
             .as_ref()
             .is_some_and(std::thread::JoinHandle::is_finished)
     }
 
-    /// Appends a batch.
-    pub fn write(&mut self, t: Table) -> Result<()> {
-        let sent = self
-            .tx
-            .as_ref()
-            .is_some_and(|tx| tx.send((t, false)).is_ok());
+    /// `Err` (why) once the thread has stopped before [`Background::finish`].
+    pub fn check(&mut self) -> Result<()> {
+        if !self.stopped() {
+            return Ok(());
+        }
+        self.joined()?;
+        Err(io::Error::other("the background writer stopped"))
+    }
+
+    /// Hands a batch over (waits while `depth` batches wait).
+    pub fn write(&mut self, b: W::Batch) -> Result<()> {
+        let sent = self.tx.as_ref().is_some_and(|tx| tx.send(Some(b)).is_ok());
         if sent {
             return Ok(());
         }
         // The thread stopped: its error says why.
         self.joined()?;
-        Err(io::Error::other("the table writer stopped"))
+        Err(io::Error::other("the background writer stopped"))
     }
 
-    /// Flushes and closes; `empty` supplies the columns when no batch was written.
-    pub fn finish(mut self, empty: Table) -> Result<()> {
+    /// Waits for every batch handed over to be taken, then for [`Batches::finish`].
+    pub fn finish(mut self) -> Result<()> {
         if let Some(tx) = self.tx.take() {
             // A failed send means the thread stopped with an error, returned by the join.
-            let _ = tx.send((empty, true));
+            let _ = tx.send(None);
         }
         self.joined()
+    }
+}
+
+impl<W: Batches> Drop for Background<W> {
+    /// A run that gives up drops its writer: the thread takes no batch still waiting and
+    /// does not finish the output, and it is waited for (at most the batch it is taking), so
+    /// that a caller removing the half-written output after the drop does not see it made
+    /// again.
+    fn drop(&mut self) {
+        self.abandoned
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+        self.tx = None;
+        if let Some(h) = self.handle.take() {
+            let _ = h.join();
+        }
+    }
+}
+
+#[cfg(test)]
+mod background_tests {
+    use super::{Background, Batches};
+    use std::sync::{Arc, Mutex};
+
+    /// Takes numbers into a shared log; `finish` logs `-1`; `fail_at` fails that batch.
+    struct Log(Arc<Mutex<Vec<i64>>>, i64);
+    impl Batches for Log {
+        type Batch = i64;
+        fn take(&mut self, b: i64) -> std::io::Result<()> {
+            if b == self.1 {
+                return Err(std::io::Error::other("no space left"));
+            }
+            self.0.lock().unwrap().push(b);
+            Ok(())
+        }
+        fn finish(self) -> std::io::Result<()> {
+            self.0.lock().unwrap().push(-1);
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn finish_takes_every_batch_in_order_then_finishes() {
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let mut w = Background::spawn(Log(Arc::clone(&log), 0), 2, "t")
+            .ok()
+            .unwrap();
+        for b in 1..=20 {
+            w.write(b).unwrap();
+        }
+        w.finish().unwrap();
+        let want: Vec<i64> = (1..=20).chain([-1]).collect();
+        assert_eq!(*log.lock().unwrap(), want);
+    }
+
+    #[test]
+    fn a_dropped_writer_does_not_finish() {
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let mut w = Background::spawn(Log(Arc::clone(&log), 0), 4, "t")
+            .ok()
+            .unwrap();
+        for b in 1..=3 {
+            w.write(b).unwrap();
+        }
+        drop(w);
+        let got = log.lock().unwrap().clone();
+        assert!(!got.contains(&-1), "{got:?}");
+        assert!(got.iter().zip(1..).all(|(&g, want)| g == want), "{got:?}");
+    }
+
+    #[test]
+    fn a_failed_batch_stops_the_thread_and_its_error_comes_back() {
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let mut w = Background::spawn(Log(Arc::clone(&log), 2), 1, "t")
+            .ok()
+            .unwrap();
+        let mut err = None;
+        for b in 1..=50 {
+            if let Err(e) = w.write(b) {
+                err = Some(e);
+                break;
+            }
+        }
+        let e = err.unwrap_or_else(|| w.finish().unwrap_err());
+        assert!(e.to_string().contains("no space"), "{e}");
+        assert_eq!(*log.lock().unwrap(), vec![1]);
     }
 }
 

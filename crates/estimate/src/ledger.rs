@@ -4,33 +4,122 @@
 //! batches in the order flows end, so memory stays bounded on any capture.
 
 use crate::flowtable::{
-    push_frame, push_ip as ip, BackgroundWriter, Col, Table, TableWriter, Text,
+    push_frame, push_ip as ip, Background, Batches, Col, Encode, Table, TableWriter, Text,
 };
 use exfilmeter_flow::{Counters, Day, Direction, FlowRecord, FlowSink, Proto};
-use exfilmeter_intel::{IocSet, Verdict, VerdictSink};
+use exfilmeter_intel::{IocId, IocSet, Verdict, VerdictSink};
+use rustc_hash::{FxHashMap, FxHashSet};
 use std::io::Result;
 
-/// Where batches go: encoded on a thread of their own, or here when none could be started.
+/// Where handed-over flows go: a thread of their own, or here when none could be started.
 enum Out {
-    Thread(BackgroundWriter),
-    Here(TableWriter),
+    Thread(Background<Build>),
+    Here(Box<Build>),
 }
 
-/// Rows per batch written out (bounds the memory the ledger output needs).
+/// Rows per batch written out (one Parquet row group; bounds the memory the output needs).
 const BATCH_ROWS: usize = 1 << 16;
 
+/// Closed flows handed to the cells thread at once.
+const HAND_FLOWS: usize = 1024;
+
+/// Hand-overs that may wait. The cells thread builds a batch in about a third of the time
+/// the table-writer thread takes to encode one, then waits for it: the flows that end
+/// meanwhile on many short connections (~12,000) fit here, so the flow stage does not wait
+/// for zstd (16 × 1,024 flow records, about 7 MB at most).
+const HAND_DEPTH: usize = 16;
+
 /// Collects closed flows and writes their ledger rows in batches, in the (deterministic)
-/// order flows end.
+/// order flows end. The rows' cells are built on a thread of their own (`ledger-cells`) and
+/// each full batch is encoded on another (`table-writer`; decision 0024, item 13): the flow
+/// stage only hands each closed flow over, with the label of any indicator it is the first
+/// to name.
 pub struct Rows<'a> {
     iocs: Option<&'a IocSet>,
     only_ioc: bool,
-    /// The batch being filled, a flow's rows at a time (no copy of the flows is held).
-    batch: Columns,
-    names: Vec<String>,
-    writer: Option<Out>,
-    /// Ledger rows written so far.
+    /// Indicators whose labels were handed over.
+    labelled: FxHashSet<IocId>,
+    hand: Handed,
+    out: Option<Out>,
+    /// Ledger rows taken so far (all written once [`Rows::close`] returns `Ok`).
     pub written: u64,
     error: Option<std::io::Error>,
+}
+
+/// What a verdict's cells say of an indicator: its text and where it was read.
+#[derive(Debug, Default)]
+struct Label {
+    text: String,
+    origin: String,
+}
+
+/// Closed flows handed over, in the order they ended, with the labels of the indicators
+/// they are the first to name.
+#[derive(Default)]
+struct Handed {
+    flows: Vec<(FlowRecord, Option<Verdict>)>,
+    labels: Vec<(IocId, Label)>,
+}
+
+/// The rows being built, and their writer: the ledger thread's state.
+struct Build {
+    batch: Columns,
+    with_ioc: bool,
+    names: Vec<String>,
+    labels: FxHashMap<IocId, Label>,
+    out: Encoder,
+}
+
+/// Where built batches are encoded: a thread of their own (so that the cells of the next
+/// batch are built meanwhile, as when every flow still live closes at the end of the
+/// capture), or here when none could be started.
+enum Encoder {
+    Thread(Background<Encode>),
+    Here(Box<Encode>),
+}
+
+impl Build {
+    fn flush(&mut self) -> Result<()> {
+        if self.batch.rows() == 0 {
+            return Ok(());
+        }
+        let batch = std::mem::replace(&mut self.batch, Columns::new(0, self.with_ioc));
+        let t = batch.table()?;
+        match &mut self.out {
+            Encoder::Thread(w) => w.write(t),
+            Encoder::Here(e) => e.take(t),
+        }
+    }
+}
+
+impl Batches for Build {
+    type Batch = Handed;
+
+    fn take(&mut self, h: Handed) -> Result<()> {
+        if let Encoder::Thread(w) = &mut self.out {
+            // A batch that could not be written stops the run at once, not a batch later.
+            w.check()?;
+        }
+        self.labels.extend(h.labels);
+        for (r, v) in &h.flows {
+            if self.batch.rows() == 0 {
+                self.batch = Columns::new(BATCH_ROWS, self.with_ioc);
+            }
+            self.batch.push(r, v.as_ref(), &self.names, &self.labels);
+            if self.batch.rows() >= BATCH_ROWS {
+                self.flush()?;
+            }
+        }
+        Ok(())
+    }
+
+    fn finish(mut self) -> Result<()> {
+        self.flush()?;
+        match self.out {
+            Encoder::Thread(w) => w.finish(),
+            Encoder::Here(e) => e.finish(),
+        }
+    }
 }
 
 impl<'a> Rows<'a> {
@@ -42,59 +131,67 @@ impl<'a> Rows<'a> {
         names: Vec<String>,
         writer: TableWriter,
     ) -> Self {
+        let with_ioc = iocs.is_some();
+        // (Empty columns always make a table; an error here would be returned by `close`.)
+        let (empty, error) = match Columns::new(0, with_ioc).table() {
+            Ok(t) => (t, None),
+            Err(e) => (Table::default(), Some(e)),
+        };
+        let encode = Encode { writer, empty };
+        let build = Build {
+            batch: Columns::new(0, with_ioc),
+            with_ioc,
+            names,
+            labels: FxHashMap::default(),
+            // (No batch waits between the two threads: the cells thread hands the next one
+            // over when the encoder takes it, so at most two batches are held.)
+            out: match Background::spawn(encode, 0, "table-writer") {
+                Ok(b) => Encoder::Thread(b),
+                Err(e) => Encoder::Here(e),
+            },
+        };
         Rows {
             iocs,
             only_ioc,
-            batch: Columns::new(0, iocs.is_some()),
-            names,
-            writer: Some(match BackgroundWriter::spawn(writer) {
+            labelled: FxHashSet::default(),
+            hand: Handed::default(),
+            out: Some(match Background::spawn(build, HAND_DEPTH, "ledger-cells") {
                 Ok(b) => Out::Thread(b),
-                Err(w) => Out::Here(*w),
+                Err(b) => Out::Here(b),
             }),
             written: 0,
-            error: None,
+            error,
         }
     }
 
     /// Writes what is left and closes the writer.
     pub fn close(&mut self) -> Result<()> {
-        self.flush();
+        self.hand_over();
         if let Some(e) = self.error.take() {
             return Err(e);
         }
-        let empty = Columns::new(0, self.iocs.is_some()).table()?;
-        match self.writer.take() {
-            Some(Out::Thread(w)) => w.finish(empty)?,
-            Some(Out::Here(w)) => w.finish(&empty)?,
-            None => {}
+        match self.out.take() {
+            Some(Out::Thread(w)) => w.finish(),
+            Some(Out::Here(b)) => b.finish(),
+            None => Ok(()),
         }
-        Ok(())
     }
 }
 
 impl Rows<'_> {
-    fn flush(&mut self) {
-        if self.error.is_some() || self.batch.rows() == 0 {
+    fn hand_over(&mut self) {
+        if self.error.is_some() || self.hand.flows.is_empty() {
             return;
         }
-        let batch = std::mem::replace(&mut self.batch, Columns::new(0, self.iocs.is_some()));
-        let rows = batch.rows();
-        let table = match batch.table() {
-            Ok(t) => t,
-            Err(e) => {
-                self.error = Some(e);
-                return;
-            }
-        };
-        let written = match self.writer.as_mut() {
-            Some(Out::Thread(w)) => w.write(table),
-            Some(Out::Here(w)) => w.write(&table),
+        let h = std::mem::take(&mut self.hand);
+        let taken = match self.out.as_mut() {
+            Some(Out::Thread(w)) => w.write(h),
+            Some(Out::Here(b)) => b.take(h),
             None => Ok(()),
         };
-        if let Err(e) = written {
+        if let Err(e) = taken {
             self.error = Some(e);
         }
-        self.written += rows as u64;
     }
 }
 
@@ -104,9 +201,9 @@ impl FlowSink for Rows<'_> {
         false
     }
     /// A batch could not be written (its error is returned by [`Rows::close`]): known when
-    /// the writing thread stops, so a run stops reading without filling another batch first.
+    /// the writing thread stops, so a run stops reading without handing more flows over.
     fn failed(&self) -> bool {
-        self.error.is_some() || matches!(&self.writer, Some(Out::Thread(w)) if w.stopped())
+        self.error.is_some() || matches!(&self.out, Some(Out::Thread(w)) if w.stopped())
     }
     fn closed(&mut self, r: FlowRecord) {
         self.push(r, None);
@@ -120,21 +217,31 @@ impl VerdictSink for Rows<'_> {
 }
 
 impl Rows<'_> {
-    /// Takes a closed flow with its verdict (none without indicators); writes a batch when
-    /// enough rows are held.
+    /// Takes a closed flow with its verdict (none without indicators); hands flows over to
+    /// the writing thread a thousand at a time.
     pub fn push(&mut self, r: FlowRecord, verdict: Option<Verdict>) {
         if self.error.is_some() || (self.only_ioc && !verdict.as_ref().is_some_and(Verdict::is_ioc))
         {
-            // (After a failure nothing more is written: no batch is filled for nothing.)
+            // (After a failure nothing more is handed over.)
             return;
         }
-        if self.batch.rows() == 0 {
-            self.batch = Columns::new(BATCH_ROWS, self.iocs.is_some());
+        if let (Some(set), Some(v)) = (self.iocs, verdict.as_ref()) {
+            for x in &v.reasons {
+                if self.labelled.insert(x.ioc) {
+                    let mut origin = String::new();
+                    set.write_origin(x.ioc, &mut origin);
+                    let text = set.get(x.ioc).map(|i| i.text.clone()).unwrap_or_default();
+                    self.hand.labels.push((x.ioc, Label { text, origin }));
+                }
+            }
         }
-        self.batch
-            .push(&r, verdict.as_ref(), &self.names, self.iocs);
-        if self.batch.rows() >= BATCH_ROWS {
-            self.flush();
+        self.written += r.ledger.rows().len() as u64;
+        if self.hand.flows.capacity() == 0 {
+            self.hand.flows.reserve_exact(HAND_FLOWS);
+        }
+        self.hand.flows.push((r, verdict));
+        if self.hand.flows.len() >= HAND_FLOWS {
+            self.hand_over();
         }
     }
 }
@@ -228,7 +335,7 @@ impl Columns {
         f: &FlowRecord,
         verdict: Option<&Verdict>,
         names: &[String],
-        iocs: Option<&IocSet>,
+        labels: &FxHashMap<IocId, Label>,
     ) {
         let u = |x: u64| i64::try_from(x).unwrap_or(i64::MAX);
         for (dir, day, c) in f.ledger.rows() {
@@ -262,11 +369,9 @@ impl Columns {
             self.role_rule.push(f.role_rule.as_str());
             anomaly_text(*dir, f, self.anomalies.buf());
             self.anomalies.end();
-            if let (Some([ioc, via, source, evidence, server_name]), Some(set)) =
-                (self.ioc.as_mut(), iocs)
-            {
+            if let Some([ioc, via, source, evidence, server_name]) = self.ioc.as_mut() {
                 if let Some(x) = verdict {
-                    verdict_cells(x, set, names, [ioc, via, source, evidence, server_name]);
+                    verdict_cells(x, labels, names, [ioc, via, source, evidence, server_name]);
                 }
                 for t in [ioc, via, source, evidence, server_name] {
                     t.end();
@@ -321,7 +426,12 @@ impl Columns {
 
 /// Writes a verdict's cells (not yet ended) into the columns `ioc`, `ioc_via`,
 /// `ioc_source`, `evidence_frame` and `server_name`: the reasons joined with `;`.
-fn verdict_cells(x: &Verdict, set: &IocSet, names: &[String], cols: [&mut Text; 5]) {
+fn verdict_cells(
+    x: &Verdict,
+    labels: &FxHashMap<IocId, Label>,
+    names: &[String],
+    cols: [&mut Text; 5],
+) {
     let [ioc, via, source, evidence, server_name] = cols;
     for (i, r) in x.reasons.iter().enumerate() {
         if i > 0 {
@@ -329,11 +439,11 @@ fn verdict_cells(x: &Verdict, set: &IocSet, names: &[String], cols: [&mut Text; 
             via.buf().push(';');
             source.buf().push(';');
         }
-        if let Some(i) = set.get(r.ioc) {
-            ioc.buf().push_str(&i.text);
-        }
+        let l = labels.get(&r.ioc);
+        ioc.buf().push_str(l.map_or("", |l| &l.text));
         via.buf().push_str(r.via.as_str());
-        set.write_origin(r.ioc, source.buf());
+        // (Every indicator a reason names has its label; `?` as for an unknown one.)
+        source.buf().push_str(l.map_or("?", |l| &l.origin));
     }
     if let Some(r) = x.reasons.first() {
         push_frame(r.frame, names, evidence.buf());
