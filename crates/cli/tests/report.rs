@@ -218,6 +218,27 @@ fn example_report_numbers_are_the_tables_numbers() {
         let bytes = std::fs::read(out.join(o["file"].as_str().unwrap())).unwrap();
         assert_eq!(o["size"].as_u64(), Some(bytes.len() as u64));
     }
+    // Digests as coreutils computes them: the tables hashed after they were written, the
+    // report files after the report, the summary last (each file read once, decision 0017).
+    match Command::new("sha256sum")
+        .current_dir(out)
+        .args(&listed)
+        .output()
+    {
+        Ok(o) if o.status.success() => {
+            let text = String::from_utf8_lossy(&o.stdout).to_string();
+            let theirs: BTreeMap<&str, &str> = text
+                .lines()
+                .filter_map(|l| l.split_once("  ").map(|(d, f)| (f, d)))
+                .collect();
+            assert_eq!(theirs.len(), outputs.len(), "{text}");
+            for o in outputs {
+                let f = o["file"].as_str().unwrap();
+                assert_eq!(Some(&o["sha256"].as_str().unwrap()), theirs.get(f), "{f}");
+            }
+        }
+        _ => skip("sha256sum not available for the digest check"),
+    }
     // The capture's digest is the one `inspect` computes.
     let cap = &manifest["captures"][0];
     assert_eq!(cap["frames"].as_u64(), Some(596));

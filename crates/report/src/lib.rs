@@ -40,7 +40,10 @@ pub const REPORT_FILES: [&str; 2] = ["report.html", "report.md"];
 /// (UTC, RFC 3339) is written into the report and the manifest; `None` is the reproducible
 /// mode: no wall-clock time and no literal command line anywhere. Returns the report, with
 /// the manifest as written (for [`write_summary_of`], without reading the tables again).
-pub fn render_dir(dir: &Path, generated_at: Option<String>) -> Result<Report> {
+///
+/// `fresh`: this process has just written the manifest of `dir` (`analyze`), so only the files
+/// rendered here are hashed again; otherwise (`report --from`) every output is.
+pub fn render_dir(dir: &Path, generated_at: Option<String>, fresh: bool) -> Result<Report> {
     let mut report = Report::load(dir)?;
     let reproducible = generated_at.is_none();
     report.manifest.generated_at = generated_at;
@@ -52,9 +55,11 @@ pub fn render_dir(dir: &Path, generated_at: Option<String>) -> Result<Report> {
     let blocks = doc::blocks(&report, reproducible, charts.len());
     let chart_dir = dir.join("charts");
     std::fs::create_dir_all(&chart_dir).map_err(io("creating", &chart_dir))?;
+    let mut written = Vec::new();
     for c in &charts {
         let p = chart_dir.join(&c.file);
         std::fs::write(&p, &c.svg).map_err(io("writing", &p))?;
+        written.push(format!("charts/{}", c.file));
     }
     for (name, text) in [
         (
@@ -66,8 +71,13 @@ pub fn render_dir(dir: &Path, generated_at: Option<String>) -> Result<Report> {
     ] {
         let p = dir.join(name);
         std::fs::write(&p, text).map_err(io("writing", &p))?;
+        written.push(name.to_string());
     }
-    manifest.write(dir)?;
+    if fresh {
+        manifest.rewrite(dir, &written)?;
+    } else {
+        manifest.write(dir)?;
+    }
     report.manifest = Manifest::read(dir)?;
     Ok(report)
 }

@@ -320,16 +320,59 @@ impl Manifest {
     /// Lists every file of `dir` but the manifest and the `foreign` files (sorted by path)
     /// with size and SHA-256 into `outputs`, then writes `DIR/manifest.json`.
     pub fn write(&mut self, dir: &Path) -> Result<()> {
+        self.write_keeping(dir, None)
+    }
+
+    /// [`Manifest::write`] right after this process hashed `dir`'s outputs (`outputs` as that
+    /// write left them) and then wrote only the files `written` (paths relative to `dir`):
+    /// every other output keeps its digest when its size is unchanged, and only the files
+    /// written since, or new, or of another size are read again. A run writes its tables,
+    /// then the report, then the summary, and the manifest after each; before, each of the
+    /// three read every output again (decision 0017).
+    pub fn rewrite(&mut self, dir: &Path, written: &[String]) -> Result<()> {
+        self.write_keeping(dir, Some(written))
+    }
+
+    fn write_keeping(&mut self, dir: &Path, written: Option<&[String]>) -> Result<()> {
         let mut files = Vec::new();
         walk(dir, dir, &mut files)?;
         files.sort();
         files.retain(|rel| rel != MANIFEST && !self.foreign.contains(rel));
-        let digests = sha256_files(dir, &files)?;
-        self.outputs = files
-            .into_iter()
-            .zip(digests)
-            .map(|(file, (size, sha256))| OutputFile { file, size, sha256 })
+        let known: std::collections::HashMap<&str, &OutputFile> = match written {
+            Some(w) => self
+                .outputs
+                .iter()
+                .filter(|o| !w.contains(&o.file))
+                .map(|o| (o.file.as_str(), o))
+                .collect(),
+            None => std::collections::HashMap::new(),
+        };
+        let kept: Vec<Option<(u64, String)>> = files
+            .iter()
+            .map(|f| {
+                let o = known.get(f.as_str())?;
+                let size = std::fs::metadata(dir.join(f)).ok()?.len();
+                (size == o.size).then(|| (o.size, o.sha256.clone()))
+            })
             .collect();
+        let again: Vec<String> = files
+            .iter()
+            .zip(&kept)
+            .filter(|(_, k)| k.is_none())
+            .map(|(f, _)| f.clone())
+            .collect();
+        let mut hashed = sha256_files(dir, &again)?.into_iter();
+        let mut outputs = Vec::with_capacity(files.len());
+        for (file, k) in files.into_iter().zip(kept) {
+            let (size, sha256) = match k {
+                Some(d) => d,
+                None => hashed.next().ok_or_else(|| {
+                    io("hashing", &dir.join(&file))(std::io::Error::other("no digest"))
+                })?,
+            };
+            outputs.push(OutputFile { file, size, sha256 });
+        }
+        self.outputs = outputs;
         let p = dir.join(MANIFEST);
         let mut text = serde_json::to_string_pretty(self).map_err(|e| format(&p, e))?;
         text.push('\n');
@@ -398,6 +441,43 @@ mod tests {
             back.outputs[1].sha256,
             "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
         );
+    }
+
+    /// A rewrite reads again only the files written since (listed), new files and files of
+    /// another size; the others keep the digest of the write before (which is why only the
+    /// process that wrote them may call it).
+    #[test]
+    fn a_rewrite_hashes_only_what_was_written_since() {
+        let dir = tempfile::tempdir().unwrap();
+        let put = |name: &str, text: &[u8]| std::fs::write(dir.path().join(name), text).unwrap();
+        let digest = |name: &str| sha256_file(&dir.path().join(name)).unwrap().1;
+        put("kept.csv", b"abc");
+        put("written.csv", b"abc");
+        put("grown.csv", b"abc");
+        let mut m = Manifest::default();
+        m.write(dir.path()).unwrap();
+        let before = digest("kept.csv");
+        put("kept.csv", b"xyz"); // same size, not listed: the old digest stays
+        put("written.csv", b"xyz"); // listed: hashed again
+        put("grown.csv", b"abcd"); // not listed, but its size changed: hashed again
+        put("new.csv", b"new"); // not in the manifest before: hashed
+        m.rewrite(dir.path(), &["written.csv".to_string()]).unwrap();
+        let got: std::collections::HashMap<&str, &str> = m
+            .outputs
+            .iter()
+            .map(|o| (o.file.as_str(), o.sha256.as_str()))
+            .collect();
+        assert_eq!(got.len(), 4);
+        assert_eq!(got["kept.csv"], before);
+        assert_ne!(got["kept.csv"], digest("kept.csv"));
+        for f in ["written.csv", "grown.csv", "new.csv"] {
+            assert_eq!(got[f], digest(f), "{f}");
+        }
+        assert_eq!(Manifest::read(dir.path()).unwrap(), m);
+        // A full write reads everything again.
+        m.write(dir.path()).unwrap();
+        assert_eq!(m.outputs[0].file, "grown.csv");
+        assert!(m.outputs.iter().all(|o| o.sha256 == digest(&o.file)));
     }
 
     /// Files hashed side by side (largest first) are listed in path order with their own

@@ -113,8 +113,8 @@ pub fn summary(r: &Report, exit_status: i32) -> Value {
 }
 
 /// Writes `DIR/summary.json` for a rendered run folder from its report (as
-/// [`crate::render_dir`] returns it) and lists it in the manifest; returns the summary (what
-/// `analyze --json` prints).
+/// [`crate::render_dir`] returns it, just before) and lists it in the manifest; returns the
+/// summary (what `analyze --json` prints).
 pub fn write_summary_of(
     dir: &std::path::Path,
     r: &Report,
@@ -125,7 +125,8 @@ pub fn write_summary_of(
     let mut text = serde_json::to_string_pretty(&v).map_err(|e| crate::error::format(&p, e))?;
     text.push('\n');
     std::fs::write(&p, text).map_err(crate::error::io("writing", &p))?;
+    // (Right after `render_dir`, which hashed every other output: only the summary is new.)
     let mut m = crate::Manifest::read(dir)?;
-    m.write(dir)?;
+    m.rewrite(dir, &[SUMMARY.to_string()])?;
     Ok(v)
 }

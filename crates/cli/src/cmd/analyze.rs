@@ -900,7 +900,7 @@ pub(crate) fn run_mode(args: Args, mode: Mode) -> Result<Outcome> {
             .collect();
     }
     m.write(&s.out)?;
-    let report = exfilmeter_report::render_dir(&s.out, stamp)?;
+    let report = exfilmeter_report::render_dir(&s.out, stamp, true)?;
     let summary = exfilmeter_report::write_summary_of(&s.out, &report, i32::from(read.partial))?;
     drop(report);
     let mut m = exfilmeter_report::Manifest::read(&s.out)?;
@@ -911,7 +911,7 @@ pub(crate) fn run_mode(args: Args, mode: Mode) -> Result<Outcome> {
                 .and_then(|md| md.modified())
                 .is_ok_and(|t| t < started)
         });
-        m.write(&s.out)?;
+        m.rewrite(&s.out, &[])?;
     }
     if args.json {
         println!("{}", serde_json::to_string_pretty(&summary)?);

@@ -104,7 +104,7 @@ pub fn run(args: Args) -> Result<Outcome> {
     }
     let stamp = (!args.reproducible)
         .then(|| chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
-    let report = exfilmeter_report::render_dir(&args.from, stamp)?;
+    let report = exfilmeter_report::render_dir(&args.from, stamp, false)?;
     // summary.json follows the re-rendered headline; the run's exit status stays its own.
     let status = std::fs::read_to_string(args.from.join(exfilmeter_report::SUMMARY))
         .ok()
