@@ -52,9 +52,10 @@ pub struct Budget {
     pub win_size: usize,
     /// Highest `ooo_used` seen.
     pub ooo_peak: usize,
-    /// Released window buffers (empty, `win_size` capacity), reused by the next flows: a
-    /// short flow costs no allocation for its window.
-    pub(crate) spare_windows: Vec<VecDeque<u8>>,
+    /// Released windows (empty, `win_size` capacity), reused by the next flows: a short
+    /// flow costs no allocation for its window. Boxed: a half takes one over as it is.
+    #[allow(clippy::vec_box)]
+    pub(crate) spare_windows: Vec<Box<Window>>,
 }
 
 /// Released window buffers kept for reuse at most (16 MiB at the default window size).
@@ -82,8 +83,8 @@ struct Seg {
 }
 
 /// Recently delivered content, for comparing retransmissions with the first copy.
-#[derive(Default)]
-struct Window {
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Window {
     buf: VecDeque<u8>,
     /// Stream offset just past `buf`'s last byte.
     end: u64,
@@ -94,8 +95,8 @@ struct Window {
 const MAX_PROOF_AHEAD: u64 = 64 << 20;
 
 /// One direction of a TCP connection. Kept small (most flows never reorder): the
-/// out-of-order buffer, the retransmission window and the anomaly counters live in a
-/// box allocated on first need.
+/// out-of-order buffer and the anomaly counters live in a box allocated on first need; the
+/// retransmission window is taken from the budget's pool while there is room.
 #[derive(Default)]
 pub struct Half {
     space: Option<SeqSpace>,
@@ -107,6 +108,9 @@ pub struct Half {
     fin: Option<u64>,
     proof_end: u64,
     proof_ts: Timestamp,
+    /// The retransmission window: taken from [`Budget::spare_windows`] on the first data
+    /// while the budget has room, given back when the connection closes.
+    win: Option<Box<Window>>,
     extra: Option<Box<Extra>>,
 }
 
@@ -114,7 +118,6 @@ pub struct Half {
 struct Extra {
     ooo: BTreeMap<u64, Seg>,
     ooo_bytes: usize,
-    win: Window,
     anomalies: HalfAnomalies,
     /// Other initial sequence numbers announced by SYNs before any data (a retransmitted
     /// SYN-ACK with a new ISN): the peer's handshake ACK or the first data decides.
@@ -146,18 +149,7 @@ fn differing(a: &[u8], b: &[u8]) -> u64 {
 }
 
 impl Window {
-    fn push(&mut self, offset: u64, bytes: &[u8], budget: &mut Budget) {
-        if self.cap == 0 {
-            if budget.win_size == 0 || budget.win_used + budget.win_size > budget.win_cap {
-                return;
-            }
-            budget.win_used += budget.win_size;
-            self.cap = budget.win_size;
-            self.buf = budget
-                .spare_windows
-                .pop()
-                .unwrap_or_else(|| VecDeque::with_capacity(self.cap));
-        }
+    fn push(&mut self, offset: u64, bytes: &[u8]) {
         if offset != self.end {
             self.buf.clear();
         }
@@ -190,19 +182,6 @@ impl Window {
             }
         }
         (hi - lo, diff)
-    }
-
-    fn release(&mut self, budget: &mut Budget) {
-        if self.cap == 0 {
-            return;
-        }
-        budget.win_used -= self.cap;
-        let mut buf = std::mem::take(&mut self.buf);
-        if self.cap == budget.win_size && budget.spare_windows.len() < SPARE_WINDOWS {
-            buf.clear();
-            budget.spare_windows.push(buf);
-        }
-        self.cap = 0;
     }
 }
 
@@ -332,8 +311,8 @@ impl Half {
             let hi = b.min(self.next);
             let n = hi - a;
             let have = &content[..content.len().min(n as usize)];
-            let (compared, diff) = match &self.extra {
-                Some(e) => e.win.compare(a, have),
+            let (compared, diff) = match &self.win {
+                Some(w) => w.compare(a, have),
                 None => (0, 0),
             };
             if compared < n {
@@ -453,15 +432,13 @@ impl Half {
         let n = ((b - s) as usize).min(content.len());
         if n > 0 {
             ctx.out.data(ctx.dir, s, ts, frame, &content[..n]);
-            if ctx.budget.win_size > 0 {
-                self.x().win.push(s, &content[..n], ctx.budget);
-            }
+            self.keep(s, &content[..n], ctx.budget);
         }
         if (n as u64) < b - s {
             ctx.out
                 .gap(ctx.dir, s + n as u64, b - s - n as u64, GapKind::Truncated);
-            if let Some(e) = self.extra.as_mut() {
-                e.win.reset();
+            if let Some(w) = self.win.as_mut() {
+                w.reset();
             }
         }
         self.next = b;
@@ -493,8 +470,8 @@ impl Half {
         if len > 0 {
             ctx.credit(ts, |c| c.gap_bytes += len);
             ctx.out.gap(ctx.dir, self.next, len, kind);
-            if let Some(e) = self.extra.as_mut() {
-                e.win.reset();
+            if let Some(w) = self.win.as_mut() {
+                w.reset();
             }
         }
         self.next = k;
@@ -565,12 +542,48 @@ impl Half {
     /// to the budget for live flows. A retransmission after this is still counted in
     /// `retrans_bytes`, as unverified (`unverified_retrans_bytes`).
     pub(crate) fn release_window(&mut self, budget: &mut Budget) {
+        self.give_back_window(budget);
         if let Some(e) = self.extra.as_mut() {
-            e.win.release(budget);
             // With nothing buffered and nothing odd to report, the box itself goes too.
             if e.ooo.is_empty() && e.isns.is_empty() && e.anomalies == HalfAnomalies::default() {
                 self.extra = None;
             }
+        }
+    }
+
+    /// Keeps delivered `bytes` at stream `offset` in the retransmission window, taking one
+    /// from the pool (or making one) while the budget has room; without room they are not
+    /// kept, and a retransmission of them is counted as unverified.
+    fn keep(&mut self, offset: u64, bytes: &[u8], budget: &mut Budget) {
+        if self.win.is_none() {
+            if budget.win_size == 0 || budget.win_used + budget.win_size > budget.win_cap {
+                return;
+            }
+            budget.win_used += budget.win_size;
+            let size = budget.win_size;
+            self.win = Some(budget.spare_windows.pop().unwrap_or_else(|| {
+                Box::new(Window {
+                    buf: VecDeque::with_capacity(size),
+                    end: 0,
+                    cap: size,
+                })
+            }));
+        }
+        if let Some(w) = self.win.as_mut() {
+            w.push(offset, bytes);
+        }
+    }
+
+    /// The window goes back to the budget (and to the pool while it has room).
+    fn give_back_window(&mut self, budget: &mut Budget) {
+        let Some(mut w) = self.win.take() else {
+            return;
+        };
+        budget.win_used -= w.cap;
+        if w.cap == budget.win_size && budget.spare_windows.len() < SPARE_WINDOWS {
+            w.buf.clear();
+            w.end = 0;
+            budget.spare_windows.push(w);
         }
     }
 
@@ -588,9 +601,7 @@ impl Half {
             ctx.out.gap(ctx.dir, self.next, len, GapKind::Missing);
             self.next = self.proof_end;
         }
-        if let Some(e) = self.extra.as_mut() {
-            e.win.release(ctx.budget);
-        }
+        self.give_back_window(ctx.budget);
         // Done: release the buffers now (the flow record keeps only the counters).
         let anomalies = self.anomalies();
         self.extra = (anomalies != HalfAnomalies::default()).then(|| {
