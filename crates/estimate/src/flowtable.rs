@@ -525,7 +525,7 @@ pub trait Batches: Send + 'static {
 /// A [`Batches`] on a thread of its own, so that its work (for the flow ledger: building the
 /// rows' cells, then Parquet's dictionaries and zstd) runs beside the flow stage. At most
 /// `depth` batches wait, which bounds memory. Errors come back at the next hand-over or at
-/// the end.
+/// the end, and the thread raises a shared flag as soon as it stops on one.
 pub struct Background<W: Batches> {
     /// Batches, then `None` to finish.
     tx: Option<std::sync::mpsc::SyncSender<Option<W::Batch>>>,
@@ -533,44 +533,60 @@ pub struct Background<W: Batches> {
     /// Set when dropped without [`Background::finish`]: the batches still waiting are not
     /// taken.
     abandoned: Arc<std::sync::atomic::AtomicBool>,
+    /// The thread's name, for its errors.
+    name: String,
 }
 
 impl<W: Batches> Background<W> {
-    /// Starts thread `name` working for `w`, with at most `depth` batches waiting; `Err` (with
-    /// `w` back) when no thread can be started.
-    pub fn spawn(w: W, depth: usize, name: &str) -> std::result::Result<Background<W>, Box<W>> {
+    /// Starts thread `name` working for `w`, with at most `depth` batches waiting; the thread
+    /// sets `failed` when a batch or the finish fails. `Err` (with `w` back) when no thread
+    /// can be started.
+    pub fn spawn(
+        w: W,
+        depth: usize,
+        name: &str,
+        failed: &Arc<std::sync::atomic::AtomicBool>,
+    ) -> std::result::Result<Background<W>, Box<W>> {
         let (tx, rx) = std::sync::mpsc::sync_channel::<Option<W::Batch>>(depth);
         // `w` goes to the thread only when it starts; if it cannot, it is taken back.
         let slot = Arc::new(std::sync::Mutex::new(Some(w)));
         let theirs = Arc::clone(&slot);
         let abandoned = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let given_up = Arc::clone(&abandoned);
-        let spawned =
-            std::thread::Builder::new()
-                .name(name.to_string())
-                .spawn(move || -> Result<()> {
-                    let taken = theirs.lock().ok().and_then(|mut s| s.take());
-                    let Some(mut w) = taken else {
-                        return Ok(());
-                    };
-                    for b in rx {
-                        if given_up.load(std::sync::atomic::Ordering::Relaxed) {
-                            break;
-                        }
-                        match b {
-                            Some(b) => w.take(b)?,
-                            None => return w.finish(),
-                        }
-                    }
-                    // Dropped without `finish` (the run gave up): nothing more is written,
-                    // and an output not yet started is not created.
-                    Ok(())
-                });
+        let failed = Arc::clone(failed);
+        let run = move || -> Result<()> {
+            let taken = theirs.lock().ok().and_then(|mut s| s.take());
+            let Some(mut w) = taken else {
+                return Ok(());
+            };
+            for b in rx {
+                if given_up.load(std::sync::atomic::Ordering::Acquire) {
+                    break;
+                }
+                match b {
+                    Some(b) => w.take(b)?,
+                    None => return w.finish(),
+                }
+            }
+            // Dropped without `finish` (the run gave up): the output is not finished.
+            Ok(())
+        };
+        let spawned = std::thread::Builder::new()
+            .name(name.to_string())
+            .spawn(move || {
+                let r = run();
+                if r.is_err() {
+                    failed.store(true, std::sync::atomic::Ordering::Release);
+                }
+                r
+            });
+        let name = name.to_string();
         match spawned {
             Ok(handle) => Ok(Background {
                 tx: Some(tx),
                 handle: Some(handle),
                 abandoned,
+                name,
             }),
             // The thread never ran: `w` is still in the slot.
             Err(_) => match slot.lock().ok().and_then(|mut s| s.take()) {
@@ -579,6 +595,7 @@ impl<W: Batches> Background<W> {
                     tx: None,
                     handle: None,
                     abandoned,
+                    name,
                 }),
             },
         }
@@ -588,14 +605,20 @@ impl<W: Batches> Background<W> {
         self.tx = None;
         match self.handle.take().map(std::thread::JoinHandle::join) {
             Some(Ok(r)) => r,
-            Some(Err(_)) => Err(io::Error::other("a background writer thread panicked")),
+            Some(Err(_)) => Err(io::Error::other(format!(
+                "the {} thread panicked",
+                self.name
+            ))),
             None => Ok(()),
         }
     }
 
+    fn gone(&self) -> io::Error {
+        io::Error::other(format!("the {} thread stopped", self.name))
+    }
+
     /// The thread has ended before [`Background::finish`]: a batch could not be taken (the
-    /// next [`Background::write`] returns why). Known as soon as it happens, not only at the
-    /// next hand-over.
+    /// next [`Background::write`] returns why).
     pub fn stopped(&self) -> bool {
         self.handle
             .as_ref()
@@ -608,7 +631,7 @@ impl<W: Batches> Background<W> {
             return Ok(());
         }
         self.joined()?;
-        Err(io::Error::other("the background writer stopped"))
+        Err(self.gone())
     }
 
     /// Hands a batch over (waits while `depth` batches wait).
@@ -619,7 +642,7 @@ impl<W: Batches> Background<W> {
         }
         // The thread stopped: its error says why.
         self.joined()?;
-        Err(io::Error::other("the background writer stopped"))
+        Err(self.gone())
     }
 
     /// Waits for every batch handed over to be taken, then for [`Batches::finish`].
@@ -634,12 +657,12 @@ impl<W: Batches> Background<W> {
 
 impl<W: Batches> Drop for Background<W> {
     /// A run that gives up drops its writer: the thread takes no batch still waiting and
-    /// does not finish the output, and it is waited for (at most the batch it is taking), so
-    /// that a caller removing the half-written output after the drop does not see it made
-    /// again.
+    /// does not finish the output, and it is waited for. The batch it is taking is still
+    /// written (and may start the output), but nothing is written once the drop returns, so
+    /// the caller may then remove a half-written output.
     fn drop(&mut self) {
         self.abandoned
-            .store(true, std::sync::atomic::Ordering::Relaxed);
+            .store(true, std::sync::atomic::Ordering::Release);
         self.tx = None;
         if let Some(h) = self.handle.take() {
             let _ = h.join();
@@ -647,12 +670,61 @@ impl<W: Batches> Drop for Background<W> {
     }
 }
 
+/// [`Batches`] taken on a thread of their own ([`Background`]), or here, one by one, when no
+/// thread could be started.
+pub enum Stage<W: Batches> {
+    /// On a thread.
+    Thread(Background<W>),
+    /// Here.
+    Here(Box<W>),
+}
+
+impl<W: Batches> Stage<W> {
+    /// `w` on thread `name` ([`Background::spawn`]), else here.
+    pub fn start(
+        w: W,
+        depth: usize,
+        name: &str,
+        failed: &Arc<std::sync::atomic::AtomicBool>,
+    ) -> Stage<W> {
+        match Background::spawn(w, depth, name, failed) {
+            Ok(b) => Stage::Thread(b),
+            Err(w) => Stage::Here(w),
+        }
+    }
+
+    /// Hands a batch over, or takes it here.
+    pub fn take(&mut self, b: W::Batch) -> Result<()> {
+        match self {
+            Stage::Thread(t) => t.write(b),
+            Stage::Here(w) => w.take(b),
+        }
+    }
+
+    /// `Err` (why) once the thread has stopped on an error.
+    pub fn check(&mut self) -> Result<()> {
+        match self {
+            Stage::Thread(t) => t.check(),
+            Stage::Here(_) => Ok(()),
+        }
+    }
+
+    /// Every batch taken, then [`Batches::finish`].
+    pub fn finish(self) -> Result<()> {
+        match self {
+            Stage::Thread(t) => t.finish(),
+            Stage::Here(w) => w.finish(),
+        }
+    }
+}
+
 #[cfg(test)]
 mod background_tests {
     use super::{Background, Batches};
+    use std::sync::atomic::{AtomicBool, Ordering};
     use std::sync::{Arc, Mutex};
 
-    /// Takes numbers into a shared log; `finish` logs `-1`; `fail_at` fails that batch.
+    /// Takes numbers into a shared log; `finish` logs `-1`; the batch equal to `.1` fails.
     struct Log(Arc<Mutex<Vec<i64>>>, i64);
     impl Batches for Log {
         type Batch = i64;
@@ -669,26 +741,33 @@ mod background_tests {
         }
     }
 
-    #[test]
-    fn finish_takes_every_batch_in_order_then_finishes() {
+    fn spawn(
+        fail_at: i64,
+        depth: usize,
+    ) -> (Background<Log>, Arc<Mutex<Vec<i64>>>, Arc<AtomicBool>) {
         let log = Arc::new(Mutex::new(Vec::new()));
-        let mut w = Background::spawn(Log(Arc::clone(&log), 0), 2, "t")
+        let failed = Arc::new(AtomicBool::new(false));
+        let w = Background::spawn(Log(Arc::clone(&log), fail_at), depth, "t", &failed)
             .ok()
             .unwrap();
+        (w, log, failed)
+    }
+
+    #[test]
+    fn finish_takes_every_batch_in_order_then_finishes() {
+        let (mut w, log, failed) = spawn(0, 2);
         for b in 1..=20 {
             w.write(b).unwrap();
         }
         w.finish().unwrap();
         let want: Vec<i64> = (1..=20).chain([-1]).collect();
         assert_eq!(*log.lock().unwrap(), want);
+        assert!(!failed.load(Ordering::Acquire));
     }
 
     #[test]
     fn a_dropped_writer_does_not_finish() {
-        let log = Arc::new(Mutex::new(Vec::new()));
-        let mut w = Background::spawn(Log(Arc::clone(&log), 0), 4, "t")
-            .ok()
-            .unwrap();
+        let (mut w, log, _) = spawn(0, 4);
         for b in 1..=3 {
             w.write(b).unwrap();
         }
@@ -699,11 +778,8 @@ mod background_tests {
     }
 
     #[test]
-    fn a_failed_batch_stops_the_thread_and_its_error_comes_back() {
-        let log = Arc::new(Mutex::new(Vec::new()));
-        let mut w = Background::spawn(Log(Arc::clone(&log), 2), 1, "t")
-            .ok()
-            .unwrap();
+    fn a_failed_batch_stops_the_thread_raises_the_flag_and_its_error_comes_back() {
+        let (mut w, log, failed) = spawn(2, 1);
         let mut err = None;
         for b in 1..=50 {
             if let Err(e) = w.write(b) {
@@ -711,6 +787,7 @@ mod background_tests {
                 break;
             }
         }
+        assert!(failed.load(Ordering::Acquire));
         let e = err.unwrap_or_else(|| w.finish().unwrap_err());
         assert!(e.to_string().contains("no space"), "{e}");
         assert_eq!(*log.lock().unwrap(), vec![1]);

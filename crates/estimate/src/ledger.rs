@@ -4,18 +4,14 @@
 //! batches in the order flows end, so memory stays bounded on any capture.
 
 use crate::flowtable::{
-    push_frame, push_ip as ip, Background, Batches, Col, Encode, Table, TableWriter, Text,
+    push_frame, push_ip as ip, Batches, Col, Encode, Stage, Table, TableWriter, Text,
 };
 use exfilmeter_flow::{Counters, Day, Direction, FlowRecord, FlowSink, Proto};
 use exfilmeter_intel::{IocId, IocSet, Verdict, VerdictSink};
 use rustc_hash::{FxHashMap, FxHashSet};
 use std::io::Result;
-
-/// Where handed-over flows go: a thread of their own, or here when none could be started.
-enum Out {
-    Thread(Background<Build>),
-    Here(Box<Build>),
-}
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 /// Rows per batch written out (one Parquet row group; bounds the memory the output needs).
 const BATCH_ROWS: usize = 1 << 16;
@@ -26,7 +22,9 @@ const HAND_FLOWS: usize = 1024;
 /// Hand-overs that may wait. The cells thread builds a batch in about a third of the time
 /// the table-writer thread takes to encode one, then waits for it: the flows that end
 /// meanwhile on many short connections (~12,000) fit here, so the flow stage does not wait
-/// for zstd (16 × 1,024 flow records, about 7 MB at most).
+/// for zstd. With the hand being filled and the one being taken, at most 18 × 1,024 closed
+/// flows are held (their records, about 7 MB, and what they own: ledger rows, history,
+/// verdict).
 const HAND_DEPTH: usize = 16;
 
 /// Collects closed flows and writes their ledger rows in batches, in the (deterministic)
@@ -40,7 +38,10 @@ pub struct Rows<'a> {
     /// Indicators whose labels were handed over.
     labelled: FxHashSet<IocId>,
     hand: Handed,
-    out: Option<Out>,
+    /// The cells thread (or the cells built here).
+    out: Option<Stage<Build>>,
+    /// Raised by either thread when it stops on an error.
+    stopped: Arc<AtomicBool>,
     /// Ledger rows taken so far (all written once [`Rows::close`] returns `Ok`).
     pub written: u64,
     error: Option<std::io::Error>,
@@ -61,21 +62,16 @@ struct Handed {
     labels: Vec<(IocId, Label)>,
 }
 
-/// The rows being built, and their writer: the ledger thread's state.
+/// The rows being built, and where they go: the cells thread's state.
 struct Build {
     batch: Columns,
     with_ioc: bool,
     names: Vec<String>,
     labels: FxHashMap<IocId, Label>,
-    out: Encoder,
-}
-
-/// Where built batches are encoded: a thread of their own (so that the cells of the next
-/// batch are built meanwhile, as when every flow still live closes at the end of the
-/// capture), or here when none could be started.
-enum Encoder {
-    Thread(Background<Encode>),
-    Here(Box<Encode>),
+    /// Where full batches are encoded: the table-writer thread, so that the cells of the next
+    /// batch are built meanwhile (as when every flow still live closes at the end of the
+    /// capture).
+    out: Stage<Encode>,
 }
 
 impl Build {
@@ -84,11 +80,7 @@ impl Build {
             return Ok(());
         }
         let batch = std::mem::replace(&mut self.batch, Columns::new(0, self.with_ioc));
-        let t = batch.table()?;
-        match &mut self.out {
-            Encoder::Thread(w) => w.write(t),
-            Encoder::Here(e) => e.take(t),
-        }
+        self.out.take(batch.table()?)
     }
 }
 
@@ -96,10 +88,8 @@ impl Batches for Build {
     type Batch = Handed;
 
     fn take(&mut self, h: Handed) -> Result<()> {
-        if let Encoder::Thread(w) = &mut self.out {
-            // A batch that could not be written stops the run at once, not a batch later.
-            w.check()?;
-        }
+        // A batch that could not be written stops the cells too.
+        self.out.check()?;
         self.labels.extend(h.labels);
         for (r, v) in &h.flows {
             if self.batch.rows() == 0 {
@@ -115,10 +105,7 @@ impl Batches for Build {
 
     fn finish(mut self) -> Result<()> {
         self.flush()?;
-        match self.out {
-            Encoder::Thread(w) => w.finish(),
-            Encoder::Here(e) => e.finish(),
-        }
+        self.out.finish()
     }
 }
 
@@ -137,6 +124,7 @@ impl<'a> Rows<'a> {
             Ok(t) => (t, None),
             Err(e) => (Table::default(), Some(e)),
         };
+        let stopped = Arc::new(AtomicBool::new(false));
         let encode = Encode { writer, empty };
         let build = Build {
             batch: Columns::new(0, with_ioc),
@@ -145,20 +133,15 @@ impl<'a> Rows<'a> {
             labels: FxHashMap::default(),
             // (No batch waits between the two threads: the cells thread hands the next one
             // over when the encoder takes it, so at most two batches are held.)
-            out: match Background::spawn(encode, 0, "table-writer") {
-                Ok(b) => Encoder::Thread(b),
-                Err(e) => Encoder::Here(e),
-            },
+            out: Stage::start(encode, 0, "table-writer", &stopped),
         };
         Rows {
             iocs,
             only_ioc,
             labelled: FxHashSet::default(),
             hand: Handed::default(),
-            out: Some(match Background::spawn(build, HAND_DEPTH, "ledger-cells") {
-                Ok(b) => Out::Thread(b),
-                Err(b) => Out::Here(b),
-            }),
+            out: Some(Stage::start(build, HAND_DEPTH, "ledger-cells", &stopped)),
+            stopped,
             written: 0,
             error,
         }
@@ -170,11 +153,7 @@ impl<'a> Rows<'a> {
         if let Some(e) = self.error.take() {
             return Err(e);
         }
-        match self.out.take() {
-            Some(Out::Thread(w)) => w.finish(),
-            Some(Out::Here(b)) => b.finish(),
-            None => Ok(()),
-        }
+        self.out.take().map_or(Ok(()), Stage::finish)
     }
 }
 
@@ -184,11 +163,7 @@ impl Rows<'_> {
             return;
         }
         let h = std::mem::take(&mut self.hand);
-        let taken = match self.out.as_mut() {
-            Some(Out::Thread(w)) => w.write(h),
-            Some(Out::Here(b)) => b.take(h),
-            None => Ok(()),
-        };
+        let taken = self.out.as_mut().map_or(Ok(()), |o| o.take(h));
         if let Err(e) = taken {
             self.error = Some(e);
         }
@@ -200,10 +175,11 @@ impl FlowSink for Rows<'_> {
     fn wants_app(&self) -> bool {
         false
     }
-    /// A batch could not be written (its error is returned by [`Rows::close`]): known when
-    /// the writing thread stops, so a run stops reading without handing more flows over.
+    /// A batch could not be written (its error is returned by [`Rows::close`]): known as soon
+    /// as the cells or the table-writer thread stops on it, so a run stops reading without
+    /// handing more flows over.
     fn failed(&self) -> bool {
-        self.error.is_some() || matches!(&self.out, Some(Out::Thread(w)) if w.stopped())
+        self.error.is_some() || self.stopped.load(Ordering::Acquire)
     }
     fn closed(&mut self, r: FlowRecord) {
         self.push(r, None);
@@ -268,9 +244,9 @@ fn anomaly_text(dir: Direction, f: &FlowRecord, out: &mut String) {
     }
 }
 
-/// A batch's columns, filled as flows end: each flow's record is read once, for all the
-/// cells of its rows, while it is still in cache (before, the records were kept until the
-/// batch was full: 24 MB for a batch of 65,536 rows, read again column by column).
+/// A batch's columns, filled a flow at a time: each flow's record is read once, for all the
+/// cells of its rows (before session 23 the records were kept until the batch was full: 24 MB
+/// for a batch of 65,536 rows, read again column by column).
 struct Columns {
     flow_id: Vec<i64>,
     day: Vec<i32>,

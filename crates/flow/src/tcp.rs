@@ -559,15 +559,17 @@ impl Half {
             if budget.win_size == 0 || budget.win_used + budget.win_size > budget.win_cap {
                 return;
             }
-            budget.win_used += budget.win_size;
             let size = budget.win_size;
-            self.win = Some(budget.spare_windows.pop().unwrap_or_else(|| {
+            let w = budget.spare_windows.pop().unwrap_or_else(|| {
                 Box::new(Window {
                     buf: VecDeque::with_capacity(size),
                     end: 0,
                     cap: size,
                 })
-            }));
+            });
+            // (Counted as given back: by the window's own size.)
+            budget.win_used += w.cap;
+            self.win = Some(w);
         }
         if let Some(w) = self.win.as_mut() {
             w.push(offset, bytes);

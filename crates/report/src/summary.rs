@@ -112,9 +112,10 @@ pub fn summary(r: &Report, exit_status: i32) -> Value {
     })
 }
 
-/// Writes `DIR/summary.json` for a rendered run folder from its report (as
-/// [`crate::render_dir`] returns it, just before) and lists it in the manifest; returns the
-/// summary (what `analyze --json` prints).
+/// Writes `DIR/summary.json` for a rendered run folder from its report, as
+/// [`crate::render_dir`] returned it just before in this process (the manifest it wrote is
+/// kept: only the summary is hashed), and lists it in the manifest; returns the summary (what
+/// `analyze --json` prints).
 pub fn write_summary_of(
     dir: &std::path::Path,
     r: &Report,
