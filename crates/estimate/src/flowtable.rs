@@ -618,8 +618,8 @@ impl<W: Batches> Background<W> {
     }
 
     /// The thread has ended before [`Background::finish`]: a batch could not be taken (the
-    /// next [`Background::write`] returns why).
-    pub fn stopped(&self) -> bool {
+    /// next [`Background::write`] returns why). Callers outside watch the shared flag.
+    fn stopped(&self) -> bool {
         self.handle
             .as_ref()
             .is_some_and(std::thread::JoinHandle::is_finished)
