@@ -304,6 +304,9 @@ fn on_stream<S: FlowSink>(
 struct Entry {
     /// The flow is expired at any capture time after this one (ns; see [`Tracker::due`]).
     due: i64,
+    /// The flow's id (the order flows are closed in), also held here so that ordering them
+    /// reads no flow.
+    id: FlowId,
     flow: Box<Flow>,
 }
 
@@ -547,7 +550,7 @@ impl Tracker {
             rare: None,
         });
         let due = Tracker::due(cfg, &flow);
-        Entry { due, flow }
+        Entry { due, id, flow }
     }
 
     fn account<S: FlowSink>(&mut self, p: &Packet<'_>, sink: &mut S) {
@@ -836,17 +839,29 @@ impl Tracker {
     }
 
     /// Closes flows that are idle or done lingering, in flow-id order.
+    ///
+    /// The walk reads only the table's own memory (expiry time, id, key): a flow is first
+    /// read when it is closed, once, in the order of closing. (Reading each expired flow to
+    /// confirm it, and again to sort, had the sweep wait on memory two or three times per
+    /// flow on captures of many short connections.)
     fn sweep<S: FlowSink>(&mut self, sink: &mut S) {
         let now = self.now;
-        let cfg = &self.cfg;
-        let mut due: Vec<(CloseReason, Box<Flow>)> = self
+        let mut due: Vec<Entry> = self
             .table
-            .extract_if(|_, e| now.0 > e.due && Tracker::expired_by(cfg, &e.flow, now).is_some())
-            .filter_map(|(_, e)| Tracker::expired_by(cfg, &e.flow, now).map(|r| (r, e.flow)))
+            .extract_if(|_, e| now.0 > e.due)
+            .map(|(_, e)| e)
             .collect();
-        due.sort_unstable_by_key(|d| (d.1.id, d.1.key));
-        for (reason, flow) in due {
-            self.close(flow, reason, sink);
+        // Ids are distinct (a flow's first frame); the key would only break a tie.
+        due.sort_unstable_by(|a, b| a.id.cmp(&b.id).then_with(|| a.flow.key.cmp(&b.flow.key)));
+        for entry in due {
+            match Tracker::expired_by(&self.cfg, &entry.flow, now) {
+                Some(reason) => self.close(entry.flow, reason, sink),
+                // `due` says exactly when a flow expires (`check_due`): never reached, but a
+                // flow it were wrong about would stay, not end early.
+                None => {
+                    self.table.insert(entry.flow.key, entry);
+                }
+            }
         }
     }
 
@@ -901,11 +916,8 @@ impl Tracker {
         // The flows leave the table in one walk, and the table's memory goes before they are
         // closed (at the end of a capture whose connections are all open, it is a fifth of
         // the tracker's heap): what is left to sort is a pointer and an id per flow.
-        let mut all: Vec<(FlowId, Box<Flow>)> = self
-            .table
-            .drain()
-            .map(|(_, e)| (e.flow.id, e.flow))
-            .collect();
+        let mut all: Vec<(FlowId, Box<Flow>)> =
+            self.table.drain().map(|(_, e)| (e.id, e.flow)).collect();
         self.table = FlowTable::default();
         all.sort_unstable_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.key.cmp(&b.1.key)));
         for (_, flow) in all {
