@@ -179,9 +179,10 @@ struct HostFlows {
 /// A flow's order for "ended last": end, then start and flow id (time order).
 type LastKey = (i64, i64, Box<str>);
 
-/// The flows of ioc_flows.csv summed per host: read block by block, and read a second time
-/// for the timeline once its time range and host entries are known, so a run with millions
-/// of flows costs nothing per flow (a table given in memory keeps its spans).
+/// The flows of ioc_flows.csv summed per host: read block by block. The timeline's flows are
+/// kept from that read up to [`KEPT_SPANS`] of them; past that, they are read a second time
+/// once the timeline's time range and host entries are known, so a run with millions of
+/// flows holds nothing per flow (a table given in memory keeps its spans).
 #[derive(Debug, Clone, Default)]
 pub struct FlowSummary {
     index: HashMap<String, u32>,
@@ -197,21 +198,50 @@ enum FlowSource {
     None,
     /// ioc_flows.csv, and whether its flows came in time order (start), as it is written.
     File(std::path::PathBuf, bool),
+    /// The spans, in the order the timeline takes them.
     Kept(Vec<FlowSpan>),
+}
+
+/// The timeline's flows kept from the first read of ioc_flows.csv, at most (about 60 bytes
+/// each, so 16 MB).
+const KEPT_SPANS: usize = 1 << 18;
+
+/// Spans sorted by start, then flow id.
+fn in_time_order(mut spans: Vec<FlowSpan>) -> Vec<FlowSpan> {
+    spans.sort_by(|a, b| (a.start, &a.flow).cmp(&(b.start, &b.flow)));
+    spans
 }
 
 impl FlowSummary {
     /// Reads ioc_flows.csv.
     pub fn read(path: &Path) -> Result<FlowSummary> {
+        FlowSummary::read_keeping(path, KEPT_SPANS)
+    }
+
+    /// Reads ioc_flows.csv, keeping the timeline's flows when there are at most `keep`.
+    fn read_keeping(path: &Path, keep: usize) -> Result<FlowSummary> {
         let mut f = FlowSummary::default();
         let (mut in_order, mut last) = (true, i64::MIN);
+        let mut kept = Some(Vec::new());
         crate::csv::each_row(path, &FLOW_COLUMNS, |c| {
-            if let Some((_, start)) = f.add(c) {
+            if let Some((host, start)) = f.add(c) {
                 in_order &= start >= last;
                 last = start;
+                if let Some(k) = kept.as_mut() {
+                    if k.len() < keep {
+                        k.extend(span_of(c, host));
+                    } else {
+                        kept = None;
+                    }
+                }
             }
         })?;
-        f.source = FlowSource::File(path.to_path_buf(), in_order);
+        f.source = match kept {
+            // Read in time order, they are sent in the order read, as from the file.
+            Some(k) if in_order => FlowSource::Kept(k),
+            Some(k) => FlowSource::Kept(in_time_order(k)),
+            None => FlowSource::File(path.to_path_buf(), in_order),
+        };
         Ok(f)
     }
 
@@ -229,7 +259,7 @@ impl FlowSummary {
                 kept.extend(span_of(&cells, host));
             }
         }
-        f.source = FlowSource::Kept(kept);
+        f.source = FlowSource::Kept(in_time_order(kept));
         f
     }
 
@@ -244,7 +274,7 @@ impl FlowSummary {
         match &self.source {
             FlowSource::None => Ok(()),
             FlowSource::Kept(spans) => {
-                sort_and_send(spans.clone());
+                spans.iter().for_each(&mut f);
                 Ok(())
             }
             FlowSource::File(path, in_order) => {

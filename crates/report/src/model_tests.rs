@@ -139,9 +139,9 @@ fn the_report_of_thousands_of_hosts_stays_small() {
     assert!(html.contains("other hosts (2,975)"));
 }
 
-/// The timeline read from ioc_flows.csv in its own time order (two passes, nothing kept per
-/// flow), from a file whose rows are out of that order (sorted in memory), and from a table in
-/// memory: the same marks.
+/// The timeline read from ioc_flows.csv in its own time order, from a file whose rows are out
+/// of that order (sorted in memory), each with its flows kept from the first read and read
+/// again (two passes, nothing kept per flow), and from a table in memory: the same marks.
 #[test]
 fn the_timeline_is_the_same_however_its_flows_are_read() {
     let (daily, periods, _) = tables(30, 1, 1);
@@ -183,7 +183,15 @@ fn the_timeline_is_the_same_however_its_flows_are_read() {
     for (name, body) in [("sorted.csv", &sorted), ("shuffled.csv", &shuffled)] {
         let p = dir.path().join(name);
         std::fs::write(&p, body).unwrap();
-        got.push(timeline_of(&FlowSummary::read(&p).unwrap()));
+        let kept = FlowSummary::read(&p).unwrap();
+        assert!(matches!(kept.source, FlowSource::Kept(_)), "{name}: kept");
+        got.push(timeline_of(&kept));
+        let again = FlowSummary::read_keeping(&p, 2_999).unwrap();
+        assert!(
+            matches!(again.source, FlowSource::File(..)),
+            "{name}: read again"
+        );
+        got.push(timeline_of(&again));
     }
     got.push(timeline_of(&FlowSummary::of(
         &Table::parse(&shuffled).unwrap(),
@@ -193,6 +201,15 @@ fn the_timeline_is_the_same_however_its_flows_are_read() {
         got[0].lanes.iter().map(Vec::len).sum::<usize>() > 30,
         "marks drawn"
     );
-    assert!(got[0] == got[1], "a file out of time order draws the same");
-    assert!(got[0] == got[2], "a table in memory draws the same");
+    for (i, how) in [
+        "read again",
+        "out of time order, kept",
+        "out of time order, read again",
+        "in memory",
+    ]
+    .iter()
+    .enumerate()
+    {
+        assert!(got[0] == got[i + 1], "{how}: not the same marks");
+    }
 }
