@@ -1,7 +1,7 @@
 //! The closed IOC flows' facts (`ioc_flows.csv`, the STIX sightings), read back in time order
 //! (first frame, then flow id). In memory by default; a run given a spill folder writes them
-//! out as flows close, in sorted runs of [`RUN`] flows (MessagePack, in unnamed temporary files
-//! that vanish with the process), and merges the runs when they are read: memory holds one run
+//! out as flows close, in sorted runs of [`RUN`] flows (MessagePack, each flow after its length
+//! so that it is decoded from memory, in unnamed temporary files that vanish with the process), and merges the runs when they are read: memory holds one run
 //! and a read buffer per run, not every flow. Runs are merged by level as they pile up (64 runs
 //! of one level make one of the next), so each flow is rewritten once per level and the files
 //! open at once stay few.
@@ -171,8 +171,13 @@ fn write_run<T: std::borrow::Borrow<IocFlow>>(
 ) -> io::Result<File> {
     let file = tempfile::tempfile_in(dir)?;
     let mut w = BufWriter::with_capacity(1 << 16, file);
+    let mut buf = Vec::new();
     for f in flows {
-        rmp_serde::encode::write(&mut w, f?.borrow()).map_err(io::Error::other)?;
+        buf.clear();
+        rmp_serde::encode::write(&mut buf, f?.borrow()).map_err(io::Error::other)?;
+        let len = u32::try_from(buf.len()).map_err(io::Error::other)?;
+        w.write_all(&len.to_le_bytes())?;
+        w.write_all(&buf)?;
     }
     w.flush()?;
     let mut file = w.into_inner().map_err(|e| e.into_error())?;
@@ -183,6 +188,8 @@ fn write_run<T: std::borrow::Borrow<IocFlow>>(
 /// A k-way merge of sorted runs and one sorted list in memory.
 struct Merge {
     readers: Vec<BufReader<File>>,
+    /// The flow being decoded.
+    buf: Vec<u8>,
     /// The next flow of each reader, and the list's (last).
     heads: Vec<Option<IocFlow>>,
     memory: std::vec::IntoIter<IocFlow>,
@@ -196,6 +203,7 @@ impl Merge {
                 .into_iter()
                 .map(|f| BufReader::with_capacity(1 << 16, f))
                 .collect(),
+            buf: Vec::new(),
             heads: Vec::new(),
             memory: memory.into_iter(),
             heap: BinaryHeap::new(),
@@ -210,7 +218,7 @@ impl Merge {
     /// Reads source `i`'s next flow into its head.
     fn advance(&mut self, i: usize) -> io::Result<()> {
         let next = match self.readers.get_mut(i) {
-            Some(r) => read_one(r)?,
+            Some(r) => read_one(r, &mut self.buf)?,
             None => self.memory.next(),
         };
         if let Some(f) = &next {
@@ -221,13 +229,25 @@ impl Merge {
     }
 }
 
-/// The next flow of a run, none at its end.
-fn read_one(r: &mut BufReader<File>) -> io::Result<Option<IocFlow>> {
-    use std::io::BufRead as _;
+/// The next flow of a run (its length, then its bytes), none at its end.
+fn read_one(r: &mut BufReader<File>, buf: &mut Vec<u8>) -> io::Result<Option<IocFlow>> {
+    use std::io::{BufRead as _, Read as _};
     if r.fill_buf()?.is_empty() {
         return Ok(None);
     }
-    rmp_serde::decode::from_read(r)
+    let mut len = [0u8; 4];
+    r.read_exact(&mut len)?;
+    let len = u32::from_le_bytes(len) as usize;
+    // A flow's facts are a few hundred bytes; a length past this is a damaged file.
+    if len > 1 << 26 {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("IOC flow spill: a flow of {len} bytes"),
+        ));
+    }
+    buf.resize(len, 0);
+    r.read_exact(buf)?;
+    rmp_serde::from_slice(buf)
         .map(Some)
         .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, format!("IOC flow spill: {e}")))
 }
