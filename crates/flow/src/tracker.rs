@@ -840,8 +840,8 @@ impl Tracker {
 
     /// Closes flows that are idle or done lingering, in flow-id order.
     ///
-    /// The walk reads only the table's own memory (expiry time, id, key): a flow is first
-    /// read when it is closed, once, in the order of closing. (Reading each expired flow to
+    /// The walk reads only the table's own memory (expiry time, id): a flow is first read
+    /// when it is closed, once, in the order of closing. (Reading each expired flow to
     /// confirm it, and again to sort, had the sweep wait on memory two or three times per
     /// flow on captures of many short connections.)
     fn sweep<S: FlowSink>(&mut self, sink: &mut S) {
@@ -851,7 +851,8 @@ impl Tracker {
             .extract_if(|_, e| now.0 > e.due)
             .map(|(_, e)| e)
             .collect();
-        // Ids are distinct (a flow's first frame); the key would only break a tie.
+        // Ids are distinct (a flow's first frame), so the key (read from the flow) breaks no
+        // tie in practice; it keeps the order total.
         due.sort_unstable_by(|a, b| a.id.cmp(&b.id).then_with(|| a.flow.key.cmp(&b.flow.key)));
         for entry in due {
             match Tracker::expired_by(&self.cfg, &entry.flow, now) {

@@ -187,8 +187,8 @@ type LastKey = (i64, i64, Box<str>);
 pub struct FlowSummary {
     index: HashMap<String, u32>,
     hosts: Vec<HostFlows>,
-    /// Where the timeline's flows are read again: the file, or (a table given in memory)
-    /// the spans kept.
+    /// Where the timeline's flows come from: the file read again, or the spans kept (from
+    /// the first read, or of a table given in memory).
     source: FlowSource,
 }
 
@@ -1004,7 +1004,8 @@ impl Report {
             }
         }
         // From the first frame of the first flow to the last frame of the flow that ended
-        // last, over the hosts on it; the flows read again, in time order, into its marks.
+        // last, over the hosts on it; the flows (kept, or read again) in time order into its
+        // marks.
         let t0 = first_local.map_or(0, |(k, _)| k.0);
         let t1 = last_local.map_or(1, |(k, _)| k.0);
         let mut timeline = Timeline::new(t0, t1, hosts.len());

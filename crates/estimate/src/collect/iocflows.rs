@@ -1,7 +1,8 @@
 //! The closed IOC flows' facts (`ioc_flows.csv`, the STIX sightings), read back in time order
 //! (first frame, then flow id). In memory by default; a run given a spill folder writes them
-//! out as flows close, in sorted runs of [`RUN`] flows (MessagePack, each flow after its length
-//! so that it is decoded from memory, in unnamed temporary files that vanish with the process), and merges the runs when they are read: memory holds one run
+//! out as flows close, in sorted runs of [`RUN`] flows (MessagePack, each flow after its
+//! length so that it is decoded from memory, in unnamed temporary files that vanish with the
+//! process), and merges the runs when they are read: memory holds one run
 //! and a read buffer per run, not every flow. Runs are merged by level as they pile up (64 runs
 //! of one level make one of the next), so each flow is rewritten once per level and the files
 //! open at once stay few.
@@ -175,7 +176,10 @@ fn write_run<T: std::borrow::Borrow<IocFlow>>(
     for f in flows {
         buf.clear();
         rmp_serde::encode::write(&mut buf, f?.borrow()).map_err(io::Error::other)?;
-        let len = u32::try_from(buf.len()).map_err(io::Error::other)?;
+        let len = u32::try_from(buf.len())
+            .ok()
+            .filter(|&n| n as usize <= MAX_FLOW_BYTES)
+            .ok_or_else(|| spill_error(format!("a flow of {} bytes", buf.len())))?;
         w.write_all(&len.to_le_bytes())?;
         w.write_all(&buf)?;
     }
@@ -236,20 +240,34 @@ fn read_one(r: &mut BufReader<File>, buf: &mut Vec<u8>) -> io::Result<Option<Ioc
         return Ok(None);
     }
     let mut len = [0u8; 4];
-    r.read_exact(&mut len)?;
+    r.read_exact(&mut len)
+        .map_err(|e| spill_error(format!("a flow's length cut short: {e}")))?;
     let len = u32::from_le_bytes(len) as usize;
-    // A flow's facts are a few hundred bytes; a length past this is a damaged file.
-    if len > 1 << 26 {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidData,
-            format!("IOC flow spill: a flow of {len} bytes"),
-        ));
+    if len > MAX_FLOW_BYTES {
+        return Err(spill_error(format!("a flow of {len} bytes")));
     }
-    buf.resize(len, 0);
-    r.read_exact(buf)?;
+    buf.clear();
+    r.take(len as u64).read_to_end(buf)?;
+    if buf.len() != len {
+        return Err(spill_error(format!(
+            "a flow of {len} bytes cut short at {}",
+            buf.len()
+        )));
+    }
     rmp_serde::from_slice(buf)
         .map(Some)
-        .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, format!("IOC flow spill: {e}")))
+        .map_err(|e| spill_error(e.to_string()))
+}
+
+/// A flow's facts are a few hundred bytes; a length past this is a damaged file.
+const MAX_FLOW_BYTES: usize = 1 << 26;
+
+/// A damaged spill file.
+fn spill_error(what: String) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::InvalidData,
+        format!("IOC flow spill: {what}"),
+    )
 }
 
 impl Iterator for Merge {
@@ -294,6 +312,40 @@ mod tests {
                 (_, 0) => Some("198.51.100.8".into()),
                 _ => None,
             },
+        }
+    }
+
+    /// A run cut short inside a flow, or one whose length says more than a flow can be, reads
+    /// back as an error naming the spill, not a panic and not fewer flows.
+    #[test]
+    fn a_damaged_run_is_an_error() {
+        for damage in ["cut", "length"] {
+            let dir = tempfile::tempdir().unwrap();
+            let mut disk = IocFlows::spilled_in_runs_of(dir.path(), 4);
+            for i in 0..4 {
+                disk.push(flow(i, i as i64, "a"));
+            }
+            {
+                let f = &mut disk.spill.as_mut().unwrap().runs[0].1;
+                let size = f.metadata().unwrap().len();
+                match damage {
+                    "cut" => f.set_len(size - 3).unwrap(),
+                    _ => {
+                        f.seek(SeekFrom::Start(0)).unwrap();
+                        f.write_all(&u32::MAX.to_le_bytes()).unwrap();
+                    }
+                }
+            }
+            let read: Vec<io::Result<IocFlow>> =
+                disk.sorted().map_or_else(|e| vec![Err(e)], |m| m.collect());
+            let err = read
+                .iter()
+                .find_map(|r| r.as_ref().err())
+                .unwrap_or_else(|| panic!("{damage}: no error"));
+            assert!(
+                err.to_string().contains("IOC flow spill"),
+                "{damage}: {err}"
+            );
         }
     }
 
