@@ -267,10 +267,6 @@ impl FlowSummary {
     /// source is (ioc_flows.csv is written so); a source out of that order is sorted in
     /// memory first.
     fn each_span(&self, mut f: impl FnMut(&FlowSpan)) -> Result<()> {
-        let mut sort_and_send = |mut spans: Vec<FlowSpan>| {
-            spans.sort_by(|a, b| (a.start, &a.flow).cmp(&(b.start, &b.flow)));
-            spans.iter().for_each(&mut f);
-        };
         match &self.source {
             FlowSource::None => Ok(()),
             FlowSource::Kept(spans) => {
@@ -294,7 +290,7 @@ impl FlowSummary {
                     crate::csv::each_row(path, &FLOW_COLUMNS, |c| {
                         spans.extend(host_of(c).and_then(|h| span_of(c, h)));
                     })?;
-                    sort_and_send(spans);
+                    in_time_order(spans).iter().for_each(&mut f);
                     Ok(())
                 }
             }
